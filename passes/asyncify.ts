@@ -1,0 +1,83 @@
+// Asyncify: lets the host unwind the wasm stack at a blocking import and rewind it later, so a
+// blocking C call becomes async underneath (binaryen's Asyncify pass, docs/ABI.md).
+//
+// We hand binaryen two lists. The import list: the imports matching the blocking globs
+// (src/blocking-imports.ts). The only-list: the functions that can reach one of those imports
+// in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
+// every indirect call may unwind, which instruments far more code than needed; the only-list is
+// the difference, and it is what the report shows.
+import type { Binaryen, Module } from '../src/binaryen.js';
+import { matchesAny } from '../src/blocking-imports.js';
+import type { CallGraph } from './call-graph.js';
+
+export interface AsyncifyResult {
+  /** `module.base` of the imports that may unwind. */
+  blockingImports: string[];
+  /** Defined functions that can reach a blocking import, and so were instrumented. */
+  instrumented: string[];
+  /** Names binaryen's comma-separated lists cannot carry made us fall back to its own analysis. */
+  usedOnlyList: boolean;
+}
+
+/** Placeholder import list when nothing can block: binaryen treats an empty list as "all". */
+const NO_IMPORT = 'lunatic-instrument.nothing-blocks';
+
+/** Functions that can reach any of `sinks`, found by walking the callers backwards. */
+function callersOf(graph: CallGraph, sinks: Set<string>): Set<string> {
+  const callers = new Map<string, string[]>();
+  for (const node of graph.nodes.values()) {
+    for (const callee of node.callees) {
+      const list = callers.get(callee) ?? [];
+      list.push(node.name);
+      callers.set(callee, list);
+    }
+  }
+  const reached = new Set<string>();
+  const work = [...sinks];
+  while (work.length) {
+    for (const caller of callers.get(work.pop()!) ?? []) {
+      if (!reached.has(caller)) {
+        reached.add(caller);
+        work.push(caller);
+      }
+    }
+  }
+  return reached;
+}
+
+/** A name is safe in binaryen's list when no comma stands outside brackets. */
+function listSafe(name: string): boolean {
+  let depth = 0;
+  for (const ch of name) {
+    if ('([{<'.includes(ch)) depth++;
+    else if (')]}>'.includes(ch)) depth--;
+    else if (ch === ',' && depth === 0) return false;
+  }
+  return depth === 0;
+}
+
+export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number): AsyncifyResult {
+  const blockingImports: string[] = [];
+  const sinks = new Set<string>();
+  for (const node of graph.nodes.values()) {
+    if (node.importName !== undefined && matchesAny(node.importName, blockingGlobs)) {
+      blockingImports.push(node.importName);
+      sinks.add(node.name);
+    }
+  }
+  const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
+  const usedOnlyList = instrumented.every(listSafe);
+  binaryen.clearPassArguments();
+  try {
+    binaryen.setPassArgument('asyncify-imports', blockingImports.length ? blockingImports.join(',') : NO_IMPORT);
+    // With nothing to instrument, only-list has no name to carry: telling binaryen that indirect
+    // calls cannot unwind gives the same result (our graph says nothing can).
+    if (!instrumented.length) binaryen.setPassArgument('asyncify-ignore-indirect', '1');
+    else if (usedOnlyList) binaryen.setPassArgument('asyncify-onlylist', instrumented.join(','));
+    binaryen.setOptimizeLevel(optimizeLevel);
+    module.runPasses(['asyncify']);
+  } finally {
+    binaryen.clearPassArguments();
+  }
+  return { blockingImports, instrumented, usedOnlyList };
+}

@@ -1,0 +1,348 @@
+// Check placement: decides where reduction checks go so that preemption is guaranteed with few
+// checks, and computes the guarantee (the bound). This is policy only; reduction-counter.ts
+// injects what is decided here.
+//
+// The guarantee: between two consecutive checks (or between entering an export and its first
+// check, or its last check and returning) at most `bound` instructions execute. Checks go:
+//  - at the header of every loop that some branch targets (a loop nobody branches back to runs
+//    once and is free);
+//  - at the entry of every function that is part of a call cycle (direct, mutual, through
+//    call_indirect/call_ref resolved by signature, or tail calls);
+//  - after each call that may return from a function of the caller's own cycle, so that the
+//    returns of a deep recursion are counted too;
+//  - at the entry of a function whose check-free prefix exceeds `limit`, and after calls to a
+//    function whose check-free suffix exceeds it, so a deep acyclic call tree stays bounded.
+//
+// The analysis is an abstract interpretation over the structured control flow of each function,
+// callees before callers (the call graph's components in reverse topological order). Its state
+// is two numbers: the most instructions executed since the function was entered with no check
+// yet (`fromEntry`), and since the last check (`fromCheck`); -Infinity means "no such path".
+// Each function gets a summary: `open` (entry to return with no check), `pre` (entry to its
+// first check) and `post` (last check to return). A check charges the largest count that can
+// arrive at it, so the budget keeps meaning "about this many instructions".
+import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
+import { type CallGraph, callTargets, type FunctionNode, isTailCall } from './call-graph.js';
+import type { CostModel } from './cost-model.js';
+import { childSlots, kindOf, Walker } from './pass.js';
+
+const NONE = -Infinity;
+
+interface State {
+  fromEntry: number;
+  fromCheck: number;
+}
+
+const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE };
+const AFTER_CHECK: State = { fromEntry: NONE, fromCheck: 0 };
+
+function join(a: State, b: State): State {
+  return { fromEntry: Math.max(a.fromEntry, b.fromEntry), fromCheck: Math.max(a.fromCheck, b.fromCheck) };
+}
+
+function advance(s: State, cost: number): State {
+  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost };
+}
+
+function reachable(s: State): boolean {
+  return s.fromEntry !== NONE || s.fromCheck !== NONE;
+}
+
+export interface Summary {
+  open: number;
+  pre: number;
+  post: number;
+}
+
+export interface FunctionPlan {
+  name: string;
+  entryCheck: boolean;
+  /** Check sites and their charges: loop expressions and call expressions. */
+  loopChecks: Map<ExpressionRef, number>;
+  afterCallChecks: Map<ExpressionRef, number>;
+  summary: Summary;
+  /** Longest check-to-check stretch seen inside this function. */
+  bound: number;
+}
+
+export interface Plan {
+  functions: Map<string, FunctionPlan>;
+  /** Charges of entry checks, filled from the call sites that reach them. */
+  entryCharges: Map<string, number>;
+  bound: number;
+  limit: number;
+}
+
+/** Names of the labels some branch targets, so loops that never iterate need no check. */
+class BranchTargets extends Walker {
+  readonly names = new Set<string>();
+
+  protected visit(expr: ExpressionRef, kind: string): void {
+    const b = this.binaryen;
+    if (kind === 'Break') this.names.add(accessor<string>(b, 'Break', 'getName')(expr));
+    else if (kind === 'Switch') {
+      for (const name of accessor<string[]>(b, 'Switch', 'getNames')(expr)) this.names.add(name);
+      this.names.add(accessor<string>(b, 'Switch', 'getDefaultName')(expr));
+    }
+  }
+}
+
+type Label = { loop: true; site: ExpressionRef } | { loop: false; arrived: State };
+
+/** Analyzes one function given the summaries of everything it calls. */
+class FunctionAnalysis {
+  private readonly labels = new Map<string, Label[]>();
+  private readonly targets: Set<string>;
+  private summary: Summary = { open: NONE, pre: NONE, post: NONE };
+  private bound = 0;
+  private readonly loopChecks = new Map<ExpressionRef, number>();
+  private readonly afterCallChecks = new Map<ExpressionRef, number>();
+
+  constructor(
+    private readonly binaryen: Binaryen,
+    module: Module,
+    private readonly graph: CallGraph,
+    private readonly node: FunctionNode,
+    private readonly context: PlanningContext,
+  ) {
+    const finder = new BranchTargets(binaryen, module);
+    finder.walkFunction(node.ref);
+    this.targets = finder.names;
+  }
+
+  run(entryCheck: boolean): FunctionPlan {
+    let state: State = { fromEntry: 0, fromCheck: NONE };
+    if (entryCheck) {
+      this.summary.pre = 0;
+      state = AFTER_CHECK;
+    }
+    this.exit(this.expression(untyped(this.binaryen).Function.getBody(this.node.ref), state));
+    return {
+      name: this.node.name,
+      entryCheck,
+      loopChecks: this.loopChecks,
+      afterCallChecks: this.afterCallChecks,
+      summary: this.summary,
+      bound: this.bound,
+    };
+  }
+
+  /** A path reaches a check: it ends a stretch. Returns the charge that stretch asks for. */
+  private arrive(s: State): number {
+    this.summary.pre = Math.max(this.summary.pre, s.fromEntry);
+    this.bound = Math.max(this.bound, s.fromCheck);
+    return Math.max(s.fromEntry, s.fromCheck, 0);
+  }
+
+  private exit(s: State): void {
+    this.summary.open = Math.max(this.summary.open, s.fromEntry);
+    this.summary.post = Math.max(this.summary.post, s.fromCheck);
+  }
+
+  private expression(expr: ExpressionRef, s: State): State {
+    const kind = kindOf(this.binaryen, expr);
+    switch (kind) {
+      case 'Block': return this.block(expr, s);
+      case 'Loop': return this.loop(expr, s);
+      case 'If': return this.conditional(expr, s);
+      case 'Break': return this.branch(expr, s);
+      case 'Switch': return this.switchBranch(expr, s);
+      case 'Return': this.exit(this.children(expr, s, kind)); return UNREACHABLE;
+      case 'Unreachable': return UNREACHABLE;
+      case 'Call': case 'CallIndirect': case 'CallRef': return this.call(expr, kind, this.children(expr, s, kind));
+      default: return this.children(expr, s, kind);
+    }
+  }
+
+  /** Evaluates the children in order, then the expression itself. */
+  private children(expr: ExpressionRef, s: State, kind: string): State {
+    for (const slot of childSlots(this.binaryen, expr)) s = this.expression(slot.get(), s);
+    return advance(s, this.context.costs.cost(kind));
+  }
+
+  private withLabel(name: string | null, label: Label, body: () => State): State {
+    if (!name) return body();
+    const stack = this.labels.get(name) ?? [];
+    stack.push(label);
+    this.labels.set(name, stack);
+    try {
+      return body();
+    } finally {
+      stack.pop();
+    }
+  }
+
+  private block(expr: ExpressionRef, s: State): State {
+    const name = accessor<string | null>(this.binaryen, 'Block', 'getName')(expr);
+    const label = { loop: false as const, arrived: UNREACHABLE };
+    const end = this.withLabel(name, label, () => {
+      let state = s;
+      for (const slot of childSlots(this.binaryen, expr)) state = this.expression(slot.get(), state);
+      return state;
+    });
+    return join(end, label.arrived);
+  }
+
+  private loop(expr: ExpressionRef, s: State): State {
+    const name = accessor<string | null>(this.binaryen, 'Loop', 'getName')(expr);
+    const body = accessor(this.binaryen, 'Loop', 'getBody')(expr);
+    if (!name || !this.targets.has(name)) return this.expression(body, s);
+    this.chargeLoop(expr, s);
+    return this.withLabel(name, { loop: true, site: expr }, () => this.expression(body, AFTER_CHECK));
+  }
+
+  private chargeLoop(loop: ExpressionRef, s: State): void {
+    if (!reachable(s)) return;
+    this.loopChecks.set(loop, Math.max(this.loopChecks.get(loop) ?? 0, this.arrive(s)));
+  }
+
+  private conditional(expr: ExpressionRef, s: State): State {
+    const b = this.binaryen;
+    const afterCondition = advance(this.expression(accessor(b, 'If', 'getCondition')(expr), s), this.context.costs.cost('If'));
+    const ifTrue = this.expression(accessor(b, 'If', 'getIfTrue')(expr), afterCondition);
+    const ifFalseExpr = accessor(b, 'If', 'getIfFalse')(expr);
+    return join(ifTrue, ifFalseExpr ? this.expression(ifFalseExpr, afterCondition) : afterCondition);
+  }
+
+  private sendTo(name: string, s: State): void {
+    const label = this.labels.get(name)?.at(-1);
+    if (!label) return;
+    if (label.loop) this.chargeLoop(label.site, s);
+    else label.arrived = join(label.arrived, s);
+  }
+
+  private branch(expr: ExpressionRef, s: State): State {
+    const after = this.children(expr, s, 'Break');
+    const name = accessor<string>(this.binaryen, 'Break', 'getName')(expr);
+    if (!this.labels.get(name)?.length) this.exit(after);
+    this.sendTo(name, after);
+    return accessor(this.binaryen, 'Break', 'getCondition')(expr) ? after : UNREACHABLE;
+  }
+
+  private switchBranch(expr: ExpressionRef, s: State): State {
+    const after = this.children(expr, s, 'Switch');
+    const b = this.binaryen;
+    for (const name of [...accessor<string[]>(b, 'Switch', 'getNames')(expr), accessor<string>(b, 'Switch', 'getDefaultName')(expr)]) {
+      if (!this.labels.get(name)?.length) this.exit(after);
+      this.sendTo(name, after);
+    }
+    return UNREACHABLE;
+  }
+
+  private call(expr: ExpressionRef, kind: string, s: State): State {
+    const targets = callTargets(this.binaryen, this.graph, expr, kind) ?? [];
+    const callee = this.context.summarize(targets, this.node);
+    if (callee.summary.pre !== NONE) {
+      const charge = this.arrive(advance(s, callee.summary.pre));
+      for (const t of callee.entryChecked) this.context.chargeEntry(t, charge);
+    }
+    const after: State = {
+      fromEntry: s.fromEntry + callee.summary.open,
+      fromCheck: Math.max(s.fromCheck + callee.summary.open, callee.summary.post),
+    };
+    if (isTailCall(this.binaryen, expr, kind)) {
+      this.exit(after);
+      return UNREACHABLE;
+    }
+    if (!callee.needsCheckAfter || !reachable(after)) return after;
+    this.afterCallChecks.set(expr, this.arrive(after));
+    return AFTER_CHECK;
+  }
+}
+
+interface CalleeSummary {
+  summary: Summary;
+  entryChecked: string[];
+  needsCheckAfter: boolean;
+}
+
+/** What the analyses of all functions share: summaries so far and the options. */
+class PlanningContext {
+  readonly plans = new Map<string, FunctionPlan>();
+  readonly entryCharges = new Map<string, number>();
+  /** Current estimate of `post` for members of the component being analyzed. */
+  readonly postEstimates = new Map<string, number>();
+
+  constructor(
+    readonly graph: CallGraph,
+    readonly costs: CostModel,
+    readonly limit: number,
+  ) {}
+
+  chargeEntry(name: string, charge: number): void {
+    this.entryCharges.set(name, Math.max(this.entryCharges.get(name) ?? 0, charge));
+  }
+
+  summarize(targets: string[], caller: FunctionNode): CalleeSummary {
+    const result: CalleeSummary = { summary: { open: NONE, pre: NONE, post: NONE }, entryChecked: [], needsCheckAfter: false };
+    const merge = (s: Summary) => {
+      result.summary = {
+        open: Math.max(result.summary.open, s.open),
+        pre: Math.max(result.summary.pre, s.pre),
+        post: Math.max(result.summary.post, s.post),
+      };
+    };
+    for (const name of targets) {
+      const node = this.graph.nodes.get(name);
+      if (!node) continue;
+      if (node.importName !== undefined) {
+        merge({ open: 1, pre: NONE, post: NONE });
+      } else if (node.scc === caller.scc) {
+        merge({ open: NONE, pre: 0, post: this.postEstimates.get(name) ?? 0 });
+        result.entryChecked.push(name);
+        result.needsCheckAfter = true;
+      } else {
+        const plan = this.plans.get(name)!;
+        merge(plan.summary);
+        if (plan.entryCheck) result.entryChecked.push(name);
+        if (plan.summary.post > this.limit) result.needsCheckAfter = true;
+      }
+    }
+    return result;
+  }
+}
+
+export interface PlacementOptions {
+  costs: CostModel;
+  /** Longest check-free stretch tolerated before adding entry/after-call checks. */
+  limit: number;
+  /** Functions the host can call: their prefixes and suffixes count toward the bound. */
+  entryPoints: string[];
+}
+
+export function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
+  const context = new PlanningContext(graph, options.costs, options.limit);
+  for (const component of graph.components) {
+    const members = component.map((name) => graph.nodes.get(name)!).filter((n) => n.importName === undefined);
+    if (members.length) planComponent(binaryen, module, context, members);
+  }
+  let bound = 0;
+  for (const plan of context.plans.values()) bound = Math.max(bound, plan.bound);
+  for (const name of options.entryPoints) {
+    const summary = context.plans.get(name)?.summary;
+    if (summary) bound = Math.max(bound, summary.open, summary.pre, summary.post);
+  }
+  return { functions: context.plans, entryCharges: context.entryCharges, bound, limit: options.limit };
+}
+
+/** Analyzes the functions of one component until their `post` estimates settle. */
+function planComponent(binaryen: Binaryen, module: Module, context: PlanningContext, members: FunctionNode[]): void {
+  for (let round = 0; round <= members.length; round++) {
+    let changed = false;
+    for (const node of members) {
+      const plan = planFunction(binaryen, module, context, node);
+      context.plans.set(node.name, plan);
+      if (context.postEstimates.get(node.name) !== plan.summary.post) {
+        context.postEstimates.set(node.name, plan.summary.post);
+        changed = true;
+      }
+    }
+    if (!changed) return;
+  }
+}
+
+function planFunction(binaryen: Binaryen, module: Module, context: PlanningContext, node: FunctionNode): FunctionPlan {
+  const analyze = (entryCheck: boolean) => new FunctionAnalysis(binaryen, module, context.graph, node, context).run(entryCheck);
+  if (node.recursive) return analyze(true);
+  const plan = analyze(false);
+  return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analyze(true) : plan;
+}

@@ -1,0 +1,21 @@
+// The cost model: how many reductions an expression is worth. Kept apart from where checks are
+// placed (check-placement.ts) and how they are injected (reduction-counter.ts), so a host that
+// wants "reductions = calls" or weighted memory operations swaps this one piece.
+
+export interface CostModel {
+  readonly name: string;
+  /** Reductions charged for one evaluation of an expression of this kind (its children excluded). */
+  cost(kind: string): number;
+}
+
+/** Structure that compiles to no machine instruction of its own. */
+const FREE = new Set(['Block', 'Loop', 'Nop', 'Pop']);
+
+/**
+ * The default: one reduction per wasm instruction, so a budget reads as "about this many
+ * instructions", like wasmtime fuel (which Lunatic uses with 100k-unit slices).
+ */
+export const instructionCost: CostModel = {
+  name: 'instructions',
+  cost: (kind) => (FREE.has(kind) ? 0 : 1),
+};

@@ -1,0 +1,150 @@
+// The base of our binaryen passes: a walker over any expression tree that visits children in
+// execution order and can replace the expression being visited (the `replaceCurrent` of
+// binaryen's own walkers, built on the setters of binaryen.js's wrapper classes).
+//
+// Only the expression kinds of the features we accept are listed; GC, strings, stack switching
+// and exception handling are refused before any pass runs (src/features.ts), so meeting one here
+// is an internal error, not a silent skip.
+import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
+
+/** A place that holds a child expression: read it, or put another expression there. */
+export interface Slot {
+  get(): ExpressionRef;
+  set(expr: ExpressionRef): void;
+}
+
+type ChildSpec = { fields?: string[]; operands?: 'before' | 'after'; list?: boolean };
+
+// Named children per wrapper class, in execution order. `operands` says where a call's operand
+// list stands relative to the named fields (call_indirect and call_ref evaluate the target last).
+const CHILDREN: Record<string, ChildSpec> = {
+  Block: { list: true },
+  If: { fields: ['Condition', 'IfTrue', 'IfFalse'] },
+  Loop: { fields: ['Body'] },
+  Break: { fields: ['Value', 'Condition'] },
+  Switch: { fields: ['Value', 'Condition'] },
+  Call: { operands: 'before' },
+  CallIndirect: { operands: 'before', fields: ['Target'] },
+  CallRef: { operands: 'before', fields: ['Target'] },
+  LocalSet: { fields: ['Value'] },
+  GlobalSet: { fields: ['Value'] },
+  Load: { fields: ['Ptr'] },
+  Store: { fields: ['Ptr', 'Value'] },
+  Unary: { fields: ['Value'] },
+  Binary: { fields: ['Left', 'Right'] },
+  Select: { fields: ['IfTrue', 'IfFalse', 'Condition'] },
+  Drop: { fields: ['Value'] },
+  Return: { fields: ['Value'] },
+  MemoryGrow: { fields: ['Delta'] },
+  AtomicRMW: { fields: ['Ptr', 'Value'] },
+  AtomicCmpxchg: { fields: ['Ptr', 'Expected', 'Replacement'] },
+  AtomicWait: { fields: ['Ptr', 'Expected', 'Timeout'] },
+  AtomicNotify: { fields: ['Ptr', 'NotifyCount'] },
+  SIMDExtract: { fields: ['Vec'] },
+  SIMDReplace: { fields: ['Vec', 'Value'] },
+  SIMDShuffle: { fields: ['Left', 'Right'] },
+  SIMDTernary: { fields: ['A', 'B', 'C'] },
+  SIMDShift: { fields: ['Vec', 'Shift'] },
+  SIMDLoad: { fields: ['Ptr'] },
+  SIMDLoadStoreLane: { fields: ['Ptr', 'Vec'] },
+  MemoryInit: { fields: ['Dest', 'Offset', 'Size'] },
+  MemoryCopy: { fields: ['Dest', 'Source', 'Size'] },
+  MemoryFill: { fields: ['Dest', 'Value', 'Size'] },
+  RefIsNull: { fields: ['Value'] },
+  RefEq: { fields: ['Left', 'Right'] },
+  RefAs: { fields: ['Value'] },
+  TableGet: { fields: ['Index'] },
+  TableSet: { fields: ['Index', 'Value'] },
+  TableGrow: { fields: ['Value', 'Delta'] },
+  TupleMake: { operands: 'before' },
+  TupleExtract: { fields: ['Tuple'] },
+};
+
+const LEAVES = [
+  'LocalGet', 'GlobalGet', 'Const', 'MemorySize', 'Nop', 'Unreachable', 'AtomicFence',
+  'DataDrop', 'RefNull', 'RefFunc', 'TableSize', 'Pop',
+];
+
+/** Maps expression ids to wrapper-class names, built once per binaryen instance. */
+function wrapperNames(binaryen: Binaryen): Map<number, string> {
+  const ids = new Map<number, string>();
+  const table = binaryen as unknown as Record<string, number>;
+  for (const name of [...Object.keys(CHILDREN), ...LEAVES]) ids.set(table[`${name}Id`]!, name);
+  return ids;
+}
+
+const namesByBinaryen = new WeakMap<object, Map<number, string>>();
+
+/** The wrapper-class name of an expression (`Block`, `Call`, ...), or throws for kinds we refuse. */
+export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
+  let names = namesByBinaryen.get(binaryen);
+  if (!names) namesByBinaryen.set(binaryen, (names = wrapperNames(binaryen)));
+  const id = binaryen.getExpressionId(expr);
+  const name = names.get(id);
+  if (name === undefined) throw new Error(`unsupported expression kind ${id} (a feature that should have been refused)`);
+  return name;
+}
+
+function listSlots(binaryen: Binaryen, wrapper: string, expr: ExpressionRef, count: string, get: string, set: string): Slot[] {
+  const n = accessor(binaryen, wrapper, count)(expr);
+  const getAt = accessor(binaryen, wrapper, get);
+  const setAt = accessor(binaryen, wrapper, set);
+  return Array.from({ length: n }, (_, i) => ({ get: () => getAt(expr, i), set: (e: ExpressionRef) => void setAt(expr, i, e) }));
+}
+
+/** The non-null children of `expr`, in execution order. */
+export function childSlots(binaryen: Binaryen, expr: ExpressionRef): Slot[] {
+  const kind = kindOf(binaryen, expr);
+  const spec = CHILDREN[kind];
+  if (!spec) return [];
+  if (spec.list) return listSlots(binaryen, kind, expr, 'getNumChildren', 'getChildAt', 'setChildAt');
+  const operands = spec.operands ? listSlots(binaryen, kind, expr, 'getNumOperands', 'getOperandAt', 'setOperandAt') : [];
+  const fields = (spec.fields ?? []).map((field) => {
+    const get = accessor(binaryen, kind, `get${field}`);
+    const set = accessor(binaryen, kind, `set${field}`);
+    return { get: () => get(expr), set: (e: ExpressionRef) => void set(expr, e) };
+  });
+  const all = spec.operands === 'before' ? [...operands, ...fields] : [...fields, ...operands];
+  return all.filter((slot) => slot.get() !== 0);
+}
+
+/**
+ * Post-order walker over a function body. Subclasses override `visit`; inside it,
+ * `replaceCurrent(expr)` swaps the visited expression for another in its parent.
+ */
+export abstract class Walker {
+  private currentSlot: Slot | undefined;
+
+  constructor(protected readonly binaryen: Binaryen, protected readonly module: Module) {}
+
+  /** Called for every expression after its children. */
+  protected abstract visit(expr: ExpressionRef, kind: string): void;
+
+  protected replaceCurrent(expr: ExpressionRef): void {
+    if (!this.currentSlot) throw new Error('replaceCurrent called outside a visit');
+    this.currentSlot.set(expr);
+  }
+
+  walkFunction(func: FunctionRef): void {
+    const fn = untyped(this.binaryen).Function;
+    this.walkSlot({ get: () => fn.getBody(func), set: (e) => fn.setBody(func, e) });
+  }
+
+  private walkSlot(slot: Slot): void {
+    const expr = slot.get();
+    for (const child of childSlots(this.binaryen, expr)) this.walkSlot(child);
+    this.currentSlot = slot;
+    this.visit(expr, kindOf(this.binaryen, expr));
+    this.currentSlot = undefined;
+  }
+}
+
+/** The functions a module defines (imports excluded), as refs. */
+export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRef[] {
+  const funcs: FunctionRef[] = [];
+  for (let i = 0; i < module.getNumFunctions(); i++) {
+    const func = module.getFunctionByIndex(i);
+    if (!binaryen.getFunctionInfo(func).module) funcs.push(func);
+  }
+  return funcs;
+}

@@ -1,0 +1,63 @@
+// The one place that loads binaryen.js and the typed facade over the parts its typings miss.
+// binaryen.js is ESM with a top-level await and takes most of a second to start, so it is
+// loaded lazily, once per process, and only by code paths that transform modules.
+import type BinaryenNamespace from 'binaryen';
+
+export type Binaryen = typeof BinaryenNamespace;
+export type Module = BinaryenNamespace.Module;
+export type ExpressionRef = number;
+export type FunctionRef = number;
+
+let loading: Promise<Binaryen> | undefined;
+
+export function loadBinaryen(): Promise<Binaryen> {
+  loading ??= import('binaryen').then((m) => m.default);
+  return loading;
+}
+
+/**
+ * The runtime wrapper classes (binaryen.Block, binaryen.Loop, ...) and raw C entry points that
+ * `index.d.ts` does not declare. Kept as one narrow interface so the untyped surface is small.
+ */
+interface Untyped {
+  Function: {
+    getBody(func: FunctionRef): ExpressionRef;
+    setBody(func: FunctionRef, body: ExpressionRef): void;
+    getNumVars(func: FunctionRef): number;
+    getParams(func: FunctionRef): number;
+  };
+  _BinaryenFunctionAddVar(func: FunctionRef, type: number): number;
+  getExceptionMessage?(error: unknown): string;
+  [wrapper: string]: unknown;
+}
+
+export function untyped(binaryen: Binaryen): Untyped {
+  return binaryen as unknown as Untyped;
+}
+
+/** A static accessor of a wrapper class, e.g. accessor(b, 'If', 'getCondition'). */
+export function accessor<R = number>(binaryen: Binaryen, wrapper: string, method: string): (...args: number[]) => R {
+  const cls = untyped(binaryen)[wrapper] as Record<string, (...args: number[]) => R> | undefined;
+  const fn = cls?.[method];
+  if (typeof fn !== 'function') throw new Error(`binaryen.${wrapper}.${method} is missing from this binaryen build`);
+  return fn;
+}
+
+/** Adds a local of `type` to `func` and returns its index. */
+export function addLocal(binaryen: Binaryen, func: FunctionRef, type: number): number {
+  return untyped(binaryen)._BinaryenFunctionAddVar(func, type);
+}
+
+/** binaryen's fatal errors arrive as opaque C++ exceptions (numbers); decode them when possible. */
+export function binaryenMessage(binaryen: Binaryen, error: unknown): string {
+  if (error instanceof Error) return error.message;
+  const decode = untyped(binaryen).getExceptionMessage;
+  if (typeof decode === 'function') {
+    try {
+      return String(decode(error));
+    } catch {
+      // fall through to the generic text
+    }
+  }
+  return String(error);
+}

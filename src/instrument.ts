@@ -1,0 +1,206 @@
+// The instrumenter: reads a module, decides its features, runs the passes in order and emits
+// the result with a report. Order matters: the reserved tail rewrites memory operations first,
+// the reduction counter then sees the final program, and Asyncify runs last so it instruments
+// the calls to `lunatic.yield` the counter added.
+import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, sections } from './binary.js';
+import { type Binaryen, binaryenMessage, loadBinaryen, type Module } from './binaryen.js';
+import { blockingImportGlobs } from './blocking-imports.js';
+import { InputError, isUserError } from './errors.js';
+import { detectFeatures, featureFlags, validationError } from './features.js';
+import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
+import { VERSION } from './version.js';
+import { runAsyncify } from '../passes/asyncify.js';
+import { buildCallGraph } from '../passes/call-graph.js';
+import { placeChecks } from '../passes/check-placement.js';
+import { type CostModel, instructionCost } from '../passes/cost-model.js';
+import { type CheckCounts, injectReductionChecks } from '../passes/reduction-counter.js';
+import { reserveTail } from '../passes/reserved-tail.js';
+
+export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
+
+export interface InstrumentOptions {
+  /** Inject reduction checks and the `lunatic.yield` import (default true). */
+  reductions?: boolean;
+  /** Apply Asyncify so blocking imports can suspend (default true; JSPI hosts can do without). */
+  asyncify?: boolean;
+  /** `module.name` globs of extra imports that may block, added to the defaults. */
+  blockingImports?: string[];
+  /** binaryen optimization level for the instrumented code (default 2). */
+  optimize?: OptimizeLevel;
+  /** Pages reserved at the top of memory 0 for the Asyncify data (default 1 = 64 KiB). */
+  reservedPages?: number;
+  /** Longest check-free stretch, in cost units, before extra checks are added (default 10000). */
+  checkLimit?: number;
+  costModel?: CostModel;
+  /** Name used in messages (the input file). */
+  fileName?: string;
+}
+
+export interface InstrumentReport {
+  file: string;
+  version: string;
+  features: string[];
+  inputBytes: number;
+  outputBytes: number;
+  definedFunctions: number;
+  optimize: OptimizeLevel;
+  milliseconds: number;
+  reductions?: {
+    checks: CheckCounts & { total: number };
+    bound: number;
+    checkLimit: number;
+    costModel: string;
+    recursiveFunctions: number;
+  };
+  asyncify?: {
+    blockingImports: string[];
+    instrumentedFunctions: string[];
+    usedOnlyList: boolean;
+    reservedPages: number;
+    memoryExport: string;
+  };
+  warnings: string[];
+}
+
+export interface InstrumentResult {
+  binary: Uint8Array;
+  report: InstrumentReport;
+}
+
+export const DEFAULT_OPTIONS = { optimize: 2 as OptimizeLevel, reservedPages: 1, checkLimit: 10_000 };
+
+/** Checks what can be checked without binaryen: structure, prior instrumentation, memories. */
+function precheck(bytes: Uint8Array, asyncify: boolean): void {
+  sections(bytes);
+  const info = readInstrumentSection(bytes);
+  if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
+  if (asyncify && memoryCount(bytes) > 1) throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
+}
+
+function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
+  try {
+    return binaryen.readBinary(bytes);
+  } catch (error) {
+    throw new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`);
+  }
+}
+
+function exportedFunctions(binaryen: Binaryen, module: Module): string[] {
+  const names: string[] = [];
+  for (let i = 0; i < module.getNumExports(); i++) {
+    const info = binaryen.getExportInfo(module.getExportByIndex(i));
+    if (info.kind === binaryen.ExternalFunction) names.push(info.value);
+  }
+  const start = module.getStart();
+  if (start) names.push(binaryen.getFunctionInfo(start).name);
+  return names;
+}
+
+function countDefined(binaryen: Binaryen, module: Module): number {
+  let n = 0;
+  for (let i = 0; i < module.getNumFunctions(); i++) if (!binaryen.getFunctionInfo(module.getFunctionByIndex(i)).module) n++;
+  return n;
+}
+
+function emit(binaryen: Binaryen, module: Module): Uint8Array {
+  const debugInfo = binaryen.getDebugInfo();
+  binaryen.setDebugInfo(true); // keeps the name section: traps name their functions
+  try {
+    return module.emitBinary();
+  } finally {
+    binaryen.setDebugInfo(debugInfo);
+  }
+}
+
+export async function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): Promise<InstrumentResult> {
+  const file = options.fileName ?? 'module';
+  try {
+    return await instrumentUnnamed(bytes, options, file);
+  } catch (error) {
+    if (error instanceof InputError) throw new InputError(`${file} ${error.message}`);
+    throw error;
+  }
+}
+
+async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, file: string): Promise<InstrumentResult> {
+  const started = performance.now();
+  const wantReductions = options.reductions ?? true;
+  const wantAsyncify = options.asyncify ?? true;
+  const optimize = options.optimize ?? DEFAULT_OPTIONS.optimize;
+  const reservedPages = options.reservedPages ?? DEFAULT_OPTIONS.reservedPages;
+  const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
+  const costModel = options.costModel ?? instructionCost;
+  precheck(bytes, wantAsyncify);
+  const binaryen = await loadBinaryen();
+  const module = readModule(binaryen, bytes);
+  const warnings: string[] = [];
+  try {
+    const features = detectFeatures(binaryen, module, bytes, declaredFeatures(bytes));
+    // What our own code needs: an exported mutable counter; memory.fill in the reserved tail.
+    const outputFeatures = featureFlags(binaryen, [...features.names, 'mutable-globals', ...(wantAsyncify ? ['bulk-memory'] : [])]);
+    module.setFeatures(outputFeatures);
+    if (customSectionNames(bytes).some((name) => name.startsWith('.debug_'))) {
+      module.runPasses(['strip-dwarf']);
+      warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
+    }
+    const definedFunctions = countDefined(binaryen, module);
+    const tail = wantAsyncify ? reserveTail(binaryen, module, reservedPages) : undefined;
+    let reductions: InstrumentReport['reductions'];
+    if (wantReductions) {
+      const graph = buildCallGraph(binaryen, module);
+      const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, entryPoints: exportedFunctions(binaryen, module) });
+      const checks = injectReductionChecks(binaryen, module, plan);
+      reductions = {
+        checks: { ...checks, total: checks.loops + checks.entries + checks.afterCalls },
+        bound: plan.bound,
+        checkLimit,
+        costModel: costModel.name,
+        recursiveFunctions: [...graph.nodes.values()].filter((n) => n.recursive).length,
+      };
+    }
+    let asyncify: InstrumentReport['asyncify'];
+    const globs = blockingImportGlobs(options.blockingImports);
+    if (tail) {
+      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize);
+      asyncify = {
+        blockingImports: result.blockingImports,
+        instrumentedFunctions: result.instrumented,
+        usedOnlyList: result.usedOnlyList,
+        reservedPages: tail.pages,
+        memoryExport: tail.memoryExport,
+      };
+      if (!result.usedOnlyList) warnings.push('some function names cannot be listed for binaryen; Asyncify used its own, more conservative analysis');
+    }
+    if (optimize >= 3) {
+      binaryen.setOptimizeLevel(optimize);
+      module.optimize();
+    }
+    const info: InstrumentInfo = {
+      abi: ABI_VERSION, tool: 'lunatic-instrument', version: VERSION,
+      reductions: wantReductions, asyncify: wantAsyncify,
+      blockingImports: wantAsyncify ? globs : [],
+      bound: reductions?.bound ?? 0,
+      reservedPages: tail?.pages ?? 0,
+    };
+    module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
+    const invalid = validationError(module, outputFeatures);
+    if (invalid !== undefined) throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
+    let binary = emit(binaryen, module);
+    if (tail) binary = raiseMemoryLimits(binary, tail.pages);
+    return {
+      binary,
+      report: {
+        file, version: VERSION, features: features.names,
+        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions,
+        optimize, milliseconds: Math.round(performance.now() - started),
+        ...(reductions ? { reductions } : {}), ...(asyncify ? { asyncify } : {}),
+        warnings,
+      },
+    };
+  } catch (error) {
+    if (isUserError(error) || error instanceof Error) throw error;
+    throw new Error(binaryenMessage(binaryen, error));
+  } finally {
+    module.dispose();
+  }
+}

@@ -1,0 +1,46 @@
+// Contracts shared by the runtime core and the host modules it gives to processes
+// (WASI preview1, the lunatic process API). Core code: no `node:` imports here or below
+// src/runtime/ except in src/runtime/node/.
+
+/** A host function as wasm calls it. It may return a Promise when its import is blocking. */
+export type HostFunction = (...args: any[]) => unknown;
+export type ImportNamespace = Record<string, HostFunction>;
+export type Imports = Record<string, ImportNamespace>;
+
+/** Thrown by a host function to end its process with an exit code (WASI proc_exit). */
+export class ProcessExit extends Error {
+  constructor(readonly code: number) {
+    super(`process exited with code ${code}`);
+  }
+}
+
+/** What a host module sees of the process it serves. */
+export interface ProcessContext {
+  readonly pid: number;
+  /** The program's memory (memory 0). Views must be re-created after every call that may grow it. */
+  memory(): WebAssembly.Memory;
+  /** Resolves after `ms` milliseconds, on the runtime's timers. */
+  sleep(ms: number): Promise<void>;
+  /** Lets the other runnable processes run once, then resolves. */
+  yieldNow(): Promise<void>;
+  /** Aborted when the process is killed or ends: pending host work should stop. */
+  readonly signal: AbortSignal;
+}
+
+/** Bytes that a process reads (stdin, a socket). */
+export interface InputStream {
+  /** Resolves with up to `max` bytes, or null at end of stream. Never resolves with 0 bytes. */
+  read(max: number): Promise<Uint8Array | null>;
+  /** Bytes available without waiting (for poll_oneoff and non-blocking reads). */
+  readonly buffered: number;
+  /** Resolves when `read` would not wait (data or end of stream). */
+  readable(): Promise<void>;
+}
+
+/** Bytes that a process writes (stdout, stderr). */
+export interface OutputStream {
+  write(bytes: Uint8Array): void | Promise<void>;
+}
+
+/** A host module: given the process, returns its import namespaces. */
+export type HostModule = (ctx: ProcessContext) => Imports;

@@ -1,0 +1,110 @@
+// The CLI end to end, as a user runs it: a child process of bin/lunatic-instrument.js (built by
+// `npm test`), checking output files, exit codes and that errors are one line with no stack.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readInstrumentSection } from '../src/index.js';
+import { projectRoot } from './helpers/tools.js';
+
+const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
+const SPIN_WAT = `(module (memory (export "memory") 1)
+  (func (export "spin") (param $n i32) (result i32) (local $i i32)
+    (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $i)))`;
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], cwd: string): Promise<Run> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, [BIN, ...args], { cwd }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+/** One line on stderr, no stack frames. */
+function expectOneLineError(run: Run, code: number, pattern: RegExp): void {
+  expect(run.code).toBe(code);
+  const lines = run.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  expect(lines[0]).toMatch(pattern);
+  expect(run.stderr).not.toMatch(/^\s+at /m);
+}
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'lunatic-cli-'));
+  await writeFile(join(dir, 'spin.wat'), SPIN_WAT);
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+describe('lunatic-instrument CLI', () => {
+  it('instruments .wat to .wasm and reports as JSON', async () => {
+    const run = await cli(['spin.wat', '-o', 'spin.wasm', '--report', 'json'], dir);
+    expect(run.code).toBe(0);
+    const report = JSON.parse(run.stdout);
+    expect(report.reductions.checks.loops).toBe(1);
+    const info = readInstrumentSection(await readFile(join(dir, 'spin.wasm')));
+    expect(info).toMatchObject({ reductions: true, asyncify: true, bound: report.reductions.bound });
+  });
+
+  it('writes .wat output and honours --no-asyncify', async () => {
+    const run = await cli(['spin.wat', '-o', 'out.wat', '--no-asyncify'], dir);
+    expect(run.code).toBe(0);
+    const text = await readFile(join(dir, 'out.wat'), 'utf8');
+    expect(text).toContain('(import "lunatic" "yield"');
+    expect(text).toContain('lunatic_reductions');
+    expect(text).not.toContain('asyncify_start_unwind');
+  });
+
+  it('prints a text report', async () => {
+    const run = await cli(['spin.wat', '-o', 'text.wasm', '--report', 'text'], dir);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toMatch(/preemption bound: at most \d+ instructions/);
+  });
+
+  it('refuses to instrument twice, leaving the output untouched', async () => {
+    await cli(['spin.wat', '-o', 'once.wasm'], dir);
+    await writeFile(join(dir, 'keep.wasm'), 'previous');
+    const run = await cli(['once.wasm', '-o', 'keep.wasm'], dir);
+    expectOneLineError(run, 1, /once\.wasm is already instrumented/);
+    expect(await readFile(join(dir, 'keep.wasm'), 'utf8')).toBe('previous');
+  });
+
+  it('reports bad input on one line with exit code 1 and no output file', async () => {
+    await writeFile(join(dir, 'text.txt.wasm'), 'hello');
+    const cases: Array<[string[], RegExp]> = [
+      [['missing.wasm', '-o', 'o1.wasm'], /missing\.wasm: cannot read input: does not exist/],
+      [['text.txt.wasm', '-o', 'o2.wasm'], /text\.txt\.wasm is not a WebAssembly module/],
+      [['.', '-o', 'o3.wasm'], /cannot read input: is a directory/],
+    ];
+    for (const [args, pattern] of cases) {
+      expectOneLineError(await cli(args, dir), 1, pattern);
+      await expect(stat(join(dir, args[2]!))).rejects.toThrow();
+    }
+  });
+
+  it('refuses an output that would overwrite the input', async () => {
+    const before = await readFile(join(dir, 'spin.wat'));
+    expectOneLineError(await cli(['spin.wat', '-o', './spin.wat'], dir), 1, /would overwrite the input/);
+    expect(await readFile(join(dir, 'spin.wat'))).toEqual(before);
+  });
+
+  it('reports an unwritable output on one line', async () => {
+    expectOneLineError(await cli(['spin.wat', '-o', 'no/such/dir/x.wasm'], dir), 1, /x\.wasm: cannot write output/);
+  });
+
+  it('exits 2 on usage errors', async () => {
+    expectOneLineError(await cli(['spin.wat'], dir), 2, /Missing required argument: output/);
+    expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--frobnicate'], dir), 2, /Unknown argument/);
+    expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '-O', '9'], dir), 2, /Invalid values/);
+    expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--blocking-imports', 'sleep'], dir), 2, /not of the form module\.name/);
+    await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
+  });
+});

@@ -1,0 +1,250 @@
+// The instrumenter on hand-written modules whose behaviour we know exactly: results equal to the
+// original's, preemption (yield is called) in loops, recursion, indirect and tail calls, the
+// reserved tail hiding its pages, features, and refusals.
+import { describe, expect, it } from 'vitest';
+import { InputError, instrument, readInstrumentSection } from '../src/index.js';
+import { instantiateCounted, wat } from './helpers/wat.js';
+
+const SPIN = `(module
+  (func (export "spin") (param $n i32) (result i32) (local $i i32) (local $x i32)
+    (local.set $x (i32.const 1))
+    (loop $l
+      (local.set $x (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $x)))`;
+
+const MUTUAL = `(module
+  (func $even (export "even") (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 1)) (else (call $odd (i32.sub (local.get $n) (i32.const 1))))))
+  (func $odd (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $even (i32.sub (local.get $n) (i32.const 1)))))))`;
+
+const INDIRECT = `(module
+  (type $t (func (param i32) (result i32)))
+  (table 2 funcref)
+  (elem (i32.const 0) $down $leaf)
+  (func $down (param $n i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (i32.const 7))
+      (else (i32.add (i32.const 1) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))))
+  (func $leaf (param i32) (result i32) (local.get 0))
+  (func (export "run") (param $n i32) (result i32) (call_indirect (type $t) (local.get $n) (i32.const 0))))`;
+
+const TAIL = `(module
+  (func $count (export "count") (param $n i32) (param $acc i32) (result i32)
+    (if (result i32) (i32.eqz (local.get $n))
+      (then (local.get $acc))
+      (else (return_call $count (i32.sub (local.get $n) (i32.const 1)) (i32.add (local.get $acc) (i32.const 3)))))))`;
+
+const MEMORY = `(module
+  (memory (export "mem") 1 4)
+  (func (export "size") (result i32) (memory.size))
+  (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0)))
+  (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
+  (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1))))`;
+
+async function both(text: string, options = {}) {
+  const original = await wat(text);
+  const { binary, report } = await instrument(original, { asyncify: false, ...options });
+  return { before: await instantiateCounted(original), after: await instantiateCounted(binary, 1000), report, binary };
+}
+
+describe('reduction counter', () => {
+  it('preempts a tight loop with no calls and keeps its result', async () => {
+    const { before, after, report } = await both(SPIN);
+    expect(after.exports.spin(200_000)).toBe(before.exports.spin(200_000));
+    // 200k iterations of ~13 instructions with a 1000-unit slice: thousands of yields.
+    expect(after.yields()).toBeGreaterThan(200_000 * 10 / 1000);
+    expect(report.reductions!.checks.loops).toBe(1);
+    expect(report.reductions!.checks.entries).toBe(0);
+  });
+
+  it('charges about one unit per instruction', async () => {
+    const { after } = await both(SPIN);
+    after.exports.spin(100_000);
+    const perIteration = (after.yields() * 1000) / 100_000;
+    expect(perIteration).toBeGreaterThan(8);
+    expect(perIteration).toBeLessThan(25);
+  });
+
+  it('preempts mutual recursion', async () => {
+    const { before, after, report } = await both(MUTUAL);
+    expect(after.exports.even(5001)).toBe(before.exports.even(5001));
+    expect(after.exports.even(5000)).toBe(1);
+    expect(report.reductions!.checks.entries).toBe(2);
+    expect(after.yields()).toBeGreaterThan(10);
+  });
+
+  it('preempts recursion through call_indirect', async () => {
+    const { before, after, report } = await both(INDIRECT);
+    expect(after.exports.run(3000)).toBe(before.exports.run(3000));
+    expect(report.reductions!.recursiveFunctions).toBeGreaterThanOrEqual(1);
+    expect(after.yields()).toBeGreaterThan(5);
+  });
+
+  it('preempts recursion through tail calls', async () => {
+    const { before, after } = await both(TAIL);
+    expect(after.exports.count(100_000, 0)).toBe(before.exports.count(100_000, 0));
+    expect(after.exports.count(100_000, 0)).toBe(300_000);
+    expect(after.yields()).toBeGreaterThan(100);
+  });
+
+  it('leaves a loop that never branches back without a check', async () => {
+    const { report } = await both(`(module (func (export "f") (result i32) (loop $l (result i32) (i32.const 4))))`);
+    expect(report.reductions!.checks.total).toBe(0);
+  });
+
+  it('reports the bound and exports the ABI items', async () => {
+    const { after, report, binary } = await both(SPIN);
+    expect(report.reductions!.bound).toBeGreaterThan(5);
+    expect(report.reductions!.bound).toBeLessThan(100);
+    expect(after.exports.lunatic_reductions).toBeInstanceOf(WebAssembly.Global);
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
+    expect(imports).toContainEqual({ module: 'lunatic', name: 'yield', kind: 'function' });
+    expect(readInstrumentSection(binary)).toMatchObject({ abi: 1, reductions: true, asyncify: false, bound: report.reductions!.bound });
+  });
+});
+
+describe('reserved tail', () => {
+  it('hides its pages from the program and zeroes pages it hands over', async () => {
+    const original = await wat(MEMORY);
+    const { binary, report } = await instrument(original, { reductions: false, reservedPages: 2 });
+    expect(report.asyncify!.memoryExport).toBe('mem');
+    const { exports } = await instantiateCounted(binary);
+    const memory = exports.mem as WebAssembly.Memory;
+    expect(memory.buffer.byteLength).toBe(3 * 65536);
+    expect(exports.size()).toBe(1);
+    expect(exports.lunatic_reserved_pages.value).toBe(2);
+    // Dirty the tail as a suspended stack would, then let the program grow into it.
+    new Uint8Array(memory.buffer, 65536).fill(0xab);
+    expect(exports.grow(1)).toBe(1);
+    expect(exports.size()).toBe(2);
+    expect(exports.load(65536)).toBe(0);
+    expect(exports.load(2 * 65536 - 4)).toBe(0);
+    // The original's maximum of 4 pages stays the program's maximum.
+    expect(exports.grow(2)).toBe(2);
+    expect(exports.grow(1)).toBe(-1);
+    expect(exports.size()).toBe(4);
+  });
+
+  it('exports memory when the program did not', async () => {
+    const { binary, report } = await instrument(await wat(`(module (memory 1) (func (export "f") (result i32) (memory.size)))`), { reductions: false });
+    expect(report.asyncify!.memoryExport).toBe('memory');
+    const { exports } = await instantiateCounted(binary);
+    expect(exports.f()).toBe(1);
+    expect((exports.memory as WebAssembly.Memory).buffer.byteLength).toBe(2 * 65536);
+  });
+});
+
+describe('asyncify', () => {
+  // Recurses `depth` frames, calls the blocking env.wait at the bottom, and checks on the way
+  // back that every frame's memory cell survived.
+  const DEEP = `(module
+    (import "env" "wait" (func $wait (param i32) (result i32)))
+    (memory (export "memory") 1)
+    (func $down (param $d i32) (result i32) (local $r i32)
+      (i32.store (i32.mul (local.get $d) (i32.const 4)) (i32.add (local.get $d) (i32.const 1000)))
+      (if (i32.eqz (local.get $d))
+        (then (local.set $r (call $wait (i32.const 5))))
+        (else (local.set $r (call $down (i32.sub (local.get $d) (i32.const 1))))))
+      (if (i32.ne (i32.load (i32.mul (local.get $d) (i32.const 4))) (i32.add (local.get $d) (i32.const 1000)))
+        (then (unreachable)))
+      (i32.add (local.get $r) (local.get $d)))
+    (func (export "run") (param i32) (result i32) (call $down (local.get 0))))`;
+
+  it('suspends deep in a recursion through the reserved tail and resumes with memory intact', async () => {
+    const { binary, report } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false });
+    expect(report.asyncify!.blockingImports).toEqual(['env.wait']);
+    expect(report.asyncify!.instrumentedFunctions).toContain('down');
+    expect(report.asyncify!.instrumentedFunctions).toHaveLength(2);
+    let exports: Record<string, any> = {};
+    let pending: number | undefined;
+    const dataAt = () => (exports.memory as WebAssembly.Memory).buffer.byteLength - exports.lunatic_reserved_pages.value * 65536;
+    const wait = (x: number) => {
+      if (exports.asyncify_get_state() === 2) {
+        exports.asyncify_stop_rewind();
+        return pending! * 2;
+      }
+      pending = x;
+      const data = dataAt();
+      const view = new DataView((exports.memory as WebAssembly.Memory).buffer);
+      view.setInt32(data, data + 8, true);
+      view.setInt32(data + 4, (exports.memory as WebAssembly.Memory).buffer.byteLength, true);
+      exports.asyncify_start_unwind(data);
+      return 0;
+    };
+    const { instance } = await WebAssembly.instantiate(binary, { env: { wait } });
+    exports = instance.exports as Record<string, any>;
+    const before = new Uint8Array((exports.memory as WebAssembly.Memory).buffer.slice(0, 65536));
+    const depth = 300;
+    exports.run(depth);
+    expect(exports.asyncify_get_state()).toBe(1);
+    exports.asyncify_stop_unwind();
+    // The program's pages are untouched by the saved stack: only the frames' own cells changed.
+    const during = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
+    expect(Buffer.compare(Buffer.from(during.subarray((depth + 1) * 4)), Buffer.from(before.subarray((depth + 1) * 4)))).toBe(0);
+    exports.asyncify_start_rewind(dataAt());
+    const result = exports.run(depth);
+    expect(exports.asyncify_get_state()).toBe(0);
+    expect(result).toBe(5 * 2 + (depth * (depth + 1)) / 2);
+  });
+
+  it('traps instead of corrupting memory when the suspended stack outgrows the tail', async () => {
+    const { binary } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false, reservedPages: 1 });
+    let exports: Record<string, any> = {};
+    const wait = () => {
+      const memory = exports.memory as WebAssembly.Memory;
+      const data = memory.buffer.byteLength - 65536;
+      new DataView(memory.buffer).setInt32(data, data + 8, true);
+      new DataView(memory.buffer).setInt32(data + 4, memory.buffer.byteLength, true);
+      exports.asyncify_start_unwind(data);
+      return 0;
+    };
+    const { instance } = await WebAssembly.instantiate(binary, { env: { wait } });
+    exports = instance.exports as Record<string, any>;
+    const program = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
+    // 8k frames of saved locals cannot fit in 64 KiB.
+    expect(() => exports.run(8_000)).toThrow(/out of bounds/);
+    expect(program.subarray(8_001 * 4).every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('module handling', () => {
+  it('keeps the name section', async () => {
+    const { binary } = await instrument(await wat(MUTUAL));
+    const names = new TextDecoder('latin1').decode(binary);
+    expect(names).toContain('even');
+    expect(names).toContain('odd');
+  });
+
+  it('refuses a module it already instrumented', async () => {
+    const { binary } = await instrument(await wat(SPIN));
+    await expect(instrument(binary, { fileName: 'x.wasm' })).rejects.toThrow(/^x\.wasm is already instrumented/);
+    await expect(instrument(binary)).rejects.toBeInstanceOf(InputError);
+  });
+
+  it('detects bulk memory and sign extension without a target_features section', async () => {
+    const text = `(module (memory (export "memory") 1)
+      (func (export "f") (param i32) (result i32)
+        (memory.fill (i32.const 0) (i32.const 7) (i32.const 16))
+        (i32.extend8_s (i32.add (local.get 0) (i32.load8_u (i32.const 3))))))`;
+    const { binary, report } = await instrument(await wat(text));
+    expect(report.features).toEqual(expect.arrayContaining(['bulk-memory', 'sign-ext']));
+    expect(report.features).not.toContain('simd128');
+    const { exports } = await instantiateCounted(binary);
+    expect(exports.f(250)).toBe(((250 + 7) << 24) >> 24);
+  });
+
+  it('refuses threads and exception handling clearly', async () => {
+    const shared = await wat(`(module (memory 1 1 shared) (func (export "f") (result i32) (i32.atomic.load (i32.const 0))))`);
+    await expect(instrument(shared, { fileName: 's.wasm' })).rejects.toThrow(/^s\.wasm uses threads\/shared memory/);
+    const eh = await wat(`(module (tag $e) (func (export "f") (try (do (throw $e)) (catch $e))))`);
+    await expect(instrument(eh, { fileName: 'e.wasm' })).rejects.toThrow(/^e\.wasm uses exception handling/);
+  });
+
+  it('rejects garbage with one clear line', async () => {
+    await expect(instrument(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 200]), { fileName: 'g.wasm' })).rejects.toThrow(/^g\.wasm is truncated/);
+    await expect(instrument(new TextEncoder().encode('hello'), { fileName: 'h.wasm' })).rejects.toThrow(/^h\.wasm is not a WebAssembly module/);
+  });
+});
