@@ -10,12 +10,15 @@ export interface CostModel {
 
 /** Structure that compiles to no machine instruction of its own. */
 const FREE = new Set(['Block', 'Loop', 'Nop', 'Pop']);
+/** A call also executes its callee's return, which has no instruction of its own in wasm. */
+const CALLS = new Set(['Call', 'CallIndirect', 'CallRef']);
 
 /**
- * The default: one reduction per wasm instruction, so a budget reads as "about this many
- * instructions", like wasmtime fuel (which Lunatic uses with 100k-unit slices).
+ * The default: one reduction per wasm instruction (two per call: the call and the return), so
+ * a budget reads as "about this many instructions", like wasmtime fuel (which Lunatic uses
+ * with 100k-unit slices).
  */
 export const instructionCost: CostModel = {
   name: 'instructions',
-  cost: (kind) => (FREE.has(kind) ? 0 : 1),
+  cost: (kind) => (FREE.has(kind) ? 0 : CALLS.has(kind) ? 2 : 1),
 };

@@ -1,0 +1,110 @@
+// The preemption guarantee, measured by an independent interpreter: wabt's `wasm-interp --trace`
+// prints every instruction it executes. With dummy imports the budget is never refilled, so
+// every check calls `lunatic.yield`; the instructions between two consecutive yields must stay
+// within the bound the report states (plus the check's own instructions).
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { requireTool } from './helpers/tools.js';
+import { wat } from './helpers/wat.js';
+
+function findInterp(): string | undefined {
+  try {
+    execFileSync('wasm-interp', ['--version'], { stdio: 'ignore' });
+    return 'wasm-interp';
+  } catch {
+    return undefined;
+  }
+}
+
+const interp = requireTool('wasm-interp (Debian package wabt)', findInterp(), 'apt-get install wabt');
+const dir = mkdtempSync(join(tmpdir(), 'lunatic-bound-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Instructions the interpreter runs for one check (global.get ... call_import). */
+const CHECK_INSTRUCTIONS = 9;
+
+/**
+ * The longest run of traced wasm instructions between two yields (or the ends of the run).
+ * The interpreter's own bookkeeping is not wasm: `drop_keep`/`alloca` shuffle its value stack,
+ * and a taken `br_if` shows as `br_unless` followed by `br`.
+ */
+function longestStretch(trace: string): { longest: number; yields: number } {
+  let longest = 0;
+  let current = 0;
+  let yields = 0;
+  let previous = '';
+  for (const line of trace.split('\n')) {
+    if (line.startsWith('called host lunatic.yield')) {
+      yields++;
+      longest = Math.max(longest, current);
+      current = 0;
+      continue;
+    }
+    const op = /^#\d+\.\s+\d+: V:\d+\s+\| (\S+)/.exec(line)?.[1];
+    if (!op) continue;
+    const bookkeeping = op === 'drop_keep' || op === 'alloca' || (op === 'br' && previous === 'br_unless');
+    if (!bookkeeping) current++;
+    previous = op;
+  }
+  return { longest: Math.max(longest, current), yields };
+}
+
+const CASES: Record<string, string> = {
+  'spin loop': `(module (func (export "main") (local $i i32)
+      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 300))))))`,
+  'mutual recursion': `(module
+      (func $even (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 1)) (else (call $odd (i32.sub (local.get $n) (i32.const 1))))))
+      (func $odd (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $even (i32.sub (local.get $n) (i32.const 1))))))
+      (func (export "main") (drop (call $even (i32.const 200)))))`,
+  'recursion with work on the way back': `(module
+      (func $fib (param $n i32) (result i32)
+        (if (result i32) (i32.lt_u (local.get $n) (i32.const 2)) (then (local.get $n))
+          (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1))) (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
+      (func (export "main") (drop (call $fib (i32.const 12)))))`,
+  'indirect recursion': `(module
+      (type $t (func (param i32) (result i32)))
+      (table 1 funcref) (elem (i32.const 0) $down)
+      (func $down (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+          (else (i32.add (i32.const 1) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))))
+      (func (export "main") (drop (call $down (i32.const 200)))))`,
+  'tail calls': `(module
+      (func $count (param $n i32) (result i32)
+        (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+          (else (return_call $count (i32.sub (local.get $n) (i32.const 1))))))
+      (func (export "main") (drop (call $count (i32.const 200)))))`,
+  'nested loops and a deep call tree': `(module
+      (func $leaf (param $x i32) (result i32) (i32.mul (i32.add (local.get $x) (i32.const 3)) (i32.const 7)))
+      (func $mid (param $x i32) (result i32) (i32.add (call $leaf (local.get $x)) (call $leaf (i32.add (local.get $x) (i32.const 1)))))
+      (func $top (param $x i32) (result i32) (i32.add (call $mid (local.get $x)) (call $mid (i32.add (local.get $x) (i32.const 1)))))
+      (func (export "main") (local $i i32) (local $j i32) (local $acc i32)
+        (loop $outer
+          (local.set $j (i32.const 0))
+          (loop $inner
+            (local.set $acc (i32.add (local.get $acc) (call $top (local.get $j))))
+            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+            (br_if $inner (i32.lt_u (local.get $j) (i32.const 20))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $outer (i32.lt_u (local.get $i) (i32.const 10))))))`,
+};
+
+describe.skipIf(!interp)('preemption bound, measured by wasm-interp', () => {
+  for (const [name, text] of Object.entries(CASES)) {
+    it(`holds for ${name}`, async () => {
+      const { binary, report } = await instrument(await wat(text), { asyncify: false, fileName: name });
+      const file = join(dir, `${name.replace(/\W+/g, '-')}.wasm`);
+      writeFileSync(file, binary);
+      const trace = execFileSync(interp!, ['--enable-tail-call', '--dummy-import-func', '--trace', '--run-all-exports', file], { maxBuffer: 1 << 28 }).toString();
+      const { longest, yields } = longestStretch(trace);
+      expect(yields).toBeGreaterThan(10);
+      expect(longest).toBeGreaterThan(0);
+      expect(longest).toBeLessThanOrEqual(report.reductions!.bound + CHECK_INSTRUCTIONS);
+    });
+  }
+});
