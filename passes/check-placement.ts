@@ -5,7 +5,8 @@
 // The guarantee: between two consecutive checks (or between entering an export and its first
 // check, or its last check and returning) at most `bound` instructions execute. Checks go:
 //  - at the header of every loop that some branch targets (a loop nobody branches back to runs
-//    once and is free);
+//    once and is free), unless the loop is innermost and every path around it already passes a
+//    check (a call into a checked function, an after-call check): fib's loop needs none;
 //  - at the entry of every function that is part of a call cycle (direct, mutual, through
 //    call_indirect/call_ref resolved by signature, or tail calls);
 //  - after each call that may return from a function of the caller's own cycle, so that the
@@ -17,6 +18,7 @@
 // callees before callers (the call graph's components in reverse topological order). Its state
 // is two numbers: the most instructions executed since the function was entered with no check
 // yet (`fromEntry`), and since the last check (`fromCheck`); -Infinity means "no such path".
+// While an innermost loop is tried without a header check, `fromHeader` counts from its header.
 // Each function gets a summary: `open` (entry to return with no check), `pre` (entry to its
 // first check) and `post` (last check to return). A check charges the largest count that can
 // arrive at it, so the budget keeps meaning "about this many instructions".
@@ -30,17 +32,22 @@ const NONE = -Infinity;
 interface State {
   fromEntry: number;
   fromCheck: number;
+  fromHeader: number;
 }
 
-const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE };
-const AFTER_CHECK: State = { fromEntry: NONE, fromCheck: 0 };
+const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromHeader: NONE };
+const AFTER_CHECK: State = { fromEntry: NONE, fromCheck: 0, fromHeader: NONE };
 
 function join(a: State, b: State): State {
-  return { fromEntry: Math.max(a.fromEntry, b.fromEntry), fromCheck: Math.max(a.fromCheck, b.fromCheck) };
+  return {
+    fromEntry: Math.max(a.fromEntry, b.fromEntry),
+    fromCheck: Math.max(a.fromCheck, b.fromCheck),
+    fromHeader: Math.max(a.fromHeader, b.fromHeader),
+  };
 }
 
 function advance(s: State, cost: number): State {
-  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost };
+  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost, fromHeader: s.fromHeader + cost };
 }
 
 function reachable(s: State): boolean {
@@ -86,6 +93,16 @@ class BranchTargets extends Walker {
   }
 }
 
+/** Whether an expression contains a loop (only innermost loops are tried without a check). */
+class LoopFinder extends Walker {
+  found = false;
+
+  protected visit(_expr: ExpressionRef, kind: string): void {
+    if (kind === 'Loop') this.found = true;
+  }
+}
+
+/** A loop label: with a header check (`site`), or tried without one (back edges collected). */
 type Label = { loop: true; site: ExpressionRef } | { loop: false; arrived: State };
 
 /** Analyzes one function given the summaries of everything it calls. */
@@ -96,10 +113,12 @@ class FunctionAnalysis {
   private bound = 0;
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
+  /** While trying a loop without a check, nothing is recorded. */
+  private dryRun = false;
 
   constructor(
     private readonly binaryen: Binaryen,
-    module: Module,
+    private readonly module: Module,
     private readonly graph: CallGraph,
     private readonly node: FunctionNode,
     private readonly context: PlanningContext,
@@ -110,7 +129,7 @@ class FunctionAnalysis {
   }
 
   run(entryCheck: boolean): FunctionPlan {
-    let state: State = { fromEntry: 0, fromCheck: NONE };
+    let state: State = { fromEntry: 0, fromCheck: NONE, fromHeader: NONE };
     if (entryCheck) {
       this.summary.pre = 0;
       state = AFTER_CHECK;
@@ -128,12 +147,14 @@ class FunctionAnalysis {
 
   /** A path reaches a check: it ends a stretch. Returns the charge that stretch asks for. */
   private arrive(s: State): number {
+    if (this.dryRun) return 0;
     this.summary.pre = Math.max(this.summary.pre, s.fromEntry);
     this.bound = Math.max(this.bound, s.fromCheck);
     return Math.max(s.fromEntry, s.fromCheck, 0);
   }
 
   private exit(s: State): void {
+    if (this.dryRun) return;
     this.summary.open = Math.max(this.summary.open, s.fromEntry);
     this.summary.post = Math.max(this.summary.post, s.fromCheck);
   }
@@ -186,12 +207,34 @@ class FunctionAnalysis {
     const name = accessor<string | null>(this.binaryen, 'Loop', 'getName')(expr);
     const body = accessor(this.binaryen, 'Loop', 'getBody')(expr);
     if (!name || !this.targets.has(name)) return this.expression(body, s);
+    const header = this.headerWithoutCheck(name, body, s);
+    if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
     this.chargeLoop(expr, s);
     return this.withLabel(name, { loop: true, site: expr }, () => this.expression(body, AFTER_CHECK));
   }
 
+  /**
+   * For an innermost loop every cycle of which already passes a check, the state at its header
+   * (entry joined with the back edges); undefined when the loop needs a header check.
+   */
+  private headerWithoutCheck(name: string, body: ExpressionRef, s: State): State | undefined {
+    const finder = new LoopFinder(this.binaryen, this.module);
+    finder.walkExpression(body);
+    if (finder.found) return undefined;
+    const dryRun = this.dryRun;
+    this.dryRun = true;
+    try {
+      const label = { loop: false as const, arrived: UNREACHABLE };
+      this.withLabel(name, label, () => this.expression(body, { ...s, fromHeader: 0 }));
+      if (label.arrived.fromHeader !== NONE) return undefined;
+      return join(s, label.arrived);
+    } finally {
+      this.dryRun = dryRun;
+    }
+  }
+
   private chargeLoop(loop: ExpressionRef, s: State): void {
-    if (!reachable(s)) return;
+    if (!reachable(s) || this.dryRun) return;
     this.loopChecks.set(loop, Math.max(this.loopChecks.get(loop) ?? 0, this.arrive(s)));
   }
 
@@ -231,20 +274,21 @@ class FunctionAnalysis {
   private call(expr: ExpressionRef, kind: string, s: State): State {
     const targets = callTargets(this.binaryen, this.graph, expr, kind) ?? [];
     const callee = this.context.summarize(targets, this.node);
-    if (callee.summary.pre !== NONE) {
+    if (callee.summary.pre !== NONE && !this.dryRun) {
       const charge = this.arrive(advance(s, callee.summary.pre));
       for (const t of callee.entryChecked) this.context.chargeEntry(t, charge);
     }
     const after: State = {
       fromEntry: s.fromEntry + callee.summary.open,
       fromCheck: Math.max(s.fromCheck + callee.summary.open, callee.summary.post),
+      fromHeader: s.fromHeader + callee.summary.open,
     };
     if (isTailCall(this.binaryen, expr, kind)) {
       this.exit(after);
       return UNREACHABLE;
     }
     if (!callee.needsCheckAfter || !reachable(after)) return after;
-    this.afterCallChecks.set(expr, this.arrive(after));
+    if (!this.dryRun) this.afterCallChecks.set(expr, this.arrive(after));
     return AFTER_CHECK;
   }
 }

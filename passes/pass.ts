@@ -130,6 +130,11 @@ export abstract class Walker {
     this.walkSlot({ get: () => fn.getBody(func), set: (e) => fn.setBody(func, e) });
   }
 
+  /** Walks an expression that stays where it is (nothing may replace its root). */
+  walkExpression(expr: ExpressionRef): void {
+    this.walkSlot({ get: () => expr, set: () => { throw new Error('cannot replace the root of walkExpression'); } });
+  }
+
   private walkSlot(slot: Slot): void {
     const expr = slot.get();
     for (const child of childSlots(this.binaryen, expr)) this.walkSlot(child);

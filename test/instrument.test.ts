@@ -90,6 +90,20 @@ describe('reduction counter', () => {
     expect(after.yields()).toBeGreaterThan(100);
   });
 
+  it('needs no loop check where every cycle already passes one (a recursive call)', async () => {
+    const text = `(module (func $f (export "f") (param $n i32) (result i32) (local $acc i32)
+      (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (local.get $n))))
+      (loop $l
+        (local.set $acc (i32.add (local.get $acc) (call $f (i32.sub (local.get $n) (i32.const 1)))))
+        (local.set $n (i32.sub (local.get $n) (i32.const 2)))
+        (br_if $l (i32.gt_u (local.get $n) (i32.const 1))))
+      (i32.add (local.get $acc) (local.get $n))))`;
+    const { before, after, report } = await both(text);
+    expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 1 });
+    expect(after.exports.f(25)).toBe(before.exports.f(25));
+    expect(after.exports.f(25)).toBe(75025);
+  });
+
   it('leaves a loop that never branches back without a check', async () => {
     const { report } = await both(`(module (func (export "f") (result i32) (loop $l (result i32) (i32.const 4))))`);
     expect(report.reductions!.checks.total).toBe(0);
