@@ -181,6 +181,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       blockingImports: wantAsyncify ? globs : [],
       bound: reductions?.bound ?? 0,
       reservedPages: tail?.pages ?? 0,
+      options: { optimize, checkLimit, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

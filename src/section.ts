@@ -17,6 +17,8 @@ export interface InstrumentInfo {
   bound: number;
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
+  /** The remaining options the module was instrumented with. */
+  options: { optimize: number; checkLimit: number; costModel: string };
 }
 
 export function encodeInstrumentInfo(info: InstrumentInfo): Uint8Array {
