@@ -1,20 +1,21 @@
 // Which imports may block, and so may suspend the module through Asyncify.
 //
 // The defaults are the WASI preview1 calls that can wait on the outside world: reads, writes
-// (a pipe or socket can be full), polling, sockets and sched_yield. Every import of the
+// (a pipe or socket can be full), polling, sockets, sched_yield, and the file-system calls (a
+// host may serve files asynchronously, as our runtime does on Node). Every import of the
 // `lunatic` module (yield, and the process API) may block too. Users add their own globs:
 // `env.*`, `wasi_snapshot_preview1.fd_read`; a trailing `*` matches any suffix.
 
+const WASI_MAY_WAIT = [
+  'fd_read', 'fd_write', 'fd_pread', 'fd_pwrite', 'poll_oneoff', 'sched_yield',
+  'sock_accept', 'sock_recv', 'sock_send',
+  'fd_seek', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_readdir', 'fd_sync', 'fd_datasync',
+  'path_open', 'path_filestat_get', 'path_create_directory', 'path_remove_directory',
+  'path_unlink_file', 'path_rename', 'path_readlink',
+];
+
 export const DEFAULT_BLOCKING_IMPORTS: readonly string[] = [
-  'wasi_snapshot_preview1.fd_read',
-  'wasi_snapshot_preview1.fd_write',
-  'wasi_snapshot_preview1.fd_pread',
-  'wasi_snapshot_preview1.fd_pwrite',
-  'wasi_snapshot_preview1.poll_oneoff',
-  'wasi_snapshot_preview1.sched_yield',
-  'wasi_snapshot_preview1.sock_accept',
-  'wasi_snapshot_preview1.sock_recv',
-  'wasi_snapshot_preview1.sock_send',
+  ...WASI_MAY_WAIT.map((name) => `wasi_snapshot_preview1.${name}`),
   'lunatic.*',
 ];
 

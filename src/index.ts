@@ -1,4 +1,6 @@
-// The library API of lunatic-instrument.
+// The library API of lunatic-instrument (Node). The browser entry is src/browser/index.ts.
+
+// The instrumenter.
 export { instrument, DEFAULT_OPTIONS } from './instrument.js';
 export type { InstrumentOptions, InstrumentReport, InstrumentResult, OptimizeLevel } from './instrument.js';
 export { readInstrumentSection, SECTION_NAME, ABI_VERSION } from './section.js';
@@ -6,3 +8,13 @@ export type { InstrumentInfo } from './section.js';
 export { DEFAULT_BLOCKING_IMPORTS } from './blocking-imports.js';
 export { InputError, UsageError } from './errors.js';
 export { VERSION } from './version.js';
+
+// The runtime: processes, WASI, the lunatic process API, and the Node host pieces.
+export * from './runtime/index.js';
+export { wasiPreview1, MAY_WAIT_IMPORTS, MemoryDirectory, CollectedOutput, QueueInput, callbackOutput, discardOutput } from './runtime/wasi/index.js';
+export type { WasiOptions, Directory, File } from './runtime/wasi/index.js';
+export { Lunatic, LunaticProcess } from './runtime/lunatic/index.js';
+export type { LunaticOptions, Permissions } from './runtime/lunatic/index.js';
+export { nodeDirectory } from './runtime/node/fs.js';
+export { processStdio, NodeInput, NodeOutput } from './runtime/node/stdio.js';
+export { NodeNetwork } from './runtime/node/net.js';

@@ -262,3 +262,11 @@ describe('module handling', () => {
     await expect(instrument(new TextEncoder().encode('hello'), { fileName: 'h.wasm' })).rejects.toThrow(/^h\.wasm is not a WebAssembly module/);
   });
 });
+
+describe('blocking imports', () => {
+  it('cover every WASI call our runtime may answer with a Promise', async () => {
+    const { DEFAULT_BLOCKING_IMPORTS } = await import('../src/index.js');
+    const { MAY_WAIT_IMPORTS } = await import('../src/runtime/wasi/index.js');
+    for (const name of MAY_WAIT_IMPORTS) expect(DEFAULT_BLOCKING_IMPORTS).toContain(name);
+  });
+});

@@ -5,6 +5,7 @@ import yargs from 'yargs';
 import { isUserError, messageOf, UsageError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { instrumentCommand } from './commands/instrument.js';
+import { runCommand } from './commands/run.js';
 
 const NAME = 'lunatic-instrument';
 
@@ -29,8 +30,9 @@ export async function main(args: string[]): Promise<number> {
   try {
     await yargs(args)
       .scriptName(NAME)
-      .usage(`${NAME} <input.wasm|.wat> -o <output.wasm|.wat> [options]`)
+      .usage(`${NAME} <input.wasm|.wat> -o <output.wasm|.wat> [options]\n${NAME} run <prog.wasm> [options] [-- args...]`)
       .command(instrumentCommand)
+      .command(runCommand)
       .strict()
       .version(VERSION)
       .help()

@@ -1,0 +1,97 @@
+// The shape of bench/results.json: what one `npm run bench` measured, and the targets of the
+// performance issue it is judged against. Shared by the harness, the markdown and the chart.
+
+/** The ways a program is run. Ratios compare each to the baseline on the same Node. */
+export const RUN_VARIANTS = {
+  baseline: 'uninstrumented, Node 20',
+  asyncify: 'instrument() default (reductions + Asyncify), Node 20',
+  asyncifyOnly: 'Asyncify of the WASI blocking imports only, no reductions, Node 20',
+  wasmOpt: 'binaryen wasm-opt -O2 --asyncify (every import), Node 20',
+  baseline24: 'uninstrumented, Node 24',
+  jspi: 'counters only (--no-asyncify) under JSPI, Node 24',
+} as const;
+export type RunVariant = keyof typeof RUN_VARIANTS;
+
+/** The instrumenting tools whose time, peak memory and output size are measured. */
+export const TOOLS = {
+  instrument: 'lunatic-instrument (default)',
+  instrumentCounters: 'lunatic-instrument --no-asyncify',
+  instrumentAsyncifyOnly: 'lunatic-instrument --no-reductions',
+  wasmOpt: 'npm binaryen wasm-opt -O2 --asyncify',
+  wasmOptNative: 'Debian wasm-opt -O2 --asyncify',
+} as const;
+export type Tool = keyof typeof TOOLS;
+
+/** Which tool's output each instrumented run variant executes. */
+export const VARIANT_TOOL: Partial<Record<RunVariant, Tool>> = {
+  asyncify: 'instrument',
+  asyncifyOnly: 'instrumentAsyncifyOnly',
+  wasmOpt: 'wasmOpt',
+  jspi: 'instrumentCounters',
+};
+
+export interface ToolMeasurement {
+  /** Median wall time of the whole command (process start to exit). */
+  ms: number;
+  samples: number[];
+  /** Median CPU time (user + system): less sensitive than wall time to a busy machine. */
+  cpuMs?: number;
+  /** Peak resident memory (largest of the runs), when it could be measured. */
+  maxRssKiB?: number;
+  outputBytes: number;
+}
+
+export interface RunMeasurement {
+  /** Median of instantiation + `_start`, measured inside the child. */
+  ms: number;
+  samples: number[];
+  /** Median CPU time of the same span (all threads of the child). */
+  cpuMs: number;
+  compileMs: number;
+  yields: number;
+  /** Same stdout and output files as the baseline run. */
+  checksumOk: boolean;
+}
+
+export interface ProgramResult {
+  name: string;
+  description: string;
+  inputBytes: number;
+  tools: Partial<Record<Tool, ToolMeasurement>>;
+  runs: Partial<Record<RunVariant, RunMeasurement>>;
+  /** What failed or was skipped, one line each. */
+  notes: string[];
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memoryGiB: number;
+  os: string;
+  node: string;
+  node24?: string;
+  binaryen: string;
+  wasmOptNative?: string;
+}
+
+export interface Targets {
+  asyncifyGeomean: number;
+  asyncifyWorst: number;
+  sizeRatio: number;
+  jspiGeomean: number;
+}
+
+export const TARGETS: Targets = { asyncifyGeomean: 1.15, asyncifyWorst: 1.5, sizeRatio: 1.25, jspiGeomean: 1.05 };
+
+export interface BenchResults {
+  date: string;
+  commit?: string;
+  machine: Machine;
+  config: { runs: number; reductions: number; quick: boolean };
+  targets: Targets;
+  programs: ProgramResult[];
+  /** Programs that could not be benchmarked at all, with the reason. */
+  skipped: string[];
+  /** The runtime's own figures (bench/runtime.ts: suspend/resume, spawn rate, memory per process). */
+  runtime?: Record<string, unknown>;
+}

@@ -1,0 +1,206 @@
+/*
+ * lunatic.h: the C API of the `lunatic` host module (lunatic-instrument's runtime).
+ *
+ * Include it and build with `clang --target=wasm32-wasi`; run the module with
+ * `lunatic-instrument run prog.wasm`. Every function here is an import of module "lunatic";
+ * calls that wait (receive, accept, read, sleep...) suspend only the calling process, the
+ * others keep running.
+ *
+ * Return values: a call returns 0 or a non-negative result (a pid, a handle, a byte count) on
+ * success and a NEGATED error code below on failure (e.g. -LUNATIC_EPERM). A denied or
+ * malformed call never ends the process; only lunatic_exit, a trap, a kill, a failed link or a
+ * configured limit do.
+ *
+ * Processes: lunatic_spawn starts a new process running an exported function of the SAME
+ * module, in its own fresh instance (own memory, own globals). The function takes nothing,
+ * an int32_t or an int64_t (the spawn argument) and returns nothing:
+ *
+ *     __attribute__((export_name("conn_handler")))
+ *     void conn_handler(int64_t arg) { int32_t socket = (int32_t)arg; ... }
+ *
+ *     int32_t child = lunatic_spawn_named("conn_handler", socket, 0, 0);
+ *     lunatic_give(socket, child);   // before the child runs: it now owns the socket
+ *
+ * Handles (sockets, listeners, configurations) and pids are never reused: a stale, forged or
+ * foreign one gets -LUNATIC_EBADF / -LUNATIC_ESRCH, never someone else's resource. A process's
+ * handles are closed when it ends.
+ */
+#ifndef LUNATIC_H
+#define LUNATIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define LUNATIC_IMPORT(name) __attribute__((import_module("lunatic"), import_name(name)))
+
+/* ---- Error codes (returned negated) ---- */
+#define LUNATIC_EPERM 1        /* the process's configuration does not allow it */
+#define LUNATIC_EBADF 2        /* no such handle for this process (stale, forged, foreign, wrong kind) */
+#define LUNATIC_ESRCH 3        /* no such process (never existed or already ended) */
+#define LUNATIC_EFULL 4        /* the receiver's mailbox is full: retry later or drop */
+#define LUNATIC_ETIMEDOUT 5    /* the timeout elapsed */
+#define LUNATIC_EINVAL 6       /* bad argument: pointer outside memory, bad UTF-8, unknown entry, tag <= 0 */
+#define LUNATIC_EMSGSIZE 7     /* the message is larger than the buffer; it stays queued, info->size says how large */
+#define LUNATIC_ECONNREFUSED 8
+#define LUNATIC_EADDRINUSE 9
+#define LUNATIC_ECLOSED 10     /* the connection is closed or was reset */
+#define LUNATIC_ENOMEM 11      /* out of handles or memory */
+#define LUNATIC_EIO 12         /* another network failure */
+
+/* Timeouts are in milliseconds: LUNATIC_FOREVER waits without limit, 0 only checks. */
+#define LUNATIC_FOREVER (-1)
+
+/* ---- Processes ---- */
+
+/* lunatic_spawn flags */
+#define LUNATIC_SPAWN_LINK 1 /* link the child to the caller before it runs */
+
+/*
+ * Starts a process running the exported function `entry` (UTF-8, entry_len bytes) of this
+ * module with `arg`, under `config` (a handle from lunatic_config_new, or 0 for the caller's
+ * own configuration). Returns the child's pid (> 0), or -EPERM (spawning denied), -EINVAL (no
+ * such export taking nothing/i32/i64), -EBADF (bad config handle).
+ */
+LUNATIC_IMPORT("spawn")
+int32_t lunatic_spawn(const char *entry, size_t entry_len, int64_t arg, uint32_t flags, int32_t config);
+
+static inline int32_t lunatic_spawn_named(const char *entry, int64_t arg, uint32_t flags, int32_t config) {
+  return lunatic_spawn(entry, strlen(entry), arg, flags, config);
+}
+
+/* The caller's pid. */
+LUNATIC_IMPORT("self") int32_t lunatic_self(void);
+
+/* Ends the calling process with `code` (a normal exit: links do not fire). */
+LUNATIC_IMPORT("exit") __attribute__((noreturn)) void lunatic_exit(int32_t code);
+
+/* Ends process `pid` (it is "killed": its links fire). 0, or -ESRCH. */
+LUNATIC_IMPORT("kill") int32_t lunatic_kill(int32_t pid);
+
+/*
+ * Links the caller and `pid` both ways: when either crashes (trap, limit) or is killed, the
+ * other is killed too, unless it traps links (then it gets a LUNATIC_TAG_LINK_DOWN message).
+ * A normal exit does not fire links. 0, or -ESRCH, -EINVAL (self).
+ */
+LUNATIC_IMPORT("link") int32_t lunatic_link(int32_t pid);
+LUNATIC_IMPORT("unlink") int32_t lunatic_unlink(int32_t pid);
+
+/* on != 0: a failing linked process sends LUNATIC_TAG_LINK_DOWN instead of killing the caller. */
+LUNATIC_IMPORT("trap_links") int32_t lunatic_trap_links(int32_t on);
+
+/* When `pid` ends (any reason), the caller gets a LUNATIC_TAG_DOWN message. 0, or -ESRCH, -EINVAL. */
+LUNATIC_IMPORT("monitor") int32_t lunatic_monitor(int32_t pid);
+LUNATIC_IMPORT("demonitor") int32_t lunatic_demonitor(int32_t pid);
+
+/* Suspends the caller for `ms` milliseconds; other processes run. Returns 0. */
+LUNATIC_IMPORT("sleep_ms") int32_t lunatic_sleep_ms(uint32_t ms);
+
+/* Lets the other runnable processes run once. Returns 0. */
+LUNATIC_IMPORT("yield_now") int32_t lunatic_yield_now(void);
+
+/* ---- Messages ---- */
+
+/* Notification tags (negative: no process can send them). Payload: lunatic_down_t. */
+#define LUNATIC_TAG_DOWN (-1LL)      /* a monitored process ended */
+#define LUNATIC_TAG_LINK_DOWN (-2LL) /* a linked process failed while the caller traps links */
+#define LUNATIC_TAG_ANY 0LL          /* receive filter: any message */
+
+#define LUNATIC_REASON_EXITED 0
+#define LUNATIC_REASON_CRASHED 1
+#define LUNATIC_REASON_KILLED 2
+
+typedef struct {
+  int32_t pid;
+  int32_t reason; /* LUNATIC_REASON_* */
+  int32_t code;   /* the exit code when reason is EXITED */
+} lunatic_down_t;
+
+typedef struct {
+  int64_t tag;
+  int32_t sender;
+  uint32_t size;
+} lunatic_message_t;
+
+/*
+ * Sends `len` bytes (copied) with `tag` (> 0) to `pid`. 0, or -ESRCH, -EFULL (its mailbox
+ * is at its bound; nothing was sent), -EINVAL (tag <= 0, buffer outside memory).
+ */
+LUNATIC_IMPORT("send") int32_t lunatic_send(int32_t pid, int64_t tag, const void *data, size_t len);
+
+/*
+ * Receives the oldest message whose tag equals `tag_filter` (LUNATIC_TAG_ANY: any message;
+ * others stay queued in order: selective receive), waiting up to `timeout_ms`. Copies its bytes
+ * to `buffer` and fills `*info` (may be NULL). Returns the size, or -ETIMEDOUT, or -EMSGSIZE
+ * (larger than `capacity`: the message stays queued, info->size tells its size).
+ */
+LUNATIC_IMPORT("receive")
+int32_t lunatic_receive(void *buffer, size_t capacity, int64_t tag_filter, int32_t timeout_ms, lunatic_message_t *info);
+
+/* ---- TCP ---- */
+
+/*
+ * Listens on host:port (port 0: any free port; the bound one is stored in *bound_port, which
+ * may be NULL). Allowed only for host:port patterns of the configuration. Returns a listener
+ * handle, or -EPERM, -EADDRINUSE, -EINVAL.
+ */
+LUNATIC_IMPORT("tcp_listen")
+int32_t lunatic_tcp_listen(const char *host, size_t host_len, uint32_t port, uint32_t *bound_port);
+
+/* Waits for a connection: a socket handle, or -ETIMEDOUT, -EBADF. */
+LUNATIC_IMPORT("tcp_accept") int32_t lunatic_tcp_accept(int32_t listener, int32_t timeout_ms);
+
+/* Connects to host:port: a socket handle, or -EPERM, -ECONNREFUSED, -ETIMEDOUT, -EINVAL. */
+LUNATIC_IMPORT("tcp_connect")
+int32_t lunatic_tcp_connect(const char *host, size_t host_len, uint32_t port, int32_t timeout_ms);
+
+/* Reads up to `capacity` bytes: the count (> 0), 0 at the end of the stream, or -ETIMEDOUT, -EBADF. */
+LUNATIC_IMPORT("tcp_read")
+int32_t lunatic_tcp_read(int32_t socket, void *buffer, size_t capacity, int32_t timeout_ms);
+
+/*
+ * Writes all `len` bytes (copied, so the buffer is free on return). Waits while the peer is
+ * slow, up to `timeout_ms` (-ETIMEDOUT: the bytes are still queued). Returns len, or -ECLOSED, -EBADF.
+ */
+LUNATIC_IMPORT("tcp_write")
+int32_t lunatic_tcp_write(int32_t socket, const void *data, size_t len, int32_t timeout_ms);
+
+/*
+ * A second socket handle for the same connection, e.g. to give one to a reader process and
+ * keep one for writing. The connection closes when its last handle is closed. A handle, or -EBADF.
+ */
+LUNATIC_IMPORT("tcp_clone") int32_t lunatic_tcp_clone(int32_t socket);
+
+/* ---- Handles ---- */
+
+/* Closes a socket, listener or configuration handle. 0, or -EBADF. */
+LUNATIC_IMPORT("close") int32_t lunatic_close(int32_t handle);
+
+/* Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. */
+LUNATIC_IMPORT("give") int32_t lunatic_give(int32_t handle, int32_t pid);
+
+/* ---- Configurations for children (narrow only: a child never gets more than its parent) ---- */
+
+/* A new configuration handle, a copy of the caller's own permissions. */
+LUNATIC_IMPORT("config_new") int32_t lunatic_config_new(void);
+
+/* The child may not spawn. */
+LUNATIC_IMPORT("config_deny_spawn") int32_t lunatic_config_deny_spawn(int32_t config);
+
+/* Most 64 KiB pages of memory / reductions in its life / queued messages. -EPERM if above the caller's. */
+LUNATIC_IMPORT("config_set_max_memory") int32_t lunatic_config_set_max_memory(int32_t config, uint32_t pages);
+LUNATIC_IMPORT("config_set_max_reductions") int32_t lunatic_config_set_max_reductions(int32_t config, uint64_t reductions);
+LUNATIC_IMPORT("config_set_mailbox") int32_t lunatic_config_set_mailbox(int32_t config, uint32_t capacity);
+
+/*
+ * Comma-separated host:port patterns ("127.0.0.1:8080,127.0.0.1:*"; "*" is any host or port,
+ * port 0 a free port) the child may listen on / connect to; each must lie within one of the
+ * configuration's current patterns (-EPERM), "" allows none.
+ */
+LUNATIC_IMPORT("config_set_listen") int32_t lunatic_config_set_listen(int32_t config, const char *patterns, size_t len);
+LUNATIC_IMPORT("config_set_connect") int32_t lunatic_config_set_connect(int32_t config, const char *patterns, size_t len);
+
+/* Comma-separated guest paths of preopened directories the child keeps (each one the caller has). */
+LUNATIC_IMPORT("config_set_dirs") int32_t lunatic_config_set_dirs(int32_t config, const char *guest_paths, size_t len);
+
+#endif /* LUNATIC_H */

@@ -1,0 +1,10 @@
+// The runtime's public API: run instrumented (or, on JSPI engines, plain) modules as processes.
+export { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, Runtime } from './runtime.js';
+export type { RuntimeOptions, SpawnOptions } from './runtime.js';
+export { Process } from './process.js';
+export type { ExitStatus, ProcessState, TrapReport } from './process.js';
+export { BackendError, jspiAvailable } from './suspend.js';
+export type { BackendChoice, BackendName } from './suspend.js';
+export { LinkError } from './link.js';
+export { ProcessExit } from './types.js';
+export type { HostFunction, HostModule, Imports, ImportNamespace, InputStream, OutputStream, ProcessContext } from './types.js';

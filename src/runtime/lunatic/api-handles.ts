@@ -1,0 +1,18 @@
+// lunatic host API, handles of any kind (socket, listener, configuration): close one, or give
+// it to another process (e.g. a connection to the process spawned to serve it). The number
+// stays the same; the giver loses it.
+import type { HostFunction } from '../types.js';
+import type { Lunatic, LunaticProcess } from './lunatic.js';
+
+export function handleApi(world: Lunatic, self: LunaticProcess): Record<string, HostFunction> {
+  return {
+    close(handle: number): number {
+      world.handles.close(self.pid, handle);
+      return 0;
+    },
+    give(handle: number, pid: number): number {
+      world.handles.transfer(self.pid, handle, world.process(pid).pid);
+      return 0;
+    },
+  };
+}

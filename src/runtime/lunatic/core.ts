@@ -1,0 +1,28 @@
+// What the lunatic API needs from the runtime core, as a small interface: start a process on
+// an export of a module with arguments, and for each process its pid, its end, kill and how
+// many time slices it used. `Runtime` (src/runtime/runtime.ts) satisfies it.
+import type { ExitStatus } from '../process.js';
+import type { HostModule } from '../types.js';
+
+export interface CoreSpawnOptions {
+  hostModules: HostModule[];
+  /** The export to run. */
+  entry: string;
+  /** The arguments it is called with (the spawn argument, as the entry's type needs it). */
+  args: unknown[];
+  /** For plain modules on JSPI: extra `module.name` globs of imports that may return a Promise. */
+  blockingImports?: string[];
+}
+
+export interface CoreProcess {
+  readonly pid: number;
+  /** Settles once with how the process ended; never rejects. */
+  readonly exited: Promise<ExitStatus>;
+  /** Time slices used up so far (calls of `lunatic.yield`). */
+  readonly yields: number;
+  kill(): void;
+}
+
+export interface ProcessCore {
+  spawn(module: WebAssembly.Module, options: CoreSpawnOptions): CoreProcess;
+}

@@ -1,0 +1,77 @@
+// Handles to host resources (sockets, listeners, configurations) as wasm sees them: small
+// positive integers. Numbers are never reused and each belongs to one process, so a forged,
+// stale or foreign handle is refused with BADF and can never reach another process's resource.
+import { Errno, LunaticError } from './errno.js';
+
+export interface Resource {
+  /** What the handle is, checked on every use ("socket", "listener", "config"). */
+  readonly kind: string;
+  /** Releases whatever the resource holds (idempotent). */
+  close(): void;
+}
+
+interface Entry {
+  owner: number;
+  resource: Resource;
+}
+
+export class HandleTable {
+  private next = 1;
+  private readonly entries = new Map<number, Entry>();
+  private readonly byOwner = new Map<number, Set<number>>();
+
+  add(owner: number, resource: Resource): number {
+    if (this.next > 0x7fffffff) throw new LunaticError(Errno.NOMEM, 'out of handle numbers');
+    const handle = this.next++;
+    this.entries.set(handle, { owner, resource });
+    this.ownedBy(owner).add(handle);
+    return handle;
+  }
+
+  /** The resource behind `handle` if `owner` holds it and it is of `kind`. */
+  get<R extends Resource>(owner: number, handle: number, kind: R['kind']): R {
+    const entry = this.entries.get(handle);
+    if (!entry || entry.owner !== owner || entry.resource.kind !== kind) {
+      throw new LunaticError(Errno.BADF, `process ${owner} holds no ${kind} with handle ${handle}`);
+    }
+    return entry.resource as R;
+  }
+
+  /** Gives the handle (same number) to another process; the giver loses it. */
+  transfer(owner: number, handle: number, to: number): void {
+    const entry = this.entries.get(handle);
+    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    this.byOwner.get(owner)?.delete(handle);
+    entry.owner = to;
+    this.ownedBy(to).add(handle);
+  }
+
+  close(owner: number, handle: number): void {
+    const entry = this.entries.get(handle);
+    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    this.release(handle, entry);
+  }
+
+  /** Closes everything `owner` holds: called when the process ends. */
+  closeAll(owner: number): void {
+    for (const handle of this.byOwner.get(owner) ?? []) this.release(handle, this.entries.get(handle)!);
+    this.byOwner.delete(owner);
+  }
+
+  /** How many handles are open (all processes). */
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private release(handle: number, entry: Entry): void {
+    this.entries.delete(handle);
+    this.byOwner.get(entry.owner)?.delete(handle);
+    entry.resource.close();
+  }
+
+  private ownedBy(owner: number): Set<number> {
+    let owned = this.byOwner.get(owner);
+    if (!owned) this.byOwner.set(owner, (owned = new Set()));
+    return owned;
+  }
+}

@@ -1,0 +1,25 @@
+// The `lunatic` import namespace of one process: the process, message, TCP, handle and
+// configuration calls, each guarded (limits checked first, errors returned as codes).
+// The runtime core adds `lunatic.yield` itself.
+import type { Imports, ProcessContext } from '../types.js';
+import { configApi } from './api-config.js';
+import { handleApi } from './api-handles.js';
+import { messageApi } from './api-message.js';
+import { processApi } from './api-process.js';
+import { tcpApi } from './api-tcp.js';
+import { GuestMemory } from './guest-memory.js';
+import { guarded } from './guard.js';
+import type { Lunatic, LunaticProcess } from './lunatic.js';
+
+export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: ProcessContext): Imports {
+  self.memory = ctx.memory;
+  const memory = new GuestMemory(ctx.memory);
+  const functions = {
+    ...processApi(world, self, ctx, memory),
+    ...messageApi(world, self, ctx, memory),
+    ...tcpApi(world, self, ctx, memory),
+    ...handleApi(world, self),
+    ...configApi(world, self, memory),
+  };
+  return { lunatic: guarded(functions, () => world.checkLimits(self)) };
+}

@@ -1,0 +1,213 @@
+// The lunatic world: every process started through it, with its permissions, mailbox, links
+// and monitors. It spawns processes on the runtime core (the first one from the embedder, the
+// others from wasm), delivers messages, propagates failures along links, sends DOWN
+// notifications, closes a process's handles when it ends and enforces the per-process limits.
+import { instrumentInfoOf } from '../module-info.js';
+import type { ExitStatus } from '../process.js';
+import type { HostModule } from '../types.js';
+import type { CoreProcess, ProcessCore } from './core.js';
+import { type EntryParam, entryArgs, entryParams } from './entries.js';
+import { Errno, LunaticError } from './errno.js';
+import { HandleTable } from './handles.js';
+import { lunaticImports } from './imports.js';
+import { Mailbox } from './mailbox.js';
+import type { Network } from './network.js';
+import { notification, Reason, reasonOf, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
+import type { Permissions } from './permissions.js';
+
+const PAGE_BYTES = 65536;
+/** How often the limits of processes that make no lunatic calls are checked. */
+const WATCHDOG_MS = 10;
+
+/** A compiled module and the exports that can start a process. */
+export interface Program {
+  module: WebAssembly.Module;
+  entries: ReadonlyMap<string, EntryParam>;
+  /** Pages at the top of memory 0 that belong to the host, not the program (docs/ABI.md). */
+  reservedPages: number;
+}
+
+export interface LunaticOptions {
+  core: ProcessCore;
+  /** TCP for the processes (src/runtime/node/net.ts on Node); without it, TCP calls fail with PERM. */
+  network?: Network;
+  /** The other host modules of every process (WASI...), given its permissions (for its dirs). */
+  hostModules?: (permissions: Permissions) => HostModule[];
+  /** The runtime's time slice in reductions: `maxReductions` is counted in slices of it. */
+  reductions: number;
+  /** For plain modules on JSPI: extra `module.name` globs of imports that may return a Promise. */
+  blockingImports?: string[];
+  /** Called for every process spawned from wasm (e.g. to report its crash). */
+  onSpawn?: (process: LunaticProcess) => void;
+}
+
+export interface StartOptions {
+  permissions: Permissions;
+  /** The export to run (default `_start`). */
+  entry?: string;
+  /** The spawn argument, for entries that take one. */
+  arg?: bigint;
+}
+
+export class LunaticProcess {
+  readonly mailbox: Mailbox;
+  readonly links = new Set<number>();
+  /** Processes that get a DOWN message when this one ends. */
+  readonly monitoredBy = new Set<number>();
+  trapLinks = false;
+  /** Why the runtime ended the process (a limit), shown as its crash message. */
+  endReason: string | undefined;
+  /** The program's memory, once the process is instantiated. */
+  memory: (() => WebAssembly.Memory) | undefined;
+  /** How the process ended; a limit violation shows as a crash with its reason. */
+  readonly exited: Promise<ExitStatus>;
+
+  constructor(readonly core: CoreProcess, readonly program: Program, readonly permissions: Permissions) {
+    this.mailbox = new Mailbox(permissions.mailboxCapacity);
+    this.exited = core.exited.then((status) => (this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status));
+  }
+
+  get pid(): number {
+    return this.core.pid;
+  }
+}
+
+export class Lunatic {
+  readonly handles = new HandleTable();
+  private readonly live = new Map<number, LunaticProcess>();
+  private readonly limited = new Set<LunaticProcess>();
+  private watchdog: ReturnType<typeof setInterval> | undefined;
+
+  constructor(readonly options: LunaticOptions) {}
+
+  get network(): Network | undefined {
+    return this.options.network;
+  }
+
+  /** The Program of module bytes (instrumented, or plain on JSPI) and their compiled module. */
+  program(bytes: Uint8Array, module: WebAssembly.Module): Program {
+    return { module, entries: entryParams(bytes, module), reservedPages: instrumentInfoOf(module)?.reservedPages ?? 0 };
+  }
+
+  /** Compiles module bytes into a Program. */
+  async load(bytes: Uint8Array): Promise<Program> {
+    return this.program(bytes, await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>));
+  }
+
+  /**
+   * Starts a process running `entry` of the program (the embedder's first process). An entry
+   * that cannot start shows in `exited`, as the core reports it.
+   */
+  start(program: Program, options: StartOptions): LunaticProcess {
+    const entry = options.entry ?? '_start';
+    const param = program.entries.get(entry) ?? 'none';
+    const { permissions } = options;
+    const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(ctx.pid)!, ctx)] satisfies HostModule[];
+    const { blockingImports } = this.options;
+    const core = this.options.core.spawn(program.module, { hostModules, entry, args: entryArgs(param, options.arg ?? 0n), blockingImports });
+    const process = new LunaticProcess(core, program, permissions);
+    this.live.set(process.pid, process);
+    if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
+    void process.exited.then((status) => this.ended(process, status));
+    return process;
+  }
+
+  /** Starts a process that `parent` spawned (lunatic_spawn), linked to it on request. */
+  spawn(parent: LunaticProcess, options: StartOptions & { link: boolean; entry: string }): LunaticProcess {
+    if (!parent.program.entries.has(options.entry)) {
+      throw new LunaticError(Errno.INVAL, `the module exports no function "${options.entry}" taking nothing, an i32 or an i64`);
+    }
+    const child = this.start(parent.program, options);
+    if (options.link) this.link(parent, child);
+    this.options.onSpawn?.(child);
+    return child;
+  }
+
+  /** A live process, or SRCH. */
+  process(pid: number): LunaticProcess {
+    const process = this.live.get(pid);
+    if (!process) throw new LunaticError(Errno.SRCH, `no process ${pid}`);
+    return process;
+  }
+
+  /** Live processes started through this world. */
+  get processes(): ReadonlyMap<number, LunaticProcess> {
+    return this.live;
+  }
+
+  link(a: LunaticProcess, b: LunaticProcess): void {
+    a.links.add(b.pid);
+    b.links.add(a.pid);
+  }
+
+  unlink(a: LunaticProcess, b: LunaticProcess): void {
+    a.links.delete(b.pid);
+    b.links.delete(a.pid);
+  }
+
+  /** Throws (ending the calling process) when it went past a limit of its permissions. */
+  checkLimits(process: LunaticProcess): void {
+    const reason = this.limitExceeded(process);
+    if (reason) {
+      process.endReason = reason;
+      throw new Error(reason);
+    }
+  }
+
+  private limitExceeded(process: LunaticProcess): string | undefined {
+    const { maxReductions, maxMemoryPages } = process.permissions;
+    const spent = process.core.yields * this.options.reductions;
+    if (maxReductions !== undefined && spent > maxReductions) {
+      return `process ${process.pid} exceeded its limit of ${maxReductions} reductions`;
+    }
+    const pages = maxMemoryPages === undefined ? 0 : programPages(process);
+    if (maxMemoryPages !== undefined && pages > maxMemoryPages) {
+      return `process ${process.pid} exceeded its limit of ${maxMemoryPages} memory pages (it uses ${pages})`;
+    }
+    return undefined;
+  }
+
+  /** Limits are also checked between time slices, for processes that never call lunatic. */
+  private watch(process: LunaticProcess): void {
+    this.limited.add(process);
+    this.watchdog ??= setInterval(() => {
+      for (const watched of this.limited) {
+        const reason = this.limitExceeded(watched);
+        if (reason && !watched.endReason) {
+          watched.endReason = reason;
+          watched.core.kill();
+        }
+      }
+    }, WATCHDOG_MS);
+  }
+
+  private ended(process: LunaticProcess, status: ExitStatus): void {
+    this.live.delete(process.pid);
+    this.limited.delete(process);
+    if (this.limited.size === 0 && this.watchdog !== undefined) {
+      clearInterval(this.watchdog);
+      this.watchdog = undefined;
+    }
+    this.handles.closeAll(process.pid);
+    for (const pid of process.monitoredBy) this.live.get(pid)?.mailbox.notify(notification(TAG_DOWN, process.pid, status));
+    const failed = reasonOf(status) !== Reason.EXITED;
+    for (const pid of process.links) {
+      const linked = this.live.get(pid);
+      if (!linked) continue;
+      linked.links.delete(process.pid);
+      if (!failed) continue;
+      if (linked.trapLinks) linked.mailbox.notify(notification(TAG_LINK_DOWN, process.pid, status));
+      else linked.core.kill();
+    }
+  }
+}
+
+/** Pages the program uses (without the host's reserved tail); 0 before it is instantiated or after it ended. */
+function programPages(process: LunaticProcess): number {
+  try {
+    const memory = process.memory?.();
+    return memory ? memory.buffer.byteLength / PAGE_BYTES - process.program.reservedPages : 0;
+  } catch {
+    return 0; // no instance (yet, or any more)
+  }
+}

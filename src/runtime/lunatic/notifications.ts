@@ -1,0 +1,25 @@
+// The runtime's own messages: a monitored process ended (DOWN), or a linked process failed
+// while the receiver traps links (LINK_DOWN). Their tags are negative, which user messages
+// cannot be, so no process can forge one. Payload (12 bytes, little-endian): i32 pid,
+// i32 reason, i32 exit code.
+import type { ExitStatus } from '../process.js';
+import type { Message } from './mailbox.js';
+
+export const TAG_DOWN = -1n;
+export const TAG_LINK_DOWN = -2n;
+
+export const Reason = { EXITED: 0, CRASHED: 1, KILLED: 2 } as const;
+export type ReasonCode = (typeof Reason)[keyof typeof Reason];
+
+export function reasonOf(status: ExitStatus): ReasonCode {
+  return status.trap ? Reason.CRASHED : status.killed ? Reason.KILLED : Reason.EXITED;
+}
+
+export function notification(tag: bigint, pid: number, status: ExitStatus): Message {
+  const data = new Uint8Array(12);
+  const view = new DataView(data.buffer);
+  view.setInt32(0, pid, true);
+  view.setInt32(4, reasonOf(status), true);
+  view.setInt32(8, status.code ?? 0, true);
+  return { tag, sender: pid, data };
+}

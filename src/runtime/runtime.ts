@@ -1,0 +1,101 @@
+// The runtime: spawns processes on one event loop and shares the scheduler between them.
+import { blockingImportGlobs } from '../blocking-imports.js';
+import { Process } from './process.js';
+import { Scheduler } from './scheduler.js';
+import type { BackendChoice } from './suspend.js';
+import type { HostModule } from './types.js';
+
+/**
+ * The default time slice in reductions (about one wasm instruction each): about 1 ms of a tight
+ * loop (bench/runtime.ts `lateness`: 0.77-0.83 ms per slice on the 2-core development machine,
+ * Node 20.20 and 24.21).
+ */
+export const DEFAULT_REDUCTIONS = 4_000_000;
+
+export interface RuntimeOptions {
+  /** The time slice of every process, in reductions (default DEFAULT_REDUCTIONS). */
+  reductions?: number;
+  /** `auto` (default): JSPI when the engine has it, else Asyncify. */
+  backend?: BackendChoice;
+  /** Asyncify: grow every process's reserved tail to at least this many pages before it starts. */
+  reservedPages?: number;
+  /**
+   * Live processes allowed at once (default DEFAULT_MAX_PROCESSES); a spawn beyond it fails to
+   * start, cleanly. Under V8's default flags an instance that cannot get its memory fails cleanly
+   * anyway (~13k small instances on Linux x64); with --disable-wasm-trap-handler instances are
+   * cheaper but V8 aborts the whole process once it runs out of memory mappings
+   * (vm.max_map_count, 65530 by default: between 32k and 40k instances).
+   */
+  maxProcesses?: number;
+}
+
+export const DEFAULT_MAX_PROCESSES = 30_000;
+
+export interface SpawnOptions {
+  /** Import providers (WASI, the lunatic API, your own); later ones override earlier ones. `lunatic.yield` is the runtime's own. */
+  hostModules?: HostModule[];
+  /** The export to run (default `_start`). */
+  entry?: string;
+  /** The arguments the entry export is called with (default none). WASI argv goes to the WASI host module. */
+  args?: unknown[];
+  /** For plain modules on JSPI: extra `module.name` globs of imports that may return a Promise. */
+  blockingImports?: string[];
+  /** Overrides RuntimeOptions.reservedPages for this process. */
+  reservedPages?: number;
+}
+
+export class Runtime {
+  private readonly scheduler = new Scheduler();
+  private readonly live = new Set<Process>();
+  private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
+  private nextPid = 1;
+
+  constructor(private readonly options: RuntimeOptions = {}) {
+    const { reductions } = options;
+    if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
+      throw new RangeError(`reductions must be a whole number from 1 to ${0x7fffffff}, not ${reductions}`);
+    }
+  }
+
+  /** Compiles module bytes once; spawning the same bytes again reuses the module. */
+  compile(bytes: Uint8Array): Promise<WebAssembly.Module> {
+    let module = this.compiled.get(bytes);
+    if (!module) {
+      module = WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+      this.compiled.set(bytes, module);
+    }
+    return module;
+  }
+
+  /** Starts a process; it runs once the scheduler gives it a turn. Failures show in `exited`. */
+  spawn(module: WebAssembly.Module | Uint8Array, options: SpawnOptions = {}): Process {
+    const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+    const compiled = this.live.size >= limit
+      ? Promise.reject(new RangeError(`too many processes: ${limit} are alive (raise the runtime's maxProcesses option if the system allows more)`))
+      : module instanceof WebAssembly.Module ? Promise.resolve(module) : this.compile(module);
+    compiled.catch(() => {}); // reported through the process's exit status
+    const process = new Process(this.nextPid++, this.scheduler, {
+      module: compiled,
+      hostModules: options.hostModules ?? [],
+      backend: this.options.backend ?? 'auto',
+      reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,
+      reservedPages: options.reservedPages ?? this.options.reservedPages,
+      entry: options.entry ?? '_start',
+      args: options.args ?? [],
+      blockingImports: blockingImportGlobs(options.blockingImports),
+    });
+    this.live.add(process);
+    void process.exited.then(() => this.live.delete(process));
+    return process;
+  }
+
+  /** Processes that have not ended yet. */
+  get processes(): ReadonlySet<Process> {
+    return this.live;
+  }
+
+  /** Resolves when every process, including those spawned meanwhile, has ended. */
+  async waitAll(): Promise<void> {
+    while (this.live.size > 0) await Promise.all([...this.live].map((process) => process.exited));
+  }
+}

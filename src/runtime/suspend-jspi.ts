@@ -1,0 +1,39 @@
+// The JSPI backend: the engine suspends the wasm stack itself. Blocking imports are wrapped in
+// `WebAssembly.Suspending`, the entry export in `WebAssembly.promising`; no Asyncify is needed,
+// so plain modules run too, and a suspension costs the same at any stack depth.
+import { BackendError, ImportCalls, isPromise, type SuspendHost, type Suspender } from './suspend.js';
+import type { HostFunction } from './types.js';
+
+/** The JS Promise Integration API (not yet in TypeScript's lib). */
+interface Jspi {
+  Suspending: new (fn: HostFunction) => object;
+  promising(fn: (...args: unknown[]) => unknown): (...args: unknown[]) => Promise<unknown>;
+}
+
+const jspi = WebAssembly as unknown as Jspi;
+
+export class JspiSuspender implements Suspender {
+  readonly backend = 'jspi';
+  private readonly calls = new ImportCalls();
+  private exports!: WebAssembly.Exports;
+
+  constructor(private readonly host: SuspendHost) {}
+
+  wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown {
+    const guarded = (...args: unknown[]) => {
+      const result = this.calls.invoke(qualifiedName, fn, blocking, args);
+      return isPromise(result) ? this.host.wait(result) : result;
+    };
+    return blocking ? new jspi.Suspending(guarded) : guarded;
+  }
+
+  attach(instance: WebAssembly.Instance): void {
+    this.exports = instance.exports;
+  }
+
+  call(exportName: string, args: unknown[]): Promise<unknown> {
+    const entry = this.exports[exportName];
+    if (typeof entry !== 'function') throw new BackendError(`the module has no function export "${exportName}"`);
+    return jspi.promising(entry as (...args: unknown[]) => unknown)(...args);
+  }
+}

@@ -1,0 +1,89 @@
+// The suspension backends behind one interface, and the one place that chooses between them.
+//
+// A process's blocking imports may return a Promise; the backend makes the wasm code wait for
+// it without blocking the event loop. Asyncify (suspend-asyncify.ts) unwinds and rewinds the
+// wasm stack and works on every engine, for modules the instrumenter prepared. JSPI
+// (suspend-jspi.ts: WebAssembly.Suspending / promising, Node 24, Chrome 137+) lets the engine
+// switch stacks, needs no Asyncify and runs plain modules too.
+import type { HostFunction } from './types.js';
+
+export type BackendName = 'asyncify' | 'jspi';
+export type BackendChoice = 'auto' | BackendName;
+
+/** Raised when a module cannot run on the backends available; its message says what to do. */
+export class BackendError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BackendError';
+  }
+}
+
+/** What a backend needs from the process it drives. */
+export interface SuspendHost {
+  /** The process waits for `promise` (state "waiting", abandoned on kill) and gets its value. */
+  wait(promise: Promise<unknown>): Promise<unknown>;
+}
+
+/** One process's suspension machinery: wrap the imports, then attach the instance and call. */
+export interface Suspender {
+  readonly backend: BackendName;
+  /** The import as wasm should see it. `blocking`: it may return a Promise and suspend. */
+  wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown;
+  attach(instance: WebAssembly.Instance): void;
+  /** Runs an export to completion, suspending whenever a blocking import returns a Promise. */
+  call(exportName: string, args: unknown[]): Promise<unknown>;
+}
+
+export function jspiAvailable(): boolean {
+  const wasm = WebAssembly as unknown as Record<string, unknown>;
+  return typeof wasm.Suspending === 'function' && typeof wasm.promising === 'function';
+}
+
+/** What the module's `lunatic.instrument` section says about suspension (undefined: plain module). */
+export interface SuspensionNeeds {
+  asyncify: boolean;
+}
+
+/** Picks the backend: JSPI when the engine has it and the caller did not force Asyncify. */
+export function chooseBackend(choice: BackendChoice, needs: SuspensionNeeds | undefined): BackendName {
+  const jspi = jspiAvailable();
+  if (choice === 'jspi' || (choice === 'auto' && jspi)) {
+    if (!jspi) throw new BackendError('the JSPI backend needs WebAssembly.Suspending and WebAssembly.promising (Node 24+, Chrome 137+); use the asyncify backend');
+    return 'jspi';
+  }
+  if (!needs) throw new BackendError('the module is not instrumented: run lunatic-instrument on it first, or use a JSPI engine (Node 24+, Chrome 137+)');
+  if (!needs.asyncify) throw new BackendError('the module was instrumented with --no-asyncify, so it needs JSPI (Node 24+, Chrome 137+); re-instrument without --no-asyncify to run it here');
+  return 'asyncify';
+}
+
+export function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+/**
+ * Calls host functions for one process and checks the Promises they return: only blocking
+ * imports may return one, and only when wasm was entered from the backend (not from a host
+ * function calling back into wasm, which neither backend can suspend).
+ */
+export class ImportCalls {
+  private depth = 0;
+
+  invoke(qualifiedName: string, fn: HostFunction, blocking: boolean, args: unknown[]): unknown {
+    this.depth++;
+    let result: unknown;
+    try {
+      result = fn(...args);
+    } finally {
+      this.depth--;
+    }
+    if (!isPromise(result)) return result;
+    result.then(undefined, () => {}); // dropped below on error: never an unhandled rejection
+    if (!blocking) {
+      throw new BackendError(`import ${qualifiedName} returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports ${qualifiedName}`);
+    }
+    if (this.depth > 0) {
+      throw new BackendError(`import ${qualifiedName} tried to suspend inside a nested call (host -> wasm -> host); only imports called from the process's own entry may block`);
+    }
+    return result;
+  }
+}

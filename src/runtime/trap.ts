@@ -1,0 +1,31 @@
+// Turning what ended a process abnormally into a report: the message and the wasm functions
+// on the stack, innermost first, named from the name section when V8 only knows an index.
+import { functionNames } from './names.js';
+
+export interface TrapReport {
+  /** The trap or error message, e.g. "unreachable" or "memory access out of bounds". */
+  message: string;
+  /** Wasm functions on the stack when it happened, innermost first. */
+  functions: string[];
+}
+
+// V8 frames: "at name (wasm://wasm/<hash>:wasm-function[12]:0x1a2)" or "at wasm://wasm/<hash>:wasm-function[12]:0x1a2".
+const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
+
+/** The wasm functions named in a V8 stack trace. */
+export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | undefined): string[] {
+  const names = module ? functionNames(module) : new Map<number, string>();
+  const functions: string[] = [];
+  for (const line of stack.split('\n')) {
+    const match = WASM_FRAME.exec(line);
+    if (!match) continue;
+    const index = Number(match[2]);
+    functions.push(names.get(index) ?? match[1] ?? `wasm-function[${index}]`);
+  }
+  return functions;
+}
+
+export function trapReport(error: unknown, module: WebAssembly.Module | undefined): TrapReport {
+  if (!(error instanceof Error)) return { message: String(error), functions: [] };
+  return { message: error.message, functions: wasmFunctionsOf(error.stack ?? '', module) };
+}

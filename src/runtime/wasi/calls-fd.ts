@@ -1,0 +1,221 @@
+// The calls on open descriptors: read, write (streams and files), positioned I/O, seeking,
+// closing, status and the preopened-directory queries. Reads from stdin and writes to a
+// back-pressured stream return a Promise (the process waits, the others run); everything that
+// can answer at once does.
+import { FDSTAT, FdFlags, FileType, PREOPENTYPE_DIR, PRESTAT, Rights, Whence } from './abi.js';
+import type { Descriptor, FileDescriptor } from './descriptors.js';
+import { Errno, WasiError } from './errno.js';
+import { STREAM_STAT, writeFilestat } from './filestat.js';
+import type { Directory, File } from './fs.js';
+import { totalLength } from './memory.js';
+import type { WasiCalls, WasiState } from './state.js';
+import { type Steps, wait } from './steps.js';
+
+/** The most one read asks of a file or stream: a short read is always allowed. */
+const MAX_READ = 16 * 1024 * 1024;
+const encoder = new TextEncoder();
+const EMPTY = new Uint8Array(0);
+
+/**
+ * Closes in the background: fd_close must answer at once, and by then every write has already
+ * completed (each one is awaited), so a failing close has nothing left to lose.
+ */
+function closeQuietly(target: File | Directory): void {
+  void Promise.resolve()
+    .then(() => target.close?.())
+    .catch(() => {});
+}
+
+function closeDescriptor(descriptor: Descriptor): void {
+  if (descriptor.type === 'file') closeQuietly(descriptor.file);
+  if (descriptor.type === 'directory') closeQuietly(descriptor.dir);
+}
+
+/** A descriptor's rights: coarse, but true about reading, writing and seeking. */
+function rightsOf(descriptor: Descriptor): bigint {
+  switch (descriptor.type) {
+    case 'input':
+      return Rights.ALL & ~(Rights.FD_WRITE | Rights.FD_SEEK | Rights.FD_TELL);
+    case 'output':
+      return Rights.ALL & ~(Rights.FD_READ | Rights.FD_SEEK | Rights.FD_TELL);
+    case 'file':
+      return Rights.ALL & ~(descriptor.readable ? 0n : Rights.FD_READ) & ~(descriptor.writable ? 0n : Rights.FD_WRITE);
+    case 'directory':
+      return Rights.ALL;
+  }
+}
+
+function fileTypeOfDescriptor(descriptor: Descriptor): number {
+  if (descriptor.type === 'file') return FileType.REGULAR_FILE;
+  if (descriptor.type === 'directory') return FileType.DIRECTORY;
+  return FileType.CHARACTER_DEVICE; // with no seek right: wasi-libc treats it as a terminal (line-buffered)
+}
+
+function* readFileAt(descriptor: FileDescriptor, max: number, position: bigint): Steps<Uint8Array> {
+  if (!descriptor.readable) throw new WasiError(Errno.BADF, 'the file is not open for reading');
+  const buffer = new Uint8Array(max);
+  const count = yield* wait(descriptor.file.read(buffer, position));
+  return buffer.subarray(0, count);
+}
+
+function* writeFileAt(descriptor: FileDescriptor, data: Uint8Array, position: bigint): Steps<number> {
+  if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
+  return yield* wait(descriptor.file.write(data, position));
+}
+
+/** A descriptor for positioned I/O (pread/pwrite): files only. */
+function positioned(state: WasiState, fd: number): FileDescriptor {
+  const descriptor = state.fds.get(fd);
+  if (descriptor.type === 'file') return descriptor;
+  throw new WasiError(descriptor.type === 'directory' ? Errno.ISDIR : Errno.SPIPE);
+}
+
+export function fdCalls(state: WasiState): WasiCalls {
+  const { memory, fds } = state;
+
+  return {
+    *fd_read(fd: number, iovs: number, iovsLength: number, readPointer: number) {
+      const descriptor = fds.get(fd);
+      const vectors = memory.iovecs(iovs, iovsLength);
+      const max = Math.min(totalLength(vectors), MAX_READ);
+      let data: Uint8Array;
+      if (descriptor.type === 'input') {
+        data = max === 0 ? EMPTY : ((yield* wait(descriptor.stream.read(max))) ?? EMPTY);
+      } else if (descriptor.type === 'file') {
+        data = yield* readFileAt(descriptor, max, descriptor.position);
+        descriptor.position += BigInt(data.length);
+      } else {
+        throw new WasiError(descriptor.type === 'directory' ? Errno.ISDIR : Errno.BADF);
+      }
+      memory.setU32(readPointer, memory.scatter(vectors, data));
+      return Errno.SUCCESS;
+    },
+
+    *fd_pread(fd: number, iovs: number, iovsLength: number, offset: bigint, readPointer: number) {
+      const descriptor = positioned(state, fd);
+      const vectors = memory.iovecs(iovs, iovsLength);
+      const data = yield* readFileAt(descriptor, Math.min(totalLength(vectors), MAX_READ), offset);
+      memory.setU32(readPointer, memory.scatter(vectors, data));
+      return Errno.SUCCESS;
+    },
+
+    *fd_write(fd: number, iovs: number, iovsLength: number, writtenPointer: number) {
+      const descriptor = fds.get(fd);
+      const data = memory.gather(memory.iovecs(iovs, iovsLength));
+      let written = data.length;
+      if (descriptor.type === 'output') {
+        if (data.length > 0) yield* wait(descriptor.stream.write(data));
+      } else if (descriptor.type === 'file' && descriptor.append) {
+        if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
+        descriptor.position = yield* wait(descriptor.file.append(data));
+      } else if (descriptor.type === 'file') {
+        written = yield* writeFileAt(descriptor, data, descriptor.position);
+        descriptor.position += BigInt(written);
+      } else {
+        throw new WasiError(Errno.BADF);
+      }
+      memory.setU32(writtenPointer, written);
+      return Errno.SUCCESS;
+    },
+
+    *fd_pwrite(fd: number, iovs: number, iovsLength: number, offset: bigint, writtenPointer: number) {
+      const descriptor = positioned(state, fd);
+      const data = memory.gather(memory.iovecs(iovs, iovsLength));
+      memory.setU32(writtenPointer, yield* writeFileAt(descriptor, data, offset));
+      return Errno.SUCCESS;
+    },
+
+    *fd_seek(fd: number, offset: bigint, whence: number, newOffsetPointer: number) {
+      const descriptor = fds.getAs(fd, ['file'], Errno.SPIPE);
+      let base: bigint;
+      if (whence === Whence.SET) base = 0n;
+      else if (whence === Whence.CUR) base = descriptor.position;
+      else if (whence === Whence.END) base = (yield* wait(descriptor.file.stat())).size;
+      else throw new WasiError(Errno.INVAL, `unknown whence ${whence}`);
+      const position = base + offset;
+      if (position < 0n) throw new WasiError(Errno.INVAL, 'seek before the start of the file');
+      descriptor.position = position;
+      memory.setU64(newOffsetPointer, position);
+      return Errno.SUCCESS;
+    },
+
+    *fd_tell(fd: number, offsetPointer: number) {
+      memory.setU64(offsetPointer, fds.getAs(fd, ['file'], Errno.SPIPE).position);
+      return Errno.SUCCESS;
+    },
+
+    *fd_close(fd: number) {
+      closeDescriptor(fds.remove(fd));
+      return Errno.SUCCESS;
+    },
+
+    *fd_renumber(from: number, to: number) {
+      closeDescriptor(fds.renumber(from, to));
+      return Errno.SUCCESS;
+    },
+
+    *fd_fdstat_get(fd: number, pointer: number) {
+      const descriptor = fds.get(fd);
+      memory.clear(pointer, FDSTAT.size);
+      memory.setU8(pointer + FDSTAT.filetype, fileTypeOfDescriptor(descriptor));
+      memory.setU16(pointer + FDSTAT.flags, descriptor.type === 'file' && descriptor.append ? FdFlags.APPEND : 0);
+      memory.setU64(pointer + FDSTAT.rightsBase, rightsOf(descriptor));
+      memory.setU64(pointer + FDSTAT.rightsInheriting, descriptor.type === 'directory' ? Rights.ALL : 0n);
+      return Errno.SUCCESS;
+    },
+
+    *fd_filestat_get(fd: number, pointer: number) {
+      const descriptor = fds.get(fd);
+      let stat = STREAM_STAT;
+      if (descriptor.type === 'file') stat = yield* wait(descriptor.file.stat());
+      if (descriptor.type === 'directory') stat = yield* wait(descriptor.dir.stat('', true));
+      writeFilestat(memory, pointer, stat);
+      return Errno.SUCCESS;
+    },
+
+    *fd_filestat_set_size(fd: number, size: bigint) {
+      const descriptor = fds.getAs(fd, ['file']);
+      if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
+      if (size < 0n) throw new WasiError(Errno.INVAL);
+      yield* wait(descriptor.file.setSize(size));
+      return Errno.SUCCESS;
+    },
+
+    *fd_sync(fd: number) {
+      return yield* sync(state, fd);
+    },
+
+    *fd_datasync(fd: number) {
+      return yield* sync(state, fd);
+    },
+
+    *fd_prestat_get(fd: number, pointer: number) {
+      const name = preopenName(state, fd);
+      memory.clear(pointer, PRESTAT.size);
+      memory.setU8(pointer + PRESTAT.tag, PREOPENTYPE_DIR);
+      memory.setU32(pointer + PRESTAT.nameLength, name.length);
+      return Errno.SUCCESS;
+    },
+
+    *fd_prestat_dir_name(fd: number, pointer: number, length: number) {
+      const name = preopenName(state, fd);
+      if (length >>> 0 < name.length) throw new WasiError(Errno.NAMETOOLONG);
+      memory.bytes(pointer, name.length).set(name);
+      return Errno.SUCCESS;
+    },
+  };
+}
+
+function* sync(state: WasiState, fd: number): Steps<number> {
+  const descriptor = state.fds.get(fd);
+  if (descriptor.type === 'input' || descriptor.type === 'output') throw new WasiError(Errno.INVAL, 'a stream cannot be synced');
+  if (descriptor.type === 'file') yield* wait(descriptor.file.sync());
+  return Errno.SUCCESS;
+}
+
+/** The UTF-8 guest path of a preopened directory; EBADF for any other descriptor. */
+function preopenName(state: WasiState, fd: number): Uint8Array {
+  const descriptor = state.fds.getAs(fd, ['directory']);
+  if (descriptor.preopen === undefined) throw new WasiError(Errno.BADF);
+  return encoder.encode(descriptor.preopen);
+}

@@ -1,0 +1,80 @@
+// The file descriptor table of one process. 0-2 are stdio, the preopened directories follow
+// from 3 (wasi-libc finds them by asking fd 3, 4, ... until EBADF), and every later open gets a
+// number never used before in this process: a stale or forged descriptor finds nothing (EBADF)
+// instead of somebody else's file.
+import type { InputStream, OutputStream } from '../types.js';
+import { Errno, type ErrnoCode, WasiError } from './errno.js';
+import type { DirEntry, Directory, File } from './fs.js';
+
+export interface InputDescriptor {
+  readonly type: 'input';
+  readonly stream: InputStream;
+}
+
+export interface OutputDescriptor {
+  readonly type: 'output';
+  readonly stream: OutputStream;
+}
+
+export interface FileDescriptor {
+  readonly type: 'file';
+  readonly file: File;
+  readonly readable: boolean;
+  readonly writable: boolean;
+  append: boolean;
+  position: bigint;
+}
+
+export interface DirectoryDescriptor {
+  readonly type: 'directory';
+  readonly dir: Directory;
+  /** The guest path of a preopened directory. */
+  readonly preopen?: string;
+  /** The listing fd_readdir pages through; read again when it starts over (cookie 0). */
+  listing?: DirEntry[];
+}
+
+export type Descriptor = InputDescriptor | OutputDescriptor | FileDescriptor | DirectoryDescriptor;
+type DescriptorType = Descriptor['type'];
+
+const MAX_FD = 0x7fffffff;
+
+export class DescriptorTable {
+  private readonly open = new Map<number, Descriptor>();
+  private next = 0;
+
+  add(descriptor: Descriptor): number {
+    if (this.next > MAX_FD) throw new WasiError(Errno.MFILE);
+    const fd = this.next++;
+    this.open.set(fd, descriptor);
+    return fd;
+  }
+
+  get(fd: number): Descriptor {
+    const descriptor = this.open.get(fd >>> 0);
+    if (!descriptor) throw new WasiError(Errno.BADF);
+    return descriptor;
+  }
+
+  /** The descriptor if it is one of `types`; else `otherwise` (EBADF by default). */
+  getAs<T extends DescriptorType>(fd: number, types: readonly T[], otherwise: ErrnoCode = Errno.BADF): Extract<Descriptor, { type: T }> {
+    const descriptor = this.get(fd);
+    if (!(types as readonly string[]).includes(descriptor.type)) throw new WasiError(otherwise);
+    return descriptor as Extract<Descriptor, { type: T }>;
+  }
+
+  remove(fd: number): Descriptor {
+    const descriptor = this.get(fd);
+    this.open.delete(fd >>> 0);
+    return descriptor;
+  }
+
+  /** fd_renumber: `from` takes the place of `to`, which is closed (both must be open). */
+  renumber(from: number, to: number): Descriptor {
+    const moving = this.get(from);
+    const replaced = this.get(to);
+    this.open.delete(from >>> 0);
+    this.open.set(to >>> 0, moving);
+    return replaced;
+  }
+}

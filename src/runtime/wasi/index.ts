@@ -1,0 +1,75 @@
+// WASI preview1 as a host module of the runtime: `wasiPreview1(options)` gives each process its
+// own descriptor table over the given stdio streams and preopened directories. Every preview1
+// function is provided (ENOSYS where not implemented), so no program fails to link over WASI.
+// A call answers at once when it can and returns a Promise only when it has to wait (stdin, a
+// back-pressured output, an asynchronous file system, a sleep): see steps.ts.
+import { isPromise } from '../suspend.js';
+import type { HostFunction, HostModule, ImportNamespace } from '../types.js';
+import { PREVIEW1_FUNCTIONS } from './abi.js';
+import { cryptoRandom, performanceClock, processCalls } from './calls-process.js';
+import { fdCalls } from './calls-fd.js';
+import { pathCalls } from './calls-path.js';
+import { DescriptorTable } from './descriptors.js';
+import { Errno, WasiError } from './errno.js';
+import { GuestMemory } from './memory.js';
+import { pollCalls } from './poll.js';
+import type { WasiCall, WasiOptions, WasiState } from './state.js';
+import { drive } from './steps.js';
+import { discardOutput, QueueInput } from './streams.js';
+
+export type { Clock, WasiOptions } from './state.js';
+export type { DirEntry, Directory, EntryKind, File, MaybePromise, OpenOptions, Stat } from './fs.js';
+export { Errno, WasiError } from './errno.js';
+export { MemoryDirectory, type MemoryTree } from './memfs.js';
+export { CollectedOutput, QueueInput, callbackOutput, discardOutput } from './streams.js';
+export { MAY_WAIT_IMPORTS } from './may-wait.js';
+
+const encoder = new TextEncoder();
+
+/** A WasiError becomes the errno wasm gets; anything else (ProcessExit, a host bug) passes on. */
+function errnoOf(error: unknown): number {
+  if (error instanceof WasiError) return error.errno;
+  throw error;
+}
+
+function hostFunction(call: WasiCall): HostFunction {
+  return (...args: unknown[]) => {
+    try {
+      const result = drive(call(...args));
+      return isPromise(result) ? result.then(undefined, errnoOf) : result;
+    } catch (error) {
+      return errnoOf(error);
+    }
+  };
+}
+
+const notImplemented: HostFunction = () => Errno.NOSYS;
+
+function descriptorTable(options: WasiOptions): DescriptorTable {
+  const fds = new DescriptorTable();
+  fds.add({ type: 'input', stream: options.stdin ?? new QueueInput(undefined, { end: true }) });
+  fds.add({ type: 'output', stream: options.stdout ?? discardOutput });
+  fds.add({ type: 'output', stream: options.stderr ?? discardOutput });
+  for (const { guestPath, dir } of options.preopens) fds.add({ type: 'directory', dir, preopen: guestPath });
+  return fds;
+}
+
+export function wasiPreview1(options: WasiOptions): HostModule {
+  const args = options.args.map((arg) => encoder.encode(`${arg}\0`));
+  const environ = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
+  return (ctx) => {
+    const state: WasiState = {
+      ctx,
+      memory: new GuestMemory(() => ctx.memory()),
+      fds: descriptorTable(options),
+      clock: options.clock ?? performanceClock,
+      random: options.random ?? cryptoRandom,
+      args,
+      environ,
+    };
+    const calls = { ...processCalls(state), ...fdCalls(state), ...pathCalls(state), ...pollCalls(state) };
+    const namespace: ImportNamespace = {};
+    for (const name of PREVIEW1_FUNCTIONS) namespace[name] = calls[name] ? hostFunction(calls[name]) : notImplemented;
+    return { wasi_snapshot_preview1: namespace };
+  };
+}

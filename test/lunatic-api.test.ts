@@ -1,0 +1,298 @@
+// The lunatic host API from C (include/lunatic.h), in process on the Asyncify backend: a probe
+// module built with clang at test time reports each call's result through a `test.report`
+// import, and each scenario compares them with the codes the header documents. Covers the
+// mailbox bound, stale/forged/foreign handles and pids, denied spawn/connect/listen, narrowing
+// that cannot widen, selective receive, links, monitors and the per-process limits.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
+import { Errno, Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program, Reason } from '../src/runtime/lunatic/index.js';
+import { NodeNetwork } from '../src/runtime/node/net.js';
+import { findClang, projectRoot, requireTool } from './helpers/tools.js';
+
+const PROBE = String.raw`
+#include "lunatic.h"
+#define EXPORT(name) __attribute__((export_name(name)))
+__attribute__((import_module("test"), import_name("report"))) void report(int32_t value);
+
+static const char HOST[] = "127.0.0.1";
+static lunatic_message_t info;
+
+static int32_t wait_tag(int64_t tag, void *buffer, size_t size) { return lunatic_receive(buffer, size, tag, 5000, &info); }
+
+EXPORT("idle") void idle(void) { char byte; wait_tag(99, &byte, 1); }
+EXPORT("crasher") void crasher(void) { __builtin_trap(); }
+EXPORT("spin") void spin(void) { volatile int x = 0; for (;;) x++; }
+EXPORT("grow") void grow(void) { for (;;) { __builtin_wasm_memory_grow(0, 1); lunatic_yield_now(); } }
+EXPORT("try_spawn") void try_spawn(void) { report(lunatic_spawn_named("idle", 0, 0, 0)); }
+
+EXPORT("mailbox_full") void mailbox_full(void) {
+  int32_t config = lunatic_config_new();
+  report(lunatic_config_set_mailbox(config, 2));
+  int32_t child = lunatic_spawn_named("idle", 0, 0, config);
+  report(child > 0);
+  for (int i = 0; i < 3; i++) report(lunatic_send(child, 1, "x", 1));
+  report(lunatic_config_set_mailbox(config, 3));
+  lunatic_kill(child);
+}
+
+EXPORT("handle_owner") void handle_owner(int32_t parent) {
+  int32_t handle = lunatic_config_new();
+  lunatic_send(parent, 2, &handle, sizeof handle);
+  char go;
+  wait_tag(3, &go, 1);
+  int32_t result = lunatic_close(handle);
+  lunatic_send(parent, 4, &result, sizeof result);
+}
+
+EXPORT("stale_handles") void stale_handles(void) {
+  int32_t config = lunatic_config_new();
+  report(lunatic_close(config));
+  report(lunatic_close(config));
+  report(lunatic_config_deny_spawn(config));
+  report(lunatic_close(123456));
+  char buffer[16];
+  int32_t other = lunatic_config_new();
+  report(lunatic_tcp_read(other, buffer, sizeof buffer, 0));
+  int32_t child = lunatic_spawn_named("handle_owner", lunatic_self(), 0, 0);
+  lunatic_monitor(child);
+  int32_t foreign = 0;
+  report(wait_tag(2, &foreign, sizeof foreign));
+  report(lunatic_close(foreign));
+  report(lunatic_give(foreign, lunatic_self()));
+  lunatic_send(child, 3, "g", 1);
+  int32_t owner_result = -100;
+  wait_tag(4, &owner_result, sizeof owner_result);
+  report(owner_result);
+  lunatic_down_t down;
+  report(wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down));
+  report(down.pid == child);
+  report(down.reason);
+  report(lunatic_send(child, 1, "x", 1));
+  report(lunatic_kill(child));
+  report(lunatic_link(child));
+  report(lunatic_send(999999, 1, "x", 1));
+  report(lunatic_send(lunatic_self(), 0, "x", 1));
+  report(lunatic_send(lunatic_self(), LUNATIC_TAG_DOWN, "x", 1));
+  report(lunatic_send(lunatic_self(), 1, (void *)0x7ffffff0, 64));
+  report(lunatic_link(lunatic_self()));
+}
+
+EXPORT("spawn_checks") void spawn_checks(void) {
+  report(lunatic_spawn_named("no_such_entry", 0, 0, 0));
+  report(lunatic_spawn_named("idle", 0, 0, 4242));
+  int32_t config = lunatic_config_new();
+  report(lunatic_config_deny_spawn(config));
+  int32_t child = lunatic_spawn_named("try_spawn", 0, 0, config);
+  lunatic_monitor(child);
+  lunatic_down_t down;
+  report(wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down));
+}
+
+EXPORT("connect_child") void connect_child(int32_t port) {
+  report(lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port, 1000));
+  int32_t config = lunatic_config_new();
+  report(lunatic_config_set_connect(config, "127.0.0.1:*", 11));
+}
+
+EXPORT("network") void network(int32_t port) {
+  int32_t socket = lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port, 2000);
+  report(socket > 0);
+  report(lunatic_tcp_write(socket, "ping", 4, 1000));
+  char buffer[16];
+  report(lunatic_tcp_read(socket, buffer, sizeof buffer, 2000));
+  report(lunatic_tcp_read(socket, buffer, sizeof buffer, 20));
+  report(lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port + 1, 1000));
+  report(lunatic_tcp_connect("10.0.0.1", 8, (uint32_t)port, 1000));
+  report(lunatic_tcp_listen(HOST, sizeof HOST - 1, 0, 0));
+  int32_t config = lunatic_config_new();
+  report(lunatic_config_set_connect(config, "127.0.0.1:*", 11));
+  report(lunatic_config_set_connect(config, "", 0));
+  int32_t child = lunatic_spawn_named("connect_child", port, 0, config);
+  lunatic_monitor(child);
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
+  report(lunatic_close(socket));
+  report(lunatic_tcp_write(socket, "x", 1, 10));
+}
+
+EXPORT("selective") void selective(void) {
+  int32_t me = lunatic_self();
+  lunatic_send(me, 1, "a", 1);
+  lunatic_send(me, 2, "bb", 2);
+  lunatic_send(me, 3, "ccc", 3);
+  char buffer[8];
+  report(lunatic_receive(buffer, sizeof buffer, 3, 0, &info));
+  report(lunatic_receive(buffer, 1, 2, 0, &info));
+  report((int32_t)info.size);
+  report(lunatic_receive(buffer, sizeof buffer, LUNATIC_TAG_ANY, 0, &info));
+  report((int32_t)info.tag);
+  report(info.sender == me);
+  report(lunatic_receive(buffer, sizeof buffer, LUNATIC_TAG_ANY, 0, &info));
+  report(buffer[0] == 'b' && buffer[1] == 'b');
+  report(lunatic_receive(buffer, sizeof buffer, LUNATIC_TAG_ANY, 10, &info));
+}
+
+EXPORT("link_trapped") void link_trapped(void) {
+  lunatic_trap_links(1);
+  int32_t child = lunatic_spawn_named("crasher", 0, LUNATIC_SPAWN_LINK, 0);
+  lunatic_down_t down;
+  report(wait_tag(LUNATIC_TAG_LINK_DOWN, &down, sizeof down));
+  report(down.pid == child);
+  report(down.reason);
+}
+
+EXPORT("link_untrapped") void link_untrapped(void) {
+  lunatic_spawn_named("crasher", 0, LUNATIC_SPAWN_LINK, 0);
+  lunatic_sleep_ms(5000);
+  report(999);
+}
+
+EXPORT("limits") void limits(void) {
+  int32_t spin_config = lunatic_config_new();
+  report(lunatic_config_set_max_reductions(spin_config, 3000000));
+  lunatic_monitor(lunatic_spawn_named("spin", 0, 0, spin_config));
+  int32_t grow_config = lunatic_config_new();
+  report(lunatic_config_set_max_memory(grow_config, 40));
+  report(lunatic_config_set_max_memory(grow_config, 41));
+  lunatic_monitor(lunatic_spawn_named("grow", 0, 0, grow_config));
+  lunatic_down_t down;
+  for (int i = 0; i < 2; i++) {
+    report(wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down));
+    report(down.reason);
+  }
+}
+`;
+
+/** Every call's result, by process. */
+interface Run {
+  status: ExitStatus;
+  reports: number[];
+  children: Array<{ reports: number[]; status: ExitStatus }>;
+}
+
+const ALL: Permissions = { ...NO_PERMISSIONS, canSpawn: true };
+const SLICE = 100_000;
+
+const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+let program: Program;
+let lunatic: Lunatic;
+const reports = new Map<number, number[]>();
+/** Processes spawned from wasm, in order. */
+const spawned: LunaticProcess[] = [];
+
+beforeAll(async () => {
+  if (!clang) return;
+  const dir = mkdtempSync(join(tmpdir(), 'lunatic-probe-'));
+  try {
+    writeFileSync(join(dir, 'probe.c'), PROBE);
+    const output = join(dir, 'probe.wasm');
+    execFileSync(clang, ['--target=wasm32-wasi', '-O2', '-nostartfiles', '-Wl,--no-entry', `-I${join(projectRoot, 'include')}`, join(dir, 'probe.c'), '-o', output]);
+    const testModule: HostModule = (ctx) => {
+      reports.set(ctx.pid, []);
+      return { test: { report: (value: number) => void reports.get(ctx.pid)!.push(value) } };
+    };
+    lunatic = new Lunatic({
+      core: new Runtime({ backend: 'asyncify', reductions: SLICE }),
+      network: new NodeNetwork(),
+      hostModules: () => [testModule],
+      reductions: SLICE,
+      onSpawn: (process) => spawned.push(process),
+    });
+    program = await lunatic.load((await instrument(readFileSync(output))).binary);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 60_000);
+
+async function run(entry: string, permissions: Permissions, arg?: bigint): Promise<Run> {
+  const first = spawned.length;
+  const root = lunatic.start(program, { entry, permissions, arg });
+  const status = await root.exited;
+  const children = spawned.slice(first);
+  const childStatuses = await Promise.all(children.map((child) => child.exited));
+  return {
+    status,
+    reports: reports.get(root.pid) ?? [],
+    children: children.map((child, i) => ({ reports: reports.get(child.pid) ?? [], status: childStatuses[i]! })),
+  };
+}
+
+describe.skipIf(!clang)('the lunatic API from C', () => {
+  it('bounds the mailbox: the sender past the bound gets FULL, and a configuration cannot be widened', async () => {
+    const { status, reports } = await run('mailbox_full', ALL);
+    expect(status).toEqual({ code: 0 });
+    expect(reports).toEqual([0, 1, 0, 0, -Errno.FULL, -Errno.PERM]);
+  });
+
+  it('refuses stale, forged, foreign and wrong-kind handles and pids with error codes', async () => {
+    const { status, reports, children } = await run('stale_handles', ALL);
+    expect(status).toEqual({ code: 0 });
+    const B = -Errno.BADF;
+    const S = -Errno.SRCH;
+    const I = -Errno.INVAL;
+    // close, close again, use after close, forged, wrong kind | the child's handle: received (4 bytes), close, give refused,
+    // the child still owns it (its close: 0) | DOWN (12 bytes) from the child, exited | the ended pid: send, kill, link |
+    // a forged pid | tag 0, a forged DOWN tag, a buffer outside memory, link to self
+    expect(reports).toEqual([0, B, B, B, B, 4, B, B, 0, 12, 1, Reason.EXITED, S, S, S, S, I, I, I, I]);
+    expect(children.map((child) => child.status)).toEqual([{ code: 0 }]);
+  });
+
+  it('denies spawning without the permission, and a child narrowed to no spawning', async () => {
+    expect((await run('try_spawn', { ...ALL, canSpawn: false })).reports).toEqual([-Errno.PERM]);
+    const { reports, children } = await run('spawn_checks', ALL);
+    expect(reports).toEqual([-Errno.INVAL, -Errno.BADF, 0, 12]);
+    expect(children.map((child) => child.reports)).toEqual([[-Errno.PERM]]);
+  });
+
+  describe('TCP', () => {
+    let server: Server;
+    let port: number;
+    beforeAll(async () => {
+      server = createServer((socket) => socket.on('data', (data) => socket.write(data)).on('error', () => {}));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      port = (server.address() as { port: number }).port;
+    });
+    afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    it('connects only where allowed, times out reads, and a child narrowed to no network stays so', async () => {
+      const permissions = { ...ALL, connect: [`127.0.0.1:${port}`] };
+      const { status, reports, children } = await run('network', permissions, BigInt(port));
+      expect(status).toEqual({ code: 0 });
+      const P = -Errno.PERM;
+      // connected, wrote 4, echoed 4, timed out | port not allowed, host not allowed, listen not allowed |
+      // widening refused, narrowing to nothing accepted | close, write after close
+      expect(reports).toEqual([1, 4, 4, -Errno.TIMEDOUT, P, P, P, P, 0, 0, -Errno.BADF]);
+      expect(children.map((child) => child.reports)).toEqual([[P, P]]);
+      expect(lunatic.handles.size).toBe(0);
+    });
+  });
+
+  it('selective receive takes by tag, keeps order, leaves an oversized message queued, times out', async () => {
+    const { reports } = await run('selective', ALL);
+    expect(reports).toEqual([3, -Errno.MSGSIZE, 2, 1, 1, 1, 2, 1, -Errno.TIMEDOUT]);
+  });
+
+  it('a crashing linked process sends LINK_DOWN to a process that traps links, and kills one that does not', async () => {
+    const trapped = await run('link_trapped', ALL);
+    expect(trapped.status).toEqual({ code: 0 });
+    expect(trapped.reports).toEqual([12, 1, Reason.CRASHED]);
+    const untrapped = await run('link_untrapped', ALL);
+    expect(untrapped.status).toEqual({ killed: true });
+    expect(untrapped.reports).toEqual([]);
+    expect(untrapped.children[0]!.status.trap?.message).toMatch(/unreachable/);
+  });
+
+  it('ends a process past its reduction or memory limit with a clear reason', async () => {
+    const { status, reports, children } = await run('limits', ALL);
+    expect(status).toEqual({ code: 0 });
+    expect(reports).toEqual([0, 0, -Errno.PERM, 12, Reason.CRASHED, 12, Reason.CRASHED]);
+    const messages = children.map((child) => child.status.trap?.message);
+    expect(messages).toEqual([expect.stringMatching(/exceeded its limit of 3000000 reductions/), expect.stringMatching(/exceeded its limit of 40 memory pages/)]);
+  });
+});

@@ -1,0 +1,190 @@
+// The C example servers (examples/echo-server, examples/chat: committed .wasm, instrumented
+// here in memory) on the lunatic runtime with real loopback sockets: 1,000 concurrent echo
+// clients, a crashing connection process that leaves the others serving, spawn and listen
+// denied by permissions, and chat lines reaching the other clients in order.
+import { readFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { join } from 'node:path';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { type ExitStatus, Runtime } from '../src/runtime/index.js';
+import { Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program } from '../src/runtime/lunatic/index.js';
+import { NodeNetwork } from '../src/runtime/node/net.js';
+import { callbackOutput, CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { projectRoot } from './helpers/tools.js';
+
+const LISTEN = { ...NO_PERMISSIONS, canSpawn: true, listen: ['127.0.0.1:0'] } satisfies Permissions;
+
+interface Server {
+  lunatic: Lunatic;
+  main: LunaticProcess;
+  /** The processes main spawned, in order. */
+  processes: LunaticProcess[];
+  stderr: () => string;
+  /** Resolves with the port main printed ("listening on 127.0.0.1:PORT"), or with its exit status. */
+  port: Promise<number | ExitStatus>;
+}
+
+const live: Server[] = [];
+
+function startServer(program: Program, permissions: Permissions): Server {
+  const processes: LunaticProcess[] = [];
+  let stdout = '';
+  const stderr = new CollectedOutput();
+  let printed: (port: number) => void = () => {};
+  const port = new Promise<number>((resolve) => (printed = resolve));
+  const wasi = wasiPreview1({
+    args: ['server'],
+    env: {},
+    preopens: [],
+    stdout: callbackOutput((bytes) => {
+      stdout += new TextDecoder().decode(bytes);
+      const match = /listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
+      if (match) printed(Number(match[1]));
+    }),
+    stderr,
+  });
+  const lunatic = new Lunatic({
+    core: new Runtime({ backend: 'asyncify' }),
+    network: new NodeNetwork(),
+    hostModules: () => [wasi],
+    reductions: 1_000_000,
+    onSpawn: (process) => processes.push(process),
+  });
+  const main = lunatic.start(program, { permissions });
+  const server = { lunatic, main, processes, stderr: () => stderr.text(), port: Promise.race([port, main.exited]) };
+  live.push(server);
+  return server;
+}
+
+afterEach(async () => {
+  for (const server of live.splice(0)) {
+    for (const process of server.lunatic.processes.values()) process.core.kill();
+    await server.main.exited;
+  }
+});
+
+async function listeningPort(server: Server): Promise<number> {
+  const port = await server.port;
+  if (typeof port !== 'number') throw new Error(`the server ended: ${JSON.stringify(port)}: ${server.stderr()}`);
+  return port;
+}
+
+/** A loopback client that collects what it receives. */
+class Client {
+  readonly socket: Socket;
+  received = '';
+  readonly closed: Promise<void>;
+  private waiters: Array<() => void> = [];
+
+  constructor(port: number) {
+    this.socket = connect(port, '127.0.0.1');
+    this.socket.setNoDelay(true);
+    this.socket.on('data', (data) => {
+      this.received += data.toString('latin1');
+      for (const wake of this.waiters.splice(0)) wake();
+    });
+    this.closed = new Promise((resolve) => this.socket.on('close', () => resolve()));
+    this.socket.on('error', () => {});
+  }
+
+  /** Resolves once `done(received)` holds. */
+  async until(done: (received: string) => boolean): Promise<string> {
+    while (!done(this.received)) await new Promise<void>((resolve) => this.waiters.push(resolve));
+    return this.received;
+  }
+
+  close(): Promise<void> {
+    this.socket.end();
+    return this.closed;
+  }
+}
+
+const example = (path: string) => readFileSync(join(projectRoot, 'examples', path));
+
+describe('the echo server (one process per connection)', () => {
+  let program: Program;
+  beforeAll(async () => {
+    const probe = new Lunatic({ core: new Runtime(), reductions: 1 });
+    program = await probe.load((await instrument(example('echo-server/echo-server.wasm'))).binary);
+  }, 60_000);
+
+  it('echoes each of 1,000 concurrent clients its own bytes, then closes everything', async () => {
+    const server = startServer(program, LISTEN);
+    const port = await listeningPort(server);
+    const CLIENTS = 1000;
+    const clients = Array.from({ length: CLIENTS }, () => new Client(port));
+    const payloads = clients.map((_, i) => `client ${i}: ${'x'.repeat(i % 97)}${String.fromCharCode(33 + (i % 90))}\n`);
+    clients.forEach((client, i) => client.socket.write(payloads[i]!));
+    const echoed = await Promise.all(clients.map((client, i) => client.until((text) => text.length >= payloads[i]!.length)));
+    expect(echoed).toEqual(payloads);
+    expect(server.lunatic.processes.size).toBe(CLIENTS + 1);
+    await Promise.all(clients.map((client) => client.close()));
+    await Promise.all(server.processes.map((process) => process.exited));
+    expect(server.lunatic.processes.size).toBe(1);
+    expect(server.lunatic.handles.size).toBe(1); // only the listener is left
+    server.main.core.kill();
+    await server.main.exited;
+    expect(server.lunatic.handles.size).toBe(0);
+  }, 60_000);
+
+  it('a connection process that crashes leaves the other connections serving', async () => {
+    const server = startServer(program, LISTEN);
+    const port = await listeningPort(server);
+    const [before, crasher] = [new Client(port), new Client(port)];
+    before.socket.write('first\n');
+    await before.until((text) => text === 'first\n');
+    crasher.socket.write('CRASH now\n');
+    await crasher.closed;
+    expect(crasher.received).toBe('');
+    before.socket.write('still there?\n');
+    await before.until((text) => text === 'first\nstill there?\n');
+    const after = new Client(port);
+    after.socket.write('new one\n');
+    await after.until((text) => text === 'new one\n');
+    const ended = await Promise.all(server.processes.map((process) => Promise.race([process.exited, null])));
+    expect(ended.filter((status) => status?.trap)).toEqual([{ trap: { message: 'unreachable', functions: expect.arrayContaining(['conn_handler']) } }]);
+    await Promise.all([before.close(), after.close()]);
+  });
+
+  it('without the spawn permission, each client is told so and disconnected', async () => {
+    const server = startServer(program, { ...LISTEN, canSpawn: false });
+    const client = new Client(await listeningPort(server));
+    await client.closed;
+    expect(client.received).toBe('error: cannot spawn a handler (-1)\n');
+    expect(server.stderr()).toBe('echo-server: cannot spawn a handler (error -1)\n');
+  });
+
+  it('without the listen permission, it exits 1 saying what to allow', async () => {
+    const server = startServer(program, { ...LISTEN, listen: ['127.0.0.1:8080'] });
+    expect(await server.main.exited).toEqual({ code: 1 });
+    expect(server.stderr()).toBe('echo-server: cannot listen on 127.0.0.1:0 (error -1): allow it with --allow-listen 127.0.0.1:0\n');
+  });
+});
+
+describe('the chat server (coordinator, client and reader processes)', () => {
+  let program: Program;
+  beforeAll(async () => {
+    const probe = new Lunatic({ core: new Runtime(), reductions: 1 });
+    program = await probe.load((await instrument(example('chat/chat.wasm'))).binary);
+  }, 60_000);
+
+  it("delivers one client's lines to every other client, in order", async () => {
+    const server = startServer(program, LISTEN);
+    const port = await listeningPort(server);
+    const [alice, bob, carol] = [new Client(port), new Client(port), new Client(port)];
+    for (const client of [alice, bob, carol]) await client.until((text) => text.includes('welcome'));
+    alice.socket.write('/nick alice\n');
+    const LINES = Array.from({ length: 50 }, (_, i) => `line ${i} ${'.'.repeat(i)}`);
+    alice.socket.write(LINES.map((line) => `${line}\r\n`).join(''));
+    const said = (text: string) => text.split('\n').filter((line) => line.startsWith('alice: ')).map((line) => line.slice('alice: '.length));
+    for (const listener of [bob, carol]) await listener.until((text) => said(text).length === LINES.length);
+    expect(said(bob.received)).toEqual(LINES);
+    expect(said(carol.received)).toEqual(LINES);
+    expect(said(alice.received)).toEqual([]);
+    bob.socket.write('/quit\n');
+    await bob.closed;
+    await carol.until((text) => /\* user\d+ left\n/.test(text));
+    await Promise.all([alice.close(), carol.close()]);
+  });
+});

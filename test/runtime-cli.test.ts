@@ -1,0 +1,103 @@
+// `lunatic-instrument run` end to end (bin/lunatic-instrument.js, built by `npm test`): every C
+// fixture prints the same stdout and stderr and exits with the same code as under node:wasi,
+// on this Node (Asyncify) and on Node 24 (JSPI), with stdin piped in, args, env and a preopened
+// directory. Modules are instrumented once here; one test covers instrumenting in memory. The
+// fixture runs are concurrent: most of each is a child Node starting up.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { MAY_WAIT_IMPORTS } from '../src/runtime/wasi/index.js';
+import { findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { cFixtures, fixturesDir, runWasi, TRAP_EXIT_CODE } from './helpers/wasi-run.js';
+
+const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
+const FIXTURES = cFixtures().map((path) => basename(path, '.wasm'));
+const STDIN = 'a line of input\nand another\n';
+const ENV = { LUNATIC_GREETING: 'hello there' };
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(node: string, args: string[], stdin = ''): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = execFile(node, [BIN, ...args], { maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
+    });
+    child.stdin!.end(stdin);
+  });
+}
+
+let dir: string;
+const fixture = (name: string) => readFileSync(join(fixturesDir, 'c', `${name}.wasm`));
+/** Program arguments: files works in the directory given as its first argument. */
+const programArgs = (name: string, sandbox: string) => (name === 'files' ? [sandbox] : ['one', 'two words']);
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lunatic-run-'));
+  for (const name of FIXTURES) {
+    // as `run` instruments in memory: every WASI call that may wait is blocking
+    writeFileSync(join(dir, `${name}.asyncify.wasm`), (await instrument(fixture(name), { blockingImports: [...MAY_WAIT_IMPORTS] })).binary);
+    writeFileSync(join(dir, `${name}.jspi.wasm`), (await instrument(fixture(name), { asyncify: false })).binary);
+  }
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function reference(name: string): Promise<Run> {
+  const sandbox = mkdtempSync(join(dir, 'ref-'));
+  const result = await runWasi(fixture(name), { args: programArgs(name, '/sandbox'), env: ENV, stdin: STDIN, preopens: { '/sandbox': sandbox } });
+  return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.trap ? '' : result.stderr.toString() };
+}
+
+async function ours(node: string, name: string, backend: string): Promise<Run> {
+  const sandbox = mkdtempSync(join(dir, 'run-'));
+  const env = Object.entries(ENV).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
+  // argv[0] is the module's file name, as the reference runner names it
+  const program = join(dir, `${name}.${backend}.wasm`);
+  const run = await cli(node, ['run', program, '--backend', backend, '--dir', `${sandbox}::/sandbox`, ...env, '--', ...programArgs(name, '/sandbox')], STDIN);
+  return { ...run, stdout: run.stdout.replaceAll(`${name}.${backend}.wasm`, 'program.wasm') };
+}
+
+function expectSameRun(actual: Run, expected: Run): void {
+  expect(actual.stdout).toBe(expected.stdout);
+  expect(actual.code).toBe(expected.code);
+  if (expected.code === TRAP_EXIT_CODE) expect(actual.stderr).toMatch(/crashed: .*\n {4}at \w+/);
+  else expect(actual.stderr).toBe(expected.stderr);
+}
+
+describe('run on this Node (Asyncify)', () => {
+  it.concurrent.each(FIXTURES)('%s: same output and exit code as node:wasi', async (name) => {
+    expectSameRun(await ours(process.execPath, name, 'asyncify'), await reference(name));
+  });
+
+  it('names the trap and the function that trapped, exit code 134', async () => {
+    const run = await cli(process.execPath, ['run', join(dir, 'trap.asyncify.wasm')]);
+    expect(run.code).toBe(TRAP_EXIT_CODE);
+    expect(run.stdout).toBe('about to trap\n');
+    expect(run.stderr).toMatch(/crashed: unreachable\n {4}at crash_here\n {4}at main\n/);
+  });
+
+  it('instruments a plain module in memory and reads the piped stdin', async () => {
+    const run = await cli(process.execPath, ['run', join(fixturesDir, 'c/cat.wasm'), '--backend', 'asyncify'], 'piped\nbytes\n');
+    expect(run).toEqual({ code: 0, stdout: 'piped\nbytes\n', stderr: 'cat: 12 bytes\n' });
+  });
+
+  it('bad input: one line, exit code 1', async () => {
+    const run = await cli(process.execPath, ['run', join(dir, 'missing.wasm')]);
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(/^lunatic-instrument: .*missing\.wasm: cannot read input: does not exist\n$/);
+  });
+});
+
+describe('run on Node 24 (JSPI)', () => {
+  const node24 = requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24 or let .ci/run install it under .cache/node24');
+
+  it.skipIf(!node24).concurrent.each(FIXTURES)('%s: same output and exit code as node:wasi', async (name) => {
+    expectSameRun(await ours(node24!, name, 'jspi'), await reference(name));
+  });
+});

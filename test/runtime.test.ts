@@ -1,0 +1,170 @@
+// The runtime core on this Node (Asyncify backend, in-process): C fixtures give the same output
+// and exit code as under node:wasi, stdin is read, a deep suspension leaves memory intact,
+// crashes stay inside their process, and the clear errors of the suspension layer.
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
+import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
+import { wat } from './helpers/wat.js';
+
+// files needs a preopened directory: test/runtime-cli.test.ts runs it.
+const FIXTURES = cFixtures().map((path) => basename(path, '.wasm')).filter((name) => name !== 'files');
+const ARGS = ['program.wasm', 'one', 'two words'];
+const ENV = { HOME: '/home/lunatic', LANG: 'C.UTF-8' };
+const STDIN = 'first line\nsecond line\n';
+
+const fixture = (name: string) => readFileSync(join(fixturesDir, 'c', `${name}.wasm`));
+const instrumented = new Map<string, Uint8Array>();
+
+beforeAll(async () => {
+  for (const name of FIXTURES) instrumented.set(name, (await instrument(fixture(name), { blockingImports: [...MAY_WAIT_IMPORTS] })).binary);
+}, 120_000);
+
+interface Outcome {
+  stdout: string;
+  stderr: string;
+  code?: number;
+  /** The trap message and the innermost wasm function, when it trapped. */
+  trap?: { message: string; innermost?: string };
+}
+
+/** The reference: the uninstrumented module under node:wasi (a trap's stack goes to its stderr). */
+async function runUnderNodeWasi(name: string): Promise<Outcome> {
+  const result = await runWasi(fixture(name), { args: ARGS.slice(1), env: ENV, stdin: STDIN });
+  const stderr = result.stderr.toString();
+  if (result.trap === undefined) return { stdout: result.stdout.toString(), stderr, code: result.exitCode };
+  const innermost = /^\s+at (\S+) \(wasm:/m.exec(stderr)?.[1];
+  return { stdout: result.stdout.toString(), stderr: '', trap: { message: result.trap.replace(/^RuntimeError: /, ''), innermost } };
+}
+
+/** WASI for one process: the given args, env and stdin (kept open without end when `stdin` is undefined), output collected. */
+function wasi(options: { args?: string[]; env?: Record<string, string>; stdin?: string; stdout?: CollectedOutput; stderr?: CollectedOutput }): HostModule {
+  const stdin = new QueueInput(options.stdin ?? '', { end: options.stdin !== undefined });
+  return wasiPreview1({ args: options.args ?? ['program.wasm'], env: options.env ?? {}, preopens: [], stdin, stdout: options.stdout, stderr: options.stderr });
+}
+
+async function runInRuntime(runtime: Runtime, module: Uint8Array, stdin = STDIN): Promise<Outcome & { status: ExitStatus }> {
+  const [stdout, stderr] = [new CollectedOutput(), new CollectedOutput()];
+  const process = runtime.spawn(module, { hostModules: [wasi({ args: ARGS, env: ENV, stdin, stdout, stderr })] });
+  const status = await process.exited;
+  const trap = status.trap && { message: status.trap.message, innermost: status.trap.functions[0] };
+  return { stdout: stdout.text(), stderr: stderr.text(), code: status.code, trap, status };
+}
+
+describe('C fixtures on the Asyncify backend', () => {
+  it.each(FIXTURES)('%s: same stdout, stderr and exit as under node:wasi', async (name) => {
+    const reference = await runUnderNodeWasi(name);
+    const ours = await runInRuntime(new Runtime({ backend: 'asyncify' }), instrumented.get(name)!);
+    expect(ours.stdout).toBe(reference.stdout);
+    expect(ours.stderr).toBe(reference.stderr);
+    expect(ours.trap).toEqual(reference.trap);
+    expect(ours.code).toBe(reference.code);
+  });
+
+  it('reads the stdin it is given (cat)', async () => {
+    const text = 'x'.repeat(10_000) + '\nend\n';
+    const ours = await runInRuntime(new Runtime({ backend: 'asyncify' }), instrumented.get('cat')!, text);
+    expect(ours.stdout).toBe(text);
+    expect(ours.stderr).toBe(`cat: ${text.length} bytes\n`);
+  });
+
+  it('deep_pause: suspended 200 frames deep, memory intact', async () => {
+    const ours = await runInRuntime(new Runtime({ backend: 'asyncify' }), instrumented.get('deep_pause')!, 'a line\n');
+    expect(ours.stdout).toContain('woke up, read "a line"');
+    expect(ours.stdout).toMatch(/memory intact\n$/);
+    expect(ours.code).toBe(0);
+  });
+});
+
+describe('crashes stay inside their process', () => {
+  it('a trapping process ends with its report; its siblings finish normally', async () => {
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const [before, crashing, after] = await Promise.all([
+      runInRuntime(runtime, instrumented.get('sleep')!),
+      runInRuntime(runtime, instrumented.get('trap')!),
+      runInRuntime(runtime, instrumented.get('hello')!),
+    ]);
+    expect(crashing.status.trap?.message).toBe('unreachable');
+    expect(crashing.status.trap?.functions.slice(0, 2)).toEqual(['crash_here', 'main']);
+    expect(crashing.stdout).toBe('about to trap\n');
+    expect(before.status).toEqual({ code: 0 });
+    expect(after.status).toEqual({ code: 0 });
+  });
+
+  it('stack overflow is a trap naming the recursive function', async () => {
+    const { status } = await runInRuntime(new Runtime({ backend: 'asyncify' }), instrumented.get('stack_overflow')!);
+    expect(status.trap?.functions[0]).toBe('dive');
+  });
+
+  it('kill ends a waiting process at once (deep_pause waits for a stdin that never comes)', async () => {
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const process = runtime.spawn(instrumented.get('deep_pause')!, { hostModules: [wasi({})] });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    process.kill();
+    expect(await process.exited).toEqual({ killed: true });
+    expect(process.state).toBe('exited');
+  });
+});
+
+describe('suspension errors are clear', () => {
+  /** Recurses `depth` times, then calls the blocking env.pause; the frames hold many locals. */
+  const deepModule = (depth: number) =>
+    wat(`(module
+      (import "env" "pause" (func $pause (result i32)))
+      (memory (export "memory") 1)
+      (func $dive (param $n i32) (result i32)
+        (local $a i64) (local $b i64) (local $c i64) (local $d i64)
+        (local.set $a (i64.extend_i32_u (local.get $n)))
+        (if (result i32) (i32.eqz (local.get $n))
+          (then (call $pause))
+          (else (i32.add (call $dive (i32.sub (local.get $n) (i32.const 1))) (i32.wrap_i64 (local.get $a))))))
+      (func (export "_start") (drop (call $dive (i32.const ${depth})))))`);
+  const pauseHost: HostModule = (ctx) => ({ env: { pause: () => ctx.sleep(1).then(() => 7) } });
+
+  it('a suspended stack deeper than the reserved tail ends the process with the remedy', async () => {
+    const { binary } = await instrument(await deepModule(5000), { blockingImports: ['env.pause'] });
+    const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
+    expect(status.trap?.message).toMatch(/suspended stack deeper than the 64 KiB reserved.*--reserved-pages/);
+    const grown = await new Runtime({ backend: 'asyncify', reservedPages: 16 }).spawn(binary, { hostModules: [pauseHost] }).exited;
+    expect(grown).toEqual({ code: 0 });
+  });
+
+  it('a Promise from a non-blocking import names the import and the fix', async () => {
+    const { binary } = await instrument(await deepModule(3), { blockingImports: [] });
+    const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
+    expect(status.trap?.message).toBe('import env.pause returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports env.pause');
+  });
+
+  it('a module built with --no-asyncify needs JSPI', async () => {
+    const { binary } = await instrument(await deepModule(3), { asyncify: false });
+    const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
+    expect(status.trap?.message).toMatch(/^could not start: .*--no-asyncify, so it needs JSPI/);
+  });
+
+  it('a missing import is named', async () => {
+    const status = await new Runtime({ backend: 'asyncify' }).spawn(instrumented.get('hello')!).exited;
+    expect(status.trap?.message).toMatch(/^could not start: the module imports function wasi_snapshot_preview1\.\w+, which no host module provides$/);
+  });
+});
+
+describe('nested calls', () => {
+  it('a host function that calls back into wasm cannot have that call suspend', async () => {
+    const { ImportCalls } = await import('../src/runtime/suspend.js');
+    const calls = new ImportCalls();
+    const inner = () => calls.invoke('env.inner', () => Promise.resolve(1), true, []);
+    expect(() => calls.invoke('env.outer', inner, true, [])).toThrow('import env.inner tried to suspend inside a nested call (host -> wasm -> host)');
+  });
+});
+
+describe('limits', () => {
+  it('a spawn beyond maxProcesses fails to start cleanly; the others run', async () => {
+    const runtime = new Runtime({ backend: 'asyncify', maxProcesses: 2 });
+    const spawn = () => runtime.spawn(instrumented.get('hello')!, { hostModules: [wasi({ stdin: '' })] }).exited;
+    const statuses = await Promise.all([spawn(), spawn(), spawn()]);
+    expect(statuses.slice(0, 2)).toEqual([{ code: 0 }, { code: 0 }]);
+    expect(statuses[2]!.trap?.message).toMatch(/^could not start: too many processes: 2 are alive/);
+  });
+});
