@@ -20,14 +20,22 @@
 // yet (`fromEntry`), and since the last check (`fromCheck`); -Infinity means "no such path".
 // While an innermost loop is tried without a header check, `fromHeader` counts from its header.
 // Each function gets a summary: `open` (entry to return with no check), `pre` (entry to its
-// first check) and `post` (last check to return). A check charges the largest count that can
-// arrive at it, so the budget keeps meaning "about this many instructions".
+// first check) and `post` (last check to return).
+//
+// Charges: a check charges the largest count arriving on its hot paths (a loop's back edges,
+// recursive calls, the call it follows), so the budget keeps meaning "about this many
+// instructions". What arrives once from elsewhere (the code before a loop, a caller's code before
+// calling a function that has checks) is charged by a plain decrement where it leaves, when it is
+// worth the instructions (MIN_DECREMENT); charging it at the hot check would make every
+// iteration pay for it.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from './call-graph.js';
 import type { CostModel } from './cost-model.js';
 import { childSlots, kindOf, Walker } from './pass.js';
 
 const NONE = -Infinity;
+/** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
+const MIN_DECREMENT = 32;
 
 interface State {
   fromEntry: number;
@@ -66,6 +74,8 @@ export interface FunctionPlan {
   /** Check sites and their charges: loop expressions and call expressions. */
   loopChecks: Map<ExpressionRef, number>;
   afterCallChecks: Map<ExpressionRef, number>;
+  /** Decrements (no check) before loops and calls: the cold stretches that lead into a check. */
+  decrements: Map<ExpressionRef, number>;
   summary: Summary;
   /** Longest check-to-check stretch seen inside this function. */
   bound: number;
@@ -113,6 +123,7 @@ class FunctionAnalysis {
   private bound = 0;
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
+  private readonly decrements = new Map<ExpressionRef, number>();
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
 
@@ -140,6 +151,7 @@ class FunctionAnalysis {
       entryCheck,
       loopChecks: this.loopChecks,
       afterCallChecks: this.afterCallChecks,
+      decrements: this.decrements,
       summary: this.summary,
       bound: this.bound,
     };
@@ -209,8 +221,13 @@ class FunctionAnalysis {
     if (!name || !this.targets.has(name)) return this.expression(body, s);
     const header = this.headerWithoutCheck(name, body, s);
     if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
-    this.chargeLoop(expr, s);
+    if (reachable(s) && !this.dryRun) this.chargeBefore(expr, this.arrive(s));
     return this.withLabel(name, { loop: true, site: expr }, () => this.expression(body, AFTER_CHECK));
+  }
+
+  /** Charges a cold stretch with a decrement before `expr`. */
+  private chargeBefore(expr: ExpressionRef, amount: number): void {
+    if (amount >= MIN_DECREMENT) this.decrements.set(expr, Math.max(this.decrements.get(expr) ?? 0, amount));
   }
 
   /**
@@ -276,7 +293,8 @@ class FunctionAnalysis {
     const callee = this.context.summarize(targets, this.node);
     if (callee.summary.pre !== NONE && !this.dryRun) {
       const charge = this.arrive(advance(s, callee.summary.pre));
-      for (const t of callee.entryChecked) this.context.chargeEntry(t, charge);
+      for (const t of callee.recursiveTargets) this.context.chargeEntry(t, charge);
+      if (callee.reachesOtherChecks) this.chargeBefore(expr, Math.max(s.fromEntry, s.fromCheck));
     }
     const after: State = {
       fromEntry: s.fromEntry + callee.summary.open,
@@ -295,7 +313,10 @@ class FunctionAnalysis {
 
 interface CalleeSummary {
   summary: Summary;
-  entryChecked: string[];
+  /** Targets in the caller's own cycle: their entry check is on the hot path and charges this call. */
+  recursiveTargets: string[];
+  /** Some target outside the cycle reaches a check: the caller's stretch is charged before the call. */
+  reachesOtherChecks: boolean;
   needsCheckAfter: boolean;
 }
 
@@ -317,7 +338,7 @@ class PlanningContext {
   }
 
   summarize(targets: string[], caller: FunctionNode): CalleeSummary {
-    const result: CalleeSummary = { summary: { open: NONE, pre: NONE, post: NONE }, entryChecked: [], needsCheckAfter: false };
+    const result: CalleeSummary = { summary: { open: NONE, pre: NONE, post: NONE }, recursiveTargets: [], reachesOtherChecks: false, needsCheckAfter: false };
     const merge = (s: Summary) => {
       result.summary = {
         open: Math.max(result.summary.open, s.open),
@@ -332,12 +353,12 @@ class PlanningContext {
         merge({ open: 1, pre: NONE, post: NONE });
       } else if (node.scc === caller.scc) {
         merge({ open: NONE, pre: 0, post: this.postEstimates.get(name) ?? 0 });
-        result.entryChecked.push(name);
+        result.recursiveTargets.push(name);
         result.needsCheckAfter = true;
       } else {
         const plan = this.plans.get(name)!;
         merge(plan.summary);
-        if (plan.entryCheck) result.entryChecked.push(name);
+        if (plan.summary.pre !== NONE) result.reachesOtherChecks = true;
         if (plan.summary.post > this.limit) result.needsCheckAfter = true;
       }
     }

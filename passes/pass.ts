@@ -125,6 +125,12 @@ export abstract class Walker {
     this.currentSlot.set(expr);
   }
 
+  /** What stands in the visited place now (after any replaceCurrent). */
+  protected currentExpression(): ExpressionRef {
+    if (!this.currentSlot) throw new Error('currentExpression called outside a visit');
+    return this.currentSlot.get();
+  }
+
   walkFunction(func: FunctionRef): void {
     const fn = untyped(this.binaryen).Function;
     this.walkSlot({ get: () => fn.getBody(func), set: (e) => fn.setBody(func, e) });

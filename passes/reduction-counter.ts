@@ -4,7 +4,7 @@
 // The counter is an exported mutable global the host refills (docs/ABI.md); `yield` is the
 // import through which the host can preempt. Loop checks go first in the loop body, entry checks
 // first in the function body, after-call checks right after the call (its result kept in a
-// fresh local).
+// fresh local). Decrements (the same subtraction, no test) go right before their loop or call.
 import { addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
 import { definedFunctions, Walker } from './pass.js';
@@ -17,6 +17,8 @@ export interface CheckCounts {
   loops: number;
   entries: number;
   afterCalls: number;
+  /** Decrements without a check, charging cold stretches (not counted as checks). */
+  decrements: number;
 }
 
 const MAX_CHARGE = 0x3fffffff;
@@ -28,13 +30,17 @@ class CheckBuilder {
     private readonly yieldName: string,
   ) {}
 
-  check(charge: number): ExpressionRef {
+  decrement(charge: number): ExpressionRef {
     const { module, binaryen } = this;
     const amount = Math.min(MAX_CHARGE, Math.max(1, Math.ceil(charge)));
-    const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
+    return module.global.set(REDUCTIONS_GLOBAL, module.i32.sub(module.global.get(REDUCTIONS_GLOBAL, binaryen.i32), module.i32.const(amount)));
+  }
+
+  check(charge: number): ExpressionRef {
+    const { module, binaryen } = this;
     return module.block(null, [
-      module.global.set(REDUCTIONS_GLOBAL, module.i32.sub(counter(), module.i32.const(amount))),
-      module.if(module.i32.lt_s(counter(), module.i32.const(0)), module.call(this.yieldName, [], binaryen.none)),
+      this.decrement(charge),
+      module.if(module.i32.lt_s(module.global.get(REDUCTIONS_GLOBAL, binaryen.i32), module.i32.const(0)), module.call(this.yieldName, [], binaryen.none)),
     ], binaryen.none);
   }
 }
@@ -53,6 +59,14 @@ class CheckInjector extends Walker {
   protected visit(expr: ExpressionRef, kind: string): void {
     if (kind === 'Loop') this.checkLoop(expr);
     else if (this.plan.afterCallChecks.has(expr)) this.checkAfterCall(expr);
+    // After the check, so a call's decrement goes before the whole call-and-check.
+    const decrement = this.plan.decrements.get(expr);
+    if (decrement !== undefined) this.decrementBefore(decrement);
+  }
+
+  private decrementBefore(charge: number): void {
+    const current = this.currentExpression();
+    this.replaceCurrent(this.module.block(null, [this.checks.decrement(charge), current], this.binaryen.getExpressionType(current)));
   }
 
   private checkLoop(loop: ExpressionRef): void {
@@ -99,13 +113,14 @@ export function injectReductionChecks(binaryen: Binaryen, module: Module, plan: 
   const checks = new CheckBuilder(binaryen, module, yieldImport(binaryen, module));
   module.addGlobal(REDUCTIONS_GLOBAL, binaryen.i32, true, module.i32.const(0));
   module.addGlobalExport(REDUCTIONS_GLOBAL, REDUCTIONS_GLOBAL);
-  const counts: CheckCounts = { loops: 0, entries: 0, afterCalls: 0 };
+  const counts: CheckCounts = { loops: 0, entries: 0, afterCalls: 0, decrements: 0 };
   const fn = untyped(binaryen).Function;
   for (const func of definedFunctions(binaryen, module)) {
     const functionPlan = plan.functions.get(binaryen.getFunctionInfo(func).name);
     if (!functionPlan) continue;
     new CheckInjector(binaryen, module, func, functionPlan, checks).walkFunction(func);
     counts.loops += functionPlan.loopChecks.size;
+    counts.decrements += functionPlan.decrements.size;
     counts.afterCalls += functionPlan.afterCallChecks.size;
     if (functionPlan.entryCheck) {
       const body = fn.getBody(func);

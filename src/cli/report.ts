@@ -11,7 +11,7 @@ export function formatReport(report: InstrumentReport): string {
   ];
   const r = report.reductions;
   if (r) {
-    lines.push(`  reductions: ${r.checks.total} checks (${r.checks.loops} loop headers, ${r.checks.entries} function entries, ${r.checks.afterCalls} after calls), cost model "${r.costModel}"`);
+    lines.push(`  reductions: ${r.checks.total} checks (${r.checks.loops} loop headers, ${r.checks.entries} function entries, ${r.checks.afterCalls} after calls) and ${r.checks.decrements} decrements, cost model "${r.costModel}"`);
     lines.push(`  preemption bound: at most ${r.bound} instructions between two checks (${r.recursiveFunctions} recursive functions; extra checks past ${r.checkLimit})`);
   }
   const a = report.asyncify;
