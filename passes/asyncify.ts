@@ -6,9 +6,11 @@
 // in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
 // every indirect call may unwind, which instruments far more code than needed; the only-list is
 // the difference, and it is what the report shows.
-import type { Binaryen, Module } from '../src/binaryen.js';
+import type { Binaryen, ExpressionRef, Module } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
-import type { CallGraph } from './call-graph.js';
+import { InputError } from '../src/errors.js';
+import { type CallGraph, isTailCall } from './call-graph.js';
+import { Walker } from './pass.js';
 
 export interface AsyncifyResult {
   /** `module.base` of the imports that may unwind. */
@@ -56,6 +58,25 @@ function listSafe(name: string): boolean {
   return depth === 0;
 }
 
+class TailCallFinder extends Walker {
+  found = false;
+
+  protected visit(expr: ExpressionRef, kind: string): void {
+    if (isTailCall(this.binaryen, expr, kind)) this.found = true;
+  }
+}
+
+/** Asyncify cannot unwind through a tail call (binaryen stops with a fatal error): refuse first. */
+function refuseTailCalls(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
+  for (const name of instrumented) {
+    const finder = new TailCallFinder(binaryen, module);
+    finder.walkFunction(graph.nodes.get(name)!.ref);
+    if (finder.found) {
+      throw new InputError(`uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)`);
+    }
+  }
+}
+
 export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number): AsyncifyResult {
   const blockingImports: string[] = [];
   const sinks = new Set<string>();
@@ -66,6 +87,7 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
     }
   }
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
+  refuseTailCalls(binaryen, module, graph, instrumented);
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();
   try {

@@ -270,3 +270,19 @@ describe('blocking imports', () => {
     for (const name of MAY_WAIT_IMPORTS) expect(DEFAULT_BLOCKING_IMPORTS).toContain(name);
   });
 });
+
+describe('tail calls and Asyncify', () => {
+  it('refuses tail calls in code that can suspend, and instruments them without Asyncify', async () => {
+    const text = `(module (import "env" "wait" (func $wait))
+      (func $count (export "count") (param $n i32) (result i32)
+        (call $wait)
+        (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
+          (else (return_call $count (i32.sub (local.get $n) (i32.const 1)))))))`;
+    const bytes = await wat(text);
+    await expect(instrument(bytes, { fileName: 't.wasm', blockingImports: ['env.wait'] }))
+      .rejects.toThrow(/^t\.wasm uses tail calls \(return_call\) in function "count".*--no-asyncify/);
+    const { binary } = await instrument(bytes, { asyncify: false });
+    const { exports } = await instantiateCounted(binary, 1000, { env: { wait: () => {} } });
+    expect(exports.count(10_000)).toBe(0);
+  });
+});
