@@ -198,8 +198,11 @@ export function memoryCount(bytes: Uint8Array): number {
   let count = 0;
   for (const section of sections(bytes)) {
     const reader = new Reader(bytes, section.payload);
-    if (section.id === SECTION.memory) count += reader.u32();
-    else if (section.id === SECTION.import) {
+    if (section.id === SECTION.memory) {
+      // Read every entry, so a corrupt count shows as a malformed module, not as many memories.
+      for (let n = reader.u32(); n > 0; n--, count++) readLimits(reader);
+      if (reader.offset > section.end) throw new InputError(`has a malformed memory section: its entries run past its end (byte ${section.end})`);
+    } else if (section.id === SECTION.import) {
       for (let n = reader.u32(); n > 0; n--) {
         reader.name();
         reader.name();

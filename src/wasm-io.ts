@@ -91,7 +91,8 @@ export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<
     await writeFile(temporary, content, { flag: 'wx' });
     await rename(temporary, path);
   } catch (error) {
-    await rm(temporary, { force: true });
+    // The temporary file may not exist (its directory may not either): that is not the error.
+    await rm(temporary, { force: true }).catch(() => undefined);
     throw describeFsError(path, error, 'write output');
   }
 }

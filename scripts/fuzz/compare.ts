@@ -1,0 +1,46 @@
+// Compares what the original module did with what its instrumented version did, and says
+// precisely where they first part: the n-th host call or export result, a global, the memory
+// size, or the first differing memory byte.
+import type { Observation } from './execute.js';
+
+export interface Difference {
+  what: 'events' | 'globals' | 'memory size' | 'memory';
+  detail: string;
+}
+
+const clip = (text: string | undefined) => (text === undefined ? '(nothing)' : JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}...` : text));
+
+function firstLineDifference(what: Difference['what'], expected: readonly string[], actual: readonly string[]): Difference | undefined {
+  const length = Math.max(expected.length, actual.length);
+  for (let i = 0; i < length; i++) {
+    if (expected[i] !== actual[i]) return { what, detail: `#${i}: expected ${clip(expected[i])}, got ${clip(actual[i])}` };
+  }
+  return undefined;
+}
+
+const NO_MEMORY = new Uint8Array(0);
+
+/**
+ * No memory and an empty one look the same to a program: Asyncify gives a module without
+ * memory one that is all reserved tail.
+ */
+function memoryDifference(expectedMemory: Uint8Array | undefined, actualMemory: Uint8Array | undefined): Difference | undefined {
+  const expected = expectedMemory ?? NO_MEMORY;
+  const actual = actualMemory ?? NO_MEMORY;
+  if (expected.length !== actual.length) return { what: 'memory size', detail: `expected ${expected.length / 65536} pages, got ${actual.length / 65536}` };
+  let first = -1;
+  let count = 0;
+  for (let i = 0; i < expected.length; i++) {
+    if (expected[i] === actual[i]) continue;
+    if (first < 0) first = i;
+    count++;
+  }
+  if (first < 0) return undefined;
+  return { what: 'memory', detail: `${count} bytes differ, the first at ${first}: expected ${expected[first]}, got ${actual[first]}` };
+}
+
+export function compare(expected: Observation, actual: Observation): Difference | undefined {
+  return firstLineDifference('events', expected.events, actual.events)
+    ?? firstLineDifference('globals', expected.globals, actual.globals)
+    ?? memoryDifference(expected.memory, actual.memory);
+}
