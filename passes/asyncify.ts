@@ -6,7 +6,7 @@
 // in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
 // every indirect call may unwind, which instruments far more code than needed; the only-list is
 // the difference, and it is what the report shows.
-import type { Binaryen, ExpressionRef, Module } from '../src/binaryen.js';
+import { type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
 import { type CallGraph, isTailCall } from './call-graph.js';
@@ -66,13 +66,27 @@ class TailCallFinder extends Walker {
   }
 }
 
-/** Asyncify cannot unwind through a tail call (binaryen stops with a fatal error): refuse first. */
-function refuseTailCalls(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
+/** The types of a function's params and locals. */
+function localTypes(binaryen: Binaryen, func: number): number[] {
+  const fn = untyped(binaryen).Function;
+  const vars = Array.from({ length: fn.getNumVars(func) }, (_, i) => fn.getVar(func, i));
+  return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
+}
+
+/**
+ * What binaryen's Asyncify stops on with a fatal error, refused first with the way out: tail
+ * calls, and locals of reference types, in a function that can suspend.
+ */
+function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
+  const numeric = new Set([binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128]);
+  const wayOut = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
   for (const name of instrumented) {
+    const func = graph.nodes.get(name)!.ref;
     const finder = new TailCallFinder(binaryen, module);
-    finder.walkFunction(graph.nodes.get(name)!.ref);
-    if (finder.found) {
-      throw new InputError(`uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)`);
+    finder.walkFunction(func);
+    if (finder.found) throw new InputError(`uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${wayOut}`);
+    if (localTypes(binaryen, func).some((type) => !numeric.has(type))) {
+      throw new InputError(`keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${wayOut}`);
     }
   }
 }
@@ -87,7 +101,7 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
     }
   }
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
-  refuseTailCalls(binaryen, module, graph, instrumented);
+  refuseUnsupported(binaryen, module, graph, instrumented);
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();
   try {

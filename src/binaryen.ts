@@ -24,6 +24,7 @@ interface Untyped {
     getBody(func: FunctionRef): ExpressionRef;
     setBody(func: FunctionRef, body: ExpressionRef): void;
     getNumVars(func: FunctionRef): number;
+    getVar(func: FunctionRef, index: number): number;
     getParams(func: FunctionRef): number;
   };
   _BinaryenFunctionAddVar(func: FunctionRef, type: number): number;

@@ -286,3 +286,19 @@ describe('tail calls and Asyncify', () => {
     expect(exports.count(10_000)).toBe(0);
   });
 });
+
+describe('reference-typed locals and Asyncify', () => {
+  it('refuses references in locals of code that can suspend, and instruments them without Asyncify', async () => {
+    const text = `(module (import "env" "wait" (func $wait))
+      (func $keep (export "keep") (param $r externref) (result externref)
+        (call $wait)
+        (local.get $r)))`;
+    const bytes = await wat(text);
+    await expect(instrument(bytes, { fileName: 'r.wasm', blockingImports: ['env.wait'] }))
+      .rejects.toThrow(/^r\.wasm keeps references in locals of function "keep".*--no-asyncify/);
+    const { binary } = await instrument(bytes, { asyncify: false });
+    const { exports } = await instantiateCounted(binary, 1000, { env: { wait: () => {} } });
+    const token = { any: 'object' };
+    expect(exports.keep(token)).toBe(token);
+  });
+});
