@@ -9,63 +9,34 @@
 import type { Readable, Writable } from 'node:stream';
 import type { InputStream, OutputStream } from '../types.js';
 import { Errno, WasiError } from '../wasi/errno.js';
+import { ByteQueue } from '../wasi/streams.js';
 
 export class NodeInput implements InputStream {
-  private readonly chunks: Uint8Array[] = [];
-  private size = 0;
-  private ended = false;
-  private waiters: (() => void)[] = [];
+  // Flow again only when somebody waits with nothing buffered.
+  private readonly queue = new ByteQueue(() => this.source.resume());
 
   constructor(private readonly source: Readable) {
     source.pause(); // before listening: a 'data' listener would start the flow otherwise
     source.on('data', (chunk: Uint8Array | string) => {
-      const bytes = typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk;
-      this.chunks.push(bytes);
-      this.size += bytes.length;
-      source.pause(); // enough for now: flow again only when somebody waits with nothing buffered
-      this.wake();
+      source.pause(); // enough for now
+      this.queue.append(typeof chunk === 'string' ? new TextEncoder().encode(chunk) : chunk);
     });
-    const finish = () => {
-      this.ended = true;
-      this.wake();
-    };
+    const finish = () => this.queue.end();
     source.on('end', finish);
     source.on('close', finish);
     source.on('error', finish); // a broken stdin reads as its end
   }
 
   get buffered(): number {
-    return this.size;
+    return this.queue.buffered;
   }
 
-  async read(max: number): Promise<Uint8Array | null> {
-    await this.readable();
-    if (this.size === 0) return null;
-    return this.take(Math.max(1, max));
+  read(max: number): Promise<Uint8Array | null> {
+    return this.queue.read(max);
   }
 
   readable(): Promise<void> {
-    if (this.size > 0 || this.ended) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.waiters.push(resolve);
-      this.source.resume();
-    });
-  }
-
-  private take(max: number): Uint8Array {
-    const first = this.chunks[0]!;
-    // The common case, one chunk that fits: hand it over without copying.
-    const count = Math.min(max, first.length);
-    if (count === first.length) this.chunks.shift();
-    else this.chunks[0] = first.subarray(count);
-    this.size -= count;
-    return first.subarray(0, count);
-  }
-
-  private wake(): void {
-    const waiters = this.waiters;
-    this.waiters = [];
-    for (const wake of waiters) wake();
+    return this.queue.readable();
   }
 }
 

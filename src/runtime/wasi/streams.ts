@@ -7,28 +7,30 @@ const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 const toBytes = (data: string | Uint8Array) => (typeof data === 'string' ? encoder.encode(data) : data);
 
-/** Stdin from a queue: `push` adds bytes, `end` marks the end of the stream. */
-export class QueueInput implements InputStream {
+/**
+ * The buffer behind every input stream: chunks in arrival order, the end mark, and the readers
+ * waiting for either. `onWait` runs when a reader starts waiting (a Node stream resumes there).
+ */
+export class ByteQueue implements InputStream {
   private readonly chunks: Uint8Array[] = [];
   private size = 0;
   private ended = false;
   private waiters: (() => void)[] = [];
 
-  /** `initial` is queued at once; with `end` the stream then ends (a whole stdin given up front). */
-  constructor(initial?: string | Uint8Array, options: { end?: boolean } = {}) {
-    if (initial !== undefined) this.push(initial);
-    if (options.end) this.end();
-  }
+  constructor(private readonly onWait: () => void = () => {}) {}
 
   get buffered(): number {
     return this.size;
   }
 
-  push(data: string | Uint8Array): void {
-    if (this.ended) throw new Error('QueueInput: push after end');
-    const bytes = toBytes(data);
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  /** Queues bytes the caller will not change afterwards. */
+  append(bytes: Uint8Array): void {
     if (bytes.length === 0) return;
-    this.chunks.push(bytes.slice());
+    this.chunks.push(bytes);
     this.size += bytes.length;
     this.wake();
   }
@@ -46,10 +48,22 @@ export class QueueInput implements InputStream {
 
   readable(): Promise<void> {
     if (this.size > 0 || this.ended) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      this.onWait();
+    });
   }
 
   private take(max: number): Uint8Array {
+    const first = this.chunks[0]!;
+    // One chunk that fits: hand it over without copying.
+    if (first.length >= Math.min(max, this.size)) {
+      const count = Math.min(max, first.length);
+      if (count === first.length) this.chunks.shift();
+      else this.chunks[0] = first.subarray(count);
+      this.size -= count;
+      return first.subarray(0, count);
+    }
     const out = new Uint8Array(Math.min(max, this.size));
     let filled = 0;
     while (filled < out.length) {
@@ -68,6 +82,38 @@ export class QueueInput implements InputStream {
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) wake();
+  }
+}
+
+/** Stdin from a queue: `push` adds bytes, `end` marks the end of the stream. */
+export class QueueInput implements InputStream {
+  private readonly queue = new ByteQueue();
+
+  /** `initial` is queued at once; with `end` the stream then ends (a whole stdin given up front). */
+  constructor(initial?: string | Uint8Array, options: { end?: boolean } = {}) {
+    if (initial !== undefined) this.push(initial);
+    if (options.end) this.end();
+  }
+
+  get buffered(): number {
+    return this.queue.buffered;
+  }
+
+  push(data: string | Uint8Array): void {
+    if (this.queue.isEnded) throw new Error('QueueInput: push after end');
+    this.queue.append(toBytes(data).slice());
+  }
+
+  end(): void {
+    this.queue.end();
+  }
+
+  read(max: number): Promise<Uint8Array | null> {
+    return this.queue.read(max);
+  }
+
+  readable(): Promise<void> {
+    return this.queue.readable();
   }
 }
 
