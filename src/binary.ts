@@ -195,24 +195,7 @@ export function declaredFeatures(bytes: Uint8Array): string[] {
 
 /** How many memories a module defines or imports. */
 export function memoryCount(bytes: Uint8Array): number {
-  let count = 0;
-  for (const section of sections(bytes)) {
-    const reader = new Reader(bytes, section.payload);
-    if (section.id === SECTION.memory) {
-      // Read every entry, so a corrupt count shows as a malformed module, not as many memories.
-      for (let n = reader.u32(); n > 0; n--, count++) readLimits(reader);
-      if (reader.offset > section.end) throw new InputError(`has a malformed memory section: its entries run past its end (byte ${section.end})`);
-    } else if (section.id === SECTION.import) {
-      for (let n = reader.u32(); n > 0; n--) {
-        reader.name();
-        reader.name();
-        const kind = reader.byte();
-        if (kind === 2) count++;
-        skipImportDescriptor(reader, kind);
-      }
-    }
-  }
-  return count;
+  return memoryLimitFlags(bytes).length;
 }
 
 const LIMITS_SHARED = 0x02;
@@ -226,6 +209,8 @@ function memoryLimitFlags(bytes: Uint8Array): number[] {
     const reader = new Reader(bytes, section.payload);
     if (section.id === SECTION.memory) {
       for (let n = reader.u32(); n > 0; n--) flags.push(readLimits(reader).flags);
+      // A corrupt count shows as a malformed module, not as many (or shared) memories.
+      if (reader.offset > section.end) throw new InputError(`has a malformed memory section: its entries run past its end (byte ${section.end})`);
     } else if (section.id === SECTION.import) {
       for (let n = reader.u32(); n > 0; n--) {
         reader.name();

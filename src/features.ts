@@ -1,9 +1,8 @@
 // Deciding a module's wasm features deliberately. binaryen reads a module as MVP unless it has
 // a target_features section, and enabling every feature makes it emit encodings engines reject
 // (Node 20: "unknown import kind 0x7e"). So: features we refuse are found in the binary itself
-// (src/binary.ts); a module that declares its features (clang, rustc and wasm-ld always do) is
+// (src/binary.ts refusedFeature, checked before binaryen loads); a module that declares its features (clang, rustc and wasm-ld always do) is
 // taken at its word; otherwise we find the smallest supported set it validates with.
-import { refusedFeature } from './binary.js';
 import type { Binaryen, Module } from './binaryen.js';
 import { InputError } from './errors.js';
 
@@ -58,10 +57,8 @@ export interface DetectedFeatures {
   names: string[];
 }
 
-/** The features to give binaryen for this module; refuses what we cannot instrument. */
-export function detectFeatures(binaryen: Binaryen, module: Module, bytes: Uint8Array, declared: readonly string[]): DetectedFeatures {
-  const refused = refusedFeature(bytes);
-  if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
+/** The features to give binaryen for this module (refused features were turned away before). */
+export function detectFeatures(binaryen: Binaryen, module: Module, declared: readonly string[]): DetectedFeatures {
   const supportedDeclared = SUPPORTED.map(([name]) => name).filter((name) => declared.includes(name));
   if (declared.length && validationError(module, featureFlags(binaryen, supportedDeclared)) === undefined) {
     return { flags: featureFlags(binaryen, supportedDeclared), names: supportedDeclared };

@@ -2,7 +2,7 @@
 // the result with a report. Order matters: the reserved tail rewrites memory operations first,
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
-import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, sections } from './binary.js';
+import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, refusedFeature, sections } from './binary.js';
 import { type Binaryen, binaryenMessage, loadBinaryen, type Module } from './binaryen.js';
 import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
@@ -69,9 +69,11 @@ export interface InstrumentResult {
 
 export const DEFAULT_OPTIONS = { optimize: 2 as OptimizeLevel, reservedPages: 1, checkLimit: 10_000 };
 
-/** Checks what can be checked without binaryen: structure, prior instrumentation, memories. */
+/** Checks what can be checked without binaryen: structure, refused features, prior instrumentation, memories. */
 function precheck(bytes: Uint8Array, asyncify: boolean): void {
   sections(bytes);
+  const refused = refusedFeature(bytes);
+  if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
   const info = readInstrumentSection(bytes);
   if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
   if (asyncify && memoryCount(bytes) > 1) throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
@@ -135,7 +137,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const module = readModule(binaryen, bytes);
   const warnings: string[] = [];
   try {
-    const features = detectFeatures(binaryen, module, bytes, declaredFeatures(bytes));
+    const features = detectFeatures(binaryen, module, declaredFeatures(bytes));
     // What our own code needs: an exported mutable counter; memory.fill in the reserved tail.
     const outputFeatures = featureFlags(binaryen, [...features.names, 'mutable-globals', ...(wantAsyncify ? ['bulk-memory'] : [])]);
     module.setFeatures(outputFeatures);

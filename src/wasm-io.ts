@@ -93,6 +93,7 @@ export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<
   } catch (error) {
     // The temporary file may not exist (its directory may not either): that is not the error.
     await rm(temporary, { force: true }).catch(() => undefined);
-    throw describeFsError(path, error, 'write output');
+    const missingDirectory = (error as NodeJS.ErrnoException).code === 'ENOENT';
+    throw missingDirectory ? new InputError(`${path}: cannot write output: its directory does not exist`) : describeFsError(path, error, 'write output');
   }
 }
