@@ -287,6 +287,10 @@ export function inChild(node: string, script: string, backend: BackendName, modu
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
     child.on('close', (code) => (code === 0 ? resolve(JSON.parse(output) as unknown[]) : reject(new Error(`${node} ${script} --child exited with ${code}: ${output}`))));
+    // A child that dies before reading its input breaks the pipe; its exit code reports why.
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(JSON.stringify(input));
   });
 }

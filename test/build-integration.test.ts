@@ -37,6 +37,11 @@ function run(cmd: string, args: string[], { cwd, input = '', env = process.env }
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
     child.on('error', reject);
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+    // A step that exits without reading its input (make, cmake) closes the pipe first: the EPIPE
+    // that follows is expected, and the exit code still tells the outcome.
+    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EPIPE') reject(error);
+    });
     child.stdin.end(input);
   });
 }
