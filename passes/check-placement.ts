@@ -9,16 +9,22 @@
 //    check (a call into a checked function, an after-call check): fib's loop needs none;
 //  - at the entry of every function that is part of a call cycle (direct, mutual, through
 //    call_indirect/call_ref resolved by signature, or tail calls);
-//  - after each call that may return from a function of the caller's own cycle, so that the
-//    returns of a deep recursion are counted too;
+//  - after a call that may return from a function of the caller's own cycle, only when the code
+//    that follows the return, up to the next check or the function's end, is long (more than
+//    RETURN_STRETCH_LIMIT) or the caller asked for checked returns. Otherwise that "return
+//    stretch" is prepaid: the function's entry check charges it too, since every frame that
+//    returns was entered through that check. Returning from a recursion of depth D then runs at
+//    most `bound + D * returnStretch` instructions without a check: bounded by the engine's
+//    stack depth rather than a constant, for half the checks of a call-heavy recursion (fib);
 //  - at the entry of a function whose check-free prefix exceeds `limit`, and after calls to a
 //    function whose check-free suffix exceeds it, so a deep acyclic call tree stays bounded.
 //
 // The analysis is an abstract interpretation over the structured control flow of each function,
 // callees before callers (the call graph's components in reverse topological order). Its state
-// is two numbers: the most instructions executed since the function was entered with no check
-// yet (`fromEntry`), and since the last check (`fromCheck`); -Infinity means "no such path".
-// While an innermost loop is tried without a header check, `fromHeader` counts from its header.
+// is the most instructions executed since the function was entered with no check yet
+// (`fromEntry`), since the last check (`fromCheck`), and since the last prepaid return
+// (`fromReturn`); -Infinity means "no such path". While an innermost loop is tried without a
+// header check, `fromHeader` counts from its header.
 // Each function gets a summary: `open` (entry to return with no check), `pre` (entry to its
 // first check) and `post` (last check to return).
 //
@@ -36,26 +42,36 @@ import { childSlots, kindOf, Walker } from './pass.js';
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
 const MIN_DECREMENT = 32;
+/**
+ * Longest return stretch prepaid at entry instead of checked after the call. With V8's default
+ * stack (some 10,000-50,000 small frames) unwinding a recursion stays within a few million
+ * instructions, a few milliseconds.
+ */
+const RETURN_STRETCH_LIMIT = 64;
 
 interface State {
   fromEntry: number;
   fromCheck: number;
+  fromReturn: number;
   fromHeader: number;
 }
 
-const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromHeader: NONE };
-const AFTER_CHECK: State = { fromEntry: NONE, fromCheck: 0, fromHeader: NONE };
+const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromReturn: NONE, fromHeader: NONE };
+const AFTER_CHECK: State = { ...UNREACHABLE, fromCheck: 0 };
+const FIELDS = Object.keys(UNREACHABLE) as (keyof State)[];
+
+function combine(a: State, f: (field: keyof State) => number): State {
+  const result = { ...a };
+  for (const field of FIELDS) result[field] = f(field);
+  return result;
+}
 
 function join(a: State, b: State): State {
-  return {
-    fromEntry: Math.max(a.fromEntry, b.fromEntry),
-    fromCheck: Math.max(a.fromCheck, b.fromCheck),
-    fromHeader: Math.max(a.fromHeader, b.fromHeader),
-  };
+  return combine(a, (field) => Math.max(a[field], b[field]));
 }
 
 function advance(s: State, cost: number): State {
-  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost, fromHeader: s.fromHeader + cost };
+  return combine(s, (field) => s[field] + cost);
 }
 
 function reachable(s: State): boolean {
@@ -79,6 +95,8 @@ export interface FunctionPlan {
   summary: Summary;
   /** Longest check-to-check stretch seen inside this function. */
   bound: number;
+  /** Longest stretch after a prepaid return (0: none), charged by the entry check. */
+  returnStretch: number;
 }
 
 export interface Plan {
@@ -86,6 +104,8 @@ export interface Plan {
   /** Charges of entry checks, filled from the call sites that reach them. */
   entryCharges: Map<string, number>;
   bound: number;
+  /** Most instructions per frame when returning from a recursion, on top of `bound`. */
+  returnStretch: number;
   limit: number;
 }
 
@@ -121,6 +141,7 @@ class FunctionAnalysis {
   private readonly targets: Set<string>;
   private summary: Summary = { open: NONE, pre: NONE, post: NONE };
   private bound = 0;
+  private returnStretch = 0;
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
   private readonly decrements = new Map<ExpressionRef, number>();
@@ -133,6 +154,7 @@ class FunctionAnalysis {
     private readonly graph: CallGraph,
     private readonly node: FunctionNode,
     private readonly context: PlanningContext,
+    private readonly prepaidReturns: boolean,
   ) {
     const finder = new BranchTargets(binaryen, module);
     finder.walkFunction(node.ref);
@@ -140,7 +162,7 @@ class FunctionAnalysis {
   }
 
   run(entryCheck: boolean): FunctionPlan {
-    let state: State = { fromEntry: 0, fromCheck: NONE, fromHeader: NONE };
+    let state: State = { ...UNREACHABLE, fromEntry: 0 };
     if (entryCheck) {
       this.summary.pre = 0;
       state = AFTER_CHECK;
@@ -154,6 +176,7 @@ class FunctionAnalysis {
       decrements: this.decrements,
       summary: this.summary,
       bound: this.bound,
+      returnStretch: this.returnStretch,
     };
   }
 
@@ -162,13 +185,15 @@ class FunctionAnalysis {
     if (this.dryRun) return 0;
     this.summary.pre = Math.max(this.summary.pre, s.fromEntry);
     this.bound = Math.max(this.bound, s.fromCheck);
+    this.returnStretch = Math.max(this.returnStretch, s.fromReturn);
     return Math.max(s.fromEntry, s.fromCheck, 0);
   }
 
   private exit(s: State): void {
     if (this.dryRun) return;
     this.summary.open = Math.max(this.summary.open, s.fromEntry);
-    this.summary.post = Math.max(this.summary.post, s.fromCheck);
+    this.summary.post = Math.max(this.summary.post, s.fromCheck, s.fromReturn);
+    this.returnStretch = Math.max(this.returnStretch, s.fromReturn);
   }
 
   private expression(expr: ExpressionRef, s: State): State {
@@ -290,16 +315,18 @@ class FunctionAnalysis {
 
   private call(expr: ExpressionRef, kind: string, s: State): State {
     const targets = callTargets(this.binaryen, this.graph, expr, kind) ?? [];
-    const callee = this.context.summarize(targets, this.node);
+    const callee = this.context.summarize(targets, this.node, this.prepaidReturns);
     if (callee.summary.pre !== NONE && !this.dryRun) {
       const charge = this.arrive(advance(s, callee.summary.pre));
       for (const t of callee.recursiveTargets) this.context.chargeEntry(t, charge);
       if (callee.reachesOtherChecks) this.chargeBefore(expr, Math.max(s.fromEntry, s.fromCheck));
     }
+    const passed = advance(s, callee.summary.open);
     const after: State = {
-      fromEntry: s.fromEntry + callee.summary.open,
-      fromCheck: Math.max(s.fromCheck + callee.summary.open, callee.summary.post),
-      fromHeader: s.fromHeader + callee.summary.open,
+      ...passed,
+      fromCheck: Math.max(passed.fromCheck, callee.summary.post),
+      // The callee's `return` itself runs on the way back: the first unit of the return stretch.
+      fromReturn: callee.recursiveTargets.length && this.prepaidReturns ? Math.max(1, passed.fromReturn) : passed.fromReturn,
     };
     if (isTailCall(this.binaryen, expr, kind)) {
       this.exit(after);
@@ -317,6 +344,7 @@ interface CalleeSummary {
   recursiveTargets: string[];
   /** Some target outside the cycle reaches a check: the caller's stretch is charged before the call. */
   reachesOtherChecks: boolean;
+  /** The return must be checked: a long suffix, or a return from the caller's cycle not prepaid. */
   needsCheckAfter: boolean;
 }
 
@@ -331,13 +359,15 @@ class PlanningContext {
     readonly graph: CallGraph,
     readonly costs: CostModel,
     readonly limit: number,
+    readonly checkReturns: boolean,
   ) {}
 
   chargeEntry(name: string, charge: number): void {
     this.entryCharges.set(name, Math.max(this.entryCharges.get(name) ?? 0, charge));
   }
 
-  summarize(targets: string[], caller: FunctionNode): CalleeSummary {
+  /** With `prepaidReturns`, returns from the caller's own cycle are left to the caller's return stretch. */
+  summarize(targets: string[], caller: FunctionNode, prepaidReturns: boolean): CalleeSummary {
     const result: CalleeSummary = { summary: { open: NONE, pre: NONE, post: NONE }, recursiveTargets: [], reachesOtherChecks: false, needsCheckAfter: false };
     const merge = (s: Summary) => {
       result.summary = {
@@ -352,9 +382,9 @@ class PlanningContext {
       if (node.importName !== undefined) {
         merge({ open: 1, pre: NONE, post: NONE });
       } else if (node.scc === caller.scc) {
-        merge({ open: NONE, pre: 0, post: this.postEstimates.get(name) ?? 0 });
+        merge({ open: NONE, pre: 0, post: prepaidReturns ? NONE : this.postEstimates.get(name) ?? 0 });
         result.recursiveTargets.push(name);
-        result.needsCheckAfter = true;
+        if (!prepaidReturns) result.needsCheckAfter = true;
       } else {
         const plan = this.plans.get(name)!;
         merge(plan.summary);
@@ -372,21 +402,29 @@ export interface PlacementOptions {
   limit: number;
   /** Functions the host can call: their prefixes and suffixes count toward the bound. */
   entryPoints: string[];
+  /** Check after every return from a recursive call, for a bound independent of stack depth. */
+  checkReturns: boolean;
 }
 
 export function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
-  const context = new PlanningContext(graph, options.costs, options.limit);
+  const context = new PlanningContext(graph, options.costs, options.limit, options.checkReturns);
   for (const component of graph.components) {
     const members = component.map((name) => graph.nodes.get(name)!).filter((n) => n.importName === undefined);
     if (members.length) planComponent(binaryen, module, context, members);
   }
   let bound = 0;
-  for (const plan of context.plans.values()) bound = Math.max(bound, plan.bound);
+  let returnStretch = 0;
+  for (const plan of context.plans.values()) {
+    bound = Math.max(bound, plan.bound);
+    returnStretch = Math.max(returnStretch, plan.returnStretch);
+    // Prepaid: every frame that will run this stretch was entered through the entry check.
+    if (plan.returnStretch > 0) context.chargeEntry(plan.name, (context.entryCharges.get(plan.name) ?? 0) + plan.returnStretch);
+  }
   for (const name of options.entryPoints) {
     const summary = context.plans.get(name)?.summary;
     if (summary) bound = Math.max(bound, summary.open, summary.pre, summary.post);
   }
-  return { functions: context.plans, entryCharges: context.entryCharges, bound, limit: options.limit };
+  return { functions: context.plans, entryCharges: context.entryCharges, bound, returnStretch, limit: options.limit };
 }
 
 /** Analyzes the functions of one component until their `post` estimates settle. */
@@ -406,8 +444,11 @@ function planComponent(binaryen: Binaryen, module: Module, context: PlanningCont
 }
 
 function planFunction(binaryen: Binaryen, module: Module, context: PlanningContext, node: FunctionNode): FunctionPlan {
-  const analyze = (entryCheck: boolean) => new FunctionAnalysis(binaryen, module, context.graph, node, context).run(entryCheck);
-  if (node.recursive) return analyze(true);
+  const analyze = (entryCheck: boolean, prepaidReturns = false) => new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns).run(entryCheck);
+  if (node.recursive) {
+    const prepaid = context.checkReturns ? undefined : analyze(true, true);
+    return prepaid && prepaid.returnStretch <= RETURN_STRETCH_LIMIT ? prepaid : analyze(true);
+  }
   const plan = analyze(false);
   return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analyze(true) : plan;
 }

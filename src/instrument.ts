@@ -31,6 +31,12 @@ export interface InstrumentOptions {
   reservedPages?: number;
   /** Longest check-free stretch, in cost units, before extra checks are added (default 10000). */
   checkLimit?: number;
+  /**
+   * Check after every return from a recursive call (default false): the bound then no longer
+   * grows with the depth of the recursion being returned from, at the price of a second check per
+   * call in recursive code.
+   */
+  checkReturns?: boolean;
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
@@ -48,7 +54,10 @@ export interface InstrumentReport {
   reductions?: {
     checks: CheckCounts & { total: number };
     bound: number;
+    /** Most instructions per frame when returning from a recursion, on top of `bound` (0: returns are checked). */
+    returnStretch: number;
     checkLimit: number;
+    checkReturns: boolean;
     costModel: string;
     recursiveFunctions: number;
   };
@@ -131,6 +140,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const optimize = options.optimize ?? DEFAULT_OPTIONS.optimize;
   const reservedPages = options.reservedPages ?? DEFAULT_OPTIONS.reservedPages;
   const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
+  const checkReturns = options.checkReturns ?? false;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
   const binaryen = await loadBinaryen();
@@ -150,12 +160,14 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
       const graph = buildCallGraph(binaryen, module);
-      const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, entryPoints: exportedFunctions(binaryen, module) });
+      const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
       const checks = injectReductionChecks(binaryen, module, plan);
       reductions = {
         checks: { ...checks, total: checks.loops + checks.entries + checks.afterCalls },
         bound: plan.bound,
+        returnStretch: plan.returnStretch,
         checkLimit,
+        checkReturns,
         costModel: costModel.name,
         recursiveFunctions: [...graph.nodes.values()].filter((n) => n.recursive).length,
       };
@@ -182,8 +194,9 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       reductions: wantReductions, asyncify: wantAsyncify,
       blockingImports: wantAsyncify ? globs : [],
       bound: reductions?.bound ?? 0,
+      returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, costModel: costModel.name },
+      options: { optimize, checkLimit, checkReturns, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

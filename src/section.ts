@@ -13,12 +13,14 @@ export interface InstrumentInfo {
   asyncify: boolean;
   /** `module.name` globs of the imports that may suspend (Asyncify import list). */
   blockingImports: string[];
-  /** Most instructions executed between two reduction checks (0 without reductions). */
+  /** Most instructions executed between two reduction checks (0 without reductions)... */
   bound: number;
+  /** ...plus this many per frame while returning from a recursion (0: returns are checked). */
+  returnStretch: number;
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
   /** The remaining options the module was instrumented with. */
-  options: { optimize: number; checkLimit: number; costModel: string };
+  options: { optimize: number; checkLimit: number; checkReturns: boolean; costModel: string };
 }
 
 export function encodeInstrumentInfo(info: InstrumentInfo): Uint8Array {

@@ -1,7 +1,8 @@
 // The preemption guarantee, measured by an independent interpreter: wabt's `wasm-interp --trace`
 // prints every instruction it executes. With dummy imports the budget is never refilled, so
 // every check calls `lunatic.yield`; the instructions between two consecutive yields must stay
-// within the bound the report states (plus the check's own instructions).
+// within the bound the report states (plus the check's own instructions), plus its return
+// stretch per frame of the deepest recursion being unwound; with checkReturns, within the bound.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -53,33 +54,51 @@ function longestStretch(trace: string): { longest: number; yields: number } {
   return { longest: Math.max(longest, current), yields };
 }
 
-const CASES: Record<string, string> = {
-  'spin loop': `(module (func (export "main") (local $i i32)
+/** Each case: its text, and the depth of its deepest recursion (frames unwound in a row). */
+const CASES: Record<string, { text: string; depth: number }> = {
+  'spin loop': {
+    depth: 0,
+    text: `(module (func (export "main") (local $i i32)
       (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 300))))))`,
-  'mutual recursion': `(module
+  },
+  'mutual recursion': {
+    depth: 201,
+    text: `(module
       (func $even (param $n i32) (result i32)
         (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 1)) (else (call $odd (i32.sub (local.get $n) (i32.const 1))))))
       (func $odd (param $n i32) (result i32)
         (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0)) (else (call $even (i32.sub (local.get $n) (i32.const 1))))))
       (func (export "main") (drop (call $even (i32.const 200)))))`,
-  'recursion with work on the way back': `(module
+  },
+  'recursion with work on the way back': {
+    depth: 12,
+    text: `(module
       (func $fib (param $n i32) (result i32)
         (if (result i32) (i32.lt_u (local.get $n) (i32.const 2)) (then (local.get $n))
           (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1))) (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
       (func (export "main") (drop (call $fib (i32.const 12)))))`,
-  'indirect recursion': `(module
+  },
+  'indirect recursion': {
+    depth: 201,
+    text: `(module
       (type $t (func (param i32) (result i32)))
       (table 1 funcref) (elem (i32.const 0) $down)
       (func $down (param $n i32) (result i32)
         (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
           (else (i32.add (i32.const 1) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))))
       (func (export "main") (drop (call $down (i32.const 200)))))`,
-  'tail calls': `(module
+  },
+  'tail calls': {
+    depth: 0,
+    text: `(module
       (func $count (param $n i32) (result i32)
         (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
           (else (return_call $count (i32.sub (local.get $n) (i32.const 1))))))
       (func (export "main") (drop (call $count (i32.const 200)))))`,
-  'nested loops and a deep call tree': `(module
+  },
+  'nested loops and a deep call tree': {
+    depth: 0,
+    text: `(module
       (func $leaf (param $x i32) (result i32) (i32.mul (i32.add (local.get $x) (i32.const 3)) (i32.const 7)))
       (func $mid (param $x i32) (result i32) (i32.add (call $leaf (local.get $x)) (call $leaf (i32.add (local.get $x) (i32.const 1)))))
       (func $top (param $x i32) (result i32) (i32.add (call $mid (local.get $x)) (call $mid (i32.add (local.get $x) (i32.const 1)))))
@@ -92,19 +111,34 @@ const CASES: Record<string, string> = {
             (br_if $inner (i32.lt_u (local.get $j) (i32.const 20))))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
           (br_if $outer (i32.lt_u (local.get $i) (i32.const 10))))))`,
+  },
 };
 
 describe.skipIf(!interp)('preemption bound, measured by wasm-interp', () => {
-  for (const [name, text] of Object.entries(CASES)) {
+  /** The longest stretch between yields when `text` runs instrumented, and the report's figures. */
+  async function measure(name: string, text: string, checkReturns: boolean) {
+    const { binary, report } = await instrument(await wat(text), { asyncify: false, checkReturns, fileName: name });
+    const file = join(dir, `${name.replace(/\W+/g, '-')}${checkReturns ? '-checked' : ''}.wasm`);
+    writeFileSync(file, binary);
+    const trace = execFileSync(interp!, ['--enable-tail-call', '--dummy-import-func', '--trace', '--run-all-exports', file], { maxBuffer: 1 << 28 }).toString();
+    const { longest, yields } = longestStretch(trace);
+    expect(yields).toBeGreaterThan(10);
+    expect(longest).toBeGreaterThan(0);
+    return { longest, bound: report.reductions!.bound, returnStretch: report.reductions!.returnStretch };
+  }
+
+  for (const [name, { text, depth }] of Object.entries(CASES)) {
     it(`holds for ${name}`, async () => {
-      const { binary, report } = await instrument(await wat(text), { asyncify: false, fileName: name });
-      const file = join(dir, `${name.replace(/\W+/g, '-')}.wasm`);
-      writeFileSync(file, binary);
-      const trace = execFileSync(interp!, ['--enable-tail-call', '--dummy-import-func', '--trace', '--run-all-exports', file], { maxBuffer: 1 << 28 }).toString();
-      const { longest, yields } = longestStretch(trace);
-      expect(yields).toBeGreaterThan(10);
-      expect(longest).toBeGreaterThan(0);
-      expect(longest).toBeLessThanOrEqual(report.reductions!.bound + CHECK_INSTRUCTIONS);
+      const { longest, bound, returnStretch } = await measure(name, text, false);
+      expect(longest).toBeLessThanOrEqual(bound + CHECK_INSTRUCTIONS + depth * returnStretch);
     });
+
+    if (depth > 0) {
+      it(`holds for ${name} with checked returns, independent of depth`, async () => {
+        const { longest, bound, returnStretch } = await measure(name, text, true);
+        expect(returnStretch).toBe(0);
+        expect(longest).toBeLessThanOrEqual(bound + CHECK_INSTRUCTIONS);
+      });
+    }
   }
 });

@@ -90,18 +90,43 @@ describe('reduction counter', () => {
     expect(after.yields()).toBeGreaterThan(100);
   });
 
-  it('needs no loop check where every cycle already passes one (a recursive call)', async () => {
-    const text = `(module (func $f (export "f") (param $n i32) (result i32) (local $acc i32)
+  // fib as clang emits it: one recursive call in a loop.
+  const FIB_LOOP = `(module (func $f (export "f") (param $n i32) (result i32) (local $acc i32)
       (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (local.get $n))))
       (loop $l
         (local.set $acc (i32.add (local.get $acc) (call $f (i32.sub (local.get $n) (i32.const 1)))))
         (local.set $n (i32.sub (local.get $n) (i32.const 2)))
         (br_if $l (i32.gt_u (local.get $n) (i32.const 1))))
       (i32.add (local.get $acc) (local.get $n))))`;
-    const { before, after, report } = await both(text);
-    expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 1 });
+
+  it('needs no loop check where every cycle already passes one (a recursive call), and prepays short returns', async () => {
+    const { before, after, report } = await both(FIB_LOOP);
+    expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 0 });
+    // From the recursive call's return around the loop back to it, or to the end: a few instructions.
+    expect(report.reductions!.returnStretch).toBeGreaterThan(0);
+    expect(report.reductions!.returnStretch).toBeLessThan(20);
     expect(after.exports.f(25)).toBe(before.exports.f(25));
     expect(after.exports.f(25)).toBe(75025);
+  });
+
+  it('checks after recursive returns with checkReturns, for a bound independent of depth', async () => {
+    const { before, after, report } = await both(FIB_LOOP, { checkReturns: true });
+    expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 1 });
+    expect(report.reductions!.returnStretch).toBe(0);
+    expect(after.exports.f(25)).toBe(before.exports.f(25));
+  });
+
+  it('checks after a recursive return followed by long code instead of prepaying it', async () => {
+    const work = Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ');
+    const text = `(module (func $g (export "g") (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+      (local.set $acc (call $g (i32.sub (local.get $n) (i32.const 1))))
+      ${work}
+      (local.get $acc)))`;
+    const { before, after, report } = await both(text);
+    expect(report.reductions!.checks).toMatchObject({ entries: 1, afterCalls: 1 });
+    expect(report.reductions!.returnStretch).toBe(0);
+    expect(after.exports.g(500)).toBe(before.exports.g(500));
   });
 
   it('leaves a loop that never branches back without a check', async () => {

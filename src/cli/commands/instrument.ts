@@ -15,6 +15,7 @@ interface InstrumentArgs {
   optimize: number;
   reservedPages: number;
   checkLimit: number;
+  checkReturns: boolean;
   report?: 'text' | 'json';
 }
 
@@ -36,6 +37,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('optimize', { alias: 'O', describe: 'optimization level 0-4 (2: optimize what Asyncify changed; 3-4: also the whole module, slower)', type: 'number', default: DEFAULT_OPTIONS.optimize, choices: [0, 1, 2, 3, 4] })
     .option('reserved-pages', { describe: '64 KiB pages at the top of memory kept for the suspended stack', type: 'number', default: DEFAULT_OPTIONS.reservedPages })
     .option('check-limit', { describe: 'longest check-free stretch (instructions) before extra checks are added', type: 'number', default: DEFAULT_OPTIONS.checkLimit })
+    .option('check-returns', { describe: 'also check after every return from a recursive call, so the bound does not grow with the depth of a recursion being unwound (costs a second check per call in recursive code)', type: 'boolean', default: false })
     .option('report', { describe: 'print what was done', choices: ['text', 'json'] as const })
     .check((argv) => checkArgs(argv as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
 }
@@ -58,6 +60,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     optimize: argv.optimize as OptimizeLevel,
     reservedPages: argv.reservedPages,
     checkLimit: argv.checkLimit,
+    checkReturns: argv.checkReturns,
   });
   await writeModuleFile(argv.output, binary);
   printReport(report, argv.report);
