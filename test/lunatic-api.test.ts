@@ -3,17 +3,14 @@
 // import, and each scenario compares them with the codes the header documents. Covers the
 // mailbox bound, stale/forged/foreign handles and pids, denied spawn/connect/listen, narrowing
 // that cannot widen, selective receive, links, monitors and the per-process limits.
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
 import { Errno, Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program, Reason } from '../src/runtime/lunatic/index.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
-import { findClang, projectRoot, requireTool } from './helpers/tools.js';
+import { compileLunaticC } from './helpers/clang.js';
+import { findClang, requireTool } from './helpers/tools.js';
 
 const PROBE = String.raw`
 #include "lunatic.h"
@@ -188,26 +185,18 @@ const spawned: LunaticProcess[] = [];
 
 beforeAll(async () => {
   if (!clang) return;
-  const dir = mkdtempSync(join(tmpdir(), 'lunatic-probe-'));
-  try {
-    writeFileSync(join(dir, 'probe.c'), PROBE);
-    const output = join(dir, 'probe.wasm');
-    execFileSync(clang, ['--target=wasm32-wasi', '-O2', '-nostartfiles', '-Wl,--no-entry', `-I${join(projectRoot, 'include')}`, join(dir, 'probe.c'), '-o', output]);
-    const testModule: HostModule = (ctx) => {
-      reports.set(ctx.pid, []);
-      return { test: { report: (value: number) => void reports.get(ctx.pid)!.push(value) } };
-    };
-    lunatic = new Lunatic({
-      core: new Runtime({ backend: 'asyncify', reductions: SLICE }),
-      network: new NodeNetwork(),
-      hostModules: () => [testModule],
-      reductions: SLICE,
-      onSpawn: (process) => spawned.push(process),
-    });
-    program = await lunatic.load((await instrument(readFileSync(output))).binary);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const testModule: HostModule = (ctx) => {
+    reports.set(ctx.pid, []);
+    return { test: { report: (value: number) => void reports.get(ctx.pid)!.push(value) } };
+  };
+  lunatic = new Lunatic({
+    core: new Runtime({ backend: 'asyncify', reductions: SLICE }),
+    network: new NodeNetwork(),
+    hostModules: () => [testModule],
+    reductions: SLICE,
+    onSpawn: (process) => spawned.push(process),
+  });
+  program = await lunatic.load((await instrument(compileLunaticC(clang, PROBE))).binary);
 }, 60_000);
 
 async function run(entry: string, permissions: Permissions, arg?: bigint): Promise<Run> {
