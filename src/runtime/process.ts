@@ -58,8 +58,13 @@ export class Process {
   readonly exited: Promise<ExitStatus>;
   /** The backend the process runs on, once it has started. */
   backend: BackendName | undefined;
-  /** How many time slices the process used up (calls of `lunatic.yield`). */
+  /** How many time slices the process gave up to the others at `lunatic.yield`. */
   yields = 0;
+  /**
+   * How many reduction budgets the process spent: every call of `lunatic.yield`, including those
+   * inside its minimum slice time that carry on without giving up the CPU.
+   */
+  budgetsSpent = 0;
   private readonly abort = new AbortController();
   private instance: WebAssembly.Instance | undefined;
   private abandonWait: ((reason: unknown) => void) | undefined;
@@ -123,6 +128,7 @@ export class Process {
     return {
       lunatic: {
         yield: () => {
+          this.budgetsSpent++;
           this.refillReductions(reductions);
           // Charges are conservative (docs/ABI.md): on branchy code the budget runs out before the
           // slice's instructions did, so a yield inside the slice's minimum time just goes on.

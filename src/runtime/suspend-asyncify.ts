@@ -97,9 +97,11 @@ export class AsyncifySuspender implements Suspender {
     try {
       return entry(...args);
     } catch (error) {
-      // A trap while unwinding is Asyncify writing past the end of memory: the tail is too small.
+      // A trap while unwinding is Asyncify writing past the end of memory: the tail is too small,
+      // most often for a runaway recursion. The same error keeps its stack: the report names
+      // the functions that were being saved.
       if (this.exports.asyncify_get_state() === State.Unwinding && error instanceof WebAssembly.RuntimeError) {
-        throw new WebAssembly.RuntimeError(`suspended stack deeper than the ${this.reservedPages * 64} KiB reserved at the top of memory; re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`);
+        error.message = `stack overflow: suspended stack deeper than the ${this.reservedPages * 64} KiB reserved at the top of memory; if the recursion is not endless, re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`;
       }
       throw error;
     }

@@ -1,6 +1,7 @@
 // lunatic host API, messages: send a tagged byte buffer to a pid (FULL when its mailbox is at
-// its bound), receive into the caller's memory with an optional tag filter (selective receive)
-// and timeout. A message larger than the buffer stays queued; the caller learns its size.
+// its bound of messages or of bytes), receive into the caller's memory with an optional tag
+// filter (selective receive) and timeout. A message larger than the buffer stays queued; the
+// caller learns its size.
 import type { HostFunction, ProcessContext } from '../types.js';
 import { TIMED_OUT, withDeadline } from './deadline.js';
 import { Errno, LunaticError } from './errno.js';

@@ -43,11 +43,11 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
       return 0;
     },
     monitor(pid: number): number {
-      other(pid).monitoredBy.add(self.pid);
+      world.monitor(self, other(pid));
       return 0;
     },
     demonitor(pid: number): number {
-      other(pid).monitoredBy.delete(self.pid);
+      world.demonitor(self, other(pid));
       return 0;
     },
     sleep_ms: (ms: number) => ctx.sleep(ms >>> 0).then(() => 0),

@@ -1,6 +1,6 @@
 // What the lunatic API needs from the runtime core, as a small interface: start a process on
 // an export of a module with arguments, and for each process its pid, its end, kill and how
-// many time slices it used. `Runtime` (src/runtime/runtime.ts) satisfies it.
+// many reduction budgets it spent. `Runtime` (src/runtime/runtime.ts) satisfies it.
 import type { ExitStatus } from '../process.js';
 import type { HostModule } from '../types.js';
 
@@ -18,8 +18,8 @@ export interface CoreProcess {
   readonly pid: number;
   /** Settles once with how the process ended; never rejects. */
   readonly exited: Promise<ExitStatus>;
-  /** Time slices used up so far (calls of `lunatic.yield`). */
-  readonly yields: number;
+  /** Reduction budgets (the runtime's time slice each) spent so far: calls of `lunatic.yield`. */
+  readonly budgetsSpent: number;
   kill(): void;
 }
 

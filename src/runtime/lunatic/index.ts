@@ -7,3 +7,4 @@ export { Errno, LunaticError } from './errno.js';
 export { DEFAULT_MAILBOX_CAPACITY, NO_PERMISSIONS, grantedPermissions } from './permissions.js';
 export type { Grants, Permissions } from './permissions.js';
 export { Reason, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
+export { MAILBOX_MAX_BYTES } from './mailbox.js';

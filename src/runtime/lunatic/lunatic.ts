@@ -54,6 +54,8 @@ export class LunaticProcess {
   readonly links = new Set<number>();
   /** Processes that get a DOWN message when this one ends. */
   readonly monitoredBy = new Set<number>();
+  /** Processes this one monitors (the other side of their `monitoredBy`). */
+  readonly monitoring = new Set<number>();
   trapLinks = false;
   /** Why the runtime ended the process (a limit), shown as its crash message. */
   endReason: string | undefined;
@@ -145,6 +147,16 @@ export class Lunatic {
     b.links.delete(a.pid);
   }
 
+  monitor(watcher: LunaticProcess, watched: LunaticProcess): void {
+    watched.monitoredBy.add(watcher.pid);
+    watcher.monitoring.add(watched.pid);
+  }
+
+  demonitor(watcher: LunaticProcess, watched: LunaticProcess): void {
+    watched.monitoredBy.delete(watcher.pid);
+    watcher.monitoring.delete(watched.pid);
+  }
+
   /** Throws (ending the calling process) when it went past a limit of its permissions. */
   checkLimits(process: LunaticProcess): void {
     const reason = this.limitExceeded(process);
@@ -156,7 +168,7 @@ export class Lunatic {
 
   private limitExceeded(process: LunaticProcess): string | undefined {
     const { maxReductions, maxMemoryPages } = process.permissions;
-    const spent = process.core.yields * this.options.reductions;
+    const spent = process.core.budgetsSpent * this.options.reductions;
     if (maxReductions !== undefined && spent > maxReductions) {
       return `process ${process.pid} exceeded its limit of ${maxReductions} reductions`;
     }
@@ -189,7 +201,14 @@ export class Lunatic {
       this.watchdog = undefined;
     }
     this.handles.closeAll(process.pid);
-    for (const pid of process.monitoredBy) this.live.get(pid)?.mailbox.notify(notification(TAG_DOWN, process.pid, status));
+    // Both sides of a monitor forget the ended process, so a long-lived process watched by (or
+    // watching) many short-lived ones keeps no trace of them.
+    for (const pid of process.monitoring) this.live.get(pid)?.monitoredBy.delete(process.pid);
+    for (const pid of process.monitoredBy) {
+      const watcher = this.live.get(pid);
+      watcher?.monitoring.delete(process.pid);
+      watcher?.mailbox.notify(notification(TAG_DOWN, process.pid, status));
+    }
     const failed = reasonOf(status) !== Reason.EXITED;
     for (const pid of process.links) {
       const linked = this.live.get(pid);

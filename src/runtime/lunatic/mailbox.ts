@@ -1,6 +1,14 @@
-// A process's mailbox: messages in arrival order, a bound on how many may wait, and selective
-// receive (take the first message with a given tag, leaving the others in order).
+// A process's mailbox: messages in arrival order, bounds on how many and how many bytes may
+// wait, and selective receive (take the first message with a given tag, leaving the others in
+// order).
 import { abortable } from './deadline.js';
+
+/**
+ * Most bytes of messages waiting in one mailbox (so also the largest message), whatever its count
+ * bound: without it a process could make the runtime hold `capacity` copies of its whole memory
+ * for a receiver that never reads.
+ */
+export const MAILBOX_MAX_BYTES = 64 * 1024 * 1024;
 
 export interface Message {
   /** Positive for user messages; negative tags are the runtime's notifications (tags.ts). */
@@ -16,17 +24,18 @@ const matches = (message: Message, filter: bigint) => filter === ANY || message.
 
 export class Mailbox {
   private readonly messages: Message[] = [];
+  private bytes = 0;
   private waiter: { filter: bigint; wake: () => void } | undefined;
 
-  constructor(readonly capacity: number) {}
+  constructor(readonly capacity: number, readonly maxBytes = MAILBOX_MAX_BYTES) {}
 
   get size(): number {
     return this.messages.length;
   }
 
-  /** Queues a user message; false when the mailbox is full. */
+  /** Queues a user message; false when the mailbox is full (by count or by bytes). */
   offer(message: Message): boolean {
-    if (this.messages.length >= this.capacity) return false;
+    if (this.messages.length >= this.capacity || this.bytes + message.data.length > this.maxBytes) return false;
     this.push(message);
     return true;
   }
@@ -43,6 +52,7 @@ export class Mailbox {
 
   remove(message: Message): void {
     this.messages.splice(this.messages.indexOf(message), 1);
+    this.bytes -= message.data.length;
   }
 
   /** Resolves when a message matching `filter` arrives (one waiter: the process itself). */
@@ -57,6 +67,7 @@ export class Mailbox {
 
   private push(message: Message): void {
     this.messages.push(message);
+    this.bytes += message.data.length;
     const waiter = this.waiter;
     if (waiter && matches(message, waiter.filter)) {
       this.waiter = undefined;
