@@ -9,7 +9,7 @@
 import { type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
-import { type CallGraph, isTailCall } from './call-graph.js';
+import { type CallGraph, callersOf, isTailCall } from './call-graph.js';
 import { Walker } from './pass.js';
 
 export interface AsyncifyResult {
@@ -23,29 +23,6 @@ export interface AsyncifyResult {
 
 /** Placeholder import list when nothing can block: binaryen treats an empty list as "all". */
 const NO_IMPORT = 'lunatic-instrument.nothing-blocks';
-
-/** Functions that can reach any of `sinks`, found by walking the callers backwards. */
-function callersOf(graph: CallGraph, sinks: Set<string>): Set<string> {
-  const callers = new Map<string, string[]>();
-  for (const node of graph.nodes.values()) {
-    for (const callee of node.callees) {
-      const list = callers.get(callee) ?? [];
-      list.push(node.name);
-      callers.set(callee, list);
-    }
-  }
-  const reached = new Set<string>();
-  const work = [...sinks];
-  while (work.length) {
-    for (const caller of callers.get(work.pop()!) ?? []) {
-      if (!reached.has(caller)) {
-        reached.add(caller);
-        work.push(caller);
-      }
-    }
-  }
-  return reached;
-}
 
 /** A name is safe in binaryen's list when no comma stands outside brackets. */
 function listSafe(name: string): boolean {

@@ -50,6 +50,29 @@ export function callTargets(binaryen: Binaryen, graph: CallGraph, expr: Expressi
   }
 }
 
+/** Functions that can reach any of `sinks`, found by walking the callers backwards. */
+export function callersOf(graph: CallGraph, sinks: Set<string>): Set<string> {
+  const callers = new Map<string, string[]>();
+  for (const node of graph.nodes.values()) {
+    for (const callee of node.callees) {
+      const list = callers.get(callee) ?? [];
+      list.push(node.name);
+      callers.set(callee, list);
+    }
+  }
+  const reached = new Set<string>();
+  const work = [...sinks];
+  while (work.length) {
+    for (const caller of callers.get(work.pop()!) ?? []) {
+      if (!reached.has(caller)) {
+        reached.add(caller);
+        work.push(caller);
+      }
+    }
+  }
+  return reached;
+}
+
 /** Whether a call expression is a tail call (return_call*). */
 export function isTailCall(binaryen: Binaryen, expr: ExpressionRef, kind: string): boolean {
   const isReturn = (binaryen as unknown as Record<string, Record<string, (e: number) => boolean>>)[kind]?.['isReturn'];

@@ -161,7 +161,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     if (wantReductions) {
       const graph = buildCallGraph(binaryen, module);
       const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
-      const checks = injectReductionChecks(binaryen, module, plan);
+      const checks = injectReductionChecks(binaryen, module, plan, graph);
       reductions = {
         checks: { ...checks, total: checks.loops + checks.entries + checks.afterCalls },
         bound: plan.bound,

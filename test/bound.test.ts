@@ -25,8 +25,12 @@ const interp = requireTool('wasm-interp (Debian package wabt)', findInterp(), 'a
 const dir = mkdtempSync(join(tmpdir(), 'lunatic-bound-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Instructions the interpreter runs for one check (global.get ... call_import). */
-const CHECK_INSTRUCTIONS = 9;
+/**
+ * Instructions of the instrumentation itself around one yield: the check, the call of
+ * `lunatic_check_yield` (which stores the counter, yields and computes the credit), and for a
+ * loop check the way out of the loop and the check at its top once more.
+ */
+const CHECK_INSTRUCTIONS = 34;
 
 /**
  * The longest run of traced wasm instructions between two yields (or the ends of the run).
