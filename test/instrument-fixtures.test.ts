@@ -26,7 +26,7 @@ describe('instrumented C fixtures under node:wasi', () => {
         it(name, async () => {
           const original = readFileSync(path);
           const { binary, report } = await instrument(original, { fileName: name, ...variant.options });
-          expect(WebAssembly.validate(binary)).toBe(true);
+          expect(WebAssembly.validate(binary as BufferSource)).toBe(true);
           const options = RUN_OPTIONS[name] ?? {};
           const [before, after] = await Promise.all([runWasi(original, options), runWasi(binary, options)]);
           expect(after.exitCode).toBe(before.exitCode);

@@ -139,7 +139,7 @@ describe('reduction counter', () => {
     expect(report.reductions!.bound).toBeGreaterThan(5);
     expect(report.reductions!.bound).toBeLessThan(100);
     expect(after.exports.lunatic_reductions).toBeInstanceOf(WebAssembly.Global);
-    const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary));
+    const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary as BufferSource));
     expect(imports).toContainEqual({ module: 'lunatic', name: 'yield', kind: 'function' });
     expect(readInstrumentSection(binary)).toMatchObject({ abi: 1, reductions: true, asyncify: false, bound: report.reductions!.bound });
   });
@@ -213,7 +213,7 @@ describe('asyncify', () => {
       exports.asyncify_start_unwind(data);
       return 0;
     };
-    const { instance } = await WebAssembly.instantiate(binary, { env: { wait } });
+    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
     exports = instance.exports as Record<string, any>;
     const before = new Uint8Array((exports.memory as WebAssembly.Memory).buffer.slice(0, 65536));
     const depth = 300;
@@ -240,7 +240,7 @@ describe('asyncify', () => {
       exports.asyncify_start_unwind(data);
       return 0;
     };
-    const { instance } = await WebAssembly.instantiate(binary, { env: { wait } });
+    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
     exports = instance.exports as Record<string, any>;
     const program = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
     // 8k frames of saved locals cannot fit in 64 KiB.

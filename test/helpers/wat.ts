@@ -31,7 +31,7 @@ export async function instantiateCounted(bytes: Uint8Array, slice = 1000, extra:
     if (counter) counter.value = slice;
   };
   const imports: WebAssembly.Imports = { ...extra, lunatic: { yield: () => { yields++; refill(); } } };
-  instance = (await WebAssembly.instantiate(bytes, imports)).instance;
+  instance = (await WebAssembly.instantiate(bytes as BufferSource, imports)).instance;
   refill();
   return { instance, exports: instance.exports as Record<string, any>, yields: () => yields };
 }
