@@ -26,10 +26,10 @@
 // In a function with loop checks the counter is kept in a local: read from the global on entry,
 // written back before every call that can reach the counter (a check, a decrement, an import:
 // the callee or the host then sees the current value) and read again after it, and written back
-// on every way out. A hot loop then counts in a register
-// instead of loading and storing the global on every iteration.
+// on every way out (returns, tail calls, the end of the body). A hot loop then counts in a
+// register instead of loading and storing the global on every iteration.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
-import { type CallGraph, callersOf, callTargets } from './call-graph.js';
+import { type CallGraph, callersOf, callTargets, isTailCall } from './call-graph.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
 import { definedFunctions, Walker } from './pass.js';
 
@@ -60,7 +60,7 @@ class Counter {
     private readonly binaryen: Binaryen,
     private readonly module: Module,
     /** The local holding the copy, or undefined to use the global directly. */
-    readonly local: number | undefined,
+    private readonly local: number | undefined,
   ) {}
 
   get(): ExpressionRef {
@@ -193,7 +193,8 @@ class CheckInjector extends Walker {
   private surroundCall(call: ExpressionRef, kind: string): void {
     const charge = this.plan.afterCallChecks.get(call);
     const targets = callTargets(this.binaryen, this.graph, call, kind);
-    const counts = !targets || targets.some((name) => this.counting.has(name));
+    // A tail call leaves the function: the copy is stored whatever the callee does.
+    const counts = !targets || targets.some((name) => this.counting.has(name)) || isTailCall(this.binaryen, call, kind);
     const after = [...(counts ? this.checks.counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(charge)])];
     const store = counts ? this.checks.counter.store() : [];
     const surrounded = this.withAfter(call, after);
