@@ -39,6 +39,7 @@ function printSummary(summary: Summary, args: Args): void {
   console.log(`${summary.runs} instrumented runs, ${summary.exportsCalled} export calls, ${summary.yields} yields, ${summary.suspensions} suspensions (unwind + rewind)`);
   for (const [reason, seeds] of Object.entries(summary.refused)) console.log(`refused by the instrumenter (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
   for (const [reason, seeds] of Object.entries(summary.skipped)) console.log(`skipped (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
+  for (const [variant, seeds] of Object.entries(summary.stackLimited)) console.log(`inconclusive (${seeds.length}): ${variant} overflowed the engine's stack at another depth than the original - seeds ${seeds.join(' ')}`);
   console.log(summary.findings.length === 0 ? 'no mismatches' : `${summary.findings.length} mismatches:`);
   for (const finding of summary.findings) console.log(`  ${describe(finding)}`);
 }

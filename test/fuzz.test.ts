@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { loadWabt } from '../src/wabt.js';
 import { checkModule, emptySummary, type Finding, runCampaign, type Transform, VARIANTS } from '../scripts/fuzz/campaign.js';
+import { compare } from '../scripts/fuzz/compare.js';
 import { generatorCommand } from '../scripts/fuzz/generate.js';
 import { inCI, projectRoot, requireTool } from './helpers/tools.js';
 
@@ -43,6 +44,15 @@ describe('the fuzz harness', () => {
     expect(summary.modules).toBeGreaterThan(0);
     expect(summary.exportsCalled).toBeGreaterThan(0);
     expect(summary.findings.map(describeFinding)).toEqual([]);
+  });
+
+  it('calls a first difference at a stack overflow inconclusive, but not one before it', () => {
+    const run = (...events: string[]) => ({ events, globals: [], memory: undefined, yields: 0, suspensions: 0 });
+    const original = run('call-export f', 'caught stack overflow', 'f() = 1');
+    expect(compare(original, run('call-export f', 'call-export f', 'f() = 1'))?.what).toBe('stack limit');
+    expect(compare(run('f() ! stack overflow'), run('f() = 3'))?.what).toBe('stack limit');
+    expect(compare(original, run('call-export g', 'caught stack overflow', 'f() = 1'))?.what).toBe('events');
+    expect(compare(original, original)).toBeUndefined();
   });
 
   // Each case: a program, the same program with one change, and what the harness must report.
@@ -104,6 +114,8 @@ interface Regression {
   found: string;
   /** Set while the instrumenter still fails on it: the test then runs as it.fails. */
   knownIssue?: string;
+  /** The variant overflows the engine's stack at another depth than the original: inconclusive. */
+  stackLimited?: boolean;
 }
 
 describe('fuzz regressions (fixtures/fuzz-regressions/)', async () => {
@@ -120,6 +132,7 @@ describe('fuzz regressions (fixtures/fuzz-regressions/)', async () => {
       const findings = await checkModule({ seed: note.seed, profile: 'regression', bytes }, {}, summary);
       expect(summary.modules).toBe(1);
       expect(findings.map(describeFinding)).toEqual([]);
+      if (note.stackLimited) expect(summary.stackLimited[note.variant]).toEqual([note.seed]);
     });
   }
 });

@@ -46,6 +46,8 @@ export interface Summary {
   refused: Record<string, number[]>;
   /** Modules the engine itself cannot compile (not the instrumenter's business). */
   skipped: Record<string, number[]>;
+  /** Runs that overflowed the engine's stack at another depth than the original: inconclusive. */
+  stackLimited: Record<string, number[]>;
   findings: Finding[];
   milliseconds: number;
 }
@@ -76,7 +78,7 @@ function firstLine(error: unknown): string {
 }
 
 export function emptySummary(): Summary {
-  return { modules: 0, profiles: {}, runs: 0, exportsCalled: 0, yields: 0, suspensions: 0, refused: {}, skipped: {}, findings: [], milliseconds: 0 };
+  return { modules: 0, profiles: {}, runs: 0, exportsCalled: 0, yields: 0, suspensions: 0, refused: {}, skipped: {}, stackLimited: {}, findings: [], milliseconds: 0 };
 }
 
 /** Compares one module with its transformed versions; adds to `summary`, returns what differs. */
@@ -117,7 +119,8 @@ export async function checkModule(generated: GeneratedModule, options: Pick<Camp
     summary.yields += actual.yields;
     summary.suspensions += actual.suspensions;
     const difference = compare(expected, actual);
-    if (difference) findings.push({ seed, profile, variant: variant.name, difference });
+    if (difference?.what === 'stack limit') note(summary.stackLimited, variant.name, seed);
+    else if (difference) findings.push({ seed, profile, variant: variant.name, difference });
   }
   return findings;
 }

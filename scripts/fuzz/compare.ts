@@ -1,19 +1,28 @@
 // Compares what the original module did with what its instrumented version did, and says
 // precisely where they first part: the n-th host call or export result, a global, the memory
 // size, or the first differing memory byte.
+//
+// The engine's stack limit is not part of a program's meaning: instrumented frames differ in
+// size (and V8's tiers differ from each other), so a recursion may overflow at another depth.
+// When the first difference is a stack overflow on either side, the runs are inconclusive
+// ("stack limit"), not a mismatch; everything up to that point still had to match.
 import type { Observation } from './execute.js';
 
 export interface Difference {
-  what: 'events' | 'globals' | 'memory size' | 'memory';
+  what: 'events' | 'globals' | 'memory size' | 'memory' | 'stack limit';
   detail: string;
 }
+
+const STACK_OVERFLOW = 'stack overflow';
 
 const clip = (text: string | undefined) => (text === undefined ? '(nothing)' : JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}...` : text));
 
 function firstLineDifference(what: Difference['what'], expected: readonly string[], actual: readonly string[]): Difference | undefined {
   const length = Math.max(expected.length, actual.length);
   for (let i = 0; i < length; i++) {
-    if (expected[i] !== actual[i]) return { what, detail: `#${i}: expected ${clip(expected[i])}, got ${clip(actual[i])}` };
+    if (expected[i] === actual[i]) continue;
+    const overflow = [expected[i], actual[i]].some((line) => line?.includes(STACK_OVERFLOW));
+    return { what: overflow ? 'stack limit' : what, detail: `#${i}: expected ${clip(expected[i])}, got ${clip(actual[i])}` };
   }
   return undefined;
 }
