@@ -6,7 +6,9 @@
 // check, or its last check and returning) at most `bound` instructions execute. Checks go:
 //  - at the header of every loop that some branch targets (a loop nobody branches back to runs
 //    once and is free), unless the loop is innermost and every path around it already passes a
-//    check (a call into a checked function, an after-call check): fib's loop needs none;
+//    check (a call into a checked function, an after-call check): fib's loop needs none; or it
+//    is a counted loop (loop-bounds.ts) whose iterations together stay within the limit: it is
+//    charged as straight-line code, all its iterations counted;
 //  - at the entry of every function that is part of a call cycle (direct, mutual, through
 //    call_indirect/call_ref resolved by signature, or tail calls);
 //  - after a call that may return from a function of the caller's own cycle, only when the code
@@ -37,6 +39,7 @@
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from './call-graph.js';
 import type { CostModel } from './cost-model.js';
+import { type LoopPosition, tripBound } from './loop-bounds.js';
 import { childSlots, kindOf, Walker } from './pass.js';
 
 const NONE = -Infinity;
@@ -147,6 +150,8 @@ class FunctionAnalysis {
   private readonly decrements = new Map<ExpressionRef, number>();
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
+  /** The block child being analyzed and where it stands (a counted loop's start value). */
+  private blockPosition: { child: ExpressionRef; position: LoopPosition } | undefined;
 
   constructor(
     private readonly binaryen: Binaryen,
@@ -234,7 +239,13 @@ class FunctionAnalysis {
     const label = { loop: false as const, arrived: UNREACHABLE };
     const end = this.withLabel(name, label, () => {
       let state = s;
-      for (const slot of childSlots(this.binaryen, expr)) state = this.expression(slot.get(), state);
+      const children = childSlots(this.binaryen, expr).map((slot) => slot.get());
+      const functionStart = expr === untyped(this.binaryen).Function.getBody(this.node.ref);
+      const params = this.binaryen.expandType(this.binaryen.getFunctionInfo(this.node.ref).params).length;
+      children.forEach((child, i) => {
+        this.blockPosition = { child, position: { before: children.slice(0, i), functionStart, params } };
+        state = this.expression(child, state);
+      });
       return state;
     });
     return join(end, label.arrived);
@@ -244,7 +255,10 @@ class FunctionAnalysis {
     const name = accessor<string | null>(this.binaryen, 'Loop', 'getName')(expr);
     const body = accessor(this.binaryen, 'Loop', 'getBody')(expr);
     if (!name || !this.targets.has(name)) return this.expression(body, s);
-    const header = this.headerWithoutCheck(name, body, s);
+    // Read before the body is analyzed, which moves the block position on.
+    const position = this.blockPosition?.child === expr ? this.blockPosition.position : { before: [], functionStart: false, params: 0 };
+    const edges = this.backEdges(name, body, s);
+    const header = edges && (edges.fromHeader === NONE ? join(s, edges) : this.countedLoopHeader(expr, position, edges, s));
     if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
     if (reachable(s) && !this.dryRun) this.chargeBefore(expr, this.arrive(s));
     return this.withLabel(name, { loop: true, site: expr }, () => this.expression(body, AFTER_CHECK));
@@ -256,10 +270,11 @@ class FunctionAnalysis {
   }
 
   /**
-   * For an innermost loop every cycle of which already passes a check, the state at its header
-   * (entry joined with the back edges); undefined when the loop needs a header check.
+   * For an innermost loop, what arrives at its header from inside (one iteration from `s`, not
+   * recorded): `fromHeader` is its longest check-free iteration, NONE when every cycle already
+   * passes a check. Undefined for a loop that holds loops.
    */
-  private headerWithoutCheck(name: string, body: ExpressionRef, s: State): State | undefined {
+  private backEdges(name: string, body: ExpressionRef, s: State): State | undefined {
     const finder = new LoopFinder(this.binaryen, this.module);
     finder.walkExpression(body);
     if (finder.found) return undefined;
@@ -268,11 +283,22 @@ class FunctionAnalysis {
     try {
       const label = { loop: false as const, arrived: UNREACHABLE };
       this.withLabel(name, label, () => this.expression(body, { ...s, fromHeader: 0 }));
-      if (label.arrived.fromHeader !== NONE) return undefined;
-      return join(s, label.arrived);
+      return label.arrived;
     } finally {
       this.dryRun = dryRun;
     }
+  }
+
+  /**
+   * For a counted loop whose iterations together fit in the limit, the state at its header
+   * after the most iterations it can run (each adding at most the longest one); undefined when
+   * the loop needs a header check.
+   */
+  private countedLoopHeader(loop: ExpressionRef, position: LoopPosition, edges: State, s: State): State | undefined {
+    const trips = tripBound(this.binaryen, this.module, loop, position);
+    const iteration = edges.fromHeader;
+    if (trips === undefined || trips * iteration > this.context.limit) return undefined;
+    return { ...advance(join(s, edges), (trips - 1) * iteration), fromHeader: s.fromHeader };
   }
 
   private chargeLoop(loop: ExpressionRef, s: State): void {

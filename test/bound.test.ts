@@ -58,8 +58,11 @@ function longestStretch(trace: string): { longest: number; yields: number } {
   return { longest: Math.max(longest, current), yields };
 }
 
-/** Each case: its text, and the depth of its deepest recursion (frames unwound in a row). */
-const CASES: Record<string, { text: string; depth: number }> = {
+/**
+ * Each case: its text, the depth of its deepest recursion (frames unwound in a row), and the
+ * loop checks it must get when that is the point of the case.
+ */
+const CASES: Record<string, { text: string; depth: number; loopChecks?: number }> = {
   'spin loop': {
     depth: 0,
     text: `(module (func (export "main") (local $i i32)
@@ -100,6 +103,23 @@ const CASES: Record<string, { text: string; depth: number }> = {
           (else (return_call $count (i32.sub (local.get $n) (i32.const 1))))))
       (func (export "main") (drop (call $count (i32.const 200)))))`,
   },
+  'counted loops inside a spin loop (one wraps its counter around first)': {
+    depth: 0,
+    loopChecks: 1,
+    text: `(module (memory 1)
+      (func (export "main") (local $j i32) (local $i i32) (local $acc i32)
+        (i32.store (i32.const 0) (i32.const -4))
+        (loop $o
+          (local.set $i (i32.const 0))
+          (loop $a
+            (local.set $acc (i32.add (local.get $acc) (local.get $i)))
+            (br_if $a (i32.ne (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 64))))
+          (local.set $i (i32.load (i32.const 0)))
+          (loop $b
+            (local.set $acc (i32.xor (local.get $acc) (local.get $i)))
+            (br_if $b (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64))))
+          (br_if $o (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (i32.const 40))))))`,
+  },
   'nested loops and a deep call tree': {
     depth: 0,
     text: `(module
@@ -128,12 +148,13 @@ describe.skipIf(!interp)('preemption bound, measured by wasm-interp', () => {
     const { longest, yields } = longestStretch(trace);
     expect(yields).toBeGreaterThan(10);
     expect(longest).toBeGreaterThan(0);
-    return { longest, bound: report.reductions!.bound, returnStretch: report.reductions!.returnStretch };
+    return { longest, bound: report.reductions!.bound, returnStretch: report.reductions!.returnStretch, loopChecks: report.reductions!.checks.loops };
   }
 
-  for (const [name, { text, depth }] of Object.entries(CASES)) {
+  for (const [name, { text, depth, loopChecks: expectedLoopChecks }] of Object.entries(CASES)) {
     it(`holds for ${name}`, async () => {
-      const { longest, bound, returnStretch } = await measure(name, text, false);
+      const { longest, bound, returnStretch, loopChecks } = await measure(name, text, false);
+      if (expectedLoopChecks !== undefined) expect(loopChecks).toBe(expectedLoopChecks);
       expect(longest).toBeLessThanOrEqual(bound + CHECK_INSTRUCTIONS + depth * returnStretch);
     });
 
