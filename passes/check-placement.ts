@@ -152,6 +152,8 @@ class FunctionAnalysis {
   private dryRun = false;
   /** The block child being analyzed and where it stands (a counted loop's start value). */
   private blockPosition: { child: ExpressionRef; position: LoopPosition } | undefined;
+  private readonly body: ExpressionRef;
+  private readonly params: number;
 
   constructor(
     private readonly binaryen: Binaryen,
@@ -164,6 +166,8 @@ class FunctionAnalysis {
     const finder = new BranchTargets(binaryen, module);
     finder.walkFunction(node.ref);
     this.targets = finder.names;
+    this.body = untyped(binaryen).Function.getBody(node.ref);
+    this.params = binaryen.expandType(binaryen.getFunctionInfo(node.ref).params).length;
   }
 
   run(entryCheck: boolean): FunctionPlan {
@@ -172,7 +176,7 @@ class FunctionAnalysis {
       this.summary.pre = 0;
       state = AFTER_CHECK;
     }
-    this.exit(this.expression(untyped(this.binaryen).Function.getBody(this.node.ref), state));
+    this.exit(this.expression(this.body, state));
     return {
       name: this.node.name,
       entryCheck,
@@ -239,11 +243,10 @@ class FunctionAnalysis {
     const label = { loop: false as const, arrived: UNREACHABLE };
     const end = this.withLabel(name, label, () => {
       let state = s;
-      const children = childSlots(this.binaryen, expr).map((slot) => slot.get());
-      const functionStart = expr === untyped(this.binaryen).Function.getBody(this.node.ref);
-      const params = this.binaryen.expandType(this.binaryen.getFunctionInfo(this.node.ref).params).length;
-      children.forEach((child, i) => {
-        this.blockPosition = { child, position: { before: children.slice(0, i), functionStart, params } };
+      const siblings = childSlots(this.binaryen, expr).map((slot) => slot.get());
+      const functionStart = expr === this.body;
+      siblings.forEach((child, index) => {
+        this.blockPosition = { child, position: { siblings, index, functionStart, params: this.params } };
         state = this.expression(child, state);
       });
       return state;
@@ -256,7 +259,7 @@ class FunctionAnalysis {
     const body = accessor(this.binaryen, 'Loop', 'getBody')(expr);
     if (!name || !this.targets.has(name)) return this.expression(body, s);
     // Read before the body is analyzed, which moves the block position on.
-    const position = this.blockPosition?.child === expr ? this.blockPosition.position : { before: [], functionStart: false, params: 0 };
+    const position = this.blockPosition?.child === expr ? this.blockPosition.position : { siblings: [], index: 0, functionStart: false, params: 0 };
     const edges = this.backEdges(name, body, s);
     const header = edges && (edges.fromHeader === NONE ? join(s, edges) : this.countedLoopHeader(expr, position, edges, s));
     if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));

@@ -80,10 +80,12 @@ function lastStatement(binaryen: Binaryen, body: ExpressionRef): ExpressionRef {
   return count ? accessor(binaryen, 'Block', 'getChildAt')(body, count - 1) : body;
 }
 
-/** Where a loop stands: the statements before it in its block, and whether they are all its function ran. */
+/** Where a loop stands: its block's statements, and whether those before it are all its function ran. */
 export interface LoopPosition {
-  before: readonly ExpressionRef[];
-  /** The block is the function's body: declared locals are still 0 unless `before` writes them. */
+  /** The statements of the loop's block; the loop is number `index`. */
+  siblings: readonly ExpressionRef[];
+  index: number;
+  /** The block is the function's body: declared locals are still 0 unless a statement before writes them. */
   functionStart: boolean;
   /** Parameters of the function (locals below this index hold arguments). */
   params: number;
@@ -94,9 +96,8 @@ export interface LoopPosition {
  * must be `local.set local (i32.const X)`; with none, a declared local at the function's start is 0.
  */
 function startValue(binaryen: Binaryen, module: Module, local: number, position: LoopPosition): number | undefined {
-  const preceding = position.before;
-  for (let i = preceding.length - 1; i >= 0; i--) {
-    const statement = preceding[i]!;
+  for (let i = position.index - 1; i >= 0; i--) {
+    const statement = position.siblings[i]!;
     const writes = new Writes(binaryen, module, null);
     writes.walkExpression(statement);
     if (!writes.locals.has(local)) continue;
