@@ -13,7 +13,8 @@ export interface Difference {
   detail: string;
 }
 
-const STACK_OVERFLOW = 'stack overflow';
+/** How an overflow shows in an event line: classified, or inside another error raised at the limit. */
+const STACK_OVERFLOW = ['stack overflow', 'Maximum call stack size exceeded'];
 
 const clip = (text: string | undefined) => (text === undefined ? '(nothing)' : JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}...` : text));
 
@@ -21,7 +22,7 @@ function firstLineDifference(what: Difference['what'], expected: readonly string
   const length = Math.max(expected.length, actual.length);
   for (let i = 0; i < length; i++) {
     if (expected[i] === actual[i]) continue;
-    const overflow = [expected[i], actual[i]].some((line) => line?.includes(STACK_OVERFLOW));
+    const overflow = [expected[i], actual[i]].some((line) => STACK_OVERFLOW.some((sign) => line?.includes(sign)));
     return { what: overflow ? 'stack limit' : what, detail: `#${i}: expected ${clip(expected[i])}, got ${clip(actual[i])}` };
   }
   return undefined;

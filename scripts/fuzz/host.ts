@@ -20,7 +20,8 @@ const MAX_EVENTS = 20_000;
 /** How a thrown value is recorded: the trap message is the part that must match. */
 export function describeError(error: unknown): string {
   if (error instanceof WebAssembly.RuntimeError) return `trap ${error.message}`;
-  if (error instanceof RangeError && /call stack/i.test(error.message)) return 'stack overflow';
+  // No regular expression here: compiling one at the stack limit throws a SyntaxError instead.
+  if (error instanceof RangeError && error.message.includes('call stack')) return 'stack overflow';
   if (error instanceof HarnessLimit) return error.message;
   if (error instanceof Error) return `${error.name} ${error.message}`;
   return `thrown ${show(error)}`;
