@@ -40,7 +40,7 @@ import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } fro
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from './call-graph.js';
 import type { CostModel } from './cost-model.js';
 import { type LoopPosition, tripBound } from './loop-bounds.js';
-import { childSlots, kindOf, Walker } from './pass.js';
+import { branchTargets, childSlots, kindOf, Walker } from './pass.js';
 
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
@@ -61,20 +61,19 @@ interface State {
 
 const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromReturn: NONE, fromHeader: NONE };
 const AFTER_CHECK: State = { ...UNREACHABLE, fromCheck: 0 };
-const FIELDS = Object.keys(UNREACHABLE) as (keyof State)[];
 
-function combine(a: State, f: (field: keyof State) => number): State {
-  const result = { ...a };
-  for (const field of FIELDS) result[field] = f(field);
-  return result;
-}
-
+// join and advance run for nearly every expression: plain literals, no generic field loop.
 function join(a: State, b: State): State {
-  return combine(a, (field) => Math.max(a[field], b[field]));
+  return {
+    fromEntry: Math.max(a.fromEntry, b.fromEntry),
+    fromCheck: Math.max(a.fromCheck, b.fromCheck),
+    fromReturn: Math.max(a.fromReturn, b.fromReturn),
+    fromHeader: Math.max(a.fromHeader, b.fromHeader),
+  };
 }
 
 function advance(s: State, cost: number): State {
-  return combine(s, (field) => s[field] + cost);
+  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost, fromReturn: s.fromReturn + cost, fromHeader: s.fromHeader + cost };
 }
 
 function reachable(s: State): boolean {
@@ -117,12 +116,7 @@ class BranchTargets extends Walker {
   readonly names = new Set<string>();
 
   protected visit(expr: ExpressionRef, kind: string): void {
-    const b = this.binaryen;
-    if (kind === 'Break') this.names.add(accessor<string>(b, 'Break', 'getName')(expr));
-    else if (kind === 'Switch') {
-      for (const name of accessor<string[]>(b, 'Switch', 'getNames')(expr)) this.names.add(name);
-      this.names.add(accessor<string>(b, 'Switch', 'getDefaultName')(expr));
-    }
+    for (const name of branchTargets(this.binaryen, expr, kind)) this.names.add(name);
   }
 }
 
@@ -151,7 +145,7 @@ class FunctionAnalysis {
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
   /** The block child being analyzed and where it stands (a counted loop's start value). */
-  private blockPosition: { child: ExpressionRef; position: LoopPosition } | undefined;
+  private blockPosition: LoopPosition | undefined;
   private readonly body: ExpressionRef;
   private readonly params: number;
 
@@ -244,9 +238,11 @@ class FunctionAnalysis {
     const end = this.withLabel(name, label, () => {
       let state = s;
       const siblings = childSlots(this.binaryen, expr).map((slot) => slot.get());
-      const functionStart = expr === this.body;
+      // One position per block, moved along (a nested block sets its own, so it is set again).
+      const position: LoopPosition = { siblings, index: 0, functionStart: expr === this.body, params: this.params };
       siblings.forEach((child, index) => {
-        this.blockPosition = { child, position: { siblings, index, functionStart, params: this.params } };
+        position.index = index;
+        this.blockPosition = position;
         state = this.expression(child, state);
       });
       return state;
@@ -259,7 +255,8 @@ class FunctionAnalysis {
     const body = accessor(this.binaryen, 'Loop', 'getBody')(expr);
     if (!name || !this.targets.has(name)) return this.expression(body, s);
     // Read before the body is analyzed, which moves the block position on.
-    const position = this.blockPosition?.child === expr ? this.blockPosition.position : { siblings: [], index: 0, functionStart: false, params: 0 };
+    const here = this.blockPosition;
+    const position: LoopPosition = here && here.siblings[here.index] === expr ? { ...here } : { siblings: [], index: 0, functionStart: false, params: 0 };
     const edges = this.backEdges(name, body, s);
     const header = edges && (edges.fromHeader === NONE ? join(s, edges) : this.countedLoopHeader(expr, position, edges, s));
     if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
@@ -334,8 +331,7 @@ class FunctionAnalysis {
 
   private switchBranch(expr: ExpressionRef, s: State): State {
     const after = this.children(expr, s, 'Switch');
-    const b = this.binaryen;
-    for (const name of [...accessor<string[]>(b, 'Switch', 'getNames')(expr), accessor<string>(b, 'Switch', 'getDefaultName')(expr)]) {
+    for (const name of branchTargets(this.binaryen, expr, 'Switch')) {
       if (!this.labels.get(name)?.length) this.exit(after);
       this.sendTo(name, after);
     }

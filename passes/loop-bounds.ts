@@ -13,7 +13,7 @@
 //    (END - start) / STEP iterations, modulo 2^32, when STEP divides that distance.
 // Anything else is unbounded as far as we know, and keeps its check.
 import { accessor, type Binaryen, type ExpressionRef, type Module } from '../src/binaryen.js';
-import { kindOf, Walker } from './pass.js';
+import { branchTargets, kindOf, Walker } from './pass.js';
 
 /** Iteration counts past this are not worth treating as straight-line code anyway. */
 const MAX_TRIPS = 1 << 20;
@@ -37,16 +37,13 @@ class Writes extends Walker {
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
-    const b = this.binaryen;
     if (kind === 'LocalSet') {
-      const index = accessor(b, 'LocalSet', 'getIndex')(expr);
-      this.locals.set(index, [...(this.locals.get(index) ?? []), expr]);
+      const index = accessor(this.binaryen, 'LocalSet', 'getIndex')(expr);
+      const sets = this.locals.get(index);
+      if (sets) sets.push(expr);
+      else this.locals.set(index, [expr]);
     } else if (kind === 'Loop') this.loops++;
-    else if (kind === 'Break' && accessor<string>(b, 'Break', 'getName')(expr) === this.label) this.branchesTo++;
-    else if (kind === 'Switch') {
-      const names = [...accessor<string[]>(b, 'Switch', 'getNames')(expr), accessor<string>(b, 'Switch', 'getDefaultName')(expr)];
-      if (names.includes(this.label ?? '')) this.branchesTo++;
-    }
+    else if (this.label !== null && branchTargets(this.binaryen, expr, kind).includes(this.label)) this.branchesTo++;
   }
 }
 

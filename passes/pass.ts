@@ -150,6 +150,13 @@ export abstract class Walker {
   }
 }
 
+/** The labels a `br`/`br_if` or `br_table` can branch to (none for other kinds). */
+export function branchTargets(binaryen: Binaryen, expr: ExpressionRef, kind: string): string[] {
+  if (kind === 'Break') return [accessor<string>(binaryen, 'Break', 'getName')(expr)];
+  if (kind === 'Switch') return [...accessor<string[]>(binaryen, 'Switch', 'getNames')(expr), accessor<string>(binaryen, 'Switch', 'getDefaultName')(expr)];
+  return [];
+}
+
 /** The functions a module defines (imports excluded), as refs. */
 export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRef[] {
   const funcs: FunctionRef[] = [];
