@@ -72,6 +72,11 @@ class Counter {
     return this.local === undefined ? this.module.global.set(REDUCTIONS_GLOBAL, value) : this.module.local.set(this.local, value);
   }
 
+  /** Whether there is a local copy to keep in step with the global. */
+  get cached(): boolean {
+    return this.local !== undefined;
+  }
+
   /** Writes the copy back to the global (nothing when there is no copy). */
   store(): ExpressionRef[] {
     return this.local === undefined ? [] : [this.module.global.set(REDUCTIONS_GLOBAL, this.get())];
@@ -192,13 +197,17 @@ class CheckInjector extends Walker {
   /** Stores the counter before a call that can reach it and reloads it after; then the after-call check, if any. */
   private surroundCall(call: ExpressionRef, kind: string): void {
     const charge = this.plan.afterCallChecks.get(call);
-    const targets = callTargets(this.binaryen, this.graph, call, kind);
-    // A tail call leaves the function: the copy is stored whatever the callee does.
-    const counts = !targets || targets.some((name) => this.counting.has(name)) || isTailCall(this.binaryen, call, kind);
+    const counts = this.checks.counter.cached && this.callReachesCounter(call, kind);
     const after = [...(counts ? this.checks.counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(charge)])];
     const store = counts ? this.checks.counter.store() : [];
     const surrounded = this.withAfter(call, after);
     if (surrounded !== call || store.length) this.replaceCurrent(this.module.block(null, [...store, surrounded], this.binaryen.getExpressionType(surrounded)));
+  }
+
+  /** Whether the callee may read or write the counter; a tail call leaves the function, so it counts too. */
+  private callReachesCounter(call: ExpressionRef, kind: string): boolean {
+    const targets = callTargets(this.binaryen, this.graph, call, kind);
+    return !targets || targets.some((name) => this.counting.has(name)) || isTailCall(this.binaryen, call, kind);
   }
 
   private storeBeforeReturn(ret: ExpressionRef): void {
