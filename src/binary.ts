@@ -4,7 +4,7 @@
 import { InputError } from './errors.js';
 
 export const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
-export const SECTION = { custom: 0, type: 1, import: 2, memory: 5, tag: 13 } as const;
+export const SECTION = { custom: 0, type: 1, import: 2, memory: 5, code: 10, tag: 13 } as const;
 
 export interface Section {
   id: number;

@@ -5,7 +5,9 @@ import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readInstrumentSection } from '../src/index.js';
+import { encodeU32 } from '../src/binary.js';
+import { isQuickJob } from '../src/cli/engine-tuning.js';
+import { instrument, readInstrumentSection } from '../src/index.js';
 import { projectRoot } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -106,5 +108,34 @@ describe('lunatic-instrument CLI', () => {
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '-O', '9'], dir), 2, /Invalid values/);
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--blocking-imports', 'sleep'], dir), 2, /not of the form module\.name/);
     await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
+  });
+});
+
+/** A module of one function whose body is `nops` nops: a code section of about that many bytes. */
+function moduleWithCode(nops: number): Uint8Array {
+  const section = (id: number, payload: number[]) => [id, ...encodeU32(payload.length), ...payload];
+  const body = [0, ...new Array<number>(nops).fill(0x01), 0x0b]; // no locals, nops, end
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    ...section(1, [1, 0x60, 0, 0]), // type 0: [] -> []
+    ...section(3, [1, 0]), // function 0 has type 0
+    ...section(10, [1, ...encodeU32(body.length), ...body]),
+  ]);
+}
+
+describe('engine tuning of the instrument command', () => {
+  it('skips optimized compilation of binaryen only for modules with little code', () => {
+    expect(isQuickJob(moduleWithCode(1000))).toBe(true);
+    expect(isQuickJob(moduleWithCode(200_000))).toBe(false);
+    expect(isQuickJob(Uint8Array.from([1, 2, 3]))).toBe(false); // malformed: left to instrument()
+  });
+
+  it('gives the same bytes as the library, which runs with default engine flags', async () => {
+    const input = join(projectRoot, 'fixtures/c/nbody.wasm');
+    expect(isQuickJob(await readFile(input))).toBe(true);
+    const run = await cli([input, '-o', 'nbody.out.wasm'], dir);
+    expect(run.code).toBe(0);
+    const { binary } = await instrument(await readFile(input));
+    expect(await readFile(join(dir, 'nbody.out.wasm'))).toEqual(Buffer.from(binary));
   });
 });

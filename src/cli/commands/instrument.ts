@@ -4,6 +4,7 @@ import { parseGlobList } from '../../blocking-imports.js';
 import { UsageError } from '../../errors.js';
 import { DEFAULT_OPTIONS, instrument, type InstrumentReport, type OptimizeLevel } from '../../instrument.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
+import { tuneEngineFor } from '../engine-tuning.js';
 import { formatReport } from '../report.js';
 
 interface InstrumentArgs {
@@ -52,6 +53,7 @@ function checkArgs(argv: InstrumentArgs): true {
 async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> {
   await checkDistinctPaths(argv.input, argv.output);
   const bytes = await readModuleFile(argv.input);
+  tuneEngineFor(bytes);
   const { binary, report } = await instrument(bytes, {
     fileName: argv.input,
     reductions: argv.reductions,
