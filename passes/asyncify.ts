@@ -6,7 +6,7 @@
 // in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
 // every indirect call may unwind, which instruments far more code than needed; the only-list is
 // the difference, and it is what the report shows.
-import { type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
+import { type Binaryen, type ExpressionRef, localTypes, type Module } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
 import { type CallGraph, callersOf, isTailCall } from './call-graph.js';
@@ -41,13 +41,6 @@ class TailCallFinder extends Walker {
   protected visit(expr: ExpressionRef, kind: string): void {
     if (isTailCall(this.binaryen, expr, kind)) this.found = true;
   }
-}
-
-/** The types of a function's params and locals. */
-function localTypes(binaryen: Binaryen, func: number): number[] {
-  const fn = untyped(binaryen).Function;
-  const vars = Array.from({ length: fn.getNumVars(func) }, (_, i) => fn.getVar(func, i));
-  return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
 }
 
 /**

@@ -125,6 +125,12 @@ export abstract class Walker {
     this.currentSlot.set(expr);
   }
 
+  /** The visited place itself, to read or replace later (it stays valid while its parent stays). */
+  protected currentPlace(): Slot {
+    if (!this.currentSlot) throw new Error('currentPlace called outside a visit');
+    return this.currentSlot;
+  }
+
   /** What stands in the visited place now (after any replaceCurrent). */
   protected currentExpression(): ExpressionRef {
     if (!this.currentSlot) throw new Error('currentExpression called outside a visit');

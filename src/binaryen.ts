@@ -49,6 +49,13 @@ export function addLocal(binaryen: Binaryen, func: FunctionRef, type: number): n
   return untyped(binaryen)._BinaryenFunctionAddVar(func, type);
 }
 
+/** The types of a function's params and locals, by local index. */
+export function localTypes(binaryen: Binaryen, func: FunctionRef): number[] {
+  const fn = untyped(binaryen).Function;
+  const vars = Array.from({ length: fn.getNumVars(func) }, (_, i) => fn.getVar(func, i));
+  return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
+}
+
 /** binaryen's fatal errors arrive as opaque C++ exceptions (numbers); decode them when possible. */
 export function binaryenMessage(binaryen: Binaryen, error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -15,6 +15,7 @@ import { placeChecks } from '../passes/check-placement.js';
 import { type CostModel, instructionCost } from '../passes/cost-model.js';
 import { type CheckCounts, injectReductionChecks } from '../passes/reduction-counter.js';
 import { reserveTail } from '../passes/reserved-tail.js';
+import { unrollRecursion } from '../passes/unroll-recursion.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
 
@@ -37,6 +38,11 @@ export interface InstrumentOptions {
    * call in recursive code.
    */
   checkReturns?: boolean;
+  /**
+   * Inline one level of each small self-recursive function into itself (default true): one
+   * entry check per two levels of recursion, for a few hundred bytes per such function.
+   */
+  unrollRecursion?: boolean;
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
@@ -60,6 +66,8 @@ export interface InstrumentReport {
     checkReturns: boolean;
     costModel: string;
     recursiveFunctions: number;
+    /** Small self-recursive functions with one level inlined into themselves: one check per two levels. */
+    unrolledFunctions: string[];
   };
   asyncify?: {
     blockingImports: string[];
@@ -141,6 +149,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const reservedPages = options.reservedPages ?? DEFAULT_OPTIONS.reservedPages;
   const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
   const checkReturns = options.checkReturns ?? false;
+  const unrollSelfRecursion = options.unrollRecursion ?? true;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
   const binaryen = await loadBinaryen();
@@ -159,6 +168,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     const tail = wantAsyncify ? reserveTail(binaryen, module, reservedPages) : undefined;
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
+      const unrolledFunctions = unrollSelfRecursion ? unrollRecursion(binaryen, module) : [];
       const graph = buildCallGraph(binaryen, module);
       const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
       const checks = injectReductionChecks(binaryen, module, plan, graph);
@@ -170,6 +180,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         checkReturns,
         costModel: costModel.name,
         recursiveFunctions: [...graph.nodes.values()].filter((n) => n.recursive).length,
+        unrolledFunctions,
       };
     }
     let asyncify: InstrumentReport['asyncify'];
@@ -196,7 +207,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, costModel: costModel.name },
+      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

@@ -27,15 +27,17 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /**
  * Instructions of the instrumentation itself around one yield: the check, the call of
- * `lunatic_check_yield` (which stores the counter, yields and computes the credit), and for a
- * loop check the way out of the loop and the check at its top once more.
+ * `lunatic_check_yield` (which stores the counter, yields and computes the credit), for a loop
+ * check the way out of the loop and the check at its top once more, and in a function that keeps
+ * the counter in a local, writing it back before a call or return and reading it after (4).
  */
-const CHECK_INSTRUCTIONS = 34;
+const CHECK_INSTRUCTIONS = 38;
 
 /**
  * The longest run of traced wasm instructions between two yields (or the ends of the run).
- * The interpreter's own bookkeeping is not wasm: `drop_keep`/`alloca` shuffle its value stack,
- * and a taken `br_if` shows as `br_unless` followed by `br`.
+ * The interpreter's own bookkeeping is not wasm: `drop_keep`/`alloca`/`catch_drop` shuffle its
+ * stacks, a taken `br_if` shows as `br_unless` followed by `br`, and `br_table` as itself
+ * followed by the `br` it picked.
  */
 function longestStretch(trace: string): { longest: number; yields: number } {
   let longest = 0;
@@ -50,9 +52,8 @@ function longestStretch(trace: string): { longest: number; yields: number } {
       continue;
     }
     const op = /^#\d+\.\s+\d+: V:\d+\s+\| (\S+)/.exec(line)?.[1];
-    if (!op) continue;
-    const bookkeeping = op === 'drop_keep' || op === 'alloca' || (op === 'br' && previous === 'br_unless');
-    if (!bookkeeping) current++;
+    if (!op || op === 'drop_keep' || op === 'alloca' || op === 'catch_drop') continue;
+    if (!(op === 'br' && (previous === 'br_unless' || previous === 'br_table'))) current++;
     previous = op;
   }
   return { longest: Math.max(longest, current), yields };
@@ -84,6 +85,20 @@ const CASES: Record<string, { text: string; depth: number; loopChecks?: number }
         (if (result i32) (i32.lt_u (local.get $n) (i32.const 2)) (then (local.get $n))
           (else (i32.add (call $fib (i32.sub (local.get $n) (i32.const 1))) (call $fib (i32.sub (local.get $n) (i32.const 2)))))))
       (func (export "main") (drop (call $fib (i32.const 12)))))`,
+  },
+  'unrolled recursion: early return, a loop around the call, br_table': {
+    depth: 15,
+    text: `(module
+      (func $walk (param $n i32) (result i32) (local $acc i32) (local $i i32)
+        (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (local.get $n))))
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (call $walk (i32.sub (local.get $n) (i32.add (local.get $i) (i32.const 1))))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 2))))
+        (block $odd (block $even (br_table $even $odd (i32.and (local.get $n) (i32.const 1))))
+          (return (i32.add (local.get $acc) (i32.const 1))))
+        (local.get $acc))
+      (func (export "main") (drop (call $walk (i32.const 14)))))`,
   },
   'indirect recursion': {
     depth: 201,

@@ -100,7 +100,7 @@ describe('reduction counter', () => {
       (i32.add (local.get $acc) (local.get $n))))`;
 
   it('needs no loop check where every cycle already passes one (a recursive call), and prepays short returns', async () => {
-    const { before, after, report } = await both(FIB_LOOP);
+    const { before, after, report } = await both(FIB_LOOP, { unrollRecursion: false });
     expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 0 });
     // From the recursive call's return around the loop back to it, or to the end: a few instructions.
     expect(report.reductions!.returnStretch).toBeGreaterThan(0);
@@ -110,7 +110,7 @@ describe('reduction counter', () => {
   });
 
   it('checks after recursive returns with checkReturns, for a bound independent of depth', async () => {
-    const { before, after, report } = await both(FIB_LOOP, { checkReturns: true });
+    const { before, after, report } = await both(FIB_LOOP, { checkReturns: true, unrollRecursion: false });
     expect(report.reductions!.checks).toMatchObject({ loops: 0, entries: 1, afterCalls: 1 });
     expect(report.reductions!.returnStretch).toBe(0);
     expect(after.exports.f(25)).toBe(before.exports.f(25));
@@ -196,6 +196,92 @@ describe('reduction counter', () => {
     const imports = WebAssembly.Module.imports(new WebAssembly.Module(binary as BufferSource));
     expect(imports).toContainEqual({ module: 'lunatic', name: 'yield', kind: 'function' });
     expect(readInstrumentSection(binary)).toMatchObject({ abi: 1, reductions: true, asyncify: false, bound: report.reductions!.bound });
+  });
+});
+
+// Self-recursive, with what a copy must get right: an early return, a local read before it is
+// written (zero on every entry), a loop holding the recursive call, and a br_table.
+const WALK = `(module
+  (memory (export "memory") 1)
+  (func $walk (export "walk") (param $n i32) (result i32) (local $acc i32) (local $i i32)
+    (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (i32.add (local.get $acc) (local.get $n)))))
+    (loop $l
+      (local.set $acc (i32.add (local.get $acc) (call $walk (i32.sub (local.get $n) (i32.add (local.get $i) (i32.const 1))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 2))))
+    (block $odd (block $even (br_table $even $odd (i32.and (local.get $n) (i32.const 1))))
+      (return (i32.add (local.get $acc) (i32.const 1))))
+    (local.get $acc)))`;
+
+/**
+ * Runs `call` on an Asyncify-instrumented module whose every yield really suspends: unwinds to
+ * here, then rewinds. Returns the result and how many suspensions it took.
+ */
+async function runSuspending(binary: Uint8Array, slice: number, call: (exports: Record<string, any>) => number) {
+  let exports: Record<string, any> = {};
+  const dataAt = () => (exports.memory as WebAssembly.Memory).buffer.byteLength - exports.lunatic_reserved_pages.value * 65536;
+  const yieldNow = () => {
+    if (exports.asyncify_get_state() === 2) return void exports.asyncify_stop_rewind();
+    exports.lunatic_reductions.value = slice;
+    const data = dataAt();
+    const view = new DataView((exports.memory as WebAssembly.Memory).buffer);
+    view.setInt32(data, data + 8, true);
+    view.setInt32(data + 4, (exports.memory as WebAssembly.Memory).buffer.byteLength, true);
+    exports.asyncify_start_unwind(data);
+  };
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { lunatic: { yield: yieldNow } });
+  exports = instance.exports as Record<string, any>;
+  exports.lunatic_reductions.value = slice;
+  for (let suspensions = 0; ; suspensions++) {
+    const result = call(exports);
+    if (exports.asyncify_get_state() !== 1) return { result, suspensions };
+    exports.asyncify_stop_unwind();
+    exports.asyncify_start_rewind(dataAt());
+  }
+}
+
+describe('recursion unrolling', () => {
+  it('inlines one level of a small self-recursive function, with the same results', async () => {
+    const { before, after, report } = await both(WALK);
+    expect(report.reductions!.unrolledFunctions).toEqual(['walk']);
+    expect(report.reductions!.checks.entries).toBe(1);
+    for (let n = 0; n <= 22; n++) expect(after.exports.walk(n)).toBe(before.exports.walk(n));
+    expect(after.yields()).toBeGreaterThan(100);
+  });
+
+  // The one check charges the longest way through both levels, also when the inner level is a
+  // short base case: some overcharge, never a level left uncharged.
+  it('charges both levels at the one entry check: no less budget per call than before', async () => {
+    const plain = await both(WALK, { unrollRecursion: false });
+    const unrolled = await both(WALK);
+    plain.after.exports.walk(22);
+    unrolled.after.exports.walk(22);
+    const ratio = unrolled.after.yields() / plain.after.yields();
+    expect(ratio).toBeGreaterThan(0.9);
+    expect(ratio).toBeLessThan(1.6);
+  });
+
+  it('suspends and resumes inside the inlined level under Asyncify', async () => {
+    const original = await instantiateCounted(await wat(WALK));
+    const { binary, report } = await instrument(await wat(WALK));
+    expect(report.reductions!.unrolledFunctions).toEqual(['walk']);
+    const { result, suspensions } = await runSuspending(binary, 200, (exports) => exports.walk(20));
+    expect(result).toBe(original.exports.walk(20));
+    expect(suspensions).toBeGreaterThan(100);
+  });
+
+  it('leaves alone recursive functions that call others or are large', async () => {
+    const callsOther = `(module (import "env" "f" (func $f (param i32)))
+      (func $r (export "r") (param $n i32) (call $f (local.get $n))
+        (if (local.get $n) (then (call $r (i32.sub (local.get $n) (i32.const 1)))))))`;
+    const work = Array.from({ length: 30 }, () => '(local.set $n (i32.add (local.get $n) (i32.const 0)))').join(' ');
+    const large = `(module (func $r (export "r") (param $n i32) ${work}
+        (if (local.get $n) (then (call $r (i32.sub (local.get $n) (i32.const 1)))))))`;
+    for (const text of [callsOther, large]) {
+      const { report } = await instrument(await wat(text), { asyncify: false });
+      expect(report.reductions!.unrolledFunctions).toEqual([]);
+      expect(report.reductions!.recursiveFunctions).toBe(1);
+    }
   });
 });
 

@@ -17,6 +17,7 @@ interface InstrumentArgs {
   reservedPages: number;
   checkLimit: number;
   checkReturns: boolean;
+  unrollRecursion: boolean;
   report?: 'text' | 'json';
 }
 
@@ -39,6 +40,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('reserved-pages', { describe: '64 KiB pages at the top of memory kept for the suspended stack', type: 'number', default: DEFAULT_OPTIONS.reservedPages })
     .option('check-limit', { describe: 'longest check-free stretch (instructions) before extra checks are added', type: 'number', default: DEFAULT_OPTIONS.checkLimit })
     .option('check-returns', { describe: 'also check after every return from a recursive call, so the bound does not grow with the depth of a recursion being unwound (costs a second check per call in recursive code)', type: 'boolean', default: false })
+    .option('unroll-recursion', { describe: 'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)', type: 'boolean', default: true })
     .option('report', { describe: 'print what was done', choices: ['text', 'json'] as const })
     .check((argv) => checkArgs(argv as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
 }
@@ -63,6 +65,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     reservedPages: argv.reservedPages,
     checkLimit: argv.checkLimit,
     checkReturns: argv.checkReturns,
+    unrollRecursion: argv.unrollRecursion,
   });
   await writeModuleFile(argv.output, binary);
   printReport(report, argv.report);
