@@ -3,7 +3,7 @@
 // reserved tail hiding its pages, features, and refusals.
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
-import { instantiateCounted, wat } from './helpers/wat.js';
+import { instantiateCounted, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
   (func (export "spin") (param $n i32) (result i32) (local $i i32) (local $x i32)
@@ -199,19 +199,7 @@ describe('reduction counter', () => {
   });
 });
 
-// Self-recursive, with what a copy must get right: an early return, a local read before it is
-// written (zero on every entry), a loop holding the recursive call, and a br_table.
-const WALK = `(module
-  (memory (export "memory") 1)
-  (func $walk (export "walk") (param $n i32) (result i32) (local $acc i32) (local $i i32)
-    (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (i32.add (local.get $acc) (local.get $n)))))
-    (loop $l
-      (local.set $acc (i32.add (local.get $acc) (call $walk (i32.sub (local.get $n) (i32.add (local.get $i) (i32.const 1))))))
-      (local.set $i (i32.add (local.get $i) (i32.const 1)))
-      (br_if $l (i32.lt_u (local.get $i) (i32.const 2))))
-    (block $odd (block $even (br_table $even $odd (i32.and (local.get $n) (i32.const 1))))
-      (return (i32.add (local.get $acc) (i32.const 1))))
-    (local.get $acc)))`;
+const WALK = `(module (memory (export "memory") 1) ${WALK_FUNCTION} (export "walk" (func $walk)))`;
 
 /**
  * Runs `call` on an Asyncify-instrumented module whose every yield really suspends: unwinds to

@@ -15,6 +15,20 @@ export async function wat(text: string): Promise<Uint8Array> {
   }
 }
 
+/**
+ * A self-recursive function with what an unrolled copy must get right: an early return, a local
+ * read before it is written (zero on every entry), a loop holding the recursive call, a br_table.
+ */
+export const WALK_FUNCTION = `(func $walk (param $n i32) (result i32) (local $acc i32) (local $i i32)
+  (if (i32.lt_u (local.get $n) (i32.const 2)) (then (return (i32.add (local.get $acc) (local.get $n)))))
+  (loop $l
+    (local.set $acc (i32.add (local.get $acc) (call $walk (i32.sub (local.get $n) (i32.add (local.get $i) (i32.const 1))))))
+    (local.set $i (i32.add (local.get $i) (i32.const 1)))
+    (br_if $l (i32.lt_u (local.get $i) (i32.const 2))))
+  (block $odd (block $even (br_table $even $odd (i32.and (local.get $n) (i32.const 1))))
+    (return (i32.add (local.get $acc) (i32.const 1))))
+  (local.get $acc))`;
+
 export interface Counted {
   instance: WebAssembly.Instance;
   exports: Record<string, any>;
