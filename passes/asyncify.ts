@@ -6,7 +6,7 @@
 // in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
 // every indirect call may unwind, which instruments far more code than needed; the only-list is
 // the difference, and it is what the report shows.
-import { type Binaryen, type ExpressionRef, localTypes, type Module } from '../src/binaryen.js';
+import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
 import { type CallGraph, callersOf, isTailCall } from './call-graph.js';
@@ -48,14 +48,13 @@ class TailCallFinder extends Walker {
  * calls, and locals of reference types, in a function that can suspend.
  */
 function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
-  const numeric = new Set([binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128]);
   const wayOut = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
   for (const name of instrumented) {
     const func = graph.nodes.get(name)!.ref;
     const finder = new TailCallFinder(binaryen, module);
     finder.walkFunction(func);
     if (finder.found) throw new InputError(`uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${wayOut}`);
-    if (localTypes(binaryen, func).some((type) => !numeric.has(type))) {
+    if (!localTypes(binaryen, func).every((type) => isNumericType(binaryen, type))) {
       throw new InputError(`keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${wayOut}`);
     }
   }

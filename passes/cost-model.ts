@@ -1,6 +1,7 @@
 // The cost model: how many reductions an expression is worth. Kept apart from where checks are
 // placed (check-placement.ts) and how they are injected (reduction-counter.ts), so a host that
 // wants "reductions = calls" or weighted memory operations swaps this one piece.
+import { CALL_KINDS } from './pass.js';
 
 export interface CostModel {
   readonly name: string;
@@ -10,9 +11,6 @@ export interface CostModel {
 
 /** Structure that compiles to no machine instruction of its own. */
 const FREE = new Set(['Block', 'Loop', 'Nop', 'Pop']);
-/** A call also executes its callee's return, which has no instruction of its own in wasm. */
-const CALLS = new Set(['Call', 'CallIndirect', 'CallRef']);
-
 /**
  * The default: one reduction per wasm instruction (two per call: the call and the return), so
  * a budget reads as "about this many instructions", like wasmtime fuel (which Lunatic uses
@@ -20,5 +18,6 @@ const CALLS = new Set(['Call', 'CallIndirect', 'CallRef']);
  */
 export const instructionCost: CostModel = {
   name: 'instructions',
-  cost: (kind) => (FREE.has(kind) ? 0 : CALLS.has(kind) ? 2 : 1),
+  // A call also executes its callee's return, which has no instruction of its own in wasm.
+  cost: (kind) => (FREE.has(kind) ? 0 : CALL_KINDS.has(kind) ? 2 : 1),
 };

@@ -60,6 +60,9 @@ const CHILDREN: Record<string, ChildSpec> = {
   TupleExtract: { fields: ['Tuple'] },
 };
 
+/** The kinds of expression that call a function: directly, through a table, or a reference. */
+export const CALL_KINDS: ReadonlySet<string> = new Set(['Call', 'CallIndirect', 'CallRef']);
+
 const LEAVES = [
   'LocalGet', 'GlobalGet', 'Const', 'MemorySize', 'Nop', 'Unreachable', 'AtomicFence',
   'DataDrop', 'RefNull', 'RefFunc', 'TableSize', 'Pop',

@@ -31,7 +31,7 @@
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callersOf, callTargets, isTailCall } from './call-graph.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
-import { definedFunctions, Walker } from './pass.js';
+import { CALL_KINDS, definedFunctions, Walker } from './pass.js';
 
 export const REDUCTIONS_GLOBAL = 'lunatic_reductions';
 export const YIELD_MODULE = 'lunatic';
@@ -48,7 +48,6 @@ export interface CheckCounts {
 }
 
 const MAX_CHARGE = 0x3fffffff;
-const CALLS = new Set(['Call', 'CallIndirect', 'CallRef']);
 
 function amount(charge: number): number {
   return Math.min(MAX_CHARGE, Math.max(1, Math.ceil(charge)));
@@ -152,7 +151,7 @@ class CheckInjector extends Walker {
 
   protected visit(expr: ExpressionRef, kind: string): void {
     if (kind === 'Loop') this.checkLoop(expr);
-    else if (CALLS.has(kind)) this.surroundCall(expr, kind);
+    else if (CALL_KINDS.has(kind)) this.surroundCall(expr, kind);
     else if (kind === 'Return') this.storeBeforeReturn(expr);
     // After the check, so a call's decrement goes before the whole call-and-check.
     const decrement = this.plan.decrements.get(expr);

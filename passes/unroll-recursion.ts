@@ -17,14 +17,13 @@
 // Each self-call becomes a block that sets the copy's parameters from the call's operands, zeroes
 // its other locals and runs a copy of the original body with locals and labels renamed and each
 // `return` turned into a branch out of the block.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped } from '../src/binaryen.js';
 import { isTailCall } from './call-graph.js';
-import { definedFunctions, type Slot, Walker } from './pass.js';
+import { CALL_KINDS, definedFunctions, type Slot, Walker } from './pass.js';
 
 /** Larger bodies gain little from saving a check per level and cost more bytes to copy. */
 const MAX_EXPRESSIONS = 64;
 const MAX_SELF_CALLS = 2;
-const CALLS = new Set(['Call', 'CallIndirect', 'CallRef']);
 
 /** The places in a body that call the function itself, and whether the body can be copied. */
 class SelfCallFinder extends Walker {
@@ -39,7 +38,7 @@ class SelfCallFinder extends Walker {
   protected visit(expr: ExpressionRef, kind: string): void {
     this.expressions++;
     if (kind === 'Call' && accessor<string>(this.binaryen, 'Call', 'getTarget')(expr) === this.self && !isTailCall(this.binaryen, expr, kind)) this.sites.push(this.currentPlace());
-    else if (CALLS.has(kind) || kind === 'Pop') this.copyable = false;
+    else if (CALL_KINDS.has(kind) || kind === 'Pop') this.copyable = false;
   }
 }
 
@@ -119,28 +118,23 @@ function inlinedLevel(binaryen: Binaryen, module: Module, original: Original, bo
   return module.block(exit, [...setParams, ...zeroLocals, copy], results);
 }
 
-function isNumeric(binaryen: Binaryen, type: number): boolean {
-  return [binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128].includes(type);
-}
-
 /** Unrolls every qualifying function once; returns the names of those unrolled. */
 export function unrollRecursion(binaryen: Binaryen, module: Module): string[] {
   const unrolled: string[] = [];
   for (const func of definedFunctions(binaryen, module)) {
-    const name = binaryen.getFunctionInfo(func).name;
-    const finder = new SelfCallFinder(binaryen, module, name);
+    const info = binaryen.getFunctionInfo(func);
+    const finder = new SelfCallFinder(binaryen, module, info.name);
     finder.walkFunction(func);
     const sites = finder.sites;
     if (!sites.length || sites.length > MAX_SELF_CALLS || !finder.copyable || finder.expressions > MAX_EXPRESSIONS) continue;
-    const info = binaryen.getFunctionInfo(func);
     const original: Original = { func, localTypes: localTypes(binaryen, func), params: binaryen.expandType(info.params).length, results: info.results };
-    if (!original.localTypes.every((type) => isNumeric(binaryen, type))) continue;
+    if (!original.localTypes.every((type) => isNumericType(binaryen, type))) continue;
     // Copies of the original body, made before any call in it is replaced. Sites come callee
     // first, so a self-call among another's operands is inlined before it is moved.
     const body = untyped(binaryen).Function.getBody(func);
     const copies = sites.map(() => module.copyExpression(body));
     sites.forEach((site, i) => site.set(inlinedLevel(binaryen, module, original, copies[i]!, site.get(), i)));
-    unrolled.push(name);
+    unrolled.push(info.name);
   }
   return unrolled;
 }

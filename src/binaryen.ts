@@ -56,6 +56,11 @@ export function localTypes(binaryen: Binaryen, func: FunctionRef): number[] {
   return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
 }
 
+/** Whether a value of this type is a number (or vector) that a plain local can hold and save. */
+export function isNumericType(binaryen: Binaryen, type: number): boolean {
+  return [binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128].includes(type);
+}
+
 /** binaryen's fatal errors arrive as opaque C++ exceptions (numbers); decode them when possible. */
 export function binaryenMessage(binaryen: Binaryen, error: unknown): string {
   if (error instanceof Error) return error.message;
