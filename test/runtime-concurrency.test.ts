@@ -2,14 +2,11 @@
 // the time one of them sleeps, and a process spinning in a loop without calls cannot make a
 // sleeping neighbour late by more than about a time slice. Asyncify runs in-process on this
 // Node; JSPI in a Node 24 child running the same scenarios (bench/runtime.ts, bundled).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inChild, type LatenessResult, type Modules, prepareModules, runTask, type SleepersResult, type Task } from '../bench/runtime.js';
 import type { BackendName } from '../src/runtime/index.js';
-import { findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { bundleForChild, type ChildScript } from './helpers/child-bundle.js';
+import { findNode24, requireTool } from './helpers/tools.js';
 
 /** Long enough that the sleeper's 40 naps of 10 ms all happen while it spins. */
 const SPINNER_ITERATIONS = 400_000_000;
@@ -52,21 +49,18 @@ describe('Asyncify backend (this Node, in-process)', () => {
 
 describe('JSPI backend (Node 24 child)', () => {
   const node24 = requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24 or let .ci/run install it under .cache/node24');
-  let dir: string;
-  let script: string;
+  let script: ChildScript | undefined;
   let modules: Modules;
 
   beforeAll(async () => {
     if (!node24) return;
-    dir = mkdtempSync(join(tmpdir(), 'lunatic-jspi-'));
-    script = join(dir, 'runtime.mjs');
     // The child gets ready module bytes, so it needs neither binaryen nor wabt.
-    await build({ entryPoints: [join(projectRoot, 'bench/runtime.ts')], bundle: true, platform: 'node', format: 'esm', outfile: script, external: ['binaryen', 'wabt'], logLevel: 'warning' });
+    script = await bundleForChild('bench/runtime.ts', ['binaryen', 'wabt']);
     modules = await prepareModules('jspi', SPINNER_ITERATIONS);
   });
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => script?.remove());
 
-  const inNode24 = async (task: Task, backend: BackendName = 'jspi') => (await inChild(node24!, script, backend, modules, [task]))[0];
+  const inNode24 = async (task: Task, backend: BackendName = 'jspi') => (await inChild(node24!, script!.path, backend, modules, [task]))[0];
 
   it.skipIf(!node24)('1,000 processes sleeping 100 ms five times finish in a few seconds', async () => {
     checkSleepers((await inNode24(SLEEPERS)) as SleepersResult);

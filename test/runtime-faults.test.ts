@@ -6,20 +6,17 @@
 // runtime's tables and timers empty, every process garbage-collected and its memory flat.
 // Asyncify runs in-process on this Node; JSPI in a Node 24 child running the same scenarios
 // (test/helpers/fault-scenarios.ts, bundled).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrument } from '../src/index.js';
 import type { BackendName } from '../src/runtime/index.js';
 import { Errno, MAILBOX_MAX_BYTES } from '../src/runtime/lunatic/index.js';
+import { bundleForChild, type ChildScript } from './helpers/child-bundle.js';
 import { compileLunaticC } from './helpers/clang.js';
 import {
   CHECKSUM_LENGTHS, FAULTS, FAULTS_C, FLOOD_MESSAGE_BYTES, FLOOD_REFUSALS, type FaultTask, Harness, LIMITS, type Outcome, runFaultTask, runFaultTaskInNode,
   type SoakResult,
 } from './helpers/fault-scenarios.js';
-import { findClang, findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { findClang, findNode24, requireTool } from './helpers/tools.js';
 
 const SOAK_COUNT = 1000;
 const SOAK_WARM_UP = 200;
@@ -175,18 +172,15 @@ describe.skipIf(!clang)('Asyncify backend (this Node, in-process)', () => {
 });
 
 describe.skipIf(!clang)('JSPI backend (Node 24 child)', () => {
-  let dir: string;
-  let script: string;
+  let script: ChildScript | undefined;
 
   beforeAll(async () => {
     if (!node24) return;
-    dir = mkdtempSync(join(tmpdir(), 'lunatic-faults-'));
-    script = join(dir, 'fault-scenarios.mjs');
-    await build({ entryPoints: [join(projectRoot, 'test/helpers/fault-scenarios.ts')], bundle: true, platform: 'node', format: 'esm', outfile: script, logLevel: 'warning' });
+    script = await bundleForChild('test/helpers/fault-scenarios.ts');
   });
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => script?.remove());
 
-  const inNode24 = (task: FaultTask) => runFaultTaskInNode(node24!, script, modules.jspi, 'jspi', task);
+  const inNode24 = (task: FaultTask) => runFaultTaskInNode(node24!, script!.path, modules.jspi, 'jspi', task);
 
   it.skipIf(!node24)('each fault ends only its own process, with its reason; the well-behaved ones finish', async () => {
     checkMix((await inNode24(MIX)) as Outcome[], 'jspi');
