@@ -320,7 +320,9 @@ export async function faultSoak(bytes: Uint8Array, backend: BackendName, count: 
     outcomes.push(...(await harness.cycle()));
     if (!afterWarmUp && faultingSoFar() >= warmUp) afterWarmUp = await memorySample();
   }
-  const atEnd = await memorySample();
+  // Under load a process's last timers and jobs can outlive two rounds: collect until every
+  // process is gone or a second has passed, so a real leak still shows.
+  const atEnd = await memorySample(() => harness.weakRefs.every((ref) => ref.deref() === undefined));
   return {
     faulting: outcomes.filter(faultingRole),
     victims: outcomes.filter((outcome) => !faultingRole(outcome)),
@@ -342,13 +344,16 @@ function garbageCollector(): () => void {
   return runInNewContext('gc') as () => void;
 }
 
+/** Collections (10 ms apart after the first two) before a sample counts what is left. */
+const SETTLE_ROUNDS = 100;
+
 const nextMacrotask = () => new Promise((resolve) => setImmediate(resolve));
 
-async function memorySample(): Promise<MemorySample> {
+async function memorySample(settled: () => boolean = () => true): Promise<MemorySample> {
   const gc = garbageCollector();
   // WeakRef targets and finished promises' jobs are only released once the current job is over.
-  for (let round = 0; round < 2; round++) {
-    await nextMacrotask();
+  for (let round = 0; round < 2 || (!settled() && round < SETTLE_ROUNDS); round++) {
+    await (round < 2 ? nextMacrotask() : new Promise((resolve) => setTimeout(resolve, 10)));
     gc();
   }
   const { heapUsed, rss, arrayBuffers, external } = process.memoryUsage();
