@@ -23,15 +23,17 @@
 // and the loop makes progress even when the host does not refill the counter (a start
 // function's `yield`, a host that only counts): the next check simply yields again.
 //
-// In a function with loop checks the counter is kept in a local: read from the global on entry,
-// written back before every call that can reach the counter (a check, a decrement, an import:
-// the callee or the host then sees the current value) and read again after it, and written back
-// on every way out (returns, tail calls, the end of the body). A hot loop then counts in a
-// register instead of loading and storing the global on every iteration.
+// Inside a checked loop the counter is kept in a local (counter-regions.ts): read from the global
+// when the outermost checked loop is entered, written back before every call in it that can
+// reach the counter (a check, a decrement, an import: the callee or the host then sees the
+// current value) and read again after it, and written back on every way out of the loop (its
+// end, branches to outer labels, returns). A hot loop then counts in a register instead of
+// loading and storing the global on every iteration, and code outside loops pays nothing.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callersOf, callTargets, isTailCall } from './call-graph.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
-import { CALL_KINDS, definedFunctions, Walker } from './pass.js';
+import { type CounterRegion, counterRegions } from './counter-regions.js';
+import { branchTargets, CALL_KINDS, childSlots, definedFunctions, type Slot, Walker } from './pass.js';
 
 export const REDUCTIONS_GLOBAL = 'lunatic_reductions';
 export const YIELD_MODULE = 'lunatic';
@@ -43,7 +45,7 @@ export interface CheckCounts {
   afterCalls: number;
   /** Decrements without a check, charging cold stretches (not counted as checks). */
   decrements: number;
-  /** Functions that keep the counter in a local. */
+  /** Loops that keep the counter in a local (outermost checked loops). */
   cachedCounters: number;
 }
 
@@ -53,7 +55,7 @@ function amount(charge: number): number {
   return Math.min(MAX_CHARGE, Math.max(1, Math.ceil(charge)));
 }
 
-/** Where a function reads and writes the counter: the global itself, or a local copy of it. */
+/** Where code reads and writes the counter: the global itself, or a local copy of it. */
 class Counter {
   constructor(
     private readonly binaryen: Binaryen,
@@ -87,55 +89,54 @@ class Counter {
   }
 }
 
-/** Builds the checks of one function. */
+/** Builds checks on a given counter (the global, or a region's local copy). */
 class CheckBuilder {
   constructor(
     private readonly binaryen: Binaryen,
     private readonly module: Module,
     /** The module's `lunatic_check_yield`. */
     private readonly yieldHelper: string,
-    readonly counter: Counter,
   ) {}
 
   private labels = 0;
 
-  decrement(charge: number): ExpressionRef {
-    return this.add(-amount(charge));
+  decrement(counter: Counter, charge: number): ExpressionRef {
+    return counter.set(this.module.i32.add(counter.get(), this.module.i32.const(-amount(charge))));
   }
 
-  check(charge: number): ExpressionRef {
-    return this.module.block(null, [this.decrement(charge), this.module.if(this.spent(), this.yieldThenCredit(0))], this.binaryen.none);
+  check(counter: Counter, charge: number): ExpressionRef {
+    return this.module.block(null, [this.decrement(counter, charge), this.module.if(this.spent(counter), this.yieldThenCredit(counter, 0))], this.binaryen.none);
   }
 
   /** `loop` (whose body has no check yet) with a check at its top that yields outside it. */
-  checkedLoop(loop: ExpressionRef, charge: number): ExpressionRef {
+  checkedLoop(counter: Counter, loop: ExpressionRef, charge: number): ExpressionRef {
     const { module, binaryen } = this;
     const id = this.labels++;
     const [done, again, yieldLabel] = ['done', 'again', 'yield'].map((role) => `lunatic_check$${role}$${id}`) as [string, string, string];
     const loopClass = untyped(binaryen)['Loop'] as { getBody(e: number): number; setBody(e: number, b: number): void };
     const body = loopClass.getBody(loop);
-    loopClass.setBody(loop, module.block(null, [this.decrement(charge), module.br(yieldLabel, this.spent()), body], binaryen.getExpressionType(body)));
+    loopClass.setBody(loop, module.block(null, [this.decrement(counter, charge), module.br(yieldLabel, this.spent(counter)), body], binaryen.getExpressionType(body)));
     const type = binaryen.getExpressionType(loop);
     const exited = type === binaryen.unreachable ? loop : type === binaryen.none ? module.block(null, [loop, module.br(done)], binaryen.none) : module.br(done, undefined, loop);
-    const retry = module.loop(again, module.block(null, [module.block(yieldLabel, [exited], binaryen.none), this.yieldThenCredit(amount(charge)), module.br(again)], binaryen.none));
+    const retry = module.loop(again, module.block(null, [module.block(yieldLabel, [exited], binaryen.none), this.yieldThenCredit(counter, amount(charge)), module.br(again)], binaryen.none));
     return type === binaryen.unreachable ? retry : module.block(done, [retry], type);
   }
 
-  private spent(): ExpressionRef {
-    return this.module.i32.lt_s(this.counter.get(), this.module.i32.const(0));
+  private spent(counter: Counter): ExpressionRef {
+    return this.module.i32.lt_s(counter.get(), this.module.i32.const(0));
   }
 
-  private yieldThenCredit(credit: number): ExpressionRef {
+  private yieldThenCredit(counter: Counter, credit: number): ExpressionRef {
     const { module, binaryen } = this;
-    return this.counter.set(module.call(this.yieldHelper, [this.counter.get(), module.i32.const(credit)], binaryen.i32));
-  }
-
-  private add(delta: number): ExpressionRef {
-    return this.counter.set(this.module.i32.add(this.counter.get(), this.module.i32.const(delta)));
+    return counter.set(module.call(this.yieldHelper, [counter.get(), module.i32.const(credit)], binaryen.i32));
   }
 }
 
 class CheckInjector extends Walker {
+  private readonly global: Counter;
+  /** The local copy used inside every region of this function (regions never nest). */
+  private readonly copy: Counter | undefined;
+
   constructor(
     binaryen: Binaryen,
     module: Module,
@@ -145,32 +146,32 @@ class CheckInjector extends Walker {
     private readonly graph: CallGraph,
     /** Functions (and imports) that read or write the counter, directly or through callees. */
     private readonly counting: Set<string>,
+    private readonly regions: Map<ExpressionRef, CounterRegion>,
   ) {
     super(binaryen, module);
+    this.global = new Counter(binaryen, module, undefined);
+    this.copy = regions.size ? new Counter(binaryen, module, addLocal(binaryen, func, binaryen.i32)) : undefined;
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
-    if (kind === 'Loop') this.checkLoop(expr);
-    else if (CALL_KINDS.has(kind)) this.surroundCall(expr, kind);
-    else if (kind === 'Return') this.storeBeforeReturn(expr);
+    const region = this.regions.get(expr);
+    const counter = region ? this.copy! : this.global;
+    if (kind === 'Loop') this.checkLoop(expr, counter);
+    else if (CALL_KINDS.has(kind)) this.surroundCall(expr, kind, counter);
+    else if (region && kind === 'Return') this.storeBeforeReturn(expr, counter);
+    else if (region && (kind === 'Break' || kind === 'Switch')) this.storeBeforeLeaving(expr, kind, region, counter);
     // After the check, so a call's decrement goes before the whole call-and-check.
     const decrement = this.plan.decrements.get(expr);
-    if (decrement !== undefined) this.decrementBefore(decrement);
+    if (decrement !== undefined) this.decrementBefore(decrement, counter);
+    if (region?.root === expr) this.enterRegion(counter);
   }
 
-  /** The function's new body: the counter copied in, the entry check, the body, the copy stored. */
-  wrapBody(entryCharge: number | undefined): void {
+  /** Puts the entry check first in the body. */
+  addEntryCheck(charge: number): void {
     const { binaryen, module } = this;
     const fn = untyped(binaryen).Function;
     const body = fn.getBody(this.func);
-    const prologue = [...this.checks.counter.load(), ...(entryCharge === undefined ? [] : [this.checks.check(entryCharge)])];
-    if (!prologue.length) return;
-    fn.setBody(this.func, module.block(null, [...prologue, this.withStore(body)], binaryen.getExpressionType(body)));
-  }
-
-  /** `expr`, then the counter stored, keeping the value of `expr`. */
-  private withStore(expr: ExpressionRef): ExpressionRef {
-    return this.withAfter(expr, this.checks.counter.store());
+    fn.setBody(this.func, module.block(null, [this.checks.check(this.global, charge), body], binaryen.getExpressionType(body)));
   }
 
   /** `expr` followed by `after`, keeping the value of `expr` (in a fresh local when it has one). */
@@ -183,22 +184,29 @@ class CheckInjector extends Walker {
     return module.block(null, [module.local.set(local, expr), ...after, module.local.get(local, type)], type);
   }
 
-  private decrementBefore(charge: number): void {
+  /** The region root, now checked: the copy read before it and written back when it falls through. */
+  private enterRegion(counter: Counter): void {
     const current = this.currentExpression();
-    this.replaceCurrent(this.module.block(null, [this.checks.decrement(charge), current], this.binaryen.getExpressionType(current)));
+    const entered = this.module.block(null, [...counter.load(), current], this.binaryen.getExpressionType(current));
+    this.replaceCurrent(this.withAfter(entered, counter.store()));
   }
 
-  private checkLoop(loop: ExpressionRef): void {
+  private decrementBefore(charge: number, counter: Counter): void {
+    const current = this.currentExpression();
+    this.replaceCurrent(this.module.block(null, [this.checks.decrement(counter, charge), current], this.binaryen.getExpressionType(current)));
+  }
+
+  private checkLoop(loop: ExpressionRef, counter: Counter): void {
     const charge = this.plan.loopChecks.get(loop);
-    if (charge !== undefined) this.replaceCurrent(this.checks.checkedLoop(loop, charge));
+    if (charge !== undefined) this.replaceCurrent(this.checks.checkedLoop(counter, loop, charge));
   }
 
   /** Stores the counter before a call that can reach it and reloads it after; then the after-call check, if any. */
-  private surroundCall(call: ExpressionRef, kind: string): void {
+  private surroundCall(call: ExpressionRef, kind: string, counter: Counter): void {
     const charge = this.plan.afterCallChecks.get(call);
-    const counts = this.checks.counter.cached && this.callReachesCounter(call, kind);
-    const after = [...(counts ? this.checks.counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(charge)])];
-    const store = counts ? this.checks.counter.store() : [];
+    const counts = counter.cached && this.callReachesCounter(call, kind);
+    const after = [...(counts ? counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(counter, charge)])];
+    const store = counts ? counter.store() : [];
     const surrounded = this.withAfter(call, after);
     if (surrounded !== call || store.length) this.replaceCurrent(this.module.block(null, [...store, surrounded], this.binaryen.getExpressionType(surrounded)));
   }
@@ -209,13 +217,45 @@ class CheckInjector extends Walker {
     return !targets || targets.some((name) => this.counting.has(name)) || isTailCall(this.binaryen, call, kind);
   }
 
-  private storeBeforeReturn(ret: ExpressionRef): void {
+  private storeBeforeReturn(ret: ExpressionRef, counter: Counter): void {
     const { binaryen, module } = this;
-    const store = this.checks.counter.store();
-    if (!store.length) return;
     const value = accessor(binaryen, 'Return', 'getValue')(ret);
-    if (value) accessor(binaryen, 'Return', 'setValue')(ret, this.withStore(value));
-    else this.replaceCurrent(module.block(null, [...store, ret], binaryen.unreachable));
+    if (value) accessor(binaryen, 'Return', 'setValue')(ret, this.withAfter(value, counter.store()));
+    else this.replaceCurrent(module.block(null, [...counter.store(), ret], binaryen.unreachable));
+  }
+
+  /**
+   * A branch that can leave the region writes the copy back when it is taken. Its operands run
+   * first (they may still count), kept in fresh locals; a `br_if` stores only when taken, so a
+   * loop's exit test costs nothing on the iterations that stay.
+   */
+  private storeBeforeLeaving(branch: ExpressionRef, kind: string, region: CounterRegion, counter: Counter): void {
+    const { binaryen, module } = this;
+    if (branchTargets(binaryen, branch, kind).every((name) => region.labels.has(name))) return;
+    const condition = kind === 'Break' ? accessor<ExpressionRef>(binaryen, 'Break', 'getCondition')(branch) : 0;
+    const operands = childSlots(binaryen, branch).filter((slot) => !condition || slot.get() !== condition);
+    const spills = operands.map((slot) => this.spill(slot));
+    const type = binaryen.getExpressionType(branch);
+    if (!condition) {
+      this.replaceCurrent(module.block(null, [...spills, ...counter.store(), branch], binaryen.unreachable));
+      return;
+    }
+    // br_if: the same branch made unconditional, taken inside an `if` on its condition.
+    const name = accessor<string>(binaryen, 'Break', 'getName')(branch);
+    const value = accessor<ExpressionRef>(binaryen, 'Break', 'getValue')(branch);
+    const taken = module.block(null, [...counter.store(), module.br(name, undefined, value ? module.copyExpression(value) : undefined)], binaryen.unreachable);
+    const test = module.if(condition, taken);
+    this.replaceCurrent(module.block(null, [...spills, test, ...(value ? [value] : [])], type));
+  }
+
+  /** Evaluates the expression in `slot` into a fresh local, leaving a read of it in the slot. */
+  private spill(slot: Slot): ExpressionRef {
+    const { binaryen, module } = this;
+    const expr = slot.get();
+    const type = binaryen.getExpressionType(expr);
+    const local = addLocal(binaryen, this.func, type);
+    slot.set(module.local.get(local, type));
+    return module.local.set(local, expr);
   }
 }
 
@@ -267,21 +307,19 @@ export function injectReductionChecks(binaryen: Binaryen, module: Module, plan: 
   module.addGlobalExport(REDUCTIONS_GLOBAL, REDUCTIONS_GLOBAL);
   const yieldHelper = addYieldHelper(binaryen, module, yieldImport(binaryen, module));
   const counts: CheckCounts = { loops: 0, entries: 0, afterCalls: 0, decrements: 0, cachedCounters: 0 };
+  const checks = new CheckBuilder(binaryen, module, yieldHelper);
   for (const func of definedFunctions(binaryen, module)) {
     const functionPlan = plan.functions.get(binaryen.getFunctionInfo(func).name);
     if (!functionPlan) continue;
-    // Worth a local only where a loop counts: elsewhere the loads and stores around calls would
-    // cost more than the one check they save.
-    const cached = functionPlan.loopChecks.size > 0;
-    const counter = new Counter(binaryen, module, cached ? addLocal(binaryen, func, binaryen.i32) : undefined);
-    const injector = new CheckInjector(binaryen, module, func, functionPlan, new CheckBuilder(binaryen, module, yieldHelper, counter), graph, counting);
+    const regions = counterRegions(binaryen, func, functionPlan.loopChecks);
+    const injector = new CheckInjector(binaryen, module, func, functionPlan, checks, graph, counting, regions);
     injector.walkFunction(func);
-    injector.wrapBody(functionPlan.entryCheck ? plan.entryCharges.get(functionPlan.name) ?? 1 : undefined);
+    if (functionPlan.entryCheck) injector.addEntryCheck(plan.entryCharges.get(functionPlan.name) ?? 1);
     counts.loops += functionPlan.loopChecks.size;
     counts.decrements += functionPlan.decrements.size;
     counts.afterCalls += functionPlan.afterCallChecks.size;
     if (functionPlan.entryCheck) counts.entries++;
-    if (cached) counts.cachedCounters++;
+    counts.cachedCounters += new Set([...regions.values()].map((region) => region.root)).size;
   }
   return counts;
 }

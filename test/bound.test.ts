@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { requireTool } from './helpers/tools.js';
-import { WALK_FUNCTION, wat } from './helpers/wat.js';
+import { LEAVE_LOOP_FUNCTION, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 function findInterp(): string | undefined {
   try {
@@ -91,6 +91,15 @@ const CASES: Record<string, { text: string; depth: number; loopChecks?: number }
     depth: 15,
     text: `(module ${WALK_FUNCTION}
       (func (export "main") (drop (call $walk (i32.const 14)))))`,
+  },
+  'a loop kept in a local, left by br_if with a value, br_table, return and its end': {
+    depth: 0,
+    loopChecks: 1,
+    text: `(module ${LEAVE_LOOP_FUNCTION}
+      (func (export "main") (local $how i32)
+        (loop $each
+          (drop (call $leave (local.get $how) (i32.const 300)))
+          (br_if $each (i32.lt_u (local.tee $how (i32.add (local.get $how) (i32.const 1))) (i32.const 4))))))`,
   },
   'indirect recursion': {
     depth: 201,

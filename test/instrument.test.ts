@@ -3,7 +3,7 @@
 // reserved tail hiding its pages, features, and refusals.
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
-import { instantiateCounted, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { instantiateCounted, LEAVE_LOOP_FUNCTION, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
   (func (export "spin") (param $n i32) (result i32) (local $i i32) (local $x i32)
@@ -44,6 +44,8 @@ const MEMORY = `(module
   (func (export "load") (param i32) (result i32) (i32.load (local.get 0)))
   (func (export "store") (param i32 i32) (i32.store (local.get 0) (local.get 1))))`;
 
+const LEAVE = `(module ${LEAVE_LOOP_FUNCTION})`;
+
 async function both(text: string, options = {}) {
   const original = await wat(text);
   const { binary, report } = await instrument(original, { asyncify: false, ...options });
@@ -66,6 +68,20 @@ describe('reduction counter', () => {
     const perIteration = (after.yields() * 1000) / 100_000;
     expect(perIteration).toBeGreaterThan(8);
     expect(perIteration).toBeLessThan(25);
+  });
+
+  it('writes the counter a loop keeps in a local back on every way out of the loop', async () => {
+    const { before, after, report } = await both(LEAVE);
+    expect(report.reductions!.checks.loops).toBe(1);
+    const counter = after.instance.exports['lunatic_reductions'] as WebAssembly.Global;
+    const iterations = 1000;
+    for (const [how, way] of ['br_if with a value', 'br_table', 'return', 'the end of the loop'].entries()) {
+      counter.value = 1e9;
+      expect(after.exports.leave(how, iterations), way).toBe(before.exports.leave(how, iterations));
+      // Each iteration runs some 20 instructions: a way out that lost the copy would leave the global untouched.
+      expect(1e9 - counter.value, way).toBeGreaterThan(iterations * 10);
+    }
+    expect(after.yields()).toBe(0);
   });
 
   it('preempts mutual recursion', async () => {

@@ -29,6 +29,20 @@ export const WALK_FUNCTION = `(func $walk (param $n i32) (result i32) (local $ac
     (return (i32.add (local.get $acc) (i32.const 1))))
   (local.get $acc))`;
 
+/** A loop left, depending on $how, by a br_if with a value, a br_table, a return, or its end (each way taken only then). */
+export const LEAVE_LOOP_FUNCTION = `(func $leave (export "leave") (param $how i32) (param $n i32) (result i32) (local $i i32) (local $done i32)
+  (block $out (result i32)
+    (block $table
+      (loop $l
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (local.set $done (i32.ge_u (local.get $i) (local.get $n)))
+        (drop (br_if $out (i32.mul (local.get $i) (i32.const 10)) (i32.and (local.get $done) (i32.eq (local.get $how) (i32.const 0)))))
+        (if (i32.and (local.get $done) (i32.eq (local.get $how) (i32.const 2))) (then (return (i32.mul (local.get $i) (i32.const 30)))))
+        (if (i32.and (local.get $done) (i32.eq (local.get $how) (i32.const 1)))
+          (then (block $stay (br_table $stay $table (local.get $how)))))
+        (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
+    (i32.mul (local.get $i) (i32.add (local.get $how) (i32.const 1)))))`;
+
 export interface Counted {
   instance: WebAssembly.Instance;
   exports: Record<string, any>;
