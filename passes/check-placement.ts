@@ -51,6 +51,8 @@ const MIN_DECREMENT = 32;
  * instructions, a few milliseconds.
  */
 const RETURN_STRETCH_LIMIT = 64;
+/** Past this many calls into its own cycle, a function with a long return stretch checks after each (one analysis per call otherwise). */
+const MAX_CALLS_TRIED_ALONE = 8;
 
 interface State {
   fromEntry: number;
@@ -142,6 +144,8 @@ class FunctionAnalysis {
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
   private readonly decrements = new Map<ExpressionRef, number>();
+  /** Calls into the function's own cycle, seen so far. */
+  readonly recursiveCalls = new Set<ExpressionRef>();
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
   /** The block child being analyzed and where it stands (a counted loop's start value). */
@@ -155,7 +159,8 @@ class FunctionAnalysis {
     private readonly graph: CallGraph,
     private readonly node: FunctionNode,
     private readonly context: PlanningContext,
-    private readonly prepaidReturns: boolean,
+    /** Which calls into the function's own cycle get their return prepaid rather than checked. */
+    private readonly prepaidReturns: (call: ExpressionRef) => boolean,
   ) {
     const finder = new BranchTargets(binaryen, module);
     finder.walkFunction(node.ref);
@@ -340,7 +345,9 @@ class FunctionAnalysis {
 
   private call(expr: ExpressionRef, kind: string, s: State): State {
     const targets = callTargets(this.binaryen, this.graph, expr, kind) ?? [];
-    const callee = this.context.summarize(targets, this.node, this.prepaidReturns);
+    const prepaid = this.prepaidReturns(expr);
+    const callee = this.context.summarize(targets, this.node, prepaid);
+    if (callee.recursiveTargets.length) this.recursiveCalls.add(expr);
     if (callee.summary.pre !== NONE && !this.dryRun) {
       const charge = this.arrive(advance(s, callee.summary.pre));
       for (const t of callee.recursiveTargets) this.context.chargeEntry(t, charge);
@@ -351,7 +358,7 @@ class FunctionAnalysis {
       ...passed,
       fromCheck: Math.max(passed.fromCheck, callee.summary.post),
       // The callee's `return` itself runs on the way back: the first unit of the return stretch.
-      fromReturn: callee.recursiveTargets.length && this.prepaidReturns ? Math.max(1, passed.fromReturn) : passed.fromReturn,
+      fromReturn: callee.recursiveTargets.length && prepaid ? Math.max(1, passed.fromReturn) : passed.fromReturn,
     };
     if (isTailCall(this.binaryen, expr, kind)) {
       this.exit(after);
@@ -469,11 +476,24 @@ function planComponent(binaryen: Binaryen, module: Module, context: PlanningCont
 }
 
 function planFunction(binaryen: Binaryen, module: Module, context: PlanningContext, node: FunctionNode): FunctionPlan {
-  const analyze = (entryCheck: boolean, prepaidReturns = false) => new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns).run(entryCheck);
-  if (node.recursive) {
-    const prepaid = context.checkReturns ? undefined : analyze(true, true);
-    return prepaid && prepaid.returnStretch <= RETURN_STRETCH_LIMIT ? prepaid : analyze(true);
-  }
-  const plan = analyze(false);
-  return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analyze(true) : plan;
+  const analysis = (prepaidReturns: (call: ExpressionRef) => boolean) => new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns);
+  if (node.recursive) return context.checkReturns ? analysis(() => false).run(true) : planRecursive(analysis);
+  const plan = analysis(() => false).run(false);
+  return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analysis(() => false).run(true) : plan;
+}
+
+/**
+ * A recursive function: every return from its own cycle prepaid when all the stretches after
+ * them are short; otherwise each call is tried alone (stretches end at the next check, so they
+ * do not depend on one another) and only the calls followed by a long stretch are checked after.
+ * release() in a binary-tree walk keeps its first call prepaid and checks the second, after
+ * which free() runs.
+ */
+function planRecursive(analysis: (prepaidReturns: (call: ExpressionRef) => boolean) => FunctionAnalysis): FunctionPlan {
+  const all = analysis(() => true);
+  const plan = all.run(true);
+  if (plan.returnStretch <= RETURN_STRETCH_LIMIT) return plan;
+  const calls = [...all.recursiveCalls];
+  const short = calls.length > MAX_CALLS_TRIED_ALONE ? [] : calls.filter((call) => analysis((c) => c === call).run(true).returnStretch <= RETURN_STRETCH_LIMIT);
+  return analysis((call) => short.includes(call)).run(true);
 }

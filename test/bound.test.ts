@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { requireTool } from './helpers/tools.js';
-import { LEAVE_LOOP_FUNCTION, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { LEAVE_LOOP_FUNCTION, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 function findInterp(): string | undefined {
   try {
@@ -100,6 +100,11 @@ const CASES: Record<string, { text: string; depth: number; loopChecks?: number }
         (loop $each
           (drop (call $leave (local.get $how) (i32.const 300)))
           (br_if $each (i32.lt_u (local.tee $how (i32.add (local.get $how) (i32.const 1))) (i32.const 4))))))`,
+  },
+  'recursion with one short and one long return stretch': {
+    depth: 9,
+    text: `(module ${SHORT_AND_LONG_RETURNS}
+      (func (export "main") (drop (call $g (i32.const 8)))))`,
   },
   'indirect recursion': {
     depth: 201,

@@ -3,7 +3,7 @@
 // reserved tail hiding its pages, features, and refusals.
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
-import { instantiateCounted, LEAVE_LOOP_FUNCTION, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { instantiateCounted, LEAVE_LOOP_FUNCTION, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
   (func (export "spin") (param $n i32) (result i32) (local $i i32) (local $x i32)
@@ -143,6 +143,13 @@ describe('reduction counter', () => {
     expect(report.reductions!.checks).toMatchObject({ entries: 1, afterCalls: 1 });
     expect(report.reductions!.returnStretch).toBe(0);
     expect(after.exports.g(500)).toBe(before.exports.g(500));
+  });
+
+  it('checks only after the recursive calls followed by long code, prepaying the others', async () => {
+    const { before, after, report } = await both(`(module ${SHORT_AND_LONG_RETURNS})`);
+    expect(report.reductions!.checks).toMatchObject({ entries: 1, afterCalls: 1 });
+    expect(report.reductions!.returnStretch).toBeGreaterThan(0);
+    expect(after.exports.g(12)).toBe(before.exports.g(12));
   });
 
   /** A loop summing $i * 3 while stepping $i by STEP, exited by `(OP $i END)`; `start` sets $i first (or not). */

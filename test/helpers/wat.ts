@@ -43,6 +43,17 @@ export const LEAVE_LOOP_FUNCTION = `(func $leave (export "leave") (param $how i3
         (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
     (i32.mul (local.get $i) (i32.add (local.get $how) (i32.const 1)))))`;
 
+/**
+ * A recursion whose first call is followed by little (the second call) and whose second call by
+ * long code: only the second return needs a check, the first is prepaid at entry.
+ */
+export const SHORT_AND_LONG_RETURNS = `(func $g (export "g") (param $n i32) (result i32) (local $acc i32)
+  (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+  (local.set $acc (call $g (i32.sub (local.get $n) (i32.const 1))))
+  (local.set $acc (i32.add (local.get $acc) (call $g (i32.sub (local.get $n) (i32.const 1)))))
+  ${Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ')}
+  (local.get $acc))`;
+
 export interface Counted {
   instance: WebAssembly.Instance;
   exports: Record<string, any>;
