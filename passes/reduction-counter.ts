@@ -24,7 +24,8 @@
 // function's `yield`, a host that only counts): the next check simply yields again.
 //
 // Inside a checked loop the counter is kept in a local (counter-regions.ts): read from the global
-// when the outermost checked loop is entered, written back before every call in it that can
+// when the outermost checked loop is entered (or on entry, in a function with an entry check and
+// loop checks), written back before every call in it that can
 // reach the counter (a check, a decrement, an import: the callee or the host then sees the
 // current value) and read again after it, and written back on every way out of the loop (its
 // end, branches to outer labels, returns). A hot loop then counts in a register instead of
@@ -136,6 +137,8 @@ class CheckInjector extends Walker {
   private readonly global: Counter;
   /** The local copy used inside every region of this function (regions never nest). */
   private readonly copy: Counter | undefined;
+  /** The body before any change: the root of the region that spans the whole function, if any. */
+  private readonly body: ExpressionRef;
 
   constructor(
     binaryen: Binaryen,
@@ -151,6 +154,7 @@ class CheckInjector extends Walker {
     super(binaryen, module);
     this.global = new Counter(binaryen, module, undefined);
     this.copy = regions.size ? new Counter(binaryen, module, addLocal(binaryen, func, binaryen.i32)) : undefined;
+    this.body = untyped(binaryen).Function.getBody(func);
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
@@ -163,15 +167,22 @@ class CheckInjector extends Walker {
     // After the check, so a call's decrement goes before the whole call-and-check.
     const decrement = this.plan.decrements.get(expr);
     if (decrement !== undefined) this.decrementBefore(decrement, counter);
-    if (region?.root === expr) this.enterRegion(counter);
+    if (region?.root === expr && expr !== this.body) this.enterRegion(counter);
   }
 
-  /** Puts the entry check first in the body. */
-  addEntryCheck(charge: number): void {
+  /**
+   * The function's prologue: the copy read when the whole body is a region, then the entry check
+   * (on the copy in that case); the copy is written back when the body ends.
+   */
+  finish(entryCharge: number | undefined): void {
     const { binaryen, module } = this;
+    const wholeBody = this.regions.get(this.body)?.root === this.body;
+    const counter = wholeBody ? this.copy! : this.global;
+    const prologue = [...(wholeBody ? counter.load() : []), ...(entryCharge === undefined ? [] : [this.checks.check(counter, entryCharge)])];
+    if (!prologue.length) return;
     const fn = untyped(binaryen).Function;
     const body = fn.getBody(this.func);
-    fn.setBody(this.func, module.block(null, [this.checks.check(this.global, charge), body], binaryen.getExpressionType(body)));
+    fn.setBody(this.func, module.block(null, [...prologue, this.withAfter(body, counter.store())], binaryen.getExpressionType(body)));
   }
 
   /** `expr` followed by `after`, keeping the value of `expr` (in a fresh local when it has one). */
@@ -311,10 +322,10 @@ export function injectReductionChecks(binaryen: Binaryen, module: Module, plan: 
   for (const func of definedFunctions(binaryen, module)) {
     const functionPlan = plan.functions.get(binaryen.getFunctionInfo(func).name);
     if (!functionPlan) continue;
-    const regions = counterRegions(binaryen, func, functionPlan.loopChecks);
+    const regions = counterRegions(binaryen, func, functionPlan.loopChecks, functionPlan.entryCheck);
     const injector = new CheckInjector(binaryen, module, func, functionPlan, checks, graph, counting, regions);
     injector.walkFunction(func);
-    if (functionPlan.entryCheck) injector.addEntryCheck(plan.entryCharges.get(functionPlan.name) ?? 1);
+    injector.finish(functionPlan.entryCheck ? plan.entryCharges.get(functionPlan.name) ?? 1 : undefined);
     counts.loops += functionPlan.loopChecks.size;
     counts.decrements += functionPlan.decrements.size;
     counts.afterCalls += functionPlan.afterCallChecks.size;

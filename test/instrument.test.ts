@@ -70,19 +70,23 @@ describe('reduction counter', () => {
     expect(perIteration).toBeLessThan(25);
   });
 
-  it('writes the counter a loop keeps in a local back on every way out of the loop', async () => {
-    const { before, after, report } = await both(LEAVE);
-    expect(report.reductions!.checks.loops).toBe(1);
-    const counter = after.instance.exports['lunatic_reductions'] as WebAssembly.Global;
-    const iterations = 1000;
-    for (const [how, way] of ['br_if with a value', 'br_table', 'return', 'the end of the loop'].entries()) {
-      counter.value = 1e9;
-      expect(after.exports.leave(how, iterations), way).toBe(before.exports.leave(how, iterations));
-      // Each iteration runs some 20 instructions: a way out that lost the copy would leave the global untouched.
-      expect(1e9 - counter.value, way).toBeGreaterThan(iterations * 10);
-    }
-    expect(after.yields()).toBe(0);
-  });
+  // Recursive, the function gets an entry check and keeps the copy for its whole body instead.
+  const recursiveLeave = LEAVE.replace('(local.set $i', '(if (i32.lt_s (local.get $how) (i32.const 0)) (then (drop (call $leave (local.get $how) (local.get $n))))) (local.set $i');
+  for (const [name, text, entries] of [['loop', LEAVE, 0], ['whole body', recursiveLeave, 1]] as const) {
+    it(`writes the counter it keeps in a local back on every way out (copy for the ${name})`, async () => {
+      const { before, after, report } = await both(text, { unrollRecursion: false });
+      expect(report.reductions!.checks).toMatchObject({ loops: 1, entries });
+      const counter = after.instance.exports['lunatic_reductions'] as WebAssembly.Global;
+      const iterations = 1000;
+      for (const [how, way] of ['br_if with a value', 'br_table', 'return', 'the end of the loop'].entries()) {
+        counter.value = 1e9;
+        expect(after.exports.leave(how, iterations), way).toBe(before.exports.leave(how, iterations));
+        // Each iteration runs some 20 instructions: a way out that lost the copy would leave the global untouched.
+        expect(1e9 - counter.value, way).toBeGreaterThan(iterations * 10);
+      }
+      expect(after.yields()).toBe(0);
+    });
+  }
 
   it('preempts mutual recursion', async () => {
     const { before, after, report } = await both(MUTUAL);
