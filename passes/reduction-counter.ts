@@ -243,6 +243,8 @@ class CheckInjector extends Walker {
   private storeBeforeLeaving(branch: ExpressionRef, kind: string, region: CounterRegion, counter: Counter): void {
     const { binaryen, module } = this;
     if (branchTargets(binaryen, branch, kind).every((name) => region.labels.has(name))) return;
+    // Dead code (an operand that never completes): the branch is never taken.
+    if (childSlots(binaryen, branch).some((slot) => binaryen.getExpressionType(slot.get()) === binaryen.unreachable)) return;
     const condition = kind === 'Break' ? accessor<ExpressionRef>(binaryen, 'Break', 'getCondition')(branch) : 0;
     const operands = childSlots(binaryen, branch).filter((slot) => !condition || slot.get() !== condition);
     const spills = operands.map((slot) => this.spill(slot));

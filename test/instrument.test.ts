@@ -88,6 +88,21 @@ describe('reduction counter', () => {
     });
   }
 
+  it('leaves alone dead branches out of a loop (operands that never complete)', async () => {
+    const text = `(module (func (export "f") (param $n i32) (result i32) (local $i i32)
+      (block $out (result i32)
+        (loop $l
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (if (i32.eq (local.get $i) (i32.const 1000000)) (then (unreachable) (br_if $out (i32.const 1)) (br_table $out $out)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $i))))`;
+    for (const asyncify of [false, true]) {
+      const { binary } = await instrument(await wat(text), { asyncify });
+      const after = await instantiateCounted(binary, 1e9);
+      expect(after.exports.f(500)).toBe(500);
+    }
+  });
+
   it('preempts mutual recursion', async () => {
     const { before, after, report } = await both(MUTUAL);
     expect(after.exports.even(5001)).toBe(before.exports.even(5001));
