@@ -25,10 +25,10 @@
 //
 // Inside a checked loop the counter is kept in a local (counter-regions.ts): read from the global
 // when the outermost checked loop is entered (or on entry, in a function with an entry check and
-// loop checks), written back before every call in it that can
-// reach the counter (a check, a decrement, an import: the callee or the host then sees the
-// current value) and read again after it, and written back on every way out of the loop (its
-// end, branches to outer labels, returns). A hot loop then counts in a register instead of
+// loop checks), written back before every call in it that can reach the counter (a check, a
+// decrement, an import: the callee or the host then sees the current value) and read again
+// after it, and written back on every way out of the loop (its end, branches to outer labels,
+// returns). A hot loop then counts in a register instead of
 // loading and storing the global on every iteration, and code outside loops pays nothing.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callersOf, callTargets, isTailCall } from './call-graph.js';
@@ -46,7 +46,7 @@ export interface CheckCounts {
   afterCalls: number;
   /** Decrements without a check, charging cold stretches (not counted as checks). */
   decrements: number;
-  /** Loops that keep the counter in a local (outermost checked loops). */
+  /** Regions that keep the counter in a local (outermost checked loops, or whole bodies). */
   cachedCounters: number;
 }
 
@@ -243,10 +243,11 @@ class CheckInjector extends Walker {
   private storeBeforeLeaving(branch: ExpressionRef, kind: string, region: CounterRegion, counter: Counter): void {
     const { binaryen, module } = this;
     if (branchTargets(binaryen, branch, kind).every((name) => region.labels.has(name))) return;
+    const slots = childSlots(binaryen, branch);
     // Dead code (an operand that never completes): the branch is never taken.
-    if (childSlots(binaryen, branch).some((slot) => binaryen.getExpressionType(slot.get()) === binaryen.unreachable)) return;
+    if (slots.some((slot) => binaryen.getExpressionType(slot.get()) === binaryen.unreachable)) return;
     const condition = kind === 'Break' ? accessor<ExpressionRef>(binaryen, 'Break', 'getCondition')(branch) : 0;
-    const operands = childSlots(binaryen, branch).filter((slot) => !condition || slot.get() !== condition);
+    const operands = slots.filter((slot) => !condition || slot.get() !== condition);
     const spills = operands.map((slot) => this.spill(slot));
     const type = binaryen.getExpressionType(branch);
     if (!condition) {

@@ -3,7 +3,7 @@
 // reserved tail hiding its pages, features, and refusals.
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
-import { instantiateCounted, LEAVE_LOOP_FUNCTION, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { instantiateCounted, LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
   (func (export "spin") (param $n i32) (result i32) (local $i i32) (local $x i32)
@@ -152,11 +152,10 @@ describe('reduction counter', () => {
   });
 
   it('checks after a recursive return followed by long code instead of prepaying it', async () => {
-    const work = Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ');
     const text = `(module (func $g (export "g") (param $n i32) (result i32) (local $acc i32)
       (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
       (local.set $acc (call $g (i32.sub (local.get $n) (i32.const 1))))
-      ${work}
+      ${LONG_WORK}
       (local.get $acc)))`;
     const { before, after, report } = await both(text);
     expect(report.reductions!.checks).toMatchObject({ entries: 1, afterCalls: 1 });

@@ -43,6 +43,9 @@ export const LEAVE_LOOP_FUNCTION = `(func $leave (export "leave") (param $how i3
         (br_if $l (i32.lt_u (local.get $i) (local.get $n)))))
     (i32.mul (local.get $i) (i32.add (local.get $how) (i32.const 1)))))`;
 
+/** Straight-line code on $acc, longer than a return stretch may be (40 statements). */
+export const LONG_WORK = Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ');
+
 /**
  * A recursion whose first call is followed by little (the second call) and whose second call by
  * long code: only the second return needs a check, the first is prepaid at entry.
@@ -51,7 +54,7 @@ export const SHORT_AND_LONG_RETURNS = `(func $g (export "g") (param $n i32) (res
   (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
   (local.set $acc (call $g (i32.sub (local.get $n) (i32.const 1))))
   (local.set $acc (i32.add (local.get $acc) (call $g (i32.sub (local.get $n) (i32.const 1)))))
-  ${Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ')}
+  ${LONG_WORK}
   (local.get $acc))`;
 
 export interface Counted {
