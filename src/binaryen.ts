@@ -1,7 +1,10 @@
 // The one place that loads binaryen.js and the typed facade over the parts its typings miss.
-// binaryen.js is ESM with a top-level await and takes most of a second to start, so it is
-// loaded lazily, once per process, and only by code paths that transform modules.
+// binaryen.js is ESM with a top-level await and takes a few tenths of a second to start even
+// from the split copy the build makes (src/binaryen-split.ts; over a second from the package
+// itself), so it is loaded lazily, once per process, and only by code paths that transform
+// modules.
 import type BinaryenNamespace from 'binaryen';
+import { installedBinaryen, splitBinaryenUrl } from './binaryen-split.js';
 
 export type Binaryen = typeof BinaryenNamespace;
 export type Module = BinaryenNamespace.Module;
@@ -10,8 +13,20 @@ export type FunctionRef = number;
 
 let loading: Promise<Binaryen> | undefined;
 
+async function importBinaryen(): Promise<Binaryen> {
+  const split = splitBinaryenUrl(installedBinaryen());
+  if (split) {
+    try {
+      return ((await import(split)) as { default: Binaryen }).default;
+    } catch {
+      // a damaged copy (a file removed by hand): the package itself still works
+    }
+  }
+  return (await import('binaryen')).default;
+}
+
 export function loadBinaryen(): Promise<Binaryen> {
-  loading ??= import('binaryen').then((m) => m.default);
+  loading ??= importBinaryen();
   return loading;
 }
 
