@@ -101,6 +101,8 @@ export interface FunctionPlan {
   bound: number;
   /** Longest stretch after a prepaid return (0: none), charged by the entry check. */
   returnStretch: number;
+  /** What this function's calls into its own cycle ask of the entry checks they reach, by callee. */
+  cycleEntryCharges: Map<string, number>;
 }
 
 export interface Plan {
@@ -144,6 +146,7 @@ class FunctionAnalysis {
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
   private readonly decrements = new Map<ExpressionRef, number>();
+  private readonly cycleEntryCharges = new Map<string, number>();
   /** Calls into the function's own cycle, seen so far. */
   readonly recursiveCalls = new Set<ExpressionRef>();
   /** While trying a loop without a check, nothing is recorded. */
@@ -185,6 +188,7 @@ class FunctionAnalysis {
       summary: this.summary,
       bound: this.bound,
       returnStretch: this.returnStretch,
+      cycleEntryCharges: this.cycleEntryCharges,
     };
   }
 
@@ -350,7 +354,7 @@ class FunctionAnalysis {
     if (callee.recursiveTargets.length) this.recursiveCalls.add(expr);
     if (callee.summary.pre !== NONE && !this.dryRun) {
       const charge = this.arrive(advance(s, callee.summary.pre));
-      for (const t of callee.recursiveTargets) this.context.chargeEntry(t, charge);
+      for (const t of callee.recursiveTargets) raiseCharge(this.cycleEntryCharges, t, charge);
       if (callee.reachesOtherChecks) this.chargeBefore(expr, Math.max(s.fromEntry, s.fromCheck));
     }
     const passed = advance(s, callee.summary.open);
@@ -380,10 +384,13 @@ interface CalleeSummary {
   needsCheckAfter: boolean;
 }
 
+function raiseCharge(charges: Map<string, number>, name: string, charge: number): void {
+  charges.set(name, Math.max(charges.get(name) ?? 0, charge));
+}
+
 /** What the analyses of all functions share: summaries so far and the options. */
 class PlanningContext {
   readonly plans = new Map<string, FunctionPlan>();
-  readonly entryCharges = new Map<string, number>();
   /** Current estimate of `post` for members of the component being analyzed. */
   readonly postEstimates = new Map<string, number>();
 
@@ -393,10 +400,6 @@ class PlanningContext {
     readonly limit: number,
     readonly checkReturns: boolean,
   ) {}
-
-  chargeEntry(name: string, charge: number): void {
-    this.entryCharges.set(name, Math.max(this.entryCharges.get(name) ?? 0, charge));
-  }
 
   /** With `prepaidReturns`, returns from the caller's own cycle are left to the caller's return stretch. */
   summarize(targets: string[], caller: FunctionNode, prepaidReturns: boolean): CalleeSummary {
@@ -446,17 +449,22 @@ export function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph
   }
   let bound = 0;
   let returnStretch = 0;
+  // Only the plans kept count: the analyses tried and dropped on the way charged nothing.
+  const entryCharges = new Map<string, number>();
   for (const plan of context.plans.values()) {
     bound = Math.max(bound, plan.bound);
     returnStretch = Math.max(returnStretch, plan.returnStretch);
+    for (const [callee, charge] of plan.cycleEntryCharges) raiseCharge(entryCharges, callee, charge);
+  }
+  for (const plan of context.plans.values()) {
     // Prepaid: every frame that will run this stretch was entered through the entry check.
-    if (plan.returnStretch > 0) context.chargeEntry(plan.name, (context.entryCharges.get(plan.name) ?? 0) + plan.returnStretch);
+    if (plan.returnStretch > 0) entryCharges.set(plan.name, (entryCharges.get(plan.name) ?? 0) + plan.returnStretch);
   }
   for (const name of options.entryPoints) {
     const summary = context.plans.get(name)?.summary;
     if (summary) bound = Math.max(bound, summary.open, summary.pre, summary.post);
   }
-  return { functions: context.plans, entryCharges: context.entryCharges, bound, returnStretch, limit: options.limit };
+  return { functions: context.plans, entryCharges, bound, returnStretch, limit: options.limit };
 }
 
 /** Analyzes the functions of one component until their `post` estimates settle. */

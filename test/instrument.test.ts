@@ -170,6 +170,31 @@ describe('reduction counter', () => {
     expect(after.exports.g(12)).toBe(before.exports.g(12));
   });
 
+  it('charges an entry check only for the stretches of the plan it keeps, not of plans tried on the way', async () => {
+    // $g's call_indirect may also reach $leaf, outside the cycle, so the stretch before it runs
+    // on through it when its return is prepaid. The plan kept checks after it (LONG_WORK follows);
+    // the all-prepaid plan tried first would charge LONG_WORK twice at the second call's entry.
+    const recursion = (leafType: string) => `(module
+      (type $t (func (param i32) (result i32))) (type $other (func (param i64) (result i32)))
+      (table 2 funcref) (elem (i32.const 0) $g $leaf)
+      (func $leaf (type ${leafType}) (i32.const 0))
+      (func $g (export "g") (param $n i32) (result i32) (local $acc i32)
+        (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+        ${LONG_WORK}
+        (local.set $acc (i32.add (local.get $acc) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.const 0))))
+        ${LONG_WORK}
+        (i32.add (local.get $acc) (call $g (i32.sub (local.get $n) (i32.const 1))))))`;
+    const yields = async (leafType: string) => {
+      const { before, after } = await both(recursion(leafType));
+      expect(after.exports.g(10)).toBe(before.exports.g(10));
+      return after.yields();
+    };
+    const onlyInCycle = await yields('$other');
+    // The path through $leaf adds one LONG_WORK at the after-call check: 3 stretches charged for
+    // every 2 run (the over-charge made it 5).
+    expect(await yields('$t')).toBeLessThan(onlyInCycle * 1.6);
+  });
+
   /** A loop summing $i * 3 while stepping $i by STEP, exited by `(OP $i END)`; `start` sets $i first (or not). */
   function countedLoop({ start, op = 'ne', step = 1, end = 64, extra = '' }: { start?: string; op?: string; step?: number; end?: number; extra?: string }): string {
     return `(module (func (export "sum") (param $p i32) (result i32) (local $i i32) (local $acc i32)
