@@ -13,8 +13,9 @@ export type FunctionRef = number;
 
 let loading: Promise<Binaryen> | undefined;
 
-async function importBinaryen(): Promise<Binaryen> {
-  const split = splitBinaryenUrl(installedBinaryen());
+/** binaryen.js from the split copy in `splitDir` when it is usable, else from its package. */
+export async function importBinaryen(splitDir?: string): Promise<Binaryen> {
+  const split = splitBinaryenUrl(installedBinaryen(), splitDir);
   if (split) {
     try {
       return ((await import(split)) as { default: Binaryen }).default;

@@ -5,8 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Binaryen, loadBinaryen } from '../src/binaryen.js';
-import { installedBinaryen, SOURCE_FILE, splitBinaryen, splitBinaryenUrl } from '../src/binaryen-split.js';
+import { type Binaryen, importBinaryen, loadBinaryen } from '../src/binaryen.js';
+import { GLUE_FILE, installedBinaryen, SOURCE_FILE, splitBinaryen, splitBinaryenUrl } from '../src/binaryen-split.js';
 import { projectRoot } from './helpers/tools.js';
 
 /** What the instrumenter asks of binaryen, on a real C program: Asyncify at -O2, then emit. */
@@ -82,5 +82,13 @@ describe('splitBinaryenUrl', () => {
     expect(splitBinaryenUrl({ ...installed, bytes: installed.bytes + 1 }, dir)).toBeUndefined();
     await writeFile(join(dir, SOURCE_FILE), '{');
     expect(splitBinaryenUrl(installed, dir)).toBeUndefined();
+  });
+
+  it('falls back to the package when a copy that claims to match cannot be loaded', async () => {
+    const installed = installedBinaryen();
+    await writeFile(join(dir, SOURCE_FILE), JSON.stringify({ version: installed.version, bytes: installed.bytes }));
+    await writeFile(join(dir, GLUE_FILE), 'throw new Error("binaryen.wasm was deleted");');
+    const original = ((await import('binaryen')) as { default: Binaryen }).default;
+    expect(await importBinaryen(dir)).toBe(original);
   });
 });
