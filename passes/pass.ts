@@ -88,27 +88,49 @@ export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
   return name;
 }
 
-function listSlots(binaryen: Binaryen, wrapper: string, expr: ExpressionRef, count: string, get: string, set: string): Slot[] {
-  const n = accessor(binaryen, wrapper, count)(expr);
-  const getAt = accessor(binaryen, wrapper, get);
-  const setAt = accessor(binaryen, wrapper, set);
-  return Array.from({ length: n }, (_, i) => ({ get: () => getAt(expr, i), set: (e: ExpressionRef) => void setAt(expr, i, e) }));
+/** How to reach the children of one kind of expression: the binaryen.js accessors, looked up once. */
+interface ChildAccess {
+  fields: Array<{ get: (expr: ExpressionRef) => ExpressionRef; set: (expr: ExpressionRef, child: ExpressionRef) => void }>;
+  list?: { count: (expr: ExpressionRef) => number; get: (expr: ExpressionRef, i: number) => ExpressionRef; set: (expr: ExpressionRef, i: number, child: ExpressionRef) => void };
+  listFirst: boolean;
+}
+
+function childAccess(binaryen: Binaryen, kind: string, spec: ChildSpec): ChildAccess {
+  const fields = (spec.fields ?? []).map((field) => ({ get: accessor(binaryen, kind, `get${field}`), set: accessor<void>(binaryen, kind, `set${field}`) }));
+  const [count, get, set] = spec.list ? ['getNumChildren', 'getChildAt', 'setChildAt'] : ['getNumOperands', 'getOperandAt', 'setOperandAt'];
+  const list = spec.list || spec.operands
+    ? { count: accessor(binaryen, kind, count), get: accessor(binaryen, kind, get), set: accessor<void>(binaryen, kind, set) }
+    : undefined;
+  return { fields, list, listFirst: spec.operands !== 'after' };
+}
+
+const accessByBinaryen = new WeakMap<object, Map<string, ChildAccess>>();
+
+/** The child accessors of a kind (undefined for leaves), built once per binaryen instance: walks call this for every expression. */
+function accessFor(binaryen: Binaryen, kind: string): ChildAccess | undefined {
+  const spec = CHILDREN[kind];
+  if (!spec) return undefined;
+  let byKind = accessByBinaryen.get(binaryen);
+  if (!byKind) accessByBinaryen.set(binaryen, (byKind = new Map()));
+  let access = byKind.get(kind);
+  if (!access) byKind.set(kind, (access = childAccess(binaryen, kind, spec)));
+  return access;
 }
 
 /** The non-null children of `expr`, in execution order. */
 export function childSlots(binaryen: Binaryen, expr: ExpressionRef): Slot[] {
-  const kind = kindOf(binaryen, expr);
-  const spec = CHILDREN[kind];
-  if (!spec) return [];
-  if (spec.list) return listSlots(binaryen, kind, expr, 'getNumChildren', 'getChildAt', 'setChildAt');
-  const operands = spec.operands ? listSlots(binaryen, kind, expr, 'getNumOperands', 'getOperandAt', 'setOperandAt') : [];
-  const fields = (spec.fields ?? []).map((field) => {
-    const get = accessor(binaryen, kind, `get${field}`);
-    const set = accessor(binaryen, kind, `set${field}`);
-    return { get: () => get(expr), set: (e: ExpressionRef) => void set(expr, e) };
-  });
-  const all = spec.operands === 'before' ? [...operands, ...fields] : [...fields, ...operands];
-  return all.filter((slot) => slot.get() !== 0);
+  const access = accessFor(binaryen, kindOf(binaryen, expr));
+  if (!access) return [];
+  const slots: Slot[] = [];
+  const { list } = access;
+  const addList = () => {
+    if (!list) return;
+    for (let i = 0, n = list.count(expr); i < n; i++) slots.push({ get: () => list.get(expr, i), set: (e) => list.set(expr, i, e) });
+  };
+  if (access.listFirst) addList();
+  for (const field of access.fields) slots.push({ get: () => field.get(expr), set: (e) => field.set(expr, e) });
+  if (!access.listFirst) addList();
+  return slots.filter((slot) => slot.get() !== 0);
 }
 
 /**
