@@ -83,9 +83,8 @@ export async function checkDistinctPaths(input: string, output: string): Promise
   }
 }
 
-/** Writes wasm bytes (or text for .wat) atomically. */
-export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<void> {
-  const content = isText(path) ? await wasmToWat(bytes) : bytes;
+/** Writes a file whole or not at all: a temporary file beside it, then a rename over `path`. */
+export async function writeFileWhole(path: string, content: string | Uint8Array): Promise<void> {
   const temporary = join(dirname(path), `.${basename(path)}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     await writeFile(temporary, content, { flag: 'wx' });
@@ -93,6 +92,16 @@ export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<
   } catch (error) {
     // The temporary file may not exist (its directory may not either): that is not the error.
     await rm(temporary, { force: true }).catch(() => undefined);
+    throw error;
+  }
+}
+
+/** Writes wasm bytes (or text for .wat) atomically. */
+export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<void> {
+  const content = isText(path) ? await wasmToWat(bytes) : bytes;
+  try {
+    await writeFileWhole(path, content);
+  } catch (error) {
     const missingDirectory = (error as NodeJS.ErrnoException).code === 'ENOENT';
     throw missingDirectory ? new InputError(`${path}: cannot write output: its directory does not exist`) : describeFsError(path, error, 'write output');
   }
