@@ -9,6 +9,7 @@
 import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
+import { applyAsyncifyCopies } from './asyncify-copies.js';
 import { type CallGraph, callersOf, isTailCall } from './call-graph.js';
 import { Walker } from './pass.js';
 
@@ -19,6 +20,8 @@ export interface AsyncifyResult {
   instrumented: string[];
   /** Names binaryen's comma-separated lists cannot carry made us fall back to its own analysis. */
   usedOnlyList: boolean;
+  /** Whether each instrumented function got a fast and a rewind copy (else binaryen's Asyncify ran). */
+  rewindCopies: boolean;
 }
 
 /** Placeholder import list when nothing can block: binaryen treats an empty list as "all". */
@@ -60,7 +63,11 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
   }
 }
 
-export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number): AsyncifyResult {
+/**
+ * Instruments what can reach a blocking import: with our two-copy Asyncify when `rewindCopies`
+ * and every such function allows it (passes/asyncify-copies.ts), else with binaryen's.
+ */
+export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number, rewindCopies: boolean): AsyncifyResult {
   const blockingImports: string[] = [];
   const sinks = new Set<string>();
   for (const node of graph.nodes.values()) {
@@ -71,6 +78,10 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
   }
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
   refuseUnsupported(binaryen, module, graph, instrumented);
+  binaryen.setOptimizeLevel(optimizeLevel);
+  if (rewindCopies && applyAsyncifyCopies(binaryen, module, graph, instrumented, sinks, optimizeLevel > 0)) {
+    return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true };
+  }
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();
   try {
@@ -79,10 +90,9 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
     // calls cannot unwind gives the same result (our graph says nothing can).
     if (!instrumented.length) binaryen.setPassArgument('asyncify-ignore-indirect', '1');
     else if (usedOnlyList) binaryen.setPassArgument('asyncify-onlylist', instrumented.join(','));
-    binaryen.setOptimizeLevel(optimizeLevel);
     module.runPasses(['asyncify']);
   } finally {
     binaryen.clearPassArguments();
   }
-  return { blockingImports, instrumented, usedOnlyList };
+  return { blockingImports, instrumented, usedOnlyList, rewindCopies: false };
 }

@@ -30,6 +30,8 @@ export interface CallGraph {
   indirectTargets(params: number, results: number): string[];
   /** Components in reverse topological order: callees before callers. */
   components: string[][];
+  /** Functions a table, a reference or the host can call: exported, in an element segment, or named by ref.func. */
+  addressTaken: ReadonlySet<string>;
 }
 
 /** The possible targets of one call expression, or undefined when it is not a call. */
@@ -150,7 +152,7 @@ export function buildCallGraph(binaryen: Binaryen, module: Module): CallGraph {
     if (collector.anyRef.length) for (const t of taken) callees.add(t);
   }
   const components = stronglyConnected(nodes);
-  return { nodes, indirectTargets, components };
+  return { nodes, indirectTargets, components, addressTaken: taken };
 }
 
 /** Tarjan's algorithm, iterative (deep call chains must not overflow the JS stack). */

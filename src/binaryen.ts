@@ -43,6 +43,8 @@ interface Untyped {
     getVar(func: FunctionRef, index: number): number;
     getParams(func: FunctionRef): number;
   };
+  /** Recomputes an expression's type from its children (after they were replaced). */
+  Expression: { finalize(expr: ExpressionRef): void };
   _BinaryenFunctionAddVar(func: FunctionRef, type: number): number;
   getExceptionMessage?(error: unknown): string;
   [wrapper: string]: unknown;

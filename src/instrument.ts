@@ -43,6 +43,12 @@ export interface InstrumentOptions {
    * entry check per two levels of recursion, for a few hundred bytes per such function.
    */
   unrollRecursion?: boolean;
+  /**
+   * Give each function that can suspend a fast copy and a rewind copy (default true;
+   * passes/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
+   * larger output. False: binaryen's own Asyncify, one slower copy.
+   */
+  rewindCopies?: boolean;
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
@@ -73,6 +79,8 @@ export interface InstrumentReport {
     blockingImports: string[];
     instrumentedFunctions: string[];
     usedOnlyList: boolean;
+    /** True when our two-copy Asyncify ran, false for binaryen's (asked for, or a function it cannot copy). */
+    rewindCopies: boolean;
     reservedPages: number;
     memoryExport: string;
   };
@@ -150,6 +158,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
   const checkReturns = options.checkReturns ?? false;
   const unrollSelfRecursion = options.unrollRecursion ?? true;
+  const rewindCopies = options.rewindCopies ?? true;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
   const binaryen = await loadBinaryen();
@@ -186,11 +195,12 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(options.blockingImports);
     if (tail) {
-      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize);
+      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize, rewindCopies);
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
         usedOnlyList: result.usedOnlyList,
+        rewindCopies: result.rewindCopies,
         reservedPages: tail.pages,
         memoryExport: tail.memoryExport,
       };
@@ -207,7 +217,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, costModel: costModel.name },
+      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, rewindCopies: asyncify?.rewindCopies ?? false, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

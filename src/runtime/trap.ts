@@ -12,6 +12,11 @@ export interface TrapReport {
 // V8 frames: "at name (wasm://wasm/<hash>:wasm-function[12]:0x1a2)" or "at wasm://wasm/<hash>:wasm-function[12]:0x1a2".
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
 
+// Frames of the instrumenter's own making (passes/asyncify-copies.ts): a rewind copy is reported
+// as the function it copies, and the frame-stack helpers are left out.
+const REWIND_COPY = /\$rewind(?:_\d+)?$/;
+const FRAME_HELPER = /^lunatic_asyncify_(?:push|pop)(?:_\d+)?$/;
+
 /** The wasm functions named in a V8 stack trace. */
 export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | undefined): string[] {
   const names = module ? functionNames(module) : new Map<number, string>();
@@ -20,7 +25,8 @@ export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | unde
     const match = WASM_FRAME.exec(line);
     if (!match) continue;
     const index = Number(match[2]);
-    functions.push(names.get(index) ?? match[1] ?? `wasm-function[${index}]`);
+    const name = names.get(index) ?? match[1] ?? `wasm-function[${index}]`;
+    if (!FRAME_HELPER.test(name)) functions.push(name.replace(REWIND_COPY, ''));
   }
   return functions;
 }

@@ -18,6 +18,7 @@ interface InstrumentArgs {
   checkLimit: number;
   checkReturns: boolean;
   unrollRecursion: boolean;
+  rewindCopies: boolean;
   report?: 'text' | 'json';
 }
 
@@ -41,6 +42,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('check-limit', { describe: 'longest check-free stretch (instructions) before extra checks are added', type: 'number', default: DEFAULT_OPTIONS.checkLimit })
     .option('check-returns', { describe: 'also check after every return from a recursive call, so the bound does not grow with the depth of a recursion being unwound (costs a second check per call in recursive code)', type: 'boolean', default: false })
     .option('unroll-recursion', { describe: 'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)', type: 'boolean', default: true })
+    .option('rewind-copies', { describe: 'give each function that can suspend a fast copy, which only tests for an unwind after its calls, and a rewind copy used to resume (--no-rewind-copies: binaryen\'s own Asyncify, one copy: smaller output, slower)', type: 'boolean', default: true })
     .option('report', { describe: 'print what was done', choices: ['text', 'json'] as const })
     .check((argv) => checkArgs(argv as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
 }
@@ -66,6 +68,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     checkLimit: argv.checkLimit,
     checkReturns: argv.checkReturns,
     unrollRecursion: argv.unrollRecursion,
+    rewindCopies: argv.rewindCopies,
   });
   await writeModuleFile(argv.output, binary);
   printReport(report, argv.report);

@@ -1,0 +1,564 @@
+// Two-copy Asyncify: the same ABI as binaryen's Asyncify (docs/ABI.md), at a fraction of its cost
+// on the normal path.
+//
+// Binaryen's Asyncify keeps one body per function that must serve three states at once: normal
+// running, unwinding and rewinding. Every stretch of code is guarded by a test of the state, and
+// values pass through `select`s on it, so the normal path pays for the other two (1.6x on a
+// malloc-heavy program). Here each function that can suspend gets two bodies instead:
+//
+// - The fast copy, in place of the function: its own code plus, after each call that can unwind,
+//   `br_if $unwind (state)`. Unwinding saves the locals and the call's index to the Asyncify
+//   buffer and returns. Only exported and address-taken functions also test the state on entry,
+//   to send a rewind to their rewind copy.
+// - The rewind copy (`<name>$rewind`): entered only to rewind. It pops its frame, then runs its
+//   body with every statement before the resumed call skipped (`$rewinding` guards) and every
+//   branch steered towards it, calls the callee's rewind copy there (the import itself, or the
+//   table entry for an indirect call), and carries on as ordinary code from then on. It can unwind
+//   again, saving the same frame.
+//
+// Both copies are made from the function flattened by binaryen (every call a statement of its
+// own, every operand a local), so at a call the whole state of the frame is its locals. The frame
+// is every local of the flat function, in one layout for both copies; binaryen's optimizer then
+// runs on each copy, which keeps what is stored and loaded the same values.
+//
+// Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
+// does not save (v128, several results) or flattening leaves a call nested in an expression.
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
+import { type CallGraph, callTargets } from './call-graph.js';
+import { Liveness } from './liveness.js';
+import { childSlots, kindOf } from './pass.js';
+import { freshFunctionName } from './reduction-counter.js';
+
+/**
+ * What optimizes a rewind copy. It runs once per resume, and then as the rest of its frame's
+ * life, so it gets the cleanup passes only: binaryen's full -O2 pipeline took over 4 s on the
+ * guarded copy of musl's printf core, for no measurable gain.
+ */
+const REWIND_COPY_PASSES = ['remove-unused-brs', 'remove-unused-names', 'merge-blocks', 'simplify-locals', 'vacuum', 'coalesce-locals', 'reorder-locals', 'remove-unused-brs', 'merge-blocks', 'vacuum'];
+
+const STATE = { normal: 0, unwinding: 1, rewinding: 2 } as const;
+
+/** The byte size of each local type a frame can hold. */
+function frameBytes(binaryen: Binaryen, type: number): number | undefined {
+  if (type === binaryen.i32 || type === binaryen.f32) return 4;
+  if (type === binaryen.i64 || type === binaryen.f64) return 8;
+  return undefined;
+}
+
+/** Whether every function in `names` can be given two copies (else the caller uses binaryen's Asyncify). */
+export function copiesSupported(binaryen: Binaryen, graph: CallGraph, names: Iterable<string>): boolean {
+  for (const name of names) {
+    const func = graph.nodes.get(name)!.ref;
+    const info = binaryen.getFunctionInfo(func);
+    if (info.results !== binaryen.none && frameBytes(binaryen, info.results) === undefined) return false;
+    if (!localTypes(binaryen, func).every((type) => frameBytes(binaryen, type) !== undefined)) return false;
+  }
+  return true;
+}
+
+/** Thrown when flattening did not leave a function in the form the copies need. */
+class NotFlat extends Error {}
+
+/** What addControl adds and the copies use: the state global and the frame stack's push and pop. */
+interface Globals {
+  state: string;
+  /** `(size) -> frame address`: claims `size` bytes of the buffer, trapping when it is full. */
+  push: string;
+  /** `(size) -> frame address`: gives back the last `size` bytes claimed. */
+  pop: string;
+}
+
+/** Where each local lives in a saved frame, and the call index after them. */
+interface FrameLayout {
+  offsets: number[];
+  indexOffset: number;
+  size: number;
+}
+
+function frameLayout(binaryen: Binaryen, types: number[]): FrameLayout {
+  // Eight-byte locals first, so every slot is aligned when the frame start is.
+  const order = types.map((type, local) => ({ local, bytes: frameBytes(binaryen, type)! })).sort((a, b) => b.bytes - a.bytes || a.local - b.local);
+  const offsets: number[] = [];
+  let size = 0;
+  for (const { local, bytes } of order) {
+    offsets[local] = size;
+    size += bytes;
+  }
+  return { offsets, indexOffset: size, size: (size + 4 + 7) & ~7 };
+}
+
+/** What one function's copies share: its locals, frame, labels and the extra locals each copy adds. */
+class FunctionCopies {
+  readonly types: number[];
+  readonly layout: FrameLayout;
+  readonly results: number;
+  readonly params: number;
+
+  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef) {
+    const info = binaryen.getFunctionInfo(func);
+    this.types = localTypes(binaryen, func);
+    this.layout = frameLayout(binaryen, this.types);
+    this.results = info.results;
+    this.params = info.params;
+  }
+
+  state(): ExpressionRef {
+    return this.module.global.get(this.globals.state, this.binaryen.i32);
+  }
+
+  zeroResult(): ExpressionRef {
+    const { module, binaryen } = this;
+    switch (this.results) {
+      case binaryen.none: return module.return();
+      case binaryen.i32: return module.return(module.i32.const(0));
+      case binaryen.i64: return module.return(module.i64.const(0n as never));
+      case binaryen.f32: return module.return(module.f32.const(0));
+      default: return module.return(module.f64.const(0));
+    }
+  }
+
+  private load(type: number, offset: number, ptr: ExpressionRef): ExpressionRef {
+    const { module, binaryen } = this;
+    if (type === binaryen.i32) return module.i32.load(offset, 4, ptr);
+    if (type === binaryen.i64) return module.i64.load(offset, 8, ptr);
+    if (type === binaryen.f32) return module.f32.load(offset, 4, ptr);
+    return module.f64.load(offset, 8, ptr);
+  }
+
+  private store(type: number, offset: number, ptr: ExpressionRef, value: ExpressionRef): ExpressionRef {
+    const { module, binaryen } = this;
+    if (type === binaryen.i32) return module.i32.store(offset, 4, ptr, value);
+    if (type === binaryen.i64) return module.i64.store(offset, 8, ptr, value);
+    if (type === binaryen.f32) return module.f32.store(offset, 4, ptr, value);
+    return module.f64.store(offset, 8, ptr, value);
+  }
+
+  /** The rewind copy's prologue: pop the frame into the locals and the resumed call's index. */
+  restore(ptr: number, resumeAt: number): ExpressionRef[] {
+    const { module, binaryen, layout } = this;
+    const i32 = binaryen.i32;
+    const at = () => module.local.get(ptr, i32);
+    return [
+      module.local.set(ptr, module.call(this.globals.pop, [module.i32.const(layout.size)], i32)),
+      ...this.types.map((type, local) => module.local.set(local, this.load(type, layout.offsets[local]!, at()))),
+      module.local.set(resumeAt, module.i32.load(layout.indexOffset, 4, at())),
+    ];
+  }
+
+  /** Stores `live` into the frame at `ptr`: what an unwind keeps of the function. */
+  saveLocals(live: readonly number[], ptr: number): ExpressionRef[] {
+    const { module, binaryen, layout } = this;
+    return live.map((local) => this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, binaryen.i32), module.local.get(local, this.types[local]!)));
+  }
+
+  pushFrame(ptr: number): ExpressionRef {
+    const { module, binaryen } = this;
+    return module.local.set(ptr, module.call(this.globals.push, [module.i32.const(this.layout.size)], binaryen.i32));
+  }
+
+  storeIndex(ptr: number, index: ExpressionRef): ExpressionRef {
+    const { module, binaryen } = this;
+    return module.i32.store(this.layout.indexOffset, 4, module.local.get(ptr, binaryen.i32), index);
+  }
+}
+
+const SPARE_LOCALS = 4;
+
+/**
+ * The unwind paths of one copy. A call site that sees an unwind branches, with its index, to the
+ * save of its set of live locals; sites with the same set share one save at the end of the
+ * function, which keeps the copy small.
+ */
+class FrameSaves {
+  private readonly saves: Array<{ label: string; live: Set<number> }> = [];
+
+  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly copies: FunctionCopies, private readonly func: FunctionRef) {}
+
+  /** `call` followed by the unwind test. */
+  after(call: ExpressionRef, index: number, live: ReadonlySet<number>, scratch: (type: number) => number): ExpressionRef {
+    const { module, binaryen } = this;
+    const test = module.drop(module.br(this.labelFor(live), this.copies.state(), module.i32.const(index)));
+    const type = binaryen.getExpressionType(call);
+    if (type === binaryen.none) return module.block(null, [call, test], binaryen.none);
+    const temp = scratch(type);
+    return module.block(null, [module.local.set(temp, call), test, module.local.get(temp, type)], type);
+  }
+
+  /**
+   * The save for a site whose live locals are `live`: an existing one that needs at most
+   * SPARE_LOCALS more (saving a dead local is harmless, it only keeps it alive across this
+   * call), or a new one.
+   */
+  private labelFor(live: ReadonlySet<number>): string {
+    let best: { label: string; live: Set<number> } | undefined;
+    let bestExtra = Infinity;
+    for (const save of this.saves) {
+      let extra = 0;
+      for (const local of live) if (!save.live.has(local)) extra++;
+      for (const local of save.live) if (!live.has(local)) extra++;
+      if (extra < bestExtra) [best, bestExtra] = [save, extra];
+    }
+    if (best && bestExtra <= SPARE_LOCALS) {
+      for (const local of live) best.live.add(local);
+      return best.label;
+    }
+    const save = { label: `lunatic_asyncify$save${this.saves.length}`, live: new Set(live) };
+    this.saves.push(save);
+    return save.label;
+  }
+
+  /** `body`, made to return, inside the blocks the unwind tests branch out of, each followed by its save. */
+  wrap(body: ExpressionRef): ExpressionRef {
+    const { module, binaryen, copies } = this;
+    if (!this.saves.length) return body;
+    const i32 = binaryen.i32;
+    const [index, ptr] = [addLocal(binaryen, this.func, i32), addLocal(binaryen, this.func, i32)];
+    const type = binaryen.getExpressionType(body);
+    let inner = type === binaryen.unreachable ? body : type === binaryen.none ? module.block(null, [body, module.return()], binaryen.unreachable) : module.return(body);
+    for (const { label, live } of this.saves) {
+      inner = module.block(null, [
+        module.local.set(index, module.block(label, [inner], i32)),
+        copies.pushFrame(ptr),
+        ...copies.saveLocals([...live].sort((a, b) => a - b), ptr),
+        copies.storeIndex(ptr, module.local.get(index, i32)),
+        copies.zeroResult(),
+      ], binaryen.unreachable);
+    }
+    return inner;
+  }
+}
+
+/** Numbers the call sites that can unwind, in execution order: both copies walk the same tree. */
+class CallSites {
+  private next = 0;
+
+  constructor(private readonly binaryen: Binaryen, private readonly graph: CallGraph, private readonly mayUnwind: Set<string>, private readonly liveAt: ReadonlyArray<ReadonlySet<number>> = []) {}
+
+  /** The locals to save when call site `index` unwinds. */
+  live(index: number): ReadonlySet<number> {
+    return this.liveAt[index]!;
+  }
+
+  isSite(expr: ExpressionRef, kind: string): boolean {
+    const targets = callTargets(this.binaryen, this.graph, expr, kind);
+    return targets !== undefined && targets.some((target) => this.mayUnwind.has(target));
+  }
+
+  take(): number {
+    return this.next++;
+  }
+
+  get count(): number {
+    return this.next;
+  }
+}
+
+const CONTROL = new Set(['Block', 'If', 'Loop']);
+/** What may stand between a call site and the statement list that holds it in flat code. */
+const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
+
+/**
+ * Throws NotFlat unless every call site stands as a statement (alone, or under a local.set or
+ * drop) in a block, a loop, an arm of an if or the function body, with no call site below it.
+ */
+function checkFlat(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean): void {
+  const kind = kindOf(binaryen, expr);
+  const site = sites.isSite(expr, kind);
+  if (site && !statement) throw new NotFlat();
+  const slots = childSlots(binaryen, expr);
+  slots.forEach((slot, i) => {
+    const childStatement = !site && (CONTROL.has(kind) ? !(kind === 'If' && i === 0) : STATEMENT_WRAPPERS.has(kind) && statement);
+    checkFlat(binaryen, sites, slot.get(), childStatement);
+  });
+}
+
+/** The fast copy, in place: the flat body with the unwind test after every call site. */
+function makeFast(binaryen: Binaryen, saves: FrameSaves, sites: CallSites, expr: ExpressionRef, scratch: (type: number) => number): ExpressionRef {
+  const kind = kindOf(binaryen, expr);
+  if (sites.isSite(expr, kind)) {
+    const index = sites.take();
+    return saves.after(expr, index, sites.live(index), scratch);
+  }
+  for (const slot of childSlots(binaryen, expr)) {
+    const child = slot.get();
+    const replaced = makeFast(binaryen, saves, sites, child, scratch);
+    if (replaced !== child) slot.set(replaced);
+  }
+  return expr;
+}
+
+/** Builds the rewind copy's body from a copy of the flat body, in place. */
+class RewindBuilder {
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly module: Module,
+    private readonly saves: FrameSaves,
+    private readonly sites: CallSites,
+    private readonly rewindNames: Map<string, string>,
+    private readonly locals: { rewinding: number; resumeAt: number; scratch: (type: number) => number },
+  ) {}
+
+  /** Rewrites `expr` (in place where it can) and returns it with the call sites it holds, [first, end). */
+  build(expr: ExpressionRef): { expr: ExpressionRef; first: number; end: number } {
+    const { binaryen } = this;
+    const kind = kindOf(binaryen, expr);
+    const first = this.sites.count;
+    if (this.sites.isSite(expr, kind)) return { expr: this.resumable(expr, this.sites.take()), first, end: first + 1 };
+    if (kind === 'Block') this.buildBlock(expr);
+    else if (kind === 'If') this.buildIf(expr);
+    else {
+      for (const slot of childSlots(binaryen, expr)) {
+        const child = slot.get();
+        const built = this.build(child).expr;
+        if (built !== child) slot.set(built);
+      }
+    }
+    // Guards turn some unreachable statements into ones that may complete: types are recomputed.
+    if (this.sites.count > first) untyped(binaryen).Expression.finalize(expr);
+    return { expr, first, end: this.sites.count };
+  }
+
+  private get rewinding(): ExpressionRef {
+    return this.module.local.get(this.locals.rewinding, this.binaryen.i32);
+  }
+
+  /** Whether the resumed call is one of [first, end). */
+  private resumesIn(first: number, end: number): ExpressionRef {
+    const { module, binaryen } = this;
+    return module.i32.lt_u(module.i32.sub(module.local.get(this.locals.resumeAt, binaryen.i32), module.i32.const(first)), module.i32.const(end - first));
+  }
+
+  /**
+   * Statements before the resumed call are skipped while rewinding; a statement holding call
+   * sites runs only if it holds the resumed one. Statements after the last call site are reached
+   * only once the rewind is over, so they stay as they are.
+   */
+  private buildBlock(block: ExpressionRef): void {
+    const { module, binaryen } = this;
+    const count = accessor(binaryen, 'Block', 'getNumChildren')(block);
+    const getChild = accessor(binaryen, 'Block', 'getChildAt');
+    const setChild = accessor<void>(binaryen, 'Block', 'setChildAt');
+    const built = Array.from({ length: count }, (_, i) => this.build(getChild(block, i)));
+    const lastWithSites = built.findLastIndex((b) => b.end > b.first);
+    if (lastWithSites < 0) {
+      built.forEach((b, i) => b.expr !== getChild(block, i) && setChild(block, i, b.expr));
+      return;
+    }
+    const blockFirst = built[0]!.first;
+    const blockEnd = built[lastWithSites]!.end;
+    const children: ExpressionRef[] = [];
+    let skipped: ExpressionRef[] = [];
+    const flushSkipped = () => {
+      if (skipped.length) children.push(module.if(module.i32.eqz(this.rewinding), skipped.length === 1 ? skipped[0]! : module.block(null, skipped, binaryen.none)));
+      skipped = [];
+    };
+    built.forEach((b, i) => {
+      if (i > lastWithSites) children.push(b.expr);
+      else if (b.end === b.first) skipped.push(b.expr);
+      else {
+        flushSkipped();
+        const whole = b.first === blockFirst && b.end === blockEnd;
+        children.push(whole ? b.expr : module.if(module.i32.or(module.i32.eqz(this.rewinding), this.resumesIn(b.first, b.end)), b.expr));
+      }
+    });
+    flushSkipped();
+    const edit = untyped(binaryen)['Block'] as unknown as { removeChildAt(b: number, i: number): void; appendChild(b: number, c: number): void };
+    for (let i = count - 1; i >= 0; i--) edit.removeChildAt(block, i);
+    for (const child of children) edit.appendChild(block, child);
+  }
+
+  /** While rewinding, an if takes the arm that holds the resumed call. */
+  private buildIf(expr: ExpressionRef): void {
+    const { module, binaryen } = this;
+    const arm = (field: 'IfTrue' | 'IfFalse') => {
+      const child = accessor(binaryen, 'If', `get${field}`)(expr);
+      if (!child) return undefined;
+      const built = this.build(child);
+      if (built.expr !== child) accessor<void>(binaryen, 'If', `set${field}`)(expr, built.expr);
+      return built;
+    };
+    const yes = arm('IfTrue')!;
+    const no = arm('IfFalse');
+    const holds = (b: { first: number; end: number } | undefined) => b !== undefined && b.end > b.first;
+    if (!holds(yes) && !holds(no)) return;
+    const towardsTrue = !holds(yes) ? module.i32.const(0) : !holds(no) ? module.i32.const(1) : this.resumesIn(yes.first, yes.end);
+    const condition = accessor(binaryen, 'If', 'getCondition')(expr);
+    accessor<void>(binaryen, 'If', 'setCondition')(expr, module.select(this.rewinding, towardsTrue, condition));
+  }
+
+  /** A call site: while rewinding, clear the flag and call what rewinds the callee; then the unwind test. */
+  private resumable(call: ExpressionRef, index: number): ExpressionRef {
+    const { module, binaryen, locals } = this;
+    const type = binaryen.getExpressionType(call);
+    const resumed = module.block(null, [module.local.set(locals.rewinding, module.i32.const(0)), this.rewindCall(call)], type);
+    return this.saves.after(module.if(this.rewinding, resumed, call), index, this.sites.live(index), locals.scratch);
+  }
+
+  /** A direct call goes to the callee's rewind copy; an import or an indirect call is made again (docs/ABI.md). */
+  private rewindCall(call: ExpressionRef): ExpressionRef {
+    const { module, binaryen } = this;
+    if (kindOf(binaryen, call) === 'Call') {
+      const target = accessor<string>(binaryen, 'Call', 'getTarget')(call);
+      const rewindName = this.rewindNames.get(target);
+      if (rewindName) {
+        const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) => module.copyExpression(accessor(binaryen, 'Call', 'getOperandAt')(call, i)));
+        return module.call(rewindName, operands, binaryen.getExpressionType(call));
+      }
+    }
+    return module.copyExpression(call);
+  }
+}
+
+const EXPORTS = {
+  startUnwind: 'asyncify_start_unwind',
+  stopUnwind: 'asyncify_stop_unwind',
+  startRewind: 'asyncify_start_rewind',
+  stopRewind: 'asyncify_stop_rewind',
+  getState: 'asyncify_get_state',
+} as const;
+
+function freshGlobalName(module: Module, base: string): string {
+  const exists = (name: string) => {
+    try {
+      return module.getGlobal(name) !== 0;
+    } catch {
+      return false;
+    }
+  };
+  let name = base;
+  for (let i = 1; exists(name); i++) name = `${base}_${i}`;
+  return name;
+}
+
+/** The state and data globals and the five exports of the ABI, as binaryen's Asyncify defines them. */
+function addControl(binaryen: Binaryen, module: Module): Globals {
+  const i32 = binaryen.i32;
+  const globals = { state: freshGlobalName(module, 'lunatic_asyncify_state'), data: freshGlobalName(module, 'lunatic_asyncify_data') };
+  module.addGlobal(globals.state, i32, true, module.i32.const(STATE.normal));
+  module.addGlobal(globals.data, i32, true, module.i32.const(0));
+  const data = () => module.global.get(globals.data, i32);
+  // Like binaryen's: a data struct whose current position is past its end is refused with a trap.
+  const checkData = module.if(module.i32.gt_u(module.i32.load(0, 4, data()), module.i32.load(4, 4, data())), module.unreachable());
+  const control = (exportName: string, state: number, setsData: boolean) => {
+    const name = freshFunctionName(module, `lunatic_${exportName}`);
+    const body = [module.global.set(globals.state, module.i32.const(state)), ...(setsData ? [module.global.set(globals.data, module.local.get(0, i32))] : []), module.copyExpression(checkData)];
+    module.addFunction(name, setsData ? i32 : binaryen.none, binaryen.none, [], module.block(null, body, binaryen.none));
+    module.addFunctionExport(name, exportName);
+  };
+  const frames = (base: string, claim: boolean) => {
+    const name = freshFunctionName(module, base);
+    const current = module.i32.load(0, 4, data());
+    const size = module.local.get(0, i32);
+    const frame = claim ? current : module.i32.sub(current, size);
+    const body = claim
+      ? [module.local.set(1, current), module.if(module.i32.gt_u(module.i32.add(module.local.get(1, i32), size), module.i32.load(4, 4, data())), module.unreachable()),
+          module.i32.store(0, 4, data(), module.i32.add(module.local.get(1, i32), module.local.get(0, i32))), module.local.get(1, i32)]
+      : [module.local.set(1, frame), module.i32.store(0, 4, data(), module.local.get(1, i32)), module.local.get(1, i32)];
+    module.addFunction(name, i32, i32, [i32], module.block(null, body, i32));
+    return name;
+  };
+  control(EXPORTS.startUnwind, STATE.unwinding, true);
+  control(EXPORTS.stopUnwind, STATE.normal, false);
+  control(EXPORTS.startRewind, STATE.rewinding, true);
+  control(EXPORTS.stopRewind, STATE.normal, false);
+  const getState = freshFunctionName(module, `lunatic_${EXPORTS.getState}`);
+  module.addFunction(getState, binaryen.none, i32, [], module.global.get(globals.state, i32));
+  module.addFunctionExport(getState, EXPORTS.getState);
+  // The buffer ends where the host said: overflowing it traps, as binaryen's Asyncify does.
+  return { state: globals.state, push: frames('lunatic_asyncify_push', true), pop: frames('lunatic_asyncify_pop', false) };
+}
+
+/** Extra locals of a copy, added on demand: one scratch local per type, reused at every call site. */
+function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => number {
+  const scratch = new Map<number, number>();
+  return (type) => {
+    let local = scratch.get(type);
+    if (local === undefined) scratch.set(type, (local = addLocal(binaryen, func, type)));
+    return local;
+  };
+}
+
+/** The locals live at each call site of a flat body, by call-site index. */
+function liveAtSites(binaryen: Binaryen, sites: CallSites, body: ExpressionRef): Array<ReadonlySet<number>> {
+  const calls: ExpressionRef[] = [];
+  const inOrder = (expr: ExpressionRef): void => {
+    if (sites.isSite(expr, kindOf(binaryen, expr))) calls.push(expr);
+    else for (const slot of childSlots(binaryen, expr)) inOrder(slot.get());
+  };
+  inOrder(body);
+  const liveness = new Liveness(binaryen, (expr, kind) => sites.isSite(expr, kind));
+  liveness.run(body);
+  return calls.map((call) => liveness.liveIn.get(call)!);
+}
+
+function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): void {
+  untyped(binaryen).Function.setBody(func, body);
+}
+
+/**
+ * Gives every function in `instrumented` its fast and rewind copies and adds the Asyncify exports.
+ * Returns false, having changed nothing but flattening those functions, when one cannot be given
+ * copies; the caller then runs binaryen's Asyncify.
+ */
+export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean): boolean {
+  if (!copiesSupported(binaryen, graph, instrumented)) return false;
+  const mayUnwind = new Set([...instrumented, ...sinks]);
+  const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
+  const liveAt: Array<Array<ReadonlySet<number>>> = [];
+  try {
+    for (const func of funcs) {
+      module.runPassesOnFunction(func, ['flatten', 'simplify-locals-nonesting', 'coalesce-locals', 'reorder-locals']);
+      const sites = new CallSites(binaryen, graph, mayUnwind);
+      const body = untyped(binaryen).Function.getBody(func);
+      checkFlat(binaryen, sites, body, true);
+      liveAt.push(liveAtSites(binaryen, sites, body));
+    }
+  } catch (error) {
+    if (error instanceof NotFlat) return false;
+    throw error;
+  }
+  const globals = addControl(binaryen, module);
+  const rewindNames = new Map(instrumented.map((name) => [name, freshFunctionName(module, `${name}$rewind`)]));
+  // Every rewind copy exists before any body calls one.
+  const pairs = instrumented.map((name, i) => {
+    const func = funcs[i]!;
+    const info = binaryen.getFunctionInfo(func);
+    const rewind = module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
+    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func), sites: () => new CallSites(binaryen, graph, mayUnwind, liveAt[i]) };
+  });
+  for (const { name, func, rewind, copies, sites } of pairs) {
+    makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
+    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames);
+    if (optimize) {
+      module.optimizeFunction(func);
+      module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
+    }
+  }
+  return true;
+}
+
+/** The fast copy, in place; functions the host or a table can call send a rewind to their rewind copy on entry. */
+function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, sites: CallSites, entryRewind: string | undefined): void {
+  const { func } = copies;
+  const saves = new FrameSaves(binaryen, module, copies, func);
+  const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
+  setBody(binaryen, func, body);
+  if (!entryRewind) return;
+  const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
+  const rewound = module.call(entryRewind, params, copies.results);
+  const redirect = module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));
+  setBody(binaryen, func, module.block(null, [redirect, body], binaryen.getExpressionType(body)));
+}
+
+function makeRewindCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, rewind: FunctionRef, sites: CallSites, rewindNames: Map<string, string>): void {
+  const scratch = localMaker(binaryen, rewind);
+  const [ptr, rewinding, resumeAt] = [scratch(binaryen.i32), addLocal(binaryen, rewind, binaryen.i32), addLocal(binaryen, rewind, binaryen.i32)];
+  const saves = new FrameSaves(binaryen, module, copies, rewind);
+  const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
+  const body = saves.wrap(builder.build(untyped(binaryen).Function.getBody(rewind)).expr);
+  setBody(binaryen, rewind, module.block(null, [
+    ...copies.restore(ptr, resumeAt),
+    module.local.set(rewinding, module.i32.const(1)),
+    body,
+  ], binaryen.getExpressionType(body)));
+}

@@ -1,0 +1,154 @@
+// The two-copy Asyncify (passes/asyncify-copies.ts) against the plain program: suspensions at
+// every kind of place a rewind must find its way back to (a loop, an if arm, a br_table target,
+// a recursion, an indirect call, a second suspension of a frame already resumed), with locals of
+// every numeric type live across them; and the fall-back to binaryen's Asyncify.
+import { describe, expect, it } from 'vitest';
+import { instrument, type InstrumentOptions } from '../src/index.js';
+import { wat } from './helpers/wat.js';
+
+/** `wait(x)` blocks; it answers 3x + 1. Everything else is arithmetic on what it answered. */
+const PROGRAM = `(module
+  (import "env" "wait" (func $wait (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (type $step (func (param i32) (result i64)))
+  (table 2 funcref)
+  (elem (i32.const 0) $leaf $recurse)
+  (func $leaf (param $x i32) (result i64)
+    (i64.extend_i32_u (call $wait (local.get $x))))
+  (func $recurse (param $d i32) (result i64) (local $mine f64)
+    (local.set $mine (f64.convert_i32_u (i32.mul (local.get $d) (i32.const 7))))
+    (if (result i64) (i32.eqz (local.get $d))
+      (then (call_indirect (type $step) (i32.const 11) (i32.const 0)))
+      (else (i64.add
+        (call_indirect (type $step) (i32.sub (local.get $d) (i32.const 1)) (i32.const 1))
+        (i64.trunc_f64_u (f64.mul (local.get $mine) (f64.const 1.5)))))))
+  (func $mix (export "mix") (param $n i32) (result i64)
+    (local $i i32) (local $acc i64) (local $f f32) (local $d f64) (local $h i64)
+    (local.set $d (f64.const 1))
+    (loop $next
+      (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31)) (i64.extend_i32_u (local.get $i))))
+      (local.set $f (f32.add (local.get $f) (f32.const 1.5)))
+      (if (i32.eqz (i32.rem_u (local.get $i) (i32.const 3)))
+        (then (local.set $acc (i64.add (local.get $acc) (i64.extend_i32_u (call $wait (local.get $i))))))
+        (else (local.set $acc (i64.add (local.get $acc) (call $recurse (i32.rem_u (local.get $i) (i32.const 5)))))))
+      (block $two (block $one (block $zero
+        (br_table $zero $one $two (i32.rem_u (local.get $i) (i32.const 3))))
+        (local.set $d (f64.mul (local.get $d) (f64.const 1.25)))
+        (br $two))
+        (local.set $acc (i64.xor (local.get $acc) (i64.extend_i32_u (call $wait (i32.add (local.get $i) (i32.const 100)))))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+    (i64.add (i64.add (local.get $acc) (local.get $h))
+      (i64.add (i64.trunc_f32_u (local.get $f)) (i64.trunc_f64_u (local.get $d)))))
+  (func (export "indirect") (param $d i32) (result i64)
+    (call_indirect (type $step) (local.get $d) (i32.const 1))))`;
+
+const answer = (x: number) => 3 * x + 1;
+
+/** Runs `entry(arg)`, suspending at every `wait`, and returns the result and the suspensions. */
+async function runSuspending(binary: Uint8Array, entry: string, arg: number): Promise<{ result: bigint; suspensions: number }> {
+  let exports: Record<string, any> = {};
+  let asked = 0;
+  let suspensions = 0;
+  const dataAt = () => (exports.memory as WebAssembly.Memory).buffer.byteLength - exports.lunatic_reserved_pages.value * 65536;
+  const wait = (x: number) => {
+    if (exports.asyncify_get_state() === 2) {
+      exports.asyncify_stop_rewind();
+      return answer(asked);
+    }
+    asked = x;
+    const data = dataAt();
+    const view = new DataView((exports.memory as WebAssembly.Memory).buffer);
+    view.setInt32(data, data + 8, true);
+    view.setInt32(data + 4, (exports.memory as WebAssembly.Memory).buffer.byteLength, true);
+    exports.asyncify_start_unwind(data);
+    return 0;
+  };
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
+  exports = instance.exports as Record<string, any>;
+  let result = exports[entry](arg);
+  while (exports.asyncify_get_state() === 1) {
+    suspensions++;
+    exports.asyncify_stop_unwind();
+    exports.asyncify_start_rewind(dataAt());
+    result = exports[entry](arg);
+  }
+  expect(exports.asyncify_get_state()).toBe(0);
+  return { result, suspensions };
+}
+
+async function runPlain(binary: Uint8Array, entry: string, arg: number): Promise<{ result: bigint; waits: number }> {
+  let waits = 0;
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait: (x: number) => (waits++, answer(x)) } });
+  return { result: (instance.exports as Record<string, any>)[entry](arg), waits };
+}
+
+describe('two-copy Asyncify', () => {
+  const options: InstrumentOptions = { blockingImports: ['env.wait'], reductions: false };
+
+  it('resumes in loops, if arms, br_table targets, recursions and indirect calls with the plain result', async () => {
+    const plain = await wat(PROGRAM);
+    const { binary, report } = await instrument(plain, options);
+    expect(report.asyncify!.rewindCopies).toBe(true);
+    for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+      const expected = await runPlain(plain, entry, arg);
+      const got = await runSuspending(binary, entry, arg);
+      expect(got.result, `${entry}(${arg})`).toBe(expected.result);
+      // Every wait suspended: each frame above it was saved and restored as often.
+      expect(got.suspensions, `${entry}(${arg})`).toBe(expected.waits);
+    }
+  });
+
+  it('with reduction checks too, and with every yield suspending', async () => {
+    const plain = await wat(PROGRAM);
+    const { binary } = await instrument(plain, { blockingImports: ['env.wait'] });
+    let exports: Record<string, any> = {};
+    let yields = 0;
+    let asked = 0;
+    const dataAt = () => (exports.memory as WebAssembly.Memory).buffer.byteLength - exports.lunatic_reserved_pages.value * 65536;
+    const suspend = () => {
+      const data = dataAt();
+      const view = new DataView((exports.memory as WebAssembly.Memory).buffer);
+      view.setInt32(data, data + 8, true);
+      view.setInt32(data + 4, (exports.memory as WebAssembly.Memory).buffer.byteLength, true);
+      exports.asyncify_start_unwind(data);
+    };
+    const rewinding = () => exports.asyncify_get_state() === 2 && (exports.asyncify_stop_rewind(), true);
+    const imports = {
+      env: { wait: (x: number) => (rewinding() ? answer(asked) : ((asked = x), suspend(), 0)) },
+      lunatic: { yield: () => { exports.lunatic_reductions.value = 50; if (!rewinding()) (yields++, suspend()); } },
+    };
+    const { instance } = await WebAssembly.instantiate(binary as BufferSource, imports);
+    exports = instance.exports as Record<string, any>;
+    let result = exports.mix(40);
+    while (exports.asyncify_get_state() === 1) {
+      exports.asyncify_stop_unwind();
+      exports.asyncify_start_rewind(dataAt());
+      result = exports.mix(40);
+    }
+    expect(result).toBe((await runPlain(plain, 'mix', 40)).result);
+    expect(yields).toBeGreaterThan(10);
+  });
+
+  it('gives the same results as binaryen\'s Asyncify (--no-rewind-copies), which it replaces', async () => {
+    const plain = await wat(PROGRAM);
+    const ours = await instrument(plain, options);
+    const binaryens = await instrument(plain, { ...options, rewindCopies: false });
+    expect(binaryens.report.asyncify!.rewindCopies).toBe(false);
+    expect(Buffer.compare(Buffer.from(ours.binary), Buffer.from(binaryens.binary))).not.toBe(0);
+    expect(await runSuspending(ours.binary, 'mix', 25)).toEqual(await runSuspending(binaryens.binary, 'mix', 25));
+  });
+
+  it('falls back to binaryen\'s Asyncify for a function whose locals it does not save (v128)', async () => {
+    const plain = await wat(`(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "lanes") (param $x i32) (result i64) (local $v v128)
+        (local.set $v (i32x4.splat (local.get $x)))
+        (local.set $x (call $wait (local.get $x)))
+        (i64.extend_i32_u (i32.add (local.get $x) (i32x4.extract_lane 3 (local.get $v))))))`);
+    const { binary, report } = await instrument(plain, options);
+    expect(report.asyncify!.rewindCopies).toBe(false);
+    expect(await runSuspending(binary, 'lanes', 9)).toEqual({ result: BigInt(answer(9) + 9), suspensions: 1 });
+  });
+});
