@@ -7,9 +7,10 @@
 // malloc-heavy program). Here each function that can suspend gets two bodies instead:
 //
 // - The fast copy, in place of the function: its own code plus, after each call that can unwind,
-//   `br_if $unwind (state)`. Unwinding saves the locals and the call's index to the Asyncify
-//   buffer and returns. Only exported and address-taken functions also test the state on entry,
-//   to send a rewind to their rewind copy.
+//   `br_if $save (state)`. The save pushes a frame with the locals live after that call
+//   (passes/liveness.ts) and the call's index to the Asyncify buffer, and returns. Only exported
+//   and address-taken functions also test the state on entry, to send a rewind to their rewind
+//   copy.
 // - The rewind copy (`<name>$rewind`): entered only to rewind. It pops its frame, then runs its
 //   body with every statement before the resumed call skipped (`$rewinding` guards) and every
 //   branch steered towards it, calls the callee's rewind copy there (the import itself, or the
@@ -17,12 +18,13 @@
 //   again, saving the same frame.
 //
 // Both copies are made from the function flattened by binaryen (every call a statement of its
-// own, every operand a local), so at a call the whole state of the frame is its locals. The frame
-// is every local of the flat function, in one layout for both copies; binaryen's optimizer then
-// runs on each copy, which keeps what is stored and loaded the same values.
+// own, every operand a local), so at a call the whole state of the frame is its locals. A frame has
+// a slot for every local of the flat function, in one layout for both copies; binaryen's optimizer
+// then runs on each copy, which keeps what is stored and loaded the same values.
 //
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
-// does not save (v128, several results) or flattening leaves a call nested in an expression.
+// does not save (v128, several results), before or after flattening, or flattening leaves a call
+// nested in an expression.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callTargets } from './call-graph.js';
 import { Liveness } from './liveness.js';
@@ -45,19 +47,15 @@ function frameBytes(binaryen: Binaryen, type: number): number | undefined {
   return undefined;
 }
 
-/** Whether every function in `names` can be given two copies (else the caller uses binaryen's Asyncify). */
-export function copiesSupported(binaryen: Binaryen, graph: CallGraph, names: Iterable<string>): boolean {
-  for (const name of names) {
-    const func = graph.nodes.get(name)!.ref;
-    const info = binaryen.getFunctionInfo(func);
-    if (info.results !== binaryen.none && frameBytes(binaryen, info.results) === undefined) return false;
-    if (!localTypes(binaryen, func).every((type) => frameBytes(binaryen, type) !== undefined)) return false;
-  }
-  return true;
+/** Whether a function's results and locals all fit in a frame. */
+function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
+  const { results } = binaryen.getFunctionInfo(func);
+  if (results !== binaryen.none && frameBytes(binaryen, results) === undefined) return false;
+  return localTypes(binaryen, func).every((type) => frameBytes(binaryen, type) !== undefined);
 }
 
-/** Thrown when flattening did not leave a function in the form the copies need. */
-class NotFlat extends Error {}
+/** Thrown when a flattened function is not in the form the copies need, or has locals a frame cannot hold. */
+class CannotCopy extends Error {}
 
 /** What addControl adds and the copies use: the state global and the frame stack's push and pop. */
 interface Globals {
@@ -258,13 +256,13 @@ const CONTROL = new Set(['Block', 'If', 'Loop']);
 const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
 
 /**
- * Throws NotFlat unless every call site stands as a statement (alone, or under a local.set or
+ * Throws CannotCopy unless every call site stands as a statement (alone, or under a local.set or
  * drop) in a block, a loop, an arm of an if or the function body, with no call site below it.
  */
 function checkFlat(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean): void {
   const kind = kindOf(binaryen, expr);
   const site = sites.isSite(expr, kind);
-  if (site && !statement) throw new NotFlat();
+  if (site && !statement) throw new CannotCopy();
   const slots = childSlots(binaryen, expr);
   slots.forEach((slot, i) => {
     const childStatement = !site && (CONTROL.has(kind) ? !(kind === 'If' && i === 0) : STATEMENT_WRAPPERS.has(kind) && statement);
@@ -501,7 +499,7 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
  * copies; the caller then runs binaryen's Asyncify.
  */
 export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean): boolean {
-  if (!copiesSupported(binaryen, graph, instrumented)) return false;
+  if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return false;
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
   const liveAt: Array<Array<ReadonlySet<number>>> = [];
@@ -510,11 +508,13 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       module.runPassesOnFunction(func, ['flatten', 'simplify-locals-nonesting', 'coalesce-locals', 'reorder-locals']);
       const sites = new CallSites(binaryen, graph, mayUnwind);
       const body = untyped(binaryen).Function.getBody(func);
+      // Flattening gives a temporary to every value, of whatever type it has (v128, tuples).
+      if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       checkFlat(binaryen, sites, body, true);
       liveAt.push(liveAtSites(binaryen, sites, body));
     }
   } catch (error) {
-    if (error instanceof NotFlat) return false;
+    if (error instanceof CannotCopy) return false;
     throw error;
   }
   const globals = addControl(binaryen, module);

@@ -65,6 +65,17 @@ describe('lunatic-instrument CLI', () => {
     expect(text).not.toContain('asyncify_start_unwind');
   });
 
+  it('--no-rewind-copies selects binaryen\'s Asyncify, and the report and section say which ran', async () => {
+    const ours = await cli(['spin.wat', '-o', 'copies.wasm', '--report', 'json'], dir);
+    const binaryens = await cli(['spin.wat', '-o', 'single.wasm', '--no-rewind-copies', '--report', 'json'], dir);
+    expect([ours.code, binaryens.code]).toEqual([0, 0]);
+    expect([JSON.parse(ours.stdout).asyncify.rewindCopies, JSON.parse(binaryens.stdout).asyncify.rewindCopies]).toEqual([true, false]);
+    expect(readInstrumentSection(await readFile(join(dir, 'copies.wasm')))!.options.rewindCopies).toBe(true);
+    const [copies, single] = [await readFile(join(dir, 'copies.wasm'), 'latin1'), await readFile(join(dir, 'single.wasm'), 'latin1')];
+    expect(copies).toContain('$rewind');
+    expect(single).not.toContain('$rewind');
+  });
+
   it('prints a text report', async () => {
     const run = await cli(['spin.wat', '-o', 'text.wasm', '--report', 'text'], dir);
     expect(run.code).toBe(0);

@@ -3,6 +3,7 @@
 // reserved tail hiding its pages, features, and refusals.
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
+import { asyncifyData, resuming, startUnwind } from './helpers/asyncify-host.js';
 import { instantiateCounted, LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
@@ -393,18 +394,10 @@ describe('asyncify', () => {
     expect(report.asyncify!.instrumentedFunctions).toHaveLength(2);
     let exports: Record<string, any> = {};
     let pending: number | undefined;
-    const dataAt = () => (exports.memory as WebAssembly.Memory).buffer.byteLength - exports.lunatic_reserved_pages.value * 65536;
     const wait = (x: number) => {
-      if (exports.asyncify_get_state() === 2) {
-        exports.asyncify_stop_rewind();
-        return pending! * 2;
-      }
+      if (resuming(exports)) return pending! * 2;
       pending = x;
-      const data = dataAt();
-      const view = new DataView((exports.memory as WebAssembly.Memory).buffer);
-      view.setInt32(data, data + 8, true);
-      view.setInt32(data + 4, (exports.memory as WebAssembly.Memory).buffer.byteLength, true);
-      exports.asyncify_start_unwind(data);
+      startUnwind(exports);
       return 0;
     };
     const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
@@ -417,7 +410,7 @@ describe('asyncify', () => {
     // The program's pages are untouched by the saved stack: only the frames' own cells changed.
     const during = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
     expect(Buffer.compare(Buffer.from(during.subarray((depth + 1) * 4)), Buffer.from(before.subarray((depth + 1) * 4)))).toBe(0);
-    exports.asyncify_start_rewind(dataAt());
+    exports.asyncify_start_rewind(asyncifyData(exports));
     const result = exports.run(depth);
     expect(exports.asyncify_get_state()).toBe(0);
     expect(result).toBe(5 * 2 + (depth * (depth + 1)) / 2);
@@ -426,14 +419,7 @@ describe('asyncify', () => {
   it('traps instead of corrupting memory when the suspended stack outgrows the tail', async () => {
     const { binary } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false, reservedPages: 1 });
     let exports: Record<string, any> = {};
-    const wait = () => {
-      const memory = exports.memory as WebAssembly.Memory;
-      const data = memory.buffer.byteLength - 65536;
-      new DataView(memory.buffer).setInt32(data, data + 8, true);
-      new DataView(memory.buffer).setInt32(data + 4, memory.buffer.byteLength, true);
-      exports.asyncify_start_unwind(data);
-      return 0;
-    };
+    const wait = () => (startUnwind(exports), 0);
     const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
     exports = instance.exports as Record<string, any>;
     const program = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
