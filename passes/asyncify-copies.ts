@@ -166,12 +166,17 @@ class FunctionCopies {
   }
 }
 
+/**
+ * How many locals a call site may save beyond its live ones to share a save with other sites.
+ * Sharing keeps the copies small (trees: 119 KB of output with no sharing, 93 KB with it; musl's
+ * printf core alone has 96 distinct live sets); each spare local is kept alive across that call.
+ */
 const SPARE_LOCALS = 4;
 
 /**
- * The unwind paths of one copy. A call site that sees an unwind branches, with its index, to the
- * save of its set of live locals; sites with the same set share one save at the end of the
- * function, which keeps the copy small.
+ * The unwind paths of one copy. A call site that sees an unwind branches, with its index, to a
+ * save of its live locals at the end of the function; sites whose live sets differ by at most
+ * SPARE_LOCALS share one.
  */
 class FrameSaves {
   private readonly saves: Array<{ label: string; live: Set<number> }> = [];
