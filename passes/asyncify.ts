@@ -1,11 +1,12 @@
 // Asyncify: lets the host unwind the wasm stack at a blocking import and rewind it later, so a
-// blocking C call becomes async underneath (binaryen's Asyncify pass, docs/ABI.md).
+// blocking C call becomes async underneath (binaryen's Asyncify ABI, docs/ABI.md).
 //
-// We hand binaryen two lists. The import list: the imports matching the blocking globs
-// (src/blocking-imports.ts). The only-list: the functions that can reach one of those imports
-// in our call graph, where indirect calls are resolved by signature. Binaryen alone assumes
-// every indirect call may unwind, which instruments far more code than needed; the only-list is
-// the difference, and it is what the report shows.
+// The policy lives here: the blocking imports are those matching the blocking globs
+// (src/blocking-imports.ts), and the functions to instrument those that can reach one of them in
+// our call graph, where indirect calls are resolved by signature (binaryen alone assumes every
+// indirect call may unwind, which instruments far more code than needed); the report shows that
+// list. The mechanism is our two-copy Asyncify (passes/asyncify-copies.ts) by default, or
+// binaryen's pass, handed the same two lists as its import list and only-list.
 import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../src/binaryen.js';
 import { matchesAny } from '../src/blocking-imports.js';
 import { InputError } from '../src/errors.js';
