@@ -267,18 +267,20 @@ const CONTROL = new Set(['Block', 'If', 'Loop']);
 const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
 
 /**
- * Throws CannotCopy unless every call site stands as a statement (alone, or under a local.set or
- * drop) in a block, a loop, an arm of an if or the function body, with no call site below it.
+ * The call sites of a flat body in execution order (the order both copies number them). Throws
+ * CannotCopy unless every one stands as a statement (alone, or under a local.set or drop) in a
+ * block, a loop, an arm of an if or the function body, with no call site below it.
  */
-function checkFlat(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean): void {
+function flatCallSites(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean, found: ExpressionRef[] = []): ExpressionRef[] {
   const kind = kindOf(binaryen, expr);
   const site = sites.isSite(expr, kind);
   if (site && !statement) throw new CannotCopy();
-  const slots = childSlots(binaryen, expr);
-  slots.forEach((slot, i) => {
+  if (site) found.push(expr);
+  childSlots(binaryen, expr).forEach((slot, i) => {
     const childStatement = !site && (CONTROL.has(kind) ? !(kind === 'If' && i === 0) : STATEMENT_WRAPPERS.has(kind) && statement);
-    checkFlat(binaryen, sites, slot.get(), childStatement);
+    flatCallSites(binaryen, sites, slot.get(), childStatement, found);
   });
+  return found;
 }
 
 /** The fast copy, in place: the flat body with the unwind test after every call site. */
@@ -346,13 +348,10 @@ class RewindBuilder {
     const { module, binaryen } = this;
     const count = accessor(binaryen, 'Block', 'getNumChildren')(block);
     const getChild = accessor(binaryen, 'Block', 'getChildAt');
-    const setChild = accessor<void>(binaryen, 'Block', 'setChildAt');
     const built = Array.from({ length: count }, (_, i) => this.build(getChild(block, i)));
     const lastWithSites = built.findLastIndex((b) => b.end > b.first);
-    if (lastWithSites < 0) {
-      built.forEach((b, i) => b.expr !== getChild(block, i) && setChild(block, i, b.expr));
-      return;
-    }
+    // Without call sites nothing was replaced: only a call site's expression changes.
+    if (lastWithSites < 0) return;
     const blockFirst = built[0]!.first;
     const blockEnd = built[lastWithSites]!.end;
     const children: ExpressionRef[] = [];
@@ -454,15 +453,16 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
     module.addFunction(name, setsData ? i32 : binaryen.none, binaryen.none, [], module.block(null, body, binaryen.none));
     module.addFunctionExport(name, exportName);
   };
+  // The frame stack: push claims `size` bytes at `current` (trapping, as binaryen's Asyncify does,
+  // past the end the host gave), pop gives back the last `size` bytes; both return the frame.
   const frames = (base: string, claim: boolean) => {
     const name = freshFunctionName(module, base);
+    const [size, frame] = [() => module.local.get(0, i32), () => module.local.get(1, i32)];
     const current = module.i32.load(0, 4, data());
-    const size = module.local.get(0, i32);
-    const frame = claim ? current : module.i32.sub(current, size);
     const body = claim
-      ? [module.local.set(1, current), module.if(module.i32.gt_u(module.i32.add(module.local.get(1, i32), size), module.i32.load(4, 4, data())), module.unreachable()),
-          module.i32.store(0, 4, data(), module.i32.add(module.local.get(1, i32), module.local.get(0, i32))), module.local.get(1, i32)]
-      : [module.local.set(1, frame), module.i32.store(0, 4, data(), module.local.get(1, i32)), module.local.get(1, i32)];
+      ? [module.local.set(1, current), module.if(module.i32.gt_u(module.i32.add(frame(), size()), module.i32.load(4, 4, data())), module.unreachable()),
+          module.i32.store(0, 4, data(), module.i32.add(frame(), size())), frame()]
+      : [module.local.set(1, module.i32.sub(current, size())), module.i32.store(0, 4, data(), frame()), frame()];
     module.addFunction(name, i32, i32, [i32], module.block(null, body, i32));
     return name;
   };
@@ -473,7 +473,6 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   const getState = freshFunctionName(module, `lunatic_${EXPORTS.getState}`);
   module.addFunction(getState, binaryen.none, i32, [], module.global.get(globals.state, i32));
   module.addFunctionExport(getState, EXPORTS.getState);
-  // The buffer ends where the host said: overflowing it traps, as binaryen's Asyncify does.
   return { state: globals.state, push: frames('lunatic_asyncify_push', true), pop: frames('lunatic_asyncify_pop', false) };
 }
 
@@ -487,14 +486,8 @@ function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => nu
   };
 }
 
-/** The locals live at each call site of a flat body, by call-site index. */
-function liveAtSites(binaryen: Binaryen, sites: CallSites, body: ExpressionRef): Array<ReadonlySet<number>> {
-  const calls: ExpressionRef[] = [];
-  const inOrder = (expr: ExpressionRef): void => {
-    if (sites.isSite(expr, kindOf(binaryen, expr))) calls.push(expr);
-    else for (const slot of childSlots(binaryen, expr)) inOrder(slot.get());
-  };
-  inOrder(body);
+/** The locals live at each of `calls` (a flat body's call sites, in order), by call-site index. */
+function liveAtSites(binaryen: Binaryen, sites: CallSites, body: ExpressionRef, calls: ExpressionRef[]): Array<ReadonlySet<number>> {
   const liveness = new Liveness(binaryen, (expr, kind) => sites.isSite(expr, kind));
   liveness.run(body);
   return calls.map((call) => liveness.liveIn.get(call)!);
@@ -521,8 +514,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       const body = untyped(binaryen).Function.getBody(func);
       // Flattening gives a temporary to every value, of whatever type it has (v128, tuples).
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
-      checkFlat(binaryen, sites, body, true);
-      liveAt.push(liveAtSites(binaryen, sites, body));
+      liveAt.push(liveAtSites(binaryen, sites, body, flatCallSites(binaryen, sites, body, true)));
     }
   } catch (error) {
     if (error instanceof CannotCopy) return false;
@@ -553,8 +545,7 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
   const { func } = copies;
   const saves = new FrameSaves(binaryen, module, copies, func);
   const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
-  setBody(binaryen, func, body);
-  if (!entryRewind) return;
+  if (!entryRewind) return setBody(binaryen, func, body);
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
   const rewound = module.call(entryRewind, params, copies.results);
   const redirect = module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));
