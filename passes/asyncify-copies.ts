@@ -17,32 +17,38 @@
 //   table entry for an indirect call), and carries on as ordinary code from then on. It can unwind
 //   again, saving the same frame.
 //
-// Both copies are made from the function flattened by binaryen (every call a statement of its
-// own, every operand a local), so at a call the whole state of the frame is its locals. A frame has
-// a slot for every local of the flat function, in one layout for both copies; binaryen's optimizer
-// then runs on each copy, which keeps what is stored and loaded the same values.
+// Both copies are made from the function with its call sites lifted (passes/lift-call-sites.ts:
+// every call that can unwind a statement of its own, its operands locals or constants; binaryen's
+// flatten where that cannot be done), so at a call the whole state of the frame is its locals. A
+// frame has a slot for every local, in one layout for both copies. The fast copy is the function's
+// own optimized code with the tests and saves added, and is left as it is; the rewind copy gets
+// binaryen's cleanups, which keep what is stored and loaded the same values.
 //
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
-// does not save (v128, several results), before or after flattening, or flattening leaves a call
-// nested in an expression.
+// does not save (v128, several results), before or after lifting.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callTargets } from './call-graph.js';
 import { Liveness } from './liveness.js';
-import { childSlots, kindOf } from './pass.js';
+import { CannotLift, liftCallSites } from './lift-call-sites.js';
+import { childSlots, kindOf, setBlockChildren } from './pass.js';
 import { freshFunctionName } from './reduction-counter.js';
 
 /**
- * What optimizes a rewind copy: binaryen's -O2 function passes without the propagating analyses
- * (precompute-propagate, local-cse, code-folding, rse). A rewind copy runs the rest of its
- * frame's life after a resume, which for a main loop is the rest of the run, so it needs real
- * optimization (flite: 1.33x -> 1.23-1.28x against cleanup passes only); the full pipeline
- * gained nothing more there and took over 4 s on the guarded copy of musl's printf core.
+ * What cleans up a rewind copy: binaryen's -O2 function passes without the propagating analyses
+ * (precompute-propagate, local-cse, code-folding, rse) and without simplify-locals. A rewind copy
+ * runs the rest of its frame's life after a resume, which for a main loop is the rest of the run,
+ * so its guards are folded away where they can be. On lifted code simplify-locals found little
+ * to do at half the cost of the list (flite: 4 s of 8 s); interleaved runs could not tell the two
+ * apart.
  */
 const REWIND_COPY_PASSES = [
-  'dce', 'remove-unused-names', 'remove-unused-brs', 'optimize-instructions', 'precompute', 'simplify-locals-nostructure', 'vacuum',
-  'reorder-locals', 'remove-unused-brs', 'coalesce-locals', 'simplify-locals', 'vacuum', 'reorder-locals', 'merge-blocks',
-  'remove-unused-brs', 'remove-unused-names', 'merge-blocks', 'optimize-instructions', 'vacuum',
+  'dce', 'remove-unused-names', 'remove-unused-brs', 'optimize-instructions', 'precompute', 'vacuum', 'reorder-locals',
+  'remove-unused-brs', 'coalesce-locals', 'vacuum', 'reorder-locals', 'merge-blocks', 'remove-unused-brs', 'remove-unused-names',
+  'merge-blocks', 'optimize-instructions', 'vacuum',
 ];
+
+/** What a flattened function's rewind copy needs on top: folding its one-local-per-value code back into expressions. */
+const FLAT_REWIND_COPY_PASSES = ['simplify-locals-nostructure', 'coalesce-locals', 'simplify-locals', ...REWIND_COPY_PASSES];
 
 const STATE = { normal: 0, unwinding: 1, rewinding: 2 } as const;
 
@@ -60,7 +66,7 @@ function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
   return localTypes(binaryen, func).every((type) => frameBytes(binaryen, type) !== undefined);
 }
 
-/** Thrown when a flattened function is not in the form the copies need, or has locals a frame cannot hold. */
+/** Thrown when a prepared function is not in the form the copies need, or has locals a frame cannot hold. */
 class CannotCopy extends Error {}
 
 /** What addControl adds and the copies use: the state global and the frame stack's push and pop. */
@@ -263,11 +269,11 @@ class CallSites {
 }
 
 const CONTROL = new Set(['Block', 'If', 'Loop']);
-/** What may stand between a call site and the statement list that holds it in flat code. */
+/** What may stand between a call site and the statement list that holds it, once lifted. */
 const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
 
 /**
- * The call sites of a flat body in execution order (the order both copies number them). Throws
+ * The call sites of a lifted body in execution order (the order both copies number them). Throws
  * CannotCopy unless every one stands as a statement (alone, or under a local.set or drop) in a
  * block, a loop, an arm of an if or the function body, with no call site below it.
  */
@@ -283,7 +289,7 @@ function flatCallSites(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef
   return found;
 }
 
-/** The fast copy, in place: the flat body with the unwind test after every call site. */
+/** The fast copy, in place: the lifted body with the unwind test after every call site. */
 function makeFast(binaryen: Binaryen, saves: FrameSaves, sites: CallSites, expr: ExpressionRef, scratch: (type: number) => number): ExpressionRef {
   const kind = kindOf(binaryen, expr);
   if (sites.isSite(expr, kind)) {
@@ -298,7 +304,7 @@ function makeFast(binaryen: Binaryen, saves: FrameSaves, sites: CallSites, expr:
   return expr;
 }
 
-/** Builds the rewind copy's body from a copy of the flat body, in place. */
+/** Builds the rewind copy's body from a copy of the lifted body, in place. */
 class RewindBuilder {
   constructor(
     private readonly binaryen: Binaryen,
@@ -341,8 +347,9 @@ class RewindBuilder {
 
   /**
    * Statements before the resumed call are skipped while rewinding; a statement holding call
-   * sites runs only if it holds the resumed one. Statements after the last call site are reached
-   * only once the rewind is over, so they stay as they are.
+   * sites runs only if it holds the resumed one. The last one holding call sites needs no test:
+   * a rewind reaches it only to resume there or, having resumed before it, as ordinary code; so
+   * does what follows it (a value block's value among them).
    */
   private buildBlock(block: ExpressionRef): void {
     const { module, binaryen } = this;
@@ -352,8 +359,6 @@ class RewindBuilder {
     const lastWithSites = built.findLastIndex((b) => b.end > b.first);
     // Without call sites nothing was replaced: only a call site's expression changes.
     if (lastWithSites < 0) return;
-    const blockFirst = built[0]!.first;
-    const blockEnd = built[lastWithSites]!.end;
     const children: ExpressionRef[] = [];
     let skipped: ExpressionRef[] = [];
     const flushSkipped = () => {
@@ -361,18 +366,17 @@ class RewindBuilder {
       skipped = [];
     };
     built.forEach((b, i) => {
-      if (i > lastWithSites) children.push(b.expr);
-      else if (b.end === b.first) skipped.push(b.expr);
+      if (i >= lastWithSites) {
+        flushSkipped();
+        children.push(b.expr);
+      } else if (b.end === b.first) skipped.push(b.expr);
       else {
         flushSkipped();
-        const whole = b.first === blockFirst && b.end === blockEnd;
-        children.push(whole ? b.expr : module.if(module.i32.or(module.i32.eqz(this.rewinding), this.resumesIn(b.first, b.end)), b.expr));
+        children.push(module.if(module.i32.or(module.i32.eqz(this.rewinding), this.resumesIn(b.first, b.end)), b.expr));
       }
     });
     flushSkipped();
-    const edit = untyped(binaryen)['Block'] as unknown as { removeChildAt(b: number, i: number): void; appendChild(b: number, c: number): void };
-    for (let i = count - 1; i >= 0; i--) edit.removeChildAt(block, i);
-    for (const child of children) edit.appendChild(block, child);
+    setBlockChildren(binaryen, block, children);
   }
 
   /** While rewinding, an if takes the arm that holds the resumed call. */
@@ -391,7 +395,8 @@ class RewindBuilder {
     if (!holds(yes) && !holds(no)) return;
     const towardsTrue = !holds(yes) ? module.i32.const(0) : !holds(no) ? module.i32.const(1) : this.resumesIn(yes.first, yes.end);
     const condition = accessor(binaryen, 'If', 'getCondition')(expr);
-    accessor<void>(binaryen, 'If', 'setCondition')(expr, module.select(this.rewinding, towardsTrue, condition));
+    // Not a select: the condition may have effects (a local.tee, a call) a rewind must not repeat.
+    accessor<void>(binaryen, 'If', 'setCondition')(expr, module.if(this.rewinding, towardsTrue, condition));
   }
 
   /** A call site: while rewinding, clear the flag and call what rewinds the callee; then the unwind test. */
@@ -486,7 +491,25 @@ function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => nu
   };
 }
 
-/** The locals live at each of `calls` (a flat body's call sites, in order), by call-site index. */
+/** What flattens a function binaryen's way when its call sites cannot be lifted: flat code, fewest locals. */
+const FLATTEN_PASSES = ['flatten', 'simplify-locals-nonesting', 'coalesce-locals', 'reorder-locals'];
+
+/**
+ * Makes every call site of `func` a statement with trivial operands: lifted if it can be, else
+ * flattened. Returns whether it flattened.
+ */
+function prepare(binaryen: Binaryen, module: Module, func: FunctionRef, sites: CallSites): boolean {
+  try {
+    liftCallSites(binaryen, module, func, (expr, kind) => sites.isSite(expr, kind));
+    return false;
+  } catch (error) {
+    if (!(error instanceof CannotLift)) throw error;
+    module.runPassesOnFunction(func, FLATTEN_PASSES);
+    return true;
+  }
+}
+
+/** The locals live at each of `calls` (a lifted body's call sites, in order), by call-site index. */
 function liveAtSites(binaryen: Binaryen, sites: CallSites, body: ExpressionRef, calls: ExpressionRef[]): Array<ReadonlySet<number>> {
   const liveness = new Liveness(binaryen, (expr, kind) => sites.isSite(expr, kind));
   liveness.run(body);
@@ -499,20 +522,21 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
 
 /**
  * Gives every function in `instrumented` its fast and rewind copies and adds the Asyncify exports.
- * Returns false, having changed nothing but flattening those functions, when one cannot be given
- * copies; the caller then runs binaryen's Asyncify.
+ * Returns false, having changed nothing but lifting the call sites of those functions, when one
+ * cannot be given copies; the caller then runs binaryen's Asyncify.
  */
 export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean): boolean {
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return false;
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
   const liveAt: Array<Array<ReadonlySet<number>>> = [];
+  const flattened = new Set<FunctionRef>();
   try {
     for (const func of funcs) {
-      module.runPassesOnFunction(func, ['flatten', 'simplify-locals-nonesting', 'coalesce-locals', 'reorder-locals']);
       const sites = new CallSites(binaryen, graph, mayUnwind);
+      if (prepare(binaryen, module, func, sites)) flattened.add(func);
       const body = untyped(binaryen).Function.getBody(func);
-      // Flattening gives a temporary to every value, of whatever type it has (v128, tuples).
+      // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       liveAt.push(liveAtSites(binaryen, sites, body, flatCallSites(binaryen, sites, body, true)));
     }
@@ -532,9 +556,11 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
   for (const { name, func, rewind, copies, sites } of pairs) {
     makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
     makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames);
-    if (optimize) {
+    if (!optimize) continue;
+    if (!flattened.has(func)) module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
+    else {
       module.optimizeFunction(func);
-      module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
+      module.runPassesOnFunction(rewind, FLAT_REWIND_COPY_PASSES);
     }
   }
   return true;

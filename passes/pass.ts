@@ -197,3 +197,10 @@ export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRe
   }
   return funcs;
 }
+
+/** Replaces a block's children, keeping the block (and so its label) itself. */
+export function setBlockChildren(binaryen: Binaryen, block: ExpressionRef, children: ExpressionRef[]): void {
+  const edit = untyped(binaryen)['Block'] as unknown as { getNumChildren(b: number): number; removeChildAt(b: number, i: number): void; appendChild(b: number, c: number): void };
+  for (let i = edit.getNumChildren(block) - 1; i >= 0; i--) edit.removeChildAt(block, i);
+  for (const child of children) edit.appendChild(block, child);
+}

@@ -37,7 +37,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('reductions', { describe: 'inject reduction checks and the lunatic.yield import (--no-reductions: no preemption)', type: 'boolean', default: true })
     .option('asyncify', { describe: 'apply Asyncify so blocking imports can suspend (--no-asyncify: counters only, for JSPI hosts)', type: 'boolean', default: true })
     .option('blocking-imports', { describe: 'extra imports that may block, as module.name globs, comma-separated (added to the WASI defaults and lunatic.*)', type: 'string', array: true, default: [] as string[], coerce: globs })
-    .option('optimize', { alias: 'O', describe: 'optimization level 0-4 (2: optimize what Asyncify changed; 3-4: also the whole module, slower)', type: 'number', default: DEFAULT_OPTIONS.optimize, choices: [0, 1, 2, 3, 4] })
+    .option('optimize', { alias: 'O', describe: 'optimization level 0-4 (1-2: clean up the code Asyncify added; 3-4: also optimize the whole module, slower)', type: 'number', default: DEFAULT_OPTIONS.optimize, choices: [0, 1, 2, 3, 4] })
     .option('reserved-pages', { describe: '64 KiB pages at the top of memory kept for the suspended stack', type: 'number', default: DEFAULT_OPTIONS.reservedPages })
     .option('check-limit', { describe: 'longest check-free stretch (instructions) before extra checks are added', type: 'number', default: DEFAULT_OPTIONS.checkLimit })
     .option('check-returns', { describe: 'also check after every return from a recursive call, so the bound does not grow with the depth of a recursion being unwound (costs a second check per call in recursive code)', type: 'boolean', default: false })
