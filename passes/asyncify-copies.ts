@@ -20,9 +20,10 @@
 // Both copies are made from the function with its call sites lifted (passes/lift-call-sites.ts:
 // every call that can unwind a statement of its own, its operands locals or constants; binaryen's
 // flatten where that cannot be done), so at a call the whole state of the frame is its locals. A
-// frame has a slot for every local, in one layout for both copies. The fast copy is the function's
-// own optimized code with the tests and saves added, and is left as it is; the rewind copy gets
-// binaryen's cleanups, which keep what is stored and loaded the same values.
+// frame has a slot for every local live at some call site, in one layout for both copies. The fast
+// copy is the function's own optimized code with the tests and saves added, and is left as it
+// is; the rewind copy gets binaryen's cleanups, which keep what is stored and loaded the same
+// values.
 //
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting.
@@ -78,23 +79,27 @@ interface Globals {
   pop: string;
 }
 
-/** Where each local lives in a saved frame, and the call index after them. */
+/** Where each saved local lives in a frame, and the call index after them. */
 interface FrameLayout {
+  /** The locals some call site saves, in local order: the only ones a rewind restores. */
+  saved: number[];
   offsets: number[];
   indexOffset: number;
   size: number;
 }
 
-function frameLayout(binaryen: Binaryen, types: number[]): FrameLayout {
+/** A slot for each local live at some call site (a rewind reads no other before writing it). */
+function frameLayout(binaryen: Binaryen, types: number[], liveAtSites: ReadonlyArray<ReadonlySet<number>>): FrameLayout {
+  const saved = [...new Set(liveAtSites.flatMap((live) => [...live]))].sort((a, b) => a - b);
   // Eight-byte locals first, so every slot is aligned when the frame start is.
-  const order = types.map((type, local) => ({ local, bytes: frameBytes(binaryen, type)! })).sort((a, b) => b.bytes - a.bytes || a.local - b.local);
+  const order = saved.map((local) => ({ local, bytes: frameBytes(binaryen, types[local]!)! })).sort((a, b) => b.bytes - a.bytes || a.local - b.local);
   const offsets: number[] = [];
   let size = 0;
   for (const { local, bytes } of order) {
     offsets[local] = size;
     size += bytes;
   }
-  return { offsets, indexOffset: size, size: (size + 4 + 7) & ~7 };
+  return { saved, offsets, indexOffset: size, size: (size + 4 + 7) & ~7 };
 }
 
 /** What one function's copies share: its locals, frame, labels and the extra locals each copy adds. */
@@ -104,10 +109,10 @@ class FunctionCopies {
   readonly results: number;
   readonly params: number;
 
-  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef) {
+  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef, liveAtSites: ReadonlyArray<ReadonlySet<number>>) {
     const info = binaryen.getFunctionInfo(func);
     this.types = localTypes(binaryen, func);
-    this.layout = frameLayout(binaryen, this.types);
+    this.layout = frameLayout(binaryen, this.types, liveAtSites);
     this.results = info.results;
     this.params = info.params;
   }
@@ -150,7 +155,7 @@ class FunctionCopies {
     const at = () => module.local.get(ptr, i32);
     return [
       module.local.set(ptr, module.call(this.globals.pop, [module.i32.const(layout.size)], i32)),
-      ...this.types.map((type, local) => module.local.set(local, this.load(type, layout.offsets[local]!, at()))),
+      ...layout.saved.map((local) => module.local.set(local, this.load(this.types[local]!, layout.offsets[local]!, at()))),
       module.local.set(resumeAt, module.i32.load(layout.indexOffset, 4, at())),
     ];
   }
@@ -551,7 +556,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
     const func = funcs[i]!;
     const info = binaryen.getFunctionInfo(func);
     const rewind = module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
-    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func), sites: () => new CallSites(binaryen, graph, mayUnwind, liveAt[i]) };
+    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!), sites: () => new CallSites(binaryen, graph, mayUnwind, liveAt[i]) };
   });
   for (const { name, func, rewind, copies, sites } of pairs) {
     makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
