@@ -21,9 +21,9 @@
 // every call that can unwind a statement of its own, its operands locals or constants; binaryen's
 // flatten where that cannot be done), so at a call the whole state of the frame is its locals. A
 // frame has a slot for every local live at some call site, in one layout for both copies. The fast
-// copy is the function's own optimized code with the tests and saves added, and is left as it
-// is; the rewind copy gets binaryen's cleanups, which keep what is stored and loaded the same
-// values.
+// copy is the function's own optimized code with the tests and saves added, and is left as it is
+// (a flattened one is optimized back); the rewind copy gets binaryen's cleanups, which keep what
+// is stored and loaded the same values.
 //
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting.
@@ -282,14 +282,14 @@ const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
  * CannotCopy unless every one stands as a statement (alone, or under a local.set or drop) in a
  * block, a loop, an arm of an if or the function body, with no call site below it.
  */
-function flatCallSites(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean, found: ExpressionRef[] = []): ExpressionRef[] {
+function statementCallSites(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean, found: ExpressionRef[] = []): ExpressionRef[] {
   const kind = kindOf(binaryen, expr);
   const site = sites.isSite(expr, kind);
   if (site && !statement) throw new CannotCopy();
   if (site) found.push(expr);
   childSlots(binaryen, expr).forEach((slot, i) => {
     const childStatement = !site && (CONTROL.has(kind) ? !(kind === 'If' && i === 0) : STATEMENT_WRAPPERS.has(kind) && statement);
-    flatCallSites(binaryen, sites, slot.get(), childStatement, found);
+    statementCallSites(binaryen, sites, slot.get(), childStatement, found);
   });
   return found;
 }
@@ -543,7 +543,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       const body = untyped(binaryen).Function.getBody(func);
       // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
-      liveAt.push(liveAtSites(binaryen, sites, body, flatCallSites(binaryen, sites, body, true)));
+      liveAt.push(liveAtSites(binaryen, sites, body, statementCallSites(binaryen, sites, body, true)));
     }
   } catch (error) {
     if (error instanceof CannotCopy) return false;
