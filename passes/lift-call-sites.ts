@@ -26,7 +26,6 @@ import { childSlots, kindOf, setBlockChildren, type Slot } from './pass.js';
 
 export class CannotLift extends Error {}
 
-const CONTROL = new Set(['Block', 'Loop', 'If']);
 /** What can stay an operand of a call that can unwind: a rewind evaluates it again, unchanged. */
 const TRIVIAL = new Set(['LocalGet', 'Const']);
 
@@ -84,10 +83,11 @@ class Lifter {
     const mark = this.spills.mark();
     const kind = kindOf(this.binaryen, expr);
     const prefix: ExpressionRef[] = [];
-    if (CONTROL.has(kind)) this.control(expr, kind, prefix);
-    else if (this.isSite(expr, kind)) this.operands(expr, prefix);
-    else if (kind === 'LocalSet' || kind === 'Drop') this.wrapped(childSlots(this.binaryen, expr)[0]!, prefix);
-    else this.spillBefore(expr, this.lastHolder(expr), prefix);
+    // A call site or control structure may stand as a statement; anything else is lifted out of.
+    if (!this.liftWithin(expr, kind, prefix)) {
+      if (kind === 'LocalSet' || kind === 'Drop') this.wrapped(childSlots(this.binaryen, expr)[0]!, prefix);
+      else this.spillBefore(expr, this.lastHolder(expr), prefix);
+    }
     this.spills.release(mark);
     return [...prefix, expr];
   }
@@ -101,17 +101,20 @@ class Lifter {
   /** The value of a statement `local.set` or `drop`: a call site or a control structure can stay there. */
   private wrapped(value: Slot, prefix: ExpressionRef[]): void {
     const expr = value.get();
-    const kind = kindOf(this.binaryen, expr);
-    if (this.isSite(expr, kind)) this.operands(expr, prefix);
-    else if (CONTROL.has(kind)) this.control(expr, kind, prefix);
-    else value.set(this.lift(expr, prefix));
+    if (!this.liftWithin(expr, kindOf(this.binaryen, expr), prefix)) value.set(this.lift(expr, prefix));
   }
 
-  /** Lifts the call sites inside a block, loop or if (an if's condition into `prefix`). */
-  private control(expr: ExpressionRef, kind: string, prefix: ExpressionRef[]): void {
+  /**
+   * For a call site, spills its operands; for a block, loop or if, lifts the call sites inside it
+   * (an if's condition into `prefix`). Returns false, changing nothing, for any other expression.
+   */
+  private liftWithin(expr: ExpressionRef, kind: string, prefix: ExpressionRef[]): boolean {
     if (kind === 'Block') this.block(expr);
     else if (kind === 'Loop') this.body(expr, 'Loop', 'Body');
-    else this.ifElse(expr, prefix);
+    else if (kind === 'If') this.ifElse(expr, prefix);
+    else if (this.isSite(expr, kind)) this.operands(expr, prefix);
+    else return false;
+    return true;
   }
 
   private block(block: ExpressionRef): void {
@@ -138,12 +141,7 @@ class Lifter {
    * `prefix`, and the site's or the control structure's value is read back from a spill local.
    */
   private lift(expr: ExpressionRef, prefix: ExpressionRef[]): ExpressionRef {
-    const kind = kindOf(this.binaryen, expr);
-    if (CONTROL.has(kind) || this.isSite(expr, kind)) {
-      if (CONTROL.has(kind)) this.control(expr, kind, prefix);
-      else this.operands(expr, prefix);
-      return this.spill(expr, prefix);
-    }
+    if (this.liftWithin(expr, kindOf(this.binaryen, expr), prefix)) return this.spill(expr, prefix);
     this.spillBefore(expr, this.lastHolder(expr), prefix);
     return expr;
   }

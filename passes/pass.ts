@@ -200,7 +200,8 @@ export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRe
 
 /** Replaces a block's children, keeping the block (and so its label) itself. */
 export function setBlockChildren(binaryen: Binaryen, block: ExpressionRef, children: ExpressionRef[]): void {
-  const edit = untyped(binaryen)['Block'] as unknown as { getNumChildren(b: number): number; removeChildAt(b: number, i: number): void; appendChild(b: number, c: number): void };
-  for (let i = edit.getNumChildren(block) - 1; i >= 0; i--) edit.removeChildAt(block, i);
-  for (const child of children) edit.appendChild(block, child);
+  const remove = accessor<void>(binaryen, 'Block', 'removeChildAt');
+  const append = accessor<void>(binaryen, 'Block', 'appendChild');
+  for (let i = accessor(binaryen, 'Block', 'getNumChildren')(block) - 1; i >= 0; i--) remove(block, i);
+  for (const child of children) append(block, child);
 }
