@@ -1,16 +1,22 @@
 // Loop bounds: how many times a counted loop can iterate, when that is plain from its code, so
 // check-placement.ts can charge a short counted loop as straight-line code instead of checking
-// on every iteration (SHA-256's 16- and 64-round loops, vector loops over a fixed size).
+// on every iteration (SHA-256's 16-, 48- and 64-round loops, vector loops over a fixed size).
 //
-// Recognized: an innermost loop whose only way back is its last statement,
-//   (br_if $loop (OP (local.tee $i (i32.add (local.get $i) (i32.const STEP))) (i32.const END)))
-// where nothing else in the loop writes $i, and
-//  - OP is i32.lt_u with STEP > 0: whatever $i starts at, at most 2 + END / STEP iterations
-//    (one that may wrap $i around, then counting up to END);
-//  - OP is i32.ne: $i must start at a known constant, set by the nearest statement before the
-//    loop (in the same block) that writes it, or 0 for a declared local (not a parameter) that
-//    nothing writes before a loop in the function's top-level block; then exactly
-//    (END - start) / STEP iterations, modulo 2^32, when STEP divides that distance.
+// Recognized: an innermost loop whose only way back is its last statement, either
+//   (br_if $loop TEST)                       or   (if TEST (then ... (br $loop)))
+// where TEST compares a counter $i with a constant, `(OP $i (i32.const END))`, and $i steps by a
+// constant once per way back and is written nowhere else in the loop: either in TEST itself,
+// `(local.tee $i (i32.add (local.get $i) (i32.const STEP)))`, or by a statement
+// `(local.set $i (i32.add (local.get $i) (i32.const STEP)))` of the body before the test (TEST
+// then reads the stepped value) or of the then-arm (TEST reads the value before the step). OP:
+//  - i32.lt_u with STEP > 0 and END + STEP <= 2^32 (so a counter that passed the test cannot wrap
+//    around past END): whatever $i starts at, at most 2 + END / STEP iterations (one that may
+//    start or wrap $i anywhere, then counting up to END);
+//  - i32.ne, also written `(i32.eqz (i32.eq ...))`: $i must start at a known constant, set by the
+//    nearest statement before the loop (in the same block) that writes it, or 0 for a declared
+//    local (not a parameter) that nothing writes before a loop in the function's top-level
+//    block; then exactly (END - start) / STEP iterations, modulo 2^32, when STEP divides that
+//    distance (one more when TEST reads the value before the step).
 // Anything else is unbounded as far as we know, and keeps its check.
 import { accessor, type Binaryen, type ExpressionRef, type Module } from '../src/binaryen.js';
 import { branchTargets, kindOf, Walker } from './pass.js';
@@ -24,6 +30,8 @@ interface CountedCondition {
   end: number;
   /** `ne`: needs the start value; `lt_u`: bounded from any start. */
   op: 'ne' | 'lt_u';
+  /** The test reads the counter after this way back's step (true), or before it. */
+  testsStepped: boolean;
 }
 
 /** Locals written anywhere inside an expression, and whether it holds a loop or a branch to `label`. */
@@ -52,29 +60,81 @@ function i32Constant(binaryen: Binaryen, expr: ExpressionRef): number | undefine
   return accessor(binaryen, 'Const', 'getValueI32')(expr) | 0;
 }
 
-/** `(OP (local.tee $i (i32.add (local.get $i) (i32.const STEP))) (i32.const END))`, or undefined. */
-function countedCondition(binaryen: Binaryen, condition: ExpressionRef): { tee: ExpressionRef; condition: CountedCondition } | undefined {
-  if (kindOf(binaryen, condition) !== 'Binary') return undefined;
-  const binary = (name: string) => accessor(binaryen, 'Binary', name)(condition);
-  const opCode = binary('getOp');
-  const op = opCode === binaryen.NeInt32 ? 'ne' : opCode === binaryen.LtUInt32 ? 'lt_u' : undefined;
-  const end = i32Constant(binaryen, binary('getRight'));
-  const tee = binary('getLeft');
-  if (!op || end === undefined || kindOf(binaryen, tee) !== 'LocalSet' || !accessor<boolean>(binaryen, 'LocalSet', 'isTee')(tee)) return undefined;
-  const local = accessor(binaryen, 'LocalSet', 'getIndex')(tee);
-  const add = accessor(binaryen, 'LocalSet', 'getValue')(tee);
-  if (kindOf(binaryen, add) !== 'Binary' || accessor(binaryen, 'Binary', 'getOp')(add) !== binaryen.AddInt32) return undefined;
-  const previous = accessor(binaryen, 'Binary', 'getLeft')(add);
-  const step = i32Constant(binaryen, accessor(binaryen, 'Binary', 'getRight')(add));
-  if (step === undefined || step === 0 || kindOf(binaryen, previous) !== 'LocalGet' || accessor(binaryen, 'LocalGet', 'getIndex')(previous) !== local) return undefined;
-  return { tee, condition: { local, step, end, op } };
+/** STEP when `expr` is `(i32.add (local.get local) (i32.const STEP))` with STEP not 0. */
+function stepOf(binaryen: Binaryen, expr: ExpressionRef, local: number): number | undefined {
+  if (kindOf(binaryen, expr) !== 'Binary' || accessor(binaryen, 'Binary', 'getOp')(expr) !== binaryen.AddInt32) return undefined;
+  const previous = accessor(binaryen, 'Binary', 'getLeft')(expr);
+  const step = i32Constant(binaryen, accessor(binaryen, 'Binary', 'getRight')(expr));
+  const readsLocal = kindOf(binaryen, previous) === 'LocalGet' && accessor(binaryen, 'LocalGet', 'getIndex')(previous) === local;
+  return readsLocal && step !== 0 ? step : undefined;
 }
 
-/** The last statement of a loop body: the body itself, or the last child of its block. */
-function lastStatement(binaryen: Binaryen, body: ExpressionRef): ExpressionRef {
-  if (kindOf(binaryen, body) !== 'Block') return body;
-  const count = accessor(binaryen, 'Block', 'getNumChildren')(body);
-  return count ? accessor(binaryen, 'Block', 'getChildAt')(body, count - 1) : body;
+/** The statements of a block, or the expression itself as the only one. */
+function statementsOf(binaryen: Binaryen, expr: ExpressionRef): ExpressionRef[] {
+  if (kindOf(binaryen, expr) !== 'Block') return [expr];
+  const block = (name: string) => accessor(binaryen, 'Block', name);
+  return Array.from({ length: block('getNumChildren')(expr) }, (_, i) => block('getChildAt')(expr, i));
+}
+
+function isBranchTo(binaryen: Binaryen, expr: ExpressionRef, label: string, conditional: boolean): boolean {
+  if (kindOf(binaryen, expr) !== 'Break' || accessor<string>(binaryen, 'Break', 'getName')(expr) !== label) return false;
+  return (accessor(binaryen, 'Break', 'getCondition')(expr) !== 0) === conditional;
+}
+
+/** A loop's only way back, when it is its last statement: the test that takes it and the statements run on the way. */
+interface BackEdge {
+  test: ExpressionRef;
+  /** The body's statements before the test, and the then-arm's before its `br` (none for `br_if`). */
+  beforeTest: ExpressionRef[];
+  afterTest: ExpressionRef[];
+}
+
+function backEdge(binaryen: Binaryen, body: ExpressionRef, label: string): BackEdge | undefined {
+  const statements = statementsOf(binaryen, body);
+  const last = statements.pop();
+  if (last === undefined) return undefined;
+  if (isBranchTo(binaryen, last, label, true)) return { test: accessor(binaryen, 'Break', 'getCondition')(last), beforeTest: statements, afterTest: [] };
+  if (kindOf(binaryen, last) !== 'If' || accessor(binaryen, 'If', 'getIfFalse')(last)) return undefined;
+  const arm = statementsOf(binaryen, accessor(binaryen, 'If', 'getIfTrue')(last));
+  const branch = arm.pop();
+  if (branch === undefined || !isBranchTo(binaryen, branch, label, false)) return undefined;
+  return { test: accessor(binaryen, 'If', 'getCondition')(last), beforeTest: statements, afterTest: arm };
+}
+
+/** `(OP COUNTER (i32.const END))`, with `(i32.eqz (i32.eq ...))` read as `ne`. */
+function comparison(binaryen: Binaryen, test: ExpressionRef): { op: CountedCondition['op']; counter: ExpressionRef; end: number } | undefined {
+  let expr = test;
+  let eqz = false;
+  if (kindOf(binaryen, expr) === 'Unary' && accessor(binaryen, 'Unary', 'getOp')(expr) === binaryen.EqZInt32) {
+    expr = accessor(binaryen, 'Unary', 'getValue')(expr);
+    eqz = true;
+  }
+  if (kindOf(binaryen, expr) !== 'Binary') return undefined;
+  const binary = (name: string) => accessor(binaryen, 'Binary', name)(expr);
+  const opCode = binary('getOp');
+  const op = eqz ? (opCode === binaryen.EqInt32 ? 'ne' : undefined) : opCode === binaryen.NeInt32 ? 'ne' : opCode === binaryen.LtUInt32 ? 'lt_u' : undefined;
+  const end = i32Constant(binaryen, binary('getRight'));
+  return op && end !== undefined ? { op, counter: binary('getLeft'), end } : undefined;
+}
+
+/**
+ * The counter a loop's back edge tests and how it steps, or undefined when it is not a counter
+ * that steps by a constant exactly once per way back and nowhere else.
+ */
+function countedCondition(binaryen: Binaryen, edge: BackEdge, writes: Writes): CountedCondition | undefined {
+  const compared = comparison(binaryen, edge.test);
+  if (!compared) return undefined;
+  const { op, counter, end } = compared;
+  const counterKind = kindOf(binaryen, counter);
+  if (counterKind !== 'LocalGet' && counterKind !== 'LocalSet') return undefined;
+  const local = accessor(binaryen, counterKind, 'getIndex')(counter);
+  const sets = writes.locals.get(local) ?? [];
+  const set = sets[0];
+  if (sets.length !== 1 || (counterKind === 'LocalSet' && set !== counter)) return undefined;
+  const step = stepOf(binaryen, accessor(binaryen, 'LocalSet', 'getValue')(set!), local);
+  if (step === undefined) return undefined;
+  if (set === counter || edge.beforeTest.includes(set!)) return { local, step, end, op, testsStepped: true };
+  return edge.afterTest.includes(set!) ? { local, step, end, op, testsStepped: false } : undefined;
 }
 
 /** Where a loop stands: its block's statements, and whether those before it are all its function ran. */
@@ -105,13 +165,15 @@ function startValue(binaryen: Binaryen, module: Module, local: number, position:
 }
 
 function trips(condition: CountedCondition, start: number | undefined): number | undefined {
-  const { step, end, op } = condition;
-  if (op === 'lt_u') return step > 0 ? 2 + Math.ceil((end >>> 0) / step) : undefined;
+  const { step, end, op, testsStepped } = condition;
+  if (op === 'lt_u') return step > 0 && (end >>> 0) + step <= 2 ** 32 ? 2 + Math.ceil((end >>> 0) / step) : undefined;
   if (start === undefined) return undefined;
   // The distance the counter must travel, modulo 2^32, in the direction of its step.
   const distance = step > 0 ? (end - start) >>> 0 : (start - end) >>> 0;
   const stride = Math.abs(step);
-  return distance > 0 && distance % stride === 0 ? distance / stride : undefined;
+  // Reading the counter before its step, the test also runs once with END itself.
+  const untested = testsStepped ? 0 : 1;
+  return (distance > 0 || !testsStepped) && distance % stride === 0 ? distance / stride + untested : undefined;
 }
 
 /**
@@ -121,16 +183,14 @@ function trips(condition: CountedCondition, start: number | undefined): number |
 export function tripBound(binaryen: Binaryen, module: Module, loop: ExpressionRef, position: LoopPosition): number | undefined {
   const name = accessor<string | null>(binaryen, 'Loop', 'getName')(loop);
   const body = accessor(binaryen, 'Loop', 'getBody')(loop);
-  const last = lastStatement(binaryen, body);
-  if (!name || kindOf(binaryen, last) !== 'Break' || accessor<string>(binaryen, 'Break', 'getName')(last) !== name) return undefined;
-  const conditionExpr = accessor(binaryen, 'Break', 'getCondition')(last);
-  const counted = conditionExpr ? countedCondition(binaryen, conditionExpr) : undefined;
-  if (!counted) return undefined;
+  const edge = name ? backEdge(binaryen, body, name) : undefined;
+  if (!edge) return undefined;
   const writes = new Writes(binaryen, module, name);
   writes.walkExpression(body);
-  const onlyTheTee = writes.locals.get(counted.condition.local)?.every((set) => set === counted.tee) ?? true;
-  if (writes.loops || writes.branchesTo !== 1 || !onlyTheTee) return undefined;
-  const start = counted.condition.op === 'ne' ? startValue(binaryen, module, counted.condition.local, position) : undefined;
-  const bound = trips(counted.condition, start);
+  if (writes.loops || writes.branchesTo !== 1) return undefined;
+  const counted = countedCondition(binaryen, edge, writes);
+  if (!counted) return undefined;
+  const start = counted.op === 'ne' ? startValue(binaryen, module, counted.local, position) : undefined;
+  const bound = trips(counted, start);
   return bound !== undefined && bound <= MAX_TRIPS ? bound : undefined;
 }

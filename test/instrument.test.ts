@@ -196,14 +196,26 @@ describe('reduction counter', () => {
     expect(await yields('$t')).toBeLessThan(onlyInCycle * 1.6);
   });
 
-  /** A loop summing $i * 3 while stepping $i by STEP, exited by `(OP $i END)`; `start` sets $i first (or not). */
-  function countedLoop({ start, op = 'ne', step = 1, end = 64, extra = '' }: { start?: string; op?: string; step?: number; end?: number; extra?: string }): string {
+  /**
+   * A loop summing $i * 3 while stepping $i by STEP and going round while `(OP $i END)` (`eqz_eq`:
+   * `(i32.eqz (i32.eq ...))`). The step is in the test (`tee`), a statement before it (`before`),
+   * or in the then-arm of an `if` ending in the way back (`guarded`, testing $i before its step).
+   * `start` sets $i first (or not).
+   */
+  function countedLoop({ start, op = 'ne', step = 1, end = 64, extra = '', form = 'tee' }: { start?: string; op?: string; step?: number; end?: number; extra?: string; form?: 'tee' | 'before' | 'guarded' }): string {
+    const next = `(i32.add (local.get $i) (i32.const ${step}))`;
+    const test = (counter: string) => (op === 'eqz_eq' ? `(i32.eqz (i32.eq ${counter} (i32.const ${end})))` : `(i32.${op} ${counter} (i32.const ${end}))`);
+    const backEdge = {
+      tee: `(br_if $l ${test(`(local.tee $i ${next})`)})`,
+      before: `(local.set $i ${next}) (br_if $l ${test('(local.get $i)')})`,
+      guarded: `(if ${test('(local.get $i)')} (then (local.set $i ${next}) (br $l)))`,
+    }[form];
     return `(module (func (export "sum") (param $p i32) (result i32) (local $i i32) (local $acc i32)
       ${start === undefined ? '' : `(local.set $i ${start})`}
       (loop $l
         (local.set $acc (i32.add (local.get $acc) (i32.mul (local.get $i) (i32.const 3))))
         ${extra}
-        (br_if $l (i32.${op} (local.tee $i (i32.add (local.get $i) (i32.const ${step}))) (i32.const ${end}))))
+        ${backEdge})
       (local.get $acc)))`;
   }
 
@@ -219,6 +231,15 @@ describe('reduction counter', () => {
       ['a step that does not divide the distance', { start: '(i32.const 1)', step: 2 }, 1, false],
       ['a counter written elsewhere in the body', { start: '(i32.const 0)', extra: '(local.set $i (local.get $i))' }, 1],
       ['too many iterations for the limit', { start: '(i32.const 0)', end: 1_000_000 }, 1],
+      // Never ends: 0, 2^30, 2^31, 3 * 2^30 pass the test, and the next step wraps around to 0.
+      ['lt_u whose counter can step past 2^32 after passing', { start: '(i32.const 0)', op: 'lt_u', step: 1 << 30, end: -(1 << 28) }, 1, false],
+      ['the step a statement before the test', { start: '(i32.const 0)', form: 'before' }, 0],
+      ['a guarded way back, i = 0 .. 64 by ne', { start: '(i32.const 0)', form: 'guarded' }, 0],
+      ['a guarded way back by eqz(eq)', { start: '(i32.const 0)', op: 'eqz_eq', form: 'guarded' }, 0],
+      ['a guarded way back starting at its end', { start: '(i32.const 64)', form: 'guarded' }, 0],
+      ['a guarded way back, any start by lt_u', { start: '(local.get $p)', op: 'lt_u', step: 4, form: 'guarded' }, 0],
+      ['a guarded way back from an unknown start by ne', { start: '(local.get $p)', form: 'guarded' }, 1, false],
+      ['a guarded way back, its counter written elsewhere', { start: '(i32.const 0)', form: 'guarded', extra: '(local.set $i (local.get $i))' }, 1],
     ];
     for (const [name, shape, checks, runs = true] of cases) {
       it(`${name}: ${checks ? 'keeps its check' : 'no check'}, same result`, async () => {
