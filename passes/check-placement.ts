@@ -299,15 +299,16 @@ class FunctionAnalysis {
   }
 
   /**
-   * For a counted loop whose iterations together fit in the limit, the state at its header
-   * after the most iterations it can run (each adding at most the longest one); undefined when
-   * the loop needs a header check.
+   * For a counted loop whose iterations together fit in the limit, the state at its header on
+   * the last of the most times it can be reached: after all iterations but one, each adding at
+   * most the longest one (the body then adds the last). Undefined when the loop needs a header
+   * check.
    */
   private countedLoopHeader(loop: ExpressionRef, position: LoopPosition, edges: State, s: State): State | undefined {
     const trips = tripBound(this.binaryen, this.module, loop, position);
     const iteration = edges.fromHeader;
     if (trips === undefined || trips * iteration > this.context.limit) return undefined;
-    return { ...advance(join(s, edges), (trips - 1) * iteration), fromHeader: s.fromHeader };
+    return { ...advance(s, (trips - 1) * iteration), fromHeader: s.fromHeader };
   }
 
   private chargeLoop(loop: ExpressionRef, s: State): void {

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { requireTool } from './helpers/tools.js';
-import { LEAVE_LOOP_FUNCTION, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 function findInterp(): string | undefined {
   try {
@@ -67,8 +67,9 @@ function longestStretch(trace: string): { longest: number; yields: number } {
 const CASES: Record<string, { text: string; depth: number; loopChecks?: number }> = {
   'spin loop': {
     depth: 0,
-    text: `(module (func (export "main") (local $i i32)
-      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (i32.const 300))))))`,
+    // The end is a global's: a constant would make it a counted loop, charged whole.
+    text: `(module (global $end (mut i32) (i32.const 300)) (func (export "main") (local $i i32)
+      (loop $l (local.set $i (i32.add (local.get $i) (i32.const 1))) (br_if $l (i32.lt_u (local.get $i) (global.get $end))))))`,
   },
   'mutual recursion': {
     depth: 201,
@@ -141,9 +142,25 @@ const CASES: Record<string, { text: string; depth: number; loopChecks?: number }
             (br_if $b (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 4))) (i32.const 64))))
           (br_if $o (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (i32.const 40))))))`,
   },
+  'a counted loop that tests its counter before stepping it, inside a spin loop': {
+    // Three rounds of LONG_WORK (i = 0, 1, 2): charging two would miss one round, far more than
+    // the check's own instructions.
+    depth: 0,
+    loopChecks: 1,
+    text: `(module
+      (func (export "main") (local $j i32) (local $i i32) (local $acc i32)
+        (loop $o
+          (local.set $i (i32.const 0))
+          (loop $a
+            ${LONG_WORK}
+            (if (i32.ne (local.get $i) (i32.const 2)) (then (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $a))))
+          (br_if $o (i32.lt_u (local.tee $j (i32.add (local.get $j) (i32.const 1))) (i32.const 40))))))`,
+  },
   'nested loops and a deep call tree': {
     depth: 0,
-    text: `(module
+    loopChecks: 1,
+    // The inner loop is counted and charged whole; the outer one ends at a global's value.
+    text: `(module (global $rounds (mut i32) (i32.const 30))
       (func $leaf (param $x i32) (result i32) (i32.mul (i32.add (local.get $x) (i32.const 3)) (i32.const 7)))
       (func $mid (param $x i32) (result i32) (i32.add (call $leaf (local.get $x)) (call $leaf (i32.add (local.get $x) (i32.const 1)))))
       (func $top (param $x i32) (result i32) (i32.add (call $mid (local.get $x)) (call $mid (i32.add (local.get $x) (i32.const 1)))))
@@ -155,7 +172,7 @@ const CASES: Record<string, { text: string; depth: number; loopChecks?: number }
             (local.set $j (i32.add (local.get $j) (i32.const 1)))
             (br_if $inner (i32.lt_u (local.get $j) (i32.const 20))))
           (local.set $i (i32.add (local.get $i) (i32.const 1)))
-          (br_if $outer (i32.lt_u (local.get $i) (i32.const 10))))))`,
+          (br_if $outer (i32.lt_u (local.get $i) (global.get $rounds))))))`,
   },
 };
 
