@@ -74,6 +74,11 @@ class Counter {
     return this.local === undefined ? this.module.global.set(REDUCTIONS_GLOBAL, value) : this.module.local.set(this.local, value);
   }
 
+  /** Sets the copy and yields the value (`local.tee`); undefined for the global, which has no tee. */
+  tee(value: ExpressionRef): ExpressionRef | undefined {
+    return this.local === undefined ? undefined : this.module.local.tee(this.local, value, this.binaryen.i32);
+  }
+
   /** Whether there is a local copy to keep in step with the global. */
   get cached(): boolean {
     return this.local !== undefined;
@@ -102,11 +107,12 @@ class CheckBuilder {
   private labels = 0;
 
   decrement(counter: Counter, charge: number): ExpressionRef {
-    return counter.set(this.module.i32.add(counter.get(), this.module.i32.const(-amount(charge))));
+    return counter.set(this.charged(counter, charge));
   }
 
   check(counter: Counter, charge: number): ExpressionRef {
-    return this.module.block(null, [this.decrement(counter, charge), this.module.if(this.spent(counter), this.yieldThenCredit(counter, 0))], this.binaryen.none);
+    const { statements, spent } = this.decrementAndTest(counter, charge);
+    return this.module.block(null, [...statements, this.module.if(spent, this.yieldThenCredit(counter, 0))], this.binaryen.none);
   }
 
   /** `loop` (whose body has no check yet) with a check at its top that yields outside it. */
@@ -116,15 +122,23 @@ class CheckBuilder {
     const [done, again, yieldLabel] = ['done', 'again', 'yield'].map((role) => `lunatic_check$${role}$${id}`) as [string, string, string];
     const loopClass = untyped(binaryen)['Loop'] as { getBody(e: number): number; setBody(e: number, b: number): void };
     const body = loopClass.getBody(loop);
-    loopClass.setBody(loop, module.block(null, [this.decrement(counter, charge), module.br(yieldLabel, this.spent(counter)), body], binaryen.getExpressionType(body)));
+    const { statements, spent } = this.decrementAndTest(counter, charge);
+    loopClass.setBody(loop, module.block(null, [...statements, module.br(yieldLabel, spent), body], binaryen.getExpressionType(body)));
     const type = binaryen.getExpressionType(loop);
     const exited = type === binaryen.unreachable ? loop : type === binaryen.none ? module.block(null, [loop, module.br(done)], binaryen.none) : module.br(done, undefined, loop);
     const retry = module.loop(again, module.block(null, [module.block(yieldLabel, [exited], binaryen.none), this.yieldThenCredit(counter, amount(charge)), module.br(again)], binaryen.none));
     return type === binaryen.unreachable ? retry : module.block(done, [retry], type);
   }
 
-  private spent(counter: Counter): ExpressionRef {
-    return this.module.i32.lt_s(counter.get(), this.module.i32.const(0));
+  private charged(counter: Counter, charge: number): ExpressionRef {
+    return this.module.i32.add(counter.get(), this.module.i32.const(-amount(charge)));
+  }
+
+  /** The decrement and the test of what is left: one `local.tee` on a copy, a set then a get on the global. */
+  private decrementAndTest(counter: Counter, charge: number): { statements: ExpressionRef[]; spent: ExpressionRef } {
+    const tee = counter.tee(this.charged(counter, charge));
+    const left = tee ?? counter.get();
+    return { statements: tee ? [] : [this.decrement(counter, charge)], spent: this.module.i32.lt_s(left, this.module.i32.const(0)) };
   }
 
   private yieldThenCredit(counter: Counter, credit: number): ExpressionRef {
