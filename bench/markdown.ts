@@ -1,7 +1,7 @@
 // Renders bench/RESULTS.md from the results: the targets with a verdict, then one table each for
 // run time, size, and instrumentation time/memory, then the machine and the notes. Pure.
 import { type BenchResults, type ProgramResult, RUN_VARIANTS, type RunVariant, TOOLS, type Tool } from './results.js';
-import { type Metric, runRatio, sizeRatio, type Spread, type Summary, summarizeResults, toolTimeRatio, verdicts } from './summary.js';
+import { type Metric, codeSizeRatio, runRatio, sizeRatio, type Spread, type Summary, summarizeResults, toolTimeRatio, verdicts } from './summary.js';
 
 const DASH = '–';
 
@@ -62,11 +62,15 @@ function runTimeSection(results: BenchResults, metric: Metric): string {
 
 const SIZED: Tool[] = ['instrument', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt'];
 
-function sizeSection(results: BenchResults): string {
+/** Sizes of the input and of each tool's output, by whole file or by code section alone. */
+function sizeSection(results: BenchResults, part: 'file' | 'code'): string {
+  const input = (p: ProgramResult) => (part === 'file' ? p.inputBytes : p.inputCodeBytes);
+  const output = (p: ProgramResult, tool: Tool) => (part === 'file' ? p.tools[tool]?.outputBytes : p.tools[tool]?.codeBytes);
+  const sizeOf = part === 'file' ? sizeRatio : codeSizeRatio;
   const rows = results.programs.map((p) => [
     p.name,
-    formatBytes(p.inputBytes),
-    ...SIZED.map((tool) => `${formatBytes(p.tools[tool]?.outputBytes)} (${formatRatio(sizeRatio(p, tool))})`),
+    formatBytes(input(p)),
+    ...SIZED.map((tool) => `${formatBytes(output(p, tool))} (${formatRatio(sizeOf(p, tool))})`),
   ]);
   return table(['Program', 'Input', ...SIZED.map((tool) => TOOLS[tool])], rows);
 }
@@ -169,7 +173,13 @@ export function renderMarkdown(results: BenchResults, commentary = ''): string {
     '',
     '## Size',
     '',
-    sizeSection(results),
+    'Whole files:',
+    '',
+    sizeSection(results, 'file'),
+    '',
+    'Code sections alone (the instructions, without names, debug info or data):',
+    '',
+    sizeSection(results, 'code'),
     '',
     '## Instrumentation time and peak memory',
     '',

@@ -39,6 +39,8 @@ export interface ToolMeasurement {
   /** Peak resident memory (largest of the runs), when it could be measured. */
   maxRssKiB?: number;
   outputBytes: number;
+  /** Bytes of the output's code section: the instructions alone, without names, DWARF or data. */
+  codeBytes: number;
 }
 
 export interface RunMeasurement {
@@ -57,6 +59,7 @@ export interface ProgramResult {
   name: string;
   description: string;
   inputBytes: number;
+  inputCodeBytes: number;
   tools: Partial<Record<Tool, ToolMeasurement>>;
   runs: Partial<Record<RunVariant, RunMeasurement>>;
   /** What failed or was skipped, one line each. */

@@ -10,6 +10,7 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { SECTION, sections } from '../src/binary.js';
 import { DEFAULT_REDUCTIONS } from '../src/runtime/index.js';
 import { renderChart, runTimeChart } from './chart.js';
 import type { DriverMode } from './driver-protocol.js';
@@ -103,6 +104,7 @@ async function measureTools(program: BenchProgram, options: Options, result: Pro
         ms: median(ms),
         samples: ms,
         outputBytes: statSync(output).size,
+        codeBytes: codeSectionBytes(output),
         ...(cpu.length ? { cpuMs: median(cpu) } : {}),
         ...(rss.length ? { maxRssKiB: Math.max(...rss) } : {}),
       };
@@ -176,8 +178,14 @@ async function measureRuns(program: BenchProgram, plans: VariantPlan[], options:
   }
 }
 
+/** The size of a module's code section, in bytes. */
+function codeSectionBytes(path: string): number {
+  const code = sections(readFileSync(path)).find((section) => section.id === SECTION.code);
+  return code ? code.end - code.payload : 0;
+}
+
 async function benchProgram(program: BenchProgram, options: Options, node24: string | undefined): Promise<ProgramResult> {
-  const result: ProgramResult = { name: program.name, description: program.description, inputBytes: statSync(program.wasm).size, tools: {}, runs: {}, notes: [] };
+  const result: ProgramResult = { name: program.name, description: program.description, inputBytes: statSync(program.wasm).size, inputCodeBytes: codeSectionBytes(program.wasm), tools: {}, runs: {}, notes: [] };
   console.log(`${program.name}: instrumenting`);
   const outputs = await measureTools(program, options, result);
   console.log(`${program.name}: running`);

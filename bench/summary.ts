@@ -24,6 +24,14 @@ export function sizeRatio(program: ProgramResult, tool: Tool): number | undefine
   return ratio(program.tools[tool]?.outputBytes, program.inputBytes);
 }
 
+/**
+ * Code section size relative to the input's: what the instrumentation adds to the instructions,
+ * whatever the module carries besides (flite's DWARF, which binaryen.js drops, shrinks the file).
+ */
+export function codeSizeRatio(program: ProgramResult, tool: Tool): number | undefined {
+  return ratio(program.tools[tool]?.codeBytes, program.inputCodeBytes);
+}
+
 /** Our default instrumentation time relative to binaryen's plain `wasm-opt -O2 --asyncify`. */
 export function toolTimeRatio(program: ProgramResult, tool: Tool = 'instrument'): number | undefined {
   return ratio(program.tools[tool]?.ms, program.tools.wasmOpt?.ms);
@@ -37,6 +45,7 @@ export interface Summary {
   wasmOpt: Spread;
   jspi: Spread;
   size: Spread;
+  codeSize: Spread;
   toolTime: Spread;
 }
 
@@ -48,6 +57,7 @@ export function summarizeResults(results: BenchResults, metric: Metric = 'ms'): 
     wasmOpt: over((p) => runRatio(p, 'wasmOpt', metric)),
     jspi: over((p) => runRatio(p, 'jspi', metric)),
     size: over((p) => sizeRatio(p, 'instrument')),
+    codeSize: over((p) => codeSizeRatio(p, 'instrument')),
     toolTime: over((p) => toolTimeRatio(p)),
   };
 }
@@ -73,6 +83,7 @@ export function verdicts(summary: Summary, targets: Targets): Verdict[] {
     verdict('Asyncify run time, worst', summary.asyncify?.worst, targets.asyncifyWorst),
     verdict('Size, geomean', summary.size?.geomean, targets.sizeRatio),
     verdict('Size, worst', summary.size?.worst, targets.sizeRatio),
+    verdict('Code section size, geomean', summary.codeSize?.geomean, targets.sizeRatio),
     verdict('JSPI (counters only) run time, geomean', summary.jspi?.geomean, targets.jspiGeomean),
     verdict('Instrumentation time vs wasm-opt -O2 --asyncify, geomean', summary.toolTime?.geomean, 1),
   ];

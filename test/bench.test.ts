@@ -5,11 +5,12 @@ import { axisMax, escapeXml, renderChart, runTimeChart } from '../bench/chart.js
 import { extractCommentary, flatten, formatBytes, formatMs, formatRatio, renderMarkdown } from '../bench/markdown.js';
 import { type BenchResults, type ProgramResult, type RunMeasurement, TARGETS } from '../bench/results.js';
 import { defined, geomean, median, ratio, summarize } from '../bench/stats.js';
-import { baselineOf, runRatio, sizeRatio, summarizeResults, toolTimeRatio, verdicts } from '../bench/summary.js';
+import { baselineOf, codeSizeRatio, runRatio, sizeRatio, summarizeResults, toolTimeRatio, verdicts } from '../bench/summary.js';
 
 /** A run whose CPU time is 10 ms below its wall time, so the two tables differ. */
 const run = (ms: number, checksumOk = true): RunMeasurement => ({ ms, samples: [ms], cpuMs: ms - 10, compileMs: 1, yields: 0, checksumOk });
-const tool = (ms: number, outputBytes: number) => ({ ms, samples: [ms], outputBytes, maxRssKiB: 2048 });
+/** A tool whose output's code section is half the file. */
+const tool = (ms: number, outputBytes: number) => ({ ms, samples: [ms], outputBytes, codeBytes: outputBytes / 2, maxRssKiB: 2048 });
 
 /** Two programs: "alpha" with every figure, "beta" whose JSPI run printed the wrong output. */
 function synthetic(): BenchResults {
@@ -17,6 +18,7 @@ function synthetic(): BenchResults {
     name: 'alpha',
     description: 'synthetic',
     inputBytes: 1000,
+    inputCodeBytes: 400,
     tools: { instrument: { ...tool(3000, 1200), cpuMs: 2500 }, wasmOpt: tool(6000, 1500), instrumentCounters: tool(2000, 1100) },
     runs: { baseline: run(100), asyncify: run(120), asyncifyOnly: run(105), wasmOpt: run(150), baseline24: run(200), jspi: run(210) },
     notes: [],
@@ -25,6 +27,7 @@ function synthetic(): BenchResults {
     name: 'beta<&>',
     description: 'synthetic',
     inputBytes: 2000,
+    inputCodeBytes: 1000,
     tools: { instrument: tool(4000, 3000), wasmOpt: tool(2000, 2500) },
     runs: { baseline: run(50), asyncify: run(100), baseline24: run(40), jspi: run(44, false) },
     notes: ['jspi: output differs from the uninstrumented run'],
@@ -84,6 +87,9 @@ describe('ratios against the baseline of the same run', () => {
   it('computes size and tool-time ratios', () => {
     expect(sizeRatio(alpha, 'instrument')).toBe(1.2);
     expect(sizeRatio(beta, 'instrumentCounters')).toBeUndefined();
+    expect(codeSizeRatio(alpha, 'instrument')).toBe(1.5);
+    expect(codeSizeRatio(beta, 'instrument')).toBe(1.5);
+    expect(codeSizeRatio(beta, 'instrumentCounters')).toBeUndefined();
     expect(toolTimeRatio(alpha)).toBe(0.5);
     expect(toolTimeRatio(beta)).toBe(2);
   });
@@ -98,6 +104,7 @@ describe('ratios against the baseline of the same run', () => {
     expect(byName['JSPI (counters only) run time, geomean']!.pass).toBe(true);
     expect(byName['Size, worst']!.value).toBe(1.5);
     expect(byName['Size, worst']!.pass).toBe(false);
+    expect(byName['Code section size, geomean']!.value).toBeCloseTo(1.5, 12);
     expect(byName['Instrumentation time vs wasm-opt -O2 --asyncify, geomean']!.value).toBeCloseTo(1, 12);
   });
 
@@ -149,6 +156,7 @@ describe('RESULTS.md', () => {
   it('lists sizes, tool times with memory, machine and notes', () => {
     expect(markdown).toContain(`| alpha | ${formatBytes(1000)} |`);
     expect(markdown).toContain(`${formatBytes(1200)} (1.20x)`);
+    expect(markdown).toContain(`| alpha | ${formatBytes(400)} | ${formatBytes(600)} (1.50x) |`);
     expect(markdown).toContain('3000 ms (CPU 2500 ms), 2 MiB');
     expect(markdown).toContain('6000 ms, 2 MiB');
     expect(markdown).toContain('Test CPU, 2 cores, 4 GiB RAM');
