@@ -19,8 +19,10 @@ export interface ChartInput {
   lines: { value: number; label: string }[];
 }
 
-const WIDTH = 760;
 const PLOT = { left: 60, right: 20, top: 50, bottom: 90 };
+const LEGEND_STEP = 230;
+/** Wide enough for the four run variants' legend entries on one row. */
+const WIDTH = PLOT.left + 4 * LEGEND_STEP;
 const HEIGHT = 380;
 
 export function escapeXml(text: string): string {
@@ -77,12 +79,12 @@ export function renderChart(input: ChartInput): string {
   }
   // Legend: the series on one row, the dashed lines on the row below.
   input.series.forEach((series, s) => {
-    const x = PLOT.left + s * 230;
+    const x = PLOT.left + s * LEGEND_STEP;
     parts.push(`<rect x="${x}" y="${HEIGHT - 50}" width="12" height="12" fill="${series.color}"/>`);
     parts.push(`<text x="${x + 18}" y="${HEIGHT - 40}" font-size="12">${escapeXml(series.label)}</text>`);
   });
   input.lines.forEach((line, l) => {
-    const x = PLOT.left + l * 230;
+    const x = PLOT.left + l * LEGEND_STEP;
     parts.push(`<line x1="${x}" x2="${x + 12}" y1="${HEIGHT - 20}" y2="${HEIGHT - 20}" stroke="#333" stroke-dasharray="3,2"/>`);
     parts.push(`<text x="${x + 18}" y="${HEIGHT - 16}" font-size="12">${escapeXml(line.label)}</text>`);
   });
@@ -107,6 +109,7 @@ export function runTimeChart(results: BenchResults): ChartInput {
     groups: results.programs.map((program) => program.name),
     series: [
       series('asyncify', 'asyncify (default), Node 20', '#d9534f'),
+      series('singleCopy', 'single-copy Asyncify, Node 20', '#9b59b6'),
       series('asyncifyOnly', 'asyncify-only reference, Node 20', '#f0ad4e'),
       series('jspi', 'JSPI counters-only, Node 24', '#5b9bd5'),
     ],

@@ -32,7 +32,7 @@ function targetsSection(results: BenchResults): string {
   return table(['Target', 'Measured', 'Target', 'Verdict'], rows);
 }
 
-const TIMED = ['asyncify', 'asyncifyOnly', 'wasmOpt'] as const;
+const TIMED = ['asyncify', 'singleCopy', 'asyncifyOnly', 'wasmOpt'] as const;
 
 function runCell(program: ProgramResult, variant: RunVariant, metric: Metric): string {
   const run = program.runs[variant];
@@ -56,11 +56,11 @@ function runTimeSection(results: BenchResults, metric: Metric): string {
   const summary = summarizeResults(results, metric);
   rows.push(spreadRow('geomean', summary, (spread) => spread?.geomean));
   rows.push(spreadRow('worst', summary, (spread) => spread?.worst));
-  const header = ['Program', 'Node 20 baseline', 'asyncify (default)', 'asyncify-only reference', 'wasm-opt --asyncify', 'Node 24 baseline', 'JSPI counters-only'];
+  const header = ['Program', 'Node 20 baseline', 'asyncify (default)', 'single-copy Asyncify', 'asyncify-only reference', 'wasm-opt --asyncify', 'Node 24 baseline', 'JSPI counters-only'];
   return table(header, rows);
 }
 
-const SIZED: Tool[] = ['instrument', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt'];
+const SIZED: Tool[] = ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt'];
 
 /** Sizes of the input and of each tool's output, by whole file or by code section alone. */
 function sizeSection(results: BenchResults, part: 'file' | 'code'): string {
@@ -75,7 +75,7 @@ function sizeSection(results: BenchResults, part: 'file' | 'code'): string {
   return table(['Program', 'Input', ...SIZED.map((tool) => TOOLS[tool])], rows);
 }
 
-const TIMED_TOOLS: Tool[] = ['instrument', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt', 'wasmOptNative'];
+const TIMED_TOOLS: Tool[] = ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt', 'wasmOptNative'];
 
 function toolCell(program: ProgramResult, tool: Tool): string {
   const measured = program.tools[tool];
@@ -96,7 +96,7 @@ function machineSection(results: BenchResults): string {
     `- CPU: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}`,
     `- Node: ${m.node}${m.node24 ? `; JSPI runs on Node ${m.node24}` : '; no Node 24: JSPI not measured'}`,
     `- binaryen (npm): ${m.binaryen}${m.wasmOptNative ? `; native: ${m.wasmOptNative}` : ''}`,
-    `- ${results.config.runs} run(s) per measurement, median${results.config.quick ? ' (--quick)' : ''} (the --no-asyncify and --no-reductions instrumentations: 1 run); reduction slice ${results.config.reductions}`,
+    `- ${results.config.runs} run(s) per measurement, median${results.config.quick ? ' (--quick)' : ''} (the --no-rewind-copies, --no-asyncify and --no-reductions instrumentations: 1 run); reduction slice ${results.config.reductions}`,
     `- ${results.date}${results.commit ? `, commit ${results.commit}` : ''}`,
   ].join('\n');
 }

@@ -5,6 +5,7 @@
 export const RUN_VARIANTS = {
   baseline: 'uninstrumented, Node 20',
   asyncify: 'instrument() default (reductions + Asyncify), Node 20',
+  singleCopy: 'reductions + binaryen\'s single-copy Asyncify (--no-rewind-copies: smaller, slower), Node 20',
   asyncifyOnly: 'Asyncify of the WASI blocking imports only, no reductions, Node 20',
   wasmOpt: 'binaryen wasm-opt -O2 --asyncify (every import), Node 20',
   baseline24: 'uninstrumented, Node 24',
@@ -15,6 +16,7 @@ export type RunVariant = keyof typeof RUN_VARIANTS;
 /** The instrumenting tools whose time, peak memory and output size are measured. */
 export const TOOLS = {
   instrument: 'lunatic-instrument (default)',
+  instrumentSingleCopy: 'lunatic-instrument --no-rewind-copies',
   instrumentCounters: 'lunatic-instrument --no-asyncify',
   instrumentAsyncifyOnly: 'lunatic-instrument --no-reductions',
   wasmOpt: 'npm binaryen wasm-opt -O2 --asyncify',
@@ -25,6 +27,7 @@ export type Tool = keyof typeof TOOLS;
 /** Which tool's output each instrumented run variant executes. */
 export const VARIANT_TOOL: Partial<Record<RunVariant, Tool>> = {
   asyncify: 'instrument',
+  singleCopy: 'instrumentSingleCopy',
   asyncifyOnly: 'instrumentAsyncifyOnly',
   wasmOpt: 'wasmOpt',
   jspi: 'instrumentCounters',

@@ -70,6 +70,8 @@ function toolCommand(tool: Tool, input: string, output: string): { node?: string
   switch (tool) {
     case 'instrument':
       return ours();
+    case 'instrumentSingleCopy':
+      return ours('--no-rewind-copies');
     case 'instrumentCounters':
       return ours('--no-asyncify');
     case 'instrumentAsyncifyOnly':
@@ -83,7 +85,7 @@ function toolCommand(tool: Tool, input: string, output: string): { node?: string
 
 const firstLine = (error: unknown): string => (error instanceof Error ? error.message : String(error)).split('\n')[0]!;
 
-/** The tools whose time the targets compare; the other two run once, for their output. */
+/** The tools whose time the targets compare; the others run once, for their output. */
 const COMPARED_TOOLS: Tool[] = ['instrument', 'wasmOpt', 'wasmOptNative'];
 
 /** Runs every tool on the program; records time, CPU time, memory and output size. */
@@ -130,6 +132,7 @@ function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>,
   const wanted: [RunVariant, string | undefined, DriverMode][] = [
     ['baseline', node20, 'plain'],
     ['asyncify', node20, 'asyncify'],
+    ['singleCopy', node20, 'asyncify'],
     ['asyncifyOnly', node20, 'plain'],
     ['wasmOpt', node20, 'plain'],
     ['baseline24', node24, 'plain'],

@@ -41,6 +41,7 @@ export type Spread = { geomean: number; worst: number } | undefined;
 
 export interface Summary {
   asyncify: Spread;
+  singleCopy: Spread;
   asyncifyOnly: Spread;
   wasmOpt: Spread;
   jspi: Spread;
@@ -53,6 +54,7 @@ export function summarizeResults(results: BenchResults, metric: Metric = 'ms'): 
   const over = (pick: (program: ProgramResult) => number | undefined): Spread => summarize(results.programs.map(pick));
   return {
     asyncify: over((p) => runRatio(p, 'asyncify', metric)),
+    singleCopy: over((p) => runRatio(p, 'singleCopy', metric)),
     asyncifyOnly: over((p) => runRatio(p, 'asyncifyOnly', metric)),
     wasmOpt: over((p) => runRatio(p, 'wasmOpt', metric)),
     jspi: over((p) => runRatio(p, 'jspi', metric)),
