@@ -136,9 +136,10 @@ class CheckBuilder {
 
   /** The decrement and the test of what is left: one `local.tee` on a copy, a set then a get on the global. */
   private decrementAndTest(counter: Counter, charge: number): { statements: ExpressionRef[]; spent: ExpressionRef } {
-    const tee = counter.tee(this.charged(counter, charge));
-    const left = tee ?? counter.get();
-    return { statements: tee ? [] : [this.decrement(counter, charge)], spent: this.module.i32.lt_s(left, this.module.i32.const(0)) };
+    const charged = this.charged(counter, charge);
+    const tee = counter.tee(charged);
+    const [statements, left] = tee ? [[], tee] : [[counter.set(charged)], counter.get()];
+    return { statements, spent: this.module.i32.lt_s(left, this.module.i32.const(0)) };
   }
 
   private yieldThenCredit(counter: Counter, credit: number): ExpressionRef {
