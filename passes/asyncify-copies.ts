@@ -31,7 +31,7 @@ import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef
 import { type CallGraph, callTargets } from './call-graph.js';
 import { Liveness } from './liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
-import { childSlots, kindOf, setBlockChildren } from './pass.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren } from './pass.js';
 import { freshFunctionName } from './reduction-counter.js';
 
 /**
@@ -358,9 +358,7 @@ class RewindBuilder {
    */
   private buildBlock(block: ExpressionRef): void {
     const { module, binaryen } = this;
-    const count = accessor(binaryen, 'Block', 'getNumChildren')(block);
-    const getChild = accessor(binaryen, 'Block', 'getChildAt');
-    const built = Array.from({ length: count }, (_, i) => this.build(getChild(block, i)));
+    const built = blockChildren(binaryen, block).map((child) => this.build(child));
     const lastWithSites = built.findLastIndex((b) => b.end > b.first);
     // Without call sites nothing was replaced: only a call site's expression changes.
     if (lastWithSites < 0) return;

@@ -22,7 +22,7 @@
 // next. What this does not handle (an unreachable value before a call) throws CannotLift, and
 // the caller flattens that function instead.
 import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../src/binaryen.js';
-import { childSlots, kindOf, setBlockChildren, type Slot } from './pass.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from './pass.js';
 
 export class CannotLift extends Error {}
 
@@ -118,10 +118,9 @@ class Lifter {
   }
 
   private block(block: ExpressionRef): void {
-    const count = accessor(this.binaryen, 'Block', 'getNumChildren')(block);
-    const getChild = accessor(this.binaryen, 'Block', 'getChildAt');
-    const children = Array.from({ length: count }, (_, i) => getChild(block, i)).flatMap((child) => this.statement(child));
-    if (children.length !== count) setBlockChildren(this.binaryen, block, children);
+    const original = blockChildren(this.binaryen, block);
+    const children = original.flatMap((child) => this.statement(child));
+    if (children.length !== original.length) setBlockChildren(this.binaryen, block, children);
   }
 
   private body(expr: ExpressionRef, kind: string, field: string): void {

@@ -19,7 +19,7 @@
 //    distance (one more when TEST reads the value before the step).
 // Anything else is unbounded as far as we know, and keeps its check.
 import { accessor, type Binaryen, type ExpressionRef, type Module } from '../src/binaryen.js';
-import { branchTargets, kindOf, Walker } from './pass.js';
+import { blockChildren, branchTargets, kindOf, Walker } from './pass.js';
 
 /** Iteration counts past this are not worth treating as straight-line code anyway. */
 const MAX_TRIPS = 1 << 20;
@@ -71,9 +71,7 @@ function stepOf(binaryen: Binaryen, expr: ExpressionRef, local: number): number 
 
 /** The statements of a block, or the expression itself as the only one. */
 function statementsOf(binaryen: Binaryen, expr: ExpressionRef): ExpressionRef[] {
-  if (kindOf(binaryen, expr) !== 'Block') return [expr];
-  const block = (name: string) => accessor(binaryen, 'Block', name);
-  return Array.from({ length: block('getNumChildren')(expr) }, (_, i) => block('getChildAt')(expr, i));
+  return kindOf(binaryen, expr) === 'Block' ? blockChildren(binaryen, expr) : [expr];
 }
 
 function isBranchTo(binaryen: Binaryen, expr: ExpressionRef, label: string, conditional: boolean): boolean {

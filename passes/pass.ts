@@ -198,6 +198,12 @@ export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRe
   return funcs;
 }
 
+/** A block's children, in order. */
+export function blockChildren(binaryen: Binaryen, block: ExpressionRef): ExpressionRef[] {
+  const getChild = accessor(binaryen, 'Block', 'getChildAt');
+  return Array.from({ length: accessor(binaryen, 'Block', 'getNumChildren')(block) }, (_, i) => getChild(block, i));
+}
+
 /** Replaces a block's children, keeping the block (and so its label) itself. */
 export function setBlockChildren(binaryen: Binaryen, block: ExpressionRef, children: ExpressionRef[]): void {
   const remove = accessor<void>(binaryen, 'Block', 'removeChildAt');
