@@ -7,7 +7,7 @@
 //   --no-external   skip the module fetched from npm (bench/external.ts)
 //   --reductions N  the slice the driver refills `lunatic_reductions` with (default: the runtime's)
 //   --no-runtime    skip the runtime's own benchmark (bench/runtime.ts)
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { SECTION, sections } from '../src/binary.js';
@@ -102,11 +102,12 @@ async function measureTools(program: BenchProgram, options: Options, result: Pro
       const rss = samples.flatMap((s) => (s.maxRssKiB === undefined ? [] : [s.maxRssKiB]));
       const cpu = samples.flatMap((s) => (s.cpuMs === undefined ? [] : [s.cpuMs]));
       const ms = samples.map((s) => s.ms);
+      const sizes = moduleSizes(output);
       result.tools[tool] = {
         ms: median(ms),
         samples: ms,
-        outputBytes: statSync(output).size,
-        codeBytes: codeSectionBytes(output),
+        outputBytes: sizes.bytes,
+        codeBytes: sizes.codeBytes,
         ...(cpu.length ? { cpuMs: median(cpu) } : {}),
         ...(rss.length ? { maxRssKiB: Math.max(...rss) } : {}),
       };
@@ -184,14 +185,16 @@ async function measureRuns(program: BenchProgram, plans: VariantPlan[], options:
   }
 }
 
-/** The size of a module's code section, in bytes. */
-function codeSectionBytes(path: string): number {
-  const code = sections(readFileSync(path)).find((section) => section.id === SECTION.code);
-  return code ? code.end - code.payload : 0;
+/** A module's size and its code section's, in bytes, from one read of the file. */
+function moduleSizes(path: string): { bytes: number; codeBytes: number } {
+  const bytes = readFileSync(path);
+  const code = sections(bytes).find((section) => section.id === SECTION.code);
+  return { bytes: bytes.length, codeBytes: code ? code.end - code.payload : 0 };
 }
 
 async function benchProgram(program: BenchProgram, options: Options, node24: string | undefined): Promise<ProgramResult> {
-  const result: ProgramResult = { name: program.name, description: program.description, inputBytes: statSync(program.wasm).size, inputCodeBytes: codeSectionBytes(program.wasm), tools: {}, runs: {}, notes: [] };
+  const input = moduleSizes(program.wasm);
+  const result: ProgramResult = { name: program.name, description: program.description, inputBytes: input.bytes, inputCodeBytes: input.codeBytes, tools: {}, runs: {}, notes: [] };
   console.log(`${program.name}: instrumenting`);
   const outputs = await measureTools(program, options, result);
   console.log(`${program.name}: running`);
