@@ -8,7 +8,8 @@
 //
 // - The fast copy, in place of the function: its own code plus, after each call that can unwind,
 //   `br_if $save (state)`. The save pushes a frame with the locals live after that call
-//   (passes/liveness.ts) and the call's index to the Asyncify buffer, and returns. Only exported
+//   (passes/liveness.ts) and the call's index to the Asyncify buffer, by a call to the function's
+//   saver (`<name>$save`, shared by both copies), and returns. Only exported
 //   and address-taken functions also test the state on entry, to send a rewind to their rewind
 //   copy.
 // - The rewind copy (`<name>$rewind`): entered only to rewind. It pops its frame, then runs its
@@ -53,6 +54,9 @@ const FLAT_REWIND_COPY_PASSES = ['simplify-locals-nostructure', 'coalesce-locals
 
 const STATE = { normal: 0, unwinding: 1, rewinding: 2 } as const;
 
+/** Most locals a frame saves: its saver takes them and the call index as parameters, and engines accept 1,000 at most. */
+const MAX_SAVER_PARAMS = 999;
+
 /** The byte size of each local type a frame can hold. */
 function frameBytes(binaryen: Binaryen, type: number): number | undefined {
   if (type === binaryen.i32 || type === binaryen.f32) return 4;
@@ -88,9 +92,14 @@ interface FrameLayout {
   size: number;
 }
 
-/** A slot for each local live at some call site (a rewind reads no other before writing it). */
+/** The locals live at some call site: the ones a frame holds (a rewind reads no other before writing it). */
+function savedLocals(liveAtSites: ReadonlyArray<ReadonlySet<number>>): number[] {
+  return [...new Set(liveAtSites.flatMap((live) => [...live]))].sort((a, b) => a - b);
+}
+
+/** A slot for each saved local. */
 function frameLayout(binaryen: Binaryen, types: number[], liveAtSites: ReadonlyArray<ReadonlySet<number>>): FrameLayout {
-  const saved = [...new Set(liveAtSites.flatMap((live) => [...live]))].sort((a, b) => a - b);
+  const saved = savedLocals(liveAtSites);
   // Eight-byte locals first, so every slot is aligned when the frame start is.
   const order = saved.map((local) => ({ local, bytes: frameBytes(binaryen, types[local]!)! })).sort((a, b) => b.bytes - a.bytes || a.local - b.local);
   const offsets: number[] = [];
@@ -109,12 +118,33 @@ class FunctionCopies {
   readonly results: number;
   readonly params: number;
 
+  /** The function both copies' saves call to push a frame (see addSaver). */
+  private readonly saver: string;
+
   constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef, liveAtSites: ReadonlyArray<ReadonlySet<number>>) {
     const info = binaryen.getFunctionInfo(func);
     this.types = localTypes(binaryen, func);
     this.layout = frameLayout(binaryen, this.types, liveAtSites);
     this.results = info.results;
     this.params = info.params;
+    this.saver = this.addSaver(info.name);
+  }
+
+  /**
+   * `<name>$save(index, slot values...)`: pushes a frame holding the call index and every saved
+   * local. A save then costs a call with a local.get or a zero per slot (two bytes each, mostly)
+   * instead of a push and a store per live local (seven): musl's printf core has 24 saves of
+   * about 30 locals in each copy.
+   */
+  private addSaver(name: string): string {
+    const { module, binaryen, layout } = this;
+    const i32 = binaryen.i32;
+    const saver = freshFunctionName(module, `${name}$save`);
+    const ptr = layout.saved.length + 1;
+    const slots = layout.saved.map((local, i) => this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, i32), module.local.get(i + 1, this.types[local]!)));
+    const body = module.block(null, [this.pushFrame(ptr), ...slots, this.storeIndex(ptr, module.local.get(0, i32))], binaryen.none);
+    module.addFunction(saver, binaryen.createType([i32, ...layout.saved.map((local) => this.types[local]!)]), binaryen.none, [i32], body);
+    return saver;
   }
 
   state(): ExpressionRef {
@@ -123,13 +153,7 @@ class FunctionCopies {
 
   zeroResult(): ExpressionRef {
     const { module, binaryen } = this;
-    switch (this.results) {
-      case binaryen.none: return module.return();
-      case binaryen.i32: return module.return(module.i32.const(0));
-      case binaryen.i64: return module.return(module.i64.const(0n as never));
-      case binaryen.f32: return module.return(module.f32.const(0));
-      default: return module.return(module.f64.const(0));
-    }
+    return this.results === binaryen.none ? module.return() : module.return(this.zero(this.results));
   }
 
   private load(type: number, offset: number, ptr: ExpressionRef): ExpressionRef {
@@ -160,18 +184,28 @@ class FunctionCopies {
     ];
   }
 
-  /** Stores `live` into the frame at `ptr`: what an unwind keeps of the function. */
-  saveLocals(live: readonly number[], ptr: number): ExpressionRef[] {
+  /** Pushes a frame holding the call index `index` and the locals in `live`: what an unwind keeps of the function. */
+  save(live: ReadonlySet<number>, index: ExpressionRef): ExpressionRef {
     const { module, binaryen, layout } = this;
-    return live.map((local) => this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, binaryen.i32), module.local.get(local, this.types[local]!)));
+    const slots = layout.saved.map((local) => (live.has(local) ? module.local.get(local, this.types[local]!) : this.zero(this.types[local]!)));
+    return module.call(this.saver, [index, ...slots], binaryen.none);
   }
 
-  pushFrame(ptr: number): ExpressionRef {
+  /** A dead slot's value: whatever a rewind restores there is overwritten before it is read. */
+  private zero(type: number): ExpressionRef {
+    const { module, binaryen } = this;
+    if (type === binaryen.i32) return module.i32.const(0);
+    if (type === binaryen.i64) return module.i64.const(0n as never);
+    if (type === binaryen.f32) return module.f32.const(0);
+    return module.f64.const(0);
+  }
+
+  private pushFrame(ptr: number): ExpressionRef {
     const { module, binaryen } = this;
     return module.local.set(ptr, module.call(this.globals.push, [module.i32.const(this.layout.size)], binaryen.i32));
   }
 
-  storeIndex(ptr: number, index: ExpressionRef): ExpressionRef {
+  private storeIndex(ptr: number, index: ExpressionRef): ExpressionRef {
     const { module, binaryen } = this;
     return module.i32.store(this.layout.indexOffset, 4, module.local.get(ptr, binaryen.i32), index);
   }
@@ -179,8 +213,9 @@ class FunctionCopies {
 
 /**
  * How many locals a call site may save beyond its live ones to share a save with other sites.
- * Sharing keeps the copies small (trees: 119 KB of output with no sharing, 93 KB with it; musl's
+ * Sharing keeps the copies small (trees: 109 KB of output with no sharing, 89 KB with it; musl's
  * printf core alone has 96 distinct live sets); each spare local is kept alive across that call.
+ * Sharing all saves (82 KB) slowed interp's rewound main loop from 0.55x to 0.9x of its baseline.
  */
 const SPARE_LOCALS = 4;
 
@@ -192,7 +227,7 @@ const SPARE_LOCALS = 4;
 class FrameSaves {
   private readonly saves: Array<{ label: string; live: Set<number> }> = [];
 
-  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly copies: FunctionCopies, private readonly func: FunctionRef) {}
+  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly copies: FunctionCopies) {}
 
   /** `call` followed by the unwind test. */
   after(call: ExpressionRef, index: number, live: ReadonlySet<number>, scratch: (type: number) => number): ExpressionRef {
@@ -231,18 +266,10 @@ class FrameSaves {
   wrap(body: ExpressionRef): ExpressionRef {
     const { module, binaryen, copies } = this;
     if (!this.saves.length) return body;
-    const i32 = binaryen.i32;
-    const [index, ptr] = [addLocal(binaryen, this.func, i32), addLocal(binaryen, this.func, i32)];
     const type = binaryen.getExpressionType(body);
     let inner = type === binaryen.unreachable ? body : type === binaryen.none ? module.block(null, [body, module.return()], binaryen.unreachable) : module.return(body);
     for (const { label, live } of this.saves) {
-      inner = module.block(null, [
-        module.local.set(index, module.block(label, [inner], i32)),
-        copies.pushFrame(ptr),
-        ...copies.saveLocals([...live].sort((a, b) => a - b), ptr),
-        copies.storeIndex(ptr, module.local.get(index, i32)),
-        copies.zeroResult(),
-      ], binaryen.unreachable);
+      inner = module.block(null, [copies.save(live, module.block(label, [inner], binaryen.i32)), copies.zeroResult()], binaryen.unreachable);
     }
     return inner;
   }
@@ -542,6 +569,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       liveAt.push(liveAtSites(binaryen, sites, body, statementCallSites(binaryen, sites, body, true)));
+      if (savedLocals(liveAt.at(-1)!).length > MAX_SAVER_PARAMS) throw new CannotCopy();
     }
   } catch (error) {
     if (error instanceof CannotCopy) return false;
@@ -572,7 +600,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
 /** The fast copy, in place; functions the host or a table can call send a rewind to their rewind copy on entry. */
 function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, sites: CallSites, entryRewind: string | undefined): void {
   const { func } = copies;
-  const saves = new FrameSaves(binaryen, module, copies, func);
+  const saves = new FrameSaves(binaryen, module, copies);
   const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
   if (!entryRewind) return setBody(binaryen, func, body);
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
@@ -584,7 +612,7 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
 function makeRewindCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, rewind: FunctionRef, sites: CallSites, rewindNames: Map<string, string>): void {
   const scratch = localMaker(binaryen, rewind);
   const [ptr, rewinding, resumeAt] = [scratch(binaryen.i32), addLocal(binaryen, rewind, binaryen.i32), addLocal(binaryen, rewind, binaryen.i32)];
-  const saves = new FrameSaves(binaryen, module, copies, rewind);
+  const saves = new FrameSaves(binaryen, module, copies);
   const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
   const body = saves.wrap(builder.build(untyped(binaryen).Function.getBody(rewind)).expr);
   setBody(binaryen, rewind, module.block(null, [

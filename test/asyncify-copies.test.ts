@@ -3,6 +3,8 @@
 // a recursion, an indirect call, a second suspension of a frame already resumed), with locals of
 // every numeric type live across them; and the fall-back to binaryen's Asyncify.
 import { describe, expect, it } from 'vitest';
+import { childSlots, kindOf } from '../passes/pass.js';
+import { accessor, type ExpressionRef, loadBinaryen } from '../src/binaryen.js';
 import { instrument, type InstrumentOptions } from '../src/index.js';
 import { resuming, runToEnd, startUnwind } from './helpers/asyncify-host.js';
 import { wat } from './helpers/wat.js';
@@ -41,10 +43,33 @@ const PROGRAM = `(module
       (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
     (i64.add (i64.add (local.get $acc) (local.get $h))
       (i64.add (i64.trunc_f32_u (local.get $f)) (i64.trunc_f64_u (local.get $d)))))
-  (func (export "indirect") (param $d i32) (result i64)
+  (func $indirect (export "indirect") (param $d i32) (result i64)
     (call_indirect (type $step) (local.get $d) (i32.const 1))))`;
 
 const answer = (x: number) => 3 * x + 1;
+
+/** For a module's defined functions: which of them call `callee` directly. */
+async function callersIn(binary: Uint8Array): Promise<(callee: string) => Set<string>> {
+  const binaryen = await loadBinaryen();
+  const module = binaryen.readBinary(binary);
+  try {
+    const calls = new Map<string, Set<string>>();
+    const walk = (expr: ExpressionRef, into: Set<string>): void => {
+      if (kindOf(binaryen, expr) === 'Call') into.add(accessor<string>(binaryen, 'Call', 'getTarget')(expr));
+      for (const slot of childSlots(binaryen, expr)) walk(slot.get(), into);
+    };
+    for (let i = 0; i < module.getNumFunctions(); i++) {
+      const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
+      if (info.module) continue;
+      const into = new Set<string>();
+      walk(info.body, into);
+      calls.set(info.name, into);
+    }
+    return (callee) => new Set([...calls].filter(([, callees]) => callees.has(callee)).map(([name]) => name));
+  } finally {
+    module.dispose();
+  }
+}
 
 /** Runs `entry(arg)`, suspending at every `wait`, and returns the result and the suspensions. */
 async function runSuspending(binary: Uint8Array, entry: string, arg: number): Promise<{ result: unknown; suspensions: number }> {
@@ -157,6 +182,32 @@ describe('two-copy Asyncify', () => {
     expect(report.asyncify!.rewindCopies).toBe(true);
     const expected = await runPlain(plain, 'f', 3);
     expect(await runSuspending(binary, 'f', 3)).toEqual({ result: expected.result, suspensions: expected.waits });
+  });
+
+  it('saves a frame through one saver per function, shared by both copies', async () => {
+    const { binary } = await instrument(await wat(PROGRAM), options);
+    const callers = await callersIn(binary);
+    expect(callers('mix$save')).toEqual(new Set(['mix', 'mix$rewind']));
+    expect(callers('lunatic_asyncify_push')).toEqual(new Set(['leaf$save', 'recurse$save', 'mix$save', 'indirect$save']));
+  });
+
+  it('falls back to binaryen\'s Asyncify when a frame would save more locals than a saver can take', async () => {
+    // The frame holds $x (the call reads it again on a rewind) and the $l locals. 999 saved locals
+    // and the call index are 1,000 parameters, as many as engines accept.
+    for (const [saved, copies] of [[999, true], [1000, false]] as const) {
+      const locals = Array.from({ length: saved - 1 }, (_, i) => i);
+      const plain = await wat(`(module
+        (import "env" "wait" (func $wait (param i32) (result i32)))
+        (func (export "many") (param $x i32) (result i32) ${locals.map((i) => `(local $l${i} i32)`).join(' ')}
+          ${locals.map((i) => `(local.set $l${i} (i32.mul (local.get $x) (i32.const ${i + 1})))`).join(' ')}
+          (local.set $x (call $wait (local.get $x)))
+          ${locals.map((i) => `(local.set $x (i32.add (local.get $x) (local.get $l${i})))`).join(' ')}
+          (local.get $x)))`);
+      const { binary, report } = await instrument(plain, options);
+      expect(report.asyncify!.rewindCopies, `${saved} saved locals`).toBe(copies);
+      const expected = await runPlain(plain, 'many', 5);
+      expect(await runSuspending(binary, 'many', 5)).toEqual({ result: expected.result, suspensions: 1 });
+    }
   });
 
   it('gives the same results as binaryen\'s Asyncify (--no-rewind-copies), which it replaces', async () => {
