@@ -128,7 +128,8 @@ describe('suspension errors are clear', () => {
     const { binary } = await instrument(await deepModule(5000), { blockingImports: ['env.pause'] });
     const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
     expect(status.trap?.message).toMatch(/^stack overflow: suspended stack deeper than the 64 KiB reserved.*--reserved-pages/);
-    expect(status.trap?.functions).toContain('dive'); // the frames being saved when it overflowed
+    // The frame being saved when it overflowed, innermost: the frame helpers are left out.
+    expect(status.trap?.functions[0]).toBe('dive');
     const grown = await new Runtime({ backend: 'asyncify', reservedPages: 16 }).spawn(binary, { hostModules: [pauseHost] }).exited;
     expect(grown).toEqual({ code: 0 });
   });
