@@ -121,7 +121,11 @@ class FunctionCopies {
   /** The function both copies' saves call to push a frame (see addSaver). */
   private readonly saver: string;
 
-  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef, liveAtSites: ReadonlyArray<ReadonlySet<number>>) {
+  /**
+   * `liveAtSites[i]`: the locals live at call site i (in the order both copies number them), the
+   * ones its save keeps.
+   */
+  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef, readonly liveAtSites: ReadonlyArray<ReadonlySet<number>>) {
     const info = binaryen.getFunctionInfo(func);
     this.types = localTypes(binaryen, func);
     this.layout = frameLayout(binaryen, this.types, liveAtSites);
@@ -229,10 +233,10 @@ class FrameSaves {
 
   constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly copies: FunctionCopies) {}
 
-  /** `call` followed by the unwind test. */
-  after(call: ExpressionRef, index: number, live: ReadonlySet<number>, scratch: (type: number) => number): ExpressionRef {
+  /** `call`, call site `index`, followed by the unwind test. */
+  after(call: ExpressionRef, index: number, scratch: (type: number) => number): ExpressionRef {
     const { module, binaryen } = this;
-    const test = module.drop(module.br(this.labelFor(live), this.copies.state(), module.i32.const(index)));
+    const test = module.drop(module.br(this.labelFor(this.copies.liveAtSites[index]!), this.copies.state(), module.i32.const(index)));
     const type = binaryen.getExpressionType(call);
     if (type === binaryen.none) return module.block(null, [call, test], binaryen.none);
     const temp = scratch(type);
@@ -279,12 +283,7 @@ class FrameSaves {
 class CallSites {
   private next = 0;
 
-  constructor(private readonly binaryen: Binaryen, private readonly graph: CallGraph, private readonly mayUnwind: Set<string>, private readonly liveAt: ReadonlyArray<ReadonlySet<number>> = []) {}
-
-  /** The locals to save when call site `index` unwinds. */
-  live(index: number): ReadonlySet<number> {
-    return this.liveAt[index]!;
-  }
+  constructor(private readonly binaryen: Binaryen, private readonly graph: CallGraph, private readonly mayUnwind: Set<string>) {}
 
   isSite(expr: ExpressionRef, kind: string): boolean {
     const targets = callTargets(this.binaryen, this.graph, expr, kind);
@@ -326,7 +325,7 @@ function makeFast(binaryen: Binaryen, saves: FrameSaves, sites: CallSites, expr:
   const kind = kindOf(binaryen, expr);
   if (sites.isSite(expr, kind)) {
     const index = sites.take();
-    return saves.after(expr, index, sites.live(index), scratch);
+    return saves.after(expr, index, scratch);
   }
   for (const slot of childSlots(binaryen, expr)) {
     const child = slot.get();
@@ -434,7 +433,7 @@ class RewindBuilder {
     const { module, binaryen, locals } = this;
     const type = binaryen.getExpressionType(call);
     const resumed = module.block(null, [module.local.set(locals.rewinding, module.i32.const(0)), this.rewindCall(call)], type);
-    return this.saves.after(module.if(this.rewinding, resumed, call), index, this.sites.live(index), locals.scratch);
+    return this.saves.after(module.if(this.rewinding, resumed, call), index, locals.scratch);
   }
 
   /** A direct call goes to the callee's rewind copy; an import or an indirect call is made again (docs/ABI.md). */
@@ -582,7 +581,7 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
     const func = funcs[i]!;
     const info = binaryen.getFunctionInfo(func);
     const rewind = module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
-    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!), sites: () => new CallSites(binaryen, graph, mayUnwind, liveAt[i]) };
+    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!), sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
   for (const { name, func, rewind, copies, sites } of pairs) {
     makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
