@@ -74,11 +74,11 @@ function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
 /** Thrown when a prepared function is not in the form the copies need, or has locals a frame cannot hold. */
 class CannotCopy extends Error {}
 
-/** What addControl adds and the copies use: the state global and the frame stack's push and pop. */
+/** What addControl adds and the copies use: the state and data globals and the frame stack's pop. */
 interface Globals {
   state: string;
-  /** `(size) -> frame address`: claims `size` bytes of the buffer, trapping when it is full. */
-  push: string;
+  /** The address of the data struct `{ current, end }` the host handed over. */
+  data: string;
   /** `(size) -> frame address`: gives back the last `size` bytes claimed. */
   pop: string;
 }
@@ -146,7 +146,7 @@ class FunctionCopies {
     const saver = freshFunctionName(module, `${name}$save`);
     const ptr = layout.saved.length + 1;
     const slots = layout.saved.map((local, i) => this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, i32), module.local.get(i + 1, this.types[local]!)));
-    const body = module.block(null, [this.pushFrame(ptr), ...slots, this.storeIndex(ptr, module.local.get(0, i32))], binaryen.none);
+    const body = module.block(null, [...this.pushFrame(ptr), ...slots, this.storeIndex(ptr, module.local.get(0, i32))], binaryen.none);
     module.addFunction(saver, binaryen.createType([i32, ...layout.saved.map((local) => this.types[local]!)]), binaryen.none, [i32], body);
     return saver;
   }
@@ -204,9 +204,20 @@ class FunctionCopies {
     return module.f64.const(0);
   }
 
-  private pushFrame(ptr: number): ExpressionRef {
+  /**
+   * Claims the frame's bytes at `current` into local `ptr`, trapping, as binaryen's Asyncify does,
+   * past the end the host gave. Inline in the saver: one call per frame saved, not two.
+   */
+  private pushFrame(ptr: number): ExpressionRef[] {
     const { module, binaryen } = this;
-    return module.local.set(ptr, module.call(this.globals.push, [module.i32.const(this.layout.size)], binaryen.i32));
+    const i32 = binaryen.i32;
+    const data = () => module.global.get(this.globals.data, i32);
+    const next = () => module.i32.add(module.local.get(ptr, i32), module.i32.const(this.layout.size));
+    return [
+      module.local.set(ptr, module.i32.load(0, 4, data())),
+      module.if(module.i32.gt_u(next(), module.i32.load(4, 4, data())), module.unreachable()),
+      module.i32.store(0, 4, data(), next()),
+    ];
   }
 
   private storeIndex(ptr: number, index: ExpressionRef): ExpressionRef {
@@ -487,16 +498,12 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
     module.addFunction(name, setsData ? i32 : binaryen.none, binaryen.none, [], module.block(null, body, binaryen.none));
     module.addFunctionExport(name, exportName);
   };
-  // The frame stack: push claims `size` bytes at `current` (trapping, as binaryen's Asyncify does,
-  // past the end the host gave), pop gives back the last `size` bytes; both return the frame.
-  const frames = (base: string, claim: boolean) => {
-    const name = freshFunctionName(module, base);
+  // The frame stack's pop gives back the last `size` bytes claimed and returns the frame (each
+  // function's saver claims them, FunctionCopies.pushFrame).
+  const pop = () => {
+    const name = freshFunctionName(module, 'lunatic_asyncify_pop');
     const [size, frame] = [() => module.local.get(0, i32), () => module.local.get(1, i32)];
-    const current = module.i32.load(0, 4, data());
-    const body = claim
-      ? [module.local.set(1, current), module.if(module.i32.gt_u(module.i32.add(frame(), size()), module.i32.load(4, 4, data())), module.unreachable()),
-          module.i32.store(0, 4, data(), module.i32.add(frame(), size())), frame()]
-      : [module.local.set(1, module.i32.sub(current, size())), module.i32.store(0, 4, data(), frame()), frame()];
+    const body = [module.local.set(1, module.i32.sub(module.i32.load(0, 4, data()), size())), module.i32.store(0, 4, data(), frame()), frame()];
     module.addFunction(name, i32, i32, [i32], module.block(null, body, i32));
     return name;
   };
@@ -507,7 +514,7 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   const getState = freshFunctionName(module, `lunatic_${EXPORTS.getState}`);
   module.addFunction(getState, binaryen.none, i32, [], module.global.get(globals.state, i32));
   module.addFunctionExport(getState, EXPORTS.getState);
-  return { state: globals.state, push: frames('lunatic_asyncify_push', true), pop: frames('lunatic_asyncify_pop', false) };
+  return { ...globals, pop: pop() };
 }
 
 /** Extra locals of a copy, added on demand: one scratch local per type, reused at every call site. */
