@@ -8,12 +8,6 @@
 import { BackendError, ImportCalls, isPromise, type SuspendHost, type Suspender } from './suspend.js';
 import type { HostFunction } from './types.js';
 
-const enum State {
-  Normal = 0,
-  Unwinding = 1,
-  Rewinding = 2,
-}
-
 const PAGE_BYTES = 65536;
 const DATA_HEADER_BYTES = 8; // { i32 current, i32 end }
 
@@ -22,7 +16,7 @@ interface AsyncifyExports {
   asyncify_stop_unwind(): void;
   asyncify_start_rewind(data: number): void;
   asyncify_stop_rewind(): void;
-  asyncify_get_state(): State;
+  asyncify_get_state(): number;
   lunatic_reserved_pages: WebAssembly.Global;
 }
 
@@ -43,8 +37,14 @@ export class AsyncifySuspender implements Suspender {
   private readonly calls = new ImportCalls();
   private exports!: AsyncifyExports;
   private memory!: WebAssembly.Memory;
-  /** The Promise of the import that started the current unwind. */
+  /**
+   * The Promise of the import that started the current unwind. The state is tracked here rather
+   * than asked of the module: this backend alone starts and stops unwinds and rewinds, and a
+   * call into wasm at every blocking import and every return was a fifth of a yield's cost.
+   */
   private pending: Promise<unknown> | undefined;
+  /** Between asyncify_start_rewind and the blocking import that stops it. */
+  private rewinding = false;
   /** What the import being rewound returns. */
   private resumed: unknown;
   private data = 0;
@@ -53,7 +53,8 @@ export class AsyncifySuspender implements Suspender {
 
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): HostFunction {
     return (...args: unknown[]) => {
-      if (blocking && this.exports.asyncify_get_state() === State.Rewinding) {
+      if (blocking && this.rewinding) {
+        this.rewinding = false;
         this.exports.asyncify_stop_rewind();
         return this.resumed;
       }
@@ -77,12 +78,13 @@ export class AsyncifySuspender implements Suspender {
   async call(exportName: string, args: unknown[]): Promise<unknown> {
     const entry = this.exports[exportName as keyof AsyncifyExports] as unknown as (...args: unknown[]) => unknown;
     let result = this.enter(entry, args);
-    while (this.exports.asyncify_get_state() === State.Unwinding) {
+    while (this.pending) {
       this.exports.asyncify_stop_unwind();
-      const promise = this.pending!;
+      const promise = this.pending;
       this.pending = undefined;
       this.resumed = await this.host.wait(promise);
       this.exports.asyncify_start_rewind(this.data);
+      this.rewinding = true;
       result = this.enter(entry, args);
     }
     return result;
@@ -100,7 +102,7 @@ export class AsyncifySuspender implements Suspender {
       // A trap while unwinding is Asyncify writing past the end of memory: the tail is too small,
       // most often for a runaway recursion. The same error keeps its stack: the report names
       // the functions that were being saved.
-      if (this.exports.asyncify_get_state() === State.Unwinding && error instanceof WebAssembly.RuntimeError) {
+      if (this.pending && error instanceof WebAssembly.RuntimeError) {
         error.message = `stack overflow: suspended stack deeper than the ${this.reservedPages * 64} KiB reserved at the top of memory; if the recursion is not endless, re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`;
       }
       throw error;
