@@ -27,7 +27,8 @@
 // is stored and loaded the same values.
 //
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
-// does not save (v128, several results), before or after lifting.
+// does not save (v128, several results), before or after lifting, or more live locals at its
+// calls than a saver can take as parameters.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
 import { type CallGraph, callTargets } from './call-graph.js';
 import { Liveness } from './liveness.js';
