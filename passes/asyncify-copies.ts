@@ -29,7 +29,7 @@
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
 // calls than a saver can take as parameters.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped } from '../src/binaryen.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
 import { type CallGraph, callTargets } from './call-graph.js';
 import { Liveness } from './liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
@@ -158,7 +158,7 @@ class FunctionCopies {
 
   zeroResult(): ExpressionRef {
     const { module, binaryen } = this;
-    return this.results === binaryen.none ? module.return() : module.return(this.zero(this.results));
+    return this.results === binaryen.none ? module.return() : module.return(zeroOf(binaryen, module, this.results));
   }
 
   private load(type: number, offset: number, ptr: ExpressionRef): ExpressionRef {
@@ -189,20 +189,15 @@ class FunctionCopies {
     ];
   }
 
-  /** Pushes a frame holding the call index `index` and the locals in `live`: what an unwind keeps of the function. */
+  /**
+   * Pushes a frame holding the call index `index` and the locals in `live`: what an unwind keeps
+   * of the function. Dead slots get a zero: whatever a rewind restores there is overwritten
+   * before it is read.
+   */
   save(live: ReadonlySet<number>, index: ExpressionRef): ExpressionRef {
     const { module, binaryen, layout } = this;
-    const slots = layout.saved.map((local) => (live.has(local) ? module.local.get(local, this.types[local]!) : this.zero(this.types[local]!)));
+    const slots = layout.saved.map((local) => (live.has(local) ? module.local.get(local, this.types[local]!) : zeroOf(binaryen, module, this.types[local]!)));
     return module.call(this.saver, [index, ...slots], binaryen.none);
-  }
-
-  /** A dead slot's value: whatever a rewind restores there is overwritten before it is read. */
-  private zero(type: number): ExpressionRef {
-    const { module, binaryen } = this;
-    if (type === binaryen.i32) return module.i32.const(0);
-    if (type === binaryen.i64) return module.i64.const(0n as never);
-    if (type === binaryen.f32) return module.f32.const(0);
-    return module.f64.const(0);
   }
 
   /**

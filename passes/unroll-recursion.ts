@@ -17,7 +17,7 @@
 // Each self-call becomes a block that sets the copy's parameters from the call's operands, zeroes
 // its other locals and runs a copy of the original body with locals and labels renamed and each
 // `return` turned into a branch out of the block.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped } from '../src/binaryen.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
 import { isTailCall } from './call-graph.js';
 import { CALL_KINDS, definedFunctions, type Slot, Walker } from './pass.js';
 
@@ -89,14 +89,6 @@ class Relocator extends Walker {
   }
 }
 
-function zero(binaryen: Binaryen, module: Module, type: number): ExpressionRef {
-  if (type === binaryen.i32) return module.i32.const(0);
-  if (type === binaryen.i64) return (module.i64.const as unknown as (value: bigint) => ExpressionRef)(0n);
-  if (type === binaryen.f32) return module.f32.const(0);
-  if (type === binaryen.f64) return module.f64.const(0);
-  return module.v128.const(new Array<number>(16).fill(0));
-}
-
 /** The function being unrolled, as it was before: its local types and how many are params. */
 interface Original {
   func: FunctionRef;
@@ -114,7 +106,7 @@ function inlinedLevel(binaryen: Binaryen, module: Module, original: Original, bo
   new Relocator(binaryen, module, locals, exit, `$u${level}`).walkExpression(copy);
   const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) => accessor(binaryen, 'Call', 'getOperandAt')(call, i));
   const setParams = operands.map((operand, i) => module.local.set(locals[i]!, operand));
-  const zeroLocals = types.slice(params).map((type, i) => module.local.set(locals[params + i]!, zero(binaryen, module, type)));
+  const zeroLocals = types.slice(params).map((type, i) => module.local.set(locals[params + i]!, zeroOf(binaryen, module, type)));
   return module.block(exit, [...setParams, ...zeroLocals, copy], results);
 }
 

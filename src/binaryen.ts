@@ -74,6 +74,15 @@ export function localTypes(binaryen: Binaryen, func: FunctionRef): number[] {
   return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
 }
 
+/** The zero of a numeric (or vector) type: what a fresh local of that type holds. */
+export function zeroOf(binaryen: Binaryen, module: Module, type: number): ExpressionRef {
+  if (type === binaryen.i32) return module.i32.const(0);
+  if (type === binaryen.i64) return (module.i64.const as unknown as (value: bigint) => ExpressionRef)(0n);
+  if (type === binaryen.f32) return module.f32.const(0);
+  if (type === binaryen.f64) return module.f64.const(0);
+  return module.v128.const(new Array<number>(16).fill(0));
+}
+
 /** Whether a value of this type is a number (or vector) that a plain local can hold and save. */
 export function isNumericType(binaryen: Binaryen, type: number): boolean {
   return [binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128].includes(type);
