@@ -188,6 +188,42 @@ export function branchTargets(binaryen: Binaryen, expr: ExpressionRef, kind: str
   return [];
 }
 
+type LabelSetter = (expr: ExpressionRef, ...args: Array<number | string>) => void;
+
+/** A setter of binaryen.js's wrapper classes that takes a label name. */
+function labelSetter(binaryen: Binaryen, wrapper: string, method: string): LabelSetter {
+  return accessor(binaryen, wrapper, method) as unknown as LabelSetter;
+}
+
+/**
+ * Renames the labels of a copied tree, where they are defined and where branches use them:
+ * binaryen wants every label of a function unique, so a copy put beside its original needs its
+ * own. `rename` returns the new name, or the name itself for a label to keep.
+ */
+export class LabelRenamer extends Walker {
+  constructor(binaryen: Binaryen, module: Module, private readonly rename: (name: string) => string) {
+    super(binaryen, module);
+  }
+
+  protected visit(expr: ExpressionRef, kind: string): void {
+    const b = this.binaryen;
+    switch (kind) {
+      case 'Block': case 'Loop': {
+        const name = accessor<string | null>(b, kind, 'getName')(expr);
+        if (name) labelSetter(b, kind, 'setName')(expr, this.rename(name));
+        break;
+      }
+      case 'Break':
+        labelSetter(b, 'Break', 'setName')(expr, this.rename(accessor<string>(b, 'Break', 'getName')(expr)));
+        break;
+      case 'Switch':
+        accessor<string[]>(b, 'Switch', 'getNames')(expr).forEach((name, i) => labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name)));
+        labelSetter(b, 'Switch', 'setDefaultName')(expr, this.rename(accessor<string>(b, 'Switch', 'getDefaultName')(expr)));
+        break;
+    }
+  }
+}
+
 /** The functions a module defines (imports excluded), as refs. */
 export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRef[] {
   const funcs: FunctionRef[] = [];

@@ -19,7 +19,7 @@
 // `return` turned into a branch out of the block.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
 import { isTailCall } from './call-graph.js';
-import { CALL_KINDS, definedFunctions, type Slot, Walker } from './pass.js';
+import { CALL_KINDS, definedFunctions, LabelRenamer, type Slot, Walker } from './pass.js';
 
 /** Larger bodies gain little from saving a check per level and cost more bytes to copy. */
 const MAX_EXPRESSIONS = 64;
@@ -42,50 +42,17 @@ class SelfCallFinder extends Walker {
   }
 }
 
-type LabelSetter = (expr: ExpressionRef, ...args: Array<number | string>) => void;
-
-/** A setter of binaryen.js's wrapper classes that takes a label name. */
-function labelSetter(binaryen: Binaryen, wrapper: string, method: string): LabelSetter {
-  return accessor(binaryen, wrapper, method) as unknown as LabelSetter;
-}
-
 /** Renames locals and labels of a copied body and turns its returns into branches to `exit`. */
-class Relocator extends Walker {
-  private readonly labels = new Map<string, string>();
-
-  constructor(binaryen: Binaryen, module: Module, private readonly locals: number[], private readonly exit: string, private readonly suffix: string) {
-    super(binaryen, module);
+class Relocator extends LabelRenamer {
+  constructor(binaryen: Binaryen, module: Module, private readonly locals: number[], private readonly exit: string, suffix: string) {
+    super(binaryen, module, (name) => `${name}${suffix}`);
   }
 
-  private rename(name: string): string {
-    let renamed = this.labels.get(name);
-    if (!renamed) this.labels.set(name, (renamed = `${name}${this.suffix}`));
-    return renamed;
-  }
-
-  protected visit(expr: ExpressionRef, kind: string): void {
+  protected override visit(expr: ExpressionRef, kind: string): void {
     const b = this.binaryen;
-    switch (kind) {
-      case 'LocalGet': case 'LocalSet':
-        accessor(b, kind, 'setIndex')(expr, this.locals[accessor(b, kind, 'getIndex')(expr)]!);
-        break;
-      case 'Block': case 'Loop': {
-        const name = accessor<string | null>(b, kind, 'getName')(expr);
-        if (name) labelSetter(b, kind, 'setName')(expr, this.rename(name));
-        break;
-      }
-      case 'Break':
-        labelSetter(b, 'Break', 'setName')(expr, this.rename(accessor<string>(b, 'Break', 'getName')(expr)));
-        break;
-      case 'Switch': {
-        accessor<string[]>(b, 'Switch', 'getNames')(expr).forEach((name, i) => labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name)));
-        labelSetter(b, 'Switch', 'setDefaultName')(expr, this.rename(accessor<string>(b, 'Switch', 'getDefaultName')(expr)));
-        break;
-      }
-      case 'Return':
-        this.replaceCurrent(this.module.br(this.exit, undefined, accessor(b, 'Return', 'getValue')(expr) || undefined));
-        break;
-    }
+    super.visit(expr, kind);
+    if (kind === 'LocalGet' || kind === 'LocalSet') accessor(b, kind, 'setIndex')(expr, this.locals[accessor(b, kind, 'getIndex')(expr)]!);
+    else if (kind === 'Return') this.replaceCurrent(this.module.br(this.exit, undefined, accessor(b, 'Return', 'getValue')(expr) || undefined));
   }
 }
 
