@@ -15,6 +15,7 @@ import { placeChecks } from '../passes/check-placement.js';
 import { type CostModel, instructionCost } from '../passes/cost-model.js';
 import { type CheckCounts, injectReductionChecks } from '../passes/reduction-counter.js';
 import { reserveTail } from '../passes/reserved-tail.js';
+import { unrollLoops } from '../passes/unroll-loops.js';
 import { unrollRecursion } from '../passes/unroll-recursion.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
@@ -43,6 +44,13 @@ export interface InstrumentOptions {
    * entry check per two levels of recursion, for a few hundred bytes per such function.
    */
   unrollRecursion?: boolean;
+  /**
+   * Copy the body of each small, call-free loop that keeps a check once more inside itself: one
+   * check per two iterations. Default: on without Asyncify (the checks are then the whole
+   * overhead, and the output stays small), off with it (its output is already large, and its
+   * copies would copy the loops again).
+   */
+  unrollLoops?: boolean;
   /**
    * Give each function that can suspend a fast copy and a rewind copy (default true;
    * passes/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
@@ -74,6 +82,8 @@ export interface InstrumentReport {
     recursiveFunctions: number;
     /** Small self-recursive functions with one level inlined into themselves: one check per two levels. */
     unrolledFunctions: string[];
+    /** Small call-free loops given a second copy of their body: one check per two iterations. */
+    unrolledLoops: number;
   };
   asyncify?: {
     blockingImports: string[];
@@ -158,6 +168,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
   const checkReturns = options.checkReturns ?? false;
   const unrollSelfRecursion = options.unrollRecursion ?? true;
+  const unrollSmallLoops = options.unrollLoops ?? !wantAsyncify;
   const rewindCopies = options.rewindCopies ?? true;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
@@ -178,6 +189,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
       const unrolledFunctions = unrollSelfRecursion ? unrollRecursion(binaryen, module) : [];
+      const unrolledLoops = unrollSmallLoops ? unrollLoops(binaryen, module) : 0;
       const graph = buildCallGraph(binaryen, module);
       const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
       const checks = injectReductionChecks(binaryen, module, plan, graph);
@@ -190,6 +202,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         costModel: costModel.name,
         recursiveFunctions: [...graph.nodes.values()].filter((n) => n.recursive).length,
         unrolledFunctions,
+        unrolledLoops,
       };
     }
     let asyncify: InstrumentReport['asyncify'];
@@ -217,7 +230,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, rewindCopies: asyncify?.rewindCopies ?? false, costModel: costModel.name },
+      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops, rewindCopies: asyncify?.rewindCopies ?? false, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

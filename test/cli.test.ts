@@ -76,6 +76,19 @@ describe('lunatic-instrument CLI', () => {
     expect(single).not.toContain('$rewind');
   });
 
+  it('unrolls small loops by default only without Asyncify; --unroll-loops and --no-unroll-loops say otherwise', async () => {
+    const unrolled = async (...flags: string[]) => {
+      const run = await cli(['spin.wat', '-o', 'loops.wasm', '--report', 'json', ...flags], dir);
+      expect(run.code).toBe(0);
+      expect(readInstrumentSection(await readFile(join(dir, 'loops.wasm')))!.options.unrollLoops).toBe(JSON.parse(run.stdout).reductions.unrolledLoops > 0);
+      return JSON.parse(run.stdout).reductions.unrolledLoops;
+    };
+    expect(await unrolled()).toBe(0);
+    expect(await unrolled('--no-asyncify')).toBe(1);
+    expect(await unrolled('--no-asyncify', '--no-unroll-loops')).toBe(0);
+    expect(await unrolled('--unroll-loops')).toBe(1);
+  });
+
   it('prints a text report', async () => {
     const run = await cli(['spin.wat', '-o', 'text.wasm', '--report', 'text'], dir);
     expect(run.code).toBe(0);

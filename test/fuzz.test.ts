@@ -95,7 +95,8 @@ describe('the fuzz harness', () => {
     const summary = emptySummary();
     const findings = await checkModule({ seed: 2, profile: 'wat', bytes: await wat(text) }, {}, summary);
     expect(findings.map(describeFinding)).toEqual([]);
-    expect(summary.suspensions).toBeGreaterThanOrEqual(300); // seed 2's slice is 1: a pause at every check
+    // seed 2's slice is 1: a pause at every check, one per two iterations of the unrolled loop.
+    expect(summary.suspensions).toBeGreaterThanOrEqual(150);
   });
 });
 

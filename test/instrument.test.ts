@@ -361,6 +361,86 @@ describe('recursion unrolling', () => {
   });
 });
 
+// A bytecode loop: a br_table over three ops read from memory, branches back to the loop from
+// two of them, a branch out when `$n` steps are done, and a way of falling out of the loop's end
+// (op 2 at `pc == $stop`), so both copies of an unrolled body leave by every way there is.
+const DISPATCH = `(module (memory (export "memory") 1) (data (i32.const 0) "\\00\\01\\02\\00\\02\\01\\02\\02")
+  (func (export "run") (param $n i32) (param $stop i32) (result i32) (local $pc i32) (local $acc i32) (local $steps i32)
+    (block $done
+      (loop $next
+        (local.set $steps (i32.add (local.get $steps) (i32.const 1)))
+        (br_if $done (i32.gt_u (local.get $steps) (local.get $n)))
+        (block $op2 (block $op1 (block $op0
+          (br_table $op0 $op1 $op2 (i32.load8_u (i32.and (local.get $pc) (i32.const 7)))))
+          (local.set $acc (i32.add (local.get $acc) (i32.const 3)))
+          (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+          (br $next))
+          (local.set $acc (i32.mul (local.get $acc) (i32.const 5)))
+          (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+          (br $next))
+        (local.set $acc (i32.xor (local.get $acc) (local.get $pc)))
+        (local.set $pc (i32.add (local.get $pc) (i32.const 1)))
+        (br_if $next (i32.ne (local.get $pc) (local.get $stop)))))
+    (i32.add (local.get $acc) (i32.mul (local.get $steps) (i32.const 1000)))))`;
+
+describe('loop unrolling', () => {
+  it('gives a small call-free loop a second copy of its body, with the same results by every way out', async () => {
+    const { before, after, report } = await both(DISPATCH);
+    expect(report.reductions!.unrolledLoops).toBe(1);
+    expect(report.reductions!.checks.loops).toBe(1);
+    for (let n = 0; n <= 24; n++) {
+      for (const stop of [0, 3, 5, 7, 8, 13, 15, 1000]) expect(after.exports.run(n, stop)).toBe(before.exports.run(n, stop));
+    }
+  });
+
+  it('checks once per two iterations, charging both', async () => {
+    const plain = await both(DISPATCH, { unrollLoops: false });
+    expect(plain.report.reductions!.unrolledLoops).toBe(0);
+    const unrolled = await both(DISPATCH);
+    // A slice of 1 unit: every check that runs yields.
+    const checks = async (binary: Uint8Array) => {
+      const counted = await instantiateCounted(binary, 1);
+      counted.exports.run(10_000, -1);
+      return counted.yields();
+    };
+    expect(await checks(plain.binary)).toBeGreaterThanOrEqual(10_000);
+    expect(await checks(unrolled.binary)).toBeGreaterThanOrEqual(5_000);
+    expect(await checks(unrolled.binary)).toBeLessThanOrEqual(5_001);
+    // The same budget lasts about as many iterations: each check charges two.
+    plain.after.exports.run(100_000, -1);
+    unrolled.after.exports.run(100_000, -1);
+    const ratio = unrolled.after.yields() / plain.after.yields();
+    expect(ratio).toBeGreaterThan(0.9);
+    expect(ratio).toBeLessThan(1.3);
+  });
+
+  it('suspends and resumes inside either copy under Asyncify', async () => {
+    const original = await instantiateCounted(await wat(DISPATCH));
+    const { binary, report } = await instrument(await wat(DISPATCH), { unrollLoops: true });
+    expect(report.reductions!.unrolledLoops).toBe(1);
+    for (const slice of [1, 7, 60]) {
+      const { result, suspensions } = await runSuspending(binary, slice, (exports) => exports.run(500, 331));
+      expect(result).toBe(original.exports.run(500, 331));
+      expect(suspensions).toBeGreaterThan(slice === 1 ? 150 : 10);
+    }
+  });
+
+  it('leaves alone loops that call, counted loops and large bodies', async () => {
+    const calls = `(module (import "env" "f" (func $f (param i32)))
+      (func (export "r") (param $n i32) (loop $l (call $f (local.get $n))
+        (br_if $l (local.tee $n (i32.sub (local.get $n) (i32.const 1)))))))`;
+    const counted = `(module (memory 1) (func (export "r") (local $i i32)
+      (loop $l (i32.store (i32.shl (local.get $i) (i32.const 2)) (local.get $i))
+        (br_if $l (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 16))))))`;
+    const work = Array.from({ length: 160 }, () => '(local.set $n (i32.add (local.get $n) (i32.const 3)))').join(' ');
+    const large = `(module (func (export "r") (param $n i32) (loop $l ${work} (br_if $l (i32.and (local.get $n) (i32.const 1))))))`;
+    for (const text of [calls, counted, large]) {
+      const { report } = await instrument(await wat(text), { asyncify: false });
+      expect(report.reductions!.unrolledLoops).toBe(0);
+    }
+  });
+});
+
 describe('reserved tail', () => {
   it('hides its pages from the program and zeroes pages it hands over', async () => {
     const original = await wat(MEMORY);

@@ -18,7 +18,8 @@ export interface Variant {
 
 export const VARIANTS: readonly Variant[] = [
   { name: 'asyncify+reductions/refill', options: {}, mode: 'refill' },
-  { name: 'asyncify+reductions/suspend', options: {}, mode: 'suspend' },
+  // Loops unrolled (the default without Asyncify only), so suspensions land in either copy.
+  { name: 'asyncify+reductions/suspend', options: { unrollLoops: true }, mode: 'suspend' },
   { name: 'reductions/refill', options: { asyncify: false }, mode: 'refill' },
 ];
 

@@ -13,7 +13,7 @@ export function formatReport(report: InstrumentReport): string {
   if (r) {
     lines.push(`  reductions: ${r.checks.total} checks (${r.checks.loops} loop headers, ${r.checks.entries} function entries, ${r.checks.afterCalls} after calls) and ${r.checks.decrements} decrements, cost model "${r.costModel}"`);
     const unwinding = r.returnStretch ? `, plus ${r.returnStretch} per frame while returning from a recursion` : '';
-    lines.push(`  preemption bound: at most ${r.bound} instructions between two checks${unwinding} (${r.recursiveFunctions} recursive functions, ${r.unrolledFunctions.length} unrolled; extra checks past ${r.checkLimit})`);
+    lines.push(`  preemption bound: at most ${r.bound} instructions between two checks${unwinding} (${r.recursiveFunctions} recursive functions, ${r.unrolledFunctions.length} unrolled, ${r.unrolledLoops} small loops unrolled; extra checks past ${r.checkLimit})`);
   }
   const a = report.asyncify;
   if (a) {

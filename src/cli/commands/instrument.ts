@@ -18,6 +18,7 @@ interface InstrumentArgs {
   checkLimit: number;
   checkReturns: boolean;
   unrollRecursion: boolean;
+  unrollLoops: boolean | undefined;
   rewindCopies: boolean;
   report?: 'text' | 'json';
 }
@@ -42,6 +43,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('check-limit', { describe: 'longest check-free stretch (instructions) before extra checks are added', type: 'number', default: DEFAULT_OPTIONS.checkLimit })
     .option('check-returns', { describe: 'also check after every return from a recursive call, so the bound does not grow with the depth of a recursion being unwound (costs a second check per call in recursive code)', type: 'boolean', default: false })
     .option('unroll-recursion', { describe: 'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)', type: 'boolean', default: true })
+    .option('unroll-loops', { describe: 'copy the body of each small loop without calls once more inside itself, so its check runs every other iteration; default: on with --no-asyncify, off otherwise (Asyncify output is already large)', type: 'boolean' })
     .option('rewind-copies', { describe: 'give each function that can suspend a fast copy, which only tests for an unwind after its calls, and a rewind copy used to resume (--no-rewind-copies: binaryen\'s own Asyncify, one copy: smaller output, slower)', type: 'boolean', default: true })
     .option('report', { describe: 'print what was done', choices: ['text', 'json'] as const })
     .check((argv) => checkArgs(argv as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
@@ -68,6 +70,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     checkLimit: argv.checkLimit,
     checkReturns: argv.checkReturns,
     unrollRecursion: argv.unrollRecursion,
+    unrollLoops: argv.unrollLoops,
     rewindCopies: argv.rewindCopies,
   });
   await writeModuleFile(argv.output, binary);
