@@ -5,7 +5,7 @@
 // Why: in a loop whose iterations are short, the check is a large share of the work. An
 // interpreter's dispatch loop runs a handful of instructions per bytecode, and under V8's
 // baseline compiler (where a long-running call stays, wasm having no on-stack replacement) its
-// check cost a third of the run (bench/RESULTS.md). Placement runs after this pass and sees the
+// check took about a quarter of the run (bench/RESULTS.md). Placement runs after this pass and sees the
 // unrolled loop like any other: one header check, charging both copies, so the guarantee is
 // computed on the code as it runs.
 //
@@ -24,7 +24,7 @@ import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } fro
 import { type LoopPosition, tripBound } from './loop-bounds.js';
 import { blockChildren, branchTargets, CALL_KINDS, childSlots, definedFunctions, kindOf, LabelRenamer, type Slot, Walker } from './pass.js';
 
-/** Past this, a copy costs more bytes than the check it saves is worth (interp's loop: ~350). */
+/** Past this, a copy costs more bytes than the check it saves is worth (interp's loop: about 300). */
 const MAX_BODY_EXPRESSIONS = 600;
 
 /** A loop, where it stands, and what loop-bounds.ts needs to know of its surroundings. */
