@@ -22,7 +22,7 @@
 // out of BODY does ($l$exit is left out when BODY never falls through, the usual case).
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
 import { type LoopPosition, tripBound } from './loop-bounds.js';
-import { blockChildren, branchTargets, CALL_KINDS, childSlots, definedFunctions, kindOf, LabelRenamer, type Slot, Walker } from './pass.js';
+import { blockChildren, branchTargets, CALL_KINDS, definedFunctions, LabelRenamer, type Slot, Walker } from './pass.js';
 
 /** Past this, a copy costs more bytes than the check it saves is worth (interp's loop: about 300). */
 const MAX_BODY_EXPRESSIONS = 600;
@@ -34,25 +34,31 @@ interface LoopSite {
   position: LoopPosition;
 }
 
-/** The loops of a function body, found from their parents (a block gives its siblings). */
+/** The loops of a function body, with their places; a block gives its loops their siblings. */
 class LoopSites extends Walker {
-  readonly sites: LoopSite[] = [];
+  private readonly places: Array<{ loop: ExpressionRef; place: Slot }> = [];
+  private readonly inBlocks = new Map<ExpressionRef, { siblings: ExpressionRef[]; index: number; functionStart: boolean }>();
 
   constructor(binaryen: Binaryen, module: Module, private readonly body: ExpressionRef, private readonly params: number) {
     super(binaryen, module);
   }
 
-  protected visit(expr: ExpressionRef, kind: string): void {
-    const slots = childSlots(this.binaryen, expr);
-    const siblings = kind === 'Block' ? blockChildren(this.binaryen, expr) : undefined;
-    slots.forEach((place, index) => {
-      const loop = place.get();
-      if (kindOf(this.binaryen, loop) !== 'Loop') return;
-      const position = siblings
-        ? { siblings, index, functionStart: expr === this.body, params: this.params }
-        : { siblings: [loop], index: 0, functionStart: false, params: this.params };
-      this.sites.push({ loop, place, position });
+  /** Every loop found, in post-order (inner loops first). */
+  get sites(): LoopSite[] {
+    return this.places.map(({ loop, place }) => {
+      const inBlock = this.inBlocks.get(loop) ?? { siblings: [loop], index: 0, functionStart: false };
+      return { loop, place, position: { ...inBlock, params: this.params } };
     });
+  }
+
+  protected visit(expr: ExpressionRef, kind: string): void {
+    if (kind === 'Loop') this.places.push({ loop: expr, place: this.currentPlace() });
+    else if (kind === 'Block') {
+      const siblings = blockChildren(this.binaryen, expr);
+      siblings.forEach((child, index) => {
+        if (this.binaryen.getExpressionId(child) === this.binaryen.LoopId) this.inBlocks.set(child, { siblings, index, functionStart: expr === this.body });
+      });
+    }
   }
 }
 
