@@ -1,7 +1,7 @@
 // `npm run bench`: instruments every benchmark program with our tool and with binaryen's plain
 // `wasm-opt -O2 --asyncify`, runs the results and the originals in child processes, and writes
 // bench/results.json, bench/RESULTS.md and bench/chart.svg.
-//   --runs N        runs per measurement, median taken (default 3)
+//   --runs N        runs per measurement, median taken (default 5: single runs here swing by 15%)
 //   --quick         one run each and no runtime benchmark (a smoke run of the whole pipeline)
 //   --only a,b      only these programs
 //   --no-external   skip the module fetched from npm (bench/external.ts)
@@ -41,7 +41,7 @@ function parseOptions(argv: string[]): Options {
   const { values } = parseArgs({
     args: argv,
     options: {
-      runs: { type: 'string', default: '3' },
+      runs: { type: 'string', default: '5' },
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       'no-external': { type: 'boolean', default: false },
