@@ -10,6 +10,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { type BackendName, DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
+import { median } from './stats.js';
 
 /** The hand-written modules of the scenarios, as text (compiled and instrumented by prepareModules). */
 const WAT = {
@@ -154,7 +155,7 @@ export async function lateness(modules: Modules, backend: BackendName, naps = 40
   return {
     maxLateness: Math.max(...late),
     meanLateness: late.reduce((a, b) => a + b, 0) / late.length,
-    medianLateness: [...late].sort((a, b) => a - b)[Math.floor(late.length / 2)]!,
+    medianLateness: median(late),
     naps: late.length,
     spinnerMilliseconds: spun.ms,
     sleeperMilliseconds: slept.ms,
@@ -164,21 +165,28 @@ export async function lateness(modules: Modules, backend: BackendName, naps = 40
   };
 }
 
-/** Microseconds per suspend+resume of a blocking import at `depth` frames (a resolved Promise: no scheduler turn). */
+/**
+ * Microseconds per suspend+resume of a blocking import at `depth` frames (a resolved Promise: no
+ * scheduler turn). The median of three measurements after a warm-up: one alone moved by a fifth
+ * from one to the next.
+ */
 export async function suspendRoundTrip(modules: Modules, backend: BackendName, depth: number, rounds = 20_000): Promise<number> {
-  let first = 0;
-  let last = 0;
-  let calls = 0;
-  const pause = () => {
-    last = now();
-    if (calls++ === 0) first = last;
-    return Promise.resolve();
+  const measure = async (count: number) => {
+    let first = 0;
+    let last = 0;
+    let calls = 0;
+    const pause = () => {
+      last = now();
+      if (calls++ === 0) first = last;
+      return Promise.resolve();
+    };
+    await runPauser(modules, backend, 'pause_loop', { depth: () => depth, rounds: () => count, pause });
+    return ((last - first) / (calls - 1)) * 1000;
   };
-  const measure = (count: number) => runPauser(modules, backend, 'pause_loop', { depth: () => depth, rounds: () => count, pause });
   await measure(rounds / 10); // warm-up: let the engine optimize the wrappers first
-  calls = 0;
-  await measure(rounds);
-  return ((last - first) / (calls - 1)) * 1000;
+  const samples = [];
+  for (let i = 0; i < 3; i++) samples.push(await measure(rounds));
+  return median(samples);
 }
 
 /**
