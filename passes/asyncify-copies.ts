@@ -26,6 +26,11 @@
 // (a flattened one is optimized back); the rewind copy gets binaryen's cleanups, which keep what
 // is stored and loaded the same values.
 //
+// With a size limit (`singleCopyAbove`, in expressions), a larger function gets its rewind copy
+// alone, in its own place: entered when nothing is being rewound, its guards all let the code run
+// as the original, so the one body serves both. With 500, a third less output on the small C
+// programs, for those guards on the normal path of the large functions (malloc's among them).
+//
 // Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
 // calls than a saver can take as parameters.
@@ -553,12 +558,16 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
 }
 
 /**
- * Gives every function in `instrumented` its fast and rewind copies and adds the Asyncify exports.
- * Returns false, having changed nothing but lifting the call sites of those functions, when one
- * cannot be given copies; the caller then runs binaryen's Asyncify.
+ * Gives every function in `instrumented` its fast and rewind copies (only the rewind copy when its
+ * body has more than `singleCopyAbove` expressions) and adds the Asyncify exports. Returns the
+ * number of functions with one copy, or undefined, having changed nothing but lifting the call
+ * sites of those functions, when one cannot be given copies; the caller then runs binaryen's
+ * Asyncify.
  */
-export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean): boolean {
-  if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return false;
+export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean, singleCopyAbove = Infinity): number | undefined {
+  if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
+  // Measured before lifting, which adds locals and statements of its own.
+  const single = new Set(instrumented.filter((name) => expressionCount(binaryen, untyped(binaryen).Function.getBody(graph.nodes.get(name)!.ref)) > singleCopyAbove));
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
   const liveAt: Array<Array<ReadonlySet<number>>> = [];
@@ -574,21 +583,27 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       if (savedLocals(liveAt.at(-1)!).length > MAX_SAVER_PARAMS) throw new CannotCopy();
     }
   } catch (error) {
-    if (error instanceof CannotCopy) return false;
+    if (error instanceof CannotCopy) return undefined;
     throw error;
   }
   const globals = addControl(binaryen, module);
-  const rewindNames = new Map(instrumented.map((name) => [name, freshFunctionName(module, `${name}$rewind`)]));
+  // A function with one copy rewinds itself.
+  const rewindNames = new Map(instrumented.map((name) => [name, single.has(name) ? name : freshFunctionName(module, `${name}$rewind`)]));
   // Every rewind copy exists before any body calls one.
   const pairs = instrumented.map((name, i) => {
     const func = funcs[i]!;
     const info = binaryen.getFunctionInfo(func);
-    const rewind = module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
+    const rewind = single.has(name) ? func : module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
     return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!), sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
   for (const { name, func, rewind, copies, sites } of pairs) {
+    if (single.has(name)) {
+      makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, true);
+      if (optimize) module.runPassesOnFunction(func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES);
+      continue;
+    }
     makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
-    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames);
+    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, false);
     if (!optimize) continue;
     if (!flattened.has(func)) module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
     else {
@@ -596,7 +611,12 @@ export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: C
       module.runPassesOnFunction(rewind, FLAT_REWIND_COPY_PASSES);
     }
   }
-  return true;
+  return single.size;
+}
+
+/** How many expressions a function body holds: the size the single-copy limit is measured in. */
+function expressionCount(binaryen: Binaryen, expr: ExpressionRef): number {
+  return childSlots(binaryen, expr).reduce((count, slot) => count + expressionCount(binaryen, slot.get()), 1);
 }
 
 /** The fast copy, in place; functions the host or a table can call send a rewind to their rewind copy on entry. */
@@ -611,15 +631,18 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
   setBody(binaryen, func, module.block(null, [redirect, body], binaryen.getExpressionType(body)));
 }
 
-function makeRewindCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, rewind: FunctionRef, sites: CallSites, rewindNames: Map<string, string>): void {
+/**
+ * The rewind copy, in `rewind`. `alone`: it is the function's only copy, entered by normal calls
+ * too, so it pops a frame only when the state says it is rewinding (else `rewinding` stays 0 and
+ * every guard lets the code run as written).
+ */
+function makeRewindCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, rewind: FunctionRef, sites: CallSites, rewindNames: Map<string, string>, alone: boolean): void {
   const scratch = localMaker(binaryen, rewind);
   const [ptr, rewinding, resumeAt] = [scratch(binaryen.i32), addLocal(binaryen, rewind, binaryen.i32), addLocal(binaryen, rewind, binaryen.i32)];
   const saves = new FrameSaves(binaryen, module, copies);
   const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
   const body = saves.wrap(builder.build(untyped(binaryen).Function.getBody(rewind)).expr);
-  setBody(binaryen, rewind, module.block(null, [
-    ...copies.restore(ptr, resumeAt),
-    module.local.set(rewinding, module.i32.const(1)),
-    body,
-  ], binaryen.getExpressionType(body)));
+  const resume = [...copies.restore(ptr, resumeAt), module.local.set(rewinding, module.i32.const(1))];
+  const prologue = alone ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))] : resume;
+  setBody(binaryen, rewind, module.block(null, [...prologue, body], binaryen.getExpressionType(body)));
 }

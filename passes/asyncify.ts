@@ -21,8 +21,10 @@ export interface AsyncifyResult {
   instrumented: string[];
   /** Names binaryen's comma-separated lists cannot carry made us fall back to its own analysis. */
   usedOnlyList: boolean;
-  /** Whether each instrumented function got a fast and a rewind copy (else binaryen's Asyncify ran). */
+  /** Whether our copies were made (each function a fast and a rewind copy, or one) rather than binaryen's Asyncify run. */
   rewindCopies: boolean;
+  /** Functions past the size limit, given their rewind copy alone (0 with binaryen's Asyncify). */
+  singleCopies: number;
 }
 
 /** Placeholder import list when nothing can block: binaryen treats an empty list as "all". */
@@ -66,9 +68,10 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
 
 /**
  * Instruments what can reach a blocking import: with our two-copy Asyncify when `rewindCopies`
- * and every such function allows it (passes/asyncify-copies.ts), else with binaryen's.
+ * and every such function allows it (passes/asyncify-copies.ts; one copy for functions of more
+ * than `singleCopyAbove` expressions), else with binaryen's.
  */
-export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number, rewindCopies: boolean): AsyncifyResult {
+export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number, rewindCopies: boolean, singleCopyAbove?: number): AsyncifyResult {
   const blockingImports: string[] = [];
   const sinks = new Set<string>();
   for (const node of graph.nodes.values()) {
@@ -80,9 +83,8 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
   refuseUnsupported(binaryen, module, graph, instrumented);
   binaryen.setOptimizeLevel(optimizeLevel);
-  if (rewindCopies && applyAsyncifyCopies(binaryen, module, graph, instrumented, sinks, optimizeLevel > 0)) {
-    return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true };
-  }
+  const singleCopies = rewindCopies ? applyAsyncifyCopies(binaryen, module, graph, instrumented, sinks, optimizeLevel > 0, singleCopyAbove) : undefined;
+  if (singleCopies !== undefined) return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true, singleCopies };
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();
   try {
@@ -95,5 +97,5 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
   } finally {
     binaryen.clearPassArguments();
   }
-  return { blockingImports, instrumented, usedOnlyList, rewindCopies: false };
+  return { blockingImports, instrumented, usedOnlyList, rewindCopies: false, singleCopies: 0 };
 }

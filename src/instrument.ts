@@ -57,6 +57,12 @@ export interface InstrumentOptions {
    * larger output. False: binaryen's own Asyncify, one slower copy.
    */
   rewindCopies?: boolean;
+  /**
+   * With rewind copies, give a function of more than this many expressions its rewind copy alone,
+   * which then also runs normally: smaller output, slower in those functions (default: no limit,
+   * two copies each).
+   */
+  singleCopyAbove?: number;
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
@@ -91,6 +97,8 @@ export interface InstrumentReport {
     usedOnlyList: boolean;
     /** True when our two-copy Asyncify ran, false for binaryen's (asked for, or a function it cannot copy). */
     rewindCopies: boolean;
+    /** Functions over `singleCopyAbove` expressions, given one copy (0 without the limit, or with binaryen's Asyncify). */
+    singleCopies: number;
     reservedPages: number;
     memoryExport: string;
   };
@@ -208,12 +216,13 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(options.blockingImports);
     if (tail) {
-      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize, rewindCopies);
+      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize, rewindCopies, options.singleCopyAbove);
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
         usedOnlyList: result.usedOnlyList,
         rewindCopies: result.rewindCopies,
+        singleCopies: result.singleCopies,
         reservedPages: tail.pages,
         memoryExport: tail.memoryExport,
       };
@@ -230,7 +239,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops, rewindCopies: asyncify?.rewindCopies ?? false, costModel: costModel.name },
+      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops, rewindCopies: asyncify?.rewindCopies ?? false, singleCopyAbove: asyncify?.rewindCopies ? (options.singleCopyAbove ?? null) : null, costModel: costModel.name },
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

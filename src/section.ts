@@ -20,7 +20,7 @@ export interface InstrumentInfo {
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
   /** The remaining options the module was instrumented with. */
-  options: { optimize: number; checkLimit: number; checkReturns: boolean; unrollRecursion: boolean; unrollLoops: boolean; rewindCopies: boolean; costModel: string };
+  options: { optimize: number; checkLimit: number; checkReturns: boolean; unrollRecursion: boolean; unrollLoops: boolean; rewindCopies: boolean; singleCopyAbove: number | null; costModel: string };
 }
 
 export function encodeInstrumentInfo(info: InstrumentInfo): Uint8Array {

@@ -190,6 +190,27 @@ describe('two-copy Asyncify', () => {
     for (const name of ['leaf', 'recurse', 'mix', 'indirect']) expect(callers(`${name}$save`), name).toEqual(new Set([name, `${name}$rewind`]));
   });
 
+  it('gives a function past singleCopyAbove its rewind copy alone, which runs normally and resumes alike', async () => {
+    const plain = await wat(PROGRAM);
+    const mixes: number[] = [];
+    for (const limit of [0, 10, 20, 40, 80, 160]) {
+      const { binary, report } = await instrument(plain, { ...options, singleCopyAbove: limit });
+      const { singleCopies, instrumentedFunctions } = report.asyncify!;
+      if (singleCopies > 0 && singleCopies < instrumentedFunctions.length) mixes.push(limit);
+      const callers = await callersIn(binary);
+      const rewindCopies = instrumentedFunctions.filter((name) => callers(`${name}$save`).has(`${name}$rewind`));
+      expect(rewindCopies.length, `limit ${limit}`).toBe(instrumentedFunctions.length - singleCopies);
+      for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+        const expected = await runPlain(plain, entry, arg);
+        expect(await runPlain(binary, entry, arg), `${entry}(${arg}), limit ${limit}, not suspending`).toEqual(expected);
+        expect(await runSuspending(binary, entry, arg), `${entry}(${arg}), limit ${limit}`).toEqual({ result: expected.result, suspensions: expected.waits });
+      }
+      if (limit === 0) expect(singleCopies).toBe(instrumentedFunctions.length);
+    }
+    // Some limit splits the program: one-copy and two-copy functions rewind through each other.
+    expect(mixes.length).toBeGreaterThan(0);
+  });
+
   it('falls back to binaryen\'s Asyncify when a frame would save more locals than a saver can take', async () => {
     // The frame holds $x (the call reads it again on a rewind) and the $l locals. 999 saved locals
     // and the call index are 1,000 parameters, as many as engines accept.

@@ -76,6 +76,18 @@ describe('lunatic-instrument CLI', () => {
     expect(single).not.toContain('$rewind');
   });
 
+  it('--single-copy-above N leaves larger functions their rewind copy alone, and the report and section say so', async () => {
+    const run = await cli(['spin.wat', '-o', 'one.wasm', '--single-copy-above', '0', '--report', 'json'], dir);
+    expect(run.code).toBe(0);
+    const { singleCopies, instrumentedFunctions } = JSON.parse(run.stdout).asyncify;
+    expect(singleCopies).toBeGreaterThan(0);
+    expect(singleCopies).toBe(instrumentedFunctions.length);
+    expect(readInstrumentSection(await readFile(join(dir, 'one.wasm')))!.options.singleCopyAbove).toBe(0);
+    expect(await readFile(join(dir, 'one.wasm'), 'latin1')).not.toContain('$rewind');
+    expect((await cli(['spin.wat', '-o', 'two.wasm'], dir)).code).toBe(0);
+    expect(readInstrumentSection(await readFile(join(dir, 'two.wasm')))!.options.singleCopyAbove).toBeNull();
+  });
+
   it('unrolls small loops by default only without Asyncify; --unroll-loops and --no-unroll-loops say otherwise', async () => {
     const unrolled = async (...flags: string[]) => {
       const run = await cli(['spin.wat', '-o', 'loops.wasm', '--report', 'json', ...flags], dir);
@@ -131,6 +143,7 @@ describe('lunatic-instrument CLI', () => {
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--frobnicate'], dir), 2, /Unknown argument/);
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '-O', '9'], dir), 2, /Invalid values/);
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--blocking-imports', 'sleep'], dir), 2, /not of the form module\.name/);
+    expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--single-copy-above', '-1'], dir), 2, /--single-copy-above must be a whole number/);
     await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
   });
 });

@@ -20,6 +20,8 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'asyncify+reductions/refill', options: {}, mode: 'refill' },
   // Loops unrolled (the default without Asyncify only), so suspensions land in either copy.
   { name: 'asyncify+reductions/suspend', options: { unrollLoops: true }, mode: 'suspend' },
+  // Functions past 40 expressions get their rewind copy alone: suspensions cross one-copy and two-copy frames.
+  { name: 'asyncify+reductions+single-copy/suspend', options: { singleCopyAbove: 40 }, mode: 'suspend' },
   { name: 'reductions/refill', options: { asyncify: false }, mode: 'refill' },
 ];
 

@@ -17,7 +17,7 @@ export function formatReport(report: InstrumentReport): string {
   }
   const a = report.asyncify;
   if (a) {
-    lines.push(`  asyncify: ${a.instrumentedFunctions.length} of ${report.definedFunctions} functions can reach a blocking import${a.usedOnlyList ? '' : ' (binaryen analysis)'}${a.rewindCopies ? ', each given a fast and a rewind copy' : ', instrumented by binaryen\'s Asyncify'}`);
+    lines.push(`  asyncify: ${a.instrumentedFunctions.length} of ${report.definedFunctions} functions can reach a blocking import${a.usedOnlyList ? '' : ' (binaryen analysis)'}${a.rewindCopies ? `, each given a fast and a rewind copy${a.singleCopies ? ` (${a.singleCopies} past --single-copy-above: the rewind copy alone)` : ''}` : ', instrumented by binaryen\'s Asyncify'}`);
     lines.push(`  blocking imports: ${a.blockingImports.length ? a.blockingImports.join(', ') : 'none'}`);
     lines.push(`  reserved: ${a.reservedPages} page(s) at the top of memory "${a.memoryExport}" for the suspended stack`);
   }

@@ -20,6 +20,7 @@ interface InstrumentArgs {
   unrollRecursion: boolean;
   unrollLoops: boolean | undefined;
   rewindCopies: boolean;
+  singleCopyAbove: number | undefined;
   report?: 'text' | 'json';
 }
 
@@ -45,6 +46,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
     .option('unroll-recursion', { describe: 'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)', type: 'boolean', default: true })
     .option('unroll-loops', { describe: 'copy the body of each small loop without calls once more inside itself, so its check runs every other iteration; default: on with --no-asyncify, off otherwise (Asyncify output is already large)', type: 'boolean' })
     .option('rewind-copies', { describe: 'give each function that can suspend a fast copy, which only tests for an unwind after its calls, and a rewind copy used to resume (--no-rewind-copies: binaryen\'s own Asyncify, one copy: smaller output, slower)', type: 'boolean', default: true })
+    .option('single-copy-above', { describe: 'give a function of more than N expressions only its rewind copy, which then also runs normally: with 500, about a third smaller output on small C programs, slower in the large functions (malloc among them); default: every function gets both copies', type: 'number' })
     .option('report', { describe: 'print what was done', choices: ['text', 'json'] as const })
     .check((argv) => checkArgs(argv as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
 }
@@ -52,6 +54,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
 function checkArgs(argv: InstrumentArgs): true {
   if (!Number.isInteger(argv.reservedPages) || argv.reservedPages < 1 || argv.reservedPages > 1024) throw new UsageError('--reserved-pages must be a whole number from 1 to 1024');
   if (!Number.isInteger(argv.checkLimit) || argv.checkLimit < 100) throw new UsageError('--check-limit must be a whole number of at least 100');
+  if (argv.singleCopyAbove !== undefined && !(Number.isInteger(argv.singleCopyAbove) && argv.singleCopyAbove >= 0)) throw new UsageError('--single-copy-above must be a whole number of expressions, 0 or more');
   if (!argv.reductions && !argv.asyncify) throw new UsageError('--no-reductions and --no-asyncify together leave nothing to do');
   return true;
 }
@@ -72,6 +75,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     unrollRecursion: argv.unrollRecursion,
     unrollLoops: argv.unrollLoops,
     rewindCopies: argv.rewindCopies,
+    ...(argv.singleCopyAbove !== undefined ? { singleCopyAbove: argv.singleCopyAbove } : {}),
   });
   await writeModuleFile(argv.output, binary);
   printReport(report, argv.report);
