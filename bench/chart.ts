@@ -110,6 +110,7 @@ export function runTimeChart(results: BenchResults): ChartInput {
     series: [
       series('asyncify', 'asyncify (default), Node 20', '#d9534f'),
       series('singleCopy', 'single-copy Asyncify, Node 20', '#9b59b6'),
+      series('singleAbove', 'one copy past 500 expressions, Node 20', '#5cb85c'),
       series('asyncifyOnly', 'asyncify-only reference, Node 20', '#f0ad4e'),
       series('jspi', 'JSPI counters-only, Node 24', '#5b9bd5'),
     ],

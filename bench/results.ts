@@ -6,6 +6,7 @@ export const RUN_VARIANTS = {
   baseline: 'uninstrumented, Node 20',
   asyncify: 'instrument() default (reductions + Asyncify), Node 20',
   singleCopy: 'reductions + binaryen\'s single-copy Asyncify (--no-rewind-copies: smaller, slower), Node 20',
+  singleAbove: 'reductions + our Asyncify, one copy for functions over 500 expressions (--single-copy-above 500), Node 20',
   asyncifyOnly: 'Asyncify of the WASI blocking imports only, no reductions, Node 20',
   wasmOpt: 'binaryen wasm-opt -O2 --asyncify (every import), Node 20',
   baseline24: 'uninstrumented, Node 24',
@@ -17,6 +18,7 @@ export type RunVariant = keyof typeof RUN_VARIANTS;
 export const TOOLS = {
   instrument: 'lunatic-instrument (default)',
   instrumentSingleCopy: 'lunatic-instrument --no-rewind-copies',
+  instrumentSingleAbove: 'lunatic-instrument --single-copy-above 500',
   instrumentCounters: 'lunatic-instrument --no-asyncify',
   instrumentAsyncifyOnly: 'lunatic-instrument --no-reductions',
   wasmOpt: 'npm binaryen wasm-opt -O2 --asyncify',
@@ -28,6 +30,7 @@ export type Tool = keyof typeof TOOLS;
 export const VARIANT_TOOL: Partial<Record<RunVariant, Tool>> = {
   asyncify: 'instrument',
   singleCopy: 'instrumentSingleCopy',
+  singleAbove: 'instrumentSingleAbove',
   asyncifyOnly: 'instrumentAsyncifyOnly',
   wasmOpt: 'wasmOpt',
   jspi: 'instrumentCounters',

@@ -72,6 +72,8 @@ function toolCommand(tool: Tool, input: string, output: string): { node?: string
       return ours();
     case 'instrumentSingleCopy':
       return ours('--no-rewind-copies');
+    case 'instrumentSingleAbove':
+      return ours('--single-copy-above', '500');
     case 'instrumentCounters':
       return ours('--no-asyncify');
     case 'instrumentAsyncifyOnly':
@@ -137,6 +139,7 @@ function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>,
     ['baseline', node20, 'plain'],
     ['asyncify', node20, 'asyncify'],
     ['singleCopy', node20, 'asyncify'],
+    ['singleAbove', node20, 'asyncify'],
     ['asyncifyOnly', node20, 'plain'],
     ['wasmOpt', node20, 'plain'],
     ['baseline24', node24, 'plain'],

@@ -42,6 +42,7 @@ export type Spread = { geomean: number; worst: number } | undefined;
 export interface Summary {
   asyncify: Spread;
   singleCopy: Spread;
+  singleAbove: Spread;
   asyncifyOnly: Spread;
   wasmOpt: Spread;
   jspi: Spread;
@@ -55,6 +56,7 @@ export function summarizeResults(results: BenchResults, metric: Metric = 'ms'): 
   return {
     asyncify: over((p) => runRatio(p, 'asyncify', metric)),
     singleCopy: over((p) => runRatio(p, 'singleCopy', metric)),
+    singleAbove: over((p) => runRatio(p, 'singleAbove', metric)),
     asyncifyOnly: over((p) => runRatio(p, 'asyncifyOnly', metric)),
     wasmOpt: over((p) => runRatio(p, 'wasmOpt', metric)),
     jspi: over((p) => runRatio(p, 'jspi', metric)),
