@@ -566,10 +566,11 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
  */
 export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean, singleCopyAbove = Infinity): number | undefined {
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
-  // Measured before lifting, which adds locals and statements of its own.
-  const single = new Set(instrumented.filter((name) => expressionCount(binaryen, untyped(binaryen).Function.getBody(graph.nodes.get(name)!.ref)) > singleCopyAbove));
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
+  // Measured before lifting, which adds locals and statements of its own; without a limit, not at all.
+  const overLimit = (i: number) => expressionCount(binaryen, untyped(binaryen).Function.getBody(funcs[i]!)) > singleCopyAbove;
+  const single = new Set(Number.isFinite(singleCopyAbove) ? instrumented.filter((_, i) => overLimit(i)) : []);
   const liveAt: Array<Array<ReadonlySet<number>>> = [];
   const flattened = new Set<FunctionRef>();
   try {
