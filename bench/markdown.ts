@@ -1,6 +1,6 @@
 // Renders bench/RESULTS.md from the results: the targets with a verdict, then one table each for
 // run time, size, and instrumentation time/memory, then the machine and the notes. Pure.
-import { type BenchResults, type ProgramResult, RUN_VARIANTS, type RunVariant, TOOLS, type Tool } from './results.js';
+import { type BenchResults, type ProgramResult, RUN_VARIANTS, type RunVariant, SCHEDULING_TARGETS, TOOLS, type Tool } from './results.js';
 import { type Metric, codeSizeRatio, runRatio, sizeRatio, type Spread, type Summary, summarizeResults, toolTimeRatio, verdicts } from './summary.js';
 
 const DASH = '–';
@@ -122,6 +122,28 @@ export function flatten(record: Record<string, unknown>, prefix = ''): [string, 
   });
 }
 
+function schedulingSection(results: BenchResults): string[] {
+  const scheduling = results.scheduling;
+  if (!scheduling) return [];
+  const when = results.schedulingDate ? ` Measured ${results.schedulingDate.slice(0, 10)}${results.schedulingCommit ? ` at commit ${results.schedulingCommit}` : ''} with \`npm run bench -- --scheduling-only\`.` : '';
+  const codes = scheduling.baseline ? ['current', 'baseline'] : ['current'];
+  const rows: string[][] = [];
+  for (const [backend, scenarios] of Object.entries(scheduling.figures)) {
+    for (const [scenario, row] of Object.entries(scenarios)) {
+      rows.push([`${backend} (${scheduling.nodes[backend] ?? '?'})`, scenario, ...codes.map((code) => String(row[code] ?? '')), SCHEDULING_TARGETS[scenario]?.[backend as 'asyncify' | 'jspi'] ?? '']);
+    }
+  }
+  const headers = ['Backend (Node)', 'Scenario', 'This code', ...(scheduling.baseline ? ['Baseline'] : []), 'Target'];
+  return [
+    '## Scheduling',
+    '',
+    `From bench/scheduling.ts: the C scenarios of bench/lunatic/scheduling.c under \`lunatic-instrument run\`, median of ${scheduling.runs} runs${scheduling.baseline ? '; "Baseline" is the code of another checkout, run interleaved in the same run' : ''}.${when}`,
+    '',
+    table(headers, rows),
+    '',
+  ];
+}
+
 function runtimeSection(results: BenchResults): string[] {
   if (!results.runtime) return [];
   const rows = flatten(results.runtime).map(([path, value]) => [`\`${path}\``, value.replace(/\|/g, '\\|')]);
@@ -188,6 +210,7 @@ export function renderMarkdown(results: BenchResults, commentary = ''): string {
     toolSection(results),
     '',
     ...runtimeSection(results),
+    ...schedulingSection(results),
     '## Machine',
     '',
     machineSection(results),

@@ -103,4 +103,27 @@ export interface BenchResults {
   skipped: string[];
   /** The runtime's own figures (bench/runtime.ts: suspend/resume, spawn rate, memory per process). */
   runtime?: Record<string, unknown>;
+  /** The scheduler scenarios (bench/scheduling.ts). */
+  scheduling?: SchedulingResults;
+  /** When `--scheduling-only` last measured them, if later than `date`. */
+  schedulingDate?: string;
+  schedulingCommit?: string;
 }
+
+export interface SchedulingResults {
+  runs: number;
+  /** Per backend ("asyncify": Node 20, "jspi": Node 24), per scenario, per code ("current", "baseline"): the median. */
+  figures: Record<string, Record<string, Record<string, number | string>>>;
+  nodes: Record<string, string>;
+  baseline?: string;
+}
+
+/** The targets of the scheduler issue, per scenario and backend (undefined: none). */
+export const SCHEDULING_TARGETS: Record<string, { asyncify?: string; jspi?: string }> = {
+  'ring 1,000 x 100: hop (us)': { asyncify: '<= 2', jspi: '<= 1' },
+  'ring 10,000 x 10: hop (us)': { asyncify: '<= 2', jspi: '<= 1' },
+  'ping-pong: round trips/s': { jspi: '>= 500,000' },
+  'sleep 5 ms beside 1 spinner: p99 late (ms)': { asyncify: '<= 2', jspi: '<= 2' },
+  'sleep 5 ms beside 10 spinners: p99 late (ms)': { asyncify: '<= 11', jspi: '<= 11' },
+  '10,000 processes ending at once: worst delay of another (ms)': { asyncify: '<= 10', jspi: '<= 10' },
+};

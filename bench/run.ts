@@ -6,7 +6,9 @@
 //   --only a,b      only these programs
 //   --no-external   skip the module fetched from npm (bench/external.ts)
 //   --reductions N  the slice the driver refills `lunatic_reductions` with (default: the runtime's)
-//   --no-runtime    skip the runtime's own benchmark (bench/runtime.ts)
+//   --no-runtime    skip the runtime's own benchmarks (bench/runtime.ts, bench/scheduling.ts)
+//   --baseline DIR  also run the scheduler scenarios with another built checkout (bench/scheduling.ts)
+//   --scheduling-only  only the scheduler scenarios; the other figures are kept from bench/results.json
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,6 +23,7 @@ import { type ProgramRun, runProgram, runTool } from './measure.js';
 import { benchDir, cli, findNode24, nativeWasmOpt, npmWasmOpt, workDir } from './paths.js';
 import { type BenchProgram, cPrograms } from './programs.js';
 import { runtimeBench } from './runtime.js';
+import { schedulingBench } from './scheduling.js';
 import { type BenchResults, type ProgramResult, type RunVariant, TARGETS, type Tool, TOOLS, VARIANT_TOOL } from './results.js';
 import { median } from './stats.js';
 import { summarizeResults, verdicts } from './summary.js';
@@ -32,6 +35,8 @@ interface Options {
   external: boolean;
   runtime: boolean;
   reductions: number;
+  baseline?: string;
+  schedulingOnly: boolean;
 }
 
 const TOOL_TIMEOUT_MS = 20 * 60_000;
@@ -47,6 +52,8 @@ function parseOptions(argv: string[]): Options {
       'no-external': { type: 'boolean', default: false },
       reductions: { type: 'string', default: String(DEFAULT_REDUCTIONS) },
       'no-runtime': { type: 'boolean', default: false },
+      baseline: { type: 'string' },
+      'scheduling-only': { type: 'boolean', default: false },
     },
   });
   const runs = values.quick ? 1 : Number(values.runs);
@@ -59,6 +66,8 @@ function parseOptions(argv: string[]): Options {
     external: !values['no-external'],
     runtime: !values['no-runtime'] && !values.quick,
     reductions,
+    schedulingOnly: values['scheduling-only'],
+    ...(values.baseline ? { baseline: values.baseline } : {}),
     ...(values.only ? { only: values.only.split(',') } : {}),
   };
 }
@@ -228,6 +237,27 @@ function writeOutputs(results: BenchResults): void {
   writeFileSync(join(benchDir, 'chart.svg'), renderChart(runTimeChart(results)));
 }
 
+async function addScheduling(results: BenchResults, options: Options): Promise<void> {
+  console.log('scheduling: bench/scheduling.ts');
+  try {
+    results.scheduling = await schedulingBench({ baseline: options.baseline });
+  } catch (error) {
+    results.skipped.push(`scheduling benchmark failed: ${firstLine(error)}`);
+  }
+}
+
+/** --scheduling-only: measures the scheduler again and rewrites the outputs with the other figures as they were. */
+async function rerunScheduling(options: Options): Promise<void> {
+  const results = JSON.parse(readFileSync(join(benchDir, 'results.json'), 'utf8')) as BenchResults;
+  results.skipped = results.skipped.filter((reason) => !reason.startsWith('scheduling benchmark failed'));
+  await addScheduling(results, options);
+  results.schedulingDate = new Date().toISOString();
+  const commit = currentCommit();
+  if (commit) results.schedulingCommit = commit;
+  writeOutputs(results);
+  console.log('wrote bench/results.json, bench/RESULTS.md, bench/chart.svg (scheduler figures only)');
+}
+
 /** Reads the command line and picks the programs; throws a one-line usage error. */
 function setup(argv: string[]): { options: Options; programs: BenchProgram[]; skipped: string[] } {
   const options = parseOptions(argv);
@@ -246,6 +276,7 @@ async function main(): Promise<void> {
   }
   const { options, programs, skipped } = plan;
   mkdirSync(join(workDir, 'out'), { recursive: true });
+  if (options.schedulingOnly) return rerunScheduling(options);
   const node24 = findNode24();
   if (!node24) console.log(`skipping ${NO_NODE24}`);
   const commit = currentCommit();
@@ -266,6 +297,7 @@ async function main(): Promise<void> {
     } catch (error) {
       results.skipped.push(`runtime benchmark failed: ${firstLine(error)}`);
     }
+    await addScheduling(results, options);
   }
   writeOutputs(results);
   for (const reason of results.skipped) console.log(`skipped: ${reason}`);

@@ -45,7 +45,7 @@
 #define LUNATIC_ECONNREFUSED 8
 #define LUNATIC_EADDRINUSE 9
 #define LUNATIC_ECLOSED 10     /* the connection is closed or was reset */
-#define LUNATIC_ENOMEM 11      /* out of handles or memory */
+#define LUNATIC_ENOMEM 11      /* out of handles, processes (the process limit) or memory */
 #define LUNATIC_EIO 12         /* another network failure */
 
 /* Timeouts are in milliseconds: LUNATIC_FOREVER waits without limit, 0 only checks. */
@@ -60,7 +60,9 @@
  * Starts a process running the exported function `entry` (UTF-8, entry_len bytes) of this
  * module with `arg`, under `config` (a handle from lunatic_config_new, or 0 for the caller's
  * own configuration). Returns the child's pid (> 0), or -EPERM (spawning denied), -EINVAL (no
- * such export taking nothing/i32/i64), -EBADF (bad config handle).
+ * such export taking nothing/i32/i64), -EBADF (bad config handle), -ENOMEM (the runtime's
+ * process limit is reached, `--max-processes` or RuntimeOptions.maxProcesses: Erlang's
+ * system_limit; nothing is printed, the caller decides).
  */
 LUNATIC_IMPORT("spawn")
 int32_t lunatic_spawn(const char *entry, size_t entry_len, int64_t arg, uint32_t flags, int32_t config);
@@ -93,7 +95,7 @@ LUNATIC_IMPORT("trap_links") int32_t lunatic_trap_links(int32_t on);
 LUNATIC_IMPORT("monitor") int32_t lunatic_monitor(int32_t pid);
 LUNATIC_IMPORT("demonitor") int32_t lunatic_demonitor(int32_t pid);
 
-/* Suspends the caller for `ms` milliseconds; other processes run. Returns 0. */
+/* Suspends the caller for at least `ms` milliseconds (never less); other processes run. Returns 0. */
 LUNATIC_IMPORT("sleep_ms") int32_t lunatic_sleep_ms(uint32_t ms);
 
 /* Lets the other runnable processes run once. Returns 0. */
@@ -131,7 +133,8 @@ LUNATIC_IMPORT("send") int32_t lunatic_send(int32_t pid, int64_t tag, const void
 
 /*
  * Receives the oldest message whose tag equals `tag_filter` (LUNATIC_TAG_ANY: any message;
- * others stay queued in order: selective receive), waiting up to `timeout_ms`. Copies its bytes
+ * others stay queued in order: selective receive), waiting up to `timeout_ms` (a timeout never
+ * fires early). Copies its bytes
  * to `buffer` and fills `*info` (may be NULL). Returns the size, or -ETIMEDOUT, or -EMSGSIZE
  * (larger than `capacity`: the message stays queued, info->size tells its size).
  */

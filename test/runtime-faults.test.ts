@@ -165,7 +165,8 @@ describe.skipIf(!clang)('Asyncify backend (this Node, in-process)', () => {
     for (const crasher of await Promise.all(harness.children)) expect(crasher).toMatchObject(trapped('unreachable', 'monitor_and_trap'));
     expect([watched.monitoredBy.size, watched.monitoring.size]).toEqual([0, 0]);
     // Once it has taken every DOWN it prints how many said "crashed" and waits for a message.
-    await vi.waitFor(() => expect(watched.mailbox.size).toBe(0), { timeout: 10_000 });
+    await vi.waitFor(() => expect(harness.output(watched.pid)).toBe(`${crashers} crashed\n`), { timeout: 10_000 });
+    expect(watched.mailbox.size).toBe(0);
     watched.core.kill();
     expect(await watchedOutcome).toMatchObject({ status: { killed: true }, stdout: `${crashers} crashed\n` });
   });

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
+import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
 import { wat } from './helpers/wat.js';
@@ -162,11 +162,13 @@ describe('nested calls', () => {
 });
 
 describe('limits', () => {
-  it('a spawn beyond maxProcesses fails to start cleanly; the others run', async () => {
+  it('a spawn beyond maxProcesses throws ProcessLimitError in the caller; the others run, and room frees up as they end', async () => {
     const runtime = new Runtime({ backend: 'asyncify', maxProcesses: 2 });
     const spawn = () => runtime.spawn(instrumented.get('hello')!, { hostModules: [wasi({ stdin: '' })] }).exited;
-    const statuses = await Promise.all([spawn(), spawn(), spawn()]);
-    expect(statuses.slice(0, 2)).toEqual([{ code: 0 }, { code: 0 }]);
-    expect(statuses[2]!.trap?.message).toMatch(/^could not start: too many processes: 2 are alive/);
+    const running = [spawn(), spawn()];
+    expect(spawn).toThrow(ProcessLimitError);
+    expect(spawn).toThrow(/^too many processes: 2 are alive/);
+    expect(await Promise.all(running)).toEqual([{ code: 0 }, { code: 0 }]);
+    expect(await spawn()).toEqual({ code: 0 });
   });
 });

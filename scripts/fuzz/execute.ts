@@ -6,6 +6,7 @@
 // "suspend" also unwinds and rewinds the whole stack at every yield, through the runtime's own
 // Asyncify driver (src/runtime/suspend-asyncify.ts) with a host that resumes at once.
 import { AsyncifySuspender } from '../../src/runtime/suspend-asyncify.js';
+import { SUSPENDED } from '../../src/runtime/suspend.js';
 import type { ModuleExports } from './exports.js';
 import { describeError, HarnessLimit, type HostContext, hostImports, type HostState } from './host.js';
 import { exposeMemory } from './memory-export.js';
@@ -60,7 +61,18 @@ export async function observe(original: Uint8Array, list: ModuleExports, options
   const state: HostState = { events: [], nested: 0 };
   const observation: Observation = { events: state.events, globals: [], memory: undefined, yields: 0, suspensions: 0 };
   let exports: Exports = {};
-  const suspender = options.mode === 'suspend' ? new AsyncifySuspender({ wait: (promise) => promise }) : undefined;
+  let parked: Promise<unknown> | undefined;
+  const suspender = options.mode === 'suspend' ? new AsyncifySuspender({ park: (wait) => void (parked = wait as Promise<unknown>) }) : undefined;
+  /** Runs an export of the suspending build, resuming each suspension as soon as its Promise settles. */
+  const callSuspending = async (driver: AsyncifySuspender, name: string, args: unknown[]) => {
+    let result = driver.start(name, args);
+    while (result === SUSPENDED) {
+      const wait = parked!;
+      parked = undefined;
+      result = driver.resume(await wait.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })));
+    }
+    return result;
+  };
   let attached = false;
   const context: HostContext = {
     state,
@@ -105,7 +117,7 @@ export async function observe(original: Uint8Array, list: ModuleExports, options
     if (exports.lunatic_reductions instanceof WebAssembly.Global) exports.lunatic_reductions.value = options.slice;
     const args = context.args.for(fn.params);
     try {
-      const result = suspender ? await suspender.call(fn.name, args) : (exports[fn.name] as (...a: unknown[]) => unknown)(...args);
+      const result = suspender ? await callSuspending(suspender, fn.name, args) : (exports[fn.name] as (...a: unknown[]) => unknown)(...args);
       state.events.push(`${fn.name}(${args.map(show).join(' ')}) -> ${show(result)}`);
     } catch (error) {
       state.events.push(`${fn.name}(${args.map(show).join(' ')}) ! ${describeError(error)}`);

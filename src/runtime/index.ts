@@ -1,5 +1,7 @@
 // The runtime's public API: run instrumented (or, on JSPI engines, plain) modules as processes.
-export { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, Runtime } from './runtime.js';
+export { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, ProcessLimitError, Runtime } from './runtime.js';
+export { DEFAULT_BATCH_MS } from './scheduler.js';
+export { NEXT_TURN, Pending } from './pending.js';
 export type { RuntimeOptions, SpawnOptions } from './runtime.js';
 export { Process } from './process.js';
 export type { ExitStatus, ProcessState, TrapReport } from './process.js';

@@ -22,13 +22,35 @@ export function mergeImports(all: Imports[]): Imports {
   return merged;
 }
 
+interface ImportSlot {
+  namespace: string;
+  name: string;
+  kind: string;
+  qualifiedName: string;
+  blocking: boolean;
+}
+
+/** A module's imports with their blocking flags, worked out once per module and set of globs (every spawn links). */
+const slotCache = new WeakMap<WebAssembly.Module, { globs: string; slots: ImportSlot[] }>();
+
+function importSlots(module: WebAssembly.Module, blockingGlobs: readonly string[]): ImportSlot[] {
+  const globs = blockingGlobs.join('\n');
+  const cached = slotCache.get(module);
+  if (cached?.globs === globs) return cached.slots;
+  const slots = WebAssembly.Module.imports(module).map(({ module: namespace, name, kind }) => {
+    const qualifiedName = `${namespace}.${name}`;
+    return { namespace, name, kind, qualifiedName, blocking: matchesAny(qualifiedName, blockingGlobs) };
+  });
+  slotCache.set(module, { globs, slots });
+  return slots;
+}
+
 export function linkImports(module: WebAssembly.Module, provided: Imports, suspender: Suspender, blockingGlobs: readonly string[]): WebAssembly.Imports {
   const imports: Record<string, Record<string, unknown>> = {};
-  for (const { module: namespace, name, kind } of WebAssembly.Module.imports(module)) {
-    const qualifiedName = `${namespace}.${name}`;
+  for (const { namespace, name, kind, qualifiedName, blocking } of importSlots(module, blockingGlobs)) {
     const value: unknown = provided[namespace]?.[name];
     if (value === undefined) throw new LinkError(`the module imports ${kind} ${qualifiedName}, which no host module provides`);
-    const linked = kind === 'function' ? suspender.wrapImport(qualifiedName, value as HostFunction, matchesAny(qualifiedName, blockingGlobs)) : value;
+    const linked = kind === 'function' ? suspender.wrapImport(qualifiedName, value as HostFunction, blocking) : value;
     (imports[namespace] ??= {})[name] = linked;
   }
   return imports as WebAssembly.Imports;

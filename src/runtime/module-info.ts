@@ -3,8 +3,20 @@ import { ABI_VERSION, type InstrumentInfo, SECTION_NAME } from '../section.js';
 
 export type { InstrumentInfo };
 
-/** The parsed section, undefined for a plain module; throws on an ABI this runtime does not know. */
+const known = new WeakMap<WebAssembly.Module, InstrumentInfo | undefined>();
+
+/**
+ * The parsed section, undefined for a plain module; throws on an ABI this runtime does not know.
+ * Read once per module: every process of a module asks.
+ */
 export function instrumentInfoOf(module: WebAssembly.Module): InstrumentInfo | undefined {
+  if (known.has(module)) return known.get(module);
+  const info = readInfo(module);
+  known.set(module, info);
+  return info;
+}
+
+function readInfo(module: WebAssembly.Module): InstrumentInfo | undefined {
   const [section] = WebAssembly.Module.customSections(module, SECTION_NAME);
   if (!section) return undefined;
   const info = JSON.parse(new TextDecoder().decode(section)) as InstrumentInfo;

@@ -1,7 +1,7 @@
 // The runtime: spawns processes on one event loop and shares the scheduler between them.
 import { blockingImportGlobs } from '../blocking-imports.js';
 import { Process } from './process.js';
-import { Scheduler } from './scheduler.js';
+import { DEFAULT_BATCH_MS, Scheduler } from './scheduler.js';
 import type { BackendChoice } from './suspend.js';
 import type { HostModule } from './types.js';
 
@@ -15,13 +15,19 @@ export const DEFAULT_REDUCTIONS = 4_000_000;
 export interface RuntimeOptions {
   /** The time slice of every process, in reductions (default DEFAULT_REDUCTIONS). */
   reductions?: number;
+  /**
+   * How long runnable processes run back to back before the event loop gets a turn for timers
+   * and I/O, in milliseconds (default DEFAULT_BATCH_MS, 1). Shorter: timers and sockets are
+   * served sooner; longer: fewer event-loop turns between message hops.
+   */
+  batchMs?: number;
   /** `auto` (default): JSPI when the engine has it, else Asyncify. */
   backend?: BackendChoice;
   /** Asyncify: grow every process's reserved tail to at least this many pages before it starts. */
   reservedPages?: number;
   /**
-   * Live processes allowed at once (default DEFAULT_MAX_PROCESSES); a spawn beyond it fails to
-   * start, cleanly. Under V8's default flags an instance that cannot get its memory fails cleanly
+   * Live processes allowed at once (default DEFAULT_MAX_PROCESSES); a spawn beyond it throws
+   * ProcessLimitError (from wasm: lunatic_spawn returns -LUNATIC_ENOMEM). Under V8's default flags an instance that cannot get its memory fails cleanly
    * anyway (~13k small instances on Linux x64); with --disable-wasm-trap-handler instances are
    * cheaper but V8 aborts the whole process once it runs out of memory mappings
    * (vm.max_map_count, 65530 by default: between 32k and 40k instances).
@@ -30,6 +36,14 @@ export interface RuntimeOptions {
 }
 
 export const DEFAULT_MAX_PROCESSES = 30_000;
+
+/** A spawn beyond RuntimeOptions.maxProcesses (Erlang's system_limit). */
+export class ProcessLimitError extends RangeError {
+  constructor(limit: number) {
+    super(`too many processes: ${limit} are alive (raise the runtime's maxProcesses option if the system allows more)`);
+    this.name = 'ProcessLimitError';
+  }
+}
 
 export interface SpawnOptions {
   /** Import providers (WASI, the lunatic API, your own); later ones override earlier ones. `lunatic.yield` is the runtime's own. */
@@ -45,16 +59,18 @@ export interface SpawnOptions {
 }
 
 export class Runtime {
-  private readonly scheduler = new Scheduler();
+  private readonly scheduler: Scheduler;
   private readonly live = new Set<Process>();
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
   private nextPid = 1;
 
   constructor(private readonly options: RuntimeOptions = {}) {
-    const { reductions } = options;
+    const { reductions, batchMs } = options;
     if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
       throw new RangeError(`reductions must be a whole number from 1 to ${0x7fffffff}, not ${reductions}`);
     }
+    if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000)) throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
+    this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS);
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */
@@ -67,15 +83,15 @@ export class Runtime {
     return module;
   }
 
-  /** Starts a process; it runs once the scheduler gives it a turn. Failures show in `exited`. */
+  /**
+   * Starts a process; it runs once the scheduler gives it a turn. Failures to start show in
+   * `exited`; a spawn beyond `maxProcesses` throws ProcessLimitError.
+   */
   spawn(module: WebAssembly.Module | Uint8Array, options: SpawnOptions = {}): Process {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-    const compiled = this.live.size >= limit
-      ? Promise.reject(new RangeError(`too many processes: ${limit} are alive (raise the runtime's maxProcesses option if the system allows more)`))
-      : module instanceof WebAssembly.Module ? Promise.resolve(module) : this.compile(module);
-    compiled.catch(() => {}); // reported through the process's exit status
+    if (this.live.size >= limit) throw new ProcessLimitError(limit);
     const process = new Process(this.nextPid++, this.scheduler, {
-      module: compiled,
+      module: module instanceof WebAssembly.Module ? module : this.compile(module),
       hostModules: options.hostModules ?? [],
       backend: this.options.backend ?? 'auto',
       reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,

@@ -1,48 +1,142 @@
-// Round-robin turns for runnable processes on one event loop.
+// The run queue: runnable processes take turns, back to back, inside one macrotask.
 //
-// A process whose reduction budget ran out (lunatic.yield) or that yields on purpose queues
-// here and waits for its turn. Each turn is given in its own macrotask, so between two time
-// slices the event loop runs due timers and I/O, whose callbacks wake waiting processes
-// directly. One spinning process thus delays the others by about one slice, never more.
+// A batch runs queued processes one after another until the queue is empty or the batch's
+// time budget (RuntimeOptions.batchMs, default 1 ms) is spent; only then does the scheduler
+// give the event loop a turn (setImmediate), so due timers and I/O run and wake their
+// processes, which are queued directly. A message hop thus costs a queue push and a resume,
+// not an event-loop iteration. A process that spends its reductions while others wait goes
+// to the back of the queue, so one spinning process delays the others by about one slice.
+//
+// How a process runs depends on its backend: an Asyncify process runs synchronously until it
+// stops (suspends, yields or ends), so the batch loop simply goes on; a JSPI process resumes
+// in a microtask, and tells the scheduler when it stops (`stopped`), which goes on from there.
+// Erlang's schedulers work the same way, checking I/O every few thousand reductions.
 import { macrotask } from './macrotask.js';
 
+/** What the scheduler runs: a process that is runnable. */
+export interface Runnable {
+  /**
+   * Gives the process the CPU. Returns true when it has stopped again by the time it returns
+   * (Asyncify), false when it runs on in microtasks and will call `Scheduler.stopped` (JSPI).
+   */
+  step(): boolean;
+}
+
+/** The default batch budget in milliseconds: how long processes run before timers and I/O. */
+export const DEFAULT_BATCH_MS = 1;
+
 export class Scheduler {
-  private readonly queue: Array<() => void> = [];
+  private queue: Runnable[] = [];
   private head = 0;
-  private ticking = false;
+  /** The process running asynchronously (JSPI) that the batch waits for. */
+  private current: Runnable | undefined;
+  private looping = false;
+  private dispatchQueued = false;
+  /** A macrotask is queued: the marker of the next event-loop turn. */
+  private macrotaskQueued = false;
+  /** The batch's budget is spent: nothing runs before the event loop's next turn. */
+  private waitingForEventLoop = false;
+  /** When the batch of this event-loop turn began (its budget counts from here). */
+  private batchStarted = 0;
+  /** True until the event loop has had a turn since the batch began. */
+  private sameTurn = false;
 
-  /** Resolves when the caller's turn comes, after every process queued before it had one. */
-  turn(): Promise<void> {
-    return new Promise((resolve) => {
-      this.queue.push(resolve);
-      this.schedule();
-    });
-  }
+  constructor(readonly batchMs = DEFAULT_BATCH_MS) {}
 
-  /** How many processes wait for a turn. */
+  /** How many processes wait for their turn. */
   get runnable(): number {
     return this.queue.length - this.head;
   }
 
-  private schedule(): void {
-    if (this.ticking || this.runnable === 0) return;
-    this.ticking = true;
-    macrotask(this.tick);
+  /** Queues a runnable process; it runs in this batch if there is time, else in the next. */
+  enqueue(process: Runnable): void {
+    this.queue.push(process);
+    if (this.looping || this.current || this.dispatchQueued || this.waitingForEventLoop) return;
+    this.dispatchQueued = true;
+    queueMicrotask(this.dispatch);
   }
 
-  private readonly tick = (): void => {
-    this.ticking = false;
-    const next = this.queue[this.head++]!;
-    this.compact();
-    this.schedule();
-    next(); // the process runs in the microtasks that follow, until it waits again
+  /** A process that `step` left running (JSPI) has stopped: the batch goes on. */
+  stopped(): void {
+    this.current = undefined;
+    this.run();
+  }
+
+  /**
+   * Whether a process that spent its reductions should give up the CPU: when others are
+   * runnable, or when the batch's budget is spent and the event loop needs its turn.
+   */
+  shouldYield(): boolean {
+    return this.runnable > 0 || this.budgetSpent();
+  }
+
+  private readonly dispatch = (): void => {
+    this.dispatchQueued = false;
+    this.run();
   };
 
-  /** Drops the consumed head of the queue now and then (an O(1) amortized shift). */
-  private compact(): void {
+  private readonly nextTurn = (): void => {
+    this.macrotaskQueued = false;
+    this.waitingForEventLoop = false;
+    this.sameTurn = false;
+    this.run();
+  };
+
+  private run(): void {
+    if (this.looping || this.current || this.waitingForEventLoop || this.runnable === 0) return;
+    this.looping = true;
+    try {
+      this.startBatch();
+      while (this.runnable > 0) {
+        if (this.budgetSpent()) {
+          this.yieldToEventLoop();
+          return;
+        }
+        const process = this.take();
+        this.current = process;
+        if (!process.step()) return; // JSPI: `stopped` goes on
+        this.current = undefined;
+      }
+      this.markTurn(); // a batch that starts later in this turn goes on with this budget
+    } finally {
+      this.looping = false;
+    }
+  }
+
+  /**
+   * A batch's budget counts from the first batch of an event-loop turn: processes woken by
+   * Promises in the same turn must not get a fresh budget each time, or they could keep the
+   * event loop from its turn forever.
+   */
+  private startBatch(): void {
+    if (this.sameTurn) return;
+    this.sameTurn = true;
+    this.batchStarted = performance.now();
+  }
+
+  /** Queues the macrotask that tells this turn from the next (posted when a batch ends, so due timers and I/O go first). */
+  private markTurn(): void {
+    if (this.macrotaskQueued) return;
+    this.macrotaskQueued = true;
+    macrotask(this.nextTurn);
+  }
+
+  private budgetSpent(): boolean {
+    return this.sameTurn && performance.now() - this.batchStarted >= this.batchMs;
+  }
+
+  private yieldToEventLoop(): void {
+    this.waitingForEventLoop = true;
+    this.markTurn();
+  }
+
+  private take(): Runnable {
+    const process = this.queue[this.head]!;
+    this.queue[this.head++] = undefined as unknown as Runnable;
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue.splice(0, this.head);
+      this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
+    return process;
   }
 }

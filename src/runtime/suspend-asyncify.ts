@@ -1,15 +1,19 @@
 // The Asyncify backend: suspends an instrumented module by unwinding its wasm stack into the
 // reserved tail of memory 0 and rewinding it later (docs/ABI.md, "Suspension").
 //
-// A blocking import that returns a Promise starts the unwind and returns; the export then
-// returns to `call`, which sees the unwinding state, stops it, waits for the Promise, starts the
-// rewind and calls the same export again; the import, reached again while rewinding, stops the
-// rewind and returns the resolved value.
-import { BackendError, ImportCalls, isPromise, type SuspendHost, type Suspender } from './suspend.js';
+// A blocking import that returns a wait (Promise or Pending) hands it to the process, starts the
+// unwind and returns; the export then returns to `start`/`resume`, which stops the unwind and
+// reports SUSPENDED. Everything is synchronous: when the wait has settled and the scheduler gives
+// the process its turn, `resume` starts the rewind and calls the same export again; the import,
+// reached again while rewinding, stops the rewind and returns the value.
+import { isWaitable, type Waitable } from './pending.js';
+import { BackendError, ImportCalls, type Resumption, SUSPENDED, type SuspendHost, type Suspender } from './suspend.js';
 import type { HostFunction } from './types.js';
 
 const PAGE_BYTES = 65536;
 const DATA_HEADER_BYTES = 8; // { i32 current, i32 end }
+/** Wasm memory is little-endian; a Uint32Array writes it directly on a little-endian host. */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 
 interface AsyncifyExports {
   asyncify_start_unwind(data: number): void;
@@ -38,16 +42,20 @@ export class AsyncifySuspender implements Suspender {
   private exports!: AsyncifyExports;
   private memory!: WebAssembly.Memory;
   /**
-   * The Promise of the import that started the current unwind. The state is tracked here rather
-   * than asked of the module: this backend alone starts and stops unwinds and rewinds, and a
-   * call into wasm at every blocking import and every return was a fifth of a yield's cost.
+   * An unwind is under way. The state is tracked here rather than asked of the module: this
+   * backend alone starts and stops unwinds and rewinds, and a call into wasm at every blocking
+   * import and every return was a fifth of a yield's cost.
    */
-  private pending: Promise<unknown> | undefined;
+  private unwinding = false;
   /** Between asyncify_start_rewind and the blocking import that stops it. */
   private rewinding = false;
   /** What the import being rewound returns. */
   private resumed: unknown;
   private data = 0;
+  /** A view of memory for writing the data struct, kept while the buffer stays the same. */
+  private words: Uint32Array | undefined;
+  private entry!: (...args: unknown[]) => unknown;
+  private args: unknown[] = [];
 
   constructor(private readonly host: SuspendHost, private readonly options: AsyncifyOptions = {}) {}
 
@@ -59,7 +67,7 @@ export class AsyncifySuspender implements Suspender {
         return this.resumed;
       }
       const result = this.calls.invoke(qualifiedName, fn, blocking, args);
-      if (isPromise(result)) return this.startUnwind(result);
+      if (isWaitable(result)) return this.startUnwind(result);
       return result;
     };
   }
@@ -75,19 +83,18 @@ export class AsyncifySuspender implements Suspender {
     if (this.options.reservedPages !== undefined) this.growTail(this.options.reservedPages);
   }
 
-  async call(exportName: string, args: unknown[]): Promise<unknown> {
-    const entry = this.exports[exportName as keyof AsyncifyExports] as unknown as (...args: unknown[]) => unknown;
-    let result = this.enter(entry, args);
-    while (this.pending) {
-      this.exports.asyncify_stop_unwind();
-      const promise = this.pending;
-      this.pending = undefined;
-      this.resumed = await this.host.wait(promise);
-      this.exports.asyncify_start_rewind(this.data);
-      this.rewinding = true;
-      result = this.enter(entry, args);
-    }
-    return result;
+  start(exportName: string, args: unknown[]): unknown {
+    this.entry = this.exports[exportName as keyof AsyncifyExports] as unknown as (...args: unknown[]) => unknown;
+    this.args = args;
+    return this.enter();
+  }
+
+  resume(resumption: Resumption): unknown {
+    if (!resumption.ok) throw resumption.error; // the wait failed: the process ends with it
+    this.resumed = resumption.value;
+    this.exports.asyncify_start_rewind(this.data);
+    this.rewinding = true;
+    return this.enter();
   }
 
   /** The size of the reserved tail, in pages. */
@@ -95,29 +102,43 @@ export class AsyncifySuspender implements Suspender {
     return this.exports.lunatic_reserved_pages.value as number;
   }
 
-  private enter(entry: (...args: unknown[]) => unknown, args: unknown[]): unknown {
+  /** Calls the entry; SUSPENDED when it unwound. */
+  private enter(): unknown {
+    let result: unknown;
     try {
-      return entry(...args);
+      result = this.entry(...this.args);
     } catch (error) {
       // A trap while unwinding is Asyncify writing past the end of memory: the tail is too small,
       // most often for a runaway recursion. The same error keeps its stack: the report names
       // the functions that were being saved.
-      if (this.pending && error instanceof WebAssembly.RuntimeError) {
+      if (this.unwinding && error instanceof WebAssembly.RuntimeError) {
         error.message = `stack overflow: suspended stack deeper than the ${this.reservedPages * 64} KiB reserved at the top of memory; if the recursion is not endless, re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`;
       }
       throw error;
     }
+    if (!this.unwinding) return result;
+    this.unwinding = false;
+    this.exports.asyncify_stop_unwind();
+    return SUSPENDED;
   }
 
-  /** Writes the data struct at the start of the reserved tail (docs/ABI.md) and starts the unwind. */
-  private startUnwind(promise: Promise<unknown>): undefined {
-    const end = this.memory.buffer.byteLength;
+  /** Parks the process on `wait`, writes the data struct at the start of the reserved tail (docs/ABI.md) and starts the unwind. */
+  private startUnwind(wait: Waitable): undefined {
+    const buffer = this.memory.buffer;
+    const end = buffer.byteLength;
     this.data = end - this.reservedPages * PAGE_BYTES;
-    const view = new DataView(this.memory.buffer);
-    view.setUint32(this.data, this.data + DATA_HEADER_BYTES, true);
-    view.setUint32(this.data + 4, end, true);
-    this.pending = promise;
+    if (LITTLE_ENDIAN) {
+      if (this.words?.buffer !== buffer) this.words = new Uint32Array(buffer);
+      this.words[this.data >>> 2] = this.data + DATA_HEADER_BYTES;
+      this.words[(this.data >>> 2) + 1] = end;
+    } else {
+      const view = new DataView(buffer);
+      view.setUint32(this.data, this.data + DATA_HEADER_BYTES, true);
+      view.setUint32(this.data + 4, end, true);
+    }
+    this.unwinding = true;
     this.exports.asyncify_start_unwind(this.data);
+    this.host.park(wait);
     return undefined;
   }
 

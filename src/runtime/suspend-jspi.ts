@@ -1,7 +1,10 @@
 // The JSPI backend: the engine suspends the wasm stack itself. Blocking imports are wrapped in
 // `WebAssembly.Suspending`, the entry export in `WebAssembly.promising`; no Asyncify is needed,
-// so plain modules run too, and a suspension costs the same at any stack depth.
-import { BackendError, ImportCalls, isPromise, type SuspendHost, type Suspender } from './suspend.js';
+// so plain modules run too, and a suspension costs the same at any stack depth. A blocking
+// import that returns a wait hands it to the process, and the stack suspends on the Promise the
+// process gives back, which it settles when the scheduler resumes it.
+import { isWaitable } from './pending.js';
+import { BackendError, ImportCalls, type Resumption, type SuspendHost, type Suspender } from './suspend.js';
 import type { HostFunction } from './types.js';
 
 /** The JS Promise Integration API (not yet in TypeScript's lib). */
@@ -22,7 +25,7 @@ export class JspiSuspender implements Suspender {
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown {
     const guarded = (...args: unknown[]) => {
       const result = this.calls.invoke(qualifiedName, fn, blocking, args);
-      return isPromise(result) ? this.host.wait(result) : result;
+      return isWaitable(result) ? this.host.park(result) : result;
     };
     return blocking ? new jspi.Suspending(guarded) : guarded;
   }
@@ -31,9 +34,13 @@ export class JspiSuspender implements Suspender {
     this.exports = instance.exports;
   }
 
-  call(exportName: string, args: unknown[]): Promise<unknown> {
+  start(exportName: string, args: unknown[]): Promise<unknown> {
     const entry = this.exports[exportName];
     if (typeof entry !== 'function') throw new BackendError(`the module has no function export "${exportName}"`);
     return jspi.promising(entry as (...args: unknown[]) => unknown)(...args);
+  }
+
+  resume(_resumption: Resumption): never {
+    throw new Error('a JSPI process resumes through the Promise its import suspended on');
   }
 }

@@ -5,6 +5,7 @@
 // wasm stack and works on every engine, for modules the instrumenter prepared. JSPI
 // (suspend-jspi.ts: WebAssembly.Suspending / promising, Node 24, Chrome 137+) lets the engine
 // switch stacks, needs no Asyncify and runs plain modules too.
+import { isWaitable, Pending, type Waitable } from './pending.js';
 import type { HostFunction } from './types.js';
 
 export type BackendName = 'asyncify' | 'jspi';
@@ -20,18 +21,34 @@ export class BackendError extends Error {
 
 /** What a backend needs from the process it drives. */
 export interface SuspendHost {
-  /** The process waits for `promise` (state "waiting", abandoned on kill) and gets its value. */
-  wait(promise: Promise<unknown>): Promise<unknown>;
+  /**
+   * A blocking import returned `wait`: the process stops until it settles. The Asyncify backend
+   * then unwinds; the JSPI backend suspends on the Promise returned here, which the process
+   * settles when the scheduler resumes it.
+   */
+  park(wait: Waitable): Promise<unknown> | undefined;
 }
 
-/** One process's suspension machinery: wrap the imports, then attach the instance and call. */
+/** Returned by `start`/`resume` of a synchronous backend when the process suspended. */
+export const SUSPENDED: unique symbol = Symbol('suspended');
+
+/** How a wait ended, as the process resumes: the value for the import, or the error it throws. */
+export type Resumption = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/** One process's suspension machinery: wrap the imports, attach the instance, then start it. */
 export interface Suspender {
   readonly backend: BackendName;
-  /** The import as wasm should see it. `blocking`: it may return a Promise and suspend. */
+  /** The import as wasm should see it. `blocking`: it may return a Promise or a Pending and suspend. */
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown;
   attach(instance: WebAssembly.Instance): void;
-  /** Runs an export to completion, suspending whenever a blocking import returns a Promise. */
-  call(exportName: string, args: unknown[]): Promise<unknown>;
+  /**
+   * Calls the export. Asyncify runs synchronously until the process suspends (SUSPENDED) or the
+   * export returns (its result) or throws. JSPI returns the Promise of the export's result; the
+   * process suspends and resumes through `SuspendHost.park` meanwhile.
+   */
+  start(exportName: string, args: unknown[]): unknown;
+  /** Asyncify: continues a suspended process with how its wait ended; as `start`. */
+  resume(resumption: Resumption): unknown;
 }
 
 export function jspiAvailable(): boolean {
@@ -56,13 +73,9 @@ export function chooseBackend(choice: BackendChoice, needs: SuspensionNeeds | un
   return 'asyncify';
 }
 
-export function isPromise(value: unknown): value is Promise<unknown> {
-  return typeof (value as { then?: unknown } | null)?.then === 'function';
-}
-
 /**
- * Calls host functions for one process and checks the Promises they return: only blocking
- * imports may return one, and only when wasm was entered from the backend (not from a host
+ * Calls host functions for one process and checks the waits (Promise or Pending) they return:
+ * only blocking imports may return one, and only when wasm was entered from the backend (not from a host
  * function calling back into wasm, which neither backend can suspend).
  */
 export class ImportCalls {
@@ -76,8 +89,9 @@ export class ImportCalls {
     } finally {
       this.depth--;
     }
-    if (!isPromise(result)) return result;
-    result.then(undefined, () => {}); // dropped below on error: never an unhandled rejection
+    if (!isWaitable(result)) return result;
+    if (result instanceof Pending && result.settled && blocking) return result.unwrap(); // nothing to wait for
+    if (!(result instanceof Pending)) result.then(undefined, () => {}); // dropped below on error: never an unhandled rejection
     if (!blocking) {
       throw new BackendError(`import ${qualifiedName} returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports ${qualifiedName}`);
     }

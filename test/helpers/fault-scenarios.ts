@@ -257,6 +257,11 @@ export class Harness {
     return [...outcomes, ...(await Promise.all(children))];
   }
 
+  /** What a live process has written to stdout so far. */
+  output(pid: number): string {
+    return this.stdout.get(pid)?.text() ?? '';
+  }
+
   async outcome(role: string, process: LunaticProcess): Promise<Outcome> {
     this.weakRefs.push(new WeakRef(process), new WeakRef(process.core));
     const status = await process.exited;

@@ -15,7 +15,7 @@ import { type InstrumentInfo, readInstrumentSection } from '../../section.js';
 import { readModuleFile } from '../../wasm-io.js';
 import { nodeDirectory } from '../../runtime/node/fs.js';
 import { processStdio } from '../../runtime/node/stdio.js';
-import { DEFAULT_REDUCTIONS, type ExitStatus, Runtime } from '../../runtime/index.js';
+import { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, type ExitStatus, Runtime } from '../../runtime/index.js';
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../../runtime/wasi/index.js';
 import { grantedPermissions, Lunatic, LunaticError, type Permissions } from '../../runtime/lunatic/index.js';
@@ -38,6 +38,7 @@ interface RunArgs {
   maxMemory?: number;
   maxReductions?: number;
   mailbox?: number;
+  maxProcesses?: number;
 }
 
 interface Preopen {
@@ -77,6 +78,7 @@ function builder(yargs: Argv): Argv<RunArgs> {
     .option('max-memory', { describe: 'most 64 KiB memory pages a process may use', type: 'number' })
     .option('max-reductions', { describe: 'most reductions a process may spend in its whole life', type: 'number' })
     .option('mailbox', { describe: 'most messages waiting in a process mailbox (default 1024)', type: 'number' })
+    .option('max-processes', { describe: `most processes alive at once; a spawn beyond it returns -LUNATIC_ENOMEM (default ${DEFAULT_MAX_PROCESSES})`, type: 'number' })
     .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>;
 }
 
@@ -85,6 +87,8 @@ function checkArgs(argv: RunArgs): true {
   if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
     throw new UsageError('--reductions must be a whole number from 1 to 2147483647');
   }
+  const { maxProcesses } = argv;
+  if (maxProcesses !== undefined && (!Number.isInteger(maxProcesses) || maxProcesses < 1)) throw new UsageError('--max-processes must be a whole number of 1 or more');
   argv.dir.forEach(parseDir);
   parseEnv(argv.env);
   permissionsOf(argv);
@@ -166,7 +170,7 @@ function programArgs(argv: ArgumentsCamelCase<RunArgs>): string[] {
 
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
   const { bytes, backend } = await prepare(argv.program, argv.backend);
-  const runtime = new Runtime({ backend, reductions: argv.reductions });
+  const runtime = new Runtime({ backend, reductions: argv.reductions, maxProcesses: argv.maxProcesses });
   const module = await compile(runtime, argv.program, bytes);
   const wasiOptions = { args: [basename(argv.program), ...programArgs(argv)], env: parseEnv(argv.env), ...processStdio() };
   const preopened = await preopens(argv.dir);

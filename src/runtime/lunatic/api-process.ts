@@ -1,7 +1,9 @@
 // lunatic host API, processes: spawn (an export of the same module, with an argument and
 // optionally a narrowed configuration), self, exit, kill, link/unlink/trap_links, monitor,
 // sleep_ms, yield_now. Signatures and codes: include/lunatic.h.
-import { type HostFunction, type ProcessContext, ProcessExit } from '../types.js';
+import { NEXT_TURN, Pending } from '../pending.js';
+import { after } from '../timers.js';
+import { type HostFunction, ProcessExit } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
@@ -10,7 +12,7 @@ import type { ConfigResource } from './api-config.js';
 /** lunatic_spawn flag: link the child to the caller before it runs. */
 const SPAWN_LINK = 1;
 
-export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessContext, memory: GuestMemory): Record<string, HostFunction> {
+export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
     const process = world.process(pid);
     if (process === self) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
@@ -50,7 +52,12 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
       world.demonitor(self, other(pid));
       return 0;
     },
-    sleep_ms: (ms: number) => ctx.sleep(ms >>> 0).then(() => 0),
-    yield_now: () => ctx.yieldNow().then(() => 0),
+    sleep_ms(ms: number): Pending<number> {
+      let cancel: (() => void) | undefined;
+      const pending = new Pending<number>(() => cancel?.());
+      cancel = after(ms >>> 0, () => pending.resolve(0));
+      return pending;
+    },
+    yield_now: () => NEXT_TURN,
   };
 }

@@ -24,5 +24,6 @@ export interface CoreProcess {
 }
 
 export interface ProcessCore {
+  /** Throws ProcessLimitError (src/runtime/runtime.ts) past the runtime's process limit. */
   spawn(module: WebAssembly.Module, options: CoreSpawnOptions): CoreProcess;
 }

@@ -1,6 +1,9 @@
 // Waiting with a timeout that also stops when the process ends. The operation gets an
 // AbortSignal and must drop its waiter when it fires, so a timed-out wait leaks nothing and
-// loses no data (an accept or a message that arrives later stays queued for the next call).
+// loses no data (an accept that arrives later stays queued for the next call). The timeout
+// never ends early (src/runtime/timers.ts).
+
+import { after } from '../timers.js';
 
 export const TIMED_OUT = Symbol('timed out');
 
@@ -11,29 +14,13 @@ export function withDeadline<T>(operation: (signal: AbortSignal) => Promise<T>, 
   const stop = () => controller.abort();
   processSignal.addEventListener('abort', stop, { once: true });
   return new Promise<T | typeof TIMED_OUT>((resolve, reject) => {
-    const timer = setTimeout(() => {
+    const cancelTimer = after(timeoutMs, () => {
       controller.abort();
       resolve(TIMED_OUT);
-    }, timeoutMs);
+    });
     operation(controller.signal).then(resolve, reject).finally(() => {
-      clearTimeout(timer);
+      cancelTimer();
       processSignal.removeEventListener('abort', stop);
     });
-  });
-}
-
-/** A promise that rejects when `signal` aborts; `detach` is called then, to drop the waiter. */
-export function abortable<T>(signal: AbortSignal, register: (resolve: (value: T) => void) => () => void): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    if (signal.aborted) return reject(new Error('aborted'));
-    const detach = register((value) => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(value);
-    });
-    const onAbort = () => {
-      detach();
-      reject(new Error('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -1,7 +1,7 @@
 // Wraps the lunatic host functions: checks the process's limits before each call, and turns a
 // LunaticError (thrown, or rejected by a blocking call) into the negative error code wasm gets
 // back. Any other error, including ProcessExit, passes through and ends the process.
-import { isPromise } from '../suspend.js';
+import { isPromise } from '../pending.js';
 import type { HostFunction, ImportNamespace } from '../types.js';
 import { LunaticError } from './errno.js';
 

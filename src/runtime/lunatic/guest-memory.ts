@@ -1,23 +1,46 @@
 // Reading and writing the calling process's linear memory for the lunatic API, with bounds
 // checks: a bad pointer or length from wasm is an INVAL error code, never a host exception.
-// Views are made afresh on every access because the memory may have grown since (the Memory
-// object itself stays the same, so it is looked up once).
+// The views are kept while the memory's buffer stays the same and made anew after it grew (the
+// Memory object itself stays the same, so it is looked up once): the message path reads and
+// writes here on every hop, and a fresh view per access was a large part of its garbage.
 import { Errno, LunaticError } from './errno.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 export class GuestMemory {
   private cached: WebAssembly.Memory | undefined;
+  private buffer: ArrayBuffer | undefined;
+  private bytes = new Uint8Array(0);
+  private data = new DataView(new ArrayBuffer(0));
 
   constructor(private readonly memory: () => WebAssembly.Memory) {}
 
   /** A live view of `length` bytes at `pointer` (wasm passes both as signed i32). */
   view(pointer: number, length: number): Uint8Array {
+    const start = this.check(pointer, length);
+    return this.bytes.subarray(start, start + (length >>> 0));
+  }
+
+  /** Writes the three fields of a lunatic_message_t { int64_t tag; int32_t sender; uint32_t size; } at `pointer`. */
+  writeMessageInfo(pointer: number, tag: bigint, sender: number, size: number): void {
+    const start = this.check(pointer, 16);
+    this.data.setBigInt64(start, tag, true);
+    this.data.setInt32(start + 8, sender, true);
+    this.data.setUint32(start + 12, size, true);
+  }
+
+  /** The start of `length` bytes at `pointer`, after checking they lie inside memory. */
+  private check(pointer: number, length: number): number {
     const start = pointer >>> 0;
     const size = length >>> 0;
     const buffer = (this.cached ??= this.memory()).buffer;
+    if (buffer !== this.buffer) {
+      this.buffer = buffer;
+      this.bytes = new Uint8Array(buffer);
+      this.data = new DataView(buffer);
+    }
     if (start + size > buffer.byteLength) throw new LunaticError(Errno.INVAL, `${size} bytes at ${start} lie outside the process's memory`);
-    return new Uint8Array(buffer, start, size);
+    return start;
   }
 
   /** A copy, for data that outlives the call (messages, socket writes). */
@@ -36,7 +59,9 @@ export class GuestMemory {
 
   /** Writes `bytes` at `pointer`; a NULL pointer (0) means the caller does not want them. */
   write(pointer: number, bytes: Uint8Array): void {
-    if (pointer !== 0) this.view(pointer, bytes.length).set(bytes);
+    if (pointer === 0) return;
+    const start = this.check(pointer, bytes.length); // before reading this.bytes: it may be renewed
+    this.bytes.set(bytes, start);
   }
 
   writeU32(pointer: number, value: number): void {

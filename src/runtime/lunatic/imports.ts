@@ -15,8 +15,8 @@ export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: Proces
   self.memory = ctx.memory;
   const memory = new GuestMemory(ctx.memory);
   const functions = {
-    ...processApi(world, self, ctx, memory),
-    ...messageApi(world, self, ctx, memory),
+    ...processApi(world, self, memory),
+    ...messageApi(world, self, memory),
     ...tcpApi(world, self, ctx, memory),
     ...handleApi(world, self),
     ...configApi(world, self, memory),

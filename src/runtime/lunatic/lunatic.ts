@@ -5,7 +5,8 @@
 import { instrumentInfoOf } from '../module-info.js';
 import type { ExitStatus } from '../process.js';
 import type { HostModule } from '../types.js';
-import type { CoreProcess, ProcessCore } from './core.js';
+import { ProcessLimitError } from '../runtime.js';
+import type { CoreProcess, CoreSpawnOptions, ProcessCore } from './core.js';
 import { type EntryParam, entryArgs, entryParams } from './entries.js';
 import { Errno, LunaticError } from './errno.js';
 import { HandleTable } from './handles.js';
@@ -106,12 +107,22 @@ export class Lunatic {
     const { permissions } = options;
     const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(ctx.pid)!, ctx)] satisfies HostModule[];
     const { blockingImports } = this.options;
-    const core = this.options.core.spawn(program.module, { hostModules, entry, args: entryArgs(param, options.arg ?? 0n), blockingImports });
+    const core = this.spawnCore(program, { hostModules, entry, args: entryArgs(param, options.arg ?? 0n), blockingImports });
     const process = new LunaticProcess(core, program, permissions);
     this.live.set(process.pid, process);
     if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
     void process.exited.then((status) => this.ended(process, status));
     return process;
+  }
+
+  /** The runtime's process; past the process limit a NOMEM error, which wasm gets as -LUNATIC_ENOMEM. */
+  private spawnCore(program: Program, options: CoreSpawnOptions): CoreProcess {
+    try {
+      return this.options.core.spawn(program.module, options);
+    } catch (error) {
+      if (error instanceof ProcessLimitError) throw new LunaticError(Errno.NOMEM, error.message);
+      throw error;
+    }
   }
 
   /** Starts a process that `parent` spawned (lunatic_spawn), linked to it on request. */

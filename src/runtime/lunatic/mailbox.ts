@@ -1,7 +1,12 @@
 // A process's mailbox: messages in arrival order, bounds on how many and how many bytes may
 // wait, and selective receive (take the first message with a given tag, leaving the others in
 // order).
-import { abortable } from './deadline.js';
+//
+// The message cycle has fast paths: a message for a process already waiting in receive with a
+// matching filter is handed straight to it (the receiver copies it from the sender's memory
+// into its own, with no queue and no intermediate copy); a receive without a filter takes the
+// head of the queue; only a filter that skips messages walks the queue.
+import { Errno } from './errno.js';
 
 /**
  * Most bytes of messages waiting in one mailbox (so also the largest message), whatever its count
@@ -20,58 +25,93 @@ export interface Message {
 /** Tag filter 0 matches every message. */
 const ANY = 0n;
 
-const matches = (message: Message, filter: bigint) => filter === ANY || message.tag === filter;
+const matches = (tag: bigint, filter: bigint) => filter === ANY || tag === filter;
+
+/** A process blocked in receive: takes a matching message, or declines one larger than its buffer. */
+export interface Receiver {
+  filter: bigint;
+  /** Delivers a message (`data` may be a view of the sender's memory, valid only during the call); false when it does not fit. */
+  take(tag: bigint, sender: number, data: Uint8Array): boolean;
+  /** A matching message arrived that `take` could not hold (it stays queued). */
+  tooLarge(): void;
+}
 
 export class Mailbox {
-  private readonly messages: Message[] = [];
+  private messages: Message[] = [];
+  private head = 0;
   private bytes = 0;
-  private waiter: { filter: bigint; wake: () => void } | undefined;
+  private receiver: Receiver | undefined;
 
   constructor(readonly capacity: number, readonly maxBytes = MAILBOX_MAX_BYTES) {}
 
   get size(): number {
-    return this.messages.length;
+    return this.messages.length - this.head;
   }
 
-  /** Queues a user message; false when the mailbox is full (by count or by bytes). */
-  offer(message: Message): boolean {
-    if (this.messages.length >= this.capacity || this.bytes + message.data.length > this.maxBytes) return false;
-    this.push(message);
-    return true;
+  /**
+   * A user message: handed to a waiting receiver whose filter matches, else queued. Returns 0,
+   * or -FULL when the mailbox is at its bound (by count or by bytes). `data` is copied when it
+   * is queued, so it may be a view of the sender's memory.
+   */
+  send(tag: bigint, sender: number, data: Uint8Array): number {
+    if (this.handOver(tag, sender, data)) return 0;
+    if (this.size >= this.capacity || this.bytes + data.length > this.maxBytes) return -Errno.FULL;
+    this.push({ tag, sender, data: data.slice() });
+    return 0;
   }
 
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
-    this.push(message);
+    if (!this.handOver(message.tag, message.sender, message.data)) this.push(message);
   }
 
   /** The first message matching `filter`, left in the mailbox. */
   peek(filter: bigint): Message | undefined {
-    return this.messages.find((message) => matches(message, filter));
+    const { messages } = this;
+    if (filter === ANY) return messages[this.head];
+    for (let i = this.head; i < messages.length; i++) if (messages[i]!.tag === filter) return messages[i];
+    return undefined;
   }
 
   remove(message: Message): void {
-    this.messages.splice(this.messages.indexOf(message), 1);
+    const { messages } = this;
+    if (messages[this.head] === message) {
+      messages[this.head++] = undefined as unknown as Message;
+      if (this.head === messages.length) {
+        this.messages = [];
+        this.head = 0;
+      } else if (this.head > 1024 && this.head * 2 > messages.length) {
+        this.messages = messages.slice(this.head);
+        this.head = 0;
+      }
+    } else {
+      messages.splice(messages.indexOf(message, this.head), 1);
+    }
     this.bytes -= message.data.length;
   }
 
-  /** Resolves when a message matching `filter` arrives (one waiter: the process itself). */
-  arrival(filter: bigint, signal: AbortSignal): Promise<void> {
-    return abortable<void>(signal, (resolve) => {
-      this.waiter = { filter, wake: resolve };
-      return () => {
-        this.waiter = undefined;
-      };
-    });
+  /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
+  wait(receiver: Receiver | undefined): void {
+    this.receiver = receiver;
+  }
+
+  private handOver(tag: bigint, sender: number, data: Uint8Array): boolean {
+    const receiver = this.receiver;
+    if (!receiver || !matches(tag, receiver.filter)) return false;
+    // A waiting receiver has no matching message queued (it would have taken it), so this one is the first.
+    this.receiver = undefined;
+    if (receiver.take(tag, sender, data)) return true;
+    this.receiver = receiver; // too large: queue it, then tell the receiver
+    return false;
   }
 
   private push(message: Message): void {
     this.messages.push(message);
     this.bytes += message.data.length;
-    const waiter = this.waiter;
-    if (waiter && matches(message, waiter.filter)) {
-      this.waiter = undefined;
-      waiter.wake();
+    const receiver = this.receiver;
+    if (receiver && matches(message.tag, receiver.filter)) {
+      this.receiver = undefined;
+      receiver.tooLarge();
     }
   }
 }

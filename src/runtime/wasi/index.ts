@@ -3,7 +3,7 @@
 // function is provided (ENOSYS where not implemented), so no program fails to link over WASI.
 // A call answers at once when it can and returns a Promise only when it has to wait (stdin, a
 // back-pressured output, an asynchronous file system, a sleep): see steps.ts.
-import { isPromise } from '../suspend.js';
+import { isPromise } from '../pending.js';
 import type { HostFunction, HostModule, ImportNamespace } from '../types.js';
 import { PREVIEW1_FUNCTIONS } from './abi.js';
 import { cryptoRandom, performanceClock, processCalls } from './calls-process.js';

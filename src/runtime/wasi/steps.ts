@@ -3,7 +3,7 @@
 // synchronously until something really is a Promise, and only then returns one. So a write to a
 // memory stream or a lookup in the in-memory file system is a plain call (no suspension of the
 // process at all), while the same code on Node's fs/promises suspends.
-import { isPromise } from '../suspend.js';
+import { isPromise } from '../pending.js';
 import type { MaybePromise } from './fs.js';
 
 /** A call in progress: it yields the Promises it waits for and returns its result. */

@@ -1,0 +1,88 @@
+// A one-shot wake-up without Promise machinery: what a blocking host function returns to make
+// its process wait when it can name who will wake it (a mailbox, a timer, the scheduler).
+//
+// A Promise costs an allocation per `then` and a microtask per step; on the message path
+// (receive, send, wake, resume) those were most of a hop. A Pending calls its one listener
+// synchronously when settled, so a wake-up only queues the process in the scheduler, and
+// `cancel` lets the runtime drop whatever the wait holds (a timer, a mailbox waiter) when the
+// process is killed. Host functions may still return Promises; the runtime accepts both.
+
+type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+export class Pending<T = unknown> {
+  private outcome: Outcome<T> | undefined;
+  private listener: ((outcome: Outcome<T>) => void) | undefined;
+
+  /** `cleanup` runs once when the wait is cancelled (its process killed) before it settled. */
+  constructor(private cleanup?: () => void) {}
+
+  get settled(): boolean {
+    return this.outcome !== undefined;
+  }
+
+  resolve(value: T): void {
+    this.settle({ ok: true, value });
+  }
+
+  reject(error: unknown): void {
+    this.settle({ ok: false, error });
+  }
+
+  /** Drops what the wait holds and rejects it with `error`; no-op once settled. */
+  cancel(error: unknown): void {
+    if (this.outcome) return;
+    const cleanup = this.cleanup;
+    this.cleanup = undefined;
+    cleanup?.();
+    this.reject(error);
+  }
+
+  /** The value of a settled wait (or its error, thrown). */
+  unwrap(): T {
+    const outcome = this.outcome;
+    if (!outcome) throw new Error('the wait has not settled');
+    if (outcome.ok) return outcome.value;
+    throw outcome.error;
+  }
+
+  /** The runtime's single listener: called at once when already settled, else when it settles. */
+  listen(listener: (outcome: Outcome<T>) => void): void {
+    if (this.outcome) listener(this.outcome);
+    else this.listener = listener;
+  }
+
+  private settle(outcome: Outcome<T>): void {
+    if (this.outcome) return;
+    this.outcome = outcome;
+    this.cleanup = undefined;
+    const listener = this.listener;
+    this.listener = undefined;
+    listener?.(outcome);
+  }
+}
+
+export type { Outcome };
+
+/** Settled Pending of `value` (for fast paths that found what they wait for). */
+export function resolved<T>(value: T): Pending<T> {
+  const pending = new Pending<T>();
+  pending.resolve(value);
+  return pending;
+}
+
+/**
+ * Returned by a blocking import to give up the CPU: the process goes to the back of the run
+ * queue at once (it never settles; the runtime recognizes it).
+ */
+export const NEXT_TURN: Pending<undefined> = new Pending<undefined>();
+
+/** A Promise or a Pending: what a blocking host function may return to make its process wait. */
+export type Waitable = PromiseLike<unknown> | Pending;
+
+export function isPromise(value: unknown): value is Promise<unknown> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
+}
+
+export function isWaitable(value: unknown): value is Waitable {
+  return value instanceof Pending || isPromise(value);
+}
