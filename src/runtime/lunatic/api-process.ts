@@ -1,5 +1,6 @@
 // lunatic host API, processes: spawn (an export of the same module, with an argument and
-// optionally a narrowed configuration), self, exit, kill, link/unlink/trap_links, monitor,
+// optionally a narrowed configuration), spawn_fn (the same for a function pointer: a table
+// entry), self, exit, kill, link/unlink/trap_links, monitor,
 // sleep_ms, yield_now. Signatures and codes: include/lunatic.h.
 import { type HostFunction, type ProcessContext, ProcessExit } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
@@ -16,11 +17,19 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
     if (process === self) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
     return process;
   };
+  /** The child's permissions and link flag; PERM when the caller may not spawn. */
+  const spawnOptions = (flags: number, config: number) => {
+    if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
+    const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
+    return { permissions, link: (flags & SPAWN_LINK) !== 0 };
+  };
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
-      if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
-      const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
-      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, permissions, link: (flags & SPAWN_LINK) !== 0 }).pid;
+      const options = spawnOptions(flags, config);
+      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
+    },
+    spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
+      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(flags, config) }).pid;
     },
     self: () => self.pid,
     exit(code: number): never {
