@@ -4,11 +4,12 @@
 // and CMake builds must be incremental (nothing changed: no instrument step; source changed:
 // re-instrumented).
 import { execFileSync, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInstrumentSection } from '../src/index.js';
+import { stageRepositoryFolders } from './helpers/stage.js';
 import { findCargo, findClang, projectRoot, requireTool } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -62,20 +63,10 @@ function hasTool(cmd: string): string | undefined {
   }
 }
 
-/**
- * Copies examples/<name> (without build outputs) into a fresh temporary tree that mirrors the
- * repository's layout (cmake/ beside it, bin/ linked), so the example's relative paths work
- * unchanged and nothing is ever written into the repository. Returns the example's directory.
- */
+/** Stages examples/<name> with cmake/ beside it (helpers/stage.ts); returns the example's directory. */
 async function stageExample(root: string, name: string): Promise<string> {
-  const dir = join(root, 'examples', name);
-  const skip = /(^|\/)(build|target)$|\.(o|wasm)$|Cargo\.lock$/;
-  await cp(join(projectRoot, 'examples', name), dir, { recursive: true, filter: (src) => !skip.test(src) });
-  await cp(join(projectRoot, 'cmake'), join(root, 'cmake'), { recursive: true, force: true });
-  await symlink(join(projectRoot, 'bin'), join(root, 'bin')).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST') throw error;
-  });
-  return dir;
+  await stageRepositoryFolders(root, [`examples/${name}`, 'cmake']);
+  return join(root, 'examples', name);
 }
 
 /** Instrumented for real: the custom section, the lunatic.yield import and the Asyncify exports. */
