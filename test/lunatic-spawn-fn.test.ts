@@ -4,13 +4,13 @@
 // run by `lunatic-instrument run` on Node 20 (Asyncify) and Node 24 (JSPI): the child gets its
 // 64-bit argument and flushes its stdio, a wrong pointer is EINVAL in the parent, config, denied
 // spawning and the link flag behave as for lunatic_spawn.
-import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnableFunctions, TABLE_ENTRY_EXPORT } from '../src/runtime/lunatic/entries.js';
 import { compileLunaticC } from './helpers/clang.js';
+import { run } from './helpers/command.js';
 import { findClang, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
 import { wat } from './helpers/wat.js';
 
@@ -116,12 +116,6 @@ const EXPECTED = [
   '',
 ].join('\n');
 
-function run(node: string, program: string): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(node, [BIN, 'run', program], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
-  });
-}
-
 describe('lunatic_spawn_fn from C, through lunatic-instrument run', () => {
   const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
   const node24 = requireNode24();
@@ -136,7 +130,7 @@ describe('lunatic_spawn_fn from C, through lunatic-instrument run', () => {
   afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
   async function expectRuns(node: string): Promise<void> {
-    const result = await run(node, program);
+    const result = await run(node, [BIN, 'run', program], { cwd: dir });
     expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 0, stdout: EXPECTED });
     expect(result.stderr).toMatch(/^lunatic-instrument: process \d+ crashed: unreachable\n\s+at crash\n/);
   }

@@ -10,30 +10,13 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { build, run } from './helpers/command.js';
 import { stageRepositoryFolders } from './helpers/stage.js';
 import { exchange } from './helpers/tcp.js';
 import { findCargo, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
 const STEP_TIMEOUT = 120_000;
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
-}
 
 const EXPECTED = `spawn by function: 42 from the child: true
 spawn by export: named
@@ -77,19 +60,18 @@ describe('the Rust crate with cargo', () => {
       CARGO_TARGET_DIR: join(root, 'target'),
       CARGO_TARGET_WASM32_WASI_RUNNER: undefined,
     };
-    const built = await run(cargo, ['build', '--offline', '--target', 'wasm32-wasi'], join(root, 'test/rust/processes'), env);
-    if (built.code !== 0) throw new Error(`cargo build exited ${built.code}:\n${built.stderr}`);
+    await build(cargo, ['build', '--offline', '--target', 'wasm32-wasi'], { cwd: join(root, 'test/rust/processes'), env });
     program = join(root, 'target/wasm32-wasi/debug/lunatic-processes-test.wasm');
   }, STEP_TIMEOUT);
   afterAll(() => root && rm(root, { recursive: true, force: true }));
 
   it.skipIf(!cargo)('cargo doc: no warnings', async () => {
-    const doc = await run(cargo!, ['doc', '--offline', '--target', 'wasm32-wasi'], join(root, 'rust/lunatic-instrument'), { ...env, RUSTDOCFLAGS: '-Dwarnings' });
+    const doc = await run(cargo!, ['doc', '--offline', '--target', 'wasm32-wasi'], { cwd: join(root, 'rust/lunatic-instrument'), env: { ...env, RUSTDOCFLAGS: '-Dwarnings' } });
     expect({ code: doc.code, warnings: doc.stderr.match(/^(warning|error).*$/gm) }, doc.stderr).toEqual({ code: 0, warnings: null });
   }, STEP_TIMEOUT);
 
   async function expectProgramRuns(node: string): Promise<void> {
-    const result = await run(node, [BIN, 'run', program, '--allow-listen', '127.0.0.1:0', '--allow-connect', '127.0.0.1:*'], root);
+    const result = await run(node, [BIN, 'run', program, '--allow-listen', '127.0.0.1:0', '--allow-connect', '127.0.0.1:*'], { cwd: root });
     expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 0, stdout: EXPECTED });
     expect(result.stderr.match(CRASH_REPORT), result.stderr).toHaveLength(2);
   }
