@@ -9,7 +9,7 @@
 //! call that waits (receive, accept, read, sleep) suspends only the calling process.
 //!
 //! ```no_run
-//! use lunatic_instrument::{receive, spawn, start_data, current, Pid, Spawn};
+//! use lunatic_instrument::{current, receive, spawn, start_data, Spawn};
 //!
 //! // A process body is a plain `fn(i64)`.
 //! fn ponger(_: i64) {

@@ -7,9 +7,17 @@ import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 import type { ConfigResource } from './api-config.js';
+import type { Permissions } from './permissions.js';
 
 /** lunatic_spawn flag: link the child to the caller before it runs. */
 const SPAWN_LINK = 1;
+
+/** A child's permissions and link flag from spawn's flags and config; PERM when `parent` may not spawn. */
+function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, config: number): { permissions: Permissions; link: boolean } {
+  if (!parent.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${parent.pid} may not spawn`);
+  const permissions = config === 0 ? parent.permissions : world.handles.get<ConfigResource>(parent.pid, config, 'config').permissions;
+  return { permissions, link: (flags & SPAWN_LINK) !== 0 };
+}
 
 export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessContext, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
@@ -17,19 +25,13 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
     if (process === self) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
     return process;
   };
-  /** The child's permissions and link flag; PERM when the caller may not spawn. */
-  const spawnOptions = (flags: number, config: number) => {
-    if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
-    const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
-    return { permissions, link: (flags & SPAWN_LINK) !== 0 };
-  };
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
-      const options = spawnOptions(flags, config);
+      const options = spawnOptions(world, self, flags, config);
       return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
     },
     spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
-      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(flags, config) }).pid;
+      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, self, flags, config) }).pid;
     },
     self: () => self.pid,
     exit(code: number): never {
