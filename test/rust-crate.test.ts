@@ -1,12 +1,12 @@
 // The Rust crate rust/lunatic-instrument with the real cargo (Debian's 1.63, offline, in a staged
 // copy with CARGO_HOME and the target dir in a temporary directory): its docs build without a
-// warning; test/rust/processes (spawn by function and by export, ping-pong, crashes caught by a
+// warning and its examples (and README's) compile; test/rust/processes (spawn by function and by export, ping-pong, crashes caught by a
 // monitor and a trapped link, selective receive, timeouts, error names, TCP echo on loopback)
 // runs through `lunatic-instrument run` with exactly the expected output on Node 20 (Asyncify)
 // and Node 24 (JSPI); examples/rust-echo runs with `cargo run` through its runner and survives
 // a crashing connection.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +36,29 @@ and again
 no permission: Permission
 done
 `;
+
+/**
+ * The Rust code blocks of Markdown or doc comments, as programs the way rustdoc makes them: `# `
+ * lines shown, `use` lines at the top, a body without `fn main` inside one (in a closure, so that
+ * a final `Ok::<(), E>(())` lets it use `?`).
+ */
+function docExamples(text: string): string[] {
+  const lines = text.split('\n').map((line) => line.replace(/^\s*\/\/[/!] ?/, ''));
+  const examples: string[] = [];
+  let block: string[] | undefined;
+  for (const line of lines) {
+    if (!block && /^```(rust|no_run)$/.test(line)) block = [];
+    else if (block && line.startsWith('```')) {
+      const code = block.map((codeLine) => codeLine.replace(/^# /, ''));
+      const uses = code.filter((codeLine) => codeLine.startsWith('use '));
+      const body = code.filter((codeLine) => !codeLine.startsWith('use '));
+      const main = body.some((codeLine) => codeLine.startsWith('fn main')) ? body : ['fn main() {', 'let _ = (|| {', ...body, '})();', '}'];
+      examples.push(['#![allow(unused)]', ...uses, ...main].join('\n'));
+      block = undefined;
+    } else block?.push(line);
+  }
+  return examples;
+}
 
 /** The panic message and the runtime's crash report, once per crashing process (the monitored one, the linked one). */
 const CRASH_REPORT = /panicked at 'this process crashes on purpose'[^]*?lunatic-instrument: process \d+ crashed: unreachable\n[^]*?at \S*crasher/g;
@@ -68,6 +91,19 @@ describe('the Rust crate with cargo', () => {
   it.skipIf(!cargo)('cargo doc: no warnings', async () => {
     const doc = await run(cargo!, ['doc', '--offline', '--target', 'wasm32-wasi'], { cwd: join(root, 'rust/lunatic-instrument'), env: { ...env, RUSTDOCFLAGS: '-Dwarnings' } });
     expect({ code: doc.code, warnings: doc.stderr.match(/^(warning|error).*$/gm) }, doc.stderr).toEqual({ code: 0, warnings: null });
+  }, STEP_TIMEOUT);
+
+  it.skipIf(!cargo)('the examples of the docs and of the README compile (cargo check: rustdoc cannot run wasm32 doctests)', async () => {
+    const crate = join(root, 'rust/lunatic-instrument');
+    const sources = await Promise.all((await readdir(join(crate, 'src'))).map((file) => readFile(join(crate, 'src', file), 'utf8')));
+    const examples = [...sources, await readFile(join(projectRoot, 'README.md'), 'utf8')].flatMap(docExamples);
+    expect(examples.length).toBeGreaterThanOrEqual(10);
+    const checker = join(root, 'doc-examples');
+    await mkdir(join(checker, 'src/bin'), { recursive: true });
+    const manifest = `[package]\nname = "doc-examples"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nlunatic-instrument = { path = "../rust/lunatic-instrument" }\n`;
+    await writeFile(join(checker, 'Cargo.toml'), manifest);
+    await Promise.all(examples.map((example, i) => writeFile(join(checker, `src/bin/example${i}.rs`), example)));
+    await build(cargo!, ['check', '--offline', '--bins', '--target', 'wasm32-wasi'], { cwd: checker, env });
   }, STEP_TIMEOUT);
 
   async function expectProgramRuns(node: string): Promise<void> {
