@@ -24,7 +24,7 @@ export interface Program {
   module: WebAssembly.Module;
   entries: ReadonlyMap<string, EntryParam>;
   /** Table indices of `(i64) -> ()` functions; undefined when the module has no TABLE_ENTRY_EXPORT (entries.ts). */
-  tableEntries: ReadonlySet<number> | undefined;
+  tableEntries?: ReadonlySet<number> | undefined;
   /** Pages at the top of memory 0 that belong to the host, not the program (docs/ABI.md). */
   reservedPages: number;
 }
