@@ -21,6 +21,11 @@
  *     int32_t child = lunatic_spawn_named("conn_handler", socket, 0, 0);
  *     lunatic_give(socket, child);   // before the child runs: it now owns the socket
  *
+ * or, without exporting it, a function pointer (lunatic_spawn_fn):
+ *
+ *     static void conn_handler(int64_t arg) { ... }
+ *     int32_t child = lunatic_spawn_fn(conn_handler, socket, 0, 0);
+ *
  * Handles (sockets, listeners, configurations) and pids are never reused: a stale, forged or
  * foreign one gets -LUNATIC_EBADF / -LUNATIC_ESRCH, never someone else's resource. A process's
  * handles are closed when it ends.
@@ -69,6 +74,33 @@ int32_t lunatic_spawn(const char *entry, size_t entry_len, int64_t arg, uint32_t
 
 static inline int32_t lunatic_spawn_named(const char *entry, int64_t arg, uint32_t flags, int32_t config) {
   return lunatic_spawn(entry, strlen(entry), arg, flags, config);
+}
+
+/*
+ * Starts a process running the function pointer `fn` (an entry of the module's function table,
+ * which must take an int64_t and return nothing) with `arg`; flags, config and results as for
+ * lunatic_spawn. A pointer that is not such a function gives -EINVAL, never a trap.
+ * The child starts through the export lunatic_run_table_entry below (docs/ABI.md).
+ */
+LUNATIC_IMPORT("spawn_fn")
+int32_t lunatic_spawn_table_entry(int32_t table_index, int64_t arg, uint32_t flags, int32_t config);
+
+typedef void (*lunatic_entry_fn)(int64_t arg);
+
+static inline int32_t lunatic_spawn_fn(lunatic_entry_fn fn, int64_t arg, uint32_t flags, int32_t config) {
+  return lunatic_spawn_table_entry((int32_t)(uintptr_t)fn, arg, flags, config);
+}
+
+/*
+ * How a process spawned by lunatic_spawn_fn starts: the runtime calls this export of the child's
+ * fresh instance, which calls table entry `table_index`. Defined here (weak: one copy however many
+ * files include this header) so the linker wraps it as any export of a command module: C
+ * constructors run before it, stdio is flushed after it.
+ */
+void lunatic_run_table_entry(int32_t table_index, int64_t arg);
+__attribute__((weak, export_name("lunatic_run_table_entry")))
+void lunatic_run_table_entry(int32_t table_index, int64_t arg) {
+  ((lunatic_entry_fn)(uintptr_t)table_index)(arg);
 }
 
 /* The caller's pid. */

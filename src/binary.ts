@@ -122,7 +122,7 @@ function encodeLimits(limits: Limits): number[] {
 }
 
 /** Skips one import descriptor after its module and field names. */
-function skipImportDescriptor(reader: Reader, kind: number): void {
+export function skipImportDescriptor(reader: Reader, kind: number): void {
   switch (kind) {
     case 0: reader.u32(); return; // function: type index
     case 1: reader.byte(); readLimits(reader); return; // table: reftype, limits

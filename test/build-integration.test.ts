@@ -3,12 +3,14 @@
 // runs with the same output as the uninstrumented program under Node's own WASI, and the Make
 // and CMake builds must be incremental (nothing changed: no instrument step; source changed:
 // re-instrumented).
-import { execFileSync, spawn } from 'node:child_process';
-import { cp, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInstrumentSection } from '../src/index.js';
+import { build, type Run, run } from './helpers/command.js';
+import { stageRepositoryFolders } from './helpers/stage.js';
 import { findCargo, findClang, projectRoot, requireTool } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -16,42 +18,6 @@ const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
 const TOOL = `"${process.execPath}" "${BIN}"`;
 const STEP_TIMEOUT = 60_000;
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-interface RunOptions {
-  cwd: string;
-  input?: string;
-  env?: NodeJS.ProcessEnv;
-}
-
-function run(cmd: string, args: string[], { cwd, input = '', env = process.env }: RunOptions): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: 'pipe' });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
-    // A step that exits without reading its input (make, cmake) closes the pipe first: the EPIPE
-    // that follows is expected, and the exit code still tells the outcome.
-    child.stdin.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') reject(error);
-    });
-    child.stdin.end(input);
-  });
-}
-
-/** Runs a build step and fails the test with its log when it does not exit 0. */
-async function build(cmd: string, args: string[], options: RunOptions): Promise<string> {
-  const result = await run(cmd, args, options);
-  if (result.code !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${result.code}:\n${result.stdout}${result.stderr}`);
-  return result.stdout + result.stderr;
-}
 
 function hasTool(cmd: string): string | undefined {
   try {
@@ -62,20 +28,10 @@ function hasTool(cmd: string): string | undefined {
   }
 }
 
-/**
- * Copies examples/<name> (without build outputs) into a fresh temporary tree that mirrors the
- * repository's layout (cmake/ beside it, bin/ linked), so the example's relative paths work
- * unchanged and nothing is ever written into the repository. Returns the example's directory.
- */
+/** Stages examples/<name> with cmake/ beside it (helpers/stage.ts); returns the example's directory. */
 async function stageExample(root: string, name: string): Promise<string> {
-  const dir = join(root, 'examples', name);
-  const skip = /(^|\/)(build|target)$|\.(o|wasm)$|Cargo\.lock$/;
-  await cp(join(projectRoot, 'examples', name), dir, { recursive: true, filter: (src) => !skip.test(src) });
-  await cp(join(projectRoot, 'cmake'), join(root, 'cmake'), { recursive: true, force: true });
-  await symlink(join(projectRoot, 'bin'), join(root, 'bin')).catch((error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EEXIST') throw error;
-  });
-  return dir;
+  await stageRepositoryFolders(root, [`examples/${name}`, 'cmake']);
+  return join(root, 'examples', name);
 }
 
 /** Instrumented for real: the custom section, the lunatic.yield import and the Asyncify exports. */

@@ -5,11 +5,11 @@
 // flags give one clear line and exit codes 1 and 2.
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
+import { exchange } from './helpers/tcp.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -51,20 +51,6 @@ function startServer(node: string, args: string[]): Server {
     child.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${stderr}`)));
   });
   return { child, port, stderr: () => stderr };
-}
-
-/** Sends `text` on a fresh connection and resolves with everything received until the server closes or `expected` bytes came. */
-function exchange(port: number, text: string, expected = Infinity): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let received = '';
-    const socket = connect(port, '127.0.0.1', () => socket.write(text));
-    socket.on('data', (data) => {
-      received += data.toString();
-      if (received.length >= expected) socket.end();
-    });
-    socket.on('close', () => resolve(received));
-    socket.on('error', reject);
-  });
 }
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,5 +1,6 @@
 // lunatic host API, processes: spawn (an export of the same module, with an argument and
-// optionally a narrowed configuration), self, exit, kill, link/unlink/trap_links, monitor,
+// optionally a narrowed configuration), spawn_fn (the same for a function pointer: a table
+// entry), self, exit, kill, link/unlink/trap_links, monitor,
 // sleep_ms, yield_now. Signatures and codes: include/lunatic.h.
 import { NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
@@ -8,9 +9,17 @@ import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 import type { ConfigResource } from './api-config.js';
+import type { Permissions } from './permissions.js';
 
 /** lunatic_spawn flag: link the child to the caller before it runs. */
 const SPAWN_LINK = 1;
+
+/** A child's permissions and link flag from spawn's flags and config; PERM when `parent` may not spawn. */
+function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, config: number): { permissions: Permissions; link: boolean } {
+  if (!parent.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${parent.pid} may not spawn`);
+  const permissions = config === 0 ? parent.permissions : world.handles.get<ConfigResource>(parent.pid, config, 'config').permissions;
+  return { permissions, link: (flags & SPAWN_LINK) !== 0 };
+}
 
 export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
@@ -20,9 +29,11 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
   };
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
-      if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
-      const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
-      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, permissions, link: (flags & SPAWN_LINK) !== 0 }).pid;
+      const options = spawnOptions(world, self, flags, config);
+      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
+    },
+    spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
+      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, self, flags, config) }).pid;
     },
     self: () => self.pid,
     exit(code: number): never {

@@ -7,7 +7,7 @@ import type { ExitStatus } from '../process.js';
 import type { HostModule } from '../types.js';
 import { ProcessLimitError } from '../runtime.js';
 import type { CoreProcess, CoreSpawnOptions, ProcessCore } from './core.js';
-import { type EntryParam, entryArgs, entryParams } from './entries.js';
+import { type EntryParam, entryArgs, spawnableFunctions, TABLE_ENTRY_EXPORT } from './entries.js';
 import { Errno, LunaticError } from './errno.js';
 import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
@@ -20,10 +20,12 @@ const PAGE_BYTES = 65536;
 /** How often the limits of processes that make no lunatic calls are checked. */
 const WATCHDOG_MS = 10;
 
-/** A compiled module and the exports that can start a process. */
+/** A compiled module and the exports and table entries that can start a process. */
 export interface Program {
   module: WebAssembly.Module;
   entries: ReadonlyMap<string, EntryParam>;
+  /** Table indices of `(i64) -> ()` functions; undefined when the module has no TABLE_ENTRY_EXPORT (entries.ts). */
+  tableEntries?: ReadonlySet<number> | undefined;
   /** Pages at the top of memory 0 that belong to the host, not the program (docs/ABI.md). */
   reservedPages: number;
 }
@@ -46,6 +48,8 @@ export interface StartOptions {
   permissions: Permissions;
   /** The export to run (default `_start`). */
   entry?: string;
+  /** Instead of an export: the table entry to run (a `void (*)(int64_t)` function pointer). */
+  tableIndex?: number;
   /** The spawn argument, for entries that take one. */
   arg?: bigint;
 }
@@ -89,7 +93,7 @@ export class Lunatic {
 
   /** The Program of module bytes (instrumented, or plain on JSPI) and their compiled module. */
   program(bytes: Uint8Array, module: WebAssembly.Module): Program {
-    return { module, entries: entryParams(bytes, module), reservedPages: instrumentInfoOf(module)?.reservedPages ?? 0 };
+    return { module, ...spawnableFunctions(bytes), reservedPages: instrumentInfoOf(module)?.reservedPages ?? 0 };
   }
 
   /** Compiles module bytes into a Program. */
@@ -102,12 +106,10 @@ export class Lunatic {
    * that cannot start shows in `exited`, as the core reports it.
    */
   start(program: Program, options: StartOptions): LunaticProcess {
-    const entry = options.entry ?? '_start';
-    const param = program.entries.get(entry) ?? 'none';
     const { permissions } = options;
     const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(ctx.pid)!, ctx)] satisfies HostModule[];
     const { blockingImports } = this.options;
-    const core = this.spawnCore(program, { hostModules, entry, args: entryArgs(param, options.arg ?? 0n), blockingImports });
+    const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports });
     const process = new LunaticProcess(core, program, permissions);
     this.live.set(process.pid, process);
     if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
@@ -125,11 +127,9 @@ export class Lunatic {
     }
   }
 
-  /** Starts a process that `parent` spawned (lunatic_spawn), linked to it on request. */
-  spawn(parent: LunaticProcess, options: StartOptions & { link: boolean; entry: string }): LunaticProcess {
-    if (!parent.program.entries.has(options.entry)) {
-      throw new LunaticError(Errno.INVAL, `the module exports no function "${options.entry}" taking nothing, an i32 or an i64`);
-    }
+  /** Starts a process that `parent` spawned (lunatic_spawn, lunatic_spawn_fn), linked to it on request. */
+  spawn(parent: LunaticProcess, options: StartOptions & { link: boolean }): LunaticProcess {
+    checkSpawnable(parent.program, options);
     const child = this.start(parent.program, options);
     if (options.link) this.link(parent, child);
     this.options.onSpawn?.(child);
@@ -229,6 +229,26 @@ export class Lunatic {
       if (linked.trapLinks) linked.mailbox.notify(notification(TAG_LINK_DOWN, process.pid, status));
       else linked.core.kill();
     }
+  }
+}
+
+/** The export a process starts with and its arguments: an entry's, or the table trampoline's. */
+function entryCall(program: Program, options: StartOptions): { entry: string; args: unknown[] } {
+  const arg = options.arg ?? 0n;
+  if (options.tableIndex !== undefined) return { entry: TABLE_ENTRY_EXPORT, args: [options.tableIndex, BigInt.asIntN(64, arg)] };
+  const entry = options.entry ?? '_start';
+  return { entry, args: entryArgs(program.entries.get(entry) ?? 'none', arg) };
+}
+
+/** INVAL (in the parent, before anything starts) for an entry or table index that cannot start a process. */
+function checkSpawnable(program: Program, options: StartOptions): void {
+  const { tableIndex, entry = '_start' } = options;
+  if (tableIndex === undefined) {
+    if (!program.entries.has(entry)) throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
+  } else if (!program.tableEntries) {
+    throw new LunaticError(Errno.INVAL, `the module does not export ${TABLE_ENTRY_EXPORT}(i32, i64), which spawning a function pointer needs (include lunatic.h, or use the lunatic-instrument crate)`);
+  } else if (!program.tableEntries.has(tableIndex)) {
+    throw new LunaticError(Errno.INVAL, `table entry ${tableIndex} is not a function taking an i64 and returning nothing`);
   }
 }
 
