@@ -1,6 +1,8 @@
 // lunatic host API, TCP: listen, accept, connect, read and write with timeouts, clone. Listen and
 // connect are checked against the caller's host:port patterns; every handle against its owner.
 // Reads and writes that need not wait return at once, without suspending the process.
+import { Pending } from '../pending.js';
+import { after } from '../timers.js';
 import type { HostFunction, ProcessContext } from '../types.js';
 import { TIMED_OUT, withDeadline } from './deadline.js';
 import { Errno, LunaticError } from './errno.js';
@@ -48,6 +50,26 @@ class ListenerResource implements Resource {
   }
 }
 
+/**
+ * Parks the reader until `take` has something (another holder of a clone may take the bytes
+ * first, so it waits again then) or the timeout passes: a Pending, so a read that waits costs
+ * no Promise chain of its own.
+ */
+function readWhenReadable(connection: Connection, take: () => number | undefined, timeoutMs: number): Pending<number> {
+  let cancelTimer: (() => void) | undefined;
+  const pending = new Pending<number>(() => cancelTimer?.());
+  const check = () => {
+    if (pending.settled) return;
+    const count = take();
+    if (count === undefined) return void connection.readable().then(check);
+    cancelTimer?.();
+    pending.resolve(count);
+  };
+  if (timeoutMs > 0) cancelTimer = after(timeoutMs, () => pending.resolve(-Errno.TIMEDOUT));
+  void connection.readable().then(check);
+  return pending;
+}
+
 /** The value of a wait that timed out, as an error code. */
 function orTimedOut<T>(value: T | typeof TIMED_OUT): T {
   if (value === TIMED_OUT) throw new LunaticError(Errno.TIMEDOUT, 'timed out');
@@ -88,7 +110,7 @@ export function tcpApi(world: Lunatic, self: LunaticProcess, ctx: ProcessContext
       const net = network(self.permissions.connect, host, port, 'connect to');
       return adopt(socketOf(orTimedOut(await withDeadline((signal) => net.connect(host, port, signal), timeoutMs, ctx.signal))));
     },
-    tcp_read(handle: number, pointer: number, capacity: number, timeoutMs: number): number | Promise<number> {
+    tcp_read(handle: number, pointer: number, capacity: number, timeoutMs: number): number | Pending<number> {
       const { connection } = socket(handle);
       memory.view(pointer, capacity); // a bad buffer fails before any byte is consumed
       /** The byte count (0 at the end of the stream), or undefined when nothing is buffered. */
@@ -100,14 +122,7 @@ export function tcpApi(world: Lunatic, self: LunaticProcess, ctx: ProcessContext
       const now = take();
       if (now !== undefined) return now;
       if (timeoutMs === 0) return -Errno.TIMEDOUT;
-      const wait = async (): Promise<number> => {
-        for (;;) { // another holder of a clone may take the bytes first
-          orTimedOut(await withDeadline(() => connection.readable(), timeoutMs, ctx.signal));
-          const count = take();
-          if (count !== undefined) return count;
-        }
-      };
-      return wait();
+      return readWhenReadable(connection, take, timeoutMs);
     },
     tcp_write(handle: number, pointer: number, length: number, timeoutMs: number): number | Promise<number> {
       const pending = socket(handle).connection.write(memory.copy(pointer, length));
