@@ -124,12 +124,12 @@ export class Process implements Runnable {
   }
 
   /** @internal The scheduler's turn: runs the process until it stops (Asyncify) or starts it running (JSPI). */
-  step(): boolean {
+  step(now: number): boolean {
     if (this.ended) return true;
     this.stepping = true;
     this.stoppedInStep = false;
     this.state = 'running';
-    this.sliceStarted = performance.now();
+    this.sliceStarted = now;
     try {
       if (this.suspender) this.resume();
       else this.begin();

@@ -16,10 +16,10 @@ import { macrotask } from './macrotask.js';
 /** What the scheduler runs: a process that is runnable. */
 export interface Runnable {
   /**
-   * Gives the process the CPU. Returns true when it has stopped again by the time it returns
+   * Gives the process the CPU (`now`: performance.now(), read once for both). Returns true when it has stopped again by the time it returns
    * (Asyncify), false when it runs on in microtasks and will call `Scheduler.stopped` (JSPI).
    */
-  step(): boolean;
+  step(now: number): boolean;
 }
 
 /** The default batch budget in milliseconds: how long processes run before timers and I/O. */
@@ -88,13 +88,14 @@ export class Scheduler {
     try {
       this.startBatch();
       while (this.runnable > 0) {
-        if (this.budgetSpent()) {
+        const now = performance.now();
+        if (now - this.batchStarted >= this.batchMs) {
           this.yieldToEventLoop();
           return;
         }
         const process = this.take();
         this.current = process;
-        if (!process.step()) return; // JSPI: `stopped` goes on
+        if (!process.step(now)) return; // JSPI: `stopped` goes on
         this.current = undefined;
       }
       this.markTurn(); // a batch that starts later in this turn goes on with this budget

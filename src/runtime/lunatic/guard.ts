@@ -10,12 +10,13 @@ function codeOf(error: unknown): number {
   throw error;
 }
 
-export function guarded(functions: Record<string, HostFunction>, beforeEach: () => void): ImportNamespace {
+/** `beforeEach` (optional: a process without limits has nothing to check) runs before every call. */
+export function guarded(functions: Record<string, HostFunction>, beforeEach?: () => void): ImportNamespace {
   const wrapped: ImportNamespace = {};
   for (const [name, fn] of Object.entries(functions)) {
     wrapped[name] = (...args: unknown[]) => {
       try {
-        beforeEach();
+        beforeEach?.();
         const result = fn(...args);
         return isPromise(result) ? result.then(undefined, codeOf) : result;
       } catch (error) {

@@ -33,14 +33,19 @@ export class GuestMemory {
   private check(pointer: number, length: number): number {
     const start = pointer >>> 0;
     const size = length >>> 0;
-    const buffer = (this.cached ??= this.memory()).buffer;
-    if (buffer !== this.buffer) {
-      this.buffer = buffer;
-      this.bytes = new Uint8Array(buffer);
-      this.data = new DataView(buffer);
-    }
-    if (start + size > buffer.byteLength) throw new LunaticError(Errno.INVAL, `${size} bytes at ${start} lie outside the process's memory`);
+    // A grown memory detaches the old buffer, whose views then have length 0: only then (or for
+    // an access past the end) is `memory.buffer` asked again, which costs a call into the engine.
+    if (this.bytes.length === 0 || start + size > this.bytes.length) this.renew();
+    if (start + size > this.bytes.length) throw new LunaticError(Errno.INVAL, `${size} bytes at ${start} lie outside the process's memory`);
     return start;
+  }
+
+  private renew(): void {
+    const buffer = (this.cached ??= this.memory()).buffer;
+    if (buffer === this.buffer) return;
+    this.buffer = buffer;
+    this.bytes = new Uint8Array(buffer);
+    this.data = new DataView(buffer);
   }
 
   /** A copy, for data that outlives the call (messages, socket writes). */

@@ -21,5 +21,7 @@ export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: Proces
     ...handleApi(world, self),
     ...configApi(world, self, memory),
   };
-  return { lunatic: guarded(functions, () => world.checkLimits(self)) };
+  const { maxMemoryPages, maxReductions } = self.permissions;
+  const limited = maxMemoryPages !== undefined || maxReductions !== undefined;
+  return { lunatic: guarded(functions, limited ? () => world.checkLimits(self) : undefined) };
 }
