@@ -5,6 +5,10 @@
 // host may serve files asynchronously, as our runtime does on Node). Every import of the
 // `lunatic` module (yield, and the process API) may block too. Users add their own globs:
 // `env.*`, `wasi_snapshot_preview1.fd_read`; a trailing `*` matches any suffix.
+import { matchesAny } from '../passes/ir/globs.js';
+
+// Glob matching is shared with the Asyncify pass; the runtime links through this module.
+export { matchesAny };
 
 const WASI_MAY_WAIT = [
   'fd_read', 'fd_write', 'fd_pread', 'fd_pwrite', 'poll_oneoff', 'sched_yield',
@@ -22,14 +26,6 @@ export const DEFAULT_BLOCKING_IMPORTS: readonly string[] = [
 /** Splits a comma-separated list of globs, dropping blanks. */
 export function parseGlobList(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-export function matchesGlob(name: string, glob: string): boolean {
-  return glob.endsWith('*') ? name.startsWith(glob.slice(0, -1)) : name === glob;
-}
-
-export function matchesAny(name: string, globs: readonly string[]): boolean {
-  return globs.some((glob) => matchesGlob(name, glob));
 }
 
 /** The defaults plus the user's globs, without duplicates. */

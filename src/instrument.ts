@@ -3,20 +3,22 @@
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
 import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, refusedFeature, sections } from './binary.js';
-import { type Binaryen, binaryenMessage, loadBinaryen, type Module } from './binaryen.js';
+import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
+import { reservedTail } from '../passes/asyncify/reserved-tail.js';
+import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
+import { PassContext } from '../passes/ir/context.js';
+import { definedFunctions } from '../passes/ir/module.js';
+import { checkPlacement } from '../passes/reductions/check-placement.js';
+import { type CostModel, instructionCost } from '../passes/reductions/cost-model.js';
+import { type CheckCounts, reductionCounter } from '../passes/reductions/reduction-counter.js';
+import { unrollLoops } from '../passes/reductions/unroll-loops.js';
+import { unrollRecursion } from '../passes/reductions/unroll-recursion.js';
+import { loadBinaryen } from './binaryen.js';
 import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
 import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
-import { runAsyncify } from '../passes/asyncify.js';
-import { buildCallGraph } from '../passes/call-graph.js';
-import { placeChecks } from '../passes/check-placement.js';
-import { type CostModel, instructionCost } from '../passes/cost-model.js';
-import { type CheckCounts, injectReductionChecks } from '../passes/reduction-counter.js';
-import { reserveTail } from '../passes/reserved-tail.js';
-import { unrollLoops } from '../passes/unroll-loops.js';
-import { unrollRecursion } from '../passes/unroll-recursion.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
 
@@ -53,7 +55,7 @@ export interface InstrumentOptions {
   unrollLoops?: boolean;
   /**
    * Give each function that can suspend a fast copy and a rewind copy (default true;
-   * passes/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
+   * passes/asyncify/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
    * larger output. False: binaryen's own Asyncify, one slower copy.
    */
   rewindCopies?: boolean;
@@ -130,23 +132,6 @@ function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   }
 }
 
-function exportedFunctions(binaryen: Binaryen, module: Module): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < module.getNumExports(); i++) {
-    const info = binaryen.getExportInfo(module.getExportByIndex(i));
-    if (info.kind === binaryen.ExternalFunction) names.push(info.value);
-  }
-  const start = module.getStart();
-  if (start) names.push(binaryen.getFunctionInfo(start).name);
-  return names;
-}
-
-function countDefined(binaryen: Binaryen, module: Module): number {
-  let n = 0;
-  for (let i = 0; i < module.getNumFunctions(); i++) if (!binaryen.getFunctionInfo(module.getFunctionByIndex(i)).module) n++;
-  return n;
-}
-
 function emit(binaryen: Binaryen, module: Module): Uint8Array {
   const debugInfo = binaryen.getDebugInfo();
   binaryen.setDebugInfo(true); // keeps the name section: traps name their functions
@@ -192,15 +177,16 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       module.runPasses(['strip-dwarf']);
       warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
     }
-    const definedFunctions = countDefined(binaryen, module);
-    const tail = wantAsyncify ? reserveTail(binaryen, module, reservedPages) : undefined;
+    const definedFunctionCount = definedFunctions(binaryen, module).length;
+    const context = new PassContext(binaryen, module);
+    const tail = wantAsyncify ? reservedTail.run(context, { pages: reservedPages }) : undefined;
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
-      const unrolledFunctions = unrollSelfRecursion ? unrollRecursion(binaryen, module) : [];
-      const unrolledLoops = unrollSmallLoops ? unrollLoops(binaryen, module) : 0;
-      const graph = buildCallGraph(binaryen, module);
-      const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
-      const checks = injectReductionChecks(binaryen, module, plan, graph);
+      const unrolledFunctions = unrollSelfRecursion ? unrollRecursion.run(context, {}) : [];
+      const unrolledLoops = unrollSmallLoops ? unrollLoops.run(context, {}) : 0;
+      const graph = context.callGraph();
+      const plan = checkPlacement.run(context, { costs: costModel, limit: checkLimit, checkReturns });
+      const checks = reductionCounter.run(context, { plan });
       reductions = {
         checks: { ...checks, total: checks.loops + checks.entries + checks.afterCalls },
         bound: plan.bound,
@@ -216,7 +202,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(options.blockingImports);
     if (tail) {
-      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize, rewindCopies, options.singleCopyAbove);
+      const result = asyncifyPass.run(context, { blockingGlobs: globs, optimizeLevel: optimize, rewindCopies, ...(options.singleCopyAbove !== undefined ? { singleCopyAbove: options.singleCopyAbove } : {}) });
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
@@ -250,7 +236,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       binary,
       report: {
         file, version: VERSION, features: features.names,
-        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions,
+        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions: definedFunctionCount,
         optimize, milliseconds: Math.round(performance.now() - started),
         ...(reductions ? { reductions } : {}), ...(asyncify ? { asyncify } : {}),
         warnings,

@@ -1,10 +1,11 @@
-// The two-copy Asyncify (passes/asyncify-copies.ts) against the plain program: suspensions at
+// The two-copy Asyncify (passes/asyncify/asyncify-copies.ts) against the plain program: suspensions at
 // every kind of place a rewind must find its way back to (a loop, an if arm, a br_table target,
 // a recursion, an indirect call, a second suspension of a frame already resumed), with locals of
 // every numeric type live across them; and the fall-back to binaryen's Asyncify.
 import { describe, expect, it } from 'vitest';
-import { childSlots, kindOf } from '../passes/pass.js';
-import { accessor, type ExpressionRef, loadBinaryen } from '../src/binaryen.js';
+import { accessor, type ExpressionRef } from '../passes/ir/binaryen.js';
+import { childSlots, kindOf } from '../passes/ir/walker.js';
+import { loadBinaryen } from '../src/binaryen.js';
 import { instrument, type InstrumentOptions } from '../src/index.js';
 import { resuming, runToEnd, startUnwind } from './helpers/asyncify-host.js';
 import { wat } from './helpers/wat.js';

@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Binaryen, importBinaryen, loadBinaryen } from '../src/binaryen.js';
+import type { Binaryen } from '../passes/ir/binaryen.js';
+import { importBinaryen, loadBinaryen } from '../src/binaryen.js';
 import { GLUE_FILE, installedBinaryen, SOURCE_FILE, splitBinaryen, splitBinaryenUrl } from '../src/binaryen-split.js';
 import { projectRoot } from './helpers/tools.js';
 

@@ -5,7 +5,7 @@
 // Only the expression kinds of the features we accept are listed; GC, strings, stack switching
 // and exception handling are refused before any pass runs (src/features.ts), so meeting one here
 // is an internal error, not a silent skip.
-import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
+import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from './binaryen.js';
 
 /** A place that holds a child expression: read it, or put another expression there. */
 export interface Slot {
@@ -222,16 +222,6 @@ export class LabelRenamer extends Walker {
         break;
     }
   }
-}
-
-/** The functions a module defines (imports excluded), as refs. */
-export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRef[] {
-  const funcs: FunctionRef[] = [];
-  for (let i = 0; i < module.getNumFunctions(); i++) {
-    const func = module.getFunctionByIndex(i);
-    if (!binaryen.getFunctionInfo(func).module) funcs.push(func);
-  }
-  return funcs;
 }
 
 /** A block's children, in order. */

@@ -8,7 +8,7 @@
 //
 // - The fast copy, in place of the function: its own code plus, after each call that can unwind,
 //   `br_if $save (state)`. The save pushes a frame with the locals live after that call
-//   (passes/liveness.ts) and the call's index to the Asyncify buffer, by a call to the function's
+//   (passes/ir/liveness.ts) and the call's index to the Asyncify buffer, by a call to the function's
 //   saver (`<name>$save`, shared by both copies), and returns. Only exported
 //   and address-taken functions also test the state on entry, to send a rewind to their rewind
 //   copy.
@@ -18,7 +18,7 @@
 //   table entry for an indirect call), and carries on as ordinary code from then on. It can unwind
 //   again, saving the same frame.
 //
-// Both copies are made from the function with its call sites lifted (passes/lift-call-sites.ts:
+// Both copies are made from the function with its call sites lifted (passes/asyncify/lift-call-sites.ts:
 // every call that can unwind a statement of its own, its operands locals or constants; binaryen's
 // flatten where that cannot be done), so at a call the whole state of the frame is its locals. A
 // frame has a slot for every local live at some call site, in one layout for both copies. The fast
@@ -31,15 +31,16 @@
 // as the original, so the one body serves both. With 500, a third less output on the small C
 // programs, for those guards on the normal path of the large functions (malloc's among them).
 //
-// Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
+// Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
 // calls than a saver can take as parameters.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
-import { type CallGraph, callTargets } from './call-graph.js';
-import { Liveness } from './liveness.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import { type CallGraph, callTargets } from '../ir/call-graph.js';
+import type { PassContext } from '../ir/context.js';
+import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren } from './pass.js';
-import { freshFunctionName } from './reduction-counter.js';
+import { freshFunctionName, freshGlobalName } from '../ir/names.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
 /**
  * What cleans up a rewind copy: binaryen's -O2 function passes without the propagating analyses
@@ -471,19 +472,6 @@ const EXPORTS = {
   getState: 'asyncify_get_state',
 } as const;
 
-function freshGlobalName(module: Module, base: string): string {
-  const exists = (name: string) => {
-    try {
-      return module.getGlobal(name) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  let name = base;
-  for (let i = 1; exists(name); i++) name = `${base}_${i}`;
-  return name;
-}
-
 /** The state and data globals and the five exports of the ABI, as binaryen's Asyncify defines them. */
 function addControl(binaryen: Binaryen, module: Module): Globals {
   const i32 = binaryen.i32;
@@ -564,7 +552,20 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
  * sites of those functions, when one cannot be given copies; the caller then runs binaryen's
  * Asyncify.
  */
-export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean, singleCopyAbove = Infinity): number | undefined {
+export interface CopiesOptions {
+  /** The defined functions that can reach a blocking import. */
+  instrumented: string[];
+  /** The functions (imports among them) a call to which may unwind. */
+  sinks: Set<string>;
+  /** Optimize each copy after making it. */
+  optimize: boolean;
+  /** Functions of more expressions get their rewind copy alone (default: none). */
+  singleCopyAbove?: number;
+}
+
+export function applyAsyncifyCopies(context: PassContext, { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions): number | undefined {
+  const { binaryen, module } = context;
+  const graph = context.callGraph();
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);

@@ -1,7 +1,7 @@
 // Lift call sites: makes every call that can unwind a statement of its own, with only locals and
 // constants for operands, and leaves the rest of the function as it was.
 //
-// The two-copy Asyncify (passes/asyncify-copies.ts) needs the whole state of a frame to be in its
+// The two-copy Asyncify (passes/asyncify/asyncify-copies.ts) needs the whole state of a frame to be in its
 // locals at each call that can unwind: nothing evaluated before the call may wait on the value
 // stack, and nothing before it in its statement may run again when the frame is rewound.
 // binaryen's `flatten` gives that by giving every value of the function a local of its own, and
@@ -21,8 +21,8 @@
 // its own statements are lifted the same way. Spill locals are reused from one statement to the
 // next. What this does not handle (an unreachable value before a call) throws CannotLift, and
 // the caller flattens that function instead.
-import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../src/binaryen.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from './pass.js';
+import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../ir/binaryen.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from '../ir/walker.js';
 
 export class CannotLift extends Error {}
 
