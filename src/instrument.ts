@@ -119,7 +119,7 @@ function precheck(bytes: Uint8Array, asyncify: boolean): void {
   sections(bytes);
   const refused = refusedFeature(bytes);
   if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
-  const info = readInstrumentSection(bytes);
+  const info = readInstrumentSection(bytes, { anyAbi: true });
   if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
   if (asyncify && memoryCount(bytes) > 1) throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
 }

@@ -3,8 +3,8 @@
 //
 // Binaryen's Asyncify keeps one body per function that must serve three states at once: normal
 // running, unwinding and rewinding. Every stretch of code is guarded by a test of the state, and
-// values pass through `select`s on it, so the normal path pays for the other two (1.6x on a
-// malloc-heavy program). Here each function that can suspend gets two bodies instead:
+// values pass through `select`s on it, so the normal path pays for the other two (most in
+// call-heavy and malloc-heavy code; bench/RESULTS.md has the figures). Here each function that can suspend gets two bodies instead:
 //
 // - The fast copy, in place of the function: its own code plus, after each call that can unwind,
 //   `br_if $save (state)`. The save pushes a frame with the locals live after that call
@@ -28,8 +28,8 @@
 //
 // With a size limit (`singleCopyAbove`, in expressions), a larger function gets its rewind copy
 // alone, in its own place: entered when nothing is being rewound, its guards all let the code run
-// as the original, so the one body serves both. With 500, a third less output on the small C
-// programs, for those guards on the normal path of the large functions (malloc's among them).
+// as the original, so the one body serves both: smaller output, for those guards on the normal
+// path of the large functions (malloc's among them).
 //
 // Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
@@ -47,8 +47,7 @@ import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walke
  * (precompute-propagate, local-cse, code-folding, rse) and without simplify-locals. A rewind copy
  * runs the rest of its frame's life after a resume, which for a main loop is the rest of the run,
  * so its guards are folded away where they can be. On lifted code simplify-locals found little
- * to do at half the cost of the list (flite: 4 s of 8 s); interleaved runs could not tell the two
- * apart.
+ * to do at half the cost of the list; interleaved runs could not tell the two apart.
  */
 const REWIND_COPY_PASSES = [
   'dce', 'remove-unused-names', 'remove-unused-brs', 'optimize-instructions', 'precompute', 'vacuum', 'reorder-locals',
@@ -230,9 +229,9 @@ class FunctionCopies {
 
 /**
  * How many locals a call site may save beyond its live ones to share a save with other sites.
- * Sharing keeps the copies small (trees: 109 KB of output with no sharing, 89 KB with it; musl's
- * printf core alone has 96 distinct live sets); each spare local is kept alive across that call.
- * Sharing all saves (82 KB) slowed interp's rewound main loop from 0.55x to 0.9x of its baseline.
+ * Sharing keeps the copies small (musl's printf core alone has dozens of distinct live sets);
+ * each spare local is kept alive across that call, so sharing all saves, smaller still, slowed a
+ * rewound interpreter loop markedly.
  */
 const SPARE_LOCALS = 4;
 

@@ -5,8 +5,7 @@
 // locals at each call that can unwind: nothing evaluated before the call may wait on the value
 // stack, and nothing before it in its statement may run again when the frame is rewound.
 // binaryen's `flatten` gives that by giving every value of the function a local of its own, and
-// then most of the instrumenting time went into optimizing the flat code back (flite: 4 s to
-// flatten and coalesce, 15 s to optimize the two copies). Here only the statements that hold such
+// then most of the instrumenting time went into optimizing the flat code back. Here only the statements that hold such
 // a call change:
 //
 //   (local.set $x (i32.add (local.get $y) (call $f (i32.load (local.get $p)))))

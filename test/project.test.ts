@@ -1,0 +1,44 @@
+// Facts about the project that must stay in step: the version recorded in modules with
+// package.json, and the one decoder of the lunatic.instrument section with its ABI check.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ABI_VERSION, readInstrumentSection, SECTION_NAME, VERSION } from '../src/index.js';
+import { instrumentInfoOf } from '../src/runtime/module-info.js';
+import { projectRoot } from '../src/project-root.js';
+
+/** An empty module with one custom section. */
+function moduleWithSection(name: string, payload: string): Uint8Array {
+  const encoder = new TextEncoder();
+  const nameBytes = encoder.encode(name);
+  const content = [nameBytes.length, ...nameBytes, ...encoder.encode(payload)];
+  if (nameBytes.length > 127 || content.length > 127) throw new Error('keep the test section short');
+  return new Uint8Array([0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, 0x00, content.length, ...content]);
+}
+
+describe('the project', () => {
+  it('records the version of package.json', () => {
+    expect(VERSION).toBe((JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+});
+
+describe('the lunatic.instrument section decoder', () => {
+  const other = moduleWithSection(SECTION_NAME, JSON.stringify({ abi: ABI_VERSION + 1, version: '9.9.9' }));
+
+  it('refuses another ABI, in the library and in the runtime alike', () => {
+    expect(() => readInstrumentSection(other)).toThrow(`was instrumented for ABI ${ABI_VERSION + 1} (lunatic-instrument 9.9.9)`);
+    expect(() => instrumentInfoOf(new WebAssembly.Module(other as BufferSource))).toThrow(`the module was instrumented for ABI ${ABI_VERSION + 1}`);
+  });
+
+  it('reads any ABI when asked (to name the tool that made it)', () => {
+    expect(readInstrumentSection(other, { anyAbi: true })).toMatchObject({ abi: ABI_VERSION + 1, version: '9.9.9' });
+  });
+
+  it('refuses a section that is not JSON with one line', () => {
+    expect(() => readInstrumentSection(moduleWithSection(SECTION_NAME, '{abi'))).toThrow(`has a ${SECTION_NAME} section that is not valid JSON`);
+  });
+
+  it('reads nothing from a module without the section', () => {
+    expect(readInstrumentSection(moduleWithSection('other', '{}'))).toBeUndefined();
+  });
+});
