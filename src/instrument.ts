@@ -17,58 +17,24 @@ import { loadBinaryen } from './binaryen.js';
 import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
+import { defaultOf, type ResolvedOptions, resolveOptions, SECTION_OPTION_KEYS, type SectionOptions, type TableOptions } from './options.js';
 import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
 
-export interface InstrumentOptions {
-  /** Inject reduction checks and the `lunatic.yield` import (default true). */
-  reductions?: boolean;
-  /** Apply Asyncify so blocking imports can suspend (default true; JSPI hosts can do without). */
-  asyncify?: boolean;
-  /** `module.name` globs of extra imports that may block, added to the defaults. */
-  blockingImports?: string[];
-  /** binaryen optimization level for the instrumented code (default 2). */
+/**
+ * The instrumenter's options: every option of the table in src/options.ts (described there, with
+ * its default), and what only the library takes.
+ */
+export type InstrumentOptions = Omit<TableOptions, 'optimize'> & {
+  /** binaryen optimization level for the instrumented code. */
   optimize?: OptimizeLevel;
-  /** Pages reserved at the top of memory 0 for the Asyncify data (default 1 = 64 KiB). */
-  reservedPages?: number;
-  /** Longest check-free stretch, in cost units, before extra checks are added (default 10000). */
-  checkLimit?: number;
-  /**
-   * Check after every return from a recursive call (default false): the bound then no longer
-   * grows with the depth of the recursion being returned from, at the price of a second check per
-   * call in recursive code.
-   */
-  checkReturns?: boolean;
-  /**
-   * Inline one level of each small self-recursive function into itself (default true): one
-   * entry check per two levels of recursion, for a few hundred bytes per such function.
-   */
-  unrollRecursion?: boolean;
-  /**
-   * Copy the body of each small, call-free loop that keeps a check once more inside itself: one
-   * check per two iterations. Default: on without Asyncify (the checks are then the whole
-   * overhead, and the output stays small), off with it (its output is already large, and its
-   * copies would copy the loops again).
-   */
-  unrollLoops?: boolean;
-  /**
-   * Give each function that can suspend a fast copy and a rewind copy (default true;
-   * passes/asyncify/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
-   * larger output. False: binaryen's own Asyncify, one slower copy.
-   */
-  rewindCopies?: boolean;
-  /**
-   * With rewind copies, give a function of more than this many expressions its rewind copy alone,
-   * which then also runs normally: smaller output, slower in those functions (default: no limit,
-   * two copies each).
-   */
-  singleCopyAbove?: number;
+  /** What a check charges per instruction (default: one per instruction). */
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
-}
+};
 
 export interface InstrumentReport {
   file: string;
@@ -112,7 +78,11 @@ export interface InstrumentResult {
   report: InstrumentReport;
 }
 
-export const DEFAULT_OPTIONS = { optimize: 2 as OptimizeLevel, reservedPages: 1, checkLimit: 10_000 };
+export const DEFAULT_OPTIONS = {
+  optimize: defaultOf('optimize') as OptimizeLevel,
+  reservedPages: defaultOf('reservedPages') as number,
+  checkLimit: defaultOf('checkLimit') as number,
+};
 
 /** Checks what can be checked without binaryen: structure, refused features, prior instrumentation, memories. */
 function precheck(bytes: Uint8Array, asyncify: boolean): void {
@@ -130,6 +100,17 @@ function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   } catch (error) {
     throw new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`);
   }
+}
+
+/** The section's `options`: the recorded options of the table in its order, as they took effect. */
+function sectionOptions(resolved: ResolvedOptions, rewindCopies: boolean, costModel: CostModel): SectionOptions {
+  const recorded: Record<string, unknown> = {};
+  for (const key of SECTION_OPTION_KEYS) recorded[key] = resolved[key] ?? null;
+  // Copies are made only by our Asyncify, and only then does their size limit apply.
+  recorded.rewindCopies = rewindCopies;
+  recorded.singleCopyAbove = rewindCopies ? (resolved.singleCopyAbove ?? null) : null;
+  recorded.costModel = costModel.name;
+  return recorded as SectionOptions;
 }
 
 function emit(binaryen: Binaryen, module: Module): Uint8Array {
@@ -154,15 +135,10 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions =
 
 async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, file: string): Promise<InstrumentResult> {
   const started = performance.now();
-  const wantReductions = options.reductions ?? true;
-  const wantAsyncify = options.asyncify ?? true;
-  const optimize = options.optimize ?? DEFAULT_OPTIONS.optimize;
-  const reservedPages = options.reservedPages ?? DEFAULT_OPTIONS.reservedPages;
-  const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
-  const checkReturns = options.checkReturns ?? false;
-  const unrollSelfRecursion = options.unrollRecursion ?? true;
-  const unrollSmallLoops = options.unrollLoops ?? !wantAsyncify;
-  const rewindCopies = options.rewindCopies ?? true;
+  const resolved = resolveOptions(options);
+  const { reductions: wantReductions, asyncify: wantAsyncify, reservedPages, checkLimit, checkReturns, rewindCopies, singleCopyAbove } = resolved;
+  const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
+  const optimize = resolved.optimize as OptimizeLevel;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
   const binaryen = await loadBinaryen();
@@ -200,9 +176,9 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       };
     }
     let asyncify: InstrumentReport['asyncify'];
-    const globs = blockingImportGlobs(options.blockingImports);
+    const globs = blockingImportGlobs(resolved.blockingImports);
     if (tail) {
-      const result = asyncifyPass.run(context, { blockingGlobs: globs, optimizeLevel: optimize, rewindCopies, ...(options.singleCopyAbove !== undefined ? { singleCopyAbove: options.singleCopyAbove } : {}) });
+      const result = asyncifyPass.run(context, { blockingGlobs: globs, optimizeLevel: optimize, rewindCopies, ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}) });
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
@@ -225,7 +201,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops, rewindCopies: asyncify?.rewindCopies ?? false, singleCopyAbove: asyncify?.rewindCopies ? (options.singleCopyAbove ?? null) : null, costModel: costModel.name },
+      options: sectionOptions(resolved, asyncify?.rewindCopies ?? false, costModel),
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);

@@ -4,6 +4,7 @@
 // modules: the browser bundle includes it.
 import { customSections } from './binary.js';
 import { InputError } from './errors.js';
+import type { SectionOptions } from './options.js';
 
 export const SECTION_NAME = 'lunatic.instrument';
 export const ABI_VERSION = 1;
@@ -23,7 +24,7 @@ export interface InstrumentInfo {
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
   /** The remaining options the module was instrumented with. */
-  options: { optimize: number; checkLimit: number; checkReturns: boolean; unrollRecursion: boolean; unrollLoops: boolean; rewindCopies: boolean; singleCopyAbove: number | null; costModel: string };
+  options: SectionOptions;
 }
 
 export function encodeInstrumentInfo(info: InstrumentInfo): Uint8Array {

@@ -1,10 +1,12 @@
 // Facts about the project that must stay in step: the version recorded in modules with
-// package.json, and the one decoder of the lunatic.instrument section with its ABI check.
+// package.json, README's CLI table with the table of options, and the one decoder of the
+// lunatic.instrument section with its ABI check.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ABI_VERSION, readInstrumentSection, SECTION_NAME, VERSION } from '../src/index.js';
 import { instrumentInfoOf } from '../src/runtime/module-info.js';
+import { OPTIONS, optionsMarkdown, readmeOptionsTable } from '../src/options.js';
 import { projectRoot } from '../src/project-root.js';
 
 /** An empty module with one custom section. */
@@ -19,6 +21,12 @@ function moduleWithSection(name: string, payload: string): Uint8Array {
 describe('the project', () => {
   it('records the version of package.json', () => {
     expect(VERSION).toBe((JSON.parse(readFileSync(join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version);
+  });
+
+  it("has README's CLI table as the table of options makes it (else: npm run readme-options)", () => {
+    const table = readmeOptionsTable(readFileSync(join(projectRoot, 'README.md'), 'utf8'));
+    expect(table).toBe(optionsMarkdown());
+    for (const option of OPTIONS) expect(table).toContain(option.describe);
   });
 });
 
