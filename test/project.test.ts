@@ -1,13 +1,35 @@
 // Facts about the project that must stay in step: the version recorded in modules with
-// package.json, README's CLI table with the table of options, and the one decoder of the
-// lunatic.instrument section with its ABI check.
+// package.json, README's CLI table with the table of options, docs/ARCHITECTURE.md with the
+// files and folders it describes, and the one decoder of the lunatic.instrument section with its
+// ABI check.
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ABI_VERSION, readInstrumentSection, SECTION_NAME, VERSION } from '../src/index.js';
 import { instrumentInfoOf } from '../src/runtime/module-info.js';
 import { OPTIONS, optionsMarkdown, readmeOptionsTable } from '../src/options.js';
 import { projectRoot } from '../src/project-root.js';
+
+/** The folders docs/ARCHITECTURE.md must describe to the last file. */
+const DESCRIBED = ['src', 'passes', 'test', 'bench', 'scripts', 'examples', 'include', 'docs'];
+
+/** The tracked files under the described folders, or undefined outside a git checkout. */
+function trackedFiles(): string[] | undefined {
+  try {
+    return execFileSync('git', ['ls-files', '--', ...DESCRIBED], { cwd: projectRoot, encoding: 'utf8' }).split('\n').filter(Boolean);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The paths ARCHITECTURE.md names: the first word of each line of its code blocks (`*`: any name). */
+function architectureEntries(): RegExp[] {
+  const text = readFileSync(join(projectRoot, 'docs/ARCHITECTURE.md'), 'utf8');
+  const blocks = [...text.matchAll(/```\n([\s\S]*?)```/g)].map((match) => match[1]!);
+  return blocks.flatMap((block) => block.split('\n')).map((line) => line.split(/\s+/)[0]!).filter(Boolean)
+    .map((path) => new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*')}$`));
+}
 
 /** An empty module with one custom section. */
 function moduleWithSection(name: string, payload: string): Uint8Array {
@@ -27,6 +49,21 @@ describe('the project', () => {
     const table = readmeOptionsTable(readFileSync(join(projectRoot, 'README.md'), 'utf8'));
     expect(table).toBe(optionsMarkdown());
     for (const option of OPTIONS) expect(table).toContain(option.describe);
+  });
+});
+
+describe('docs/ARCHITECTURE.md', () => {
+  const files = trackedFiles();
+
+  it.skipIf(!files)('names every tracked file and folder under the described folders', () => {
+    const entries = architectureEntries();
+    const folders = new Set(files!.flatMap((file) => {
+      const parents: string[] = [];
+      for (let dir = dirname(file); dir !== '.'; dir = dirname(dir)) parents.push(`${dir}/`);
+      return parents;
+    }));
+    const unnamed = [...files!, ...folders].filter((path) => !entries.some((entry) => entry.test(path)));
+    expect(unnamed, 'add a line for each to docs/ARCHITECTURE.md').toEqual([]);
   });
 });
 
