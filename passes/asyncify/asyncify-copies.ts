@@ -299,7 +299,7 @@ class CallSites {
 
   isSite(expr: ExpressionRef, kind: string): boolean {
     const targets = callTargets(this.binaryen, this.graph, expr, kind);
-    return targets !== undefined && targets.some((target) => this.mayUnwind.has(target));
+    return targets?.some((target) => this.mayUnwind.has(target)) ?? false;
   }
 
   take(): number {
@@ -510,7 +510,10 @@ function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => nu
   const scratch = new Map<number, number>();
   return (type) => {
     let local = scratch.get(type);
-    if (local === undefined) scratch.set(type, (local = addLocal(binaryen, func, type)));
+    if (local === undefined) {
+      local = addLocal(binaryen, func, type);
+      scratch.set(type, local);
+    }
     return local;
   };
 }
@@ -625,7 +628,10 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
   const { func } = copies;
   const saves = new FrameSaves(binaryen, module, copies);
   const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
-  if (!entryRewind) return setBody(binaryen, func, body);
+  if (!entryRewind) {
+    setBody(binaryen, func, body);
+    return;
+  }
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
   const rewound = module.call(entryRewind, params, copies.results);
   const redirect = module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));

@@ -78,14 +78,14 @@ export function callersOf(graph: CallGraph, sinks: Set<string>): Set<string> {
 
 /** Whether a call expression is a tail call (return_call*). */
 export function isTailCall(binaryen: Binaryen, expr: ExpressionRef, kind: string): boolean {
-  const isReturn = (binaryen as unknown as Record<string, Record<string, (e: number) => boolean>>)[kind]?.['isReturn'];
+  const isReturn = (binaryen as unknown as Record<string, Record<string, (e: number) => boolean>>)[kind]?.isReturn;
   return typeof isReturn === 'function' ? Boolean(isReturn(expr)) : false;
 }
 
 function heapTypeSignature(binaryen: Binaryen, heapType: number): { params: number; results: number } | undefined {
   const b = binaryen as unknown as Record<string, (h: number) => number>;
-  const getParams = b['_BinaryenSignatureTypeGetParams'];
-  const getResults = b['_BinaryenSignatureTypeGetResults'];
+  const getParams = b._BinaryenSignatureTypeGetParams;
+  const getResults = b._BinaryenSignatureTypeGetResults;
   if (typeof getParams !== 'function' || typeof getResults !== 'function') return undefined;
   return { params: getParams(heapType), results: getResults(heapType) };
 }

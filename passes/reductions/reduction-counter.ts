@@ -123,7 +123,7 @@ class CheckBuilder {
     const { module, binaryen } = this;
     const id = this.labels++;
     const [done, again, yieldLabel] = ['done', 'again', 'yield'].map((role) => `lunatic_check$${role}$${id}`) as [string, string, string];
-    const loopClass = untyped(binaryen)['Loop'] as { getBody(e: number): number; setBody(e: number, b: number): void };
+    const loopClass = untyped(binaryen).Loop as { getBody(e: number): number; setBody(e: number, b: number): void };
     const body = loopClass.getBody(loop);
     const { statements, spent } = this.decrementAndTest(counter, charge);
     loopClass.setBody(loop, module.block(null, [...statements, module.br(yieldLabel, spent), body], binaryen.getExpressionType(body)));

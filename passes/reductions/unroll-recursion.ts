@@ -103,7 +103,7 @@ function unrollEach(binaryen: Binaryen, module: Module): string[] {
     // first, so a self-call among another's operands is inlined before it is moved.
     const body = untyped(binaryen).Function.getBody(func);
     const copies = sites.map(() => module.copyExpression(body));
-    sites.forEach((site, i) => site.set(inlinedLevel(binaryen, module, original, copies[i]!, site.get(), i)));
+    for (const [i, site] of sites.entries()) site.set(inlinedLevel(binaryen, module, original, copies[i]!, site.get(), i));
     unrolled.push(info.name);
   }
   return unrolled;
