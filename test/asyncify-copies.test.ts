@@ -47,6 +47,9 @@ const PROGRAM = `(module
   (func $indirect (export "indirect") (param $d i32) (result i64)
     (call_indirect (type $step) (local.get $d) (i32.const 1))))`;
 
+/** The exports of PROGRAM each test calls, with their argument. */
+const ENTRY_CALLS = [['mix', 40], ['indirect', 6], ['indirect', 0]] as const;
+
 const answer = (x: number) => 3 * x + 1;
 
 /** For a module's defined functions: which of them call `callee` directly. */
@@ -102,7 +105,7 @@ describe('two-copy Asyncify', () => {
     const plain = await wat(PROGRAM);
     const { binary, report } = await instrument(plain, options);
     expect(report.asyncify!.rewindCopies).toBe(true);
-    for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+    for (const [entry, arg] of ENTRY_CALLS) {
       const expected = await runPlain(plain, entry, arg);
       const got = await runSuspending(binary, entry, arg);
       expect(got.result, `${entry}(${arg})`).toBe(expected.result);
@@ -201,7 +204,7 @@ describe('two-copy Asyncify', () => {
       const callers = await callersIn(binary);
       const rewindCopies = instrumentedFunctions.filter((name) => callers(`${name}$save`).has(`${name}$rewind`));
       expect(rewindCopies.length, `limit ${limit}`).toBe(instrumentedFunctions.length - singleCopies);
-      for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+      for (const [entry, arg] of ENTRY_CALLS) {
         const expected = await runPlain(plain, entry, arg);
         expect(await runPlain(binary, entry, arg), `${entry}(${arg}), limit ${limit}, not suspending`).toEqual(expected);
         expect(await runSuspending(binary, entry, arg), `${entry}(${arg}), limit ${limit}`).toEqual({ result: expected.result, suspensions: expected.waits });
