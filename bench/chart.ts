@@ -1,7 +1,7 @@
 // bench/chart.svg: a grouped bar chart of run-time ratios (one group per program, one bar per
 // instrumented variant), with the 1.0x baseline and the 1.15x target drawn across.
 // Hand-written SVG: no dependency, readable in any browser or on GitHub.
-import { type BenchResults, type RunVariant } from './results.js';
+import type { BenchResults, RunVariant } from './results.js';
 import { runRatio } from './summary.js';
 
 export interface ChartSeries {

@@ -75,7 +75,7 @@ function sizeSection(results: BenchResults, part: 'file' | 'code'): string {
   return table(['Program', 'Input', ...SIZED.map((tool) => TOOLS[tool])], rows);
 }
 
-const TIMED_TOOLS: Tool[] = ['instrument', 'instrumentSingleCopy', 'instrumentSingleAbove', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt', 'wasmOptNative'];
+const TIMED_TOOLS: Tool[] = [...SIZED, 'wasmOptNative'];
 
 function toolCell(program: ProgramResult, tool: Tool): string {
   const measured = program.tools[tool];

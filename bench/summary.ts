@@ -1,7 +1,7 @@
 // Turns raw measurements into the figures the issue asks about: per-program ratios against the
 // baseline measured in the same run, their geometric means and worst cases, and a pass/fail
 // verdict for each target. Pure functions over BenchResults.
-import { type BenchResults, type ProgramResult, type RunVariant, type Targets, type Tool } from './results.js';
+import type { BenchResults, ProgramResult, RunVariant, Targets, Tool } from './results.js';
 import { ratio, summarize } from './stats.js';
 
 /** The baseline a run variant is compared with: the uninstrumented module on the same Node. */

@@ -1,7 +1,7 @@
 // A faster-starting copy of binaryen.js. The npm package is one 14 MB ES module whose 10 MB of
 // wasm sits inside it as a string literal, which V8 scans when it parses the module and again
-// when it compiles the function holding it: about 0.9 s of every run, before binaryen does any
-// work. The build (scripts/split-binaryen.ts) writes the same module as two files, the
+// when it compiles the function holding it: most of the start-up of every run, before binaryen
+// does any work (bench/RESULTS.md). The build (scripts/split-binaryen.ts) writes the same module as two files, the
 // JavaScript glue with the literal replaced by a read of the wasm file beside it, and the wasm
 // itself; loadBinaryen() imports that copy when it was made from the binaryen installed now and
 // the package itself otherwise. Nothing else in the glue changes, so both behave the same.

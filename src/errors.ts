@@ -1,14 +1,9 @@
 // User-facing errors: each carries one line that names the file, what is wrong and what to do.
-// The CLI prints the message alone (no stack) and exits with the error's code.
+// The CLI prints the message alone (no stack) and exits with the error's code. InputError is
+// defined with the passes, which throw it (passes/ir/errors.ts).
+import { InputError } from '../passes/ir/errors.js';
 
-/** Bad input or output: the file is not usable as given. Exit code 1. */
-export class InputError extends Error {
-  readonly exitCode = 1;
-  constructor(message: string) {
-    super(message);
-    this.name = 'InputError';
-  }
-}
+export { InputError };
 
 /** The command line itself is wrong. Exit code 2. */
 export class UsageError extends Error {

@@ -3,7 +3,7 @@
 // (Node 20: "unknown import kind 0x7e"). So: features we refuse are found in the binary itself
 // (src/binary.ts refusedFeature, checked before binaryen loads); a module that declares its features (clang, rustc and wasm-ld always do) is
 // taken at its word; otherwise we find the smallest supported set it validates with.
-import type { Binaryen, Module } from './binaryen.js';
+import type { Binaryen, Module } from '../passes/ir/binaryen.js';
 import { InputError } from './errors.js';
 
 /** Features we instrument: the toolchains' target_features name and binaryen's flags. */

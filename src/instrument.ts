@@ -3,70 +3,38 @@
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
 import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, refusedFeature, sections } from './binary.js';
-import { type Binaryen, binaryenMessage, loadBinaryen, type Module } from './binaryen.js';
+import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
+import { reservedTail } from '../passes/asyncify/reserved-tail.js';
+import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
+import { PassContext } from '../passes/ir/context.js';
+import { definedFunctions } from '../passes/ir/module.js';
+import { checkPlacement } from '../passes/reductions/check-placement.js';
+import { type CostModel, instructionCost } from '../passes/reductions/cost-model.js';
+import { type CheckCounts, reductionCounter } from '../passes/reductions/reduction-counter.js';
+import { unrollLoops } from '../passes/reductions/unroll-loops.js';
+import { unrollRecursion } from '../passes/reductions/unroll-recursion.js';
+import { loadBinaryen } from './binaryen.js';
 import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
+import { defaultOf, type ResolvedOptions, resolveOptions, SECTION_OPTION_KEYS, type SectionOptions, type TableOptions } from './options.js';
 import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
-import { runAsyncify } from '../passes/asyncify.js';
-import { buildCallGraph } from '../passes/call-graph.js';
-import { placeChecks } from '../passes/check-placement.js';
-import { type CostModel, instructionCost } from '../passes/cost-model.js';
-import { type CheckCounts, injectReductionChecks } from '../passes/reduction-counter.js';
-import { reserveTail } from '../passes/reserved-tail.js';
-import { unrollLoops } from '../passes/unroll-loops.js';
-import { unrollRecursion } from '../passes/unroll-recursion.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
 
-export interface InstrumentOptions {
-  /** Inject reduction checks and the `lunatic.yield` import (default true). */
-  reductions?: boolean;
-  /** Apply Asyncify so blocking imports can suspend (default true; JSPI hosts can do without). */
-  asyncify?: boolean;
-  /** `module.name` globs of extra imports that may block, added to the defaults. */
-  blockingImports?: string[];
-  /** binaryen optimization level for the instrumented code (default 2). */
+/**
+ * The instrumenter's options: every option of the table in src/options.ts (described there, with
+ * its default), and what only the library takes.
+ */
+export type InstrumentOptions = Omit<TableOptions, 'optimize'> & {
+  /** binaryen optimization level for the instrumented code. */
   optimize?: OptimizeLevel;
-  /** Pages reserved at the top of memory 0 for the Asyncify data (default 1 = 64 KiB). */
-  reservedPages?: number;
-  /** Longest check-free stretch, in cost units, before extra checks are added (default 10000). */
-  checkLimit?: number;
-  /**
-   * Check after every return from a recursive call (default false): the bound then no longer
-   * grows with the depth of the recursion being returned from, at the price of a second check per
-   * call in recursive code.
-   */
-  checkReturns?: boolean;
-  /**
-   * Inline one level of each small self-recursive function into itself (default true): one
-   * entry check per two levels of recursion, for a few hundred bytes per such function.
-   */
-  unrollRecursion?: boolean;
-  /**
-   * Copy the body of each small, call-free loop that keeps a check once more inside itself: one
-   * check per two iterations. Default: on without Asyncify (the checks are then the whole
-   * overhead, and the output stays small), off with it (its output is already large, and its
-   * copies would copy the loops again).
-   */
-  unrollLoops?: boolean;
-  /**
-   * Give each function that can suspend a fast copy and a rewind copy (default true;
-   * passes/asyncify-copies.ts): the normal path runs almost as fast as without Asyncify, for
-   * larger output. False: binaryen's own Asyncify, one slower copy.
-   */
-  rewindCopies?: boolean;
-  /**
-   * With rewind copies, give a function of more than this many expressions its rewind copy alone,
-   * which then also runs normally: smaller output, slower in those functions (default: no limit,
-   * two copies each).
-   */
-  singleCopyAbove?: number;
+  /** What a check charges per instruction (default: one per instruction). */
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
-}
+};
 
 export interface InstrumentReport {
   file: string;
@@ -110,14 +78,18 @@ export interface InstrumentResult {
   report: InstrumentReport;
 }
 
-export const DEFAULT_OPTIONS = { optimize: 2 as OptimizeLevel, reservedPages: 1, checkLimit: 10_000 };
+export const DEFAULT_OPTIONS = {
+  optimize: defaultOf('optimize') as OptimizeLevel,
+  reservedPages: defaultOf('reservedPages') as number,
+  checkLimit: defaultOf('checkLimit') as number,
+};
 
 /** Checks what can be checked without binaryen: structure, refused features, prior instrumentation, memories. */
 function precheck(bytes: Uint8Array, asyncify: boolean): void {
   sections(bytes);
   const refused = refusedFeature(bytes);
   if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
-  const info = readInstrumentSection(bytes);
+  const info = readInstrumentSection(bytes, { anyAbi: true });
   if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
   if (asyncify && memoryCount(bytes) > 1) throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
 }
@@ -130,21 +102,15 @@ function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   }
 }
 
-function exportedFunctions(binaryen: Binaryen, module: Module): string[] {
-  const names: string[] = [];
-  for (let i = 0; i < module.getNumExports(); i++) {
-    const info = binaryen.getExportInfo(module.getExportByIndex(i));
-    if (info.kind === binaryen.ExternalFunction) names.push(info.value);
-  }
-  const start = module.getStart();
-  if (start) names.push(binaryen.getFunctionInfo(start).name);
-  return names;
-}
-
-function countDefined(binaryen: Binaryen, module: Module): number {
-  let n = 0;
-  for (let i = 0; i < module.getNumFunctions(); i++) if (!binaryen.getFunctionInfo(module.getFunctionByIndex(i)).module) n++;
-  return n;
+/** The section's `options`: the recorded options of the table in its order, as they took effect. */
+function sectionOptions(resolved: ResolvedOptions, rewindCopies: boolean, costModel: CostModel): SectionOptions {
+  const recorded: Record<string, unknown> = {};
+  for (const key of SECTION_OPTION_KEYS) recorded[key] = resolved[key] ?? null;
+  // Copies are made only by our Asyncify, and only then does their size limit apply.
+  recorded.rewindCopies = rewindCopies;
+  recorded.singleCopyAbove = rewindCopies ? (resolved.singleCopyAbove ?? null) : null;
+  recorded.costModel = costModel.name;
+  return recorded as SectionOptions;
 }
 
 function emit(binaryen: Binaryen, module: Module): Uint8Array {
@@ -169,15 +135,10 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions =
 
 async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, file: string): Promise<InstrumentResult> {
   const started = performance.now();
-  const wantReductions = options.reductions ?? true;
-  const wantAsyncify = options.asyncify ?? true;
-  const optimize = options.optimize ?? DEFAULT_OPTIONS.optimize;
-  const reservedPages = options.reservedPages ?? DEFAULT_OPTIONS.reservedPages;
-  const checkLimit = options.checkLimit ?? DEFAULT_OPTIONS.checkLimit;
-  const checkReturns = options.checkReturns ?? false;
-  const unrollSelfRecursion = options.unrollRecursion ?? true;
-  const unrollSmallLoops = options.unrollLoops ?? !wantAsyncify;
-  const rewindCopies = options.rewindCopies ?? true;
+  const resolved = resolveOptions(options);
+  const { reductions: wantReductions, asyncify: wantAsyncify, reservedPages, checkLimit, checkReturns, rewindCopies, singleCopyAbove } = resolved;
+  const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
+  const optimize = resolved.optimize as OptimizeLevel;
   const costModel = options.costModel ?? instructionCost;
   precheck(bytes, wantAsyncify);
   const binaryen = await loadBinaryen();
@@ -192,15 +153,16 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       module.runPasses(['strip-dwarf']);
       warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
     }
-    const definedFunctions = countDefined(binaryen, module);
-    const tail = wantAsyncify ? reserveTail(binaryen, module, reservedPages) : undefined;
+    const definedFunctionCount = definedFunctions(binaryen, module).length;
+    const context = new PassContext(binaryen, module);
+    const tail = wantAsyncify ? reservedTail.run(context, { pages: reservedPages }) : undefined;
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
-      const unrolledFunctions = unrollSelfRecursion ? unrollRecursion(binaryen, module) : [];
-      const unrolledLoops = unrollSmallLoops ? unrollLoops(binaryen, module) : 0;
-      const graph = buildCallGraph(binaryen, module);
-      const plan = placeChecks(binaryen, module, graph, { costs: costModel, limit: checkLimit, checkReturns, entryPoints: exportedFunctions(binaryen, module) });
-      const checks = injectReductionChecks(binaryen, module, plan, graph);
+      const unrolledFunctions = unrollSelfRecursion ? unrollRecursion.run(context, {}) : [];
+      const unrolledLoops = unrollSmallLoops ? unrollLoops.run(context, {}) : 0;
+      const graph = context.callGraph();
+      const plan = checkPlacement.run(context, { costs: costModel, limit: checkLimit, checkReturns });
+      const checks = reductionCounter.run(context, { plan });
       reductions = {
         checks: { ...checks, total: checks.loops + checks.entries + checks.afterCalls },
         bound: plan.bound,
@@ -214,9 +176,9 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       };
     }
     let asyncify: InstrumentReport['asyncify'];
-    const globs = blockingImportGlobs(options.blockingImports);
+    const globs = blockingImportGlobs(resolved.blockingImports);
     if (tail) {
-      const result = runAsyncify(binaryen, module, buildCallGraph(binaryen, module), globs, optimize, rewindCopies, options.singleCopyAbove);
+      const result = asyncifyPass.run(context, { blockingGlobs: globs, optimizeLevel: optimize, rewindCopies, ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}) });
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
@@ -239,7 +201,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
-      options: { optimize, checkLimit, checkReturns, unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops, rewindCopies: asyncify?.rewindCopies ?? false, singleCopyAbove: asyncify?.rewindCopies ? (options.singleCopyAbove ?? null) : null, costModel: costModel.name },
+      options: sectionOptions(resolved, asyncify?.rewindCopies ?? false, costModel),
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);
@@ -250,7 +212,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       binary,
       report: {
         file, version: VERSION, features: features.names,
-        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions,
+        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions: definedFunctionCount,
         optimize, milliseconds: Math.round(performance.now() - started),
         ...(reductions ? { reductions } : {}), ...(asyncify ? { asyncify } : {}),
         warnings,

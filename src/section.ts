@@ -1,6 +1,10 @@
 // The `lunatic.instrument` custom section: what the instrumenter did to a module. Hosts read it
-// to know which imports may suspend; the instrumenter reads it to refuse a second pass.
+// to know which imports may suspend (the runtime through src/runtime/module-info.ts); the
+// instrumenter reads it to refuse a second pass. The one encoder and decoder of its JSON. No Node
+// modules: the browser bundle includes it.
 import { customSections } from './binary.js';
+import { InputError } from './errors.js';
+import type { SectionOptions } from './options.js';
 
 export const SECTION_NAME = 'lunatic.instrument';
 export const ABI_VERSION = 1;
@@ -20,16 +24,37 @@ export interface InstrumentInfo {
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
   /** The remaining options the module was instrumented with. */
-  options: { optimize: number; checkLimit: number; checkReturns: boolean; unrollRecursion: boolean; unrollLoops: boolean; rewindCopies: boolean; singleCopyAbove: number | null; costModel: string };
+  options: SectionOptions;
 }
 
 export function encodeInstrumentInfo(info: InstrumentInfo): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(info));
 }
 
+export interface DecodeOptions {
+  /** Accept any ABI version (to name the tool that instrumented a module, not to run it). */
+  anyAbi?: boolean;
+}
+
+/** Decodes the section's payload; throws when it is not our JSON or, unless `anyAbi`, of another ABI. */
+export function decodeInstrumentInfo(payload: ArrayBuffer | Uint8Array, { anyAbi = false }: DecodeOptions = {}): InstrumentInfo {
+  let info: InstrumentInfo;
+  try {
+    info = JSON.parse(new TextDecoder().decode(payload)) as InstrumentInfo;
+  } catch {
+    throw new InputError(`has a ${SECTION_NAME} section that is not valid JSON; re-instrument the original module`);
+  }
+  if (typeof info !== 'object' || info === null || typeof info.abi !== 'number') {
+    throw new InputError(`has a ${SECTION_NAME} section without an ABI version; re-instrument the original module`);
+  }
+  if (!anyAbi && info.abi !== ABI_VERSION) {
+    throw new InputError(`was instrumented for ABI ${info.abi} (lunatic-instrument ${info.version}); this runtime knows ABI ${ABI_VERSION}: re-instrument it with this version`);
+  }
+  return info;
+}
+
 /** The section's content, or undefined when the module was not instrumented. */
-export function readInstrumentSection(bytes: Uint8Array): InstrumentInfo | undefined {
+export function readInstrumentSection(bytes: Uint8Array, options: DecodeOptions = {}): InstrumentInfo | undefined {
   const [payload] = customSections(bytes, SECTION_NAME);
-  if (!payload) return undefined;
-  return JSON.parse(new TextDecoder().decode(payload)) as InstrumentInfo;
+  return payload ? decodeInstrumentInfo(payload, options) : undefined;
 }

@@ -1,10 +1,11 @@
-// The two-copy Asyncify (passes/asyncify-copies.ts) against the plain program: suspensions at
+// The two-copy Asyncify (passes/asyncify/asyncify-copies.ts) against the plain program: suspensions at
 // every kind of place a rewind must find its way back to (a loop, an if arm, a br_table target,
 // a recursion, an indirect call, a second suspension of a frame already resumed), with locals of
 // every numeric type live across them; and the fall-back to binaryen's Asyncify.
 import { describe, expect, it } from 'vitest';
-import { childSlots, kindOf } from '../passes/pass.js';
-import { accessor, type ExpressionRef, loadBinaryen } from '../src/binaryen.js';
+import { accessor, type ExpressionRef } from '../passes/ir/binaryen.js';
+import { childSlots, kindOf } from '../passes/ir/walker.js';
+import { loadBinaryen } from '../src/binaryen.js';
 import { instrument, type InstrumentOptions } from '../src/index.js';
 import { resuming, runToEnd, startUnwind } from './helpers/asyncify-host.js';
 import { wat } from './helpers/wat.js';
@@ -45,6 +46,9 @@ const PROGRAM = `(module
       (i64.add (i64.trunc_f32_u (local.get $f)) (i64.trunc_f64_u (local.get $d)))))
   (func $indirect (export "indirect") (param $d i32) (result i64)
     (call_indirect (type $step) (local.get $d) (i32.const 1))))`;
+
+/** The exports of PROGRAM each test calls, with their argument. */
+const ENTRY_CALLS = [['mix', 40], ['indirect', 6], ['indirect', 0]] as const;
 
 const answer = (x: number) => 3 * x + 1;
 
@@ -101,7 +105,7 @@ describe('two-copy Asyncify', () => {
     const plain = await wat(PROGRAM);
     const { binary, report } = await instrument(plain, options);
     expect(report.asyncify!.rewindCopies).toBe(true);
-    for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+    for (const [entry, arg] of ENTRY_CALLS) {
       const expected = await runPlain(plain, entry, arg);
       const got = await runSuspending(binary, entry, arg);
       expect(got.result, `${entry}(${arg})`).toBe(expected.result);
@@ -200,7 +204,7 @@ describe('two-copy Asyncify', () => {
       const callers = await callersIn(binary);
       const rewindCopies = instrumentedFunctions.filter((name) => callers(`${name}$save`).has(`${name}$rewind`));
       expect(rewindCopies.length, `limit ${limit}`).toBe(instrumentedFunctions.length - singleCopies);
-      for (const [entry, arg] of [['mix', 40], ['indirect', 6], ['indirect', 0]] as const) {
+      for (const [entry, arg] of ENTRY_CALLS) {
         const expected = await runPlain(plain, entry, arg);
         expect(await runPlain(binary, entry, arg), `${entry}(${arg}), limit ${limit}, not suspending`).toEqual(expected);
         expect(await runSuspending(binary, entry, arg), `${entry}(${arg}), limit ${limit}`).toEqual({ result: expected.result, suspensions: expected.waits });

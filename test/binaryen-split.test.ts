@@ -5,7 +5,8 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Binaryen, importBinaryen, loadBinaryen } from '../src/binaryen.js';
+import type { Binaryen } from '../passes/ir/binaryen.js';
+import { importBinaryen, loadBinaryen } from '../src/binaryen.js';
 import { GLUE_FILE, installedBinaryen, SOURCE_FILE, splitBinaryen, splitBinaryenUrl } from '../src/binaryen-split.js';
 import { projectRoot } from './helpers/tools.js';
 
@@ -62,7 +63,7 @@ describe('splitBinaryen', () => {
     expect(() => splitBinaryen(`a(\`${magic}\`);b(\`${magic}\`);`)).toThrow('found 2');
     expect(() => splitBinaryen(`a(\`${magic}\${x}\`);`)).toThrow('is not one plain literal');
     expect(() => splitBinaryen(`a(\`${magic}\` + y);`)).toThrow('is not one plain literal');
-    expect(() => splitBinaryen(String.raw`a(` + '`' + String.raw`\0asm\x02` + '`);')).toThrow('does not validate');
+    expect(() => splitBinaryen('a(`\\0asm\\x02`);')).toThrow('does not validate');
   });
 });
 

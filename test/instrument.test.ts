@@ -77,7 +77,7 @@ describe('reduction counter', () => {
     it(`writes the counter it keeps in a local back on every way out (copy for the ${name})`, async () => {
       const { before, after, report } = await both(text, { unrollRecursion: false });
       expect(report.reductions!.checks).toMatchObject({ loops: 1, entries });
-      const counter = after.instance.exports['lunatic_reductions'] as WebAssembly.Global;
+      const counter = after.instance.exports.lunatic_reductions as WebAssembly.Global;
       const iterations = 1000;
       for (const [how, way] of ['br_if with a value', 'br_table', 'return', 'the end of the loop'].entries()) {
         counter.value = 1e9;

@@ -12,7 +12,7 @@ import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { findClang, requireTool } from './helpers/tools.js';
 
-const PROBE = String.raw`
+const PROBE = `
 #include "lunatic.h"
 #define EXPORT(name) __attribute__((export_name(name)))
 __attribute__((import_module("test"), import_name("report"))) void report(int32_t value);

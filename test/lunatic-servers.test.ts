@@ -115,7 +115,7 @@ describe('the echo server (one process per connection)', () => {
     const CLIENTS = 1000;
     const clients = Array.from({ length: CLIENTS }, () => new Client(port));
     const payloads = clients.map((_, i) => `client ${i}: ${'x'.repeat(i % 97)}${String.fromCharCode(33 + (i % 90))}\n`);
-    clients.forEach((client, i) => client.socket.write(payloads[i]!));
+    for (const [i, client] of clients.entries()) client.socket.write(payloads[i]!);
     const echoed = await Promise.all(clients.map((client, i) => client.until((text) => text.length >= payloads[i]!.length)));
     expect(echoed).toEqual(payloads);
     expect(server.lunatic.processes.size).toBe(CLIENTS + 1);

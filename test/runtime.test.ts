@@ -65,7 +65,7 @@ describe('C fixtures on the Asyncify backend', () => {
   });
 
   it('reads the stdin it is given (cat)', async () => {
-    const text = 'x'.repeat(10_000) + '\nend\n';
+    const text = `${'x'.repeat(10_000)}\nend\n`;
     const ours = await runInRuntime(new Runtime({ backend: 'asyncify' }), instrumented.get('cat')!, text);
     expect(ours.stdout).toBe(text);
     expect(ours.stderr).toBe(`cat: ${text.length} bytes\n`);

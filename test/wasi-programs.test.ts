@@ -109,7 +109,7 @@ describe('C programs on WASI through the runtime (suspending)', () => {
     runtime.spawn(instrumented.get(name)!, { hostModules: [wasiPreview1({ args: [ARGV0], env: {}, preopens: [], ...options })], blockingImports: [...MAY_WAIT_IMPORTS] });
 
   it('cat: stdin from a Node stream, stdout back-pressured through a Node stream, like node:wasi', async () => {
-    const input = 'line one\n'.repeat(3000) + 'last line without newline';
+    const input = `${'line one\n'.repeat(3000)}last line without newline`;
     const stdinSource = new PassThrough();
     stdinSource.end(input);
     const chunks: Buffer[] = [];

@@ -85,7 +85,7 @@ function wireEchoForm(input, view) {
   });
   document.getElementById('echo-eof').addEventListener('click', () => {
     input.end();
-    form.querySelectorAll('input, button').forEach((element) => (element.disabled = true));
+    for (const element of form.querySelectorAll('input, button')) element.disabled = true;
   });
 }
 

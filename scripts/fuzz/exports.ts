@@ -2,7 +2,8 @@
 // signatures (the JS API does not reflect types on Node 20, and i64 needs BigInt arguments),
 // its imported globals (newer fuzzers import some) and its exported globals. Read once from
 // the original module with binaryen.js.
-import { loadBinaryen, type Binaryen } from '../../src/binaryen.js';
+import type { Binaryen } from '../../passes/ir/binaryen.js';
+import { loadBinaryen } from '../../src/binaryen.js';
 
 export type ValueKind = 'i32' | 'i64' | 'f32' | 'f64' | 'v128' | 'externref' | 'funcref' | 'ref';
 

@@ -79,7 +79,10 @@ function fuzzingSupport(context: HostContext, name: string): (...args: unknown[]
     case 'call-export-catch': return (index) => catching(context, () => callExport(context, index as number));
     case 'call-ref': return (ref) => void (ref as () => unknown)();
     case 'call-ref-catch': return (ref) => catching(context, () => (ref as () => unknown)());
-    case 'sleep': return (ms, id) => (log(ms, id), id);
+    case 'sleep': return (ms, id) => {
+      log(ms, id);
+      return id;
+    };
     case 'throw': return (value) => {
       log(value);
       throw new Error('thrown by fuzzing-support.throw');

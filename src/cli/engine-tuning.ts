@@ -1,9 +1,7 @@
 // V8 tuning for one instrument command. binaryen.js is some 10 MB of wasm; by default V8 compiles
 // it quickly (Liftoff) and then again, optimized (TurboFan), on background threads. A small module
-// is instrumented before the optimized code pays off, so that second compilation is pure cost:
-// about 0.6 s of 3.3 s and 90 MiB of peak memory on a 24 KB C program. A large module runs
-// binaryen long enough to need the optimized code (flite, 196 KB of code: 11.4 s by default,
-// 12.8 s without it). Only the instrument command may do this: the flag is process-wide, and
+// is instrumented before the optimized code pays off, so that second compilation is pure cost in
+// time and peak memory. A large module runs binaryen long enough to need the optimized code. Only the instrument command may do this: the flag is process-wide, and
 // `run` executes the user's program in the same process.
 import { setFlagsFromString } from 'node:v8';
 import { SECTION, sections } from '../binary.js';

@@ -1,5 +1,6 @@
-// What a compiled module says about itself: its `lunatic.instrument` section (docs/ABI.md).
-import { ABI_VERSION, type InstrumentInfo, SECTION_NAME } from '../section.js';
+// What a compiled module says about itself: its `lunatic.instrument` section (docs/ABI.md),
+// decoded by src/section.ts.
+import { decodeInstrumentInfo, type InstrumentInfo, SECTION_NAME } from '../section.js';
 
 export type { InstrumentInfo };
 
@@ -19,9 +20,9 @@ export function instrumentInfoOf(module: WebAssembly.Module): InstrumentInfo | u
 function readInfo(module: WebAssembly.Module): InstrumentInfo | undefined {
   const [section] = WebAssembly.Module.customSections(module, SECTION_NAME);
   if (!section) return undefined;
-  const info = JSON.parse(new TextDecoder().decode(section)) as InstrumentInfo;
-  if (info.abi !== ABI_VERSION) {
-    throw new Error(`the module was instrumented for ABI ${info.abi} (lunatic-instrument ${info.version}); this runtime knows ABI ${ABI_VERSION}: re-instrument it with this version`);
+  try {
+    return decodeInstrumentInfo(section);
+  } catch (error) {
+    throw new Error(`the module ${(error as Error).message}`);
   }
-  return info;
 }

@@ -12,7 +12,7 @@ export interface TrapReport {
 // V8 frames: "at name (wasm://wasm/<hash>:wasm-function[12]:0x1a2)" or "at wasm://wasm/<hash>:wasm-function[12]:0x1a2".
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
 
-// Frames of the instrumenter's own making (passes/asyncify-copies.ts): a rewind copy is reported
+// Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind copy is reported
 // as the function it copies, and the frame-stack helpers (pop, and the saver of each function,
 // which pushes its frame) are left out.
 const REWIND_COPY = /\$rewind(?:_\d+)?$/;

@@ -69,7 +69,7 @@ export async function instantiateCounted(bytes: Uint8Array, slice = 1000, extra:
   let yields = 0;
   let instance: WebAssembly.Instance | undefined;
   const refill = () => {
-    const counter = instance?.exports['lunatic_reductions'] as WebAssembly.Global | undefined;
+    const counter = instance?.exports.lunatic_reductions as WebAssembly.Global | undefined;
     if (counter) counter.value = slice;
   };
   const imports: WebAssembly.Imports = { ...extra, lunatic: { yield: () => { yields++; refill(); } } };

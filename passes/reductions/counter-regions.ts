@@ -9,8 +9,8 @@
 // A function with an entry check reads the counter on every call anyway: there the whole body
 // is one region, so the entry check already counts in the local and its loops need no load of
 // their own (fib, whose loop around the recursive call is entered on most calls).
-import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, untyped } from '../src/binaryen.js';
-import { childSlots, kindOf } from './pass.js';
+import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, untyped } from '../ir/binaryen.js';
+import { childSlots, kindOf } from '../ir/walker.js';
 
 export interface CounterRegion {
   /** The outermost checked loop, or the function's body. */

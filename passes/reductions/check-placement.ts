@@ -36,11 +36,12 @@
 // calling a function that has checks) is charged by a plain decrement where it leaves, when it is
 // worth the instructions (MIN_DECREMENT); charging it at the hot check would make every
 // iteration pay for it.
-import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
-import { type CallGraph, callTargets, type FunctionNode, isTailCall } from './call-graph.js';
+import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
+import { type CallGraph, callTargets, type FunctionNode, isTailCall } from '../ir/call-graph.js';
+import type { Pass } from '../ir/context.js';
 import type { CostModel } from './cost-model.js';
-import { type LoopPosition, tripBound } from './loop-bounds.js';
-import { branchTargets, childSlots, kindOf, Walker } from './pass.js';
+import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
+import { branchTargets, childSlots, kindOf, Walker } from '../ir/walker.js';
 
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
@@ -442,7 +443,13 @@ export interface PlacementOptions {
   checkReturns: boolean;
 }
 
-export function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
+/** Where the checks go and the bound they give: the plan the reduction counter carries out. */
+export const checkPlacement: Pass<Omit<PlacementOptions, 'entryPoints'>, Plan> = {
+  name: 'check-placement',
+  run: (context, options) => placeChecks(context.binaryen, context.module, context.callGraph(), { ...options, entryPoints: context.entryPoints() }),
+};
+
+function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
   const context = new PlanningContext(graph, options.costs, options.limit, options.checkReturns);
   for (const component of graph.components) {
     const members = component.map((name) => graph.nodes.get(name)!).filter((n) => n.importName === undefined);

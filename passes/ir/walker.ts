@@ -5,7 +5,7 @@
 // Only the expression kinds of the features we accept are listed; GC, strings, stack switching
 // and exception handling are refused before any pass runs (src/features.ts), so meeting one here
 // is an internal error, not a silent skip.
-import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
+import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from './binaryen.js';
 
 /** A place that holds a child expression: read it, or put another expression there. */
 export interface Slot {
@@ -81,7 +81,10 @@ const namesByBinaryen = new WeakMap<object, Map<number, string>>();
 /** The wrapper-class name of an expression (`Block`, `Call`, ...), or throws for kinds we refuse. */
 export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
   let names = namesByBinaryen.get(binaryen);
-  if (!names) namesByBinaryen.set(binaryen, (names = wrapperNames(binaryen)));
+  if (!names) {
+    names = wrapperNames(binaryen);
+    namesByBinaryen.set(binaryen, names);
+  }
   const id = binaryen.getExpressionId(expr);
   const name = names.get(id);
   if (name === undefined) throw new Error(`unsupported expression kind ${id} (a feature that should have been refused)`);
@@ -111,9 +114,15 @@ function accessFor(binaryen: Binaryen, kind: string): ChildAccess | undefined {
   const spec = CHILDREN[kind];
   if (!spec) return undefined;
   let byKind = accessByBinaryen.get(binaryen);
-  if (!byKind) accessByBinaryen.set(binaryen, (byKind = new Map()));
+  if (!byKind) {
+    byKind = new Map();
+    accessByBinaryen.set(binaryen, byKind);
+  }
   let access = byKind.get(kind);
-  if (!access) byKind.set(kind, (access = childAccess(binaryen, kind, spec)));
+  if (!access) {
+    access = childAccess(binaryen, kind, spec);
+    byKind.set(kind, access);
+  }
   return access;
 }
 
@@ -217,21 +226,11 @@ export class LabelRenamer extends Walker {
         labelSetter(b, 'Break', 'setName')(expr, this.rename(accessor<string>(b, 'Break', 'getName')(expr)));
         break;
       case 'Switch':
-        accessor<string[]>(b, 'Switch', 'getNames')(expr).forEach((name, i) => labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name)));
+        for (const [i, name] of accessor<string[]>(b, 'Switch', 'getNames')(expr).entries()) labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name));
         labelSetter(b, 'Switch', 'setDefaultName')(expr, this.rename(accessor<string>(b, 'Switch', 'getDefaultName')(expr)));
         break;
     }
   }
-}
-
-/** The functions a module defines (imports excluded), as refs. */
-export function definedFunctions(binaryen: Binaryen, module: Module): FunctionRef[] {
-  const funcs: FunctionRef[] = [];
-  for (let i = 0; i < module.getNumFunctions(); i++) {
-    const func = module.getFunctionByIndex(i);
-    if (!binaryen.getFunctionInfo(func).module) funcs.push(func);
-  }
-  return funcs;
 }
 
 /** A block's children, in order. */

@@ -6,9 +6,10 @@
 // or exported, since a host can put exports into a table). Both the reduction counter (which
 // functions can recurse) and the Asyncify pass (which functions can reach a blocking import) use
 // this one graph.
-import type { Binaryen, ExpressionRef, FunctionRef, Module } from '../src/binaryen.js';
-import { accessor } from '../src/binaryen.js';
-import { definedFunctions, Walker } from './pass.js';
+import type { Binaryen, ExpressionRef, FunctionRef, Module } from './binaryen.js';
+import { accessor } from './binaryen.js';
+import { Walker } from './walker.js';
+import { definedFunctions, exportedFunctions } from './module.js';
 
 export interface FunctionNode {
   name: string;
@@ -77,14 +78,14 @@ export function callersOf(graph: CallGraph, sinks: Set<string>): Set<string> {
 
 /** Whether a call expression is a tail call (return_call*). */
 export function isTailCall(binaryen: Binaryen, expr: ExpressionRef, kind: string): boolean {
-  const isReturn = (binaryen as unknown as Record<string, Record<string, (e: number) => boolean>>)[kind]?.['isReturn'];
+  const isReturn = (binaryen as unknown as Record<string, Record<string, (e: number) => boolean>>)[kind]?.isReturn;
   return typeof isReturn === 'function' ? Boolean(isReturn(expr)) : false;
 }
 
 function heapTypeSignature(binaryen: Binaryen, heapType: number): { params: number; results: number } | undefined {
   const b = binaryen as unknown as Record<string, (h: number) => number>;
-  const getParams = b['_BinaryenSignatureTypeGetParams'];
-  const getResults = b['_BinaryenSignatureTypeGetResults'];
+  const getParams = b._BinaryenSignatureTypeGetParams;
+  const getResults = b._BinaryenSignatureTypeGetResults;
   if (typeof getParams !== 'function' || typeof getResults !== 'function') return undefined;
   return { params: getParams(heapType), results: getResults(heapType) };
 }
@@ -114,10 +115,7 @@ function addressTaken(binaryen: Binaryen, module: Module, refFuncs: Set<string>)
     const info = binaryen.getElementSegmentInfo(module.getElementSegmentByIndex(i));
     for (const name of info.data) taken.add(name);
   }
-  for (let i = 0; i < module.getNumExports(); i++) {
-    const info = binaryen.getExportInfo(module.getExportByIndex(i));
-    if (info.kind === binaryen.ExternalFunction) taken.add(info.value);
-  }
+  for (const name of exportedFunctions(binaryen, module)) taken.add(name);
   return taken;
 }
 

@@ -3,12 +3,12 @@
 //
 // Binaryen's Asyncify keeps one body per function that must serve three states at once: normal
 // running, unwinding and rewinding. Every stretch of code is guarded by a test of the state, and
-// values pass through `select`s on it, so the normal path pays for the other two (1.6x on a
-// malloc-heavy program). Here each function that can suspend gets two bodies instead:
+// values pass through `select`s on it, so the normal path pays for the other two (most in
+// call-heavy and malloc-heavy code; bench/RESULTS.md has the figures). Here each function that can suspend gets two bodies instead:
 //
 // - The fast copy, in place of the function: its own code plus, after each call that can unwind,
 //   `br_if $save (state)`. The save pushes a frame with the locals live after that call
-//   (passes/liveness.ts) and the call's index to the Asyncify buffer, by a call to the function's
+//   (passes/ir/liveness.ts) and the call's index to the Asyncify buffer, by a call to the function's
 //   saver (`<name>$save`, shared by both copies), and returns. Only exported
 //   and address-taken functions also test the state on entry, to send a rewind to their rewind
 //   copy.
@@ -18,7 +18,7 @@
 //   table entry for an indirect call), and carries on as ordinary code from then on. It can unwind
 //   again, saving the same frame.
 //
-// Both copies are made from the function with its call sites lifted (passes/lift-call-sites.ts:
+// Both copies are made from the function with its call sites lifted (passes/asyncify/lift-call-sites.ts:
 // every call that can unwind a statement of its own, its operands locals or constants; binaryen's
 // flatten where that cannot be done), so at a call the whole state of the frame is its locals. A
 // frame has a slot for every local live at some call site, in one layout for both copies. The fast
@@ -28,26 +28,26 @@
 //
 // With a size limit (`singleCopyAbove`, in expressions), a larger function gets its rewind copy
 // alone, in its own place: entered when nothing is being rewound, its guards all let the code run
-// as the original, so the one body serves both. With 500, a third less output on the small C
-// programs, for those guards on the normal path of the large functions (malloc's among them).
+// as the original, so the one body serves both: smaller output, for those guards on the normal
+// path of the large functions (malloc's among them).
 //
-// Falls back to binaryen's Asyncify (passes/asyncify.ts) when a function has locals or results it
+// Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
 // calls than a saver can take as parameters.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
-import { type CallGraph, callTargets } from './call-graph.js';
-import { Liveness } from './liveness.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import { type CallGraph, callTargets } from '../ir/call-graph.js';
+import type { PassContext } from '../ir/context.js';
+import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren } from './pass.js';
-import { freshFunctionName } from './reduction-counter.js';
+import { freshFunctionName, freshGlobalName } from '../ir/names.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
 /**
  * What cleans up a rewind copy: binaryen's -O2 function passes without the propagating analyses
  * (precompute-propagate, local-cse, code-folding, rse) and without simplify-locals. A rewind copy
  * runs the rest of its frame's life after a resume, which for a main loop is the rest of the run,
  * so its guards are folded away where they can be. On lifted code simplify-locals found little
- * to do at half the cost of the list (flite: 4 s of 8 s); interleaved runs could not tell the two
- * apart.
+ * to do at half the cost of the list; interleaved runs could not tell the two apart.
  */
 const REWIND_COPY_PASSES = [
   'dce', 'remove-unused-names', 'remove-unused-brs', 'optimize-instructions', 'precompute', 'vacuum', 'reorder-locals',
@@ -229,9 +229,9 @@ class FunctionCopies {
 
 /**
  * How many locals a call site may save beyond its live ones to share a save with other sites.
- * Sharing keeps the copies small (trees: 109 KB of output with no sharing, 89 KB with it; musl's
- * printf core alone has 96 distinct live sets); each spare local is kept alive across that call.
- * Sharing all saves (82 KB) slowed interp's rewound main loop from 0.55x to 0.9x of its baseline.
+ * Sharing keeps the copies small (musl's printf core alone has dozens of distinct live sets);
+ * each spare local is kept alive across that call, so sharing all saves, smaller still, slowed a
+ * rewound interpreter loop markedly.
  */
 const SPARE_LOCALS = 4;
 
@@ -299,7 +299,7 @@ class CallSites {
 
   isSite(expr: ExpressionRef, kind: string): boolean {
     const targets = callTargets(this.binaryen, this.graph, expr, kind);
-    return targets !== undefined && targets.some((target) => this.mayUnwind.has(target));
+    return targets?.some((target) => this.mayUnwind.has(target)) ?? false;
   }
 
   take(): number {
@@ -471,19 +471,6 @@ const EXPORTS = {
   getState: 'asyncify_get_state',
 } as const;
 
-function freshGlobalName(module: Module, base: string): string {
-  const exists = (name: string) => {
-    try {
-      return module.getGlobal(name) !== 0;
-    } catch {
-      return false;
-    }
-  };
-  let name = base;
-  for (let i = 1; exists(name); i++) name = `${base}_${i}`;
-  return name;
-}
-
 /** The state and data globals and the five exports of the ABI, as binaryen's Asyncify defines them. */
 function addControl(binaryen: Binaryen, module: Module): Globals {
   const i32 = binaryen.i32;
@@ -523,7 +510,10 @@ function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => nu
   const scratch = new Map<number, number>();
   return (type) => {
     let local = scratch.get(type);
-    if (local === undefined) scratch.set(type, (local = addLocal(binaryen, func, type)));
+    if (local === undefined) {
+      local = addLocal(binaryen, func, type);
+      scratch.set(type, local);
+    }
     return local;
   };
 }
@@ -564,7 +554,20 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
  * sites of those functions, when one cannot be given copies; the caller then runs binaryen's
  * Asyncify.
  */
-export function applyAsyncifyCopies(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[], sinks: Set<string>, optimize: boolean, singleCopyAbove = Infinity): number | undefined {
+export interface CopiesOptions {
+  /** The defined functions that can reach a blocking import. */
+  instrumented: string[];
+  /** The functions (imports among them) a call to which may unwind. */
+  sinks: Set<string>;
+  /** Optimize each copy after making it. */
+  optimize: boolean;
+  /** Functions of more expressions get their rewind copy alone (default: none). */
+  singleCopyAbove?: number;
+}
+
+export function applyAsyncifyCopies(context: PassContext, { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions): number | undefined {
+  const { binaryen, module } = context;
+  const graph = context.callGraph();
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
@@ -625,7 +628,10 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
   const { func } = copies;
   const saves = new FrameSaves(binaryen, module, copies);
   const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
-  if (!entryRewind) return setBody(binaryen, func, body);
+  if (!entryRewind) {
+    setBody(binaryen, func, body);
+    return;
+  }
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
   const rewound = module.call(entryRewind, params, copies.results);
   const redirect = module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));

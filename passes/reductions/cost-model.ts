@@ -1,7 +1,7 @@
 // The cost model: how many reductions an expression is worth. Kept apart from where checks are
 // placed (check-placement.ts) and how they are injected (reduction-counter.ts), so a host that
 // wants "reductions = calls" or weighted memory operations swaps this one piece.
-import { CALL_KINDS } from './pass.js';
+import { CALL_KINDS } from '../ir/walker.js';
 
 export interface CostModel {
   readonly name: string;

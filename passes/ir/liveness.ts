@@ -1,12 +1,12 @@
 // Local liveness on binaryen's structured IR: which locals a function may still read after a
-// given point. The two-copy Asyncify (passes/asyncify-copies.ts) saves only the locals live at
+// given point. The two-copy Asyncify (passes/asyncify/asyncify-copies.ts) saves only the locals live at
 // the call being unwound; saving every local would keep all of them alive across every call and
 // cost the normal path a spill per local per call.
 //
 // A backward pass over the tree: a `br` to a block sees what is live after the block, a `br` to
 // a loop what is live at the loop's top (found by iterating the loop to a fixed point).
-import { accessor, type Binaryen, type ExpressionRef } from '../src/binaryen.js';
-import { branchTargets, childSlots, kindOf } from './pass.js';
+import { accessor, type Binaryen, type ExpressionRef } from './binaryen.js';
+import { branchTargets, childSlots, kindOf } from './walker.js';
 
 type Live = ReadonlySet<number>;
 

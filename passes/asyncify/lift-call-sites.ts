@@ -1,12 +1,11 @@
 // Lift call sites: makes every call that can unwind a statement of its own, with only locals and
 // constants for operands, and leaves the rest of the function as it was.
 //
-// The two-copy Asyncify (passes/asyncify-copies.ts) needs the whole state of a frame to be in its
+// The two-copy Asyncify (passes/asyncify/asyncify-copies.ts) needs the whole state of a frame to be in its
 // locals at each call that can unwind: nothing evaluated before the call may wait on the value
 // stack, and nothing before it in its statement may run again when the frame is rewound.
 // binaryen's `flatten` gives that by giving every value of the function a local of its own, and
-// then most of the instrumenting time went into optimizing the flat code back (flite: 4 s to
-// flatten and coalesce, 15 s to optimize the two copies). Here only the statements that hold such
+// then most of the instrumenting time went into optimizing the flat code back. Here only the statements that hold such
 // a call change:
 //
 //   (local.set $x (i32.add (local.get $y) (call $f (i32.load (local.get $p)))))
@@ -21,8 +20,8 @@
 // its own statements are lifted the same way. Spill locals are reused from one statement to the
 // next. What this does not handle (an unreachable value before a call) throws CannotLift, and
 // the caller flattens that function instead.
-import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../src/binaryen.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from './pass.js';
+import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../ir/binaryen.js';
+import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from '../ir/walker.js';
 
 export class CannotLift extends Error {}
 

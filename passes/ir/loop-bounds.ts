@@ -18,8 +18,8 @@
 //    block; then exactly (END - start) / STEP iterations, modulo 2^32, when STEP divides that
 //    distance (one more when TEST reads the value before the step).
 // Anything else is unbounded as far as we know, and keeps its check.
-import { accessor, type Binaryen, type ExpressionRef, type Module } from '../src/binaryen.js';
-import { blockChildren, branchTargets, kindOf, Walker } from './pass.js';
+import { accessor, type Binaryen, type ExpressionRef, type Module } from './binaryen.js';
+import { blockChildren, branchTargets, kindOf, Walker } from './walker.js';
 
 /** Iteration counts past this are not worth treating as straight-line code anyway. */
 const MAX_TRIPS = 1 << 20;

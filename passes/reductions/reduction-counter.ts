@@ -30,11 +30,14 @@
 // after it, and written back on every way out of the loop (its end, branches to outer labels,
 // returns). A hot loop then counts in a register instead of
 // loading and storing the global on every iteration, and code outside loops pays nothing.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../src/binaryen.js';
-import { type CallGraph, callersOf, callTargets, isTailCall } from './call-graph.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../ir/binaryen.js';
+import { type CallGraph, callersOf, callTargets, isTailCall } from '../ir/call-graph.js';
+import type { Pass } from '../ir/context.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
 import { type CounterRegion, counterRegions } from './counter-regions.js';
-import { branchTargets, CALL_KINDS, childSlots, definedFunctions, type Slot, Walker } from './pass.js';
+import { branchTargets, CALL_KINDS, childSlots, type Slot, Walker } from '../ir/walker.js';
+import { definedFunctions } from '../ir/module.js';
+import { freshFunctionName } from '../ir/names.js';
 
 export const REDUCTIONS_GLOBAL = 'lunatic_reductions';
 export const YIELD_MODULE = 'lunatic';
@@ -120,7 +123,7 @@ class CheckBuilder {
     const { module, binaryen } = this;
     const id = this.labels++;
     const [done, again, yieldLabel] = ['done', 'again', 'yield'].map((role) => `lunatic_check$${role}$${id}`) as [string, string, string];
-    const loopClass = untyped(binaryen)['Loop'] as { getBody(e: number): number; setBody(e: number, b: number): void };
+    const loopClass = untyped(binaryen).Loop as { getBody(e: number): number; setBody(e: number, b: number): void };
     const body = loopClass.getBody(loop);
     const { statements, spent } = this.decrementAndTest(counter, charge);
     loopClass.setBody(loop, module.block(null, [...statements, module.br(yieldLabel, spent), body], binaryen.getExpressionType(body)));
@@ -288,13 +291,6 @@ class CheckInjector extends Walker {
   }
 }
 
-/** A function name not used yet in the module. */
-export function freshFunctionName(module: Module, base: string): string {
-  let name = base;
-  for (let i = 1; module.getFunction(name); i++) name = `${base}_${i}`;
-  return name;
-}
-
 /** Adds `lunatic_check_yield(counter, credit) -> max(counter after yield, 0) + credit`. */
 function addYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): string {
   const name = freshFunctionName(module, 'lunatic_check_yield');
@@ -330,7 +326,17 @@ function countingFunctions(graph: CallGraph, plan: Plan): Set<string> {
   return new Set([...sinks, ...callersOf(graph, sinks)]);
 }
 
-export function injectReductionChecks(binaryen: Binaryen, module: Module, plan: Plan, graph: CallGraph): CheckCounts {
+/** Carries out a check placement plan (passes/reductions/check-placement.ts). */
+export const reductionCounter: Pass<{ plan: Plan }, CheckCounts> = {
+  name: 'reduction-counter',
+  run(context, { plan }) {
+    const counts = injectReductionChecks(context.binaryen, context.module, plan, context.callGraph());
+    context.changed();
+    return counts;
+  },
+};
+
+function injectReductionChecks(binaryen: Binaryen, module: Module, plan: Plan, graph: CallGraph): CheckCounts {
   const counting = countingFunctions(graph, plan);
   module.addGlobal(REDUCTIONS_GLOBAL, binaryen.i32, true, module.i32.const(0));
   module.addGlobalExport(REDUCTIONS_GLOBAL, REDUCTIONS_GLOBAL);

@@ -17,9 +17,11 @@
 // Each self-call becomes a block that sets the copy's parameters from the call's operands, zeroes
 // its other locals and runs a copy of the original body with locals and labels renamed and each
 // `return` turned into a branch out of the block.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped, zeroOf } from '../src/binaryen.js';
-import { isTailCall } from './call-graph.js';
-import { CALL_KINDS, definedFunctions, LabelRenamer, type Slot, Walker } from './pass.js';
+import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import { isTailCall } from '../ir/call-graph.js';
+import type { NoOptions, Pass } from '../ir/context.js';
+import { CALL_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
+import { definedFunctions } from '../ir/module.js';
 
 /** Larger bodies gain little from saving a check per level and cost more bytes to copy. */
 const MAX_EXPRESSIONS = 64;
@@ -78,7 +80,16 @@ function inlinedLevel(binaryen: Binaryen, module: Module, original: Original, bo
 }
 
 /** Unrolls every qualifying function once; returns the names of those unrolled. */
-export function unrollRecursion(binaryen: Binaryen, module: Module): string[] {
+export const unrollRecursion: Pass<NoOptions, string[]> = {
+  name: 'unroll-recursion',
+  run(context) {
+    const unrolled = unrollEach(context.binaryen, context.module);
+    context.changed();
+    return unrolled;
+  },
+};
+
+function unrollEach(binaryen: Binaryen, module: Module): string[] {
   const unrolled: string[] = [];
   for (const func of definedFunctions(binaryen, module)) {
     const info = binaryen.getFunctionInfo(func);
@@ -92,7 +103,7 @@ export function unrollRecursion(binaryen: Binaryen, module: Module): string[] {
     // first, so a self-call among another's operands is inlined before it is moved.
     const body = untyped(binaryen).Function.getBody(func);
     const copies = sites.map(() => module.copyExpression(body));
-    sites.forEach((site, i) => site.set(inlinedLevel(binaryen, module, original, copies[i]!, site.get(), i)));
+    for (const [i, site] of sites.entries()) site.set(inlinedLevel(binaryen, module, original, copies[i]!, site.get(), i));
     unrolled.push(info.name);
   }
   return unrolled;

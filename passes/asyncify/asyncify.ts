@@ -1,18 +1,30 @@
 // Asyncify: lets the host unwind the wasm stack at a blocking import and rewind it later, so a
 // blocking C call becomes async underneath (binaryen's Asyncify ABI, docs/ABI.md).
 //
-// The policy lives here: the blocking imports are those matching the blocking globs
-// (src/blocking-imports.ts), and the functions to instrument those that can reach one of them in
+// The policy lives here: the blocking imports are those matching the blocking globs the
+// instrumenter passes in (passes/ir/globs.ts), and the functions to instrument those that can reach one of them in
 // our call graph, where indirect calls are resolved by signature (binaryen alone assumes every
 // indirect call may unwind, which instruments far more code than needed); the report shows that
-// list. The mechanism is our two-copy Asyncify (passes/asyncify-copies.ts) by default, or
+// list. The mechanism is our two-copy Asyncify (passes/asyncify/asyncify-copies.ts) by default, or
 // binaryen's pass, handed the same two lists as its import list and only-list.
-import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../src/binaryen.js';
-import { matchesAny } from '../src/blocking-imports.js';
-import { InputError } from '../src/errors.js';
+import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../ir/binaryen.js';
+import { matchesAny } from '../ir/globs.js';
+import { InputError } from '../ir/errors.js';
 import { applyAsyncifyCopies } from './asyncify-copies.js';
-import { type CallGraph, callersOf, isTailCall } from './call-graph.js';
-import { Walker } from './pass.js';
+import { type CallGraph, callersOf, isTailCall } from '../ir/call-graph.js';
+import type { Pass, PassContext } from '../ir/context.js';
+import { Walker } from '../ir/walker.js';
+
+export interface AsyncifyOptions {
+  /** `module.name` globs of the imports that may block (passes/ir/globs.ts). */
+  blockingGlobs: readonly string[];
+  /** binaryen's optimization level for the code Asyncify adds (0: none). */
+  optimizeLevel: number;
+  /** Our two copies per function (passes/asyncify/asyncify-copies.ts) rather than binaryen's Asyncify. */
+  rewindCopies: boolean;
+  /** With rewind copies: functions of more expressions get their rewind copy alone. */
+  singleCopyAbove?: number;
+}
 
 export interface AsyncifyResult {
   /** `module.base` of the imports that may unwind. */
@@ -68,10 +80,21 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
 
 /**
  * Instruments what can reach a blocking import: with our two-copy Asyncify when `rewindCopies`
- * and every such function allows it (passes/asyncify-copies.ts; one copy for functions of more
+ * and every such function allows it (passes/asyncify/asyncify-copies.ts; one copy for functions of more
  * than `singleCopyAbove` expressions), else with binaryen's.
  */
-export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph, blockingGlobs: string[], optimizeLevel: number, rewindCopies: boolean, singleCopyAbove?: number): AsyncifyResult {
+export const asyncify: Pass<AsyncifyOptions, AsyncifyResult> = {
+  name: 'asyncify',
+  run(context, options) {
+    const result = runAsyncify(context, options);
+    context.changed();
+    return result;
+  },
+};
+
+function runAsyncify(context: PassContext, { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove }: AsyncifyOptions): AsyncifyResult {
+  const { binaryen, module } = context;
+  const graph = context.callGraph();
   const blockingImports: string[] = [];
   const sinks = new Set<string>();
   for (const node of graph.nodes.values()) {
@@ -83,7 +106,7 @@ export function runAsyncify(binaryen: Binaryen, module: Module, graph: CallGraph
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
   refuseUnsupported(binaryen, module, graph, instrumented);
   binaryen.setOptimizeLevel(optimizeLevel);
-  const singleCopies = rewindCopies ? applyAsyncifyCopies(binaryen, module, graph, instrumented, sinks, optimizeLevel > 0, singleCopyAbove) : undefined;
+  const singleCopies = rewindCopies ? applyAsyncifyCopies(context, { instrumented, sinks, optimize: optimizeLevel > 0, ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}) }) : undefined;
   if (singleCopies !== undefined) return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true, singleCopies };
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();

@@ -20,9 +20,11 @@
 // BODY' is a copy of BODY with its own labels renamed and its branches back to $l sent to the end
 // of $l$again, that is on into the second copy; falling out of BODY' leaves the loop, as falling
 // out of BODY does ($l$exit is left out when BODY never falls through, the usual case).
-import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../src/binaryen.js';
-import { type LoopPosition, tripBound } from './loop-bounds.js';
-import { blockChildren, branchTargets, CALL_KINDS, definedFunctions, LabelRenamer, type Slot, Walker } from './pass.js';
+import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
+import type { NoOptions, Pass } from '../ir/context.js';
+import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
+import { blockChildren, branchTargets, CALL_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
+import { definedFunctions } from '../ir/module.js';
 
 /** Past this, a copy costs more bytes than the check it saves is worth (interp's loop: about 300). */
 const MAX_BODY_EXPRESSIONS = 600;
@@ -107,7 +109,16 @@ function unrollOnce(binaryen: Binaryen, module: Module, loop: ExpressionRef, lab
 }
 
 /** Unrolls every qualifying loop of the module once; returns how many. */
-export function unrollLoops(binaryen: Binaryen, module: Module): number {
+export const unrollLoops: Pass<NoOptions, number> = {
+  name: 'unroll-loops',
+  run(context) {
+    const unrolled = unrollEach(context.binaryen, context.module);
+    context.changed();
+    return unrolled;
+  },
+};
+
+function unrollEach(binaryen: Binaryen, module: Module): number {
   const getName = accessor<string | null>(binaryen, 'Loop', 'getName');
   let unrolled = 0;
   for (const func of definedFunctions(binaryen, module)) {

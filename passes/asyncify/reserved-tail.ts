@@ -8,10 +8,12 @@
 // the binary (src/binary.ts raiseMemoryLimits), so the program keeps its whole address space.
 // Because the tail ends at the end of memory, an Asyncify buffer overflow traps instead of
 // corrupting anything. Works on every engine: no multi-memory needed.
-import type { Binaryen, ExpressionRef, Module } from '../src/binaryen.js';
-import { InputError } from '../src/errors.js';
-import { definedFunctions, Walker } from './pass.js';
-import { freshFunctionName } from './reduction-counter.js';
+import type { Binaryen, ExpressionRef, Module } from '../ir/binaryen.js';
+import type { Pass } from '../ir/context.js';
+import { InputError } from '../ir/errors.js';
+import { Walker } from '../ir/walker.js';
+import { definedFunctions, moduleExports } from '../ir/module.js';
+import { freshFunctionName } from '../ir/names.js';
 
 export const RESERVED_PAGES_GLOBAL = 'lunatic_reserved_pages';
 const PAGE_SHIFT = 16;
@@ -58,18 +60,20 @@ function addGrowFunction(binaryen: Binaryen, module: Module): string {
 
 /** The name memory 0 is exported under, exporting it as `memory` when it is not exported. */
 function ensureMemoryExport(binaryen: Binaryen, module: Module): string {
-  const names = new Set<string>();
-  for (let i = 0; i < module.getNumExports(); i++) {
-    const info = binaryen.getExportInfo(module.getExportByIndex(i));
-    if (info.kind === binaryen.ExternalMemory) return info.name;
-    names.add(info.name);
-  }
-  const exportName = names.has('memory') ? 'lunatic_memory' : 'memory';
+  const exports = moduleExports(binaryen, module);
+  const memory = exports.find((info) => info.kind === binaryen.ExternalMemory);
+  if (memory) return memory.name;
+  const exportName = exports.some((info) => info.name === 'memory') ? 'lunatic_memory' : 'memory';
   module.addMemoryExport('0', exportName);
   return exportName;
 }
 
-export function reserveTail(binaryen: Binaryen, module: Module, pages: number): ReservedTail {
+export const reservedTail: Pass<{ pages: number }, ReservedTail> = {
+  name: 'reserved-tail',
+  run: (context, { pages }) => reserveTail(context.binaryen, context.module, pages),
+};
+
+function reserveTail(binaryen: Binaryen, module: Module, pages: number): ReservedTail {
   if (!module.hasMemory()) module.setMemory(0, 65536, null);
   const memory = module.getMemoryInfo();
   if (memory.is64) throw new InputError('uses a 64-bit memory, which Asyncify here cannot reserve space in; instrument with --no-asyncify');
