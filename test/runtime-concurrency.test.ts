@@ -8,8 +8,8 @@ import type { BackendName } from '../src/runtime/index.js';
 import { bundleForChild, type ChildScript } from './helpers/child-bundle.js';
 import { requireNode24 } from './helpers/tools.js';
 
-/** Long enough that the sleeper's 40 naps of 10 ms all happen while it spins. */
-const SPINNER_ITERATIONS = 400_000_000;
+/** Long enough that the sleeper's 40 naps of 10 ms all happen while it spins (about 1 s here; 0.4 s was too close once a spinner alone stopped suspending at every slice). */
+const SPINNER_ITERATIONS = 1_000_000_000;
 const SLEEPERS: Task = { scenario: 'sleepers', args: [1000, 5, 100] };
 const LATENESS: Task = { scenario: 'lateness', args: [40] };
 
