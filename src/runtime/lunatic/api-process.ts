@@ -1,6 +1,7 @@
 // lunatic host API, processes: spawn (an export of the same module, with an argument and
 // optionally a narrowed configuration), self, exit, kill, link/unlink/trap_links, monitor,
-// sleep_ms, yield_now. Signatures and codes: include/lunatic.h.
+// sleep_ms, yield_now. Signatures and codes: include/lunatic.h. A pid of another node goes to
+// the cluster (world.remote, distribution.ts).
 import { type HostFunction, type ProcessContext, ProcessExit } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
@@ -27,14 +28,17 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
       throw new ProcessExit(code);
     },
     kill(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.kill(pid), 0;
       world.process(pid).core.kill();
       return 0;
     },
-    link(pid: number): number {
+    link(pid: number): number | Promise<number> {
+      if (!world.isLocal(pid)) return world.remote!.link(self, pid).then(() => 0);
       world.link(self, other(pid));
       return 0;
     },
     unlink(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.unlink(self, pid), 0;
       world.unlink(self, other(pid));
       return 0;
     },
@@ -42,11 +46,13 @@ export function processApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
       self.trapLinks = on !== 0;
       return 0;
     },
-    monitor(pid: number): number {
+    monitor(pid: number): number | Promise<number> {
+      if (!world.isLocal(pid)) return world.remote!.monitor(self, pid).then(() => 0);
       world.monitor(self, other(pid));
       return 0;
     },
     demonitor(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.demonitor(self, pid), 0;
       world.demonitor(self, other(pid));
       return 0;
     },

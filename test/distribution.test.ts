@@ -1,0 +1,137 @@
+// Distribution over a real nats-server: nodes are separate OS processes
+// (`lunatic-instrument run --node NAME --nats URL`, Asyncify backend) running one C program
+// (test/helpers/cluster-node.c) in different roles. Covers messages by pid across nodes in
+// order, cluster-wide names, remote spawn with and without --allow-remote-spawn, monitors across
+// nodes for a crash and for a node killed with kill -9 (reasons CRASHED and NODE_DOWN), taken
+// node names, and bad credentials / unreachable servers (one line, exit 1).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { compileLunaticC } from './helpers/clang.js';
+import { type NatsServer, type Node, startNatsServer, startNode } from './helpers/nats.js';
+import { findClang, findNatsServer, projectRoot, requireTool } from './helpers/tools.js';
+
+const natsServer = requireTool('nats-server', findNatsServer(), 'apt-get install nats-server');
+const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+
+const REASON = { CRASHED: 1, NODE_DOWN: 3 };
+const ERR = { PERM: -1, SRCH: -3, EXIST: -13 };
+
+let dir: string;
+let wasm: string;
+let server: NatsServer;
+const nodes: Node[] = [];
+
+/** A node of the cluster under test; every node is killed after each test. */
+function node(name: string, args: string[], flags: string[] = []): Node {
+  const started = startNode(wasm, ['--node', name, '--nats', server.url, ...flags], args);
+  nodes.push(started);
+  return started;
+}
+
+const pidOf = async (started: Node) => Number((await started.line(/^ready (\d+) 0$/))[1]);
+
+beforeAll(async () => {
+  if (!natsServer || !clang) return;
+  dir = mkdtempSync(join(tmpdir(), 'lunatic-cluster-'));
+  wasm = join(dir, 'cluster-node.wasm');
+  const plain = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/helpers/cluster-node.c'), 'utf8'), { command: true });
+  writeFileSync(wasm, (await instrument(plain)).binary);
+}, 60_000);
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+describe.skipIf(!natsServer || !clang)('distribution over NATS', () => {
+  beforeAll(async () => {
+    server = await startNatsServer(natsServer!);
+  });
+  afterEach(async () => {
+    for (const started of nodes.splice(0)) {
+      started.child.kill('SIGKILL');
+      await started.exited;
+    }
+  });
+  afterAll(() => server?.stop());
+
+  it('messages by pid reach a process on another node, found by name, in the order they were sent', async () => {
+    const echo = node('a', ['serve', 'echo']);
+    const echoPid = await pidOf(echo);
+    expect(echoPid >> 23).toBeGreaterThan(0);
+    const pinger = await node('b', ['ping', 'echo', '300']).exited;
+    expect(pinger).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
+  }, 30_000);
+
+  it('names are cluster-wide: a taken name is EXIST on another node, an unknown one SRCH', async () => {
+    const echoPid = await pidOf(node('a', ['serve', 'echo']));
+    const [second, found, unknown] = await Promise.all([node('b', ['serve', 'echo']).exited, node('c', ['whereis', 'echo']).exited, node('d', ['whereis', 'nobody']).exited]);
+    expect(second.code).toBe(1);
+    expect(second.stdout).toMatch(new RegExp(`^ready \\d+ ${ERR.EXIST}\\n$`));
+    expect(found.stdout).toBe(`whereis ${echoPid} 0\n`);
+    expect(unknown.stdout).toBe(`whereis ${ERR.SRCH} 0\n`);
+  }, 30_000);
+
+  it('a second node with a taken name is refused with one line, exit 1', async () => {
+    await pidOf(node('twin', ['serve', 'first']));
+    const refused = await node('twin', ['hello']).exited;
+    expect(refused).toMatchObject({ code: 1, stdout: '' });
+    expect(refused.stderr).toBe('lunatic-instrument: --node twin: the node name "twin" is taken by a running node of the cluster: choose another --node\n');
+  }, 30_000);
+
+  it('remote spawn: accepted only by a node started with --allow-remote-spawn; the worker runs there', async () => {
+    const workerNode = node('workers', ['serve', 'w'], ['--allow-remote-spawn']);
+    const workersIndex = (await pidOf(workerNode)) >> 23;
+    await pidOf(node('closed', ['serve', 'c']));
+    const [spawned, one, denied, nowhere] = await Promise.all(
+      [['spawn', 'workers', '3'], ['spawn', 'workers'], ['spawn', 'closed'], ['spawn', 'nosuchnode']].map((args, index) => node(`boss${index}`, args).exited),
+    );
+    expect(spawned).toMatchObject({ code: 0, stdout: 'spawned 3 workers 0\n' });
+    expect(one.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${workersIndex}\\n$`));
+    expect(denied).toMatchObject({ code: 0, stdout: `spawn refused ${ERR.PERM} 0\n` });
+    expect(nowhere.stdout).toBe(`spawn refused ${ERR.SRCH} 0\n`);
+  }, 30_000);
+
+  it('a monitor on another node sees a crash as CRASHED', async () => {
+    const victimPid = await pidOf(node('victim', ['serve', 'victim']));
+    const watcher = await node('watcher', ['monitor', 'victim', '1']).exited;
+    expect(watcher).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0\ndown ${victimPid} reason ${REASON.CRASHED}\n` });
+  }, 30_000);
+
+  it('a node killed with kill -9: its process is DOWN for a monitor on another node, reason NODE_DOWN, nothing hangs', async () => {
+    const victim = node('victim', ['serve', 'victim']);
+    const victimPid = await pidOf(victim);
+    const watcher = node('watcher', ['monitor', 'victim', '0']);
+    await watcher.line(/^monitor \d+ -> 0$/);
+    victim.child.kill('SIGKILL');
+    const result = await watcher.exited;
+    expect(result).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+  }, 30_000);
+});
+
+describe.skipIf(!natsServer || !clang)('joining a NATS server that wants credentials', () => {
+  let guarded: NatsServer;
+  beforeAll(async () => {
+    guarded = await startNatsServer(natsServer!, ['--user', 'lunatic', '--pass', 's3cret']);
+  });
+  afterAll(() => guarded?.stop());
+
+  const run = (flags: string[], env: NodeJS.ProcessEnv = {}) => startNode(wasm, ['--node', 'n', '--nats', guarded.url, ...flags], ['hello'], { env }).exited;
+
+  it('bad credentials: one clear line, exit 1; the right ones from the environment join', async () => {
+    const wrong = await run(['--nats-user', 'lunatic', '--nats-pass', 'wrong']);
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toMatch(/^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ refused the credentials \(.*\): check --nats-user\/--nats-pass or --nats-token\n$/);
+    const none = await run([]);
+    expect(none.code).toBe(1);
+    expect(none.stderr.split('\n')).toHaveLength(2);
+    const right = await run([], { LUNATIC_NATS_USER: 'lunatic', LUNATIC_NATS_PASS: 's3cret' });
+    expect(right).toMatchObject({ code: 0, stdout: 'node 1 0\n', stderr: '' });
+  }, 30_000);
+
+  it('an unreachable server: one clear line, exit 1', async () => {
+    const result = await startNode(wasm, ['--node', 'n', '--nats', 'nats://127.0.0.1:1'], ['hello']).exited;
+    expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'lunatic-instrument: --node n: NATS server nats://127.0.0.1:1 cannot be reached (connection refused)\n' });
+  }, 30_000);
+});

@@ -1,0 +1,122 @@
+// One program for every role a node plays in the distribution tests and bench
+// (test/distribution.test.ts, bench/cluster.ts); the role is the first argument:
+//   hello                print this node's index (its first pid's high bits) and exit
+//   whereis NAME         print the pid registered under NAME (or the error code) once
+//   serve NAME           register NAME, answer pings (tag 1) with pongs (tag 2), crash on tag 4
+//   ping NAME COUNT      send COUNT numbered pings to NAME and check the pongs come back in order
+//   flood NAME COUNT     send COUNT messages to NAME, then one ping; print when its pong is back
+//   monitor NAME CRASH   monitor NAME (asking it to crash when CRASH is 1) and print the DOWN
+//   spawn NODE           spawn "worker" on NODE and check it reports back
+//   spawn NODE N         the same N times (N > 1: one line at the end)
+// Each line is flushed at once: the tests read them while the node runs.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "lunatic.h"
+
+#define TAG_PING 1
+#define TAG_PONG 2
+#define TAG_CRASH 4
+#define TAG_WORKER 5
+#define TAG_FLOOD 6
+
+static lunatic_message_t info;
+
+static void say(const char *format, long a, long b) {
+  printf(format, a, b);
+  fflush(stdout);
+}
+
+static int32_t find(const char *name) {
+  for (int tries = 0; tries < 200; tries++) {
+    int32_t pid = lunatic_whereis_named(name);
+    if (pid > 0) return pid;
+    lunatic_sleep_ms(25);
+  }
+  return -LUNATIC_ESRCH;
+}
+
+__attribute__((export_name("worker"))) void worker(int64_t parent) {
+  int32_t self = lunatic_self();
+  lunatic_send((int32_t)parent, TAG_WORKER, &self, sizeof self);
+}
+
+static int serve(const char *name) {
+  int32_t registered = lunatic_register_named(name);
+  say("ready %ld %ld\n", lunatic_self(), registered);
+  if (registered < 0) return 1;
+  char buffer[256];
+  for (;;) {
+    int32_t size = lunatic_receive(buffer, sizeof buffer, LUNATIC_TAG_ANY, LUNATIC_FOREVER, &info);
+    if (size < 0) continue;
+    if (info.tag == TAG_PING) lunatic_send(info.sender, TAG_PONG, buffer, size);
+    if (info.tag == TAG_CRASH) __builtin_trap();
+  }
+}
+
+static int ping(const char *name, int32_t count) {
+  int32_t server = find(name);
+  if (server < 0) return say("no server %ld %ld\n", 0, server), 1;
+  for (int32_t i = 0; i < count; i++) {
+    int32_t sent = lunatic_send(server, TAG_PING, &i, sizeof i);
+    if (sent < 0) return say("send %ld failed %ld\n", i, sent), 1;
+    int32_t answer = -1;
+    if (lunatic_receive(&answer, sizeof answer, TAG_PONG, 5000, &info) < 0 || answer != i) return say("pong %ld was %ld\n", i, answer), 1;
+  }
+  say("pongs %ld in order from node %ld\n", count, LUNATIC_NODE_OF(server));
+  return 0;
+}
+
+static int flood(const char *name, int32_t count) {
+  int32_t server = find(name);
+  if (server < 0) return 1;
+  for (int32_t i = 0; i < count; i++) {
+    if (lunatic_send(server, TAG_FLOOD, &i, sizeof i) < 0) return say("send %ld failed %ld\n", i, 0), 1;
+    if (i % 256 == 255) lunatic_yield_now();
+  }
+  int32_t last = count;
+  lunatic_send(server, TAG_PING, &last, sizeof last);
+  int32_t answer = -1;
+  lunatic_receive(&answer, sizeof answer, TAG_PONG, 30000, &info);
+  say("flooded %ld, pong %ld\n", count, answer);
+  return 0;
+}
+
+static int monitor(const char *name, int crash) {
+  int32_t target = find(name);
+  if (target < 0) return 1;
+  say("monitor %ld -> %ld\n", target, lunatic_monitor(target));
+  if (crash) lunatic_send(target, TAG_CRASH, "", 0);
+  lunatic_down_t down;
+  int32_t size = lunatic_receive(&down, sizeof down, LUNATIC_TAG_DOWN, 20000, &info);
+  if (size < 0) return say("no down %ld %ld\n", size, 0), 1;
+  say("down %ld reason %ld\n", down.pid, down.reason);
+  return 0;
+}
+
+static int spawn_on(const char *node, int32_t count) {
+  for (int32_t i = 0; i < count; i++) {
+    int32_t child = lunatic_spawn_on_named(node, "worker", lunatic_self(), 0, 0);
+    if (child < 0) return say("spawn refused %ld %ld\n", child, 0), 0;
+    int32_t reported = 0;
+    if (lunatic_receive(&reported, sizeof reported, TAG_WORKER, 5000, &info) < 0 || reported != child) return say("worker %ld said %ld\n", child, reported), 1;
+    if (count == 1) say("spawned %ld on node %ld\n", child, LUNATIC_NODE_OF(child));
+  }
+  if (count > 1) say("spawned %ld workers %ld\n", count, 0);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  const char *role = argc > 1 ? argv[1] : "";
+  const char *target = argc > 2 ? argv[2] : "";
+  int32_t number = argc > 3 ? atoi(argv[3]) : 1;
+  if (!strcmp(role, "hello")) return say("node %ld %ld\n", LUNATIC_NODE_OF(lunatic_self()), 0), 0;
+  if (!strcmp(role, "whereis")) return say("whereis %ld %ld\n", lunatic_whereis_named(target), 0), 0;
+  if (!strcmp(role, "serve")) return serve(target);
+  if (!strcmp(role, "ping")) return ping(target, number);
+  if (!strcmp(role, "flood")) return flood(target, number);
+  if (!strcmp(role, "monitor")) return monitor(target, number);
+  if (!strcmp(role, "spawn")) return spawn_on(target, number);
+  fprintf(stderr, "unknown role %s\n", role);
+  return 2;
+}
