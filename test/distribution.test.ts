@@ -1,6 +1,6 @@
 // Distribution over a real nats-server: nodes are separate OS processes
 // (`lunatic-instrument run --node NAME --nats URL`, Asyncify backend) running one C program
-// (test/helpers/cluster-node.c) in different roles. Covers messages by pid across nodes in
+// (bench/cluster-node.c, committed as bench/cluster-node.wasm) in different roles. Covers messages by pid across nodes in
 // order, cluster-wide names, remote spawn with and without --allow-remote-spawn, monitors across
 // nodes for a crash and for a node killed with kill -9 (reasons CRASHED and NODE_DOWN), taken
 // node names, and bad credentials / unreachable servers (one line, exit 1).
@@ -9,12 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { compileLunaticC } from './helpers/clang.js';
-import { type NatsServer, type Node, startNatsServer, startNode } from './helpers/nats.js';
-import { findClang, findNatsServer, projectRoot, requireTool } from './helpers/tools.js';
+import { type NatsServer, type Node, startNatsServer, startNode } from '../bench/cluster-nodes.js';
+import { findNatsServer, projectRoot, requireTool } from './helpers/tools.js';
 
 const natsServer = requireTool('nats-server', findNatsServer(), 'apt-get install nats-server');
-const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
 
 const REASON = { CRASHED: 1, NODE_DOWN: 3 };
 const ERR = { PERM: -1, SRCH: -3, EXIST: -13 };
@@ -34,17 +32,16 @@ function node(name: string, args: string[], flags: string[] = []): Node {
 const pidOf = async (started: Node) => Number((await started.line(/^ready (\d+) 0$/))[1]);
 
 beforeAll(async () => {
-  if (!natsServer || !clang) return;
+  if (!natsServer) return;
   dir = mkdtempSync(join(tmpdir(), 'lunatic-cluster-'));
   wasm = join(dir, 'cluster-node.wasm');
-  const plain = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/helpers/cluster-node.c'), 'utf8'), { command: true });
-  writeFileSync(wasm, (await instrument(plain)).binary);
+  writeFileSync(wasm, (await instrument(readFileSync(join(projectRoot, 'bench/cluster-node.wasm')))).binary);
 }, 60_000);
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!natsServer || !clang)('distribution over NATS', () => {
+describe.skipIf(!natsServer)('distribution over NATS', () => {
   beforeAll(async () => {
     server = await startNatsServer(natsServer!);
   });
@@ -110,7 +107,7 @@ describe.skipIf(!natsServer || !clang)('distribution over NATS', () => {
   }, 30_000);
 });
 
-describe.skipIf(!natsServer || !clang)('joining a NATS server that wants credentials', () => {
+describe.skipIf(!natsServer)('joining a NATS server that wants credentials', () => {
   let guarded: NatsServer;
   beforeAll(async () => {
     guarded = await startNatsServer(natsServer!, ['--user', 'lunatic', '--pass', 's3cret']);

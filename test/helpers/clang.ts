@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { projectRoot } from './tools.js';
 
 /** The module built from one C source file; the name section is kept, so traps name functions. */
-export function compileLunaticC(clang: string, source: string, { command = false } = {}): Uint8Array {
+export function compileLunaticC(clang: string, source: string): Uint8Array {
   const dir = mkdtempSync(join(tmpdir(), 'lunatic-c-'));
   try {
     const [c, object, wasm] = ['program.c', 'program.o', 'program.wasm'].map((name) => join(dir, name)) as [string, string, string];
@@ -16,9 +16,7 @@ export function compileLunaticC(clang: string, source: string, { command = false
     // Compile and link in two steps: given -O at link time, clang 14 runs any wasm-opt it finds
     // in PATH over the result, which drops the name section (fixtures/build.sh does the same).
     execFileSync(clang, ['--target=wasm32-wasi', '-O2', '-Wall', '-Werror', `-I${join(projectRoot, 'include')}`, '-c', c, '-o', object]);
-    // A command (`main`, run by `lunatic-instrument run`) keeps `_start`; otherwise exports only.
-    const entry = command ? [] : ['-nostartfiles', '-Wl,--no-entry'];
-    execFileSync(clang, ['--target=wasm32-wasi', ...entry, '-Wl,--strip-debug', object, '-o', wasm]);
+    execFileSync(clang, ['--target=wasm32-wasi', '-nostartfiles', '-Wl,--no-entry', '-Wl,--strip-debug', object, '-o', wasm]);
     return readFileSync(wasm);
   } finally {
     rmSync(dir, { recursive: true, force: true });

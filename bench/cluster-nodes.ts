@@ -3,10 +3,7 @@
 // output lines can be awaited.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
-import { join } from 'node:path';
-import { projectRoot } from './tools.js';
-
-const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
+import { cli as BIN } from './paths.js';
 
 export interface NatsServer {
   url: string;

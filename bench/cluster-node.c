@@ -1,10 +1,13 @@
 // One program for every role a node plays in the distribution tests and bench
-// (test/distribution.test.ts, bench/cluster.ts); the role is the first argument:
+// (test/distribution.test.ts, bench/cluster.ts); the role is the first argument (times are
+// measured inside wasm with the monotonic clock and printed in nanoseconds):
 //   hello                print this node's index (its first pid's high bits) and exit
 //   whereis NAME         print the pid registered under NAME (or the error code) once
 //   serve NAME           register NAME, answer pings (tag 1) with pongs (tag 2), crash on tag 4
 //   ping NAME COUNT      send COUNT numbered pings to NAME and check the pongs come back in order
-//   flood NAME COUNT     send COUNT messages to NAME, then one ping; print when its pong is back
+//   flood NAME COUNT     send COUNT messages to NAME as fast as it can, then ask how many arrived
+//   pingtime NAME COUNT  COUNT ping-pongs with NAME: round-trip p50 and p99
+//   spawntime NODE COUNT COUNT remote spawns on NODE: the first (module sent) and the p50 of the others
 //   monitor NAME CRASH   monitor NAME (asking it to crash when CRASH is 1) and print the DOWN
 //   spawn NODE           spawn "worker" on NODE and check it reports back
 //   spawn NODE N         the same N times (N > 1: one line at the end)
@@ -12,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "lunatic.h"
 
 #define TAG_PING 1
@@ -19,8 +23,25 @@
 #define TAG_CRASH 4
 #define TAG_WORKER 5
 #define TAG_FLOOD 6
+#define TAG_COUNT 7
 
 static lunatic_message_t info;
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int by_value(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static int64_t percentile(int64_t *values, int32_t count, int32_t percent) {
+  qsort(values, count, sizeof *values, by_value);
+  return values[(count - 1) * percent / 100];
+}
 
 static void say(const char *format, long a, long b) {
   printf(format, a, b);
@@ -46,9 +67,12 @@ static int serve(const char *name) {
   say("ready %ld %ld\n", lunatic_self(), registered);
   if (registered < 0) return 1;
   char buffer[256];
+  int32_t floods = 0;
   for (;;) {
     int32_t size = lunatic_receive(buffer, sizeof buffer, LUNATIC_TAG_ANY, LUNATIC_FOREVER, &info);
     if (size < 0) continue;
+    if (info.tag == TAG_FLOOD) floods++;
+    if (info.tag == TAG_COUNT) lunatic_send(info.sender, TAG_PONG, &floods, sizeof floods);
     if (info.tag == TAG_PING) lunatic_send(info.sender, TAG_PONG, buffer, size);
     if (info.tag == TAG_CRASH) __builtin_trap();
   }
@@ -70,15 +94,49 @@ static int ping(const char *name, int32_t count) {
 static int flood(const char *name, int32_t count) {
   int32_t server = find(name);
   if (server < 0) return 1;
+  int64_t start = now_ns();
   for (int32_t i = 0; i < count; i++) {
     if (lunatic_send(server, TAG_FLOOD, &i, sizeof i) < 0) return say("send %ld failed %ld\n", i, 0), 1;
-    if (i % 256 == 255) lunatic_yield_now();
   }
-  int32_t last = count;
-  lunatic_send(server, TAG_PING, &last, sizeof last);
-  int32_t answer = -1;
-  lunatic_receive(&answer, sizeof answer, TAG_PONG, 30000, &info);
-  say("flooded %ld, pong %ld\n", count, answer);
+  int32_t arrived = -1;
+  lunatic_send(server, TAG_COUNT, "", 0);
+  lunatic_receive(&arrived, sizeof arrived, TAG_PONG, 60000, &info);
+  printf("flooded %ld arrived %ld ns %lld\n", (long)count, (long)arrived, (long long)(now_ns() - start));
+  fflush(stdout);
+  return 0;
+}
+
+static int pingtime(const char *name, int32_t count) {
+  int32_t server = find(name);
+  if (server < 0 || count < 1) return 1;
+  int64_t *rtt = malloc(sizeof *rtt * count);
+  for (int32_t i = 0; i < count; i++) {
+    int64_t start = now_ns();
+    lunatic_send(server, TAG_PING, &i, sizeof i);
+    int32_t answer = -1;
+    if (lunatic_receive(&answer, sizeof answer, TAG_PONG, 5000, &info) < 0 || answer != i) return say("pong %ld was %ld\n", i, answer), 1;
+    rtt[i] = now_ns() - start;
+  }
+  int64_t p50 = percentile(rtt, count, 50), p99 = percentile(rtt, count, 99);
+  printf("rtt p50 %lld p99 %lld ns\n", (long long)p50, (long long)p99);
+  fflush(stdout);
+  return 0;
+}
+
+static int spawntime(const char *node, int32_t count) {
+  if (count < 2) return 1;
+  int64_t *took = malloc(sizeof *took * count);
+  for (int32_t i = 0; i < count; i++) {
+    int64_t start = now_ns();
+    int32_t child = lunatic_spawn_on_named(node, "worker", lunatic_self(), 0, 0);
+    took[i] = now_ns() - start;
+    if (child < 0) return say("spawn refused %ld %ld\n", child, 0), 1;
+    int32_t reported = 0;
+    if (lunatic_receive(&reported, sizeof reported, TAG_WORKER, 5000, &info) < 0 || reported != child) return say("worker %ld said %ld\n", child, reported), 1;
+  }
+  int64_t first = took[0];
+  printf("spawn first %lld p50 %lld ns\n", (long long)first, (long long)percentile(took + 1, count - 1, 50));
+  fflush(stdout);
   return 0;
 }
 
@@ -115,6 +173,8 @@ int main(int argc, char **argv) {
   if (!strcmp(role, "serve")) return serve(target);
   if (!strcmp(role, "ping")) return ping(target, number);
   if (!strcmp(role, "flood")) return flood(target, number);
+  if (!strcmp(role, "pingtime")) return pingtime(target, number);
+  if (!strcmp(role, "spawntime")) return spawntime(target, number);
   if (!strcmp(role, "monitor")) return monitor(target, number);
   if (!strcmp(role, "spawn")) return spawn_on(target, number);
   fprintf(stderr, "unknown role %s\n", role);
