@@ -227,7 +227,9 @@ static inline int32_t lunatic_whereis_named(const char *name) { return lunatic_w
  * Pids are global: bits 23..30 hold the index of the node the process lives on (1..255,
  * assigned when the node joins; 0 without a cluster), bits 0..22 its pid on that node. Every
  * call taking a pid works with a pid of another node (kill, link, monitor, send), except
- * lunatic_give (handles stay on their node: -ESRCH).
+ * lunatic_give (handles stay on their node: -ESRCH). lunatic_kill, lunatic_unlink and
+ * lunatic_demonitor of a remote pid return 0 once sent (-ESRCH when its node is not in the
+ * cluster); lunatic_link and lunatic_monitor wait for its node's answer (-ESRCH, -ETIMEDOUT).
  *
  * lunatic_send to another node returns 0 once the message left (-ESRCH when its node is not in
  * the cluster, -EMSGSIZE above the server's largest message, 1 MiB by default minus 16 bytes);

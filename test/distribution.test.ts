@@ -3,14 +3,16 @@
 // (bench/cluster-node.c, committed as bench/cluster-node.wasm) in different roles. Covers messages by pid across nodes in
 // order, cluster-wide names, remote spawn with and without --allow-remote-spawn, monitors across
 // nodes for a crash and for a node killed with kill -9 (reasons CRASHED and NODE_DOWN), taken
-// node names, and bad credentials / unreachable servers (one line, exit 1).
+// node names, bad credentials / unreachable servers (one line, exit 1), and examples/chat with
+// clients on two nodes. One scenario runs on Node 24 (JSPI) as well.
+import { connect, type Socket } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type NatsServer, type Node, startNatsServer, startNode } from '../bench/cluster-nodes.js';
-import { findNatsServer, projectRoot, requireTool } from './helpers/tools.js';
+import { findNatsServer, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
 
 const natsServer = requireTool('nats-server', findNatsServer(), 'apt-get install nats-server');
 
@@ -19,14 +21,33 @@ const ERR = { PERM: -1, SRCH: -3, EXIST: -13 };
 
 let dir: string;
 let wasm: string;
+let chat: string;
 let server: NatsServer;
 const nodes: Node[] = [];
 
 /** A node of the cluster under test; every node is killed after each test. */
-function node(name: string, args: string[], flags: string[] = []): Node {
-  const started = startNode(wasm, ['--node', name, '--nats', server.url, ...flags], args);
+function node(name: string, args: string[], flags: string[] = [], program = wasm): Node {
+  const started = startNode(program, ['--node', name, '--nats', server.url, ...flags], args);
   nodes.push(started);
   return started;
+}
+
+/** A telnet-like chat client: `next()` resolves with the next line it receives. */
+function chatClient(port: number): { socket: Socket; next: () => Promise<string> } {
+  const socket = connect(port, '127.0.0.1');
+  let buffered = '';
+  let wake: (() => void) | undefined;
+  socket.on('data', (data) => {
+    buffered += data.toString();
+    wake?.();
+  });
+  const next = async (): Promise<string> => {
+    while (!buffered.includes('\n')) await new Promise<void>((resolve) => (wake = resolve));
+    const line = buffered.slice(0, buffered.indexOf('\n'));
+    buffered = buffered.slice(line.length + 1);
+    return line;
+  };
+  return { socket, next };
 }
 
 const pidOf = async (started: Node) => Number((await started.line(/^ready (\d+) 0$/))[1]);
@@ -36,6 +57,8 @@ beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lunatic-cluster-'));
   wasm = join(dir, 'cluster-node.wasm');
   writeFileSync(wasm, (await instrument(readFileSync(join(projectRoot, 'bench/cluster-node.wasm')))).binary);
+  chat = join(dir, 'chat.wasm');
+  writeFileSync(chat, (await instrument(readFileSync(join(projectRoot, 'examples/chat/chat.wasm')))).binary);
 }, 60_000);
 afterAll(() => {
   if (dir) rmSync(dir, { recursive: true, force: true });
@@ -60,6 +83,18 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     const pinger = await node('b', ['ping', 'echo', '300']).exited;
     expect(pinger).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
   }, 30_000);
+
+  const node24 = requireNode24();
+  it.skipIf(!node24)('the same between two Node 24 nodes (JSPI), the plain module instrumented in memory', async () => {
+    const plain = join(projectRoot, 'bench/cluster-node.wasm');
+    const flags = (name: string) => ['--node', name, '--nats', server.url, '--backend', 'jspi'];
+    const echo = startNode(plain, flags('jspi1'), ['serve', 'echo'], { node: node24 });
+    nodes.push(echo);
+    const echoPid = await pidOf(echo);
+    const pinger = startNode(plain, flags('jspi2'), ['ping', 'echo', '300'], { node: node24 });
+    nodes.push(pinger);
+    expect(await pinger.exited).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
+  }, 60_000);
 
   it('names are cluster-wide: a taken name is EXIST on another node, an unknown one SRCH', async () => {
     const echoPid = await pidOf(node('a', ['serve', 'echo']));
@@ -88,6 +123,24 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     expect(one.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${workersIndex}\\n$`));
     expect(denied).toMatchObject({ code: 0, stdout: `spawn refused ${ERR.PERM} 0\n` });
     expect(nowhere.stdout).toBe(`spawn refused ${ERR.SRCH} 0\n`);
+  }, 30_000);
+
+  it('examples/chat across two nodes: clients connected to different nodes talk to each other', async () => {
+    const portOf = async (started: Node) => Number((await started.line(/^listening on 127\.0\.0\.1:(\d+)$/))[1]);
+    const first = await portOf(node('chat1', [], ['--allow-listen', '127.0.0.1:0'], chat));
+    const second = await portOf(node('chat2', [], ['--allow-listen', '127.0.0.1:0'], chat));
+    const alice = chatClient(first);
+    expect(await alice.next()).toMatch(/^welcome, user\d+!/);
+    const bob = chatClient(second);
+    const bobName = /^welcome, (user\d+)!/.exec(await bob.next())![1]!;
+    expect(await alice.next()).toBe(`* ${bobName} joined`);
+    bob.socket.write('hello from the second node\n');
+    expect(await alice.next()).toBe(`${bobName}: hello from the second node`);
+    alice.socket.write('/nick alice\nhi bob\n');
+    expect(await bob.next()).toBe('alice: hi bob');
+    bob.socket.end('/quit\n');
+    expect(await alice.next()).toBe(`* ${bobName} left`);
+    alice.socket.destroy();
   }, 30_000);
 
   it('a monitor on another node sees a crash as CRASHED', async () => {

@@ -42,7 +42,11 @@ class NatsTransport implements Transport {
     const subscription = this.connection.subscribe(subject, {
       callback: (error, message) => {
         if (error) return;
-        handler(message.data, message.reply ? (reply) => message.respond(reply) : undefined);
+        try {
+          handler(message.data, message.reply ? (reply) => message.respond(reply) : undefined);
+        } catch {
+          // A malformed packet (any client of the server can publish): dropped, the node lives on.
+        }
       },
     });
     return () => subscription.unsubscribe();
