@@ -8,7 +8,8 @@
 //   flood NAME COUNT     send COUNT messages to NAME as fast as it can, then ask how many arrived
 //   pingtime NAME COUNT  COUNT ping-pongs with NAME: round-trip p50 and p99
 //   spawntime NODE COUNT COUNT remote spawns on NODE: the first (module sent) and the p50 of the others
-//   monitor NAME CRASH   monitor NAME (asking it to crash when CRASH is 1) and print the DOWN
+//   monitor NAME CRASH   monitor NAME and link to it (trapping links), ask it to crash when CRASH
+//                        is 1, and print the DOWN and the LINK_DOWN that come
 //   spawn NODE           spawn "worker" on NODE and check it reports back
 //   spawn NODE N         the same N times (N > 1: one line at the end)
 // Each line is flushed at once: the tests read them while the node runs.
@@ -143,12 +144,17 @@ static int spawntime(const char *node, int32_t count) {
 static int monitor(const char *name, int crash) {
   int32_t target = find(name);
   if (target < 0) return 1;
-  say("monitor %ld -> %ld\n", target, lunatic_monitor(target));
+  lunatic_trap_links(1);
+  say("monitor %ld -> %ld", target, lunatic_monitor(target));
+  say(", link %ld\n", lunatic_link(target), 0);
   if (crash) lunatic_send(target, TAG_CRASH, "", 0);
   lunatic_down_t down;
   int32_t size = lunatic_receive(&down, sizeof down, LUNATIC_TAG_DOWN, 20000, &info);
   if (size < 0) return say("no down %ld %ld\n", size, 0), 1;
   say("down %ld reason %ld\n", down.pid, down.reason);
+  size = lunatic_receive(&down, sizeof down, LUNATIC_TAG_LINK_DOWN, 20000, &info);
+  if (size < 0) return say("no link down %ld %ld\n", size, 0), 1;
+  say("linkdown %ld reason %ld\n", down.pid, down.reason);
   return 0;
 }
 

@@ -51,7 +51,7 @@ async function measure(wasm: string, url: string): Promise<Figures> {
       const victim = node(`victim${round}`, ['serve', `victim${round}`]);
       await victim.line(/^ready/);
       const watcher = node(`watcher${round}`, ['monitor', `victim${round}`, '0']);
-      await watcher.line(/^monitor \d+ -> 0$/);
+      await watcher.line(/^monitor \d+ -> 0, link 0$/);
       const killedAt = performance.now();
       victim.child.kill('SIGKILL');
       await watcher.line(/^down \d+ reason 3$/);

@@ -143,20 +143,40 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     alice.socket.destroy();
   }, 30_000);
 
-  it('a monitor on another node sees a crash as CRASHED', async () => {
+  it('a monitor and a link on another node see a crash as CRASHED', async () => {
     const victimPid = await pidOf(node('victim', ['serve', 'victim']));
     const watcher = await node('watcher', ['monitor', 'victim', '1']).exited;
-    expect(watcher).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0\ndown ${victimPid} reason ${REASON.CRASHED}\n` });
+    expect(watcher).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.CRASHED}\nlinkdown ${victimPid} reason ${REASON.CRASHED}\n` });
   }, 30_000);
 
-  it('a node killed with kill -9: its process is DOWN for a monitor on another node, reason NODE_DOWN, nothing hangs', async () => {
+  it('a node killed with kill -9: its process is DOWN for a monitor and a link on another node, reason NODE_DOWN, nothing hangs', async () => {
     const victim = node('victim', ['serve', 'victim']);
     const victimPid = await pidOf(victim);
     const watcher = node('watcher', ['monitor', 'victim', '0']);
-    await watcher.line(/^monitor \d+ -> 0$/);
+    await watcher.line(/^monitor \d+ -> 0, link 0$/);
     victim.child.kill('SIGKILL');
     const result = await watcher.exited;
-    expect(result).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+    expect(result).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+  }, 30_000);
+});
+
+describe.skipIf(!natsServer)('losing the NATS server', () => {
+  it('every remote process is DOWN with reason NODE_DOWN for monitors and links; the node still ends', async () => {
+    const lost = await startNatsServer(natsServer!);
+    try {
+      const flags = (name: string) => ['--node', name, '--nats', lost.url];
+      const victim = startNode(wasm, flags('victim'), ['serve', 'victim']);
+      nodes.push(victim);
+      const victimPid = await pidOf(victim);
+      const watcher = startNode(wasm, flags('watcher'), ['monitor', 'victim', '0']);
+      nodes.push(watcher);
+      await watcher.line(/^monitor \d+ -> 0, link 0$/);
+      lost.stop();
+      expect(await watcher.exited).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+    } finally {
+      lost.stop();
+      for (const started of nodes.splice(0)) started.child.kill('SIGKILL');
+    }
   }, 30_000);
 });
 
