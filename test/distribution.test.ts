@@ -3,16 +3,18 @@
 // (bench/cluster-node.c, committed as bench/cluster-node.wasm) in different roles. Covers messages by pid across nodes in
 // order, cluster-wide names, remote spawn with and without --allow-remote-spawn, monitors across
 // nodes for a crash and for a node killed with kill -9 (reasons CRASHED and NODE_DOWN), taken
-// node names, bad credentials / unreachable servers (one line, exit 1), and examples/chat with
+// node names, bad credentials / unreachable servers (one line, exit 1), a lost server, TLS
+// (a CA made with openssl at test time), and examples/chat with
 // clients on two nodes. One scenario runs on Node 24 (JSPI) as well.
 import { connect, type Socket } from 'node:net';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type NatsServer, type Node, startNatsServer, startNode } from '../bench/cluster-nodes.js';
-import { findNatsServer, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
+import { findNatsServer, findOpenssl, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
 
 const natsServer = requireTool('nats-server', findNatsServer(), 'apt-get install nats-server');
 
@@ -203,5 +205,30 @@ describe.skipIf(!natsServer)('joining a NATS server that wants credentials', () 
   it('an unreachable server: one clear line, exit 1', async () => {
     const result = await startNode(wasm, ['--node', 'n', '--nats', 'nats://127.0.0.1:1'], ['hello']).exited;
     expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'lunatic-instrument: --node n: NATS server nats://127.0.0.1:1 cannot be reached (connection refused)\n' });
+  }, 30_000);
+});
+
+const openssl = requireTool('openssl', findOpenssl(), 'apt-get install openssl');
+describe.skipIf(!natsServer || !openssl)('a NATS server that wants TLS', () => {
+  let tlsServer: NatsServer;
+  let ca: string;
+  beforeAll(async () => {
+    const file = (name: string) => join(dir, name);
+    const run = (...args: string[]) => execFileSync(openssl!, args, { stdio: 'ignore' });
+    run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1', '-subj', '/CN=lunatic test CA');
+    run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
+    writeFileSync(file('san'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+    run('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '1', '-extfile', file('san'));
+    ca = file('ca.pem');
+    tlsServer = await startNatsServer(natsServer!, ['--tls', '--tlscert', file('server.pem'), '--tlskey', file('server.key')]);
+  }, 30_000);
+  afterAll(() => tlsServer?.stop());
+
+  it('--nats-tls-ca is passed through: the node joins; without it the handshake fails with one line, exit 1', async () => {
+    const joined = await startNode(wasm, ['--node', 'n', '--nats', tlsServer.url, '--nats-tls-ca', ca], ['hello']).exited;
+    expect(joined).toMatchObject({ code: 0, stdout: 'node 1 0\n', stderr: '' });
+    const untrusted = await startNode(wasm, ['--node', 'n', '--nats', tlsServer.url], ['hello']).exited;
+    expect(untrusted.code).toBe(1);
+    expect(untrusted.stderr).toMatch(/^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ failed the TLS handshake \(.*\): check --nats-tls-ca\/--nats-tls-cert\/--nats-tls-key\n$/);
   }, 30_000);
 });

@@ -53,6 +53,11 @@ export function findNatsServer(): string | undefined {
   return memo('nats-server', () => (works('nats-server', ['--version']) ? 'nats-server' : undefined));
 }
 
+/** openssl, to make a certificate authority and a server certificate for the TLS test. */
+export function findOpenssl(): string | undefined {
+  return memo('openssl', () => (works('openssl', ['version']) ? 'openssl' : undefined));
+}
+
 export function findChromium(): string | undefined {
   return memo('chromium', () => (process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined)));
 }

@@ -90,7 +90,11 @@ export async function connectNats(options: NatsOptions): Promise<Transport> {
     return new NatsTransport(connection);
   } catch (error) {
     const reason = (error as Error).message;
-    const what = /authoriz|authentic/i.test(reason) ? `refused the credentials (${reason}): check --nats-user/--nats-pass or --nats-token` : `cannot be reached (${reason})`;
+    const what = /authoriz|authentic/i.test(reason)
+      ? `refused the credentials (${reason}): check --nats-user/--nats-pass or --nats-token`
+      : /certificate|tls|ssl/i.test(reason)
+        ? `failed the TLS handshake (${reason}): check --nats-tls-ca/--nats-tls-cert/--nats-tls-key`
+        : `cannot be reached (${reason})`;
     throw new ClusterError(`NATS server ${[servers].flat().join(',')} ${what}`);
   }
 }
