@@ -114,15 +114,18 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     expect(refused.stderr).toBe('lunatic-instrument: --node twin: the node name "twin" is taken by a running node of the cluster: choose another --node\n');
   }, 30_000);
 
-  it('remote spawn: accepted only by a node started with --allow-remote-spawn; the worker runs there', async () => {
+  it('remote spawn: accepted only by a node started with --allow-remote-spawn; the worker runs there within its permissions', async () => {
     const workerNode = node('workers', ['serve', 'w'], ['--allow-remote-spawn']);
     const workersIndex = (await pidOf(workerNode)) >> 23;
+    const narrowIndex = (await pidOf(node('narrow', ['serve', 'n'], ['--allow-remote-spawn', '--no-spawn']))) >> 23;
     await pidOf(node('closed', ['serve', 'c']));
-    const [spawned, one, denied, nowhere] = await Promise.all(
-      [['spawn', 'workers', '3'], ['spawn', 'workers'], ['spawn', 'closed'], ['spawn', 'nosuchnode']].map((args, index) => node(`boss${index}`, args).exited),
+    const [spawned, one, narrowed, denied, nowhere] = await Promise.all(
+      [['spawn', 'workers', '3'], ['spawn', 'workers'], ['spawn', 'narrow'], ['spawn', 'closed'], ['spawn', 'nosuchnode']].map((args, index) => node(`boss${index}`, args).exited),
     );
     expect(spawned).toMatchObject({ code: 0, stdout: 'spawned 3 workers 0\n' });
-    expect(one.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${workersIndex}\\n$`));
+    expect(one.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${workersIndex}, it may spawn: 1\\n$`));
+    // The node's --no-spawn narrows the spawner's permissions: the worker may not spawn there.
+    expect(narrowed.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${narrowIndex}, it may spawn: ${ERR.PERM}\\n$`));
     expect(denied).toMatchObject({ code: 0, stdout: `spawn refused ${ERR.PERM} 0\n` });
     expect(nowhere.stdout).toBe(`spawn refused ${ERR.SRCH} 0\n`);
   }, 30_000);
