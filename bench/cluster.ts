@@ -6,7 +6,7 @@
 // them, with the targets of issue 24, between the cluster markers of bench/RESULTS.md.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { instrument } from '../src/index.js';
 import { type Node, startNatsServer, startNode } from './cluster-nodes.js';
@@ -73,14 +73,14 @@ async function measure(wasm: string, url: string): Promise<Figures> {
 
 const verdict = (met: boolean) => (met ? 'met' : 'NOT met');
 
-function render(figures: Figures, commit: string): string {
+function render(figures: Figures, commit: string, load: number): string {
   const oneWay = figures.roundTripP50Us / 2;
   const down = Math.max(...figures.downAfterKillMs);
   return [
     START,
     `### Distribution over NATS (\`npm run bench:cluster\`, ${new Date().toISOString().slice(0, 10)}, commit ${commit})`,
     '',
-    'Loopback, one nats-server 2.9 (Debian), nodes as separate Node 20 processes (Asyncify). Times measured inside wasm with the monotonic clock.',
+    `Loopback, one nats-server 2.9 (Debian), nodes as separate Node 20 processes (Asyncify). Times measured inside wasm with the monotonic clock. Load average of the (shared, 2-core) machine at the start: ${load.toFixed(1)}.`,
     '',
     '| Figure | Measured | Target | Verdict |',
     '| --- | --- | --- | --- |',
@@ -112,7 +112,8 @@ async function main(): Promise<void> {
   writeFileSync(wasm, (await instrument(readFileSync(join(benchDir, 'cluster-node.wasm')))).binary);
   const nats = await startNatsServer('nats-server');
   try {
-    const section = render(await measure(wasm, nats.url), currentCommit() ?? 'uncommitted');
+    const load = loadavg()[0]!;
+    const section = render(await measure(wasm, nats.url), currentCommit() ?? 'uncommitted', load);
     console.log(section);
     record(section);
   } finally {
