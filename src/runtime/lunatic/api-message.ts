@@ -36,7 +36,7 @@ export function messageApi(world: Lunatic, self: LunaticProcess, ctx: ProcessCon
   return {
     send(pid: number, tag: bigint, pointer: number, length: number): number {
       if (tag <= 0n) throw new LunaticError(Errno.INVAL, 'message tags must be positive');
-      if (!world.isLocal(pid)) return world.remote!.send(self.pid, pid, tag, memory.copy(pointer, length)), 0;
+      if (!world.isLocal(pid)) return world.remote!.send(self.pid, pid, tag, memory.view(pointer, length)), 0;
       const receiver = world.process(pid);
       const data = memory.copy(pointer, length);
       if (!receiver.mailbox.offer({ tag, sender: self.pid, data })) throw new LunaticError(Errno.FULL, `the mailbox of process ${pid} is full`);

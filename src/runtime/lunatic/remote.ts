@@ -25,7 +25,7 @@ export interface RemoteSpawn {
 export interface RemoteNodes {
   /** This node's index. */
   readonly index: number;
-  /** Queues a message for a pid on another node: ESRCH when its node is unknown or down. */
+  /** Queues a message for a pid on another node (`data` may be a view of wasm memory: copy it now): ESRCH when its node is unknown or down. */
   send(from: number, to: number, tag: bigint, data: Uint8Array): void;
   link(local: LunaticProcess, remote: number): Promise<void>;
   unlink(local: LunaticProcess, remote: number): void;
