@@ -86,6 +86,12 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     expect(pinger).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
   }, 30_000);
 
+  it('a flood of 100,000 messages to another node: every one arrives, neither node is taken for dead meanwhile', async () => {
+    await pidOf(node('a', ['serve', 'echo'], ['--mailbox', '200000']));
+    const flood = await node('b', ['flood', 'echo', '100000']).exited;
+    expect(flood).toMatchObject({ code: 0, stdout: expect.stringMatching(/^flooded 100000 arrived 100000 ns \d+\n$/) });
+  }, 60_000);
+
   const node24 = requireNode24();
   it.skipIf(!node24)('the same between two Node 24 nodes (JSPI), the plain module instrumented in memory', async () => {
     const plain = join(projectRoot, 'bench/cluster-node.wasm');
