@@ -16,11 +16,7 @@ export function reasonOf(status: ExitStatus): ReasonCode {
   return status.trap ? Reason.CRASHED : status.killed ? Reason.KILLED : Reason.EXITED;
 }
 
-export function notification(tag: bigint, pid: number, status: ExitStatus): Message {
-  return notificationOf(tag, pid, reasonOf(status), status.code ?? 0);
-}
-
-/** The same from a reason and code (as they come from another node). */
+/** A DOWN or LINK_DOWN message about `pid` (ended here, or on another node). */
 export function notificationOf(tag: bigint, pid: number, reason: ReasonCode, code: number): Message {
   const data = new Uint8Array(12);
   const view = new DataView(data.buffer);
