@@ -1,8 +1,9 @@
 // The protocol-neutral pieces of distribution, in process: what a remotely spawned process may
 // do (narrowForRemote never widens either side), the name registry of a node, and the pid
-// layout (node index in bits 23..30).
+// layout (node index in bits 23..30), and the claim of a node name or index against rivals
+// joining at the same instant (over an in-memory transport).
 import { describe, expect, it } from 'vitest';
-import { narrowForRemote } from '../src/runtime/lunatic/distribution.js';
+import { claim, narrowForRemote, type Transport } from '../src/runtime/lunatic/distribution.js';
 import { Errno, grantedPermissions, LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf } from '../src/runtime/lunatic/index.js';
 import { Registry } from '../src/runtime/lunatic/registry.js';
 
@@ -58,5 +59,50 @@ describe('pid layout', () => {
     expect(nodeIndexOf(pid)).toBe(255);
     expect(nodeIndexOf((3 << NODE_SHIFT) + 42)).toBe(3);
     expect(nodeIndexOf(42)).toBe(0);
+  });
+});
+
+/** An in-process stand-in for NATS: subjects, request/reply, gather; delivery on a later macrotask like a socket. */
+class MemoryBus {
+  private readonly subscribers = new Map<string, Set<(data: Uint8Array, respond?: (reply: Uint8Array) => void) => void>>();
+
+  transport(): Transport {
+    const later = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
+    const handlers = (subject: string) => [...(this.subscribers.get(subject) ?? [])];
+    return {
+      maxPayload: 1 << 20,
+      publish: (subject, data) => void later().then(() => handlers(subject).forEach((handler) => handler(data))),
+      request: async (subject, data) => {
+        await later();
+        const replies: Uint8Array[] = [];
+        handlers(subject).forEach((handler) => handler(data, (reply) => replies.push(reply)));
+        return replies[0];
+      },
+      gather: async (subject, data, windowMs) => {
+        const replies: Uint8Array[] = [];
+        await later();
+        handlers(subject).forEach((handler) => handler(data, (reply) => replies.push(reply)));
+        await new Promise((resolve) => setTimeout(resolve, windowMs));
+        return replies;
+      },
+      subscribe: (subject, handler) => {
+        if (!this.subscribers.has(subject)) this.subscribers.set(subject, new Set());
+        this.subscribers.get(subject)!.add(handler);
+        return () => this.subscribers.get(subject)!.delete(handler);
+      },
+      flush: later,
+      onConnectionLost: () => {},
+      close: async () => {},
+    };
+  }
+}
+
+describe('claim (node names and indexes)', () => {
+  it('of claimants at the same instant exactly one wins; a later one loses to the holder', async () => {
+    const bus = new MemoryBus();
+    const results = await Promise.all([0, 1, 2, 3, 4].map(() => claim(bus.transport(), 'lunatic.claim.index.1')));
+    expect(results.filter(Boolean)).toHaveLength(1);
+    expect(await claim(bus.transport(), 'lunatic.claim.index.1')).toBeUndefined();
+    expect(await claim(bus.transport(), 'lunatic.claim.index.2')).toBeTypeOf('function');
   });
 });

@@ -120,6 +120,19 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     expect(refused.stderr).toBe('lunatic-instrument: --node twin: the node name "twin" is taken by a running node of the cluster: choose another --node\n');
   }, 30_000);
 
+  it('nodes started at the same instant get distinct indexes; of three with one name, one joins', async () => {
+    const indexes = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await pidOf(node(`same-time${i}`, ['serve', `s${i}`]))) >> 23));
+    expect(new Set(indexes).size).toBe(5);
+    const twins = [0, 1, 2].map((i) => node('triplet', ['serve', `t${i}`]));
+    const outcome = (twin: Node) => twin.line(/^ready \d+ 0$/).then(() => 'joined', () => twin.exited.then(({ code, stderr }) => `${code} ${stderr}`));
+    const outcomes = await Promise.all(twins.map(outcome));
+    expect(outcomes.sort()).toEqual([
+      '1 lunatic-instrument: --node triplet: the node name "triplet" is taken by a running node of the cluster: choose another --node\n',
+      '1 lunatic-instrument: --node triplet: the node name "triplet" is taken by a running node of the cluster: choose another --node\n',
+      'joined',
+    ]);
+  }, 60_000);
+
   it('remote spawn: accepted only by a node started with --allow-remote-spawn; the worker runs there within its permissions', async () => {
     const workerNode = node('workers', ['serve', 'w'], ['--allow-remote-spawn']);
     const workersIndex = (await pidOf(workerNode)) >> 23;

@@ -8,6 +8,7 @@
 //   lunatic.node.<name>   request -> the node's index (a live node answers: the name is taken)
 //   lunatic.index.<i>     request -> the node's name (the index is taken)
 //   lunatic.name.<name>   request -> the pid registered under a process name
+//   lunatic.claim.node.<name>, lunatic.claim.index.<i>: claims of nodes that join (claim())
 //   lunatic.hb            heartbeats and goodbyes of every node
 //   lunatic.<i>.msg       messages for processes of node i (binary, hot path)
 //   lunatic.<i>.ctl       links, monitors, kills, exit notices (JSON)
@@ -30,6 +31,8 @@ export interface Transport {
   request(subject: string, data: Uint8Array, timeoutMs: number): Promise<Uint8Array | undefined>;
   /** `respond` is given for requests. Returns the unsubscribe function. */
   subscribe(subject: string, handler: (data: Uint8Array, respond?: (reply: Uint8Array) => void) => void): () => void;
+  /** Publishes a request and resolves with every reply that came within `windowMs`. */
+  gather(subject: string, data: Uint8Array, windowMs: number): Promise<Uint8Array[]>;
   /** Resolves once the server has everything published so far. */
   flush(): Promise<void>;
   /** `listener` runs when the connection to the server is lost. */
@@ -136,6 +139,35 @@ export function narrowForRemote(node: Permissions, asked: Permissions): Permissi
   };
 }
 
+/** How long a joining node listens for rival claims of a name or an index. */
+const CLAIM_WINDOW_MS = 100;
+
+/**
+ * Claims `subject` (a node name or index) against nodes joining at the same time: every
+ * claimant subscribes, then asks all subscribers with a random ticket. A node that holds the
+ * subject answers 0 and always wins; among claimants the smaller ticket wins, and a claimant
+ * also learns of a rival from the rival's question. Resolves with the unsubscribe function of
+ * the won claim (the subscription keeps answering 0), or undefined when lost.
+ */
+export async function claim(transport: Transport, subject: string): Promise<(() => void) | undefined> {
+  const ticket = 1 + Math.floor(Math.random() * Number.MAX_SAFE_INTEGER);
+  let held = false;
+  let lost = false;
+  const unsubscribe = transport.subscribe(subject, (data, respond) => {
+    const theirs = Number(text.decode(data));
+    if (!held && theirs < ticket) lost = true;
+    respond?.(utf8.encode(held ? '0' : String(ticket)));
+  });
+  await transport.flush();
+  const answers = (await transport.gather(subject, utf8.encode(String(ticket)), CLAIM_WINDOW_MS)).map((answer) => Number(text.decode(answer)));
+  if (lost || answers.some((theirs) => theirs !== ticket && theirs < ticket)) {
+    unsubscribe();
+    return undefined;
+  }
+  held = true;
+  return unsubscribe;
+}
+
 export class Cluster implements RemoteNodes {
   private readonly nodes = new Map<number, KnownNode>();
   private readonly unsubscribes: Array<() => void> = [];
@@ -157,10 +189,13 @@ export class Cluster implements RemoteNodes {
   static async join(world: Lunatic, transport: Transport, options: ClusterOptions): Promise<Cluster> {
     const { node } = options;
     if (!NODE_NAME.test(node)) throw new ClusterError(`"${node}" is not a node name (1-64 of A-Z a-z 0-9 _ -)`);
-    const owner = await transport.request(`${PREFIX}.node.${node}`, EMPTY, 2000);
-    if (owner) throw new ClusterError(`the node name "${node}" is taken by a running node of the cluster: choose another --node`);
-    const index = await Cluster.freeIndex(transport);
+    const taken = () => new ClusterError(`the node name "${node}" is taken by a running node of the cluster: choose another --node`);
+    if (await transport.request(`${PREFIX}.node.${node}`, EMPTY, 2000)) throw taken();
+    const nameClaim = await claim(transport, `${PREFIX}.claim.node.${node}`);
+    if (!nameClaim) throw taken();
+    const [index, indexClaim] = await Cluster.freeIndex(transport);
     const cluster = new Cluster(world, transport, options, index);
+    cluster.unsubscribes.push(nameClaim, indexClaim);
     cluster.listen();
     await transport.flush();
     world.attach(cluster);
@@ -168,10 +203,12 @@ export class Cluster implements RemoteNodes {
     return cluster;
   }
 
-  /** The lowest node index no live node answers for. */
-  private static async freeIndex(transport: Transport): Promise<number> {
+  /** The lowest node index no live node answers for and this node won the claim of. */
+  private static async freeIndex(transport: Transport): Promise<[number, () => void]> {
     for (let index = 1; index <= MAX_NODES; index++) {
-      if (!(await transport.request(`${PREFIX}.index.${index}`, EMPTY, 2000))) return index;
+      if (await transport.request(`${PREFIX}.index.${index}`, EMPTY, 2000)) continue;
+      const won = await claim(transport, `${PREFIX}.claim.index.${index}`);
+      if (won) return [index, won];
     }
     throw new ClusterError(`the cluster has ${MAX_NODES} nodes already: no node index is free`);
   }

@@ -52,6 +52,16 @@ class NatsTransport implements Transport {
     return () => subscription.unsubscribe();
   }
 
+  async gather(subject: string, data: Uint8Array, windowMs: number): Promise<Uint8Array[]> {
+    const inbox = `_INBOX.${crypto.randomUUID().replaceAll('-', '')}`;
+    const replies: Uint8Array[] = [];
+    const subscription = this.connection.subscribe(inbox, { callback: (error, message) => void (error || replies.push(message.data)) });
+    this.connection.publish(subject, data, { reply: inbox });
+    await new Promise((resolve) => setTimeout(resolve, windowMs));
+    subscription.unsubscribe();
+    return replies;
+  }
+
   flush(): Promise<void> {
     return this.connection.flush();
   }
