@@ -52,6 +52,7 @@
 #define LUNATIC_ECLOSED 10     /* the connection is closed or was reset */
 #define LUNATIC_ENOMEM 11      /* out of handles, processes (the process limit) or memory */
 #define LUNATIC_EIO 12         /* another network failure */
+#define LUNATIC_EEXIST 13      /* the name is registered by another process */
 
 /* Timeouts are in milliseconds: LUNATIC_FOREVER waits without limit, 0 only checks. */
 #define LUNATIC_FOREVER (-1)
@@ -143,6 +144,7 @@ LUNATIC_IMPORT("yield_now") int32_t lunatic_yield_now(void);
 #define LUNATIC_REASON_EXITED 0
 #define LUNATIC_REASON_CRASHED 1
 #define LUNATIC_REASON_KILLED 2
+#define LUNATIC_REASON_NODE_DOWN 3 /* its node died, left or became unreachable (not a crash) */
 
 typedef struct {
   int32_t pid;
@@ -238,5 +240,57 @@ LUNATIC_IMPORT("config_set_connect") int32_t lunatic_config_set_connect(int32_t 
 
 /* Comma-separated guest paths of preopened directories the child keeps (each one the caller has). */
 LUNATIC_IMPORT("config_set_dirs") int32_t lunatic_config_set_dirs(int32_t config, const char *guest_paths, size_t len);
+
+/* ---- Names ---- */
+
+/*
+ * Registers the caller under `name` (1-64 of A-Z a-z 0-9 _ . -). On a node in a cluster the
+ * name is cluster-wide. A name is freed when its process ends. 0, or -EEXIST (another process
+ * holds it), -EINVAL (bad name).
+ */
+LUNATIC_IMPORT("register") int32_t lunatic_register(const char *name, size_t len);
+/* Frees a name the caller holds. 0, or -ESRCH (the caller holds no such name). */
+LUNATIC_IMPORT("unregister") int32_t lunatic_unregister(const char *name, size_t len);
+/* The pid registered under `name` (this node first, then the cluster), or -ESRCH. */
+LUNATIC_IMPORT("whereis") int32_t lunatic_whereis(const char *name, size_t len);
+
+static inline int32_t lunatic_register_named(const char *name) { return lunatic_register(name, strlen(name)); }
+static inline int32_t lunatic_whereis_named(const char *name) { return lunatic_whereis(name, strlen(name)); }
+
+/* ---- Distribution (`lunatic-instrument run --node NAME --nats URL`, docs/DISTRIBUTION.md) ----
+ *
+ * Pids are global: bits 23..30 hold the index of the node the process lives on (1..255,
+ * assigned when the node joins; 0 without a cluster), bits 0..22 its pid on that node. Every
+ * call taking a pid works with a pid of another node (kill, link, monitor, send), except
+ * lunatic_give (handles stay on their node: -ESRCH). lunatic_kill, lunatic_unlink and
+ * lunatic_demonitor of a remote pid return 0 once sent (-ESRCH when its node is not in the
+ * cluster); lunatic_link and lunatic_monitor wait for its node's answer (-ESRCH, -ETIMEDOUT).
+ *
+ * lunatic_send to another node returns 0 once the message left (-ESRCH when its node is not in
+ * the cluster, -EMSGSIZE above the server's largest message, 1 MiB by default minus 16 bytes);
+ * the receiving node drops it when the receiver is gone or its mailbox is full (no -EFULL across
+ * nodes). Messages from one process to another arrive in the order they were sent.
+ *
+ * When a node dies (kill -9), leaves or becomes unreachable, its processes are reported to
+ * monitors and links on the other nodes with LUNATIC_REASON_NODE_DOWN, within about 1.2 s
+ * (heartbeats every 200 ms; a node silent for 1 s is down).
+ */
+#define LUNATIC_NODE_SHIFT 23
+#define LUNATIC_NODE_OF(pid) ((int32_t)(pid) >> LUNATIC_NODE_SHIFT)
+
+/*
+ * Spawns the export `entry` of the caller's module on the node named `node`, as lunatic_spawn
+ * does locally (flags, config: the child's configuration, narrowed again to what that node grants
+ * remote spawns). The module travels once per node by its SHA-256 and is compiled there once.
+ * Returns the child's pid, or -EPERM (the caller may not spawn, or the node was not started
+ * with --allow-remote-spawn), -ESRCH (no such node), -EINVAL (no such export), -EMSGSIZE
+ * (the module is larger than the server's largest message), -ETIMEDOUT.
+ */
+LUNATIC_IMPORT("spawn_on")
+int32_t lunatic_spawn_on(const char *node, size_t node_len, const char *entry, size_t entry_len, int64_t arg, uint32_t flags, int32_t config);
+
+static inline int32_t lunatic_spawn_on_named(const char *node, const char *entry, int64_t arg, uint32_t flags, int32_t config) {
+  return lunatic_spawn_on(node, strlen(node), entry, strlen(entry), arg, flags, config);
+}
 
 #endif /* LUNATIC_H */

@@ -18,3 +18,5 @@ export type { LunaticOptions, Permissions } from './runtime/lunatic/index.js';
 export { nodeDirectory } from './runtime/node/fs.js';
 export { processStdio, NodeInput, NodeOutput } from './runtime/node/stdio.js';
 export { NodeNetwork } from './runtime/node/net.js';
+export { joinNatsCluster } from './runtime/node/nats.js';
+export type { NatsOptions } from './runtime/node/nats.js';

@@ -1,7 +1,7 @@
 /*
  * A line-based chat server (like Lunatic's telnet chat), one lunatic process per role:
  *
- *   main         listens, spawns the coordinator, then a `client` process per connection
+ *   main         listens, finds or spawns the coordinator, then a `client` process per connection
  *   coordinator  keeps the list of clients (monitoring each) and broadcasts every line
  *   client       owns the connection: relays its lines to the coordinator and writes the
  *                coordinator's broadcasts to the socket
@@ -12,6 +12,11 @@
  * leaves show as "* NAME joined" / "* NAME left".
  *
  * Build: ./build.sh; run: lunatic-instrument run chat.wasm --allow-listen 127.0.0.1:0
+ *
+ * Across machines: every node runs this program with --node NAME --nats URL. The first one's
+ * coordinator registers the cluster-wide name "chat.coordinator"; the main of every later node
+ * finds it with lunatic_whereis and hands its clients to it, so clients connected to different
+ * nodes talk to each other (messages, monitors and DOWN travel between the nodes).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +36,7 @@ enum {
 #define MAX_LINE 1024
 #define MAX_NICK 32
 #define MAX_CLIENTS 4096
+#define COORDINATOR_NAME "chat.coordinator"
 
 static const char HOST[] = "127.0.0.1";
 
@@ -90,6 +96,7 @@ __attribute__((export_name("coordinator")))
 void coordinator(void) {
   static char message[MAX_LINE + MAX_NICK + 8];
   lunatic_message_t info;
+  lunatic_register_named(COORDINATOR_NAME); /* so the mains of other nodes find it */
   for (;;) {
     int32_t length = lunatic_receive(message, sizeof message, LUNATIC_TAG_ANY, LUNATIC_FOREVER, &info);
     if (length < 0) continue;
@@ -190,7 +197,14 @@ int main(int argc, char **argv) {
     fprintf(stderr, "chat: cannot listen on %s:%u (error %d): allow it with --allow-listen %s:%u\n", HOST, port, (int)listener, HOST, port);
     return 1;
   }
-  int32_t coordinator_pid = lunatic_spawn_named("coordinator", 0, LUNATIC_SPAWN_LINK, 0);
+  int32_t coordinator_pid = lunatic_whereis_named(COORDINATOR_NAME); /* another node's */
+  if (coordinator_pid >= 0) {
+    lunatic_link(coordinator_pid); /* this node's clients are of no use once it is gone */
+  } else {
+    coordinator_pid = lunatic_spawn_named("coordinator", 0, LUNATIC_SPAWN_LINK, 0);
+    /* Wait (a little) for its name, so a node started after "listening" finds it. */
+    for (int i = 0; i < 1000 && coordinator_pid > 0 && lunatic_whereis_named(COORDINATOR_NAME) != coordinator_pid; i++) lunatic_sleep_ms(1);
+  }
   if (coordinator_pid < 0) {
     fprintf(stderr, "chat: cannot spawn the coordinator (error %d)\n", (int)coordinator_pid);
     return 1;

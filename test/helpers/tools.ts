@@ -1,4 +1,4 @@
-// Finding the real tools a test needs (clang, cargo, Node 24, Chromium).
+// Finding the real tools a test needs (clang, cargo, Node 24, Chromium, nats-server).
 // Locally a missing tool skips the test with a printed reason; in CI (`LUNATIC_CI=1`, set by
 // .ci/run) a missing tool is a failure, so the toolchain tests can never silently not run.
 import { execFileSync } from 'node:child_process';
@@ -46,6 +46,16 @@ export function findNode24(): string | undefined {
     }
     return undefined;
   });
+}
+
+/** NATS server (Debian: nats-server), for the distribution tests. */
+export function findNatsServer(): string | undefined {
+  return memo('nats-server', () => (works('nats-server', ['--version']) ? 'nats-server' : undefined));
+}
+
+/** openssl, to make a certificate authority and a server certificate for the TLS test. */
+export function findOpenssl(): string | undefined {
+  return memo('openssl', () => (works('openssl', ['version']) ? 'openssl' : undefined));
 }
 
 export function findChromium(): string | undefined {

@@ -7,6 +7,7 @@
 // The program is the first process of the lunatic process API (src/runtime/lunatic): the
 // --allow-listen/--allow-connect/--no-spawn/--max-*/--mailbox flags are its permissions, which
 // the processes it spawns inherit or narrow; a spawned process's crash is reported, not fatal.
+// --node NAME --nats URL join a cluster of nodes first (src/cli/cluster.ts).
 import { basename } from 'node:path';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { InputError, messageOf, UsageError } from '../../errors.js';
@@ -18,13 +19,14 @@ import { processStdio } from '../../runtime/node/stdio.js';
 import { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, type ExitStatus, Runtime } from '../../runtime/index.js';
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../../runtime/wasi/index.js';
-import { grantedPermissions, Lunatic, LunaticError, type Permissions } from '../../runtime/lunatic/index.js';
+import { grantedPermissions, Lunatic, LunaticError, type LunaticProcess, type Permissions } from '../../runtime/lunatic/index.js';
 import { NodeNetwork } from '../../runtime/node/net.js';
+import { checkClusterArgs, type ClusterArgs, clusterOptions, joinClusterFromArgs } from '../cluster.js';
 
 /** The exit code of a program that crashed (trap, host error, failure to start). */
 export const TRAP_EXIT_CODE = 134;
 
-interface RunArgs {
+interface RunArgs extends ClusterArgs {
   program: string;
   args: string[];
   dir: string[];
@@ -64,7 +66,7 @@ function parseEnv(specs: string[]): Record<string, string> {
 }
 
 function builder(yargs: Argv): Argv<RunArgs> {
-  return yargs
+  return clusterOptions(yargs)
     .positional('program', { describe: 'the WASI command to run (.wasm or .wat; instrumented in memory when it is not yet)', type: 'string', demandOption: true })
     .positional('args', { describe: 'arguments for the program (after --)', type: 'string', array: true, default: [] as string[] })
     .option('dir', { describe: 'preopen a host directory, as HOST or HOST::GUEST (repeatable)', type: 'string', array: true, default: [] as string[] })
@@ -92,6 +94,7 @@ function checkArgs(argv: RunArgs): true {
   argv.dir.forEach(parseDir);
   parseEnv(argv.env);
   permissionsOf(argv);
+  checkClusterArgs(argv);
   return true;
 }
 
@@ -157,6 +160,10 @@ function reportCrash(what: string, trap: { message: string; functions: string[] 
   process.stderr.write(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
 }
 
+function reportChildCrash(child: LunaticProcess): void {
+  void child.exited.then((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
+}
+
 function exitCodeOf(program: string, status: ExitStatus): number {
   if (status.code !== undefined) return status.code;
   reportCrash(program, status.trap ?? { message: 'killed', functions: [] });
@@ -181,10 +188,12 @@ async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
     blockingImports: [...MAY_WAIT_IMPORTS],
     // each process sees the directories its permissions keep
     hostModules: ({ dirs }) => [wasiPreview1({ ...wasiOptions, preopens: preopened.filter(({ guestPath }) => guestPath in dirs) })],
-    onSpawn: (child) => void child.exited.then((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap)),
+    onSpawn: reportChildCrash,
   });
+  const cluster = await joinClusterFromArgs(lunatic, argv, permissionsOf(argv), reportChildCrash);
   const status = await lunatic.start(lunatic.program(bytes, module), { permissions: permissionsOf(argv) }).exited;
   const code = exitCodeOf(argv.program, status);
+  await cluster?.close();
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   // Exit now: a stdin read still pending, or a timer of the program, must not keep Node alive.
   process.exit(code);

@@ -1,7 +1,8 @@
 // lunatic host API, processes: spawn (an export of the same module, with an argument and
 // optionally a narrowed configuration), spawn_fn (the same for a function pointer: a table
-// entry), self, exit, kill, link/unlink/trap_links, monitor,
-// sleep_ms, yield_now. Signatures and codes: include/lunatic.h.
+// entry), self, exit, kill, link/unlink/trap_links, monitor, sleep_ms, yield_now. Signatures
+// and codes: include/lunatic.h. A pid of another node goes to the cluster (world.remote,
+// distribution.ts).
 import { NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
 import { type HostFunction, ProcessExit } from '../types.js';
@@ -40,14 +41,17 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       throw new ProcessExit(code);
     },
     kill(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.kill(pid), 0;
       world.process(pid).core.kill();
       return 0;
     },
-    link(pid: number): number {
+    link(pid: number): number | Promise<number> {
+      if (!world.isLocal(pid)) return world.remote!.link(self, pid).then(() => 0);
       world.link(self, other(pid));
       return 0;
     },
     unlink(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.unlink(self, pid), 0;
       world.unlink(self, other(pid));
       return 0;
     },
@@ -55,11 +59,13 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       self.trapLinks = on !== 0;
       return 0;
     },
-    monitor(pid: number): number {
+    monitor(pid: number): number | Promise<number> {
+      if (!world.isLocal(pid)) return world.remote!.monitor(self, pid).then(() => 0);
       world.monitor(self, other(pid));
       return 0;
     },
     demonitor(pid: number): number {
+      if (!world.isLocal(pid)) return world.remote!.demonitor(self, pid), 0;
       world.demonitor(self, other(pid));
       return 0;
     },

@@ -25,6 +25,8 @@ export const Errno = {
   NOMEM: 11,
   /** Another network failure. */
   IO: 12,
+  /** The name is already registered by another process (lunatic_register). */
+  EXIST: 13,
 } as const;
 
 export type ErrnoCode = (typeof Errno)[keyof typeof Errno];

@@ -1,7 +1,8 @@
 // The `lunatic` import namespace of one process: the process, message, TCP, handle and
-// configuration calls, each guarded (limits checked first, errors returned as codes).
+// configuration calls, names and remote spawn, each guarded (limits checked first, errors returned as codes).
 // The runtime core adds `lunatic.yield` itself.
 import type { Imports, ProcessContext } from '../types.js';
+import { clusterApi } from './api-cluster.js';
 import { configApi } from './api-config.js';
 import { handleApi } from './api-handles.js';
 import { messageApi } from './api-message.js';
@@ -20,6 +21,7 @@ export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: Proces
     ...tcpApi(world, self, ctx, memory),
     ...handleApi(world, self),
     ...configApi(world, self, memory),
+    ...clusterApi(world, self, memory),
   };
   const { maxMemoryPages, maxReductions } = self.permissions;
   const limited = maxMemoryPages !== undefined || maxReductions !== undefined;

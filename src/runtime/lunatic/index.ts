@@ -8,3 +8,6 @@ export { DEFAULT_MAILBOX_CAPACITY, NO_PERMISSIONS, grantedPermissions } from './
 export type { Grants, Permissions } from './permissions.js';
 export { Reason, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
 export { MAILBOX_MAX_BYTES } from './mailbox.js';
+export { Cluster, ClusterError } from './distribution.js';
+export type { ClusterOptions, Transport } from './distribution.js';
+export { LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf } from './remote.js';

@@ -13,8 +13,10 @@ import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
 import { Mailbox } from './mailbox.js';
 import type { Network } from './network.js';
-import { notification, Reason, reasonOf, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
+import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
 import type { Permissions } from './permissions.js';
+import { Registry } from './registry.js';
+import { LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf, type RemoteNodes } from './remote.js';
 
 const PAGE_BYTES = 65536;
 /** How often the limits of processes that make no lunatic calls are checked. */
@@ -28,6 +30,8 @@ export interface Program {
   tableEntries?: ReadonlySet<number> | undefined;
   /** Pages at the top of memory 0 that belong to the host, not the program (docs/ABI.md). */
   reservedPages: number;
+  /** The module bytes, which a remote spawn sends to another node. */
+  bytes?: Uint8Array;
 }
 
 export interface LunaticOptions {
@@ -69,13 +73,14 @@ export class LunaticProcess {
   /** How the process ended; a limit violation shows as a crash with its reason. */
   readonly exited: Promise<ExitStatus>;
 
-  constructor(readonly core: CoreProcess, readonly program: Program, readonly permissions: Permissions) {
+  constructor(readonly core: CoreProcess, readonly program: Program, readonly permissions: Permissions, private readonly pidBase = 0) {
     this.mailbox = new Mailbox(permissions.mailboxCapacity);
     this.exited = core.exited.then((status) => (this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status));
   }
 
+  /** The global pid: the node index in the high bits (remote.ts), the core's pid below. */
   get pid(): number {
-    return this.core.pid;
+    return this.pidBase + this.core.pid;
   }
 }
 
@@ -84,8 +89,25 @@ export class Lunatic {
   private readonly live = new Map<number, LunaticProcess>();
   private readonly limited = new Set<LunaticProcess>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
+  /** Process names on this node (lunatic_register). */
+  readonly registry = new Registry();
+  /** The cluster this node joined (distribution.ts), if any. */
+  remote: RemoteNodes | undefined;
+  private pidBase = 0;
 
   constructor(readonly options: LunaticOptions) {}
+
+  /** Joins a cluster: pids started from now on carry the node's index. */
+  attach(remote: RemoteNodes): void {
+    if (this.live.size > 0) throw new Error('join the cluster before starting processes');
+    this.remote = remote;
+    this.pidBase = remote.index << NODE_SHIFT;
+  }
+
+  /** Whether `pid` lives on this node (always, without a cluster). */
+  isLocal(pid: number): boolean {
+    return !this.remote || nodeIndexOf(pid) === this.remote.index;
+  }
 
   get network(): Network | undefined {
     return this.options.network;
@@ -93,7 +115,7 @@ export class Lunatic {
 
   /** The Program of module bytes (instrumented, or plain on JSPI) and their compiled module. */
   program(bytes: Uint8Array, module: WebAssembly.Module): Program {
-    return { module, ...spawnableFunctions(bytes), reservedPages: instrumentInfoOf(module)?.reservedPages ?? 0 };
+    return { module, ...spawnableFunctions(bytes), reservedPages: instrumentInfoOf(module)?.reservedPages ?? 0, bytes };
   }
 
   /** Compiles module bytes into a Program. */
@@ -107,10 +129,14 @@ export class Lunatic {
    */
   start(program: Program, options: StartOptions): LunaticProcess {
     const { permissions } = options;
-    const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(ctx.pid)!, ctx)] satisfies HostModule[];
+    const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(this.pidBase + ctx.pid)!, ctx)] satisfies HostModule[];
     const { blockingImports } = this.options;
     const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports });
-    const process = new LunaticProcess(core, program, permissions);
+    const process = new LunaticProcess(core, program, permissions, this.pidBase);
+    if (this.remote && core.pid >= LOCAL_PID_LIMIT) {
+      core.kill(); // its pid would spill into the node index (remote.ts)
+      throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
+    }
     this.live.set(process.pid, process);
     if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
     void process.exited.then((status) => this.ended(process, status));
@@ -212,23 +238,28 @@ export class Lunatic {
       this.watchdog = undefined;
     }
     this.handles.closeAll(process.pid);
+    this.remote?.ended(process, status);
+    this.registry.forget(process.pid);
     // Both sides of a monitor forget the ended process, so a long-lived process watched by (or
     // watching) many short-lived ones keeps no trace of them.
     for (const pid of process.monitoring) this.live.get(pid)?.monitoredBy.delete(process.pid);
-    for (const pid of process.monitoredBy) {
-      const watcher = this.live.get(pid);
-      watcher?.monitoring.delete(process.pid);
-      watcher?.mailbox.notify(notification(TAG_DOWN, process.pid, status));
-    }
-    const failed = reasonOf(status) !== Reason.EXITED;
-    for (const pid of process.links) {
-      const linked = this.live.get(pid);
-      if (!linked) continue;
-      linked.links.delete(process.pid);
-      if (!failed) continue;
-      if (linked.trapLinks) linked.mailbox.notify(notification(TAG_LINK_DOWN, process.pid, status));
-      else linked.core.kill();
-    }
+    for (const pid of process.monitoredBy) this.deliverDown(pid, process.pid, reasonOf(status), status.code ?? 0);
+    for (const pid of process.links) this.deliverLinkExit(pid, process.pid, reasonOf(status), status.code ?? 0);
+  }
+
+  /** Process `pid` (of this node or another) ended: a DOWN message for `watcherPid`, if it lives here. */
+  deliverDown(watcherPid: number, pid: number, reason: ReasonCode, code: number): void {
+    const watcher = this.live.get(watcherPid);
+    if (!watcher?.monitoring.delete(pid)) return;
+    watcher.mailbox.notify(notificationOf(TAG_DOWN, pid, reason, code));
+  }
+
+  /** Process `pid` linked to `linkedPid` ended: when it failed, the linked one dies or (trapping links) is told. */
+  deliverLinkExit(linkedPid: number, pid: number, reason: ReasonCode, code: number): void {
+    const linked = this.live.get(linkedPid);
+    if (!linked?.links.delete(pid) || reason === Reason.EXITED) return;
+    if (linked.trapLinks) linked.mailbox.notify(notificationOf(TAG_LINK_DOWN, pid, reason, code));
+    else linked.core.kill();
   }
 }
 

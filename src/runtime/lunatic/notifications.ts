@@ -8,18 +8,20 @@ import type { Message } from './mailbox.js';
 export const TAG_DOWN = -1n;
 export const TAG_LINK_DOWN = -2n;
 
-export const Reason = { EXITED: 0, CRASHED: 1, KILLED: 2 } as const;
+/** NODE_DOWN: the process lived on another node, which died or became unreachable (distribution.ts). */
+export const Reason = { EXITED: 0, CRASHED: 1, KILLED: 2, NODE_DOWN: 3 } as const;
 export type ReasonCode = (typeof Reason)[keyof typeof Reason];
 
 export function reasonOf(status: ExitStatus): ReasonCode {
   return status.trap ? Reason.CRASHED : status.killed ? Reason.KILLED : Reason.EXITED;
 }
 
-export function notification(tag: bigint, pid: number, status: ExitStatus): Message {
+/** A DOWN or LINK_DOWN message about `pid` (ended here, or on another node). */
+export function notificationOf(tag: bigint, pid: number, reason: ReasonCode, code: number): Message {
   const data = new Uint8Array(12);
   const view = new DataView(data.buffer);
   view.setInt32(0, pid, true);
-  view.setInt32(4, reasonOf(status), true);
-  view.setInt32(8, status.code ?? 0, true);
+  view.setInt32(4, reason, true);
+  view.setInt32(8, code, true);
   return { tag, sender: pid, data };
 }

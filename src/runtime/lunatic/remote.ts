@@ -1,0 +1,41 @@
+// What the lunatic world needs from a cluster (src/runtime/lunatic/distribution.ts implements it):
+// the pid layout that says which node a pid lives on, and the calls that leave this node. The
+// world stays protocol-neutral and works the same without one (every pid is then local).
+import type { ExitStatus } from '../process.js';
+import type { LunaticProcess } from './lunatic.js';
+import type { Permissions } from './permissions.js';
+
+/**
+ * Pid layout (int32, always > 0): bits 23..30 hold the node index (1..255, assigned when the
+ * node joins; 0 when there is no cluster), bits 0..22 the node-local pid (1..8,388,607).
+ */
+export const NODE_SHIFT = 23;
+export const LOCAL_PID_LIMIT = 1 << NODE_SHIFT;
+export const MAX_NODES = 255;
+
+export const nodeIndexOf = (pid: number): number => pid >>> NODE_SHIFT;
+
+export interface RemoteSpawn {
+  entry: string;
+  arg: bigint;
+  link: boolean;
+  permissions: Permissions;
+}
+
+export interface RemoteNodes {
+  /** This node's index. */
+  readonly index: number;
+  /** Queues a message for a pid on another node (`data` may be a view of wasm memory: copy it now): ESRCH when its node is unknown or down. */
+  send(from: number, to: number, tag: bigint, data: Uint8Array): void;
+  link(local: LunaticProcess, remote: number): Promise<void>;
+  unlink(local: LunaticProcess, remote: number): void;
+  monitor(watcher: LunaticProcess, watched: number): Promise<void>;
+  demonitor(watcher: LunaticProcess, watched: number): void;
+  kill(pid: number): void;
+  /** A local process ended: tell its remote monitors and links. */
+  ended(process: LunaticProcess, status: ExitStatus): void;
+  spawn(parent: LunaticProcess, node: string, options: RemoteSpawn): Promise<number>;
+  register(process: LunaticProcess, name: string): Promise<void>;
+  unregister(process: LunaticProcess, name: string): void;
+  whereis(name: string): Promise<number | undefined>;
+}
