@@ -75,7 +75,9 @@ export function renderChart(input: ChartInput): string {
     parts.push(`<text x="${n(labelX)}" y="${n(y(0) + 16)}" text-anchor="middle" font-size="12">${escapeXml(group)}</text>`);
   });
   for (const line of input.lines) {
-    parts.push(`<line x1="${PLOT.left}" x2="${WIDTH - PLOT.right}" y1="${n(y(line.value))}" y2="${n(y(line.value))}" stroke="#333" stroke-dasharray="5,4"/>`);
+    parts.push(
+      `<line x1="${PLOT.left}" x2="${WIDTH - PLOT.right}" y1="${n(y(line.value))}" y2="${n(y(line.value))}" stroke="#333" stroke-dasharray="5,4"/>`,
+    );
   }
   // Legend: the series on one row, the dashed lines on the row below.
   input.series.forEach((series, s) => {

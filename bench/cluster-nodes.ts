@@ -53,7 +53,10 @@ export interface Node {
 
 /** Runs `lunatic-instrument run wasm [flags] -- args` with the given Node binary. */
 export function startNode(wasm: string, flags: string[], args: string[], options: { node?: string; env?: NodeJS.ProcessEnv } = {}): Node {
-  const child = spawn(options.node ?? process.execPath, [BIN, 'run', wasm, ...flags, '--', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } });
+  const child = spawn(options.node ?? process.execPath, [BIN, 'run', wasm, ...flags, '--', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...options.env },
+  });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();
@@ -71,9 +74,13 @@ export function startNode(wasm: string, flags: string[], args: string[], options
   const line = (pattern: RegExp) =>
     new Promise<RegExpExecArray>((resolve, reject) => {
       const check = () => {
-        const match = stdout.split('\n').map((text) => pattern.exec(text)).find(Boolean);
+        const match = stdout
+          .split('\n')
+          .map((text) => pattern.exec(text))
+          .find(Boolean);
         if (match) resolve(match);
-        else if (child.exitCode !== null || child.signalCode !== null) reject(new Error(`the node exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}: ${stdout}${stderr}`));
+        else if (child.exitCode !== null || child.signalCode !== null)
+          reject(new Error(`the node exited (${child.exitCode ?? child.signalCode}) before printing ${pattern}: ${stdout}${stderr}`));
         else return;
         waiters.delete(check);
       };

@@ -44,7 +44,9 @@ async function measure(wasm: string, url: string): Promise<Figures> {
     const server = node('a', ['serve', 'echo'], ['--allow-remote-spawn', '--mailbox', String(FLOOD + 16)]);
     await server.line(/^ready/);
     const [p50, p99] = numbers(await node('b', ['pingtime', 'echo', String(PINGS)]).line(/^rtt p50 (\d+) p99 (\d+) ns$/));
-    const [sent, arrived, floodNs] = numbers(await node('c', ['flood', 'echo', String(FLOOD)]).line(/^flooded (\d+) arrived (\d+) ns (\d+)$/));
+    const [sent, arrived, floodNs] = numbers(
+      await node('c', ['flood', 'echo', String(FLOOD)]).line(/^flooded (\d+) arrived (\d+) ns (\d+)$/),
+    );
     const [first, spawnP50] = numbers(await node('d', ['spawntime', 'a', String(SPAWNS)]).line(/^spawn first (\d+) p50 (\d+) ns$/));
     const downAfterKillMs: number[] = [];
     for (let round = 0; round < KILLS; round++) {
@@ -96,7 +98,10 @@ function record(section: string): void {
   const file = join(benchDir, 'RESULTS.md');
   const text = readFileSync(file, 'utf8');
   const start = text.indexOf(START);
-  const updated = start >= 0 ? text.slice(0, start) + section + text.slice(text.indexOf(END) + END.length) : text.replace('<!-- /commentary -->', `${section}\n\n<!-- /commentary -->`);
+  const updated =
+    start >= 0
+      ? text.slice(0, start) + section + text.slice(text.indexOf(END) + END.length)
+      : text.replace('<!-- /commentary -->', `${section}\n\n<!-- /commentary -->`);
   writeFileSync(file, updated);
 }
 

@@ -54,7 +54,12 @@ function writeAsyncifyData(exports: ProgramExports): number {
 }
 
 /** The `lunatic` import namespace for a mode (none for plain runs). */
-function lunaticImports(spec: DriverSpec, program: () => ProgramExports, suspended: (data: number) => void, counted: () => void): WebAssembly.ModuleImports | undefined {
+function lunaticImports(
+  spec: DriverSpec,
+  program: () => ProgramExports,
+  suspended: (data: number) => void,
+  counted: () => void,
+): WebAssembly.ModuleImports | undefined {
   const refill = (): void => {
     program().lunatic_reductions.value = spec.reductions;
     counted();
@@ -93,7 +98,12 @@ async function runProgram(spec: DriverSpec): Promise<DriverResult> {
   let exports: ProgramExports | undefined;
   let data = 0;
   let yields = 0;
-  const lunatic = lunaticImports(spec, () => exports!, (address) => (data = address), () => yields++);
+  const lunatic = lunaticImports(
+    spec,
+    () => exports!,
+    (address) => (data = address),
+    () => yields++,
+  );
   if (lunatic) imports.lunatic = lunatic;
 
   const compileStart = performance.now();

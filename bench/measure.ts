@@ -101,7 +101,10 @@ export async function runTool(command: { node?: string; program: string; args: s
   } else {
     child = await runChild(command.program, command.args, timeoutMs);
   }
-  if (child.code !== 0) throw new Error(`${command.program} failed (exit ${child.code ?? 'killed: timeout'}): ${lastLine(child.stderr.replace(USAGE_MARK, ''))}`);
+  if (child.code !== 0)
+    throw new Error(
+      `${command.program} failed (exit ${child.code ?? 'killed: timeout'}): ${lastLine(child.stderr.replace(USAGE_MARK, ''))}`,
+    );
   const usage = USAGE_MARK.exec(child.stderr);
   if (!usage) return { ms: child.ms };
   return { ms: child.ms, maxRssKiB: Number(usage[1]), cpuMs: (Number(usage[2]) + Number(usage[3])) * 1000 };

@@ -5,7 +5,7 @@
 export const RUN_VARIANTS = {
   baseline: 'uninstrumented, Node 20',
   asyncify: 'instrument() default (reductions + Asyncify), Node 20',
-  singleCopy: 'reductions + binaryen\'s single-copy Asyncify (--no-rewind-copies: smaller, slower), Node 20',
+  singleCopy: "reductions + binaryen's single-copy Asyncify (--no-rewind-copies: smaller, slower), Node 20",
   singleAbove: 'reductions + our Asyncify, one copy for functions over 500 expressions (--single-copy-above 500), Node 20',
   asyncifyOnly: 'Asyncify of the WASI blocking imports only, no reductions, Node 20',
   wasmOpt: 'binaryen wasm-opt -O2 --asyncify (every import), Node 20',

@@ -172,7 +172,11 @@ async function measureRuns(program: BenchProgram, plans: VariantPlan[], options:
     for (const plan of plans) {
       if (failed.has(plan.variant)) continue;
       try {
-        const measured = await runProgram(plan.node, { wasm: plan.wasm, args: program.args, mode: plan.mode, reductions: options.reductions }, RUN_TIMEOUT_MS);
+        const measured = await runProgram(
+          plan.node,
+          { wasm: plan.wasm, args: program.args, mode: plan.mode, reductions: options.reductions },
+          RUN_TIMEOUT_MS,
+        );
         samples.set(plan.variant, [...(samples.get(plan.variant) ?? []), measured]);
       } catch (error) {
         failed.add(plan.variant);
@@ -206,7 +210,15 @@ function moduleSizes(path: string): { bytes: number; codeBytes: number } {
 
 async function benchProgram(program: BenchProgram, options: Options, node24: string | undefined): Promise<ProgramResult> {
   const input = moduleSizes(program.wasm);
-  const result: ProgramResult = { name: program.name, description: program.description, inputBytes: input.bytes, inputCodeBytes: input.codeBytes, tools: {}, runs: {}, notes: [] };
+  const result: ProgramResult = {
+    name: program.name,
+    description: program.description,
+    inputBytes: input.bytes,
+    inputCodeBytes: input.codeBytes,
+    tools: {},
+    runs: {},
+    notes: [],
+  };
   console.log(`${program.name}: instrumenting`);
   const outputs = await measureTools(program, options, result);
   console.log(`${program.name}: running`);
@@ -225,7 +237,8 @@ function selectPrograms(options: Options, skipped: string[]): BenchProgram[] {
   }
   if (!options.only) return programs;
   const unknown = options.only.filter((name) => !programs.some((p) => p.name === name));
-  if (unknown.length > 0) throw new Error(`--only: no program named ${unknown.join(', ')} (known: ${programs.map((p) => p.name).join(', ')})`);
+  if (unknown.length > 0)
+    throw new Error(`--only: no program named ${unknown.join(', ')} (known: ${programs.map((p) => p.name).join(', ')})`);
   return programs.filter((p) => options.only!.includes(p.name));
 }
 

@@ -9,7 +9,14 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus, totalmem } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { type BackendName, DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
+import {
+  type BackendName,
+  DEFAULT_MAX_PROCESSES,
+  DEFAULT_REDUCTIONS,
+  type ExitStatus,
+  type HostModule,
+  Runtime,
+} from '../src/runtime/index.js';
 import { median } from './stats.js';
 
 /** The hand-written modules of the scenarios, as text (compiled and instrumented by prepareModules). */
@@ -80,7 +87,12 @@ export async function prepareModules(backend: BackendName, spinnerIterations = S
     return asyncify ? (await instrument(bytes, { reductions: false, blockingImports: blocking })).binary : bytes;
   };
   const spinner = (await instrument(await watToWasm(WAT.spinner(spinnerIterations)), { asyncify })).binary;
-  return { napper: await build(WAT.napper, ['env.nap']), trivial: await build(WAT.trivial), spinner, pauser: await build(WAT.pauser, ['env.pause']) };
+  return {
+    napper: await build(WAT.napper, ['env.nap']),
+    trivial: await build(WAT.trivial),
+    spinner,
+    pauser: await build(WAT.pauser, ['env.pause']),
+  };
 }
 
 const now = () => performance.now();
@@ -122,7 +134,10 @@ export interface SleepersResult {
 export async function sleepers(modules: Modules, backend: BackendName, processes = 1000, naps = 5, ms = 100): Promise<SleepersResult> {
   const runtime = new Runtime({ backend });
   const started = now();
-  const all = Array.from({ length: processes }, () => runtime.spawn(modules.napper, { hostModules: [napHost(naps, ms)], blockingImports: BLOCKING }).exited);
+  const all = Array.from(
+    { length: processes },
+    () => runtime.spawn(modules.napper, { hostModules: [napHost(naps, ms)], blockingImports: BLOCKING }).exited,
+  );
   const outcome = countOutcomes(await Promise.all(all));
   return { processes, ...outcome, milliseconds: now() - started };
 }
@@ -143,7 +158,12 @@ export interface LatenessResult {
 }
 
 /** A spinning process next to one that sleeps 10 ms again and again: how late does the sleeper wake? */
-export async function lateness(modules: Modules, backend: BackendName, naps = 40, reductions = DEFAULT_REDUCTIONS): Promise<LatenessResult> {
+export async function lateness(
+  modules: Modules,
+  backend: BackendName,
+  naps = 40,
+  reductions = DEFAULT_REDUCTIONS,
+): Promise<LatenessResult> {
   const runtime = new Runtime({ backend, reductions });
   const late: number[] = [];
   const started = now();
@@ -210,7 +230,8 @@ export async function yieldRoundTrip(modules: Modules, backend: BackendName, dep
 }
 
 async function runPauser(modules: Modules, backend: BackendName, entry: string, env: Record<string, () => unknown>): Promise<void> {
-  const status = await new Runtime({ backend }).spawn(modules.pauser, { hostModules: [() => ({ env })], entry, blockingImports: BLOCKING }).exited;
+  const status = await new Runtime({ backend }).spawn(modules.pauser, { hostModules: [() => ({ env })], entry, blockingImports: BLOCKING })
+    .exited;
   if (status.code !== 0) throw new Error(`the pauser failed: ${JSON.stringify(status)}`);
 }
 
@@ -244,7 +265,9 @@ export async function capacity(modules: Modules, backend: BackendName, target: n
   const running: ReturnType<Runtime['spawn']>[] = [];
   let failure: string | undefined;
   while (running.length < target && !failure) {
-    const batch = Array.from({ length: Math.min(500, target - running.length) }, () => runtime.spawn(module, { hostModules: [forever], blockingImports: BLOCKING }));
+    const batch = Array.from({ length: Math.min(500, target - running.length) }, () =>
+      runtime.spawn(module, { hostModules: [forever], blockingImports: BLOCKING }),
+    );
     await allWaiting(batch);
     for (const process of batch) {
       if (process.state === 'crashed') failure ??= (await process.exited).trap?.message;
@@ -296,14 +319,30 @@ interface ChildInput {
 }
 
 /** Runs tasks in another Node (e.g. Node 24 for JSPI, or with V8 flags): `script` is this file, built or bundled. */
-export function inChild(node: string, script: string, backend: BackendName, modules: Modules, tasks: Task[], nodeFlags: string[] = []): Promise<unknown[]> {
-  const input: ChildInput = { backend, tasks, modules: Object.fromEntries(Object.entries(modules).map(([name, bytes]) => [name, Buffer.from(bytes).toString('base64')])) as Record<ModuleName, string> };
+export function inChild(
+  node: string,
+  script: string,
+  backend: BackendName,
+  modules: Modules,
+  tasks: Task[],
+  nodeFlags: string[] = [],
+): Promise<unknown[]> {
+  const input: ChildInput = {
+    backend,
+    tasks,
+    modules: Object.fromEntries(Object.entries(modules).map(([name, bytes]) => [name, Buffer.from(bytes).toString('base64')])) as Record<
+      ModuleName,
+      string
+    >,
+  };
   return new Promise((resolve, reject) => {
     const child = spawn(node, [...nodeFlags, script, '--child'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(output) as unknown[]) : reject(new Error(`${node} ${script} --child exited with ${code}: ${output}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(output) as unknown[]) : reject(new Error(`${node} ${script} --child exited with ${code}: ${output}`)),
+    );
     // A child that dies before reading its input breaks the pipe; its exit code reports why.
     child.stdin.on('error', (error: NodeJS.ErrnoException) => {
       if (error.code !== 'EPIPE') reject(error);
@@ -316,7 +355,9 @@ async function childMain(): Promise<void> {
   let text = '';
   for await (const chunk of process.stdin) text += chunk;
   const input = JSON.parse(text) as ChildInput;
-  const modules = Object.fromEntries(Object.entries(input.modules).map(([name, base64]) => [name, new Uint8Array(Buffer.from(base64, 'base64'))])) as Modules;
+  const modules = Object.fromEntries(
+    Object.entries(input.modules).map(([name, base64]) => [name, new Uint8Array(Buffer.from(base64, 'base64'))]),
+  ) as Modules;
   const results: unknown[] = [];
   for (const task of input.tasks) results.push(await runTask(modules, input.backend, task));
   process.stdout.write(JSON.stringify(results));
@@ -355,7 +396,10 @@ export async function runtimeBench(): Promise<Record<string, unknown>> {
     defaultReductions: DEFAULT_REDUCTIONS,
     asyncify: label(tasks, await inChild(process.execPath, script, 'asyncify', asyncifyModules, tasks)),
     // Without the trap handler V8 aborts near vm.max_map_count / 2 instances: stay below it.
-    asyncifyNoTrapHandler: label(noTrapHandlerTasks, await inChild(process.execPath, script, 'asyncify', asyncifyModules, noTrapHandlerTasks, ['--disable-wasm-trap-handler'])),
+    asyncifyNoTrapHandler: label(
+      noTrapHandlerTasks,
+      await inChild(process.execPath, script, 'asyncify', asyncifyModules, noTrapHandlerTasks, ['--disable-wasm-trap-handler']),
+    ),
   };
   if (node24) {
     const jspiModules = await prepareModules('jspi');

@@ -69,7 +69,10 @@ export async function schedulingBench(options: { baseline?: string; runs?: numbe
   const sides: Side[] = [{ label: 'current', cli }];
   if (options.baseline) sides.push({ label: 'baseline', cli: join(options.baseline, 'bin', 'lunatic-instrument.js') });
   const node24 = findNode24();
-  const backends = [{ backend: 'asyncify', node: process.execPath, module: modules.asyncify }, ...(node24 ? [{ backend: 'jspi', node: node24, module: modules.jspi }] : [])];
+  const backends = [
+    { backend: 'asyncify', node: process.execPath, module: modules.asyncify },
+    ...(node24 ? [{ backend: 'jspi', node: node24, module: modules.jspi }] : []),
+  ];
   const results: SchedulingResults = { runs, figures: {}, nodes: {}, ...(options.baseline ? { baseline: options.baseline } : {}) };
   for (const { backend, node, module } of backends) {
     results.nodes[backend] = await nodeVersion(node);
@@ -87,7 +90,8 @@ export async function schedulingBench(options: { baseline?: string; runs?: numbe
           }
         }
       }
-      for (const [label, values] of Object.entries(samples)) if (row[label] === undefined) row[label] = Math.round(median(values) * 1000) / 1000;
+      for (const [label, values] of Object.entries(samples))
+        if (row[label] === undefined) row[label] = Math.round(median(values) * 1000) / 1000;
       perScenario[scenario.name] = row;
       console.log(`scheduling ${backend}: ${scenario.name}: ${JSON.stringify(row)}`);
     }

@@ -25,7 +25,16 @@ const VARIANTS: Record<string, string[]> = {
 };
 
 /** Folders whose uninstrumented .wasm files are inputs (instrumented copies, *.inst.wasm, are not). */
-const INPUT_DIRS = ['fixtures/c', 'fixtures/wat', 'fixtures/fuzz-regressions', 'bench/c', 'examples/quickstart', 'examples/chat', 'examples/echo-server', 'examples/browser/wasm'];
+const INPUT_DIRS = [
+  'fixtures/c',
+  'fixtures/wat',
+  'fixtures/fuzz-regressions',
+  'bench/c',
+  'examples/quickstart',
+  'examples/chat',
+  'examples/echo-server',
+  'examples/browser/wasm',
+];
 
 function inputs(): string[] {
   return INPUT_DIRS.flatMap((dir) => {
@@ -35,7 +44,10 @@ function inputs(): string[] {
     } catch {
       return [];
     }
-    return names.filter((name) => name.endsWith('.wasm') && !name.endsWith('.inst.wasm')).sort().map((name) => `${dir}/${name}`);
+    return names
+      .filter((name) => name.endsWith('.wasm') && !name.endsWith('.inst.wasm'))
+      .sort()
+      .map((name) => `${dir}/${name}`);
   });
 }
 
@@ -72,6 +84,8 @@ if (process.argv.includes('--write')) {
 } else {
   const differences = compare(JSON.parse(readFileSync(MANIFEST, 'utf8')) as Record<string, string>, actual);
   for (const line of differences) process.stdout.write(`differs: ${line}\n`);
-  process.stdout.write(`${Object.keys(actual).length - differences.length} of ${Object.keys(actual).length} outputs identical to ${relative(projectRoot, MANIFEST)}\n`);
+  process.stdout.write(
+    `${Object.keys(actual).length - differences.length} of ${Object.keys(actual).length} outputs identical to ${relative(projectRoot, MANIFEST)}\n`,
+  );
   process.exitCode = differences.length ? 1 : 0;
 }

@@ -22,7 +22,11 @@ function parseArgs(): Args {
     .scriptName('npm run fuzz --')
     .option('count', { type: 'number', default: 100, describe: 'how many modules to generate' })
     .option('seed', { type: 'number', default: 1, describe: 'the first seed (then seed+1, ...)' })
-    .option('generator', { choices: ['npm', 'native'] as const, default: 'npm' as GeneratorName, describe: "npm: binaryen's wasm-opt from node_modules (reproducible); native: /usr/bin/wasm-opt (faster, another version)" })
+    .option('generator', {
+      choices: ['npm', 'native'] as const,
+      default: 'npm' as GeneratorName,
+      describe: "npm: binaryen's wasm-opt from node_modules (reproducible); native: /usr/bin/wasm-opt (faster, another version)",
+    })
     .option('jobs', { type: 'number', default: 2, describe: 'generator processes running ahead' })
     .option('save', { type: 'string', default: 'fuzz-findings', describe: 'directory for the modules that mismatch' })
     .strict()
@@ -34,12 +38,23 @@ function describe(finding: Finding): string {
 }
 
 function printSummary(summary: Summary, args: Args): void {
-  const profiles = Object.entries(summary.profiles).map(([name, n]) => `${n} ${name}`).join(', ');
-  console.log(`\n${summary.modules} modules (${profiles}) from seeds ${args.seed}..${args.seed + args.count - 1}, generator ${args.generator}, in ${(summary.milliseconds / 1000).toFixed(1)} s`);
-  console.log(`${summary.runs} instrumented runs, ${summary.exportsCalled} export calls, ${summary.yields} yields, ${summary.suspensions} suspensions (unwind + rewind)`);
-  for (const [reason, seeds] of Object.entries(summary.refused)) console.log(`refused by the instrumenter (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
-  for (const [reason, seeds] of Object.entries(summary.skipped)) console.log(`skipped (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
-  for (const [variant, seeds] of Object.entries(summary.stackLimited)) console.log(`inconclusive (${seeds.length}): ${variant} overflowed the engine's stack at another depth than the original - seeds ${seeds.join(' ')}`);
+  const profiles = Object.entries(summary.profiles)
+    .map(([name, n]) => `${n} ${name}`)
+    .join(', ');
+  console.log(
+    `\n${summary.modules} modules (${profiles}) from seeds ${args.seed}..${args.seed + args.count - 1}, generator ${args.generator}, in ${(summary.milliseconds / 1000).toFixed(1)} s`,
+  );
+  console.log(
+    `${summary.runs} instrumented runs, ${summary.exportsCalled} export calls, ${summary.yields} yields, ${summary.suspensions} suspensions (unwind + rewind)`,
+  );
+  for (const [reason, seeds] of Object.entries(summary.refused))
+    console.log(`refused by the instrumenter (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
+  for (const [reason, seeds] of Object.entries(summary.skipped))
+    console.log(`skipped (${seeds.length}): ${reason} - seeds ${seeds.join(' ')}`);
+  for (const [variant, seeds] of Object.entries(summary.stackLimited))
+    console.log(
+      `inconclusive (${seeds.length}): ${variant} overflowed the engine's stack at another depth than the original - seeds ${seeds.join(' ')}`,
+    );
   console.log(summary.findings.length === 0 ? 'no mismatches' : `${summary.findings.length} mismatches:`);
   for (const finding of summary.findings) console.log(`  ${describe(finding)}`);
 }
@@ -63,7 +78,9 @@ async function main(): Promise<number> {
   }
   const seeds = Array.from({ length: args.count }, (_, i) => args.seed + i);
   const summary = await runCampaign({
-    seeds, generator: command, jobs: args.jobs,
+    seeds,
+    generator: command,
+    jobs: args.jobs,
     onModule: (seed, findings) => {
       for (const finding of findings) console.log(`MISMATCH ${describe(finding)}`);
       if ((seed - args.seed + 1) % 25 === 0) console.log(`... ${seed - args.seed + 1}/${args.count}`);

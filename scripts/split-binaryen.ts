@@ -18,8 +18,12 @@ if (!splitBinaryenUrl(installed)) {
     await writeFileWhole(join(SPLIT_DIR, WASM_FILE), wasm);
     await writeFileWhole(join(SPLIT_DIR, GLUE_FILE), glue);
     await writeFileWhole(join(SPLIT_DIR, SOURCE_FILE), JSON.stringify({ version: installed.version, bytes: installed.bytes }));
-    process.stdout.write(`split binaryen.js ${installed.version} into ${relative(projectRoot, SPLIT_DIR)} (${Math.round(glue.length / 1024)} KiB of JavaScript)\n`);
+    process.stdout.write(
+      `split binaryen.js ${installed.version} into ${relative(projectRoot, SPLIT_DIR)} (${Math.round(glue.length / 1024)} KiB of JavaScript)\n`,
+    );
   } catch (error) {
-    process.stderr.write(`split-binaryen: ${(error as Error).message}; binaryen.js will load from its package (about 1 s slower to start)\n`);
+    process.stderr.write(
+      `split-binaryen: ${(error as Error).message}; binaryen.js will load from its package (about 1 s slower to start)\n`,
+    );
   }
 }

@@ -17,7 +17,11 @@ export interface Section {
 
 export class Reader {
   /** `what` names a part of the module in messages, e.g. 'its target_features section'. */
-  constructor(readonly bytes: Uint8Array, public offset = 0, private readonly what = '') {}
+  constructor(
+    readonly bytes: Uint8Array,
+    public offset = 0,
+    private readonly what = '',
+  ) {}
 
   private get subject(): string {
     return this.what ? `${this.what} ` : '';
@@ -80,7 +84,8 @@ export function sections(bytes: Uint8Array): Section[] {
     const size = reader.u32();
     const payload = reader.offset;
     const end = payload + size;
-    if (end > bytes.length) throw new InputError(`is truncated: section ${id} at byte ${start} claims ${size} bytes but only ${bytes.length - payload} remain`);
+    if (end > bytes.length)
+      throw new InputError(`is truncated: section ${id} at byte ${start} claims ${size} bytes but only ${bytes.length - payload} remain`);
     found.push({ id, start, payload, end });
     reader.offset = end;
   }
@@ -124,12 +129,26 @@ function encodeLimits(limits: Limits): number[] {
 /** Skips one import descriptor after its module and field names. */
 export function skipImportDescriptor(reader: Reader, kind: number): void {
   switch (kind) {
-    case 0: reader.u32(); return; // function: type index
-    case 1: reader.byte(); readLimits(reader); return; // table: reftype, limits
-    case 2: readLimits(reader); return;
-    case 3: reader.byte(); reader.byte(); return; // global: valtype, mutability
-    case 4: reader.byte(); reader.u32(); return; // tag
-    default: throw new InputError(`has an import of unknown kind ${kind} at byte ${reader.offset - 1}`);
+    case 0:
+      reader.u32();
+      return; // function: type index
+    case 1:
+      reader.byte();
+      readLimits(reader);
+      return; // table: reftype, limits
+    case 2:
+      readLimits(reader);
+      return;
+    case 3:
+      reader.byte();
+      reader.byte();
+      return; // global: valtype, mutability
+    case 4:
+      reader.byte();
+      reader.u32();
+      return; // tag
+    default:
+      throw new InputError(`has an import of unknown kind ${kind} at byte ${reader.offset - 1}`);
   }
 }
 
@@ -165,11 +184,7 @@ export function raiseMemoryLimits(bytes: Uint8Array, pages: number): Uint8Array 
   const raised: Limits = { ...limits, initial: limits.initial + pages };
   if (limits.maximum !== undefined) raised.maximum = Math.min(65536, limits.maximum + pages);
   const { section } = place;
-  const payload = [
-    ...bytes.subarray(section.payload, place.at),
-    ...encodeLimits(raised),
-    ...bytes.subarray(reader.offset, section.end),
-  ];
+  const payload = [...bytes.subarray(section.payload, place.at), ...encodeLimits(raised), ...bytes.subarray(reader.offset, section.end)];
   const out = [...encodeU32(payload.length)];
   const result = new Uint8Array(section.start + 1 + out.length + payload.length + (bytes.length - section.end));
   result.set(bytes.subarray(0, section.start + 1), 0);
@@ -210,7 +225,8 @@ function memoryLimitFlags(bytes: Uint8Array): number[] {
     if (section.id === SECTION.memory) {
       for (let n = reader.u32(); n > 0; n--) flags.push(readLimits(reader).flags);
       // A corrupt count shows as a malformed module, not as many (or shared) memories.
-      if (reader.offset > section.end) throw new InputError(`has a malformed memory section: its entries run past its end (byte ${section.end})`);
+      if (reader.offset > section.end)
+        throw new InputError(`has a malformed memory section: its entries run past its end (byte ${section.end})`);
     } else if (section.id === SECTION.import) {
       for (let n = reader.u32(); n > 0; n--) {
         reader.name();

@@ -9,14 +9,14 @@ import { MAY_WAIT_ON_ANY_HOST } from './runtime/wasi/may-wait.js';
 // Glob matching is shared with the Asyncify pass; the runtime links through this module.
 export { matchesAny };
 
-export const DEFAULT_BLOCKING_IMPORTS: readonly string[] = [
-  ...MAY_WAIT_ON_ANY_HOST,
-  'lunatic.*',
-];
+export const DEFAULT_BLOCKING_IMPORTS: readonly string[] = [...MAY_WAIT_ON_ANY_HOST, 'lunatic.*'];
 
 /** Splits a comma-separated list of globs, dropping blanks. */
 export function parseGlobList(text: string): string[] {
-  return text.split(',').map((s) => s.trim()).filter(Boolean);
+  return text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
 }
 
 /** The defaults plus the user's globs, without duplicates. */

@@ -47,8 +47,15 @@ export function validationError(module: Module, features: number): string | unde
     process.stderr.write = err;
   }
   if (valid) return undefined;
-  const first = printed.join('').split('\n').find((line) => line.includes('error')) ?? 'validation failed';
-  return first.replace(/^\[wasm-validator error[^\]]*\]\s*/, '').replace(/,\s*on\s*$/, '').trim();
+  const first =
+    printed
+      .join('')
+      .split('\n')
+      .find((line) => line.includes('error')) ?? 'validation failed';
+  return first
+    .replace(/^\[wasm-validator error[^\]]*\]\s*/, '')
+    .replace(/,\s*on\s*$/, '')
+    .trim();
 }
 
 export interface DetectedFeatures {

@@ -11,7 +11,15 @@ export { VERSION } from './version.js';
 
 // The runtime: processes, WASI, the lunatic process API, and the Node host pieces.
 export * from './runtime/index.js';
-export { wasiPreview1, MAY_WAIT_IMPORTS, MemoryDirectory, CollectedOutput, QueueInput, callbackOutput, discardOutput } from './runtime/wasi/index.js';
+export {
+  wasiPreview1,
+  MAY_WAIT_IMPORTS,
+  MemoryDirectory,
+  CollectedOutput,
+  QueueInput,
+  callbackOutput,
+  discardOutput,
+} from './runtime/wasi/index.js';
 export type { WasiOptions, Directory, File } from './runtime/wasi/index.js';
 export { Lunatic, LunaticProcess } from './runtime/lunatic/index.js';
 export type { LunaticOptions, Permissions } from './runtime/lunatic/index.js';

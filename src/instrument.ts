@@ -91,7 +91,8 @@ function precheck(bytes: Uint8Array, asyncify: boolean): void {
   if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
   const info = readInstrumentSection(bytes, { anyAbi: true });
   if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
-  if (asyncify && memoryCount(bytes) > 1) throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
+  if (asyncify && memoryCount(bytes) > 1)
+    throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
 }
 
 function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
@@ -136,7 +137,15 @@ export async function instrument(bytes: Uint8Array, options: InstrumentOptions =
 async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, file: string): Promise<InstrumentResult> {
   const started = performance.now();
   const resolved = resolveOptions(options);
-  const { reductions: wantReductions, asyncify: wantAsyncify, reservedPages, checkLimit, checkReturns, rewindCopies, singleCopyAbove } = resolved;
+  const {
+    reductions: wantReductions,
+    asyncify: wantAsyncify,
+    reservedPages,
+    checkLimit,
+    checkReturns,
+    rewindCopies,
+    singleCopyAbove,
+  } = resolved;
   const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
   const optimize = resolved.optimize as OptimizeLevel;
   const costModel = options.costModel ?? instructionCost;
@@ -178,7 +187,12 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(resolved.blockingImports);
     if (tail) {
-      const result = asyncifyPass.run(context, { blockingGlobs: globs, optimizeLevel: optimize, rewindCopies, ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}) });
+      const result = asyncifyPass.run(context, {
+        blockingGlobs: globs,
+        optimizeLevel: optimize,
+        rewindCopies,
+        ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
+      });
       asyncify = {
         blockingImports: result.blockingImports,
         instrumentedFunctions: result.instrumented,
@@ -188,15 +202,19 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         reservedPages: tail.pages,
         memoryExport: tail.memoryExport,
       };
-      if (!result.usedOnlyList) warnings.push('some function names cannot be listed for binaryen; Asyncify used its own, more conservative analysis');
+      if (!result.usedOnlyList)
+        warnings.push('some function names cannot be listed for binaryen; Asyncify used its own, more conservative analysis');
     }
     if (optimize >= 3) {
       binaryen.setOptimizeLevel(optimize);
       module.optimize();
     }
     const info: InstrumentInfo = {
-      abi: ABI_VERSION, tool: 'lunatic-instrument', version: VERSION,
-      reductions: wantReductions, asyncify: wantAsyncify,
+      abi: ABI_VERSION,
+      tool: 'lunatic-instrument',
+      version: VERSION,
+      reductions: wantReductions,
+      asyncify: wantAsyncify,
       blockingImports: wantAsyncify ? globs : [],
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
@@ -205,16 +223,23 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
     const invalid = validationError(module, outputFeatures);
-    if (invalid !== undefined) throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
+    if (invalid !== undefined)
+      throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
     let binary = emit(binaryen, module);
     if (tail) binary = raiseMemoryLimits(binary, tail.pages);
     return {
       binary,
       report: {
-        file, version: VERSION, features: features.names,
-        inputBytes: bytes.length, outputBytes: binary.length, definedFunctions: definedFunctionCount,
-        optimize, milliseconds: Math.round(performance.now() - started),
-        ...(reductions ? { reductions } : {}), ...(asyncify ? { asyncify } : {}),
+        file,
+        version: VERSION,
+        features: features.names,
+        inputBytes: bytes.length,
+        outputBytes: binary.length,
+        definedFunctions: definedFunctionCount,
+        optimize,
+        milliseconds: Math.round(performance.now() - started),
+        ...(reductions ? { reductions } : {}),
+        ...(asyncify ? { asyncify } : {}),
         warnings,
       },
     };

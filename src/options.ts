@@ -35,8 +35,18 @@ interface ResolvedBase {
 const wholeNumber = (value: number, min: number, max = Infinity) => Number.isInteger(value) && value >= min && value <= max;
 
 export const OPTIONS = [
-  { key: 'reductions', type: 'boolean', default: true, describe: 'inject reduction checks and the lunatic.yield import (--no-reductions: no preemption)' },
-  { key: 'asyncify', type: 'boolean', default: true, describe: 'apply Asyncify so blocking imports can suspend (--no-asyncify: counters only, for JSPI hosts)' },
+  {
+    key: 'reductions',
+    type: 'boolean',
+    default: true,
+    describe: 'inject reduction checks and the lunatic.yield import (--no-reductions: no preemption)',
+  },
+  {
+    key: 'asyncify',
+    type: 'boolean',
+    default: true,
+    describe: 'apply Asyncify so blocking imports can suspend (--no-asyncify: counters only, for JSPI hosts)',
+  },
   {
     key: 'blockingImports',
     type: 'globs',
@@ -81,7 +91,8 @@ export const OPTIONS = [
     type: 'boolean',
     default: true,
     inSection: true,
-    describe: 'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)',
+    describe:
+      'inline one level of each small self-recursive function into itself, so one entry check covers two levels (--no-unroll-recursion: smaller output)',
   },
   {
     key: 'unrollLoops',
@@ -118,7 +129,9 @@ type ValueOf<T extends OptionType> = T extends 'boolean' ? boolean : T extends '
 export type TableOptions = { -readonly [E in Entry as E['key']]?: ValueOf<E['type']> };
 
 /** The options after defaults: those with a default are always set. */
-export type ResolvedOptions = { -readonly [E in Entry as E['key']]: E extends { default: unknown } ? ValueOf<E['type']> : ValueOf<E['type']> | undefined };
+export type ResolvedOptions = {
+  -readonly [E in Entry as E['key']]: E extends { default: unknown } ? ValueOf<E['type']> : ValueOf<E['type']> | undefined;
+};
 
 export type OptionKey = Entry['key'];
 
@@ -161,7 +174,9 @@ export const OUTPUT_DESCRIBE = 'where to write the instrumented module (.wasm, o
 export const REPORT_DESCRIBE = 'print what was done';
 
 /** The keys the section's `options` records, in the table's order. */
-export const SECTION_OPTION_KEYS: readonly OptionKey[] = OPTIONS.filter((option: OptionEntry) => option.inSection).map((option) => option.key);
+export const SECTION_OPTION_KEYS: readonly OptionKey[] = OPTIONS.filter((option: OptionEntry) => option.inSection).map(
+  (option) => option.key,
+);
 
 /** Throws the usage error of the first value out of range. */
 export function checkOptionValues(options: TableOptions): void {
@@ -212,7 +227,8 @@ export function readmeOptionsTable(readme: string): string | undefined {
 
 /** README with the table between the markers written from OPTIONS; throws when a marker is missing. */
 export function withOptionsTable(readme: string): string {
-  if (readmeOptionsTable(readme) === undefined) throw new Error(`README.md lacks the markers ${README_TABLE_BEGIN} ... ${README_TABLE_END}`);
+  if (readmeOptionsTable(readme) === undefined)
+    throw new Error(`README.md lacks the markers ${README_TABLE_BEGIN} ... ${README_TABLE_END}`);
   const begin = readme.indexOf(README_TABLE_BEGIN) + README_TABLE_BEGIN.length;
   return `${readme.slice(0, begin)}\n${optionsMarkdown()}\n${readme.slice(readme.indexOf(README_TABLE_END))}`;
 }

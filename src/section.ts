@@ -48,7 +48,9 @@ export function decodeInstrumentInfo(payload: ArrayBuffer | Uint8Array, { anyAbi
     throw new InputError(`has a ${SECTION_NAME} section without an ABI version; re-instrument the original module`);
   }
   if (!anyAbi && info.abi !== ABI_VERSION) {
-    throw new InputError(`was instrumented for ABI ${info.abi} (lunatic-instrument ${info.version}); this runtime knows ABI ${ABI_VERSION}: re-instrument it with this version`);
+    throw new InputError(
+      `was instrumented for ABI ${info.abi} (lunatic-instrument ${info.version}); this runtime knows ABI ${ABI_VERSION}: re-instrument it with this version`,
+    );
   }
   return info;
 }

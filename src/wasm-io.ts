@@ -10,9 +10,21 @@ import { loadWabt } from './wabt.js';
 
 /** wabt features for text in and out: everything it can parse, so the instrumenter decides. */
 const ALL_TEXT_FEATURES = {
-  mutable_globals: true, sat_float_to_int: true, sign_extension: true, simd: true, multi_value: true,
-  tail_call: true, bulk_memory: true, reference_types: true, extended_const: true, relaxed_simd: true,
-  threads: true, exceptions: true, memory64: true, gc: true, function_references: true,
+  mutable_globals: true,
+  sat_float_to_int: true,
+  sign_extension: true,
+  simd: true,
+  multi_value: true,
+  tail_call: true,
+  bulk_memory: true,
+  reference_types: true,
+  extended_const: true,
+  relaxed_simd: true,
+  threads: true,
+  exceptions: true,
+  memory64: true,
+  gc: true,
+  function_references: true,
 };
 
 const isText = (path: string) => path.endsWith('.wat') || path.endsWith('.wast');
@@ -53,7 +65,9 @@ async function watToWasm(path: string, text: Uint8Array): Promise<Uint8Array> {
     module.validate();
     return module.toBinary({ write_debug_names: true }).buffer;
   } catch (error) {
-    const lines = String((error as Error).message ?? error).split('\n').filter((l) => l.trim() && !/^(validate|parseWat) failed/.test(l));
+    const lines = String((error as Error).message ?? error)
+      .split('\n')
+      .filter((l) => l.trim() && !/^(validate|parseWat) failed/.test(l));
     throw new InputError(`${path} is not valid WebAssembly text: ${(lines[0] ?? 'parse error').trim()}`);
   } finally {
     module?.destroy();
@@ -77,7 +91,8 @@ export async function checkDistinctPaths(input: string, output: string): Promise
   if (resolve(input) === resolve(output)) throw new InputError(`${output}: the output would overwrite the input; choose another -o path`);
   try {
     const [a, b] = await Promise.all([stat(input), stat(output)]);
-    if (a.ino === b.ino && a.dev === b.dev) throw new InputError(`${output}: the output is the input file under another name; choose another -o path`);
+    if (a.ino === b.ino && a.dev === b.dev)
+      throw new InputError(`${output}: the output is the input file under another name; choose another -o path`);
   } catch (error) {
     if (error instanceof InputError) throw error;
   }
@@ -103,6 +118,8 @@ export async function writeModuleFile(path: string, bytes: Uint8Array): Promise<
     await writeFileWhole(path, content);
   } catch (error) {
     const missingDirectory = (error as NodeJS.ErrnoException).code === 'ENOENT';
-    throw missingDirectory ? new InputError(`${path}: cannot write output: its directory does not exist`) : describeFsError(path, error, 'write output');
+    throw missingDirectory
+      ? new InputError(`${path}: cannot write output: its directory does not exist`)
+      : describeFsError(path, error, 'write output');
   }
 }

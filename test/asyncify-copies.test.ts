@@ -48,7 +48,11 @@ const PROGRAM = `(module
     (call_indirect (type $step) (local.get $d) (i32.const 1))))`;
 
 /** The exports of PROGRAM each test calls, with their argument. */
-const ENTRY_CALLS = [['mix', 40], ['indirect', 6], ['indirect', 0]] as const;
+const ENTRY_CALLS = [
+  ['mix', 40],
+  ['indirect', 6],
+  ['indirect', 0],
+] as const;
 
 const answer = (x: number) => 3 * x + 1;
 
@@ -122,7 +126,12 @@ describe('two-copy Asyncify', () => {
     let asked = 0;
     const imports = {
       env: { wait: (x: number) => (resuming(exports) ? answer(asked) : ((asked = x), startUnwind(exports), 0)) },
-      lunatic: { yield: () => { exports.lunatic_reductions.value = 50; if (!resuming(exports)) (yields++, startUnwind(exports)); } },
+      lunatic: {
+        yield: () => {
+          exports.lunatic_reductions.value = 50;
+          if (!resuming(exports)) yields++, startUnwind(exports);
+        },
+      },
     };
     const { instance } = await WebAssembly.instantiate(binary as BufferSource, imports);
     exports = instance.exports as Record<string, any>;
@@ -191,7 +200,8 @@ describe('two-copy Asyncify', () => {
   it('saves a frame through one saver per function, shared by both copies', async () => {
     const { binary } = await instrument(await wat(PROGRAM), options);
     const callers = await callersIn(binary);
-    for (const name of ['leaf', 'recurse', 'mix', 'indirect']) expect(callers(`${name}$save`), name).toEqual(new Set([name, `${name}$rewind`]));
+    for (const name of ['leaf', 'recurse', 'mix', 'indirect'])
+      expect(callers(`${name}$save`), name).toEqual(new Set([name, `${name}$rewind`]));
   });
 
   it('gives a function past singleCopyAbove its rewind copy alone, which runs normally and resumes alike', async () => {
@@ -207,7 +217,10 @@ describe('two-copy Asyncify', () => {
       for (const [entry, arg] of ENTRY_CALLS) {
         const expected = await runPlain(plain, entry, arg);
         expect(await runPlain(binary, entry, arg), `${entry}(${arg}), limit ${limit}, not suspending`).toEqual(expected);
-        expect(await runSuspending(binary, entry, arg), `${entry}(${arg}), limit ${limit}`).toEqual({ result: expected.result, suspensions: expected.waits });
+        expect(await runSuspending(binary, entry, arg), `${entry}(${arg}), limit ${limit}`).toEqual({
+          result: expected.result,
+          suspensions: expected.waits,
+        });
       }
       if (limit === 0) expect(singleCopies).toBe(instrumentedFunctions.length);
     }
@@ -215,10 +228,13 @@ describe('two-copy Asyncify', () => {
     expect(mixes.length).toBeGreaterThan(0);
   });
 
-  it('falls back to binaryen\'s Asyncify when a frame would save more locals than a saver can take', async () => {
+  it("falls back to binaryen's Asyncify when a frame would save more locals than a saver can take", async () => {
     // The frame holds $x (the call reads it again on a rewind) and the $l locals. 999 saved locals
     // and the call index are 1,000 parameters, as many as engines accept.
-    for (const [saved, copies] of [[999, true], [1000, false]] as const) {
+    for (const [saved, copies] of [
+      [999, true],
+      [1000, false],
+    ] as const) {
       const locals = Array.from({ length: saved - 1 }, (_, i) => i);
       const plain = await wat(`(module
         (import "env" "wait" (func $wait (param i32) (result i32)))
@@ -234,7 +250,7 @@ describe('two-copy Asyncify', () => {
     }
   });
 
-  it('gives the same results as binaryen\'s Asyncify (--no-rewind-copies), which it replaces', async () => {
+  it("gives the same results as binaryen's Asyncify (--no-rewind-copies), which it replaces", async () => {
     const plain = await wat(PROGRAM);
     const ours = await instrument(plain, options);
     const binaryens = await instrument(plain, { ...options, rewindCopies: false });
@@ -243,15 +259,21 @@ describe('two-copy Asyncify', () => {
     expect(await runSuspending(ours.binary, 'mix', 25)).toEqual(await runSuspending(binaryens.binary, 'mix', 25));
   });
 
-  it('falls back to binaryen\'s Asyncify for a function whose locals it does not save (v128)', async () => {
+  it("falls back to binaryen's Asyncify for a function whose locals it does not save (v128)", async () => {
     // The second has no v128 local of its own: lifting the call out of the expression spills the
     // vector evaluated before it into one. The third's vector is made after the call: no fall-back.
     const bodies: Array<[string, boolean]> = [
-      [`(local $v v128)
+      [
+        `(local $v v128)
         (local.set $v (i32x4.splat (local.get $x)))
         (local.set $x (call $wait (local.get $x)))
-        (i64.extend_i32_u (i32.add (local.get $x) (i32x4.extract_lane 3 (local.get $v))))`, false],
-      [`(i64.extend_i32_u (i32x4.extract_lane 3 (i32x4.sub (i32x4.splat (local.get $x)) (i32x4.splat (i32.sub (i32.const 0) (call $wait (local.get $x)))))))`, false],
+        (i64.extend_i32_u (i32.add (local.get $x) (i32x4.extract_lane 3 (local.get $v))))`,
+        false,
+      ],
+      [
+        `(i64.extend_i32_u (i32x4.extract_lane 3 (i32x4.sub (i32x4.splat (local.get $x)) (i32x4.splat (i32.sub (i32.const 0) (call $wait (local.get $x)))))))`,
+        false,
+      ],
       [`(i64.extend_i32_u (i32.add (call $wait (local.get $x)) (i32x4.extract_lane 3 (i32x4.splat (local.get $x)))))`, true],
     ];
     for (const [body, copies] of bodies) {

@@ -56,7 +56,10 @@ function expectOneLine(run: Run, code: number, subject: string | undefined, patt
   expect(run.code).toBe(code);
 }
 
-const hash = async (path: string) => createHash('sha256').update(await readFile(path)).digest('hex');
+const hash = async (path: string) =>
+  createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 
 let work: string;
 beforeAll(async () => {
@@ -70,8 +73,23 @@ afterAll(() => rm(work, { recursive: true, force: true }));
 describe('the bad-input corpus', () => {
   it('is the committed one, with every kind of case', () => {
     expect(corpus.length).toBeGreaterThanOrEqual(50);
-    for (const kind of ['truncated-', 'flip-', 'empty', 'wrong-magic', 'wrong-version', 'section-size-', 'shared-memory', 'exception-handling', 'gc-', 'memory64', 'already-instrumented']) {
-      expect(corpus.some((c) => c.file.startsWith(kind)), kind).toBe(true);
+    for (const kind of [
+      'truncated-',
+      'flip-',
+      'empty',
+      'wrong-magic',
+      'wrong-version',
+      'section-size-',
+      'shared-memory',
+      'exception-handling',
+      'gc-',
+      'memory64',
+      'already-instrumented',
+    ]) {
+      expect(
+        corpus.some((c) => c.file.startsWith(kind)),
+        kind,
+      ).toBe(true);
     }
   });
 
@@ -106,7 +124,10 @@ describe('the bad-input corpus', () => {
       itUnlessKnown(c.file)(c.file, async () => {
         const bytes = new Uint8Array(await readFile(join(BAD, c.file)));
         const copy = bytes.slice();
-        const error = await instrument(bytes, { fileName: c.file }).then(() => undefined, (e: unknown) => e);
+        const error = await instrument(bytes, { fileName: c.file }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
         expect(error).toBeInstanceOf(InputError);
         const message = (error as Error).message;
         expect(message).toContain(c.file);

@@ -19,8 +19,23 @@ function synthetic(): BenchResults {
     description: 'synthetic',
     inputBytes: 1000,
     inputCodeBytes: 400,
-    tools: { instrument: { ...tool(3000, 1200), cpuMs: 2500 }, wasmOpt: tool(6000, 1500), instrumentSingleCopy: tool(2500, 1150), instrumentSingleAbove: tool(2800, 1180), instrumentCounters: tool(2000, 1100) },
-    runs: { baseline: run(100), asyncify: run(120), singleCopy: run(130), singleAbove: run(125), asyncifyOnly: run(105), wasmOpt: run(150), baseline24: run(200), jspi: run(210) },
+    tools: {
+      instrument: { ...tool(3000, 1200), cpuMs: 2500 },
+      wasmOpt: tool(6000, 1500),
+      instrumentSingleCopy: tool(2500, 1150),
+      instrumentSingleAbove: tool(2800, 1180),
+      instrumentCounters: tool(2000, 1100),
+    },
+    runs: {
+      baseline: run(100),
+      asyncify: run(120),
+      singleCopy: run(130),
+      singleAbove: run(125),
+      asyncifyOnly: run(105),
+      wasmOpt: run(150),
+      baseline24: run(200),
+      jspi: run(210),
+    },
     notes: [],
   };
   const beta: ProgramResult = {
@@ -122,7 +137,10 @@ describe('RESULTS.md', () => {
   const row = (first: string): string[] => {
     const line = markdown.split('\n').find((l) => l.startsWith(`| ${first} |`));
     if (!line) throw new Error(`no row starting with ${first}`);
-    return line.split('|').slice(1, -1).map((cell) => cell.trim());
+    return line
+      .split('|')
+      .slice(1, -1)
+      .map((cell) => cell.trim());
   };
 
   it('formats figures', () => {
@@ -149,7 +167,9 @@ describe('RESULTS.md', () => {
   it('repeats the run-time table by CPU time', () => {
     const alphaRows = markdown.split('\n').filter((line) => line.startsWith('| alpha |') && line.includes('ms |'));
     expect(alphaRows).toHaveLength(2);
-    expect(alphaRows[1]).toBe(`| alpha | 90 ms | ${formatRatio(110 / 90)} | ${formatRatio(120 / 90)} | ${formatRatio(115 / 90)} | ${formatRatio(95 / 90)} | ${formatRatio(140 / 90)} | 190 ms | ${formatRatio(200 / 190)} |`);
+    expect(alphaRows[1]).toBe(
+      `| alpha | 90 ms | ${formatRatio(110 / 90)} | ${formatRatio(120 / 90)} | ${formatRatio(115 / 90)} | ${formatRatio(95 / 90)} | ${formatRatio(140 / 90)} | 190 ms | ${formatRatio(200 / 190)} |`,
+    );
     expect(runRatio(synthetic().programs[0]!, 'asyncify', 'cpuMs')).toBeCloseTo(110 / 90, 12);
   });
 

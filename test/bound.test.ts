@@ -182,11 +182,18 @@ describe.skipIf(!interp)('preemption bound, measured by wasm-interp', () => {
     const { binary, report } = await instrument(await wat(text), { asyncify: false, checkReturns, fileName: name });
     const file = join(dir, `${name.replace(/\W+/g, '-')}${checkReturns ? '-checked' : ''}.wasm`);
     writeFileSync(file, binary);
-    const trace = execFileSync(interp!, ['--enable-tail-call', '--dummy-import-func', '--trace', '--run-all-exports', file], { maxBuffer: 1 << 28 }).toString();
+    const trace = execFileSync(interp!, ['--enable-tail-call', '--dummy-import-func', '--trace', '--run-all-exports', file], {
+      maxBuffer: 1 << 28,
+    }).toString();
     const { longest, yields } = longestStretch(trace);
     expect(yields).toBeGreaterThan(10);
     expect(longest).toBeGreaterThan(0);
-    return { longest, bound: report.reductions!.bound, returnStretch: report.reductions!.returnStretch, loopChecks: report.reductions!.checks.loops };
+    return {
+      longest,
+      bound: report.reductions!.bound,
+      returnStretch: report.reductions!.returnStretch,
+      loopChecks: report.reductions!.checks.loops,
+    };
   }
 
   for (const [name, { text, depth, loopChecks: expectedLoopChecks }] of Object.entries(CASES)) {

@@ -17,7 +17,15 @@ import { instrument } from '../src/index.js';
 import { findChromium, projectRoot, requireTool } from './helpers/tools.js';
 import { fixturesDir, runWasi } from './helpers/wasi-run.js';
 
-const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ARTIFACTS = join(projectRoot, 'test-artifacts');
 /** The README's screenshot: written when missing, or refreshed with LUNATIC_UPDATE_DOCS=1. */
 const DOCS_SCREENSHOT = join(projectRoot, 'docs', 'browser.png');
@@ -166,7 +174,8 @@ describe.skipIf(!chromiumPath)('the runtime in headless Chromium', () => {
       await mkdir(ARTIFACTS, { recursive: true });
       const png = await page.screenshot();
       await writeFile(join(ARTIFACTS, `browser-${backend}.png`), png);
-      if (backend === 'jspi' && (!existsSync(DOCS_SCREENSHOT) || process.env.LUNATIC_UPDATE_DOCS === '1')) await writeFile(DOCS_SCREENSHOT, png);
+      if (backend === 'jspi' && (!existsSync(DOCS_SCREENSHOT) || process.env.LUNATIC_UPDATE_DOCS === '1'))
+        await writeFile(DOCS_SCREENSHOT, png);
       expect(png.subarray(1, 4).toString()).toBe('PNG');
     });
 
@@ -197,7 +206,7 @@ describe.skipIf(!chromiumPath)('the runtime in headless Chromium', () => {
     it.each(['jspi', 'asyncify'])('prints what node:wasi prints on a real directory (%s)', async (backend) => {
       const { page, errors } = await openPage();
       try {
-        const result = await page.evaluate(`(${runFilesInPage})(${JSON.stringify({ base64: instrumented, backend })})`) as FilesRun;
+        const result = (await page.evaluate(`(${runFilesInPage})(${JSON.stringify({ base64: instrumented, backend })})`)) as FilesRun;
         expect(result.backend).toBe(backend);
         expect(result.status).toEqual({ code: 0 });
         expect(result.stdout).toBe(expected);

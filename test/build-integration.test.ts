@@ -18,7 +18,6 @@ const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
 const TOOL = `"${process.execPath}" "${BIN}"`;
 const STEP_TIMEOUT = 60_000;
 
-
 function hasTool(cmd: string): string | undefined {
   try {
     execFileSync(cmd, ['--version'], { stdio: 'ignore', timeout: 20_000 });
@@ -90,59 +89,67 @@ describe('Make recipe (examples/c-make)', () => {
   const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
   const make = requireTool('make', hasTool('make'), 'apt-get install make');
 
-  it.skipIf(!clang || !make)('builds, instruments, runs, and rebuilds only what changed', async () => {
-    const dir = await stageExample(root, 'c-make');
-    const makeArgs = [`LUNATIC_INSTRUMENT=${TOOL}`];
-    const output = join(dir, 'prog.inst.wasm');
+  it.skipIf(!clang || !make)(
+    'builds, instruments, runs, and rebuilds only what changed',
+    async () => {
+      const dir = await stageExample(root, 'c-make');
+      const makeArgs = [`LUNATIC_INSTRUMENT=${TOOL}`];
+      const output = join(dir, 'prog.inst.wasm');
 
-    expect(await build('make', makeArgs, { cwd: dir })).toContain(`${BIN}" prog.wasm -o prog.inst.wasm`);
-    await expectInstrumented(output);
-    const first = await expectRunMatchesReference(output, join(dir, 'prog.wasm'), 'ping\n');
-    expect(first.stdout).toBe('hello from C\nslept at least 20 ms: yes\nyou said: ping\n');
+      expect(await build('make', makeArgs, { cwd: dir })).toContain(`${BIN}" prog.wasm -o prog.inst.wasm`);
+      await expectInstrumented(output);
+      const first = await expectRunMatchesReference(output, join(dir, 'prog.wasm'), 'ping\n');
+      expect(first.stdout).toBe('hello from C\nslept at least 20 ms: yes\nyou said: ping\n');
 
-    const builtAt = await mtimeNs(output);
-    const again = await build('make', makeArgs, { cwd: dir });
-    expect(again).toMatch(/Nothing to be done/);
-    expect(again).not.toContain('-o prog.inst.wasm');
-    expect(await mtimeNs(output)).toBe(builtAt);
+      const builtAt = await mtimeNs(output);
+      const again = await build('make', makeArgs, { cwd: dir });
+      expect(again).toMatch(/Nothing to be done/);
+      expect(again).not.toContain('-o prog.inst.wasm');
+      expect(await mtimeNs(output)).toBe(builtAt);
 
-    const source = join(dir, 'prog.c');
-    await writeFile(source, (await readFile(source, 'utf8')).replace('hello from C', 'hello again from C'));
-    expect(await build('make', makeArgs, { cwd: dir })).toContain('-o prog.inst.wasm');
-    expect(await mtimeNs(output)).toBeGreaterThan(builtAt);
-    await expectInstrumented(output);
-    const edited = await expectRunMatchesReference(output, join(dir, 'prog.wasm'), 'pong\n');
-    expect(edited.stdout).toBe('hello again from C\nslept at least 20 ms: yes\nyou said: pong\n');
-  }, STEP_TIMEOUT);
+      const source = join(dir, 'prog.c');
+      await writeFile(source, (await readFile(source, 'utf8')).replace('hello from C', 'hello again from C'));
+      expect(await build('make', makeArgs, { cwd: dir })).toContain('-o prog.inst.wasm');
+      expect(await mtimeNs(output)).toBeGreaterThan(builtAt);
+      await expectInstrumented(output);
+      const edited = await expectRunMatchesReference(output, join(dir, 'prog.wasm'), 'pong\n');
+      expect(edited.stdout).toBe('hello again from C\nslept at least 20 ms: yes\nyou said: pong\n');
+    },
+    STEP_TIMEOUT,
+  );
 });
 
 describe('CMake recipe (examples/c-cmake, cmake/LunaticInstrument.cmake)', () => {
   const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
   const cmake = requireTool('cmake', hasTool('cmake'), 'apt-get install cmake make');
 
-  it.skipIf(!clang || !cmake)('instruments as part of cmake --build, incrementally', async () => {
-    const dir = await stageExample(root, 'c-cmake');
-    const buildDir = join(dir, 'build');
-    const toolchain = join(root, 'cmake/wasm32-wasi-clang.cmake');
-    await build('cmake', ['-S', dir, '-B', buildDir, `-DCMAKE_TOOLCHAIN_FILE=${toolchain}`], { cwd: dir });
-    const cmakeBuild = () => build('cmake', ['--build', buildDir], { cwd: dir });
-    const output = join(buildDir, 'shout.inst.wasm');
+  it.skipIf(!clang || !cmake)(
+    'instruments as part of cmake --build, incrementally',
+    async () => {
+      const dir = await stageExample(root, 'c-cmake');
+      const buildDir = join(dir, 'build');
+      const toolchain = join(root, 'cmake/wasm32-wasi-clang.cmake');
+      await build('cmake', ['-S', dir, '-B', buildDir, `-DCMAKE_TOOLCHAIN_FILE=${toolchain}`], { cwd: dir });
+      const cmakeBuild = () => build('cmake', ['--build', buildDir], { cwd: dir });
+      const output = join(buildDir, 'shout.inst.wasm');
 
-    expect(await cmakeBuild()).toMatch(/Instrumenting shout/);
-    await expectInstrumented(output);
-    const first = await expectRunMatchesReference(output, join(buildDir, 'shout.wasm'), 'a b\nxyz\n');
-    expect(first.stdout).toBe('A B\nXYZ\n2 lines\n');
+      expect(await cmakeBuild()).toMatch(/Instrumenting shout/);
+      await expectInstrumented(output);
+      const first = await expectRunMatchesReference(output, join(buildDir, 'shout.wasm'), 'a b\nxyz\n');
+      expect(first.stdout).toBe('A B\nXYZ\n2 lines\n');
 
-    const builtAt = await mtimeNs(output);
-    expect(await cmakeBuild()).not.toMatch(/Instrumenting/);
-    expect(await mtimeNs(output)).toBe(builtAt);
+      const builtAt = await mtimeNs(output);
+      expect(await cmakeBuild()).not.toMatch(/Instrumenting/);
+      expect(await mtimeNs(output)).toBe(builtAt);
 
-    // An edit in the library relinks shout.wasm, which must re-run the instrument step.
-    await touch(join(dir, 'src/shout.c'));
-    expect(await cmakeBuild()).toMatch(/Instrumenting shout/);
-    expect(await mtimeNs(output)).toBeGreaterThan(builtAt);
-    await expectInstrumented(output);
-  }, STEP_TIMEOUT);
+      // An edit in the library relinks shout.wasm, which must re-run the instrument step.
+      await touch(join(dir, 'src/shout.c'));
+      expect(await cmakeBuild()).toMatch(/Instrumenting shout/);
+      expect(await mtimeNs(output)).toBeGreaterThan(builtAt);
+      await expectInstrumented(output);
+    },
+    STEP_TIMEOUT,
+  );
 });
 
 describe('cargo recipe (examples/rust-hello)', () => {
@@ -150,20 +157,24 @@ describe('cargo recipe (examples/rust-hello)', () => {
   /** Debian's rustc has the wasm32-wasi std; rustup's (first in PATH here) has not. */
   const env = { ...process.env, RUSTC: '/usr/bin/rustc', CARGO_TARGET_WASM32_WASI_RUNNER: undefined };
 
-  it.skipIf(!cargo)('cargo run uses lunatic-instrument as the runner; a release build instruments post-build', async () => {
-    const dir = await stageExample(root, 'rust-hello');
-    const expected = 'hello from Rust\nslept at least 20 ms: yes\nyou said: ping\n';
+  it.skipIf(!cargo)(
+    'cargo run uses lunatic-instrument as the runner; a release build instruments post-build',
+    async () => {
+      const dir = await stageExample(root, 'rust-hello');
+      const expected = 'hello from Rust\nslept at least 20 ms: yes\nyou said: ping\n';
 
-    // The runner from .cargo/config.toml, started from a subdirectory to show its path is project-relative.
-    const viaRunner = await run(cargo!, ['run', '--quiet', '--target', 'wasm32-wasi'], { cwd: join(dir, 'src'), env, input: 'ping\n' });
-    expect({ code: viaRunner.code, stdout: viaRunner.stdout }, viaRunner.stderr).toEqual({ code: 0, stdout: expected });
+      // The runner from .cargo/config.toml, started from a subdirectory to show its path is project-relative.
+      const viaRunner = await run(cargo!, ['run', '--quiet', '--target', 'wasm32-wasi'], { cwd: join(dir, 'src'), env, input: 'ping\n' });
+      expect({ code: viaRunner.code, stdout: viaRunner.stdout }, viaRunner.stderr).toEqual({ code: 0, stdout: expected });
 
-    await build(cargo!, ['build', '--release', '--target', 'wasm32-wasi'], { cwd: dir, env });
-    const artifact = join(dir, 'target/wasm32-wasi/release/rust-hello.wasm');
-    const output = join(dir, 'rust-hello.inst.wasm');
-    await build(process.execPath, [BIN, artifact, '-o', output], { cwd: dir });
-    await expectInstrumented(output);
-    const released = await expectRunMatchesReference(output, artifact, 'ping\n');
-    expect(released.stdout).toBe(expected);
-  }, STEP_TIMEOUT);
+      await build(cargo!, ['build', '--release', '--target', 'wasm32-wasi'], { cwd: dir, env });
+      const artifact = join(dir, 'target/wasm32-wasi/release/rust-hello.wasm');
+      const output = join(dir, 'rust-hello.inst.wasm');
+      await build(process.execPath, [BIN, artifact, '-o', output], { cwd: dir });
+      await expectInstrumented(output);
+      const released = await expectRunMatchesReference(output, artifact, 'ping\n');
+      expect(released.stdout).toBe(expected);
+    },
+    STEP_TIMEOUT,
+  );
 });

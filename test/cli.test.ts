@@ -65,7 +65,7 @@ describe('lunatic-instrument CLI', () => {
     expect(text).not.toContain('asyncify_start_unwind');
   });
 
-  it('--no-rewind-copies selects binaryen\'s Asyncify, and the report and section say which ran', async () => {
+  it("--no-rewind-copies selects binaryen's Asyncify, and the report and section say which ran", async () => {
     const ours = await cli(['spin.wat', '-o', 'copies.wasm', '--report', 'json'], dir);
     const binaryens = await cli(['spin.wat', '-o', 'single.wasm', '--no-rewind-copies', '--report', 'json'], dir);
     expect([ours.code, binaryens.code]).toEqual([0, 0]);
@@ -92,7 +92,9 @@ describe('lunatic-instrument CLI', () => {
     const unrolled = async (...flags: string[]) => {
       const run = await cli(['spin.wat', '-o', 'loops.wasm', '--report', 'json', ...flags], dir);
       expect(run.code).toBe(0);
-      expect(readInstrumentSection(await readFile(join(dir, 'loops.wasm')))!.options.unrollLoops).toBe(JSON.parse(run.stdout).reductions.unrolledLoops > 0);
+      expect(readInstrumentSection(await readFile(join(dir, 'loops.wasm')))!.options.unrollLoops).toBe(
+        JSON.parse(run.stdout).reductions.unrolledLoops > 0,
+      );
       return JSON.parse(run.stdout).reductions.unrolledLoops;
     };
     expect(await unrolled()).toBe(0);
@@ -143,7 +145,11 @@ describe('lunatic-instrument CLI', () => {
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--frobnicate'], dir), 2, /Unknown argument/);
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '-O', '9'], dir), 2, /Invalid values/);
     expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--blocking-imports', 'sleep'], dir), 2, /not of the form module\.name/);
-    expectOneLineError(await cli(['spin.wat', '-o', 'u.wasm', '--single-copy-above', '-1'], dir), 2, /--single-copy-above must be a whole number/);
+    expectOneLineError(
+      await cli(['spin.wat', '-o', 'u.wasm', '--single-copy-above', '-1'], dir),
+      2,
+      /--single-copy-above must be a whole number/,
+    );
     await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
   });
 });
@@ -153,7 +159,14 @@ function moduleWithCode(nops: number): Uint8Array {
   const section = (id: number, payload: number[]) => [id, ...encodeU32(payload.length), ...payload];
   const body = [0, ...new Array<number>(nops).fill(0x01), 0x0b]; // no locals, nops, end
   return Uint8Array.from([
-    0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0,
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
     ...section(1, [1, 0x60, 0, 0]), // type 0: [] -> []
     ...section(3, [1, 0]), // function 0 has type 0
     ...section(10, [1, ...encodeU32(body.length), ...body]),

@@ -8,10 +8,22 @@ import { Errno, grantedPermissions, LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf } f
 import { Registry } from '../src/runtime/lunatic/registry.js';
 
 describe('narrowForRemote', () => {
-  const node = grantedPermissions({ listen: ['127.0.0.1:*'], connect: ['127.0.0.1:8080'], dirs: { '/data': '/srv/data' }, maxMemoryPages: 100, mailboxCapacity: 50 });
+  const node = grantedPermissions({
+    listen: ['127.0.0.1:*'],
+    connect: ['127.0.0.1:8080'],
+    dirs: { '/data': '/srv/data' },
+    maxMemoryPages: 100,
+    mailboxCapacity: 50,
+  });
 
   it('keeps what both grant and drops the rest; limits take the lower value', () => {
-    const asked = grantedPermissions({ listen: ['127.0.0.1:9000', '0.0.0.0:80', '*:*'], connect: ['127.0.0.1:8080', '127.0.0.1:9090'], dirs: { '/data': '/home/x', '/tmp': '/tmp' }, maxReductions: 1000, mailboxCapacity: 500 });
+    const asked = grantedPermissions({
+      listen: ['127.0.0.1:9000', '0.0.0.0:80', '*:*'],
+      connect: ['127.0.0.1:8080', '127.0.0.1:9090'],
+      dirs: { '/data': '/home/x', '/tmp': '/tmp' },
+      maxReductions: 1000,
+      mailboxCapacity: 500,
+    });
     expect(narrowForRemote(node, asked)).toEqual({
       canSpawn: true,
       listen: ['127.0.0.1:9000'],
@@ -31,7 +43,9 @@ describe('narrowForRemote', () => {
 
   it('a wildcard pattern survives only when the node grants the same pattern', () => {
     expect(narrowForRemote(node, grantedPermissions({ listen: ['127.0.0.1:*'] })).listen).toEqual(['127.0.0.1:*']);
-    expect(narrowForRemote(grantedPermissions({ listen: ['127.0.0.1:80'] }), grantedPermissions({ listen: ['127.0.0.1:*'] })).listen).toEqual([]);
+    expect(
+      narrowForRemote(grantedPermissions({ listen: ['127.0.0.1:80'] }), grantedPermissions({ listen: ['127.0.0.1:*'] })).listen,
+    ).toEqual([]);
   });
 });
 
@@ -71,17 +85,20 @@ class MemoryBus {
     const handlers = (subject: string) => [...(this.subscribers.get(subject) ?? [])];
     return {
       maxPayload: 1 << 20,
-      publish: (subject, data) => void later().then(() => handlers(subject).forEach((handler) => handler(data))),
+      publish: (subject, data) =>
+        void later().then(() => {
+          for (const handler of handlers(subject)) handler(data);
+        }),
       request: async (subject, data) => {
         await later();
         const replies: Uint8Array[] = [];
-        handlers(subject).forEach((handler) => handler(data, (reply) => replies.push(reply)));
+        for (const handler of handlers(subject)) handler(data, (reply) => replies.push(reply));
         return replies[0];
       },
       gather: async (subject, data, windowMs) => {
         const replies: Uint8Array[] = [];
         await later();
-        handlers(subject).forEach((handler) => handler(data, (reply) => replies.push(reply)));
+        for (const handler of handlers(subject)) handler(data, (reply) => replies.push(reply));
         await new Promise((resolve) => setTimeout(resolve, windowMs));
         return replies;
       },

@@ -93,20 +93,28 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
   }, 60_000);
 
   const node24 = requireNode24();
-  it.skipIf(!node24)('the same between two Node 24 nodes (JSPI), the plain module instrumented in memory', async () => {
-    const plain = join(projectRoot, 'bench/cluster-node.wasm');
-    const flags = (name: string) => ['--node', name, '--nats', server.url, '--backend', 'jspi'];
-    const echo = startNode(plain, flags('jspi1'), ['serve', 'echo'], { node: node24 });
-    nodes.push(echo);
-    const echoPid = await pidOf(echo);
-    const pinger = startNode(plain, flags('jspi2'), ['ping', 'echo', '300'], { node: node24 });
-    nodes.push(pinger);
-    expect(await pinger.exited).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
-  }, 60_000);
+  it.skipIf(!node24)(
+    'the same between two Node 24 nodes (JSPI), the plain module instrumented in memory',
+    async () => {
+      const plain = join(projectRoot, 'bench/cluster-node.wasm');
+      const flags = (name: string) => ['--node', name, '--nats', server.url, '--backend', 'jspi'];
+      const echo = startNode(plain, flags('jspi1'), ['serve', 'echo'], { node: node24 });
+      nodes.push(echo);
+      const echoPid = await pidOf(echo);
+      const pinger = startNode(plain, flags('jspi2'), ['ping', 'echo', '300'], { node: node24 });
+      nodes.push(pinger);
+      expect(await pinger.exited).toMatchObject({ code: 0, stdout: `pongs 300 in order from node ${echoPid >> 23}\n` });
+    },
+    60_000,
+  );
 
   it('names are cluster-wide: a taken name is EXIST on another node, an unknown one SRCH', async () => {
     const echoPid = await pidOf(node('a', ['serve', 'echo']));
-    const [second, found, unknown] = await Promise.all([node('b', ['serve', 'echo']).exited, node('c', ['whereis', 'echo']).exited, node('d', ['whereis', 'nobody']).exited]);
+    const [second, found, unknown] = await Promise.all([
+      node('b', ['serve', 'echo']).exited,
+      node('c', ['whereis', 'echo']).exited,
+      node('d', ['whereis', 'nobody']).exited,
+    ]);
     expect(second.code).toBe(1);
     expect(second.stdout).toMatch(new RegExp(`^ready \\d+ ${ERR.EXIST}\\n$`));
     expect(found.stdout).toBe(`whereis ${echoPid} 0\n`);
@@ -117,14 +125,20 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     await pidOf(node('twin', ['serve', 'first']));
     const refused = await node('twin', ['hello']).exited;
     expect(refused).toMatchObject({ code: 1, stdout: '' });
-    expect(refused.stderr).toBe('lunatic-instrument: --node twin: the node name "twin" is taken by a running node of the cluster: choose another --node\n');
+    expect(refused.stderr).toBe(
+      'lunatic-instrument: --node twin: the node name "twin" is taken by a running node of the cluster: choose another --node\n',
+    );
   }, 30_000);
 
   it('nodes started at the same instant get distinct indexes; of three with one name, one joins', async () => {
     const indexes = await Promise.all([0, 1, 2, 3, 4].map(async (i) => (await pidOf(node(`same-time${i}`, ['serve', `s${i}`]))) >> 23));
     expect(new Set(indexes).size).toBe(5);
     const twins = [0, 1, 2].map((i) => node('triplet', ['serve', `t${i}`]));
-    const outcome = (twin: Node) => twin.line(/^ready \d+ 0$/).then(() => 'joined', () => twin.exited.then(({ code, stderr }) => `${code} ${stderr}`));
+    const outcome = (twin: Node) =>
+      twin.line(/^ready \d+ 0$/).then(
+        () => 'joined',
+        () => twin.exited.then(({ code, stderr }) => `${code} ${stderr}`),
+      );
     const outcomes = await Promise.all(twins.map(outcome));
     expect(outcomes.sort()).toEqual([
       '1 lunatic-instrument: --node triplet: the node name "triplet" is taken by a running node of the cluster: choose another --node\n',
@@ -139,7 +153,13 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     const narrowIndex = (await pidOf(node('narrow', ['serve', 'n'], ['--allow-remote-spawn', '--no-spawn']))) >> 23;
     await pidOf(node('closed', ['serve', 'c']));
     const [spawned, one, narrowed, denied, nowhere] = await Promise.all(
-      [['spawn', 'workers', '3'], ['spawn', 'workers'], ['spawn', 'narrow'], ['spawn', 'closed'], ['spawn', 'nosuchnode']].map((args, index) => node(`boss${index}`, args).exited),
+      [
+        ['spawn', 'workers', '3'],
+        ['spawn', 'workers'],
+        ['spawn', 'narrow'],
+        ['spawn', 'closed'],
+        ['spawn', 'nosuchnode'],
+      ].map((args, index) => node(`boss${index}`, args).exited),
     );
     expect(spawned).toMatchObject({ code: 0, stdout: 'spawned 3 workers 0\n' });
     expect(one.stdout).toMatch(new RegExp(`^spawned \\d+ on node ${workersIndex}, it may spawn: 1\\n$`));
@@ -170,7 +190,10 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
   it('a monitor and a link on another node see a crash as CRASHED', async () => {
     const victimPid = await pidOf(node('victim', ['serve', 'victim']));
     const watcher = await node('watcher', ['monitor', 'victim', '1']).exited;
-    expect(watcher).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.CRASHED}\nlinkdown ${victimPid} reason ${REASON.CRASHED}\n` });
+    expect(watcher).toMatchObject({
+      code: 0,
+      stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.CRASHED}\nlinkdown ${victimPid} reason ${REASON.CRASHED}\n`,
+    });
   }, 30_000);
 
   it('a node killed with kill -9: its process is DOWN for a monitor and a link on another node, reason NODE_DOWN, nothing hangs', async () => {
@@ -180,7 +203,10 @@ describe.skipIf(!natsServer)('distribution over NATS', () => {
     await watcher.line(/^monitor \d+ -> 0, link 0$/);
     victim.child.kill('SIGKILL');
     const result = await watcher.exited;
-    expect(result).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+    expect(result).toMatchObject({
+      code: 0,
+      stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n`,
+    });
   }, 30_000);
 });
 
@@ -196,7 +222,10 @@ describe.skipIf(!natsServer)('losing the NATS server', () => {
       nodes.push(watcher);
       await watcher.line(/^monitor \d+ -> 0, link 0$/);
       lost.stop();
-      expect(await watcher.exited).toMatchObject({ code: 0, stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n` });
+      expect(await watcher.exited).toMatchObject({
+        code: 0,
+        stdout: `monitor ${victimPid} -> 0, link 0\ndown ${victimPid} reason ${REASON.NODE_DOWN}\nlinkdown ${victimPid} reason ${REASON.NODE_DOWN}\n`,
+      });
     } finally {
       lost.stop();
       for (const started of nodes.splice(0)) started.child.kill('SIGKILL');
@@ -211,12 +240,15 @@ describe.skipIf(!natsServer)('joining a NATS server that wants credentials', () 
   });
   afterAll(() => guarded?.stop());
 
-  const run = (flags: string[], env: NodeJS.ProcessEnv = {}) => startNode(wasm, ['--node', 'n', '--nats', guarded.url, ...flags], ['hello'], { env }).exited;
+  const run = (flags: string[], env: NodeJS.ProcessEnv = {}) =>
+    startNode(wasm, ['--node', 'n', '--nats', guarded.url, ...flags], ['hello'], { env }).exited;
 
   it('bad credentials: one clear line, exit 1; the right ones from the environment join', async () => {
     const wrong = await run(['--nats-user', 'lunatic', '--nats-pass', 'wrong']);
     expect(wrong.code).toBe(1);
-    expect(wrong.stderr).toMatch(/^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ refused the credentials \(.*\): check --nats-user\/--nats-pass or --nats-token\n$/);
+    expect(wrong.stderr).toMatch(
+      /^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ refused the credentials \(.*\): check --nats-user\/--nats-pass or --nats-token\n$/,
+    );
     const none = await run([]);
     expect(none.code).toBe(1);
     expect(none.stderr.split('\n')).toHaveLength(2);
@@ -226,7 +258,11 @@ describe.skipIf(!natsServer)('joining a NATS server that wants credentials', () 
 
   it('an unreachable server: one clear line, exit 1', async () => {
     const result = await startNode(wasm, ['--node', 'n', '--nats', 'nats://127.0.0.1:1'], ['hello']).exited;
-    expect(result).toMatchObject({ code: 1, stdout: '', stderr: 'lunatic-instrument: --node n: NATS server nats://127.0.0.1:1 cannot be reached (connection refused)\n' });
+    expect(result).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'lunatic-instrument: --node n: NATS server nats://127.0.0.1:1 cannot be reached (connection refused)\n',
+    });
   }, 30_000);
 });
 
@@ -237,10 +273,40 @@ describe.skipIf(!natsServer || !openssl)('a NATS server that wants TLS', () => {
   beforeAll(async () => {
     const file = (name: string) => join(dir, name);
     const run = (...args: string[]) => execFileSync(openssl!, args, { stdio: 'ignore' });
-    run('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '1', '-subj', '/CN=lunatic test CA');
+    run(
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      file('ca.key'),
+      '-out',
+      file('ca.pem'),
+      '-days',
+      '1',
+      '-subj',
+      '/CN=lunatic test CA',
+    );
     run('req', '-newkey', 'rsa:2048', '-nodes', '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=127.0.0.1');
     writeFileSync(file('san'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
-    run('x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '1', '-extfile', file('san'));
+    run(
+      'x509',
+      '-req',
+      '-in',
+      file('server.csr'),
+      '-CA',
+      file('ca.pem'),
+      '-CAkey',
+      file('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      file('server.pem'),
+      '-days',
+      '1',
+      '-extfile',
+      file('san'),
+    );
     ca = file('ca.pem');
     tlsServer = await startNatsServer(natsServer!, ['--tls', '--tlscert', file('server.pem'), '--tlskey', file('server.key')]);
   }, 30_000);
@@ -251,6 +317,8 @@ describe.skipIf(!natsServer || !openssl)('a NATS server that wants TLS', () => {
     expect(joined).toMatchObject({ code: 0, stdout: 'node 1 0\n', stderr: '' });
     const untrusted = await startNode(wasm, ['--node', 'n', '--nats', tlsServer.url], ['hello']).exited;
     expect(untrusted.code).toBe(1);
-    expect(untrusted.stderr).toMatch(/^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ failed the TLS handshake \(.*\): check --nats-tls-ca\/--nats-tls-cert\/--nats-tls-key\n$/);
+    expect(untrusted.stderr).toMatch(
+      /^lunatic-instrument: --node n: NATS server nats:\/\/127\.0\.0\.1:\d+ failed the TLS handshake \(.*\): check --nats-tls-ca\/--nats-tls-cert\/--nats-tls-key\n$/,
+    );
   }, 30_000);
 });

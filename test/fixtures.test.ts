@@ -42,23 +42,73 @@ function walk(n: number, depth: number): number {
 function nbodyEnergies(steps: number): [string, string] {
   const solarMass = 4 * Math.PI * Math.PI;
   const year = 365.24;
-  const planet = (x: number, y: number, z: number, vx: number, vy: number, vz: number, mass: number) => ({ x, y, z, vx: vx * year, vy: vy * year, vz: vz * year, mass: mass * solarMass });
+  const planet = (x: number, y: number, z: number, vx: number, vy: number, vz: number, mass: number) => ({
+    x,
+    y,
+    z,
+    vx: vx * year,
+    vy: vy * year,
+    vz: vz * year,
+    mass: mass * solarMass,
+  });
   const bodies = [
     { x: 0, y: 0, z: 0, vx: 0, vy: 0, vz: 0, mass: solarMass },
-    planet(4.8414314424647209, -1.16032004402742839, -1.03622044471123109e-1, 1.66007664274403694e-3, 7.69901118419740425e-3, -6.90460016972063023e-5, 9.54791938424326609e-4),
-    planet(8.34336671824457987, 4.12479856412430479, -4.03523417114321381e-1, -2.76742510726862411e-3, 4.99852801234917238e-3, 2.30417297573763929e-5, 2.85885980666130812e-4),
-    planet(1.2894369562139131e1, -1.51111514016986312e1, -2.23307578892655734e-1, 2.96460137564761618e-3, 2.3784717395948095e-3, -2.96589568540237556e-5, 4.36624404335156298e-5),
-    planet(1.53796971148509165e1, -2.59193146099879641e1, 1.79258772950371181e-1, 2.68067772490389322e-3, 1.62824170038242295e-3, -9.5159225451971587e-5, 5.15138902046611451e-5),
+    planet(
+      4.8414314424647209,
+      -1.16032004402742839,
+      -1.03622044471123109e-1,
+      1.66007664274403694e-3,
+      7.69901118419740425e-3,
+      -6.90460016972063023e-5,
+      9.54791938424326609e-4,
+    ),
+    planet(
+      8.34336671824457987,
+      4.12479856412430479,
+      -4.03523417114321381e-1,
+      -2.76742510726862411e-3,
+      4.99852801234917238e-3,
+      2.30417297573763929e-5,
+      2.85885980666130812e-4,
+    ),
+    planet(
+      1.2894369562139131e1,
+      -1.51111514016986312e1,
+      -2.23307578892655734e-1,
+      2.96460137564761618e-3,
+      2.3784717395948095e-3,
+      -2.96589568540237556e-5,
+      4.36624404335156298e-5,
+    ),
+    planet(
+      1.53796971148509165e1,
+      -2.59193146099879641e1,
+      1.79258772950371181e-1,
+      2.68067772490389322e-3,
+      1.62824170038242295e-3,
+      -9.5159225451971587e-5,
+      5.15138902046611451e-5,
+    ),
   ];
-  let px = 0, py = 0, pz = 0;
-  for (const b of bodies) { px += b.vx * b.mass; py += b.vy * b.mass; pz += b.vz * b.mass; }
-  bodies[0]!.vx = -px / solarMass; bodies[0]!.vy = -py / solarMass; bodies[0]!.vz = -pz / solarMass;
+  let px = 0,
+    py = 0,
+    pz = 0;
+  for (const b of bodies) {
+    px += b.vx * b.mass;
+    py += b.vy * b.mass;
+    pz += b.vz * b.mass;
+  }
+  bodies[0]!.vx = -px / solarMass;
+  bodies[0]!.vy = -py / solarMass;
+  bodies[0]!.vz = -pz / solarMass;
   const energy = () => {
     let e = 0;
     bodies.forEach((b, i) => {
       e += 0.5 * b.mass * (b.vx * b.vx + b.vy * b.vy + b.vz * b.vz);
       for (const c of bodies.slice(i + 1)) {
-        const dx = b.x - c.x, dy = b.y - c.y, dz = b.z - c.z;
+        const dx = b.x - c.x,
+          dy = b.y - c.y,
+          dz = b.z - c.z;
         e -= (b.mass * c.mass) / Math.sqrt(dx * dx + dy * dy + dz * dz);
       }
     });
@@ -68,14 +118,24 @@ function nbodyEnergies(steps: number): [string, string] {
   for (let step = 0; step < steps; step++) {
     bodies.forEach((b, i) => {
       for (const c of bodies.slice(i + 1)) {
-        const dx = b.x - c.x, dy = b.y - c.y, dz = b.z - c.z;
+        const dx = b.x - c.x,
+          dy = b.y - c.y,
+          dz = b.z - c.z;
         const d2 = dx * dx + dy * dy + dz * dz;
         const mag = 0.01 / (d2 * Math.sqrt(d2));
-        b.vx -= dx * c.mass * mag; b.vy -= dy * c.mass * mag; b.vz -= dz * c.mass * mag;
-        c.vx += dx * b.mass * mag; c.vy += dy * b.mass * mag; c.vz += dz * b.mass * mag;
+        b.vx -= dx * c.mass * mag;
+        b.vy -= dy * c.mass * mag;
+        b.vz -= dz * c.mass * mag;
+        c.vx += dx * b.mass * mag;
+        c.vy += dy * b.mass * mag;
+        c.vz += dz * b.mass * mag;
       }
     });
-    for (const b of bodies) { b.x += 0.01 * b.vx; b.y += 0.01 * b.vy; b.z += 0.01 * b.vz; }
+    for (const b of bodies) {
+      b.x += 0.01 * b.vx;
+      b.y += 0.01 * b.vy;
+      b.z += 0.01 * b.vz;
+    }
   }
   return [initial, energy()];
 }
@@ -97,7 +157,8 @@ function deepPauseChecksum(line: string): number {
 
 /** deep_pause.c's patterns, as the bytes it writes (little-endian words for the frames). */
 const deepPausePatterns = {
-  frame: (depth: number) => new Uint8Array(Uint32Array.from({ length: 24 }, (_, i) => Math.imul(depth, 2654435761) ^ (Math.imul(i, 40503) + 17)).buffer),
+  frame: (depth: number) =>
+    new Uint8Array(Uint32Array.from({ length: 24 }, (_, i) => Math.imul(depth, 2654435761) ^ (Math.imul(i, 40503) + 17)).buffer),
   heap: (from: number) => Uint8Array.from({ length: 64 }, (_, k) => (from + k) * 13 + ((from + k) >> 11) + 5),
   static: (from: number) => Uint8Array.from({ length: 64 }, (_, k) => (from + k) * 7 + ((from + k) >> 8) + 1),
 };
@@ -124,7 +185,9 @@ function runDeepPauseCorrupting(target: Uint8Array): { stdout: string; exitCode:
       found = at >= 0;
       return result;
     };
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(cFixture('deep_pause')), { wasi_snapshot_preview1: { ...host, fd_read } });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(cFixture('deep_pause')), {
+      wasi_snapshot_preview1: { ...host, fd_read },
+    });
     memory = instance.exports.memory as WebAssembly.Memory;
     const exitCode = wasi.start(instance) ?? 0;
     return { stdout: readFileSync(join(dir, 'out'), 'utf8'), exitCode, found };
@@ -137,7 +200,24 @@ function runDeepPauseCorrupting(target: Uint8Array): { stdout: string; exitCode:
 
 describe('C fixtures under the reference runner', () => {
   test('every C fixture has a test here', () => {
-    const tested = ['args_env', 'cat', 'deep_pause', 'exit_code', 'files', 'hello', 'indirect', 'malloc_tree', 'mutual', 'nbody', 'recursion', 'sha256', 'sleep', 'spin', 'stack_overflow', 'trap'];
+    const tested = [
+      'args_env',
+      'cat',
+      'deep_pause',
+      'exit_code',
+      'files',
+      'hello',
+      'indirect',
+      'malloc_tree',
+      'mutual',
+      'nbody',
+      'recursion',
+      'sha256',
+      'sleep',
+      'spin',
+      'stack_overflow',
+      'trap',
+    ];
     expect(cFixtures().map((path) => basename(path, '.wasm'))).toEqual(tested);
   });
 
@@ -148,7 +228,9 @@ describe('C fixtures under the reference runner', () => {
 
   test('args_env sees exactly the given argv and env', async () => {
     const result = await run('args_env', { args: ['two words', '-x'], env: { LUNATIC_GREETING: 'hi there' } });
-    expect(result.out).toBe('argc=3\nargv[0]=program.wasm\nargv[1]=two words\nargv[2]=-x\nenv LUNATIC_GREETING=hi there\nenv LUNATIC_MISSING=(unset)\n');
+    expect(result.out).toBe(
+      'argc=3\nargv[0]=program.wasm\nargv[1]=two words\nargv[2]=-x\nenv LUNATIC_GREETING=hi there\nenv LUNATIC_MISSING=(unset)\n',
+    );
     expect(result.exitCode).toBe(0);
   });
 
@@ -310,15 +392,24 @@ describe('wat fixtures', () => {
 
   test('tail recurses a million times without growing the stack', async () => {
     const { count, ping } = await instantiate('tail');
-    expect(count(1_000_000) >>> 0).toBe((1_000_000 * 1_000_001) / 2 % 2 ** 32);
+    expect(count(1_000_000) >>> 0).toBe(((1_000_000 * 1_000_001) / 2) % 2 ** 32);
     expect([ping(0), ping(1), ping(10), ping(1_000_001)]).toEqual([0, 1, 5, 500_001]);
   });
 
   test('many_imports calls env.tick in its loop and only there', async () => {
     const ticks: number[] = [];
-    const unused = () => { throw new Error('not to be called by run()'); };
+    const unused = () => {
+      throw new Error('not to be called by run()');
+    };
     const exports = await instantiate('many_imports', {
-      env: { tick: (i: number) => { ticks.push(i); return i * 2; }, log: unused, now: unused },
+      env: {
+        tick: (i: number) => {
+          ticks.push(i);
+          return i * 2;
+        },
+        log: unused,
+        now: unused,
+      },
       wasi_snapshot_preview1: { fd_write: unused, poll_oneoff: unused, proc_exit: unused },
     });
     expect(exports.run(100)).toBe(9900);

@@ -40,7 +40,12 @@ describe('the fuzz harness', () => {
     const generator = generatorCommand('native') ?? generatorCommand('npm');
     expect(generator).toBeDefined();
     const identity: Transform = async (bytes) => bytes;
-    const summary = await runCampaign({ seeds: [2, 4, 5], generator: generator!, transform: identity, variants: [{ name: 'identity', options: {}, mode: 'refill' }] });
+    const summary = await runCampaign({
+      seeds: [2, 4, 5],
+      generator: generator!,
+      transform: identity,
+      variants: [{ name: 'identity', options: {}, mode: 'refill' }],
+    });
     expect(summary.modules).toBeGreaterThan(0);
     expect(summary.exportsCalled).toBeGreaterThan(0);
     expect(summary.findings.map(describeFinding)).toEqual([]);
@@ -54,20 +59,70 @@ describe('the fuzz harness', () => {
     expect(compare(original, run('call-export g', 'caught stack overflow', 'f() = 1'))?.what).toBe('events');
     expect(compare(original, original)).toBeUndefined();
     // An error raised at the limit while describing the overflow still counts as one.
-    expect(compare(run('caught SyntaxError Invalid regular expression: Maximum call stack size exceeded'), run('call-export f'))?.what).toBe('stack limit');
+    expect(
+      compare(run('caught SyntaxError Invalid regular expression: Maximum call stack size exceeded'), run('call-export f'))?.what,
+    ).toBe('stack limit');
   });
 
   // Each case: a program, the same program with one change, and what the harness must report.
   const BROKEN: Array<{ name: string; text: string; from: string; to: string; what: string | undefined }> = [
-    { name: 'a result', text: '(module (func (export "f") (param i32) (result i32) local.get 0 i32.const 41 i32.add))', from: 'i32.const 41', to: 'i32.const 42', what: 'events' },
-    { name: 'the kind of trap', text: '(module (func (export "f") (result i32) i32.const 1 i32.const 0 i32.div_u))', from: 'div_u', to: 'rem_u', what: 'events' },
-    { name: 'a host call', text: '(module (import "fuzzing-support" "log-i32" (func $log (param i32))) (func (export "f") i32.const 7 call $log))', from: 'i32.const 7', to: 'i32.const 8', what: 'events' },
-    { name: 'a memory byte', text: '(module (memory 1) (func (export "f") i32.const 100 i32.const 5 i32.store))', from: 'i32.const 5', to: 'i32.const 6', what: 'memory' },
-    { name: 'the memory size', text: '(module (memory 1 4) (func (export "f") i32.const 1 memory.grow drop))', from: 'const 1', to: 'const 2', what: 'memory size' },
-    { name: 'an exported global', text: '(module (global (export "g") (mut i32) (i32.const 0)) (func (export "f") i32.const 3 global.set 0))', from: 'i32.const 3', to: 'i32.const 4', what: 'globals' },
-    { name: 'zero and minus zero', text: '(module (func (export "f") (result f64) f64.const 0))', from: 'const 0', to: 'const -0', what: 'events' },
+    {
+      name: 'a result',
+      text: '(module (func (export "f") (param i32) (result i32) local.get 0 i32.const 41 i32.add))',
+      from: 'i32.const 41',
+      to: 'i32.const 42',
+      what: 'events',
+    },
+    {
+      name: 'the kind of trap',
+      text: '(module (func (export "f") (result i32) i32.const 1 i32.const 0 i32.div_u))',
+      from: 'div_u',
+      to: 'rem_u',
+      what: 'events',
+    },
+    {
+      name: 'a host call',
+      text: '(module (import "fuzzing-support" "log-i32" (func $log (param i32))) (func (export "f") i32.const 7 call $log))',
+      from: 'i32.const 7',
+      to: 'i32.const 8',
+      what: 'events',
+    },
+    {
+      name: 'a memory byte',
+      text: '(module (memory 1) (func (export "f") i32.const 100 i32.const 5 i32.store))',
+      from: 'i32.const 5',
+      to: 'i32.const 6',
+      what: 'memory',
+    },
+    {
+      name: 'the memory size',
+      text: '(module (memory 1 4) (func (export "f") i32.const 1 memory.grow drop))',
+      from: 'const 1',
+      to: 'const 2',
+      what: 'memory size',
+    },
+    {
+      name: 'an exported global',
+      text: '(module (global (export "g") (mut i32) (i32.const 0)) (func (export "f") i32.const 3 global.set 0))',
+      from: 'i32.const 3',
+      to: 'i32.const 4',
+      what: 'globals',
+    },
+    {
+      name: 'zero and minus zero',
+      text: '(module (func (export "f") (result f64) f64.const 0))',
+      from: 'const 0',
+      to: 'const -0',
+      what: 'events',
+    },
     // NaN payloads may change under binaryen's optimizer, legitimately: not a difference.
-    { name: 'nothing for another NaN payload', text: '(module (func (export "f") (result f32) f32.const nan:0x200000))', from: '0x200000', to: '0x400001', what: undefined },
+    {
+      name: 'nothing for another NaN payload',
+      text: '(module (func (export "f") (result f32) f32.const nan:0x200000))',
+      from: '0x200000',
+      to: '0x400001',
+      what: undefined,
+    },
   ];
 
   for (const { name, text, from, to, what } of BROKEN) {
@@ -105,7 +160,9 @@ describe('differential fuzzing of instrument()', () => {
   it.skipIf(!generator)('a fixed-seed campaign finds no mismatch', async () => {
     const seeds = Array.from({ length: generator!.seeds }, (_, i) => 1000 + i);
     const summary = await runCampaign({ seeds, generator: generator!.command });
-    console.log(`fuzz: ${summary.modules} modules, ${summary.runs} runs, ${summary.exportsCalled} export calls, ${summary.yields} yields, ${summary.suspensions} suspensions in ${summary.milliseconds} ms`);
+    console.log(
+      `fuzz: ${summary.modules} modules, ${summary.runs} runs, ${summary.exportsCalled} export calls, ${summary.yields} yields, ${summary.suspensions} suspensions in ${summary.milliseconds} ms`,
+    );
     expect(summary.modules).toBeGreaterThanOrEqual(Math.floor(generator!.seeds * 0.6));
     expect(summary.suspensions).toBeGreaterThan(0);
     expect(summary.findings.map(describeFinding)).toEqual([]);

@@ -63,14 +63,18 @@ describe('the import graph', () => {
   });
 
   it('has no import from passes/ into src/ (or anywhere outside passes/)', () => {
-    const upward = [...graph].flatMap(([file, targets]) => (file.startsWith('passes/') ? targets.filter((t) => !t.startsWith('passes/')).map((t) => `${file} -> ${t}`) : []));
+    const upward = [...graph].flatMap(([file, targets]) =>
+      file.startsWith('passes/') ? targets.filter((t) => !t.startsWith('passes/')).map((t) => `${file} -> ${t}`) : [],
+    );
     expect(upward).toEqual([]);
   });
 
   it('has the passes build only on passes/ir/, never on each other across groups', () => {
     const across = [...graph].flatMap(([file, targets]) => {
       const group = file.split('/')[1];
-      return file.startsWith('passes/') ? targets.filter((t) => !t.startsWith('passes/ir/') && t.split('/')[1] !== group).map((t) => `${file} -> ${t}`) : [];
+      return file.startsWith('passes/')
+        ? targets.filter((t) => !t.startsWith('passes/ir/') && t.split('/')[1] !== group).map((t) => `${file} -> ${t}`)
+        : [];
     });
     expect(across).toEqual([]);
   });

@@ -20,7 +20,10 @@ const LONG_RUNNING = ['spin', 'recursion', 'mutual', 'indirect', 'malloc_tree', 
 const fixtures = cFixtures().map((path) => ({ name: basename(path, '.wasm'), path }));
 
 describe('instrumented C fixtures under node:wasi', () => {
-  for (const variant of [{ label: 'reductions + asyncify', options: {} }, { label: 'reductions only', options: { asyncify: false } }]) {
+  for (const variant of [
+    { label: 'reductions + asyncify', options: {} },
+    { label: 'reductions only', options: { asyncify: false } },
+  ]) {
     describe(variant.label, () => {
       for (const { name, path } of fixtures) {
         it(name, async () => {

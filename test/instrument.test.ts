@@ -58,7 +58,7 @@ describe('reduction counter', () => {
     const { before, after, report } = await both(SPIN);
     expect(after.exports.spin(200_000)).toBe(before.exports.spin(200_000));
     // 200k iterations of ~13 instructions with a 1000-unit slice: thousands of yields.
-    expect(after.yields()).toBeGreaterThan(200_000 * 10 / 1000);
+    expect(after.yields()).toBeGreaterThan((200_000 * 10) / 1000);
     expect(report.reductions!.checks.loops).toBe(1);
     expect(report.reductions!.checks.entries).toBe(0);
   });
@@ -72,8 +72,14 @@ describe('reduction counter', () => {
   });
 
   // Recursive, the function gets an entry check and keeps the copy for its whole body instead.
-  const recursiveLeave = LEAVE.replace('(local.set $i', '(if (i32.lt_s (local.get $how) (i32.const 0)) (then (drop (call $leave (local.get $how) (local.get $n))))) (local.set $i');
-  for (const [name, text, entries] of [['loop', LEAVE, 0], ['whole body', recursiveLeave, 1]] as const) {
+  const recursiveLeave = LEAVE.replace(
+    '(local.set $i',
+    '(if (i32.lt_s (local.get $how) (i32.const 0)) (then (drop (call $leave (local.get $how) (local.get $n))))) (local.set $i',
+  );
+  for (const [name, text, entries] of [
+    ['loop', LEAVE, 0],
+    ['whole body', recursiveLeave, 1],
+  ] as const) {
     it(`writes the counter it keeps in a local back on every way out (copy for the ${name})`, async () => {
       const { before, after, report } = await both(text, { unrollRecursion: false });
       expect(report.reductions!.checks).toMatchObject({ loops: 1, entries });
@@ -202,9 +208,24 @@ describe('reduction counter', () => {
    * or in the then-arm of an `if` ending in the way back (`guarded`, testing $i before its step).
    * `start` sets $i first (or not).
    */
-  function countedLoop({ start, op = 'ne', step = 1, end = 64, extra = '', form = 'tee' }: { start?: string; op?: string; step?: number; end?: number; extra?: string; form?: 'tee' | 'before' | 'guarded' }): string {
+  function countedLoop({
+    start,
+    op = 'ne',
+    step = 1,
+    end = 64,
+    extra = '',
+    form = 'tee',
+  }: {
+    start?: string;
+    op?: string;
+    step?: number;
+    end?: number;
+    extra?: string;
+    form?: 'tee' | 'before' | 'guarded';
+  }): string {
     const next = `(i32.add (local.get $i) (i32.const ${step}))`;
-    const test = (counter: string) => (op === 'eqz_eq' ? `(i32.eqz (i32.eq ${counter} (i32.const ${end})))` : `(i32.${op} ${counter} (i32.const ${end}))`);
+    const test = (counter: string) =>
+      op === 'eqz_eq' ? `(i32.eqz (i32.eq ${counter} (i32.const ${end})))` : `(i32.${op} ${counter} (i32.const ${end}))`;
     const backEdge = {
       tee: `(br_if $l ${test(`(local.tee $i ${next})`)})`,
       before: `(local.set $i ${next}) (br_if $l ${test('(local.get $i)')})`,
@@ -232,14 +253,23 @@ describe('reduction counter', () => {
       ['a counter written elsewhere in the body', { start: '(i32.const 0)', extra: '(local.set $i (local.get $i))' }, 1],
       ['too many iterations for the limit', { start: '(i32.const 0)', end: 1_000_000 }, 1],
       // Never ends: 0, 2^30, 2^31, 3 * 2^30 pass the test, and the next step wraps around to 0.
-      ['lt_u whose counter can step past 2^32 after passing', { start: '(i32.const 0)', op: 'lt_u', step: 1 << 30, end: -(1 << 28) }, 1, false],
+      [
+        'lt_u whose counter can step past 2^32 after passing',
+        { start: '(i32.const 0)', op: 'lt_u', step: 1 << 30, end: -(1 << 28) },
+        1,
+        false,
+      ],
       ['the step a statement before the test', { start: '(i32.const 0)', form: 'before' }, 0],
       ['a guarded way back, i = 0 .. 64 by ne', { start: '(i32.const 0)', form: 'guarded' }, 0],
       ['a guarded way back by eqz(eq)', { start: '(i32.const 0)', op: 'eqz_eq', form: 'guarded' }, 0],
       ['a guarded way back starting at its end', { start: '(i32.const 64)', form: 'guarded' }, 0],
       ['a guarded way back, any start by lt_u', { start: '(local.get $p)', op: 'lt_u', step: 4, form: 'guarded' }, 0],
       ['a guarded way back from an unknown start by ne', { start: '(local.get $p)', form: 'guarded' }, 1, false],
-      ['a guarded way back, its counter written elsewhere', { start: '(i32.const 0)', form: 'guarded', extra: '(local.set $i (local.get $i))' }, 1],
+      [
+        'a guarded way back, its counter written elsewhere',
+        { start: '(i32.const 0)', form: 'guarded', extra: '(local.set $i (local.get $i))' },
+        1,
+      ],
     ];
     for (const [name, shape, checks, runs = true] of cases) {
       it(`${name}: ${checks ? 'keeps its check' : 'no check'}, same result`, async () => {
@@ -465,7 +495,9 @@ describe('reserved tail', () => {
   });
 
   it('exports memory when the program did not', async () => {
-    const { binary, report } = await instrument(await wat(`(module (memory 1) (func (export "f") (result i32) (memory.size)))`), { reductions: false });
+    const { binary, report } = await instrument(await wat(`(module (memory 1) (func (export "f") (result i32) (memory.size)))`), {
+      reductions: false,
+    });
     expect(report.asyncify!.memoryExport).toBe('memory');
     const { exports } = await instantiateCounted(binary);
     expect(exports.f()).toBe(1);
@@ -565,8 +597,12 @@ describe('module handling', () => {
   });
 
   it('rejects garbage with one clear line', async () => {
-    await expect(instrument(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 200]), { fileName: 'g.wasm' })).rejects.toThrow(/^g\.wasm is truncated/);
-    await expect(instrument(new TextEncoder().encode('hello'), { fileName: 'h.wasm' })).rejects.toThrow(/^h\.wasm is not a WebAssembly module/);
+    await expect(instrument(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 200]), { fileName: 'g.wasm' })).rejects.toThrow(
+      /^g\.wasm is truncated/,
+    );
+    await expect(instrument(new TextEncoder().encode('hello'), { fileName: 'h.wasm' })).rejects.toThrow(
+      /^h\.wasm is not a WebAssembly module/,
+    );
   });
 });
 
@@ -586,8 +622,9 @@ describe('tail calls and Asyncify', () => {
         (if (result i32) (i32.eqz (local.get $n)) (then (i32.const 0))
           (else (return_call $count (i32.sub (local.get $n) (i32.const 1)))))))`;
     const bytes = await wat(text);
-    await expect(instrument(bytes, { fileName: 't.wasm', blockingImports: ['env.wait'] }))
-      .rejects.toThrow(/^t\.wasm uses tail calls \(return_call\) in function "count".*--no-asyncify/);
+    await expect(instrument(bytes, { fileName: 't.wasm', blockingImports: ['env.wait'] })).rejects.toThrow(
+      /^t\.wasm uses tail calls \(return_call\) in function "count".*--no-asyncify/,
+    );
     const { binary } = await instrument(bytes, { asyncify: false });
     const { exports } = await instantiateCounted(binary, 1000, { env: { wait: () => {} } });
     expect(exports.count(10_000)).toBe(0);
@@ -601,8 +638,9 @@ describe('reference-typed locals and Asyncify', () => {
         (call $wait)
         (local.get $r)))`;
     const bytes = await wat(text);
-    await expect(instrument(bytes, { fileName: 'r.wasm', blockingImports: ['env.wait'] }))
-      .rejects.toThrow(/^r\.wasm keeps references in locals of function "keep".*--no-asyncify/);
+    await expect(instrument(bytes, { fileName: 'r.wasm', blockingImports: ['env.wait'] })).rejects.toThrow(
+      /^r\.wasm keeps references in locals of function "keep".*--no-asyncify/,
+    );
     const { binary } = await instrument(bytes, { asyncify: false });
     const { exports } = await instantiateCounted(binary, 1000, { env: { wait: () => {} } });
     const token = { any: 'object' };

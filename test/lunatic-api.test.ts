@@ -7,7 +7,15 @@ import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
-import { Errno, Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program, Reason } from '../src/runtime/lunatic/index.js';
+import {
+  Errno,
+  Lunatic,
+  type LunaticProcess,
+  NO_PERMISSIONS,
+  type Permissions,
+  type Program,
+  Reason,
+} from '../src/runtime/lunatic/index.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { findClang, requireTool } from './helpers/tools.js';
@@ -282,6 +290,9 @@ describe.skipIf(!clang)('the lunatic API from C', () => {
     expect(status).toEqual({ code: 0 });
     expect(reports).toEqual([0, 0, -Errno.PERM, 12, Reason.CRASHED, 12, Reason.CRASHED]);
     const messages = children.map((child) => child.status.trap?.message);
-    expect(messages).toEqual([expect.stringMatching(/exceeded its limit of 3000000 reductions/), expect.stringMatching(/exceeded its limit of 40 memory pages/)]);
+    expect(messages).toEqual([
+      expect.stringMatching(/exceeded its limit of 3000000 reductions/),
+      expect.stringMatching(/exceeded its limit of 40 memory pages/),
+    ]);
   });
 });

@@ -55,7 +55,9 @@ function startServer(node: string, args: string[]): Server {
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, 'run', ...args], (error, stdout, stderr) => resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }));
+    execFile(process.execPath, [BIN, 'run', ...args], (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
@@ -74,9 +76,13 @@ describe('lunatic-instrument run with lunatic permissions', () => {
   });
 
   const node24 = requireNode24();
-  it.skipIf(!node24)('the same on Node 24 (JSPI), the plain module instrumented in memory', async () => {
-    await expectServesThroughACrash(startServer(node24!, [ECHO_SERVER, '--allow-listen', '127.0.0.1:0']));
-  }, 60_000);
+  it.skipIf(!node24)(
+    'the same on Node 24 (JSPI), the plain module instrumented in memory',
+    async () => {
+      await expectServesThroughACrash(startServer(node24!, [ECHO_SERVER, '--allow-listen', '127.0.0.1:0']));
+    },
+    60_000,
+  );
 
   it('--no-spawn: the client is refused with the error code, the server keeps accepting', async () => {
     const server = startServer(process.execPath, [instrumented, '--allow-listen', '127.0.0.1:0', '--no-spawn']);
@@ -89,7 +95,11 @@ describe('lunatic-instrument run with lunatic permissions', () => {
   it('without --allow-listen (or with another port) the program is denied and exits 1 with one line', async () => {
     for (const flags of [[], ['--allow-listen', '127.0.0.1:8080']]) {
       const result = await run([instrumented, ...flags]);
-      expect(result).toEqual({ code: 1, stdout: '', stderr: 'echo-server: cannot listen on 127.0.0.1:0 (error -1): allow it with --allow-listen 127.0.0.1:0\n' });
+      expect(result).toEqual({
+        code: 1,
+        stdout: '',
+        stderr: 'echo-server: cannot listen on 127.0.0.1:0 (error -1): allow it with --allow-listen 127.0.0.1:0\n',
+      });
     }
   });
 

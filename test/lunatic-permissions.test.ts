@@ -56,7 +56,13 @@ describe('grantedPermissions (the run flags)', () => {
       maxReductions: undefined,
       mailboxCapacity: 1024,
     });
-    expect(grantedPermissions({ spawn: false, maxMemoryPages: 16, mailboxCapacity: 8 })).toMatchObject({ canSpawn: false, listen: [], connect: [], maxMemoryPages: 16, mailboxCapacity: 8 });
+    expect(grantedPermissions({ spawn: false, maxMemoryPages: 16, mailboxCapacity: 8 })).toMatchObject({
+      canSpawn: false,
+      listen: [],
+      connect: [],
+      maxMemoryPages: 16,
+      mailboxCapacity: 8,
+    });
   });
 
   it('refuses a malformed pattern or limit, naming it', () => {

@@ -143,7 +143,9 @@ describe('the echo server (one process per connection)', () => {
     after.socket.write('new one\n');
     await after.until((text) => text === 'new one\n');
     const ended = await Promise.all(server.processes.map((process) => Promise.race([process.exited, null])));
-    expect(ended.filter((status) => status?.trap)).toEqual([{ trap: { message: 'unreachable', functions: expect.arrayContaining(['conn_handler']) } }]);
+    expect(ended.filter((status) => status?.trap)).toEqual([
+      { trap: { message: 'unreachable', functions: expect.arrayContaining(['conn_handler']) } },
+    ]);
     await Promise.all([before.close(), after.close()]);
   });
 
@@ -177,7 +179,11 @@ describe('the chat server (coordinator, client and reader processes)', () => {
     alice.socket.write('/nick alice\n');
     const LINES = Array.from({ length: 50 }, (_, i) => `line ${i} ${'.'.repeat(i)}`);
     alice.socket.write(LINES.map((line) => `${line}\r\n`).join(''));
-    const said = (text: string) => text.split('\n').filter((line) => line.startsWith('alice: ')).map((line) => line.slice('alice: '.length));
+    const said = (text: string) =>
+      text
+        .split('\n')
+        .filter((line) => line.startsWith('alice: '))
+        .map((line) => line.slice('alice: '.length));
     for (const listener of [bob, carol]) await listener.until((text) => said(text).length === LINES.length);
     expect(said(bob.received)).toEqual(LINES);
     expect(said(carol.received)).toEqual(LINES);

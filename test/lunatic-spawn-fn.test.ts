@@ -50,7 +50,12 @@ describe('table entries that can start a process', () => {
   it('the named entries stay as before: exports taking nothing, an i32 or an i64, not imports', async () => {
     const module = await wat(`(module ${functions} ${trampoline}
       (export "a" (func $a)) (export "wrong" (func $wrong)) (export "imported" (func $imported)))`);
-    expect(spawnableFunctions(module).entries).toEqual(new Map([['a', 'i64'], ['wrong', 'i32']]));
+    expect(spawnableFunctions(module).entries).toEqual(
+      new Map([
+        ['a', 'i64'],
+        ['wrong', 'i32'],
+      ]),
+    );
   });
 });
 

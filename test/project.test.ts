@@ -17,7 +17,9 @@ const DESCRIBED = ['src', 'passes', 'test', 'bench', 'scripts', 'examples', 'inc
 /** The tracked files under the described folders, or undefined outside a git checkout. */
 function trackedFiles(): string[] | undefined {
   try {
-    return execFileSync('git', ['ls-files', '--', ...DESCRIBED], { cwd: projectRoot, encoding: 'utf8' }).split('\n').filter(Boolean);
+    return execFileSync('git', ['ls-files', '--', ...DESCRIBED], { cwd: projectRoot, encoding: 'utf8' })
+      .split('\n')
+      .filter(Boolean);
   } catch {
     return undefined;
   }
@@ -27,7 +29,10 @@ function trackedFiles(): string[] | undefined {
 function architectureEntries(): RegExp[] {
   const text = readFileSync(join(projectRoot, 'docs/ARCHITECTURE.md'), 'utf8');
   const blocks = [...text.matchAll(/```\n([\s\S]*?)```/g)].map((match) => match[1]!);
-  return blocks.flatMap((block) => block.split('\n')).map((line) => line.split(/\s+/)[0]!).filter(Boolean)
+  return blocks
+    .flatMap((block) => block.split('\n'))
+    .map((line) => line.split(/\s+/)[0]!)
+    .filter(Boolean)
     .map((path) => new RegExp(`^${path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replaceAll('*', '[^/]*')}$`));
 }
 
@@ -57,11 +62,13 @@ describe('docs/ARCHITECTURE.md', () => {
 
   it.skipIf(!files)('names every tracked file and folder under the described folders', () => {
     const entries = architectureEntries();
-    const folders = new Set(files!.flatMap((file) => {
-      const parents: string[] = [];
-      for (let dir = dirname(file); dir !== '.'; dir = dirname(dir)) parents.push(`${dir}/`);
-      return parents;
-    }));
+    const folders = new Set(
+      files!.flatMap((file) => {
+        const parents: string[] = [];
+        for (let dir = dirname(file); dir !== '.'; dir = dirname(dir)) parents.push(`${dir}/`);
+        return parents;
+      }),
+    );
     const unnamed = [...files!, ...folders].filter((path) => !entries.some((entry) => entry.test(path)));
     expect(unnamed, 'add a line for each to docs/ARCHITECTURE.md').toEqual([]);
   });
@@ -72,7 +79,9 @@ describe('the lunatic.instrument section decoder', () => {
 
   it('refuses another ABI, in the library and in the runtime alike', () => {
     expect(() => readInstrumentSection(other)).toThrow(`was instrumented for ABI ${ABI_VERSION + 1} (lunatic-instrument 9.9.9)`);
-    expect(() => instrumentInfoOf(new WebAssembly.Module(other as BufferSource))).toThrow(`the module was instrumented for ABI ${ABI_VERSION + 1}`);
+    expect(() => instrumentInfoOf(new WebAssembly.Module(other as BufferSource))).toThrow(
+      `the module was instrumented for ABI ${ABI_VERSION + 1}`,
+    );
   });
 
   it('reads any ABI when asked (to name the tool that made it)', () => {
@@ -80,7 +89,9 @@ describe('the lunatic.instrument section decoder', () => {
   });
 
   it('refuses a section that is not JSON with one line', () => {
-    expect(() => readInstrumentSection(moduleWithSection(SECTION_NAME, '{abi'))).toThrow(`has a ${SECTION_NAME} section that is not valid JSON`);
+    expect(() => readInstrumentSection(moduleWithSection(SECTION_NAME, '{abi'))).toThrow(
+      `has a ${SECTION_NAME} section that is not valid JSON`,
+    );
   });
 
   it('reads nothing from a module without the section', () => {

@@ -25,7 +25,8 @@ function runQuickstart(module: string): Promise<Run> {
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();
-      if (/spinner 1: round 3 of 3/.test(stdout) && /spinner 2: round 3 of 3/.test(stdout) && child.stdin.writable) child.stdin.end('hello\n');
+      if (/spinner 1: round 3 of 3/.test(stdout) && /spinner 2: round 3 of 3/.test(stdout) && child.stdin.writable)
+        child.stdin.end('hello\n');
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, lines: stdout.trim().split('\n') }));

@@ -50,7 +50,12 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function reference(name: string): Promise<Run> {
   const sandbox = mkdtempSync(join(dir, 'ref-'));
-  const result = await runWasi(fixture(name), { args: programArgs(name, '/sandbox'), env: ENV, stdin: STDIN, preopens: { '/sandbox': sandbox } });
+  const result = await runWasi(fixture(name), {
+    args: programArgs(name, '/sandbox'),
+    env: ENV,
+    stdin: STDIN,
+    preopens: { '/sandbox': sandbox },
+  });
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.trap ? '' : result.stderr.toString() };
 }
 
@@ -59,7 +64,11 @@ async function ours(node: string, name: string, backend: string): Promise<Run> {
   const env = Object.entries(ENV).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
   // argv[0] is the module's file name, as the reference runner names it
   const program = join(dir, `${name}.${backend}.wasm`);
-  const run = await cli(node, ['run', program, '--backend', backend, '--dir', `${sandbox}::/sandbox`, ...env, '--', ...programArgs(name, '/sandbox')], STDIN);
+  const run = await cli(
+    node,
+    ['run', program, '--backend', backend, '--dir', `${sandbox}::/sandbox`, ...env, '--', ...programArgs(name, '/sandbox')],
+    STDIN,
+  );
   return { ...run, stdout: run.stdout.replaceAll(`${name}.${backend}.wasm`, 'program.wasm') };
 }
 

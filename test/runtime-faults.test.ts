@@ -13,7 +13,17 @@ import { Errno, MAILBOX_MAX_BYTES } from '../src/runtime/lunatic/index.js';
 import { bundleForChild, type ChildScript } from './helpers/child-bundle.js';
 import { compileLunaticC } from './helpers/clang.js';
 import {
-  CHECKSUM_LENGTHS, FAULTS, FAULTS_C, FLOOD_MESSAGE_BYTES, FLOOD_REFUSALS, type FaultTask, Harness, LIMITS, type Outcome, runFaultTask, runFaultTaskInNode,
+  CHECKSUM_LENGTHS,
+  FAULTS,
+  FAULTS_C,
+  FLOOD_MESSAGE_BYTES,
+  FLOOD_REFUSALS,
+  type FaultTask,
+  Harness,
+  LIMITS,
+  type Outcome,
+  runFaultTask,
+  runFaultTaskInNode,
   type SoakResult,
 } from './helpers/fault-scenarios.js';
 import { findClang, requireNode24, requireTool } from './helpers/tools.js';
@@ -55,16 +65,25 @@ function expectedChecksum(n: number): string {
 }
 
 const trapped = (message: string | RegExp, functionName: string) => ({
-  status: { trap: { message: typeof message === 'string' ? message : expect.stringMatching(message), functions: expect.arrayContaining([functionName]) } },
+  status: {
+    trap: {
+      message: typeof message === 'string' ? message : expect.stringMatching(message),
+      functions: expect.arrayContaining([functionName]),
+    },
+  },
 });
 
 /** Ended by the runtime for going past a limit: a crash whose message names the limit. */
-const limitReached = (limit: string) => ({ status: { trap: { message: expect.stringMatching(new RegExp(`^process \\d+ exceeded its limit of ${limit}$`)) } } });
+const limitReached = (limit: string) => ({
+  status: { trap: { message: expect.stringMatching(new RegExp(`^process \\d+ exceeded its limit of ${limit}$`)) } },
+});
 
 /** What a flooder and its victim print when `messages` messages of `bytes` got through. */
 const floodLines = (messages: number, bytes: number) => ({
   flooder: `flooder: ${messages} messages of ${bytes} bytes sent, then ${FLOOD_REFUSALS} refused with ${-Errno.FULL}\n`,
-  victim: expect.stringMatching(new RegExp(`^victim: flooder \\d+ exited with code ${Errno.FULL}; got ${messages} messages of ${bytes} bytes, in order\\n$`)),
+  victim: expect.stringMatching(
+    new RegExp(`^victim: flooder \\d+ exited with code ${Errno.FULL}; got ${messages} messages of ${bytes} bytes, in order\\n$`),
+  ),
 });
 
 /**
@@ -82,7 +101,10 @@ function expectedEnd(role: string, backend: BackendName): object {
     // Ended by the runtime: the program never sees malloc fail (it would print so).
     memory: { ...limitReached(`${LIMITS.memoryPages} memory pages \\(it uses \\d+\\)`), stdout: '' },
     recursion: trapped('Maximum call stack size exceeded', 'dive'),
-    'yielding-recursion': trapped(backend === 'asyncify' ? /^stack overflow: suspended stack deeper than the 64 KiB reserved/ : 'Maximum call stack size exceeded', 'dive_yielding'),
+    'yielding-recursion': trapped(
+      backend === 'asyncify' ? /^stack overflow: suspended stack deeper than the 64 KiB reserved/ : 'Maximum call stack size exceeded',
+      'dive_yielding',
+    ),
     reductions: limitReached(`${LIMITS.reductions} reductions`),
     flood: { status: { code: Errno.FULL }, stdout: flood.flooder },
     'flood-victim': { status: { code: 0 }, stdout: flood.victim },
@@ -105,7 +127,9 @@ function checkMix(outcomes: Outcome[], backend: BackendName): void {
   expect(withRole('big-flood-victim')).toMatchObject([{ status: { code: 0 }, stdout: bigFlood.victim }]);
   const flooders = withRole('flood');
   expect(flooders.map((outcome) => outcome.status)).toEqual([{ code: Errno.FULL }, { code: Errno.FULL }]);
-  expect(flooders.map((outcome) => outcome.stdout).sort()).toEqual([floodLines(LIMITS.mailbox, FLOOD_MESSAGE_BYTES.small).flooder, bigFlood.flooder].sort());
+  expect(flooders.map((outcome) => outcome.stdout).sort()).toEqual(
+    [floodLines(LIMITS.mailbox, FLOOD_MESSAGE_BYTES.small).flooder, bigFlood.flooder].sort(),
+  );
 
   const checksums = withRole('checksum');
   expect(checksums.map((outcome) => outcome.status)).toEqual(CHECKSUM_LENGTHS.map(() => ({ code: 0 })));
@@ -116,7 +140,11 @@ const mebibytes = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
 function checkSoak(result: SoakResult, backend: BackendName): void {
   expect(result.faulting).toHaveLength(SOAK_COUNT);
-  for (const fault of FAULTS) expect(result.faulting.filter((outcome) => outcome.role === fault), fault).toHaveLength(SOAK_COUNT / FAULTS.length);
+  for (const fault of FAULTS)
+    expect(
+      result.faulting.filter((outcome) => outcome.role === fault),
+      fault,
+    ).toHaveLength(SOAK_COUNT / FAULTS.length);
   for (const outcome of [...result.faulting, ...result.victims]) checkEnd(outcome, backend);
 
   expect(result.tables).toEqual({ runtimeProcesses: 0, lunaticProcesses: 0, handles: 0 });
@@ -125,7 +153,9 @@ function checkSoak(result: SoakResult, backend: BackendName): void {
   const { afterWarmUp, atEnd } = result.memory;
   const keys = Object.keys(MEMORY_GROWTH_LIMITS) as Array<keyof typeof MEMORY_GROWTH_LIMITS>;
   const figures = keys.map((key) => `${key} ${mebibytes(afterWarmUp[key])} -> ${mebibytes(atEnd[key])}`).join(', ');
-  console.log(`${backend}: ${SOAK_COUNT} faulting processes in ${(result.milliseconds / 1000).toFixed(1)} s; after the ${SOAK_WARM_UP}th and the last: ${figures}`);
+  console.log(
+    `${backend}: ${SOAK_COUNT} faulting processes in ${(result.milliseconds / 1000).toFixed(1)} s; after the ${SOAK_WARM_UP}th and the last: ${figures}`,
+  );
   for (const key of keys) expect(atEnd[key] - afterWarmUp[key], `growth of ${key}`).toBeLessThan(MEMORY_GROWTH_LIMITS[key]);
 }
 

@@ -11,7 +11,9 @@ import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
 import { wat } from './helpers/wat.js';
 
 // files needs a preopened directory: test/runtime-cli.test.ts runs it.
-const FIXTURES = cFixtures().map((path) => basename(path, '.wasm')).filter((name) => name !== 'files');
+const FIXTURES = cFixtures()
+  .map((path) => basename(path, '.wasm'))
+  .filter((name) => name !== 'files');
 const ARGS = ['program.wasm', 'one', 'two words'];
 const ENV = { HOME: '/home/lunatic', LANG: 'C.UTF-8' };
 const STDIN = 'first line\nsecond line\n';
@@ -41,9 +43,22 @@ async function runUnderNodeWasi(name: string): Promise<Outcome> {
 }
 
 /** WASI for one process: the given args, env and stdin (kept open without end when `stdin` is undefined), output collected. */
-function wasi(options: { args?: string[]; env?: Record<string, string>; stdin?: string; stdout?: CollectedOutput; stderr?: CollectedOutput }): HostModule {
+function wasi(options: {
+  args?: string[];
+  env?: Record<string, string>;
+  stdin?: string;
+  stdout?: CollectedOutput;
+  stderr?: CollectedOutput;
+}): HostModule {
   const stdin = new QueueInput(options.stdin ?? '', { end: options.stdin !== undefined });
-  return wasiPreview1({ args: options.args ?? ['program.wasm'], env: options.env ?? {}, preopens: [], stdin, stdout: options.stdout, stderr: options.stderr });
+  return wasiPreview1({
+    args: options.args ?? ['program.wasm'],
+    env: options.env ?? {},
+    preopens: [],
+    stdin,
+    stdout: options.stdout,
+    stderr: options.stderr,
+  });
 }
 
 async function runInRuntime(runtime: Runtime, module: Uint8Array, stdin = STDIN): Promise<Outcome & { status: ExitStatus }> {
@@ -137,7 +152,9 @@ describe('suspension errors are clear', () => {
   it('a Promise from a non-blocking import names the import and the fix', async () => {
     const { binary } = await instrument(await deepModule(3), { blockingImports: [] });
     const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
-    expect(status.trap?.message).toBe('import env.pause returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports env.pause');
+    expect(status.trap?.message).toBe(
+      'import env.pause returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports env.pause',
+    );
   });
 
   it('a module built with --no-asyncify needs JSPI', async () => {
@@ -148,7 +165,9 @@ describe('suspension errors are clear', () => {
 
   it('a missing import is named', async () => {
     const status = await new Runtime({ backend: 'asyncify' }).spawn(instrumented.get('hello')!).exited;
-    expect(status.trap?.message).toMatch(/^could not start: the module imports function wasi_snapshot_preview1\.\w+, which no host module provides$/);
+    expect(status.trap?.message).toMatch(
+      /^could not start: the module imports function wasi_snapshot_preview1\.\w+, which no host module provides$/,
+    );
   });
 });
 
@@ -157,7 +176,9 @@ describe('nested calls', () => {
     const { ImportCalls } = await import('../src/runtime/suspend.js');
     const calls = new ImportCalls();
     const inner = () => calls.invoke('env.inner', () => Promise.resolve(1), true, []);
-    expect(() => calls.invoke('env.outer', inner, true, [])).toThrow('import env.inner tried to suspend inside a nested call (host -> wasm -> host)');
+    expect(() => calls.invoke('env.outer', inner, true, [])).toThrow(
+      'import env.inner tried to suspend inside a nested call (host -> wasm -> host)',
+    );
   });
 });
 

@@ -61,7 +61,8 @@ function docExamples(text: string): string[] {
 }
 
 /** The panic message and the runtime's crash report, once per crashing process (the monitored one, the linked one). */
-const CRASH_REPORT = /panicked at 'this process crashes on purpose'[^]*?lunatic-instrument: process \d+ crashed: unreachable\n[^]*?at \S*crasher/g;
+const CRASH_REPORT =
+  /panicked at 'this process crashes on purpose'[\s\S]*?lunatic-instrument: process \d+ crashed: unreachable\n[\s\S]*?at \S*crasher/g;
 
 describe('the Rust crate with cargo', () => {
   const cargo = requireTool('cargo with the wasm32-wasi target', findCargo(), 'apt-get install cargo rustc libstd-rust-dev-wasm32');
@@ -88,23 +89,34 @@ describe('the Rust crate with cargo', () => {
   }, STEP_TIMEOUT);
   afterAll(() => root && rm(root, { recursive: true, force: true }));
 
-  it.skipIf(!cargo)('cargo doc: no warnings', async () => {
-    const doc = await run(cargo!, ['doc', '--offline', '--target', 'wasm32-wasi'], { cwd: join(root, 'rust/lunatic-instrument'), env: { ...env, RUSTDOCFLAGS: '-Dwarnings' } });
-    expect({ code: doc.code, warnings: doc.stderr.match(/^(warning|error).*$/gm) }, doc.stderr).toEqual({ code: 0, warnings: null });
-  }, STEP_TIMEOUT);
+  it.skipIf(!cargo)(
+    'cargo doc: no warnings',
+    async () => {
+      const doc = await run(cargo!, ['doc', '--offline', '--target', 'wasm32-wasi'], {
+        cwd: join(root, 'rust/lunatic-instrument'),
+        env: { ...env, RUSTDOCFLAGS: '-Dwarnings' },
+      });
+      expect({ code: doc.code, warnings: doc.stderr.match(/^(warning|error).*$/gm) }, doc.stderr).toEqual({ code: 0, warnings: null });
+    },
+    STEP_TIMEOUT,
+  );
 
-  it.skipIf(!cargo)('the examples of the docs and of the README compile (cargo check: rustdoc cannot run wasm32 doctests)', async () => {
-    const crate = join(root, 'rust/lunatic-instrument');
-    const sources = await Promise.all((await readdir(join(crate, 'src'))).map((file) => readFile(join(crate, 'src', file), 'utf8')));
-    const examples = [...sources, await readFile(join(projectRoot, 'README.md'), 'utf8')].flatMap(docExamples);
-    expect(examples.length).toBeGreaterThanOrEqual(10);
-    const checker = join(root, 'doc-examples');
-    await mkdir(join(checker, 'src/bin'), { recursive: true });
-    const manifest = `[package]\nname = "doc-examples"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nlunatic-instrument = { path = "../rust/lunatic-instrument" }\n`;
-    await writeFile(join(checker, 'Cargo.toml'), manifest);
-    await Promise.all(examples.map((example, i) => writeFile(join(checker, `src/bin/example${i}.rs`), example)));
-    await build(cargo!, ['check', '--offline', '--bins', '--target', 'wasm32-wasi'], { cwd: checker, env });
-  }, STEP_TIMEOUT);
+  it.skipIf(!cargo)(
+    'the examples of the docs and of the README compile (cargo check: rustdoc cannot run wasm32 doctests)',
+    async () => {
+      const crate = join(root, 'rust/lunatic-instrument');
+      const sources = await Promise.all((await readdir(join(crate, 'src'))).map((file) => readFile(join(crate, 'src', file), 'utf8')));
+      const examples = [...sources, await readFile(join(projectRoot, 'README.md'), 'utf8')].flatMap(docExamples);
+      expect(examples.length).toBeGreaterThanOrEqual(10);
+      const checker = join(root, 'doc-examples');
+      await mkdir(join(checker, 'src/bin'), { recursive: true });
+      const manifest = `[package]\nname = "doc-examples"\nversion = "0.0.0"\nedition = "2021"\n[dependencies]\nlunatic-instrument = { path = "../rust/lunatic-instrument" }\n`;
+      await writeFile(join(checker, 'Cargo.toml'), manifest);
+      await Promise.all(examples.map((example, i) => writeFile(join(checker, `src/bin/example${i}.rs`), example)));
+      await build(cargo!, ['check', '--offline', '--bins', '--target', 'wasm32-wasi'], { cwd: checker, env });
+    },
+    STEP_TIMEOUT,
+  );
 
   async function expectProgramRuns(node: string): Promise<void> {
     const result = await run(node, [BIN, 'run', program, '--allow-listen', '127.0.0.1:0', '--allow-connect', '127.0.0.1:*'], { cwd: root });
@@ -122,24 +134,33 @@ describe('the Rust crate with cargo', () => {
       if (server?.pid !== undefined && server.exitCode === null) process.kill(-server.pid, 'SIGKILL');
     });
 
-    it.skipIf(!cargo)('echoes with one process per connection and survives a crashing one', async () => {
-      server = spawn(cargo!, ['run', '--offline', '--quiet', '--target', 'wasm32-wasi'], { cwd: join(root, 'examples/rust-echo'), env, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-      let stdout = '';
-      let stderr = '';
-      server.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
-      const port = await new Promise<number>((resolve, reject) => {
-        server!.stdout!.on('data', (data: Buffer) => {
-          stdout += data.toString();
-          const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
-          if (match) resolve(Number(match[1]));
+    it.skipIf(!cargo)(
+      'echoes with one process per connection and survives a crashing one',
+      async () => {
+        server = spawn(cargo!, ['run', '--offline', '--quiet', '--target', 'wasm32-wasi'], {
+          cwd: join(root, 'examples/rust-echo'),
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+          detached: true,
         });
-        server!.on('exit', (code) => reject(new Error(`cargo run exited with ${code}: ${stderr}`)));
-      });
-      expect(await exchange(port, 'hello\n', 6)).toBe('hello\n');
-      expect(await exchange(port, 'CRASH\n')).toBe('');
-      expect(await exchange(port, 'still serving\n', 14)).toBe('still serving\n');
-      await expect.poll(() => stderr).toMatch(/lunatic-instrument: process \d+ crashed: unreachable\n[^]*at \S*rust_echo5serve/);
-      expect(server.exitCode).toBe(null);
-    }, STEP_TIMEOUT);
+        let stdout = '';
+        let stderr = '';
+        server.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
+        const port = await new Promise<number>((resolve, reject) => {
+          server!.stdout!.on('data', (data: Buffer) => {
+            stdout += data.toString();
+            const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
+            if (match) resolve(Number(match[1]));
+          });
+          server!.on('exit', (code) => reject(new Error(`cargo run exited with ${code}: ${stderr}`)));
+        });
+        expect(await exchange(port, 'hello\n', 6)).toBe('hello\n');
+        expect(await exchange(port, 'CRASH\n')).toBe('');
+        expect(await exchange(port, 'still serving\n', 14)).toBe('still serving\n');
+        await expect.poll(() => stderr).toMatch(/lunatic-instrument: process \d+ crashed: unreachable\n[\s\S]*at \S*rust_echo5serve/);
+        expect(server.exitCode).toBe(null);
+      },
+      STEP_TIMEOUT,
+    );
   });
 });

@@ -59,7 +59,9 @@ function figures(result: Result): Record<string, number> {
 
 /** Starts the echo scenario; resolves with its port once it listens. */
 function startEcho(node: string, module: string, spinners: number): { child: ChildProcess; port: Promise<number>; output: () => string } {
-  const child = spawn(node, [BIN, 'run', module, '--allow-listen', '127.0.0.1:0', '--', 'echo', String(spinners)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(node, [BIN, 'run', module, '--allow-listen', '127.0.0.1:0', '--', 'echo', String(spinners)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   let stdout = '';
   child.stderr!.on('data', (data: Buffer) => (stdout += data.toString()));
@@ -137,5 +139,9 @@ describe.each([
 
 it('--max-processes that is not a whole number of 1 or more is a usage error', async () => {
   const result = await run(process.execPath, SCENARIOS, ['spawn-limit'], ['--max-processes', '0']);
-  expect(result).toEqual({ code: 2, stdout: '', stderr: expect.stringMatching(/^lunatic-instrument: --max-processes must be a whole number of 1 or more\n/) });
+  expect(result).toEqual({
+    code: 2,
+    stdout: '',
+    stderr: expect.stringMatching(/^lunatic-instrument: --max-processes must be a whole number of 1 or more\n/),
+  });
 });

@@ -15,7 +15,14 @@ import { Runtime } from '../src/runtime/index.js';
 import { nodeDirectory } from '../src/runtime/node/fs.js';
 import { NodeInput, NodeOutput } from '../src/runtime/node/stdio.js';
 import { type ProcessContext, ProcessExit } from '../src/runtime/types.js';
-import { CollectedOutput, MAY_WAIT_IMPORTS, MemoryDirectory, QueueInput, type WasiOptions, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import {
+  CollectedOutput,
+  MAY_WAIT_IMPORTS,
+  MemoryDirectory,
+  QueueInput,
+  type WasiOptions,
+  wasiPreview1,
+} from '../src/runtime/wasi/index.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { fixturesDir, runWasi } from './helpers/wasi-run.js';
 
@@ -34,7 +41,13 @@ function runSynchronously(bytes: Uint8Array<ArrayBuffer>, options: Omit<WasiOpti
   const unexpected = () => {
     throw new Error('the synchronous driver cannot wait');
   };
-  const ctx: ProcessContext = { pid: 1, signal: new AbortController().signal, memory: () => memory!, sleep: unexpected, yieldNow: unexpected };
+  const ctx: ProcessContext = {
+    pid: 1,
+    signal: new AbortController().signal,
+    memory: () => memory!,
+    sleep: unexpected,
+    yieldNow: unexpected,
+  };
   const wasi = wasiPreview1({ ...options, stdout, stderr })(ctx).wasi_snapshot_preview1!;
   const imports: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [name, fn] of Object.entries(wasi)) {
@@ -106,7 +119,10 @@ describe('C programs on WASI through the runtime (suspending)', () => {
   afterAll(() => rmSync(hostDir, { recursive: true, force: true }));
 
   const spawn = (name: string, options: Partial<WasiOptions>) =>
-    runtime.spawn(instrumented.get(name)!, { hostModules: [wasiPreview1({ args: [ARGV0], env: {}, preopens: [], ...options })], blockingImports: [...MAY_WAIT_IMPORTS] });
+    runtime.spawn(instrumented.get(name)!, {
+      hostModules: [wasiPreview1({ args: [ARGV0], env: {}, preopens: [], ...options })],
+      blockingImports: [...MAY_WAIT_IMPORTS],
+    });
 
   it('cat: stdin from a Node stream, stdout back-pressured through a Node stream, like node:wasi', async () => {
     const input = `${'line one\n'.repeat(3000)}last line without newline`;
@@ -139,9 +155,13 @@ describe('C programs on WASI through the runtime (suspending)', () => {
     expect(stderr.text()).toBe(reference.stderr.toString());
   });
 
-  it("files: the same output as node:wasi in a host directory, which ends up as it started", async () => {
+  it('files: the same output as node:wasi in a host directory, which ends up as it started', async () => {
     const stdout = new CollectedOutput();
-    const status = await spawn('files', { args: [ARGV0, GUEST_DIR], preopens: [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }], stdout }).exited;
+    const status = await spawn('files', {
+      args: [ARGV0, GUEST_DIR],
+      preopens: [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }],
+      stdout,
+    }).exited;
     const referenceDir = mkdtempSync(join(tmpdir(), 'wasi-ref-'));
     try {
       const reference = await runWasi(fixture('files'), { args: [GUEST_DIR], preopens: { [GUEST_DIR]: referenceDir } });
@@ -210,9 +230,18 @@ describe('plain C programs on JSPI (Node 24)', () => {
       const hostDir = join(work, 'dir');
       mkdirSync(hostDir);
       writeFileSync(join(work, 'child.mjs'), CHILD);
-      await build({ entryPoints: [join(work, 'child.mjs')], bundle: true, platform: 'node', format: 'esm', outfile: join(work, 'bundle.mjs'), logLevel: 'silent' });
+      await build({
+        entryPoints: [join(work, 'child.mjs')],
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        outfile: join(work, 'bundle.mjs'),
+        logLevel: 'silent',
+      });
       const output = await new Promise<string>((resolve, reject) =>
-        execFile(node24, [join(work, 'bundle.mjs'), join(fixturesDir, 'c'), hostDir], (error, stdout, stderr) => (error ? reject(new Error(stderr || String(error))) : resolve(stdout))),
+        execFile(node24, [join(work, 'bundle.mjs'), join(fixturesDir, 'c'), hostDir], (error, stdout, stderr) =>
+          error ? reject(new Error(stderr || String(error))) : resolve(stdout),
+        ),
       );
       const results = JSON.parse(output) as Record<string, { backend: string; status: unknown; stdout: string }>;
       const referenceDir = join(work, 'ref');

@@ -9,7 +9,15 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeDirectory } from '../src/runtime/node/fs.js';
 import { PREVIEW1_FUNCTIONS } from '../src/runtime/wasi/abi.js';
-import { callbackOutput, CollectedOutput, Errno, MemoryDirectory, QueueInput, type WasiOptions, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import {
+  callbackOutput,
+  CollectedOutput,
+  Errno,
+  MemoryDirectory,
+  QueueInput,
+  type WasiOptions,
+  wasiPreview1,
+} from '../src/runtime/wasi/index.js';
 import { type ProcessContext, ProcessExit } from '../src/runtime/types.js';
 
 const encoder = new TextEncoder();
@@ -215,7 +223,16 @@ describe('wasi process calls', () => {
     const namespace = wasiPreview1({ args: [], env: {}, preopens: [] })({} as ProcessContext).wasi_snapshot_preview1!;
     expect(Object.keys(namespace).sort()).toEqual([...PREVIEW1_FUNCTIONS].sort());
     expect(PREVIEW1_FUNCTIONS).toHaveLength(46);
-    for (const name of ['fd_advise', 'fd_allocate', 'path_symlink', 'path_link', 'sock_accept', 'sock_recv', 'proc_raise', 'fd_fdstat_set_flags']) {
+    for (const name of [
+      'fd_advise',
+      'fd_allocate',
+      'path_symlink',
+      'path_link',
+      'sock_accept',
+      'sock_recv',
+      'proc_raise',
+      'fd_fdstat_set_flags',
+    ]) {
       expect(namespace[name]!(0, 0, 0, 0), name).toBe(52);
     }
   });
@@ -377,7 +394,12 @@ function readdirNames(h: ReturnType<typeof harness>, fd: number, bufferSize: num
 describe('wasi poll_oneoff', () => {
   const SUB = BUFFER;
   const EVENTS = BUFFER + 0x400;
-  function subscribe(h: ReturnType<typeof harness>, index: number, userdata: bigint, fields: { clockNs?: bigint; absolute?: boolean; readFd?: number; writeFd?: number }) {
+  function subscribe(
+    h: ReturnType<typeof harness>,
+    index: number,
+    userdata: bigint,
+    fields: { clockNs?: bigint; absolute?: boolean; readFd?: number; writeFd?: number },
+  ) {
     const at = SUB + index * 48;
     const view = new DataView(h.memory.buffer);
     new Uint8Array(h.memory.buffer, at, 48).fill(0);

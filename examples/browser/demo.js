@@ -65,7 +65,8 @@ async function start(runtime, name, options = {}) {
 function showBackend(name) {
   if (document.body.dataset.backend) return;
   const choice = chosenBackend();
-  const why = choice !== 'auto' ? `(forced by ?backend=${choice})` : name === 'jspi' ? '(this browser has JSPI)' : '(no JSPI in this browser)';
+  const why =
+    choice !== 'auto' ? `(forced by ?backend=${choice})` : name === 'jspi' ? '(this browser has JSPI)' : '(no JSPI in this browser)';
   document.getElementById('backend').textContent = name === 'jspi' ? 'JSPI' : 'Asyncify';
   document.getElementById('backend-why').textContent = why;
   const link = document.getElementById('backend-switch');

@@ -34,7 +34,17 @@
 // Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or results it
 // does not save (v128, several results), before or after lifting, or more live locals at its
 // calls than a saver can take as parameters.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, localTypes, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import {
+  accessor,
+  addLocal,
+  type Binaryen,
+  type ExpressionRef,
+  type FunctionRef,
+  localTypes,
+  type Module,
+  untyped,
+  zeroOf,
+} from '../ir/binaryen.js';
 import { type CallGraph, callTargets } from '../ir/call-graph.js';
 import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
@@ -50,9 +60,23 @@ import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walke
  * to do at half the cost of the list; interleaved runs could not tell the two apart.
  */
 const REWIND_COPY_PASSES = [
-  'dce', 'remove-unused-names', 'remove-unused-brs', 'optimize-instructions', 'precompute', 'vacuum', 'reorder-locals',
-  'remove-unused-brs', 'coalesce-locals', 'vacuum', 'reorder-locals', 'merge-blocks', 'remove-unused-brs', 'remove-unused-names',
-  'merge-blocks', 'optimize-instructions', 'vacuum',
+  'dce',
+  'remove-unused-names',
+  'remove-unused-brs',
+  'optimize-instructions',
+  'precompute',
+  'vacuum',
+  'reorder-locals',
+  'remove-unused-brs',
+  'coalesce-locals',
+  'vacuum',
+  'reorder-locals',
+  'merge-blocks',
+  'remove-unused-brs',
+  'remove-unused-names',
+  'merge-blocks',
+  'optimize-instructions',
+  'vacuum',
 ];
 
 /** What a flattened function's rewind copy needs on top: folding its one-local-per-value code back into expressions. */
@@ -107,7 +131,9 @@ function savedLocals(liveAtSites: ReadonlyArray<ReadonlySet<number>>): number[] 
 function frameLayout(binaryen: Binaryen, types: number[], liveAtSites: ReadonlyArray<ReadonlySet<number>>): FrameLayout {
   const saved = savedLocals(liveAtSites);
   // Eight-byte locals first, so every slot is aligned when the frame start is.
-  const order = saved.map((local) => ({ local, bytes: frameBytes(binaryen, types[local]!)! })).sort((a, b) => b.bytes - a.bytes || a.local - b.local);
+  const order = saved
+    .map((local) => ({ local, bytes: frameBytes(binaryen, types[local]!)! }))
+    .sort((a, b) => b.bytes - a.bytes || a.local - b.local);
   const offsets: number[] = [];
   let size = 0;
   for (const { local, bytes } of order) {
@@ -131,7 +157,13 @@ class FunctionCopies {
    * `liveAtSites[i]`: the locals live at call site i (in the order both copies number them), the
    * ones its save keeps.
    */
-  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly globals: Globals, readonly func: FunctionRef, readonly liveAtSites: ReadonlyArray<ReadonlySet<number>>) {
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly module: Module,
+    private readonly globals: Globals,
+    readonly func: FunctionRef,
+    readonly liveAtSites: ReadonlyArray<ReadonlySet<number>>,
+  ) {
     const info = binaryen.getFunctionInfo(func);
     this.types = localTypes(binaryen, func);
     this.layout = frameLayout(binaryen, this.types, liveAtSites);
@@ -151,7 +183,9 @@ class FunctionCopies {
     const i32 = binaryen.i32;
     const saver = freshFunctionName(module, `${name}$save`);
     const ptr = layout.saved.length + 1;
-    const slots = layout.saved.map((local, i) => this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, i32), module.local.get(i + 1, this.types[local]!)));
+    const slots = layout.saved.map((local, i) =>
+      this.store(this.types[local]!, layout.offsets[local]!, module.local.get(ptr, i32), module.local.get(i + 1, this.types[local]!)),
+    );
     const body = module.block(null, [...this.pushFrame(ptr), ...slots, this.storeIndex(ptr, module.local.get(0, i32))], binaryen.none);
     module.addFunction(saver, binaryen.createType([i32, ...layout.saved.map((local) => this.types[local]!)]), binaryen.none, [i32], body);
     return saver;
@@ -201,7 +235,9 @@ class FunctionCopies {
    */
   save(live: ReadonlySet<number>, index: ExpressionRef): ExpressionRef {
     const { module, binaryen, layout } = this;
-    const slots = layout.saved.map((local) => (live.has(local) ? module.local.get(local, this.types[local]!) : zeroOf(binaryen, module, this.types[local]!)));
+    const slots = layout.saved.map((local) =>
+      live.has(local) ? module.local.get(local, this.types[local]!) : zeroOf(binaryen, module, this.types[local]!),
+    );
     return module.call(this.saver, [index, ...slots], binaryen.none);
   }
 
@@ -243,7 +279,11 @@ const SPARE_LOCALS = 4;
 class FrameSaves {
   private readonly saves: Array<{ label: string; live: Set<number> }> = [];
 
-  constructor(private readonly binaryen: Binaryen, private readonly module: Module, private readonly copies: FunctionCopies) {}
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly module: Module,
+    private readonly copies: FunctionCopies,
+  ) {}
 
   /** `call`, call site `index`, followed by the unwind test. */
   after(call: ExpressionRef, index: number, scratch: (type: number) => number): ExpressionRef {
@@ -283,9 +323,18 @@ class FrameSaves {
     const { module, binaryen, copies } = this;
     if (!this.saves.length) return body;
     const type = binaryen.getExpressionType(body);
-    let inner = type === binaryen.unreachable ? body : type === binaryen.none ? module.block(null, [body, module.return()], binaryen.unreachable) : module.return(body);
+    let inner =
+      type === binaryen.unreachable
+        ? body
+        : type === binaryen.none
+          ? module.block(null, [body, module.return()], binaryen.unreachable)
+          : module.return(body);
     for (const { label, live } of this.saves) {
-      inner = module.block(null, [copies.save(live, module.block(label, [inner], binaryen.i32)), copies.zeroResult()], binaryen.unreachable);
+      inner = module.block(
+        null,
+        [copies.save(live, module.block(label, [inner], binaryen.i32)), copies.zeroResult()],
+        binaryen.unreachable,
+      );
     }
     return inner;
   }
@@ -295,7 +344,11 @@ class FrameSaves {
 class CallSites {
   private next = 0;
 
-  constructor(private readonly binaryen: Binaryen, private readonly graph: CallGraph, private readonly mayUnwind: Set<string>) {}
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly graph: CallGraph,
+    private readonly mayUnwind: Set<string>,
+  ) {}
 
   isSite(expr: ExpressionRef, kind: string): boolean {
     const targets = callTargets(this.binaryen, this.graph, expr, kind);
@@ -320,7 +373,13 @@ const STATEMENT_WRAPPERS = new Set(['LocalSet', 'Drop']);
  * CannotCopy unless every one stands as a statement (alone, or under a local.set or drop) in a
  * block, a loop, an arm of an if or the function body, with no call site below it.
  */
-function statementCallSites(binaryen: Binaryen, sites: CallSites, expr: ExpressionRef, statement: boolean, found: ExpressionRef[] = []): ExpressionRef[] {
+function statementCallSites(
+  binaryen: Binaryen,
+  sites: CallSites,
+  expr: ExpressionRef,
+  statement: boolean,
+  found: ExpressionRef[] = [],
+): ExpressionRef[] {
   const kind = kindOf(binaryen, expr);
   const site = sites.isSite(expr, kind);
   if (site && !statement) throw new CannotCopy();
@@ -333,7 +392,13 @@ function statementCallSites(binaryen: Binaryen, sites: CallSites, expr: Expressi
 }
 
 /** The fast copy, in place: the lifted body with the unwind test after every call site. */
-function makeFast(binaryen: Binaryen, saves: FrameSaves, sites: CallSites, expr: ExpressionRef, scratch: (type: number) => number): ExpressionRef {
+function makeFast(
+  binaryen: Binaryen,
+  saves: FrameSaves,
+  sites: CallSites,
+  expr: ExpressionRef,
+  scratch: (type: number) => number,
+): ExpressionRef {
   const kind = kindOf(binaryen, expr);
   if (sites.isSite(expr, kind)) {
     const index = sites.take();
@@ -385,7 +450,10 @@ class RewindBuilder {
   /** Whether the resumed call is one of [first, end). */
   private resumesIn(first: number, end: number): ExpressionRef {
     const { module, binaryen } = this;
-    return module.i32.lt_u(module.i32.sub(module.local.get(this.locals.resumeAt, binaryen.i32), module.i32.const(first)), module.i32.const(end - first));
+    return module.i32.lt_u(
+      module.i32.sub(module.local.get(this.locals.resumeAt, binaryen.i32), module.i32.const(first)),
+      module.i32.const(end - first),
+    );
   }
 
   /**
@@ -403,7 +471,10 @@ class RewindBuilder {
     const children: ExpressionRef[] = [];
     let skipped: ExpressionRef[] = [];
     const flushSkipped = () => {
-      if (skipped.length) children.push(module.if(module.i32.eqz(this.rewinding), skipped.length === 1 ? skipped[0]! : module.block(null, skipped, binaryen.none)));
+      if (skipped.length)
+        children.push(
+          module.if(module.i32.eqz(this.rewinding), skipped.length === 1 ? skipped[0]! : module.block(null, skipped, binaryen.none)),
+        );
       skipped = [];
     };
     built.forEach((b, i) => {
@@ -455,7 +526,9 @@ class RewindBuilder {
       const target = accessor<string>(binaryen, 'Call', 'getTarget')(call);
       const rewindName = this.rewindNames.get(target);
       if (rewindName) {
-        const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) => module.copyExpression(accessor(binaryen, 'Call', 'getOperandAt')(call, i)));
+        const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) =>
+          module.copyExpression(accessor(binaryen, 'Call', 'getOperandAt')(call, i)),
+        );
         return module.call(rewindName, operands, binaryen.getExpressionType(call));
       }
     }
@@ -482,7 +555,11 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   const checkData = module.if(module.i32.gt_u(module.i32.load(0, 4, data()), module.i32.load(4, 4, data())), module.unreachable());
   const control = (exportName: string, state: number, setsData: boolean) => {
     const name = freshFunctionName(module, `lunatic_${exportName}`);
-    const body = [module.global.set(globals.state, module.i32.const(state)), ...(setsData ? [module.global.set(globals.data, module.local.get(0, i32))] : []), module.copyExpression(checkData)];
+    const body = [
+      module.global.set(globals.state, module.i32.const(state)),
+      ...(setsData ? [module.global.set(globals.data, module.local.get(0, i32))] : []),
+      module.copyExpression(checkData),
+    ];
     module.addFunction(name, setsData ? i32 : binaryen.none, binaryen.none, [], module.block(null, body, binaryen.none));
     module.addFunctionExport(name, exportName);
   };
@@ -491,7 +568,11 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   const pop = () => {
     const name = freshFunctionName(module, 'lunatic_asyncify_pop');
     const [size, frame] = [() => module.local.get(0, i32), () => module.local.get(1, i32)];
-    const body = [module.local.set(1, module.i32.sub(module.i32.load(0, 4, data()), size())), module.i32.store(0, 4, data(), frame()), frame()];
+    const body = [
+      module.local.set(1, module.i32.sub(module.i32.load(0, 4, data()), size())),
+      module.i32.store(0, 4, data(), frame()),
+      frame(),
+    ];
     module.addFunction(name, i32, i32, [i32], module.block(null, body, i32));
     return name;
   };
@@ -565,7 +646,10 @@ export interface CopiesOptions {
   singleCopyAbove?: number;
 }
 
-export function applyAsyncifyCopies(context: PassContext, { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions): number | undefined {
+export function applyAsyncifyCopies(
+  context: PassContext,
+  { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions,
+): number | undefined {
   const { binaryen, module } = context;
   const graph = context.callGraph();
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
@@ -597,8 +681,16 @@ export function applyAsyncifyCopies(context: PassContext, { instrumented, sinks,
   const pairs = instrumented.map((name, i) => {
     const func = funcs[i]!;
     const info = binaryen.getFunctionInfo(func);
-    const rewind = single.has(name) ? func : module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
-    return { name, func, rewind, copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!), sites: () => new CallSites(binaryen, graph, mayUnwind) };
+    const rewind = single.has(name)
+      ? func
+      : module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
+    return {
+      name,
+      func,
+      rewind,
+      copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!),
+      sites: () => new CallSites(binaryen, graph, mayUnwind),
+    };
   });
   for (const { name, func, rewind, copies, sites } of pairs) {
     if (single.has(name)) {
@@ -634,7 +726,10 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
   }
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
   const rewound = module.call(entryRewind, params, copies.results);
-  const redirect = module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));
+  const redirect = module.if(
+    module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)),
+    copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound),
+  );
   setBody(binaryen, func, module.block(null, [redirect, body], binaryen.getExpressionType(body)));
 }
 
@@ -643,13 +738,27 @@ function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies
  * too, so it pops a frame only when the state says it is rewinding (else `rewinding` stays 0 and
  * every guard lets the code run as written).
  */
-function makeRewindCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, rewind: FunctionRef, sites: CallSites, rewindNames: Map<string, string>, alone: boolean): void {
+function makeRewindCopy(
+  binaryen: Binaryen,
+  module: Module,
+  copies: FunctionCopies,
+  rewind: FunctionRef,
+  sites: CallSites,
+  rewindNames: Map<string, string>,
+  alone: boolean,
+): void {
   const scratch = localMaker(binaryen, rewind);
-  const [ptr, rewinding, resumeAt] = [scratch(binaryen.i32), addLocal(binaryen, rewind, binaryen.i32), addLocal(binaryen, rewind, binaryen.i32)];
+  const [ptr, rewinding, resumeAt] = [
+    scratch(binaryen.i32),
+    addLocal(binaryen, rewind, binaryen.i32),
+    addLocal(binaryen, rewind, binaryen.i32),
+  ];
   const saves = new FrameSaves(binaryen, module, copies);
   const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
   const body = saves.wrap(builder.build(untyped(binaryen).Function.getBody(rewind)).expr);
   const resume = [...copies.restore(ptr, resumeAt), module.local.set(rewinding, module.i32.const(1))];
-  const prologue = alone ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))] : resume;
+  const prologue = alone
+    ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))]
+    : resume;
   setBody(binaryen, rewind, module.block(null, [...prologue, body], binaryen.getExpressionType(body)));
 }

@@ -71,7 +71,10 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
     const func = graph.nodes.get(name)!.ref;
     const finder = new TailCallFinder(binaryen, module);
     finder.walkFunction(func);
-    if (finder.found) throw new InputError(`uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${wayOut}`);
+    if (finder.found)
+      throw new InputError(
+        `uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${wayOut}`,
+      );
     if (!localTypes(binaryen, func).every((type) => isNumericType(binaryen, type))) {
       throw new InputError(`keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${wayOut}`);
     }
@@ -92,7 +95,10 @@ export const asyncify: Pass<AsyncifyOptions, AsyncifyResult> = {
   },
 };
 
-function runAsyncify(context: PassContext, { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove }: AsyncifyOptions): AsyncifyResult {
+function runAsyncify(
+  context: PassContext,
+  { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove }: AsyncifyOptions,
+): AsyncifyResult {
   const { binaryen, module } = context;
   const graph = context.callGraph();
   const blockingImports: string[] = [];
@@ -106,7 +112,14 @@ function runAsyncify(context: PassContext, { blockingGlobs, optimizeLevel, rewin
   const instrumented = [...callersOf(graph, sinks)].filter((name) => graph.nodes.get(name)!.importName === undefined);
   refuseUnsupported(binaryen, module, graph, instrumented);
   binaryen.setOptimizeLevel(optimizeLevel);
-  const singleCopies = rewindCopies ? applyAsyncifyCopies(context, { instrumented, sinks, optimize: optimizeLevel > 0, ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}) }) : undefined;
+  const singleCopies = rewindCopies
+    ? applyAsyncifyCopies(context, {
+        instrumented,
+        sinks,
+        optimize: optimizeLevel > 0,
+        ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
+      })
+    : undefined;
   if (singleCopies !== undefined) return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true, singleCopies };
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();

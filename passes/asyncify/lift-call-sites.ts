@@ -33,7 +33,10 @@ class SpillLocals {
   private readonly byType = new Map<number, number[]>();
   private readonly inUse = new Map<number, number>();
 
-  constructor(private readonly binaryen: Binaryen, private readonly func: FunctionRef) {}
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly func: FunctionRef,
+  ) {}
 
   take(type: number): number {
     const pool = this.byType.get(type) ?? [];
@@ -156,7 +159,13 @@ class Lifter {
    * What is left of a lifted child is spilled too, but for the last one unless `lastMustSpill`: it
    * would otherwise run after the children spilled behind it.
    */
-  private spillBefore(expr: ExpressionRef, last: number, prefix: ExpressionRef[], slots: Slot[] = childSlots(this.binaryen, expr), lastMustSpill = false): void {
+  private spillBefore(
+    expr: ExpressionRef,
+    last: number,
+    prefix: ExpressionRef[],
+    slots: Slot[] = childSlots(this.binaryen, expr),
+    lastMustSpill = false,
+  ): void {
     slots.slice(0, last + 1).forEach((slot, i) => {
       const child = slot.get();
       const lifted = this.holders.has(child);
@@ -189,7 +198,12 @@ class Lifter {
  * Lifts the call sites of `func` in place (see the header). Throws CannotLift, possibly having
  * lifted some, when the function needs binaryen's flatten instead.
  */
-export function liftCallSites(binaryen: Binaryen, module: Module, func: FunctionRef, isSite: (expr: ExpressionRef, kind: string) => boolean): void {
+export function liftCallSites(
+  binaryen: Binaryen,
+  module: Module,
+  func: FunctionRef,
+  isSite: (expr: ExpressionRef, kind: string) => boolean,
+): void {
   const fn = untyped(binaryen).Function;
   const lifter = new Lifter(binaryen, module, func, isSite);
   const body = fn.getBody(func);

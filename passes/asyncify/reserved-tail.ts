@@ -25,7 +25,11 @@ export interface ReservedTail {
 }
 
 class MemoryOpRewriter extends Walker {
-  constructor(binaryen: Binaryen, module: Module, private readonly growName: string) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly growName: string,
+  ) {
     super(binaryen, module);
   }
 
@@ -49,12 +53,22 @@ function addGrowFunction(binaryen: Binaryen, module: Module): string {
   const reserved = () => module.global.get(RESERVED_PAGES_GLOBAL, i32);
   const pagesToBytes = (pages: ExpressionRef) => module.i32.shl(pages, module.i32.const(PAGE_SHIFT));
   const handedOver = module.select(module.i32.lt_u(delta(), reserved()), delta(), reserved());
-  module.addFunction(name, binaryen.createType([i32]), i32, [i32], module.block(null, [
-    module.local.set(1, module.i32.sub(module.memory.size(), reserved())),
-    module.if(module.i32.eq(module.memory.grow(delta()), module.i32.const(-1)), module.return(module.i32.const(-1))),
-    module.memory.fill(pagesToBytes(oldSize()), module.i32.const(0), pagesToBytes(handedOver)),
-    oldSize(),
-  ], i32));
+  module.addFunction(
+    name,
+    binaryen.createType([i32]),
+    i32,
+    [i32],
+    module.block(
+      null,
+      [
+        module.local.set(1, module.i32.sub(module.memory.size(), reserved())),
+        module.if(module.i32.eq(module.memory.grow(delta()), module.i32.const(-1)), module.return(module.i32.const(-1))),
+        module.memory.fill(pagesToBytes(oldSize()), module.i32.const(0), pagesToBytes(handedOver)),
+        oldSize(),
+      ],
+      i32,
+    ),
+  );
   return name;
 }
 

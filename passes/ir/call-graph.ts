@@ -41,7 +41,10 @@ export function callTargets(binaryen: Binaryen, graph: CallGraph, expr: Expressi
     case 'Call':
       return [accessor<string>(binaryen, 'Call', 'getTarget')(expr)];
     case 'CallIndirect':
-      return graph.indirectTargets(accessor(binaryen, 'CallIndirect', 'getParams')(expr), accessor(binaryen, 'CallIndirect', 'getResults')(expr));
+      return graph.indirectTargets(
+        accessor(binaryen, 'CallIndirect', 'getParams')(expr),
+        accessor(binaryen, 'CallIndirect', 'getResults')(expr),
+      );
     case 'CallRef': {
       const target = accessor(binaryen, 'CallRef', 'getTarget')(expr);
       const heapType = binaryen.getHeapType(binaryen.getExpressionType(target));
@@ -125,7 +128,13 @@ export function buildCallGraph(binaryen: Binaryen, module: Module): CallGraph {
     const ref = module.getFunctionByIndex(i);
     const info = binaryen.getFunctionInfo(ref);
     nodes.set(info.name, {
-      name: info.name, ref, params: info.params, results: info.results, callees: new Set(), scc: -1, recursive: false,
+      name: info.name,
+      ref,
+      params: info.params,
+      results: info.results,
+      callees: new Set(),
+      scc: -1,
+      recursive: false,
       ...(info.module ? { importName: `${info.module}.${info.base}` } : {}),
     });
   }

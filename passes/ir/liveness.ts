@@ -31,7 +31,10 @@ export class Liveness {
   readonly liveIn = new Map<ExpressionRef, Live>();
   private readonly atLabel = new Map<string, Live>();
 
-  constructor(private readonly binaryen: Binaryen, private readonly watch: (expr: ExpressionRef, kind: string) => boolean) {}
+  constructor(
+    private readonly binaryen: Binaryen,
+    private readonly watch: (expr: ExpressionRef, kind: string) => boolean,
+  ) {}
 
   /** Analyzes a function body; the watched expressions' sets are then in `liveIn`. */
   run(body: ExpressionRef): void {

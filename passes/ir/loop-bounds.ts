@@ -40,7 +40,11 @@ class Writes extends Walker {
   loops = 0;
   branchesTo = 0;
 
-  constructor(binaryen: Binaryen, module: Module, private readonly label: string | null) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly label: string | null,
+  ) {
     super(binaryen, module);
   }
 
@@ -91,7 +95,8 @@ function backEdge(binaryen: Binaryen, body: ExpressionRef, label: string): BackE
   const statements = statementsOf(binaryen, body);
   const last = statements.pop();
   if (last === undefined) return undefined;
-  if (isBranchTo(binaryen, last, label, true)) return { test: accessor(binaryen, 'Break', 'getCondition')(last), beforeTest: statements, afterTest: [] };
+  if (isBranchTo(binaryen, last, label, true))
+    return { test: accessor(binaryen, 'Break', 'getCondition')(last), beforeTest: statements, afterTest: [] };
   if (kindOf(binaryen, last) !== 'If' || accessor(binaryen, 'If', 'getIfFalse')(last)) return undefined;
   const arm = statementsOf(binaryen, accessor(binaryen, 'If', 'getIfTrue')(last));
   const branch = arm.pop();
@@ -100,7 +105,10 @@ function backEdge(binaryen: Binaryen, body: ExpressionRef, label: string): BackE
 }
 
 /** `(OP COUNTER (i32.const END))`, with `(i32.eqz (i32.eq ...))` read as `ne`. */
-function comparison(binaryen: Binaryen, test: ExpressionRef): { op: CountedCondition['op']; counter: ExpressionRef; end: number } | undefined {
+function comparison(
+  binaryen: Binaryen,
+  test: ExpressionRef,
+): { op: CountedCondition['op']; counter: ExpressionRef; end: number } | undefined {
   let expr = test;
   let eqz = false;
   if (kindOf(binaryen, expr) === 'Unary' && accessor(binaryen, 'Unary', 'getOp')(expr) === binaryen.EqZInt32) {
@@ -110,7 +118,15 @@ function comparison(binaryen: Binaryen, test: ExpressionRef): { op: CountedCondi
   if (kindOf(binaryen, expr) !== 'Binary') return undefined;
   const binary = (name: string) => accessor(binaryen, 'Binary', name)(expr);
   const opCode = binary('getOp');
-  const op = eqz ? (opCode === binaryen.EqInt32 ? 'ne' : undefined) : opCode === binaryen.NeInt32 ? 'ne' : opCode === binaryen.LtUInt32 ? 'lt_u' : undefined;
+  const op = eqz
+    ? opCode === binaryen.EqInt32
+      ? 'ne'
+      : undefined
+    : opCode === binaryen.NeInt32
+      ? 'ne'
+      : opCode === binaryen.LtUInt32
+        ? 'lt_u'
+        : undefined;
   const end = i32Constant(binaryen, binary('getRight'));
   return op && end !== undefined ? { op, counter: binary('getLeft'), end } : undefined;
 }
@@ -156,7 +172,10 @@ function startValue(binaryen: Binaryen, module: Module, local: number, position:
     const writes = new Writes(binaryen, module, null);
     writes.walkExpression(statement);
     if (!writes.locals.has(local)) continue;
-    const isPlainSet = kindOf(binaryen, statement) === 'LocalSet' && accessor(binaryen, 'LocalSet', 'getIndex')(statement) === local && !accessor<boolean>(binaryen, 'LocalSet', 'isTee')(statement);
+    const isPlainSet =
+      kindOf(binaryen, statement) === 'LocalSet' &&
+      accessor(binaryen, 'LocalSet', 'getIndex')(statement) === local &&
+      !accessor<boolean>(binaryen, 'LocalSet', 'isTee')(statement);
     return isPlainSet ? i32Constant(binaryen, accessor(binaryen, 'LocalSet', 'getValue')(statement)) : undefined;
   }
   return position.functionStart && local >= position.params ? 0 : undefined;

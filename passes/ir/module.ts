@@ -19,7 +19,9 @@ export function moduleExports(binaryen: Binaryen, module: Module): ReturnType<Bi
 
 /** The internal names of the exported functions, in export order. */
 export function exportedFunctions(binaryen: Binaryen, module: Module): string[] {
-  return moduleExports(binaryen, module).filter((info) => info.kind === binaryen.ExternalFunction).map((info) => info.value);
+  return moduleExports(binaryen, module)
+    .filter((info) => info.kind === binaryen.ExternalFunction)
+    .map((info) => info.value);
 }
 
 /** Where the host can enter the module: its exported functions, then its start function. */

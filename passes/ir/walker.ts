@@ -64,8 +64,18 @@ const CHILDREN: Record<string, ChildSpec> = {
 export const CALL_KINDS: ReadonlySet<string> = new Set(['Call', 'CallIndirect', 'CallRef']);
 
 const LEAVES = [
-  'LocalGet', 'GlobalGet', 'Const', 'MemorySize', 'Nop', 'Unreachable', 'AtomicFence',
-  'DataDrop', 'RefNull', 'RefFunc', 'TableSize', 'Pop',
+  'LocalGet',
+  'GlobalGet',
+  'Const',
+  'MemorySize',
+  'Nop',
+  'Unreachable',
+  'AtomicFence',
+  'DataDrop',
+  'RefNull',
+  'RefFunc',
+  'TableSize',
+  'Pop',
 ];
 
 /** Maps expression ids to wrapper-class names, built once per binaryen instance. */
@@ -94,16 +104,24 @@ export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
 /** How to reach the children of one kind of expression: the binaryen.js accessors, looked up once. */
 interface ChildAccess {
   fields: Array<{ get: (expr: ExpressionRef) => ExpressionRef; set: (expr: ExpressionRef, child: ExpressionRef) => void }>;
-  list?: { count: (expr: ExpressionRef) => number; get: (expr: ExpressionRef, i: number) => ExpressionRef; set: (expr: ExpressionRef, i: number, child: ExpressionRef) => void };
+  list?: {
+    count: (expr: ExpressionRef) => number;
+    get: (expr: ExpressionRef, i: number) => ExpressionRef;
+    set: (expr: ExpressionRef, i: number, child: ExpressionRef) => void;
+  };
   listFirst: boolean;
 }
 
 function childAccess(binaryen: Binaryen, kind: string, spec: ChildSpec): ChildAccess {
-  const fields = (spec.fields ?? []).map((field) => ({ get: accessor(binaryen, kind, `get${field}`), set: accessor<void>(binaryen, kind, `set${field}`) }));
+  const fields = (spec.fields ?? []).map((field) => ({
+    get: accessor(binaryen, kind, `get${field}`),
+    set: accessor<void>(binaryen, kind, `set${field}`),
+  }));
   const [count, get, set] = spec.list ? ['getNumChildren', 'getChildAt', 'setChildAt'] : ['getNumOperands', 'getOperandAt', 'setOperandAt'];
-  const list = spec.list || spec.operands
-    ? { count: accessor(binaryen, kind, count), get: accessor(binaryen, kind, get), set: accessor<void>(binaryen, kind, set) }
-    : undefined;
+  const list =
+    spec.list || spec.operands
+      ? { count: accessor(binaryen, kind, count), get: accessor(binaryen, kind, get), set: accessor<void>(binaryen, kind, set) }
+      : undefined;
   return { fields, list, listFirst: spec.operands !== 'after' };
 }
 
@@ -149,7 +167,10 @@ export function childSlots(binaryen: Binaryen, expr: ExpressionRef): Slot[] {
 export abstract class Walker {
   private currentSlot: Slot | undefined;
 
-  constructor(protected readonly binaryen: Binaryen, protected readonly module: Module) {}
+  constructor(
+    protected readonly binaryen: Binaryen,
+    protected readonly module: Module,
+  ) {}
 
   /** Called for every expression after its children. */
   protected abstract visit(expr: ExpressionRef, kind: string): void;
@@ -178,7 +199,12 @@ export abstract class Walker {
 
   /** Walks an expression that stays where it is (nothing may replace its root). */
   walkExpression(expr: ExpressionRef): void {
-    this.walkSlot({ get: () => expr, set: () => { throw new Error('cannot replace the root of walkExpression'); } });
+    this.walkSlot({
+      get: () => expr,
+      set: () => {
+        throw new Error('cannot replace the root of walkExpression');
+      },
+    });
   }
 
   private walkSlot(slot: Slot): void {
@@ -193,7 +219,8 @@ export abstract class Walker {
 /** The labels a `br`/`br_if` or `br_table` can branch to (none for other kinds). */
 export function branchTargets(binaryen: Binaryen, expr: ExpressionRef, kind: string): string[] {
   if (kind === 'Break') return [accessor<string>(binaryen, 'Break', 'getName')(expr)];
-  if (kind === 'Switch') return [...accessor<string[]>(binaryen, 'Switch', 'getNames')(expr), accessor<string>(binaryen, 'Switch', 'getDefaultName')(expr)];
+  if (kind === 'Switch')
+    return [...accessor<string[]>(binaryen, 'Switch', 'getNames')(expr), accessor<string>(binaryen, 'Switch', 'getDefaultName')(expr)];
   return [];
 }
 
@@ -210,14 +237,19 @@ function labelSetter(binaryen: Binaryen, wrapper: string, method: string): Label
  * own. `rename` returns the new name, or the name itself for a label to keep.
  */
 export class LabelRenamer extends Walker {
-  constructor(binaryen: Binaryen, module: Module, private readonly rename: (name: string) => string) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly rename: (name: string) => string,
+  ) {
     super(binaryen, module);
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
     const b = this.binaryen;
     switch (kind) {
-      case 'Block': case 'Loop': {
+      case 'Block':
+      case 'Loop': {
         const name = accessor<string | null>(b, kind, 'getName')(expr);
         if (name) labelSetter(b, kind, 'setName')(expr, this.rename(name));
         break;
@@ -226,7 +258,8 @@ export class LabelRenamer extends Walker {
         labelSetter(b, 'Break', 'setName')(expr, this.rename(accessor<string>(b, 'Break', 'getName')(expr)));
         break;
       case 'Switch':
-        for (const [i, name] of accessor<string[]>(b, 'Switch', 'getNames')(expr).entries()) labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name));
+        for (const [i, name] of accessor<string[]>(b, 'Switch', 'getNames')(expr).entries())
+          labelSetter(b, 'Switch', 'setNameAt')(expr, i, this.rename(name));
         labelSetter(b, 'Switch', 'setDefaultName')(expr, this.rename(accessor<string>(b, 'Switch', 'getDefaultName')(expr)));
         break;
     }

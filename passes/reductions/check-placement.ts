@@ -212,15 +212,27 @@ class FunctionAnalysis {
   private expression(expr: ExpressionRef, s: State): State {
     const kind = kindOf(this.binaryen, expr);
     switch (kind) {
-      case 'Block': return this.block(expr, s);
-      case 'Loop': return this.loop(expr, s);
-      case 'If': return this.conditional(expr, s);
-      case 'Break': return this.branch(expr, s);
-      case 'Switch': return this.switchBranch(expr, s);
-      case 'Return': this.exit(this.children(expr, s, kind)); return UNREACHABLE;
-      case 'Unreachable': return UNREACHABLE;
-      case 'Call': case 'CallIndirect': case 'CallRef': return this.call(expr, kind, this.children(expr, s, kind));
-      default: return this.children(expr, s, kind);
+      case 'Block':
+        return this.block(expr, s);
+      case 'Loop':
+        return this.loop(expr, s);
+      case 'If':
+        return this.conditional(expr, s);
+      case 'Break':
+        return this.branch(expr, s);
+      case 'Switch':
+        return this.switchBranch(expr, s);
+      case 'Return':
+        this.exit(this.children(expr, s, kind));
+        return UNREACHABLE;
+      case 'Unreachable':
+        return UNREACHABLE;
+      case 'Call':
+      case 'CallIndirect':
+      case 'CallRef':
+        return this.call(expr, kind, this.children(expr, s, kind));
+      default:
+        return this.children(expr, s, kind);
     }
   }
 
@@ -266,7 +278,8 @@ class FunctionAnalysis {
     if (!name || !this.targets.has(name)) return this.expression(body, s);
     // Read before the body is analyzed, which moves the block position on.
     const here = this.blockPosition;
-    const position: LoopPosition = here && here.siblings[here.index] === expr ? { ...here } : { siblings: [], index: 0, functionStart: false, params: 0 };
+    const position: LoopPosition =
+      here && here.siblings[here.index] === expr ? { ...here } : { siblings: [], index: 0, functionStart: false, params: 0 };
     const edges = this.backEdges(name, body, s);
     const header = edges && (edges.fromHeader === NONE ? join(s, edges) : this.countedLoopHeader(expr, position, edges, s));
     if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
@@ -405,7 +418,12 @@ class PlanningContext {
 
   /** With `prepaidReturns`, returns from the caller's own cycle are left to the caller's return stretch. */
   summarize(targets: string[], caller: FunctionNode, prepaidReturns: boolean): CalleeSummary {
-    const result: CalleeSummary = { summary: { open: NONE, pre: NONE, post: NONE }, recursiveTargets: [], reachesOtherChecks: false, needsCheckAfter: false };
+    const result: CalleeSummary = {
+      summary: { open: NONE, pre: NONE, post: NONE },
+      recursiveTargets: [],
+      reachesOtherChecks: false,
+      needsCheckAfter: false,
+    };
     const merge = (s: Summary) => {
       result.summary = {
         open: Math.max(result.summary.open, s.open),
@@ -419,7 +437,7 @@ class PlanningContext {
       if (node.importName !== undefined) {
         merge({ open: 1, pre: NONE, post: NONE });
       } else if (node.scc === caller.scc) {
-        merge({ open: NONE, pre: 0, post: prepaidReturns ? NONE : this.postEstimates.get(name) ?? 0 });
+        merge({ open: NONE, pre: 0, post: prepaidReturns ? NONE : (this.postEstimates.get(name) ?? 0) });
         result.recursiveTargets.push(name);
         if (!prepaidReturns) result.needsCheckAfter = true;
       } else {
@@ -446,7 +464,8 @@ export interface PlacementOptions {
 /** Where the checks go and the bound they give: the plan the reduction counter carries out. */
 export const checkPlacement: Pass<Omit<PlacementOptions, 'entryPoints'>, Plan> = {
   name: 'check-placement',
-  run: (context, options) => placeChecks(context.binaryen, context.module, context.callGraph(), { ...options, entryPoints: context.entryPoints() }),
+  run: (context, options) =>
+    placeChecks(context.binaryen, context.module, context.callGraph(), { ...options, entryPoints: context.entryPoints() }),
 };
 
 function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
@@ -492,7 +511,8 @@ function planComponent(binaryen: Binaryen, module: Module, context: PlanningCont
 }
 
 function planFunction(binaryen: Binaryen, module: Module, context: PlanningContext, node: FunctionNode): FunctionPlan {
-  const analysis = (prepaidReturns: (call: ExpressionRef) => boolean) => new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns);
+  const analysis = (prepaidReturns: (call: ExpressionRef) => boolean) =>
+    new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns);
   if (node.recursive) return context.checkReturns ? analysis(() => false).run(true) : planRecursive(analysis);
   const plan = analysis(() => false).run(false);
   return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analysis(() => false).run(true) : plan;
@@ -510,6 +530,9 @@ function planRecursive(analysis: (prepaidReturns: (call: ExpressionRef) => boole
   const plan = all.run(true);
   if (plan.returnStretch <= RETURN_STRETCH_LIMIT) return plan;
   const calls = [...all.recursiveCalls];
-  const short = calls.length > MAX_CALLS_TRIED_ALONE ? [] : calls.filter((call) => analysis((c) => c === call).run(true).returnStretch <= RETURN_STRETCH_LIMIT);
+  const short =
+    calls.length > MAX_CALLS_TRIED_ALONE
+      ? []
+      : calls.filter((call) => analysis((c) => c === call).run(true).returnStretch <= RETURN_STRETCH_LIMIT);
   return analysis((call) => short.includes(call)).run(true);
 }

@@ -20,7 +20,12 @@ export interface CounterRegion {
 }
 
 /** Each expression inside a region (roots included), mapped to its region. */
-export function counterRegions(binaryen: Binaryen, func: FunctionRef, checkedLoops: ReadonlyMap<ExpressionRef, unknown>, entryCheck: boolean): Map<ExpressionRef, CounterRegion> {
+export function counterRegions(
+  binaryen: Binaryen,
+  func: FunctionRef,
+  checkedLoops: ReadonlyMap<ExpressionRef, unknown>,
+  entryCheck: boolean,
+): Map<ExpressionRef, CounterRegion> {
   const regions = new Map<ExpressionRef, CounterRegion>();
   if (!checkedLoops.size) return regions;
   const body = untyped(binaryen).Function.getBody(func);

@@ -128,8 +128,20 @@ class CheckBuilder {
     const { statements, spent } = this.decrementAndTest(counter, charge);
     loopClass.setBody(loop, module.block(null, [...statements, module.br(yieldLabel, spent), body], binaryen.getExpressionType(body)));
     const type = binaryen.getExpressionType(loop);
-    const exited = type === binaryen.unreachable ? loop : type === binaryen.none ? module.block(null, [loop, module.br(done)], binaryen.none) : module.br(done, undefined, loop);
-    const retry = module.loop(again, module.block(null, [module.block(yieldLabel, [exited], binaryen.none), this.yieldThenCredit(counter, amount(charge)), module.br(again)], binaryen.none));
+    const exited =
+      type === binaryen.unreachable
+        ? loop
+        : type === binaryen.none
+          ? module.block(null, [loop, module.br(done)], binaryen.none)
+          : module.br(done, undefined, loop);
+    const retry = module.loop(
+      again,
+      module.block(
+        null,
+        [module.block(yieldLabel, [exited], binaryen.none), this.yieldThenCredit(counter, amount(charge)), module.br(again)],
+        binaryen.none,
+      ),
+    );
     return type === binaryen.unreachable ? retry : module.block(done, [retry], type);
   }
 
@@ -196,7 +208,10 @@ class CheckInjector extends Walker {
     const { binaryen, module } = this;
     const wholeBody = this.regions.get(this.body)?.root === this.body;
     const counter = wholeBody ? this.copy! : this.global;
-    const prologue = [...(wholeBody ? counter.load() : []), ...(entryCharge === undefined ? [] : [this.checks.check(counter, entryCharge)])];
+    const prologue = [
+      ...(wholeBody ? counter.load() : []),
+      ...(entryCharge === undefined ? [] : [this.checks.check(counter, entryCharge)]),
+    ];
     if (!prologue.length) return;
     const fn = untyped(binaryen).Function;
     const body = fn.getBody(this.func);
@@ -222,7 +237,9 @@ class CheckInjector extends Walker {
 
   private decrementBefore(charge: number, counter: Counter): void {
     const current = this.currentExpression();
-    this.replaceCurrent(this.module.block(null, [this.checks.decrement(counter, charge), current], this.binaryen.getExpressionType(current)));
+    this.replaceCurrent(
+      this.module.block(null, [this.checks.decrement(counter, charge), current], this.binaryen.getExpressionType(current)),
+    );
   }
 
   private checkLoop(loop: ExpressionRef, counter: Counter): void {
@@ -237,7 +254,8 @@ class CheckInjector extends Walker {
     const after = [...(counts ? counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(counter, charge)])];
     const store = counts ? counter.store() : [];
     const surrounded = this.withAfter(call, after);
-    if (surrounded !== call || store.length) this.replaceCurrent(this.module.block(null, [...store, surrounded], this.binaryen.getExpressionType(surrounded)));
+    if (surrounded !== call || store.length)
+      this.replaceCurrent(this.module.block(null, [...store, surrounded], this.binaryen.getExpressionType(surrounded)));
   }
 
   /** Whether the callee may read or write the counter; a tail call leaves the function, so it counts too. */
@@ -275,7 +293,11 @@ class CheckInjector extends Walker {
     // br_if: the same branch made unconditional, taken inside an `if` on its condition.
     const name = accessor<string>(binaryen, 'Break', 'getName')(branch);
     const value = accessor<ExpressionRef>(binaryen, 'Break', 'getValue')(branch);
-    const taken = module.block(null, [...counter.store(), module.br(name, undefined, value ? module.copyExpression(value) : undefined)], binaryen.unreachable);
+    const taken = module.block(
+      null,
+      [...counter.store(), module.br(name, undefined, value ? module.copyExpression(value) : undefined)],
+      binaryen.unreachable,
+    );
     const test = module.if(condition, taken);
     this.replaceCurrent(module.block(null, [...spills, test, ...(value ? [value] : [])], type));
   }
@@ -296,11 +318,21 @@ function addYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): 
   const name = freshFunctionName(module, 'lunatic_check_yield');
   const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
   const floor = module.select(module.i32.gt_s(counter(), module.i32.const(0)), counter(), module.i32.const(0));
-  module.addFunction(name, binaryen.createType([binaryen.i32, binaryen.i32]), binaryen.i32, [], module.block(null, [
-    module.global.set(REDUCTIONS_GLOBAL, module.local.get(0, binaryen.i32)),
-    module.call(yieldName, [], binaryen.none),
-    module.i32.add(floor, module.local.get(1, binaryen.i32)),
-  ], binaryen.i32));
+  module.addFunction(
+    name,
+    binaryen.createType([binaryen.i32, binaryen.i32]),
+    binaryen.i32,
+    [],
+    module.block(
+      null,
+      [
+        module.global.set(REDUCTIONS_GLOBAL, module.local.get(0, binaryen.i32)),
+        module.call(yieldName, [], binaryen.none),
+        module.i32.add(floor, module.local.get(1, binaryen.i32)),
+      ],
+      binaryen.i32,
+    ),
+  );
   return name;
 }
 
@@ -349,7 +381,7 @@ function injectReductionChecks(binaryen: Binaryen, module: Module, plan: Plan, g
     const regions = counterRegions(binaryen, func, functionPlan.loopChecks, functionPlan.entryCheck);
     const injector = new CheckInjector(binaryen, module, func, functionPlan, checks, graph, counting, regions);
     injector.walkFunction(func);
-    injector.finish(functionPlan.entryCheck ? plan.entryCharges.get(functionPlan.name) ?? 1 : undefined);
+    injector.finish(functionPlan.entryCheck ? (plan.entryCharges.get(functionPlan.name) ?? 1) : undefined);
     counts.loops += functionPlan.loopChecks.size;
     counts.decrements += functionPlan.decrements.size;
     counts.afterCalls += functionPlan.afterCallChecks.size;

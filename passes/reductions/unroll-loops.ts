@@ -41,7 +41,12 @@ class LoopSites extends Walker {
   private readonly places: Array<{ loop: ExpressionRef; place: Slot }> = [];
   private readonly inBlocks = new Map<ExpressionRef, { siblings: ExpressionRef[]; index: number; functionStart: boolean }>();
 
-  constructor(binaryen: Binaryen, module: Module, private readonly body: ExpressionRef, private readonly params: number) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly body: ExpressionRef,
+    private readonly params: number,
+  ) {
     super(binaryen, module);
   }
 
@@ -58,7 +63,8 @@ class LoopSites extends Walker {
     else if (kind === 'Block') {
       const siblings = blockChildren(this.binaryen, expr);
       siblings.forEach((child, index) => {
-        if (this.binaryen.getExpressionId(child) === this.binaryen.LoopId) this.inBlocks.set(child, { siblings, index, functionStart: expr === this.body });
+        if (this.binaryen.getExpressionId(child) === this.binaryen.LoopId)
+          this.inBlocks.set(child, { siblings, index, functionStart: expr === this.body });
       });
     }
   }
@@ -71,7 +77,11 @@ class BodyScan extends Walker {
   backEdges = 0;
   readonly labels = new Set<string>();
 
-  constructor(binaryen: Binaryen, module: Module, private readonly loopLabel: string) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly loopLabel: string,
+  ) {
     super(binaryen, module);
   }
 

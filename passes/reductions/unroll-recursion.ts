@@ -17,7 +17,18 @@
 // Each self-call becomes a block that sets the copy's parameters from the call's operands, zeroes
 // its other locals and runs a copy of the original body with locals and labels renamed and each
 // `return` turned into a branch out of the block.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, isNumericType, localTypes, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import {
+  accessor,
+  addLocal,
+  type Binaryen,
+  type ExpressionRef,
+  type FunctionRef,
+  isNumericType,
+  localTypes,
+  type Module,
+  untyped,
+  zeroOf,
+} from '../ir/binaryen.js';
 import { isTailCall } from '../ir/call-graph.js';
 import type { NoOptions, Pass } from '../ir/context.js';
 import { CALL_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
@@ -33,20 +44,35 @@ class SelfCallFinder extends Walker {
   expressions = 0;
   copyable = true;
 
-  constructor(binaryen: Binaryen, module: Module, private readonly self: string) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly self: string,
+  ) {
     super(binaryen, module);
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
     this.expressions++;
-    if (kind === 'Call' && accessor<string>(this.binaryen, 'Call', 'getTarget')(expr) === this.self && !isTailCall(this.binaryen, expr, kind)) this.sites.push(this.currentPlace());
+    if (
+      kind === 'Call' &&
+      accessor<string>(this.binaryen, 'Call', 'getTarget')(expr) === this.self &&
+      !isTailCall(this.binaryen, expr, kind)
+    )
+      this.sites.push(this.currentPlace());
     else if (CALL_KINDS.has(kind) || kind === 'Pop') this.copyable = false;
   }
 }
 
 /** Renames locals and labels of a copied body and turns its returns into branches to `exit`. */
 class Relocator extends LabelRenamer {
-  constructor(binaryen: Binaryen, module: Module, private readonly locals: number[], private readonly exit: string, suffix: string) {
+  constructor(
+    binaryen: Binaryen,
+    module: Module,
+    private readonly locals: number[],
+    private readonly exit: string,
+    suffix: string,
+  ) {
     super(binaryen, module, (name) => `${name}${suffix}`);
   }
 
@@ -54,7 +80,8 @@ class Relocator extends LabelRenamer {
     const b = this.binaryen;
     super.visit(expr, kind);
     if (kind === 'LocalGet' || kind === 'LocalSet') accessor(b, kind, 'setIndex')(expr, this.locals[accessor(b, kind, 'getIndex')(expr)]!);
-    else if (kind === 'Return') this.replaceCurrent(this.module.br(this.exit, undefined, accessor(b, 'Return', 'getValue')(expr) || undefined));
+    else if (kind === 'Return')
+      this.replaceCurrent(this.module.br(this.exit, undefined, accessor(b, 'Return', 'getValue')(expr) || undefined));
   }
 }
 
@@ -67,13 +94,22 @@ interface Original {
 }
 
 /** The inlined level that replaces one self-call: parameters set, locals zeroed, body copied. */
-function inlinedLevel(binaryen: Binaryen, module: Module, original: Original, bodyCopy: ExpressionRef, call: ExpressionRef, level: number): ExpressionRef {
+function inlinedLevel(
+  binaryen: Binaryen,
+  module: Module,
+  original: Original,
+  bodyCopy: ExpressionRef,
+  call: ExpressionRef,
+  level: number,
+): ExpressionRef {
   const { func, localTypes: types, params, results } = original;
   const locals = types.map((type) => addLocal(binaryen, func, type));
   const exit = `lunatic$unrolled${level}`;
   const copy = module.block(null, [bodyCopy], results);
   new Relocator(binaryen, module, locals, exit, `$u${level}`).walkExpression(copy);
-  const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) => accessor(binaryen, 'Call', 'getOperandAt')(call, i));
+  const operands = Array.from({ length: accessor(binaryen, 'Call', 'getNumOperands')(call) }, (_, i) =>
+    accessor(binaryen, 'Call', 'getOperandAt')(call, i),
+  );
   const setParams = operands.map((operand, i) => module.local.set(locals[i]!, operand));
   const zeroLocals = types.slice(params).map((type, i) => module.local.set(locals[params + i]!, zeroOf(binaryen, module, type)));
   return module.block(exit, [...setParams, ...zeroLocals, copy], results);
@@ -97,7 +133,12 @@ function unrollEach(binaryen: Binaryen, module: Module): string[] {
     finder.walkFunction(func);
     const sites = finder.sites;
     if (!sites.length || sites.length > MAX_SELF_CALLS || !finder.copyable || finder.expressions > MAX_EXPRESSIONS) continue;
-    const original: Original = { func, localTypes: localTypes(binaryen, func), params: binaryen.expandType(info.params).length, results: info.results };
+    const original: Original = {
+      func,
+      localTypes: localTypes(binaryen, func),
+      params: binaryen.expandType(info.params).length,
+      results: info.results,
+    };
     if (!original.localTypes.every((type) => isNumericType(binaryen, type))) continue;
     // Copies of the original body, made before any call in it is replaced. Sites come callee
     // first, so a self-call among another's operands is inlined before it is moved.

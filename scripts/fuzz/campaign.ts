@@ -28,7 +28,8 @@ export const VARIANTS: readonly Variant[] = [
 /** Turns a module into the one under test; `instrument` unless a test swaps it. */
 export type Transform = (bytes: Uint8Array, options: InstrumentOptions) => Promise<Uint8Array>;
 
-export const instrumentTransform: Transform = async (bytes, options) => (await instrument(bytes, { ...options, fileName: 'fuzz module' })).binary;
+export const instrumentTransform: Transform = async (bytes, options) =>
+  (await instrument(bytes, { ...options, fileName: 'fuzz module' })).binary;
 
 export interface Finding {
   seed: number;
@@ -81,11 +82,27 @@ function firstLine(error: unknown): string {
 }
 
 export function emptySummary(): Summary {
-  return { modules: 0, profiles: {}, runs: 0, exportsCalled: 0, yields: 0, suspensions: 0, refused: {}, skipped: {}, stackLimited: {}, findings: [], milliseconds: 0 };
+  return {
+    modules: 0,
+    profiles: {},
+    runs: 0,
+    exportsCalled: 0,
+    yields: 0,
+    suspensions: 0,
+    refused: {},
+    skipped: {},
+    stackLimited: {},
+    findings: [],
+    milliseconds: 0,
+  };
 }
 
 /** Compares one module with its transformed versions; adds to `summary`, returns what differs. */
-export async function checkModule(generated: GeneratedModule, options: Pick<CampaignOptions, 'transform' | 'variants'>, summary: Summary): Promise<Finding[]> {
+export async function checkModule(
+  generated: GeneratedModule,
+  options: Pick<CampaignOptions, 'transform' | 'variants'>,
+  summary: Summary,
+): Promise<Finding[]> {
   const { seed, profile, bytes } = generated;
   const runOptions = { seed, slice: sliceFor(seed) };
   let list: ModuleExports;

@@ -16,7 +16,8 @@ export interface Difference {
 /** How an overflow shows in an event line: classified, or inside another error raised at the limit. */
 const STACK_OVERFLOW = ['stack overflow', 'Maximum call stack size exceeded'];
 
-const clip = (text: string | undefined) => (text === undefined ? '(nothing)' : JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}...` : text));
+const clip = (text: string | undefined) =>
+  text === undefined ? '(nothing)' : JSON.stringify(text.length > 160 ? `${text.slice(0, 160)}...` : text);
 
 function firstLineDifference(what: Difference['what'], expected: readonly string[], actual: readonly string[]): Difference | undefined {
   const length = Math.max(expected.length, actual.length);
@@ -37,7 +38,8 @@ const NO_MEMORY = new Uint8Array(0);
 function memoryDifference(expectedMemory: Uint8Array | undefined, actualMemory: Uint8Array | undefined): Difference | undefined {
   const expected = expectedMemory ?? NO_MEMORY;
   const actual = actualMemory ?? NO_MEMORY;
-  if (expected.length !== actual.length) return { what: 'memory size', detail: `expected ${expected.length / 65536} pages, got ${actual.length / 65536}` };
+  if (expected.length !== actual.length)
+    return { what: 'memory size', detail: `expected ${expected.length / 65536} pages, got ${actual.length / 65536}` };
   let first = -1;
   let count = 0;
   for (let i = 0; i < expected.length; i++) {
@@ -50,7 +52,9 @@ function memoryDifference(expectedMemory: Uint8Array | undefined, actualMemory: 
 }
 
 export function compare(expected: Observation, actual: Observation): Difference | undefined {
-  return firstLineDifference('events', expected.events, actual.events)
-    ?? firstLineDifference('globals', expected.globals, actual.globals)
-    ?? memoryDifference(expected.memory, actual.memory);
+  return (
+    firstLineDifference('events', expected.events, actual.events) ??
+    firstLineDifference('globals', expected.globals, actual.globals) ??
+    memoryDifference(expected.memory, actual.memory)
+  );
 }

@@ -62,14 +62,20 @@ export async function observe(original: Uint8Array, list: ModuleExports, options
   const observation: Observation = { events: state.events, globals: [], memory: undefined, yields: 0, suspensions: 0 };
   let exports: Exports = {};
   let parked: Promise<unknown> | undefined;
-  const suspender = options.mode === 'suspend' ? new AsyncifySuspender({ park: (wait) => void (parked = wait as Promise<unknown>) }) : undefined;
+  const suspender =
+    options.mode === 'suspend' ? new AsyncifySuspender({ park: (wait) => void (parked = wait as Promise<unknown>) }) : undefined;
   /** Runs an export of the suspending build, resuming each suspension as soon as its Promise settles. */
   const callSuspending = async (driver: AsyncifySuspender, name: string, args: unknown[]) => {
     let result = driver.start(name, args);
     while (result === SUSPENDED) {
       const wait = parked!;
       parked = undefined;
-      result = driver.resume(await wait.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error })));
+      result = driver.resume(
+        await wait.then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+      );
     }
     return result;
   };
@@ -117,7 +123,9 @@ export async function observe(original: Uint8Array, list: ModuleExports, options
     if (exports.lunatic_reductions instanceof WebAssembly.Global) exports.lunatic_reductions.value = options.slice;
     const args = context.args.for(fn.params);
     try {
-      const result = suspender ? await callSuspending(suspender, fn.name, args) : (exports[fn.name] as (...a: unknown[]) => unknown)(...args);
+      const result = suspender
+        ? await callSuspending(suspender, fn.name, args)
+        : (exports[fn.name] as (...a: unknown[]) => unknown)(...args);
       state.events.push(`${fn.name}(${args.map(show).join(' ')}) -> ${show(result)}`);
     } catch (error) {
       state.events.push(`${fn.name}(${args.map(show).join(' ')}) ! ${describeError(error)}`);

@@ -44,7 +44,13 @@ export async function readExports(bytes: Uint8Array): Promise<ModuleExports> {
     const result: ModuleExports = { functions: [], globals: [], importedGlobals: [] };
     for (let i = 0; i < module.getNumGlobals(); i++) {
       const info = binaryen.getGlobalInfo(module.getGlobalByIndex(i));
-      if (info.module) result.importedGlobals.push({ module: info.module, name: info.base ?? '', kind: kindOf(binaryen, info.type), mutable: info.mutable });
+      if (info.module)
+        result.importedGlobals.push({
+          module: info.module,
+          name: info.base ?? '',
+          kind: kindOf(binaryen, info.type),
+          mutable: info.mutable,
+        });
     }
     for (let i = 0; i < module.getNumExports(); i++) {
       const info = binaryen.getExportInfo(module.getExportByIndex(i));

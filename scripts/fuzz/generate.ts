@@ -26,7 +26,14 @@ export interface Profile {
 }
 
 /** What the instrumenter supports everywhere (no EH, GC, threads, memory64: those it refuses). */
-const CORE_FLAGS = ['--mvp-features', '--enable-sign-ext', '--enable-mutable-globals', '--enable-nontrapping-float-to-int', '--enable-bulk-memory', '--enable-multivalue'];
+const CORE_FLAGS = [
+  '--mvp-features',
+  '--enable-sign-ext',
+  '--enable-mutable-globals',
+  '--enable-nontrapping-float-to-int',
+  '--enable-bulk-memory',
+  '--enable-multivalue',
+];
 
 export const PROFILES: readonly Profile[] = [
   { name: 'core', flags: CORE_FLAGS },

@@ -75,19 +75,26 @@ function catching(context: HostContext, call: () => unknown): number {
 function fuzzingSupport(context: HostContext, name: string): (...args: unknown[]) => unknown {
   const log = (...args: unknown[]) => record(context.state, `${name} ${args.map(show).join(' ')}`);
   switch (name) {
-    case 'call-export': return (index) => void callExport(context, index as number);
-    case 'call-export-catch': return (index) => catching(context, () => callExport(context, index as number));
-    case 'call-ref': return (ref) => void (ref as () => unknown)();
-    case 'call-ref-catch': return (ref) => catching(context, () => (ref as () => unknown)());
-    case 'sleep': return (ms, id) => {
-      log(ms, id);
-      return id;
-    };
-    case 'throw': return (value) => {
-      log(value);
-      throw new Error('thrown by fuzzing-support.throw');
-    };
-    default: return log;
+    case 'call-export':
+      return (index) => void callExport(context, index as number);
+    case 'call-export-catch':
+      return (index) => catching(context, () => callExport(context, index as number));
+    case 'call-ref':
+      return (ref) => void (ref as () => unknown)();
+    case 'call-ref-catch':
+      return (ref) => catching(context, () => (ref as () => unknown)());
+    case 'sleep':
+      return (ms, id) => {
+        log(ms, id);
+        return id;
+      };
+    case 'throw':
+      return (value) => {
+        log(value);
+        throw new Error('thrown by fuzzing-support.throw');
+      };
+    default:
+      return log;
   }
 }
 
@@ -102,7 +109,8 @@ function functionImport(context: HostContext, module: string, name: string): Hos
 
 /** An imported global gets a seeded value of its type (references: null). */
 function globalImport(context: HostContext, global: ImportedGlobal): WebAssembly.Global {
-  if (global.kind === 'ref' || global.kind === 'v128') throw new Error(`imports a global of a type JS cannot create (${global.module}.${global.name})`);
+  if (global.kind === 'ref' || global.kind === 'v128')
+    throw new Error(`imports a global of a type JS cannot create (${global.module}.${global.name})`);
   const value = global.kind === 'funcref' ? 'anyfunc' : global.kind;
   return new WebAssembly.Global({ value, mutable: global.mutable } as WebAssembly.GlobalDescriptor, context.args.for([global.kind])[0]);
 }

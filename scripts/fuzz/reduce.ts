@@ -37,12 +37,38 @@ async function main(argv: string[]): Promise<number> {
   }
   const dir = await mkdtemp(join(tmpdir(), 'lunatic-reduce-'));
   try {
-    const check = [process.execPath, join(dirname(fileURLToPath(import.meta.url)), 'check.js'), join(dir, 'test.wasm'), '--seed', seed, ...(variant ? ['--variant', JSON.stringify(variant)] : [])];
+    const check = [
+      process.execPath,
+      join(dirname(fileURLToPath(import.meta.url)), 'check.js'),
+      join(dir, 'test.wasm'),
+      '--seed',
+      seed,
+      ...(variant ? ['--variant', JSON.stringify(variant)] : []),
+    ];
     const { exe, binaries } = reducer(option(argv, '--generator') ?? 'npm');
     // The widest profile's features: a reduction must stay within what the fuzzer generated.
     const features = PROFILES[PROFILES.length - 1]!.flags.join(' ');
     const [command, ...args] = exe;
-    await run(command!, [...args, input, '-t', join(dir, 'test.wasm'), '-w', join(dir, 'work.wasm'), '-b', binaries, '--timeout', '120', '--extra-flags', features, '--command', check.join(' ')], { maxBuffer: 64 << 20 });
+    await run(
+      command!,
+      [
+        ...args,
+        input,
+        '-t',
+        join(dir, 'test.wasm'),
+        '-w',
+        join(dir, 'work.wasm'),
+        '-b',
+        binaries,
+        '--timeout',
+        '120',
+        '--extra-flags',
+        features,
+        '--command',
+        check.join(' '),
+      ],
+      { maxBuffer: 64 << 20 },
+    );
     await copyFile(join(dir, 'work.wasm'), output);
     const before = (await stat(input)).size;
     const after = (await readFile(output)).length;

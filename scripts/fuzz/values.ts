@@ -23,12 +23,17 @@ export class Arguments {
   private value(kind: ValueKind): unknown {
     const edge = this.random.below(2) === 0;
     switch (kind) {
-      case 'i32': return edge ? this.random.pick(I32_EDGES) : this.random.next() | 0;
-      case 'i64': return edge ? this.random.pick(I64_EDGES) : BigInt.asIntN(64, (BigInt(this.random.next()) << 32n) | BigInt(this.random.next()));
-      case 'f32': return edge ? this.random.pick(FLOAT_EDGES) : Math.fround((this.random.next() | 0) / 256);
-      case 'f64': return edge ? this.random.pick(FLOAT_EDGES) : (this.random.next() | 0) / 1024;
+      case 'i32':
+        return edge ? this.random.pick(I32_EDGES) : this.random.next() | 0;
+      case 'i64':
+        return edge ? this.random.pick(I64_EDGES) : BigInt.asIntN(64, (BigInt(this.random.next()) << 32n) | BigInt(this.random.next()));
+      case 'f32':
+        return edge ? this.random.pick(FLOAT_EDGES) : Math.fround((this.random.next() | 0) / 256);
+      case 'f64':
+        return edge ? this.random.pick(FLOAT_EDGES) : (this.random.next() | 0) / 1024;
       // v128 cannot cross into JS at all (TypeError on both sides alike); references: null.
-      default: return kind === 'v128' ? 0 : null;
+      default:
+        return kind === 'v128' ? 0 : null;
     }
   }
 }

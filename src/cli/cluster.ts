@@ -29,20 +29,31 @@ export function clusterOptions<T>(yargs: Argv<T>): Argv<T> {
     .option('nats-tls-ca', { describe: 'TLS: CA file (PEM) to trust for the NATS server', type: 'string' })
     .option('nats-tls-cert', { describe: 'TLS: client certificate file (PEM)', type: 'string' })
     .option('nats-tls-key', { describe: 'TLS: client key file (PEM)', type: 'string' })
-    .option('allow-remote-spawn', { describe: 'accept processes spawned here by other nodes (within this node\'s permissions)', type: 'boolean', default: false }) as Argv<T>;
+    .option('allow-remote-spawn', {
+      describe: "accept processes spawned here by other nodes (within this node's permissions)",
+      type: 'boolean',
+      default: false,
+    }) as Argv<T>;
 }
 
 const env = (name: string) => process.env[name] || undefined;
 
 export function checkClusterArgs(argv: ClusterArgs): void {
   const url = argv.nats ?? env('LUNATIC_NATS_URL');
-  if (argv.node !== undefined && !url) throw new UsageError('--node needs --nats URL (or LUNATIC_NATS_URL): the NATS server of the cluster');
-  if (argv.nats !== undefined && argv.node === undefined) throw new UsageError('--nats needs --node NAME: the name of this node in the cluster');
+  if (argv.node !== undefined && !url)
+    throw new UsageError('--node needs --nats URL (or LUNATIC_NATS_URL): the NATS server of the cluster');
+  if (argv.nats !== undefined && argv.node === undefined)
+    throw new UsageError('--nats needs --node NAME: the name of this node in the cluster');
   if (argv.allowRemoteSpawn && argv.node === undefined) throw new UsageError('--allow-remote-spawn needs --node and --nats');
 }
 
 /** Joins the cluster the flags name (undefined without --node); a refusal is one line, exit 1. */
-export async function joinClusterFromArgs(world: Lunatic, argv: ClusterArgs, permissions: Permissions, onSpawn: (child: LunaticProcess) => void): Promise<Cluster | undefined> {
+export async function joinClusterFromArgs(
+  world: Lunatic,
+  argv: ClusterArgs,
+  permissions: Permissions,
+  onSpawn: (child: LunaticProcess) => void,
+): Promise<Cluster | undefined> {
   if (argv.node === undefined) return undefined;
   const { joinNatsCluster } = await import('../runtime/node/nats.js');
   const nats = {
@@ -55,7 +66,12 @@ export async function joinClusterFromArgs(world: Lunatic, argv: ClusterArgs, per
     tlsKey: argv.natsTlsKey,
   };
   try {
-    return await joinNatsCluster(world, nats, { node: argv.node, allowRemoteSpawn: argv.allowRemoteSpawn, remoteSpawnPermissions: permissions, onSpawn });
+    return await joinNatsCluster(world, nats, {
+      node: argv.node,
+      allowRemoteSpawn: argv.allowRemoteSpawn,
+      remoteSpawnPermissions: permissions,
+      onSpawn,
+    });
   } catch (error) {
     if (error instanceof Error && error.name === 'ClusterError') throw new InputError(`--node ${argv.node}: ${error.message}`);
     throw error;

@@ -45,7 +45,12 @@ function importSlots(module: WebAssembly.Module, blockingGlobs: readonly string[
   return slots;
 }
 
-export function linkImports(module: WebAssembly.Module, provided: Imports, suspender: Suspender, blockingGlobs: readonly string[]): WebAssembly.Imports {
+export function linkImports(
+  module: WebAssembly.Module,
+  provided: Imports,
+  suspender: Suspender,
+  blockingGlobs: readonly string[],
+): WebAssembly.Imports {
   const imports: Record<string, Record<string, unknown>> = {};
   for (const { namespace, name, kind, qualifiedName, blocking } of importSlots(module, blockingGlobs)) {
     const value: unknown = provided[namespace]?.[name];

@@ -12,7 +12,15 @@ import { linkImports, mergeImports } from './link.js';
 import { instrumentInfoOf } from './module-info.js';
 import { NEXT_TURN, type Outcome, Pending, type Waitable } from './pending.js';
 import type { Runnable, Scheduler } from './scheduler.js';
-import { type BackendChoice, type BackendName, chooseBackend, type Resumption, SUSPENDED, type SuspendHost, type Suspender } from './suspend.js';
+import {
+  type BackendChoice,
+  type BackendName,
+  chooseBackend,
+  type Resumption,
+  SUSPENDED,
+  type SuspendHost,
+  type Suspender,
+} from './suspend.js';
 import { AsyncifySuspender, exportedMemory } from './suspend-asyncify.js';
 import { JspiSuspender } from './suspend-jspi.js';
 import { after } from './timers.js';
@@ -97,7 +105,11 @@ export class Process implements Runnable {
   private sliceStarted = 0;
 
   /** @internal Created by `Runtime.spawn`. */
-  constructor(readonly pid: number, private readonly scheduler: Scheduler, private readonly config: ProcessConfig) {
+  constructor(
+    readonly pid: number,
+    private readonly scheduler: Scheduler,
+    private readonly config: ProcessConfig,
+  ) {
     this.exited = new Promise((resolve) => (this.settleExited = resolve));
     if (config.module instanceof WebAssembly.Module) {
       this.module = config.module;
@@ -119,7 +131,8 @@ export class Process implements Runnable {
     this.killed = true;
     this.abort?.abort();
     if (!this.parked) return; // queued: its turn ends it; running: its next yield or wait does
-    if (this.waitingOn) this.waitingOn.cancel(new Killed()); // drops its timer or waiter, then wakes it
+    if (this.waitingOn)
+      this.waitingOn.cancel(new Killed()); // drops its timer or waiter, then wakes it
     else this.wake(this.waitToken, { ok: false, error: new Killed() });
   }
 
@@ -151,14 +164,16 @@ export class Process implements Runnable {
     const module = this.module!;
     const info = instrumentInfoOf(module);
     this.backend = chooseBackend(config.backend, info);
-    const suspender = this.backend === 'jspi' ? new JspiSuspender(this.host) : new AsyncifySuspender(this.host, { reservedPages: config.reservedPages });
+    const suspender =
+      this.backend === 'jspi' ? new JspiSuspender(this.host) : new AsyncifySuspender(this.host, { reservedPages: config.reservedPages });
     const context = this.context();
     const provided = mergeImports([...config.hostModules.map((hostModule) => hostModule(context)), this.coreImports(config.reductions)]);
     // With Asyncify only the listed imports can unwind; without it (JSPI) blocking is the host's
     // choice. Every lunatic.* import may block (docs/ABI.md).
     const blocking = info?.asyncify ? [...info.blockingImports, 'lunatic.*'] : [...config.blockingImports, 'lunatic.*'];
     const instance = new WebAssembly.Instance(module, linkImports(module, provided, suspender, blocking));
-    if (typeof instance.exports[config.entry] !== 'function') throw new Error(`the module has no function export "${config.entry}" to start`);
+    if (typeof instance.exports[config.entry] !== 'function')
+      throw new Error(`the module has no function export "${config.entry}" to start`);
     this.instance = instance;
     suspender.attach(instance);
     this.refillReductions(config.reductions);
@@ -170,7 +185,10 @@ export class Process implements Runnable {
     const resumption = this.killed ? { ok: false as const, error: new Killed() } : this.resumption;
     this.resumption = RESUME_EMPTY;
     const jspi = this.jspiResume;
-    if (!jspi) return this.ran(this.suspender!.resume(resumption));
+    if (!jspi) {
+      this.ran(this.suspender!.resume(resumption));
+      return;
+    }
     this.jspiResume = undefined;
     if (resumption.ok) jspi.resolve(resumption.value);
     else jspi.reject(resumption.error);
@@ -226,7 +244,8 @@ export class Process implements Runnable {
   /** A blocking import returned `wait`: stop until it settles, then queue with its outcome. */
   private park(wait: Waitable): Promise<unknown> | undefined {
     this.checkAlive();
-    const resumed = this.backend === 'jspi' ? new Promise<unknown>((resolve, reject) => (this.jspiResume = { resolve, reject })) : undefined;
+    const resumed =
+      this.backend === 'jspi' ? new Promise<unknown>((resolve, reject) => (this.jspiResume = { resolve, reject })) : undefined;
     const token = ++this.waitToken;
     this.parked = true;
     if (wait === NEXT_TURN) {

@@ -69,7 +69,8 @@ export class Runtime {
     if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
       throw new RangeError(`reductions must be a whole number from 1 to ${0x7fffffff}, not ${reductions}`);
     }
-    if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000)) throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
+    if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
+      throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
     this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS);
   }
 

@@ -24,7 +24,14 @@ interface AsyncifyExports {
   lunatic_reserved_pages: WebAssembly.Global;
 }
 
-const REQUIRED_EXPORTS = ['asyncify_start_unwind', 'asyncify_stop_unwind', 'asyncify_start_rewind', 'asyncify_stop_rewind', 'asyncify_get_state', 'lunatic_reserved_pages'];
+const REQUIRED_EXPORTS = [
+  'asyncify_start_unwind',
+  'asyncify_stop_unwind',
+  'asyncify_start_rewind',
+  'asyncify_stop_rewind',
+  'asyncify_get_state',
+  'lunatic_reserved_pages',
+];
 
 /** The first exported memory: memory 0 of an instrumented module. */
 export function exportedMemory(instance: WebAssembly.Instance): WebAssembly.Memory | undefined {
@@ -57,7 +64,10 @@ export class AsyncifySuspender implements Suspender {
   private entry!: (...args: unknown[]) => unknown;
   private args: unknown[] = [];
 
-  constructor(private readonly host: SuspendHost, private readonly options: AsyncifyOptions = {}) {}
+  constructor(
+    private readonly host: SuspendHost,
+    private readonly options: AsyncifyOptions = {},
+  ) {}
 
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): HostFunction {
     return (...args: unknown[]) => {
@@ -76,7 +86,9 @@ export class AsyncifySuspender implements Suspender {
     const missing = REQUIRED_EXPORTS.filter((name) => !(name in instance.exports));
     const memory = exportedMemory(instance);
     if (missing.length > 0 || !memory) {
-      throw new BackendError(`the module lacks the Asyncify exports of docs/ABI.md (${missing.join(', ') || 'memory'}); instrument it with lunatic-instrument`);
+      throw new BackendError(
+        `the module lacks the Asyncify exports of docs/ABI.md (${missing.join(', ') || 'memory'}); instrument it with lunatic-instrument`,
+      );
     }
     this.exports = instance.exports as unknown as AsyncifyExports;
     this.memory = memory;
@@ -149,7 +161,9 @@ export class AsyncifySuspender implements Suspender {
     try {
       this.memory.grow(extra);
     } catch {
-      throw new BackendError(`cannot grow the reserved tail to ${pages} pages: memory 0 would exceed its maximum; re-instrument with --reserved-pages ${pages}`);
+      throw new BackendError(
+        `cannot grow the reserved tail to ${pages} pages: memory 0 would exceed its maximum; re-instrument with --reserved-pages ${pages}`,
+      );
     }
     this.exports.lunatic_reserved_pages.value = pages;
   }

@@ -65,11 +65,20 @@ export interface SuspensionNeeds {
 export function chooseBackend(choice: BackendChoice, needs: SuspensionNeeds | undefined): BackendName {
   const jspi = jspiAvailable();
   if (choice === 'jspi' || (choice === 'auto' && jspi)) {
-    if (!jspi) throw new BackendError('the JSPI backend needs WebAssembly.Suspending and WebAssembly.promising (Node 24+, Chrome 137+); use the asyncify backend');
+    if (!jspi)
+      throw new BackendError(
+        'the JSPI backend needs WebAssembly.Suspending and WebAssembly.promising (Node 24+, Chrome 137+); use the asyncify backend',
+      );
     return 'jspi';
   }
-  if (!needs) throw new BackendError('the module is not instrumented: run lunatic-instrument on it first, or use a JSPI engine (Node 24+, Chrome 137+)');
-  if (!needs.asyncify) throw new BackendError('the module was instrumented with --no-asyncify, so it needs JSPI (Node 24+, Chrome 137+); re-instrument without --no-asyncify to run it here');
+  if (!needs)
+    throw new BackendError(
+      'the module is not instrumented: run lunatic-instrument on it first, or use a JSPI engine (Node 24+, Chrome 137+)',
+    );
+  if (!needs.asyncify)
+    throw new BackendError(
+      'the module was instrumented with --no-asyncify, so it needs JSPI (Node 24+, Chrome 137+); re-instrument without --no-asyncify to run it here',
+    );
   return 'asyncify';
 }
 
@@ -93,10 +102,14 @@ export class ImportCalls {
     if (result instanceof Pending && result.settled && blocking) return result.unwrap(); // nothing to wait for
     if (!(result instanceof Pending)) result.then(undefined, () => {}); // dropped below on error: never an unhandled rejection
     if (!blocking) {
-      throw new BackendError(`import ${qualifiedName} returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports ${qualifiedName}`);
+      throw new BackendError(
+        `import ${qualifiedName} returned a Promise but is not a blocking import of this module; re-instrument with --blocking-imports ${qualifiedName}`,
+      );
     }
     if (this.depth > 0) {
-      throw new BackendError(`import ${qualifiedName} tried to suspend inside a nested call (host -> wasm -> host); only imports called from the process's own entry may block`);
+      throw new BackendError(
+        `import ${qualifiedName} tried to suspend inside a nested call (host -> wasm -> host); only imports called from the process's own entry may block`,
+      );
     }
     return result;
   }

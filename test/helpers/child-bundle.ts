@@ -15,6 +15,14 @@ export interface ChildScript {
 export async function bundleForChild(entry: string, external: string[] = []): Promise<ChildScript> {
   const dir = mkdtempSync(join(tmpdir(), 'lunatic-child-'));
   const path = join(dir, `${basename(entry, '.ts')}.mjs`);
-  await build({ entryPoints: [join(projectRoot, entry)], bundle: true, platform: 'node', format: 'esm', outfile: path, external, logLevel: 'warning' });
+  await build({
+    entryPoints: [join(projectRoot, entry)],
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    outfile: path,
+    external,
+    logLevel: 'warning',
+  });
   return { path, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -157,7 +157,16 @@ EXPORT("flood_victim") void flood_victim(int32_t size) {
 `;
 
 /** The kinds of faulting process, as the soak cycles through them. */
-export const FAULTS = ['unreachable', 'out-of-bounds', 'divide-by-zero', 'memory', 'recursion', 'yielding-recursion', 'reductions', 'flood'] as const;
+export const FAULTS = [
+  'unreachable',
+  'out-of-bounds',
+  'divide-by-zero',
+  'memory',
+  'recursion',
+  'yielding-recursion',
+  'reductions',
+  'flood',
+] as const;
 export type Fault = (typeof FAULTS)[number];
 
 /** The limits of the faulting processes. */
@@ -173,7 +182,11 @@ export interface Launch {
   permissions?: Partial<Permissions>;
 }
 
-const floodVictim = (bytes: number, permissions: Partial<Permissions> = {}): Launch => ({ entry: 'flood_victim', arg: BigInt(bytes), permissions: { canSpawn: true, ...permissions } });
+const floodVictim = (bytes: number, permissions: Partial<Permissions> = {}): Launch => ({
+  entry: 'flood_victim',
+  arg: BigInt(bytes),
+  permissions: { canSpawn: true, ...permissions },
+});
 
 const LAUNCH: Record<Fault, Launch> = {
   unreachable: { entry: 'trap_unreachable' },
@@ -333,7 +346,11 @@ export async function faultSoak(bytes: Uint8Array, backend: BackendName, count: 
     victims: outcomes.filter((outcome) => !faultingRole(outcome)),
     memory: { afterWarmUp: afterWarmUp!, atEnd },
     uncollected: harness.weakRefs.filter((ref) => ref.deref() !== undefined).length,
-    tables: { runtimeProcesses: harness.runtime.processes.size, lunaticProcesses: harness.lunatic.processes.size, handles: harness.lunatic.handles.size },
+    tables: {
+      runtimeProcesses: harness.runtime.processes.size,
+      lunaticProcesses: harness.lunatic.processes.size,
+      handles: harness.lunatic.handles.size,
+    },
     timers: { before: timersBefore, after: activeTimers() },
     milliseconds: performance.now() - started,
   };
@@ -379,14 +396,22 @@ interface ChildInput {
 }
 
 /** Runs a task in another Node (`script`: this file, bundled); the result comes back as JSON. */
-export function runFaultTaskInNode(node: string, script: string, bytes: Uint8Array, backend: BackendName, task: FaultTask): Promise<unknown> {
+export function runFaultTaskInNode(
+  node: string,
+  script: string,
+  bytes: Uint8Array,
+  backend: BackendName,
+  task: FaultTask,
+): Promise<unknown> {
   const input: ChildInput = { backend, task, module: Buffer.from(bytes).toString('base64') };
   return new Promise((resolve, reject) => {
     const child = spawn(node, [script, '--child'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.on('error', reject);
-    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`${node} ${script} --child exited with ${code}: ${output}`))));
+    child.on('close', (code) =>
+      code === 0 ? resolve(JSON.parse(output)) : reject(new Error(`${node} ${script} --child exited with ${code}: ${output}`)),
+    );
     child.stdin.end(JSON.stringify(input));
   });
 }

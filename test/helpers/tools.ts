@@ -59,7 +59,7 @@ export function findOpenssl(): string | undefined {
 }
 
 export function findChromium(): string | undefined {
-  return memo('chromium', () => (process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined)));
+  return memo('chromium', () => process.env.CHROMIUM_PATH ?? (existsSync('/usr/bin/chromium') ? '/usr/bin/chromium' : undefined));
 }
 
 /**

@@ -6,7 +6,14 @@ const wabtReady = wabtInit();
 
 export async function wat(text: string): Promise<Uint8Array> {
   const wabt = await wabtReady;
-  const module = wabt.parseWat('test.wat', text, { bulk_memory: true, tail_call: true, sign_extension: true, mutable_globals: true, threads: true, exceptions: true });
+  const module = wabt.parseWat('test.wat', text, {
+    bulk_memory: true,
+    tail_call: true,
+    sign_extension: true,
+    mutable_globals: true,
+    threads: true,
+    exceptions: true,
+  });
   try {
     module.resolveNames();
     return module.toBinary({ write_debug_names: true }).buffer;
@@ -44,7 +51,10 @@ export const LEAVE_LOOP_FUNCTION = `(func $leave (export "leave") (param $how i3
     (i32.mul (local.get $i) (i32.add (local.get $how) (i32.const 1)))))`;
 
 /** Straight-line code on $acc, longer than a return stretch may be (40 statements). */
-export const LONG_WORK = Array.from({ length: 40 }, () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))').join(' ');
+export const LONG_WORK = Array.from(
+  { length: 40 },
+  () => '(local.set $acc (i32.mul (i32.add (local.get $acc) (i32.const 7)) (i32.const 3)))',
+).join(' ');
 
 /**
  * A recursion whose first call is followed by little (the second call) and whose second call by
@@ -72,7 +82,15 @@ export async function instantiateCounted(bytes: Uint8Array, slice = 1000, extra:
     const counter = instance?.exports.lunatic_reductions as WebAssembly.Global | undefined;
     if (counter) counter.value = slice;
   };
-  const imports: WebAssembly.Imports = { ...extra, lunatic: { yield: () => { yields++; refill(); } } };
+  const imports: WebAssembly.Imports = {
+    ...extra,
+    lunatic: {
+      yield: () => {
+        yields++;
+        refill();
+      },
+    },
+  };
   instance = (await WebAssembly.instantiate(bytes as BufferSource, imports)).instance;
   refill();
   return { instance, exports: instance.exports as Record<string, any>, yields: () => yields };

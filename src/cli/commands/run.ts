@@ -66,22 +66,55 @@ function parseEnv(specs: string[]): Record<string, string> {
 }
 
 function builder(yargs: Argv): Argv<RunArgs> {
-  return clusterOptions(yargs)
-    .positional('program', { describe: 'the WASI command to run (.wasm or .wat; instrumented in memory when it is not yet)', type: 'string', demandOption: true })
-    .positional('args', { describe: 'arguments for the program (after --)', type: 'string', array: true, default: [] as string[] })
-    .option('dir', { describe: 'preopen a host directory, as HOST or HOST::GUEST (repeatable)', type: 'string', array: true, default: [] as string[] })
-    .option('env', { describe: 'an environment variable NAME=VALUE for the program (repeatable)', type: 'string', array: true, default: [] as string[] })
-    .option('reductions', { describe: 'time slice in reductions (about instructions) before a process yields', type: 'number' })
-    .option('backend', { describe: 'how processes suspend: JSPI when the engine has it (auto), or Asyncify', choices: ['auto', 'asyncify', 'jspi'] as const, default: 'auto' as const })
-    // lunatic permissions of the program; the processes it spawns get the same or narrower ones
-    .option('allow-listen', { describe: 'host:port patterns processes may listen on, e.g. 127.0.0.1:0 (any free port), 127.0.0.1:* (repeatable)', type: 'string', array: true, default: [] as string[] })
-    .option('allow-connect', { describe: 'host:port patterns processes may connect to (repeatable)', type: 'string', array: true, default: [] as string[] })
-    .option('spawn', { describe: 'processes may spawn processes (--no-spawn denies it)', type: 'boolean', default: true })
-    .option('max-memory', { describe: 'most 64 KiB memory pages a process may use', type: 'number' })
-    .option('max-reductions', { describe: 'most reductions a process may spend in its whole life', type: 'number' })
-    .option('mailbox', { describe: 'most messages waiting in a process mailbox (default 1024)', type: 'number' })
-    .option('max-processes', { describe: `most processes alive at once; a spawn beyond it returns -LUNATIC_ENOMEM (default ${DEFAULT_MAX_PROCESSES})`, type: 'number' })
-    .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>;
+  return (
+    clusterOptions(yargs)
+      .positional('program', {
+        describe: 'the WASI command to run (.wasm or .wat; instrumented in memory when it is not yet)',
+        type: 'string',
+        demandOption: true,
+      })
+      .positional('args', { describe: 'arguments for the program (after --)', type: 'string', array: true, default: [] as string[] })
+      .option('dir', {
+        describe: 'preopen a host directory, as HOST or HOST::GUEST (repeatable)',
+        type: 'string',
+        array: true,
+        default: [] as string[],
+      })
+      .option('env', {
+        describe: 'an environment variable NAME=VALUE for the program (repeatable)',
+        type: 'string',
+        array: true,
+        default: [] as string[],
+      })
+      .option('reductions', { describe: 'time slice in reductions (about instructions) before a process yields', type: 'number' })
+      .option('backend', {
+        describe: 'how processes suspend: JSPI when the engine has it (auto), or Asyncify',
+        choices: ['auto', 'asyncify', 'jspi'] as const,
+        default: 'auto' as const,
+      })
+      // lunatic permissions of the program; the processes it spawns get the same or narrower ones
+      .option('allow-listen', {
+        describe: 'host:port patterns processes may listen on, e.g. 127.0.0.1:0 (any free port), 127.0.0.1:* (repeatable)',
+        type: 'string',
+        array: true,
+        default: [] as string[],
+      })
+      .option('allow-connect', {
+        describe: 'host:port patterns processes may connect to (repeatable)',
+        type: 'string',
+        array: true,
+        default: [] as string[],
+      })
+      .option('spawn', { describe: 'processes may spawn processes (--no-spawn denies it)', type: 'boolean', default: true })
+      .option('max-memory', { describe: 'most 64 KiB memory pages a process may use', type: 'number' })
+      .option('max-reductions', { describe: 'most reductions a process may spend in its whole life', type: 'number' })
+      .option('mailbox', { describe: 'most messages waiting in a process mailbox (default 1024)', type: 'number' })
+      .option('max-processes', {
+        describe: `most processes alive at once; a spawn beyond it returns -LUNATIC_ENOMEM (default ${DEFAULT_MAX_PROCESSES})`,
+        type: 'number',
+      })
+      .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
+  );
 }
 
 function checkArgs(argv: RunArgs): true {
@@ -90,7 +123,8 @@ function checkArgs(argv: RunArgs): true {
     throw new UsageError('--reductions must be a whole number from 1 to 2147483647');
   }
   const { maxProcesses } = argv;
-  if (maxProcesses !== undefined && (!Number.isInteger(maxProcesses) || maxProcesses < 1)) throw new UsageError('--max-processes must be a whole number of 1 or more');
+  if (maxProcesses !== undefined && (!Number.isInteger(maxProcesses) || maxProcesses < 1))
+    throw new UsageError('--max-processes must be a whole number of 1 or more');
   argv.dir.forEach(parseDir);
   parseEnv(argv.env);
   permissionsOf(argv);
@@ -100,7 +134,15 @@ function checkArgs(argv: RunArgs): true {
 
 function permissionsOf(argv: RunArgs): Permissions {
   const dirs = Object.fromEntries(argv.dir.map(parseDir).map(({ host, guest }) => [guest, host]));
-  const grants = { listen: argv.allowListen, connect: argv.allowConnect, spawn: argv.spawn, dirs, maxMemoryPages: argv.maxMemory, maxReductions: argv.maxReductions, mailboxCapacity: argv.mailbox };
+  const grants = {
+    listen: argv.allowListen,
+    connect: argv.allowConnect,
+    spawn: argv.spawn,
+    dirs,
+    maxMemoryPages: argv.maxMemory,
+    maxReductions: argv.maxReductions,
+    mailboxCapacity: argv.mailbox,
+  };
   try {
     return grantedPermissions(grants);
   } catch (error) {
@@ -128,7 +170,11 @@ async function prepare(program: string, choice: BackendChoice): Promise<{ bytes:
     throw new InputError(`${program}: ${messageOf(error)}`);
   }
   if (info) return { bytes, backend };
-  const { binary } = await instrument(bytes, { fileName: program, asyncify: backend === 'asyncify', blockingImports: [...MAY_WAIT_IMPORTS] });
+  const { binary } = await instrument(bytes, {
+    fileName: program,
+    asyncify: backend === 'asyncify',
+    blockingImports: [...MAY_WAIT_IMPORTS],
+  });
   return { bytes: binary, backend };
 }
 
@@ -141,13 +187,15 @@ async function compile(runtime: Runtime, program: string, bytes: Uint8Array): Pr
 }
 
 async function preopens(specs: string[]) {
-  return Promise.all(specs.map(parseDir).map(async ({ host, guest }) => {
-    try {
-      return { guestPath: guest, dir: await nodeDirectory(host) };
-    } catch (error) {
-      throw new InputError(`--dir ${host}: ${messageOf(error).replace(`${host}: `, '')}`);
-    }
-  }));
+  return Promise.all(
+    specs.map(parseDir).map(async ({ host, guest }) => {
+      try {
+        return { guestPath: guest, dir: await nodeDirectory(host) };
+      } catch (error) {
+        throw new InputError(`--dir ${host}: ${messageOf(error).replace(`${host}: `, '')}`);
+      }
+    }),
+  );
 }
 
 /** Resolves once everything written to `stream` so far has been handed to the OS. */

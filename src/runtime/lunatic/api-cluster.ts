@@ -33,13 +33,22 @@ export function clusterApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       if (local !== undefined || !world.remote) return local ?? -Errno.SRCH;
       return world.remote.whereis(name).then((pid) => pid ?? -Errno.SRCH);
     },
-    spawn_on(nodePointer: number, nodeLength: number, entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): Promise<number> {
+    spawn_on(
+      nodePointer: number,
+      nodeLength: number,
+      entryPointer: number,
+      entryLength: number,
+      arg: bigint,
+      flags: number,
+      config: number,
+    ): Promise<number> {
       if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
       const node = memory.string(nodePointer, nodeLength);
       const entry = memory.string(entryPointer, entryLength);
       const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
       if (!world.remote) throw new LunaticError(Errno.SRCH, `no node "${node}": this node is in no cluster`);
-      if (!self.program.entries.has(entry)) throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
+      if (!self.program.entries.has(entry))
+        throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
       return world.remote.spawn(self, node, { entry, arg, link: (flags & SPAWN_LINK) !== 0, permissions });
     },
   };

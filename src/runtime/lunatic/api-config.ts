@@ -15,7 +15,11 @@ export class ConfigResource implements Resource {
 }
 
 /** Splits a comma-separated list from wasm, dropping blanks. */
-const list = (text: string) => text.split(',').map((item) => item.trim()).filter(Boolean);
+const list = (text: string) =>
+  text
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean);
 
 export function configApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const narrow = (handle: number, change: (permissions: Permissions) => Partial<Permissions>): number => {

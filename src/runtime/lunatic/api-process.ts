@@ -41,7 +41,7 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       throw new ProcessExit(code);
     },
     kill(pid: number): number {
-      if (!world.isLocal(pid)) return world.remote!.kill(pid), 0;
+      if (!world.isLocal(pid)) return (world.remote!.kill(pid), 0);
       world.process(pid).core.kill();
       return 0;
     },
@@ -51,7 +51,7 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       return 0;
     },
     unlink(pid: number): number {
-      if (!world.isLocal(pid)) return world.remote!.unlink(self, pid), 0;
+      if (!world.isLocal(pid)) return (world.remote!.unlink(self, pid), 0);
       world.unlink(self, other(pid));
       return 0;
     },
@@ -65,7 +65,7 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       return 0;
     },
     demonitor(pid: number): number {
-      if (!world.isLocal(pid)) return world.remote!.demonitor(self, pid), 0;
+      if (!world.isLocal(pid)) return (world.remote!.demonitor(self, pid), 0);
       world.demonitor(self, other(pid));
       return 0;
     },

@@ -79,7 +79,8 @@ function orTimedOut<T>(value: T | typeof TIMED_OUT): T {
 export function tcpApi(world: Lunatic, self: LunaticProcess, ctx: ProcessContext, memory: GuestMemory): Record<string, HostFunction> {
   const network = (patterns: readonly string[], host: string, port: number, verb: string): Network => {
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new LunaticError(Errno.INVAL, `port ${port} is out of range`);
-    if (!world.network || !endpointAllowed(patterns, host, port)) throw new LunaticError(Errno.PERM, `process ${self.pid} may not ${verb} ${host}:${port}`);
+    if (!world.network || !endpointAllowed(patterns, host, port))
+      throw new LunaticError(Errno.PERM, `process ${self.pid} may not ${verb} ${host}:${port}`);
     return world.network;
   };
   const socket = (handle: number) => world.handles.get<SocketResource>(self.pid, handle, 'socket');

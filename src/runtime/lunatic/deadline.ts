@@ -8,7 +8,11 @@ import { after } from '../timers.js';
 export const TIMED_OUT = Symbol('timed out');
 
 /** Runs `operation`; `timeoutMs` < 0 waits forever, 0 only checks once. */
-export function withDeadline<T>(operation: (signal: AbortSignal) => Promise<T>, timeoutMs: number, processSignal: AbortSignal): Promise<T | typeof TIMED_OUT> {
+export function withDeadline<T>(
+  operation: (signal: AbortSignal) => Promise<T>,
+  timeoutMs: number,
+  processSignal: AbortSignal,
+): Promise<T | typeof TIMED_OUT> {
   if (timeoutMs < 0) return operation(processSignal); // the common case: no timer, no controller
   const controller = new AbortController();
   const stop = () => controller.abort();
@@ -18,9 +22,11 @@ export function withDeadline<T>(operation: (signal: AbortSignal) => Promise<T>, 
       controller.abort();
       resolve(TIMED_OUT);
     });
-    operation(controller.signal).then(resolve, reject).finally(() => {
-      cancelTimer();
-      processSignal.removeEventListener('abort', stop);
-    });
+    operation(controller.signal)
+      .then(resolve, reject)
+      .finally(() => {
+        cancelTimer();
+        processSignal.removeEventListener('abort', stop);
+      });
   });
 }

@@ -75,7 +75,8 @@ const EMPTY = new Uint8Array(0);
 const utf8 = new TextEncoder();
 const text = new TextDecoder();
 
-const json = (value: unknown) => utf8.encode(JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item)));
+const json = (value: unknown) =>
+  utf8.encode(JSON.stringify(value, (_key, item: unknown) => (typeof item === 'bigint' ? item.toString() : item)));
 const parse = <T>(data: Uint8Array) => JSON.parse(text.decode(data)) as T;
 
 type Control =
@@ -132,7 +133,11 @@ export function narrowForRemote(node: Permissions, asked: Permissions): Permissi
     canSpawn: node.canSpawn && asked.canSpawn,
     listen: within(node.listen, asked.listen),
     connect: within(node.connect, asked.connect),
-    dirs: Object.fromEntries(Object.keys(asked.dirs).filter((guest) => guest in node.dirs).map((guest) => [guest, node.dirs[guest]!])),
+    dirs: Object.fromEntries(
+      Object.keys(asked.dirs)
+        .filter((guest) => guest in node.dirs)
+        .map((guest) => [guest, node.dirs[guest]!]),
+    ),
     maxMemoryPages: lower(node.maxMemoryPages, asked.maxMemoryPages),
     maxReductions: lower(node.maxReductions, asked.maxReductions),
     mailboxCapacity: Math.min(node.mailboxCapacity, asked.mailboxCapacity),
@@ -159,7 +164,9 @@ export async function claim(transport: Transport, subject: string): Promise<(() 
     respond?.(utf8.encode(held ? '0' : String(ticket)));
   });
   await transport.flush();
-  const answers = (await transport.gather(subject, utf8.encode(String(ticket)), CLAIM_WINDOW_MS)).map((answer) => Number(text.decode(answer)));
+  const answers = (await transport.gather(subject, utf8.encode(String(ticket)), CLAIM_WINDOW_MS)).map((answer) =>
+    Number(text.decode(answer)),
+  );
   if (lost || answers.some((theirs) => theirs !== ticket && theirs < ticket)) {
     unsubscribe();
     return undefined;
@@ -227,13 +234,17 @@ export class Cluster implements RemoteNodes {
   }
 
   private listen(): void {
-    const own = (subject: string, handler: Parameters<Transport['subscribe']>[1]) => this.unsubscribes.push(this.transport.subscribe(subject, handler));
+    const own = (subject: string, handler: Parameters<Transport['subscribe']>[1]) =>
+      this.unsubscribes.push(this.transport.subscribe(subject, handler));
     own(`${PREFIX}.node.${this.name}`, (_data, respond) => respond?.(utf8.encode(String(this.index))));
     own(`${PREFIX}.index.${this.index}`, (_data, respond) => respond?.(utf8.encode(this.name)));
     own(`${PREFIX}.hb`, (data) => this.heard(data));
     own(`${PREFIX}.${this.index}.msg`, (data) => this.deliver(data));
     own(`${PREFIX}.${this.index}.ctl`, (data, respond) => this.control(parse<Control>(data), respond));
-    own(`${PREFIX}.${this.index}.spawn`, (data, respond) => void this.spawnHere(parse<SpawnRequest>(data)).then((reply) => respond?.(json(reply))));
+    own(
+      `${PREFIX}.${this.index}.spawn`,
+      (data, respond) => void this.spawnHere(parse<SpawnRequest>(data)).then((reply) => respond?.(json(reply))),
+    );
     own(`${PREFIX}.${this.index}.module`, (data, respond) => void this.acceptModule(data).then((reply) => respond?.(json(reply))));
     this.transport.onConnectionLost(() => {
       for (const index of [...this.nodes.keys()]) this.nodeDown(index);
@@ -299,8 +310,10 @@ export class Cluster implements RemoteNodes {
     this.nodes.delete(index);
     for (const process of [...this.world.processes.values()]) {
       for (const pid of process.monitoredBy) if (nodeIndexOf(pid) === index) process.monitoredBy.delete(pid);
-      for (const pid of [...process.monitoring]) if (nodeIndexOf(pid) === index) this.world.deliverDown(process.pid, pid, Reason.NODE_DOWN, 0);
-      for (const pid of [...process.links]) if (nodeIndexOf(pid) === index) this.world.deliverLinkExit(process.pid, pid, Reason.NODE_DOWN, 0);
+      for (const pid of [...process.monitoring])
+        if (nodeIndexOf(pid) === index) this.world.deliverDown(process.pid, pid, Reason.NODE_DOWN, 0);
+      for (const pid of [...process.links])
+        if (nodeIndexOf(pid) === index) this.world.deliverLinkExit(process.pid, pid, Reason.NODE_DOWN, 0);
     }
   }
 
@@ -316,7 +329,8 @@ export class Cluster implements RemoteNodes {
   send(from: number, to: number, tag: bigint, data: Uint8Array): void {
     const index = this.nodeOf(to);
     const size = MESSAGE_HEADER + data.length;
-    if (size > this.transport.maxPayload) throw new LunaticError(Errno.MSGSIZE, `a message to another node is at most ${this.transport.maxPayload - MESSAGE_HEADER} bytes`);
+    if (size > this.transport.maxPayload)
+      throw new LunaticError(Errno.MSGSIZE, `a message to another node is at most ${this.transport.maxPayload - MESSAGE_HEADER} bytes`);
     const packet = new Uint8Array(size);
     const view = new DataView(packet.buffer);
     view.setInt32(0, to, true);
@@ -346,7 +360,10 @@ export class Cluster implements RemoteNodes {
     try {
       data = await this.transport.request(`${PREFIX}.${index}.${kind}`, payload, this.requestTimeout);
     } catch {
-      throw new LunaticError(Errno.TIMEDOUT, `node ${this.nodes.get(index)?.name ?? index} did not answer within ${this.requestTimeout} ms`);
+      throw new LunaticError(
+        Errno.TIMEDOUT,
+        `node ${this.nodes.get(index)?.name ?? index} did not answer within ${this.requestTimeout} ms`,
+      );
     }
     if (!data) throw new LunaticError(Errno.SRCH, `node index ${index} left the cluster`);
     const reply = parse<Reply>(data);
@@ -395,7 +412,8 @@ export class Cluster implements RemoteNodes {
     const remote = (pids: Iterable<number>) => [...pids].filter((pid) => !this.world.isLocal(pid) && this.nodes.has(nodeIndexOf(pid)));
     for (const to of remote(process.monitoredBy)) this.publishControl(nodeIndexOf(to), { op: 'down', to, ...notice });
     for (const to of remote(process.links)) this.publishControl(nodeIndexOf(to), { op: 'linkexit', to, ...notice });
-    for (const watched of remote(process.monitoring)) this.publishControl(nodeIndexOf(watched), { op: 'demonitor', watched, watcher: process.pid });
+    for (const watched of remote(process.monitoring))
+      this.publishControl(nodeIndexOf(watched), { op: 'demonitor', watched, watcher: process.pid });
     for (const name of this.world.registry.namesOf(process.pid)) this.names.get(name)?.();
   }
 
@@ -403,15 +421,20 @@ export class Cluster implements RemoteNodes {
     const world = this.world;
     switch (control.op) {
       case 'monitor':
-        return respond?.(json(this.recordFor(control.watched, (target) => target.monitoredBy.add(control.watcher))));
+        respond?.(json(this.recordFor(control.watched, (target) => target.monitoredBy.add(control.watcher))));
+        return;
       case 'link':
-        return respond?.(json(this.recordFor(control.target, (target) => target.links.add(control.linker))));
+        respond?.(json(this.recordFor(control.target, (target) => target.links.add(control.linker))));
+        return;
       case 'demonitor':
-        return void world.processes.get(control.watched)?.monitoredBy.delete(control.watcher);
+        world.processes.get(control.watched)?.monitoredBy.delete(control.watcher);
+        return;
       case 'unlink':
-        return void world.processes.get(control.target)?.links.delete(control.linker);
+        world.processes.get(control.target)?.links.delete(control.linker);
+        return;
       case 'kill':
-        return world.processes.get(control.pid)?.core.kill();
+        world.processes.get(control.pid)?.core.kill();
+        return;
       // Exit notices wait one macrotask: the answer to a monitor, link or spawn sent just before
       // them must be handled first.
       case 'down':
@@ -436,7 +459,8 @@ export class Cluster implements RemoteNodes {
     registry.register(process.pid, name); // EXIST when a process here holds it
     registry.unregister(process.pid, name);
     const holder = await this.whereis(name);
-    if (holder !== undefined && holder !== process.pid) throw new LunaticError(Errno.EXIST, `the name "${name}" is taken by process ${holder}`);
+    if (holder !== undefined && holder !== process.pid)
+      throw new LunaticError(Errno.EXIST, `the name "${name}" is taken by process ${holder}`);
     if (!this.world.processes.has(process.pid)) return;
     registry.register(process.pid, name);
     const unsubscribe = this.transport.subscribe(`${PREFIX}.name.${name}`, (_data, respond) => respond?.(utf8.encode(String(process.pid))));
@@ -466,13 +490,25 @@ export class Cluster implements RemoteNodes {
   async spawn(parent: LunaticProcess, node: string, options: RemoteSpawn): Promise<number> {
     const index = await this.resolveNode(node);
     const program = parent.program;
-    if (!program.bytes) throw new LunaticError(Errno.INVAL, 'this process was started without its module bytes: it cannot spawn on other nodes');
+    if (!program.bytes)
+      throw new LunaticError(Errno.INVAL, 'this process was started without its module bytes: it cannot spawn on other nodes');
     let hash = this.hashes.get(program);
     if (!hash) this.hashes.set(program, (hash = sha256(program.bytes)));
-    const request: SpawnRequest = { hash: await hash, entry: options.entry, arg: options.arg.toString(), link: options.link, parent: parent.pid, permissions: options.permissions };
+    const request: SpawnRequest = {
+      hash: await hash,
+      entry: options.entry,
+      arg: options.arg.toString(),
+      link: options.link,
+      parent: parent.pid,
+      permissions: options.permissions,
+    };
     let reply = await this.ask(index, 'spawn', json(request));
     if (reply.need === 'module') {
-      if (program.bytes.length > this.transport.maxPayload) throw new LunaticError(Errno.MSGSIZE, `the module (${program.bytes.length} bytes) is larger than the cluster's largest message (${this.transport.maxPayload})`);
+      if (program.bytes.length > this.transport.maxPayload)
+        throw new LunaticError(
+          Errno.MSGSIZE,
+          `the module (${program.bytes.length} bytes) is larger than the cluster's largest message (${this.transport.maxPayload})`,
+        );
       await this.ask(index, 'module', program.bytes);
       reply = await this.ask(index, 'spawn', json(request));
     }
@@ -501,7 +537,8 @@ export class Cluster implements RemoteNodes {
     if (!compiled) return { need: 'module' };
     try {
       const program = await compiled;
-      if (!program.entries.has(request.entry)) return { errno: Errno.INVAL, message: `the module exports no function "${request.entry}" taking nothing, an i32 or an i64` };
+      if (!program.entries.has(request.entry))
+        return { errno: Errno.INVAL, message: `the module exports no function "${request.entry}" taking nothing, an i32 or an i64` };
       const permissions = narrowForRemote(this.options.remoteSpawnPermissions ?? NO_PERMISSIONS, request.permissions);
       const child = this.world.start(program, { permissions, entry: request.entry, arg: BigInt(request.arg) });
       if (request.link) child.links.add(request.parent);

@@ -154,7 +154,10 @@ function entryParamOf(signature: Signature | undefined): EntryParam | undefined 
 }
 
 const isSignature = (signature: Signature | undefined, params: number[]) =>
-  signature !== undefined && signature.results.length === 0 && signature.params.length === params.length && params.every((type, i) => signature.params[i] === type);
+  signature !== undefined &&
+  signature.results.length === 0 &&
+  signature.params.length === params.length &&
+  params.every((type, i) => signature.params[i] === type);
 
 export interface SpawnableFunctions {
   /** Exported function name -> how it takes the spawn argument (only usable entries are listed). */

@@ -32,7 +32,10 @@ export const Errno = {
 export type ErrnoCode = (typeof Errno)[keyof typeof Errno];
 
 export class LunaticError extends Error {
-  constructor(readonly errno: ErrnoCode, message: string) {
+  constructor(
+    readonly errno: ErrnoCode,
+    message: string,
+  ) {
     super(message);
     this.name = 'LunaticError';
   }

@@ -73,9 +73,16 @@ export class LunaticProcess {
   /** How the process ended; a limit violation shows as a crash with its reason. */
   readonly exited: Promise<ExitStatus>;
 
-  constructor(readonly core: CoreProcess, readonly program: Program, readonly permissions: Permissions, private readonly pidBase = 0) {
+  constructor(
+    readonly core: CoreProcess,
+    readonly program: Program,
+    readonly permissions: Permissions,
+    private readonly pidBase = 0,
+  ) {
     this.mailbox = new Mailbox(permissions.mailboxCapacity);
-    this.exited = core.exited.then((status) => (this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status));
+    this.exited = core.exited.then((status) =>
+      this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status,
+    );
   }
 
   /** The global pid: the node index in the high bits (remote.ts), the core's pid below. */
@@ -129,7 +136,10 @@ export class Lunatic {
    */
   start(program: Program, options: StartOptions): LunaticProcess {
     const { permissions } = options;
-    const hostModules = [...(this.options.hostModules?.(permissions) ?? []), (ctx) => lunaticImports(this, this.live.get(this.pidBase + ctx.pid)!, ctx)] satisfies HostModule[];
+    const hostModules = [
+      ...(this.options.hostModules?.(permissions) ?? []),
+      (ctx) => lunaticImports(this, this.live.get(this.pidBase + ctx.pid)!, ctx),
+    ] satisfies HostModule[];
     const { blockingImports } = this.options;
     const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports });
     const process = new LunaticProcess(core, program, permissions, this.pidBase);
@@ -275,9 +285,13 @@ function entryCall(program: Program, options: StartOptions): { entry: string; ar
 function checkSpawnable(program: Program, options: StartOptions): void {
   const { tableIndex, entry = '_start' } = options;
   if (tableIndex === undefined) {
-    if (!program.entries.has(entry)) throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
+    if (!program.entries.has(entry))
+      throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
   } else if (!program.tableEntries) {
-    throw new LunaticError(Errno.INVAL, `the module does not export ${TABLE_ENTRY_EXPORT}(i32, i64), which spawning a function pointer needs (include lunatic.h, or use the lunatic-instrument crate)`);
+    throw new LunaticError(
+      Errno.INVAL,
+      `the module does not export ${TABLE_ENTRY_EXPORT}(i32, i64), which spawning a function pointer needs (include lunatic.h, or use the lunatic-instrument crate)`,
+    );
   } else if (!program.tableEntries.has(tableIndex)) {
     throw new LunaticError(Errno.INVAL, `table entry ${tableIndex} is not a function taking an i64 and returning nothing`);
   }

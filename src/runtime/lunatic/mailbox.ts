@@ -42,7 +42,10 @@ export class Mailbox {
   private bytes = 0;
   private receiver: Receiver | undefined;
 
-  constructor(readonly capacity: number, readonly maxBytes = MAILBOX_MAX_BYTES) {}
+  constructor(
+    readonly capacity: number,
+    readonly maxBytes = MAILBOX_MAX_BYTES,
+  ) {}
 
   get size(): number {
     return this.messages.length - this.head;

@@ -22,7 +22,13 @@ export interface Permissions {
 export const DEFAULT_MAILBOX_CAPACITY = 1024;
 
 /** Nothing but compute and messages: the default of an embedder that grants nothing. */
-export const NO_PERMISSIONS: Permissions = { canSpawn: false, listen: [], connect: [], dirs: {}, mailboxCapacity: DEFAULT_MAILBOX_CAPACITY };
+export const NO_PERMISSIONS: Permissions = {
+  canSpawn: false,
+  listen: [],
+  connect: [],
+  dirs: {},
+  mailboxCapacity: DEFAULT_MAILBOX_CAPACITY,
+};
 
 interface Endpoint {
   host: string;
@@ -55,7 +61,8 @@ export function narrowPatterns(parent: readonly string[], child: readonly string
   const allowed = parent.map(parseEndpointPattern);
   for (const pattern of child) {
     const endpoint = parseEndpointPattern(pattern);
-    if (!allowed.some((outer) => covers(outer, endpoint))) throw new LunaticError(Errno.PERM, `"${pattern}" is wider than the parent's permissions`);
+    if (!allowed.some((outer) => covers(outer, endpoint)))
+      throw new LunaticError(Errno.PERM, `"${pattern}" is wider than the parent's permissions`);
   }
   return [...child];
 }
@@ -74,7 +81,8 @@ export function narrowDirs(parent: Readonly<Record<string, string>>, guests: rea
 /** A limit may only go down: `requested` must not exceed `current` (undefined = unlimited). */
 export function narrowLimit(current: number | undefined, requested: number, what: string): number {
   if (!Number.isSafeInteger(requested) || requested < 0) throw new LunaticError(Errno.INVAL, `${what} must be a whole number >= 0`);
-  if (current !== undefined && requested > current) throw new LunaticError(Errno.PERM, `${what} ${requested} is above the parent's ${current}`);
+  if (current !== undefined && requested > current)
+    throw new LunaticError(Errno.PERM, `${what} ${requested} is above the parent's ${current}`);
   return requested;
 }
 
@@ -94,7 +102,10 @@ export interface Grants {
 /** The first process's permissions; a malformed pattern or limit throws a LunaticError naming it. */
 export function grantedPermissions(grants: Grants): Permissions {
   const patterns = (what: string, lists: readonly string[] = []) => {
-    const all = lists.flatMap((list) => list.split(',')).map((pattern) => pattern.trim()).filter(Boolean);
+    const all = lists
+      .flatMap((list) => list.split(','))
+      .map((pattern) => pattern.trim())
+      .filter(Boolean);
     for (const pattern of all) {
       try {
         parseEndpointPattern(pattern);

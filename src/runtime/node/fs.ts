@@ -46,7 +46,14 @@ async function host<T>(operation: () => Promise<T>): Promise<T> {
   }
 }
 
-function kindOf(info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean; isSocket(): boolean }): EntryKind {
+function kindOf(info: {
+  isFile(): boolean;
+  isDirectory(): boolean;
+  isSymbolicLink(): boolean;
+  isCharacterDevice(): boolean;
+  isBlockDevice(): boolean;
+  isSocket(): boolean;
+}): EntryKind {
   if (info.isFile()) return 'file';
   if (info.isDirectory()) return 'directory';
   if (info.isSymbolicLink()) return 'symlink';
@@ -57,7 +64,16 @@ function kindOf(info: { isFile(): boolean; isDirectory(): boolean; isSymbolicLin
 }
 
 function statOf(info: BigIntStats): Stat {
-  return { kind: kindOf(info), size: info.size, dev: info.dev, ino: info.ino, nlink: info.nlink, atimeNs: info.atimeNs, mtimeNs: info.mtimeNs, ctimeNs: info.ctimeNs };
+  return {
+    kind: kindOf(info),
+    size: info.size,
+    dev: info.dev,
+    ino: info.ino,
+    nlink: info.nlink,
+    atimeNs: info.atimeNs,
+    mtimeNs: info.mtimeNs,
+    ctimeNs: info.ctimeNs,
+  };
 }
 
 function openFlags(options: OpenOptions): number {

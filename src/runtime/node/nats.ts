@@ -96,7 +96,17 @@ export async function connectNats(options: NatsOptions): Promise<Transport> {
   const tls = ca || cert || key ? { ca, cert, key } : undefined;
   const servers = options.servers;
   try {
-    const connection = await connect({ servers, user: options.user, pass: options.pass, token: options.token, tls, name: 'lunatic-instrument', maxReconnectAttempts: -1, reconnectTimeWait: 250, timeout: 5000 });
+    const connection = await connect({
+      servers,
+      user: options.user,
+      pass: options.pass,
+      token: options.token,
+      tls,
+      name: 'lunatic-instrument',
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      timeout: 5000,
+    });
     return new NatsTransport(connection);
   } catch (error) {
     const reason = (error as Error).message;

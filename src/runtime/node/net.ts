@@ -78,7 +78,8 @@ class NodeConnection implements Connection {
     return new Promise((resolve, reject) => {
       const settle = (error?: unknown) => {
         this.socket.off('drain', settle).off('close', settle);
-        if (error || this.socket.destroyed) reject(error ? lunaticError(error) : new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
+        if (error || this.socket.destroyed)
+          reject(error ? lunaticError(error) : new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
         else resolve();
       };
       this.socket.on('drain', settle).on('close', settle);
@@ -106,7 +107,10 @@ class NodeListener implements Listener {
   private readonly backlog: Socket[] = [];
   private readonly waiters: Array<(socket: Socket) => void> = [];
 
-  constructor(private readonly server: Server, readonly port: number) {
+  constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {
     server.on('connection', (socket) => {
       socket.on('error', () => {}); // a reset before accept: the process sees the end of the stream
       const waiter = this.waiters.shift();

@@ -61,14 +61,31 @@ export function pathCalls(state: WasiState): WasiCalls {
   const pathOf = (pointer: number, length: number) => sandboxedPath(memory.string(pointer, length));
 
   return {
-    *path_open(fd: number, lookupflags: number, pathPointer: number, pathLength: number, oflags: number, rights: bigint, _inheriting: bigint, fdflags: number, fdPointer: number) {
+    *path_open(
+      fd: number,
+      lookupflags: number,
+      pathPointer: number,
+      pathLength: number,
+      oflags: number,
+      rights: bigint,
+      _inheriting: bigint,
+      fdflags: number,
+      fdPointer: number,
+    ) {
       const { dir } = directory(state, fd);
       const options = openOptions(oflags, rights, fdflags, lookupflags);
       const opened = yield* wait(dir.open(pathOf(pathPointer, pathLength), options));
       const newFd =
         opened.kind === 'directory'
           ? fds.add({ type: 'directory', dir: opened })
-          : fds.add({ type: 'file', file: opened, readable: options.read, writable: options.write, append: (fdflags & FdFlags.APPEND) !== 0, position: 0n });
+          : fds.add({
+              type: 'file',
+              file: opened,
+              readable: options.read,
+              writable: options.write,
+              append: (fdflags & FdFlags.APPEND) !== 0,
+              position: 0n,
+            });
       memory.setU32(fdPointer, newFd);
       return Errno.SUCCESS;
     },

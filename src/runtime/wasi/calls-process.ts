@@ -43,7 +43,10 @@ export function clockReader(clock: Clock): (id: number) => bigint {
 /** args_sizes_get/environ_sizes_get: the count and the total size of NUL-terminated strings. */
 function writeSizes(memory: GuestMemory, strings: Uint8Array[], countPointer: number, sizePointer: number): number {
   memory.setU32(countPointer, strings.length);
-  memory.setU32(sizePointer, strings.reduce((sum, s) => sum + s.length, 0));
+  memory.setU32(
+    sizePointer,
+    strings.reduce((sum, s) => sum + s.length, 0),
+  );
   return Errno.SUCCESS;
 }
 

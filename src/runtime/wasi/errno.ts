@@ -38,7 +38,10 @@ export type ErrnoCode = (typeof Errno)[keyof typeof Errno];
 
 /** A failed WASI call: `errno` is what the program sees. */
 export class WasiError extends Error {
-  constructor(readonly errno: ErrnoCode, message = `WASI errno ${errno}`) {
+  constructor(
+    readonly errno: ErrnoCode,
+    message = `WASI errno ${errno}`,
+  ) {
     super(message);
     this.name = 'WasiError';
   }

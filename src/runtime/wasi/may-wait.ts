@@ -11,9 +11,19 @@
 const STREAM_CALLS = ['fd_read', 'fd_write', 'fd_pread', 'fd_pwrite', 'poll_oneoff', 'sched_yield'];
 const SOCKET_CALLS = ['sock_accept', 'sock_recv', 'sock_send'];
 const FILE_CALLS = [
-  'fd_seek', 'fd_filestat_get', 'fd_filestat_set_size', 'fd_readdir', 'fd_sync', 'fd_datasync',
-  'path_open', 'path_filestat_get', 'path_create_directory', 'path_remove_directory',
-  'path_unlink_file', 'path_rename', 'path_readlink',
+  'fd_seek',
+  'fd_filestat_get',
+  'fd_filestat_set_size',
+  'fd_readdir',
+  'fd_sync',
+  'fd_datasync',
+  'path_open',
+  'path_filestat_get',
+  'path_create_directory',
+  'path_remove_directory',
+  'path_unlink_file',
+  'path_rename',
+  'path_readlink',
 ];
 
 const qualified = (names: string[]) => names.map((name) => `wasi_snapshot_preview1.${name}`);

@@ -140,7 +140,9 @@ export class MemoryDirectory implements Directory {
   }
 
   list(): DirEntry[] {
-    return [...this.node.entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([name, node]) => ({ name, kind: node.kind, ino: node.ino }));
+    return [...this.node.entries]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([name, node]) => ({ name, kind: node.kind, ino: node.ino }));
   }
 
   createDirectory(path: string): void {
@@ -205,7 +207,15 @@ export class MemoryDirectory implements Directory {
 
   /** Convenience for hosts and tests: creates or replaces a file (its directory must exist). */
   writeFile(path: string, data: string | Uint8Array): void {
-    const file = this.open(path, { read: false, write: true, create: true, exclusive: false, truncate: true, directory: false, followSymlinks: true });
+    const file = this.open(path, {
+      read: false,
+      write: true,
+      create: true,
+      exclusive: false,
+      truncate: true,
+      directory: false,
+      followSymlinks: true,
+    });
     (file as MemoryFile).write(typeof data === 'string' ? encoder.encode(data) : data, 0n);
   }
 
