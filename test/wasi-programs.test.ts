@@ -47,6 +47,7 @@ function runSynchronously(bytes: Uint8Array<ArrayBuffer>, options: Omit<WasiOpti
     memory: () => memory!,
     sleep: unexpected,
     yieldNow: unexpected,
+    charge: () => {},
   };
   const wasi = wasiPreview1({ ...options, stdout, stderr })(ctx).wasi_snapshot_preview1!;
   const imports: Record<string, (...args: unknown[]) => unknown> = {};

@@ -56,6 +56,7 @@ function harness(options: Partial<WasiOptions> = {}) {
     yieldNow: async () => {
       yields++;
     },
+    charge: () => {},
   };
   const clock = { now: () => 1_700_000_000_000_000_000n + monotonicNs, monotonic: () => monotonicNs };
   const host = wasiPreview1({ args: [], env: {}, preopens: [], clock, ...options })(ctx);

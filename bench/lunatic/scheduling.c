@@ -4,7 +4,8 @@
  *   pingpong ROUNDS        two processes send a message back and forth: round trips per second
  *   lateness SPINNERS N MS a process sleeps N times MS ms beside SPINNERS busy loops: how late
  *   sleeps N               N sleeps of 1-3 ms (lunatic_sleep_ms and nanosleep): how many ended early
- *   exits N                N processes end at once while another sleeps 1 ms at a time: its worst delay
+ *   exits N                N waiting processes end at once while another sleeps 1 ms at a time: its
+ *                          worst delay, and the time until every DOWN arrived
  *   spawn-limit            spawns waiting processes until refused: how many, and the error code
  *   echo SPINNERS          serves one TCP connection (echo) beside SPINNERS busy loops
  * Build: bench/build.sh (the .wasm is committed, so neither the bench nor the tests need clang). */
@@ -38,6 +39,12 @@ EXPORT("spin") void spin(void) {
 }
 
 EXPORT("idle") void idle(void) { wait_any(); }
+
+/* Tells `parent` it runs (again later while its mailbox is full), then waits for any message. */
+EXPORT("ready_idle") void ready_idle(int64_t parent) {
+  while (lunatic_send((int32_t)parent, TAG_REPORT, "r", 1) == -LUNATIC_EFULL) lunatic_sleep_ms(1);
+  wait_any();
+}
 
 /* ---- ring ---- */
 
@@ -165,12 +172,14 @@ EXPORT("ticker") void ticker(int64_t parent) {
 static int exits(int n) {
   int32_t *children = malloc(sizeof *children * n);
   for (int i = 0; i < n; i++) {
-    children[i] = lunatic_spawn_named("idle", 0, 0, 0);
+    children[i] = lunatic_spawn_named("ready_idle", lunatic_self(), 0, 0);
     if (children[i] < 0) return fprintf(stderr, "spawn failed: %d\n", children[i]), 1;
     lunatic_monitor(children[i]);
   }
+  char ready;
+  for (int i = 0; i < n; i++) lunatic_receive(&ready, 1, TAG_REPORT, LUNATIC_FOREVER, &info); /* every child waits */
   int32_t ticker_pid = lunatic_spawn_named("ticker", lunatic_self(), 0, 0);
-  lunatic_sleep_ms(50); /* every child waits, the ticker ticks */
+  lunatic_sleep_ms(50); /* the ticker ticks */
   int64_t t0 = now_ns();
   for (int i = 0; i < n; i++) lunatic_send(children[i], TAG_TOKEN, "x", 1);
   lunatic_down_t down;

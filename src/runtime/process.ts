@@ -89,6 +89,8 @@ export class Process implements Runnable {
   private killed = false;
   private module: WebAssembly.Module | undefined;
   private instance: WebAssembly.Instance | undefined;
+  /** The module's `lunatic_reductions` (docs/ABI.md), when it has reduction checks. */
+  private counter: WebAssembly.Global | undefined;
   private suspender: Suspender | undefined;
   /** Parked: the wait it stopped on (a Pending, to cancel on kill) and a token that stale wake-ups miss. */
   private parked = false;
@@ -175,6 +177,8 @@ export class Process implements Runnable {
     if (typeof instance.exports[config.entry] !== 'function')
       throw new Error(`the module has no function export "${config.entry}" to start`);
     this.instance = instance;
+    const counter = instance.exports.lunatic_reductions;
+    this.counter = counter instanceof WebAssembly.Global ? counter : undefined;
     suspender.attach(instance);
     this.refillReductions(config.reductions);
     this.suspender = suspender;
@@ -232,8 +236,7 @@ export class Process implements Runnable {
   }
 
   private refillReductions(reductions: number): void {
-    const counter = this.instance?.exports.lunatic_reductions;
-    if (counter instanceof WebAssembly.Global) counter.value = reductions;
+    if (this.counter) this.counter.value = reductions;
   }
 
   /** How the backends make this process wait. */
@@ -296,6 +299,10 @@ export class Process implements Runnable {
       },
       sleep: (ms) => sleep(ms, this.signal),
       yieldNow: () => Promise.resolve(),
+      charge: (reductions) => {
+        const counter = this.counter;
+        if (counter) counter.value = (counter.value as number) - reductions;
+      },
     };
   }
 
@@ -328,6 +335,7 @@ export class Process implements Runnable {
     this.waitingOn = undefined;
     this.jspiResume = undefined;
     this.instance = undefined; // lets the memory go even while someone holds the Process
+    this.counter = undefined;
     this.suspender = undefined;
     this.abort?.abort();
     this.settleExited(status);

@@ -11,6 +11,13 @@
 // stops (suspends, yields or ends), so the batch loop simply goes on; a JSPI process resumes
 // in a microtask, and tells the scheduler when it stops (`stopped`), which goes on from there.
 // Erlang's schedulers work the same way, checking I/O every few thousand reductions.
+//
+// Two queues: a process woken by the event loop (a timer, I/O, a host Promise settling while no
+// process runs) has waited for the loop's turn already, so it gets the next turn but one: the
+// turns alternate between the two queues while both hold processes. So a sleeper is late by
+// about one slice however many processes spin or exit at once, a socket is served beside busy
+// loops, and the processes queued by others (woken by a message, spawned, or preempted at the
+// end of a slice) still get every other turn however many timers and sockets fire.
 import { macrotask } from './macrotask.js';
 
 /** What the scheduler runs: a process that is runnable. */
@@ -25,9 +32,39 @@ export interface Runnable {
 /** The default batch budget in milliseconds: how long processes run before timers and I/O. */
 export const DEFAULT_BATCH_MS = 1;
 
-export class Scheduler {
-  private queue: Runnable[] = [];
+/** A FIFO with an amortized O(1) shift. */
+class RunQueue {
+  private items: Runnable[] = [];
   private head = 0;
+
+  get size(): number {
+    return this.items.length - this.head;
+  }
+
+  push(process: Runnable): void {
+    this.items.push(process);
+  }
+
+  shift(): Runnable {
+    const process = this.items[this.head]!;
+    this.items[this.head++] = undefined as unknown as Runnable;
+    if (this.head === this.items.length) {
+      this.items = [];
+      this.head = 0;
+    } else if (this.head > 1024 && this.head * 2 > this.items.length) {
+      this.items = this.items.slice(this.head);
+      this.head = 0;
+    }
+    return process;
+  }
+}
+
+export class Scheduler {
+  /** Woken by the event loop: they go first. */
+  private readonly fromEventLoop = new RunQueue();
+  /** Queued by processes: messages, spawns, slices ended. */
+  private readonly queue = new RunQueue();
+  private tookFromEventLoop = false;
   /** The process running asynchronously (JSPI) that the batch waits for. */
   private current: Runnable | undefined;
   private looping = false;
@@ -45,12 +82,14 @@ export class Scheduler {
 
   /** How many processes wait for their turn. */
   get runnable(): number {
-    return this.queue.length - this.head;
+    return this.fromEventLoop.size + this.queue.size;
   }
 
   /** Queues a runnable process; it runs in this batch if there is time, else in the next. */
   enqueue(process: Runnable): void {
-    this.queue.push(process);
+    // No process running: an event-loop callback (timer, I/O) or a settling host Promise woke it.
+    if (this.looping || this.current) this.queue.push(process);
+    else this.fromEventLoop.push(process);
     if (this.looping || this.current || this.dispatchQueued || this.waitingForEventLoop) return;
     this.dispatchQueued = true;
     queueMicrotask(this.dispatch);
@@ -126,18 +165,15 @@ export class Scheduler {
     return this.sameTurn && performance.now() - this.batchStarted >= this.batchMs;
   }
 
+  /** The next process: from the event loop's queue, unless the last turn was from it and the other queue waits. */
+  private take(): Runnable {
+    const fromEventLoop = this.fromEventLoop.size > 0 && (!this.tookFromEventLoop || this.queue.size === 0);
+    this.tookFromEventLoop = fromEventLoop;
+    return fromEventLoop ? this.fromEventLoop.shift() : this.queue.shift();
+  }
+
   private yieldToEventLoop(): void {
     this.waitingForEventLoop = true;
     this.markTurn();
-  }
-
-  private take(): Runnable {
-    const process = this.queue[this.head]!;
-    this.queue[this.head++] = undefined as unknown as Runnable;
-    if (this.head > 1024 && this.head * 2 > this.queue.length) {
-      this.queue = this.queue.slice(this.head);
-      this.head = 0;
-    }
-    return process;
   }
 }

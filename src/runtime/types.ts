@@ -23,6 +23,12 @@ export interface ProcessContext {
   sleep(ms: number): Promise<void>;
   /** Lets the other runnable processes run once, then resolves. */
   yieldNow(): Promise<void>;
+  /**
+   * Counts `reductions` against the process's time slice, for host work done on its behalf (a
+   * message sent costs the host far more than the few instructions of the call): a process that
+   * sends in a tight loop is preempted like one that computes.
+   */
+  charge(reductions: number): void;
   /** Aborted when the process is killed or ends: pending host work should stop. */
   readonly signal: AbortSignal;
 }

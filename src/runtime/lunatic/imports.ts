@@ -12,6 +12,12 @@ import { GuestMemory } from './guest-memory.js';
 import { guarded } from './guard.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 
+/**
+ * Reductions a lunatic call costs the caller (the slice is 4,000,000, about 1 ms): about what the
+ * host spends on a send or a receive, so 10,000 sends in a row end a slice as computing would.
+ */
+export const HOST_CALL_REDUCTIONS = 2000;
+
 export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: ProcessContext): Imports {
   self.memory = ctx.memory;
   const memory = new GuestMemory(ctx.memory);
@@ -25,5 +31,11 @@ export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: Proces
   };
   const { maxMemoryPages, maxReductions } = self.permissions;
   const limited = maxMemoryPages !== undefined || maxReductions !== undefined;
-  return { lunatic: guarded(functions, limited ? () => world.checkLimits(self) : undefined) };
+  const beforeEach = limited
+    ? () => {
+        ctx.charge(HOST_CALL_REDUCTIONS);
+        world.checkLimits(self);
+      }
+    : () => ctx.charge(HOST_CALL_REDUCTIONS);
+  return { lunatic: guarded(functions, beforeEach) };
 }
