@@ -179,7 +179,7 @@ function schedulingSection(results: BenchResults): string[] {
   return [
     '## Scheduling',
     '',
-    `From bench/scheduling.ts: the C scenarios of bench/lunatic/scheduling.c under \`lunatic-instrument run\`, median of ${scheduling.runs} runs${scheduling.baseline ? '; "Baseline" is the code of another checkout, run interleaved in the same run' : ''}.${when}`,
+    `From bench/scheduling.ts: the C scenarios of bench/lunatic/scheduling.c under \`lunatic-instrument run\`, median of ${scheduling.runs} runs${scheduling.baseline ? `; "Baseline" is ${scheduling.baseline}, run interleaved with this code in the same run` : ''}.${when}`,
     '',
     table(headers, rows),
     '',

@@ -115,6 +115,7 @@ export interface SchedulingResults {
   /** Per backend ("asyncify": Node 20, "jspi": Node 24), per scenario, per code ("current", "baseline"): the median. */
   figures: Record<string, Record<string, Record<string, number | string>>>;
   nodes: Record<string, string>;
+  /** What the "baseline" figures ran: the other checkout's commit. */
   baseline?: string;
 }
 

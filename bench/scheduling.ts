@@ -11,7 +11,7 @@
 //
 // Run alone: `npm run build && node dist/bench/scheduling.js [--baseline DIR] [--runs N]`
 // (prints JSON); `npm run bench` includes it.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +59,15 @@ async function prepare(): Promise<{ asyncify: string; jspi: string }> {
   return { asyncify, jspi };
 }
 
+/** The commit checked out in `dir` (recorded instead of the path, which is this machine's). */
+function commitOf(dir: string): string {
+  try {
+    return `commit ${execFileSync('git', ['-C', dir, 'rev-parse', '--short', 'HEAD'], { encoding: 'utf8' }).trim()}`;
+  } catch {
+    return 'another checkout';
+  }
+}
+
 function nodeVersion(node: string): Promise<string> {
   return new Promise((resolve) => execFile(node, ['--version'], (_error, stdout) => resolve(stdout.trim())));
 }
@@ -73,7 +82,12 @@ export async function schedulingBench(options: { baseline?: string; runs?: numbe
     { backend: 'asyncify', node: process.execPath, module: modules.asyncify },
     ...(node24 ? [{ backend: 'jspi', node: node24, module: modules.jspi }] : []),
   ];
-  const results: SchedulingResults = { runs, figures: {}, nodes: {}, ...(options.baseline ? { baseline: options.baseline } : {}) };
+  const results: SchedulingResults = {
+    runs,
+    figures: {},
+    nodes: {},
+    ...(options.baseline ? { baseline: commitOf(options.baseline) } : {}),
+  };
   for (const { backend, node, module } of backends) {
     results.nodes[backend] = await nodeVersion(node);
     const perScenario: Record<string, Record<string, number | string>> = {};
