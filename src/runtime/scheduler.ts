@@ -60,7 +60,7 @@ class RunQueue {
 }
 
 export class Scheduler {
-  /** Woken by the event loop: they go first. */
+  /** Woken by the event loop (timers, I/O): they take every other turn. */
   private readonly fromEventLoop = new RunQueue();
   /** Queued by processes: messages, spawns, slices ended. */
   private readonly queue = new RunQueue();
