@@ -3,13 +3,13 @@
 // bound, serves, survives a crashing connection process (reported on stderr) on Node 20
 // (Asyncify) and Node 24 (JSPI, instrumented in memory); missing permissions and malformed
 // flags give one clear line and exit codes 1 and 2.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { exchange } from './helpers/tcp.js';
+import { exchange, startServerProcess } from './helpers/tcp.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -25,33 +25,13 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-interface Server {
-  child: ChildProcess;
-  port: Promise<number>;
-  stderr: () => string;
-}
-
 const running: ChildProcess[] = [];
 afterEach(() => {
   for (const child of running.splice(0)) child.kill('SIGKILL');
 });
 
-function startServer(node: string, args: string[]): Server {
-  const child = spawn(node, [BIN, 'run', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  running.push(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.on('data', (data: Buffer) => (stderr += data.toString()));
-  const port = new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (data: Buffer) => {
-      stdout += data.toString();
-      const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`the server exited with ${code}: ${stderr}`)));
-  });
-  return { child, port, stderr: () => stderr };
-}
+const startServer = (node: string, args: string[]) => startServerProcess(node, args, running);
+type Server = ReturnType<typeof startServer>;
 
 function run(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {

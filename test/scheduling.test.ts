@@ -6,13 +6,14 @@
 // leave the others running, and a token ring and a ping-pong deliver every message. The
 // bounds on delays are loose on purpose (tests share 2 cores): they catch starvation, which
 // shows as seconds or a hang, not speed, which bench/scheduling.ts measures.
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { type ChildProcess, execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
+import { startServerProcess } from './helpers/tcp.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -57,23 +58,9 @@ function figures(result: Result): Record<string, number> {
   return Object.fromEntries([...line.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)]));
 }
 
-/** Starts the echo scenario; resolves with its port once it listens. */
-function startEcho(node: string, module: string, spinners: number): { child: ChildProcess; port: Promise<number>; output: () => string } {
-  const child = spawn(node, [BIN, 'run', module, '--allow-listen', '127.0.0.1:0', '--', 'echo', String(spinners)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  let stdout = '';
-  child.stderr!.on('data', (data: Buffer) => (stdout += data.toString()));
-  const port = new Promise<number>((resolve, reject) => {
-    child.stdout!.on('data', (data: Buffer) => {
-      stdout += data.toString();
-      const match = /^listening on 127\.0\.0\.1:(\d+)\n/.exec(stdout);
-      if (match) resolve(Number(match[1]));
-    });
-    child.on('exit', (code) => reject(new Error(`the echo scenario exited with ${code}: ${stdout}`)));
-  });
-  return { child, port, output: () => stdout };
+/** Starts the echo scenario; its port resolves once it listens. */
+function startEcho(node: string, module: string, spinners: number) {
+  return startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--', 'echo', String(spinners)], children);
 }
 
 /** Sends `lines` one at a time, each after the previous one came back; resolves with what came back. */
@@ -114,7 +101,8 @@ describe.each([
     expect(await echoLines(await echo.port, lines)).toBe(lines.join(''));
     await new Promise((resolve) => echo.child.once('exit', resolve));
     expect(echo.child.exitCode).toBe(0);
-    expect(echo.output()).toContain(`echoed ${lines.join('').length} bytes\n`);
+    expect(echo.stdout()).toContain(`echoed ${lines.join('').length} bytes\n`);
+    expect(echo.stderr()).toBe('');
   });
 
   it.skipIf(skip)('1,000 sleeps of 1-3 ms (lunatic_sleep_ms and nanosleep): none ends early', async () => {
