@@ -63,13 +63,6 @@ export class Pending<T = unknown> {
 
 export type { Outcome };
 
-/** Settled Pending of `value` (for fast paths that found what they wait for). */
-export function resolved<T>(value: T): Pending<T> {
-  const pending = new Pending<T>();
-  pending.resolve(value);
-  return pending;
-}
-
 /**
  * Returned by a blocking import to give up the CPU: the process goes to the back of the run
  * queue at once (it never settles; the runtime recognizes it).
