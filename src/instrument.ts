@@ -8,6 +8,7 @@ import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
 import { PassContext } from '../passes/ir/context.js';
 import { definedFunctions } from '../passes/ir/module.js';
+import { type ProcessState, processState } from '../passes/state/process-state.js';
 import { checkPlacement } from '../passes/reductions/check-placement.js';
 import { type CostModel, instructionCost } from '../passes/reductions/cost-model.js';
 import { type CheckCounts, reductionCounter } from '../passes/reductions/reduction-counter.js';
@@ -70,6 +71,8 @@ export interface InstrumentReport {
     reservedPages: number;
     memoryExport: string;
   };
+  /** Whether a host can reset and restore the instance (passes/state/process-state.ts). */
+  state: ProcessState;
   warnings: string[];
 }
 
@@ -209,6 +212,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       binaryen.setOptimizeLevel(optimize);
       module.optimize();
     }
+    const state = processState.run(context, {});
     const info: InstrumentInfo = {
       abi: ABI_VERSION,
       tool: 'lunatic-instrument',
@@ -219,6 +223,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       bound: reductions?.bound ?? 0,
       returnStretch: reductions?.returnStretch ?? 0,
       reservedPages: tail?.pages ?? 0,
+      resettable: state.resettable,
       options: sectionOptions(resolved, asyncify?.rewindCopies ?? false, costModel),
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
@@ -240,6 +245,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         milliseconds: Math.round(performance.now() - started),
         ...(reductions ? { reductions } : {}),
         ...(asyncify ? { asyncify } : {}),
+        state,
         warnings,
       },
     };

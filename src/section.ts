@@ -23,6 +23,11 @@ export interface InstrumentInfo {
   returnStretch: number;
   /** Pages at the top of memory 0 reserved for the host (0 without Asyncify). */
   reservedPages: number;
+  /**
+   * Every mutable global is exported as `lunatic_global_<i>` and nothing else holds state (docs/ABI.md,
+   * "Process state"): a host may reset the instance for another process. Absent in older modules: false.
+   */
+  resettable?: boolean;
   /** The remaining options the module was instrumented with. */
   options: SectionOptions;
 }
