@@ -60,7 +60,8 @@
 /* ---- Processes ---- */
 
 /* lunatic_spawn flags */
-#define LUNATIC_SPAWN_LINK 1 /* link the child to the caller before it runs */
+#define LUNATIC_SPAWN_LINK 1    /* link the child to the caller before it runs */
+#define LUNATIC_SPAWN_MONITOR 2 /* the caller monitors the child from before it runs (Erlang's spawn_monitor; local spawns only) */
 
 /*
  * Starts a process running the exported function `entry` (UTF-8, entry_len bytes) of this

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { Runtime } from '../src/runtime/index.js';
+import { importsOf, Runtime } from '../src/runtime/index.js';
 import { nodeDirectory } from '../src/runtime/node/fs.js';
 import { NodeInput, NodeOutput } from '../src/runtime/node/stdio.js';
 import { type ProcessContext, ProcessExit } from '../src/runtime/types.js';
@@ -49,7 +49,7 @@ function runSynchronously(bytes: Uint8Array<ArrayBuffer>, options: Omit<WasiOpti
     yieldNow: unexpected,
     charge: () => {},
   };
-  const wasi = wasiPreview1({ ...options, stdout, stderr })(ctx).wasi_snapshot_preview1!;
+  const wasi = importsOf(wasiPreview1({ ...options, stdout, stderr }), ctx).wasi_snapshot_preview1!;
   const imports: Record<string, (...args: unknown[]) => unknown> = {};
   for (const [name, fn] of Object.entries(wasi)) {
     imports[name] = (...args) => {

@@ -18,7 +18,7 @@ import {
   type WasiOptions,
   wasiPreview1,
 } from '../src/runtime/wasi/index.js';
-import { type ProcessContext, ProcessExit } from '../src/runtime/types.js';
+import { importsOf, type ProcessContext, ProcessExit } from '../src/runtime/types.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -59,7 +59,7 @@ function harness(options: Partial<WasiOptions> = {}) {
     charge: () => {},
   };
   const clock = { now: () => 1_700_000_000_000_000_000n + monotonicNs, monotonic: () => monotonicNs };
-  const host = wasiPreview1({ args: [], env: {}, preopens: [], clock, ...options })(ctx);
+  const host = importsOf(wasiPreview1({ args: [], env: {}, preopens: [], clock, ...options }), ctx);
   const wasi = host.wasi_snapshot_preview1!;
   const call = (name: string, ...args: unknown[]) => wasi[name]!(...args);
 
@@ -221,7 +221,7 @@ describe('wasi process calls', () => {
   });
 
   it('provides every preview1 function; the unimplemented ones return ENOSYS (52)', () => {
-    const namespace = wasiPreview1({ args: [], env: {}, preopens: [] })({} as ProcessContext).wasi_snapshot_preview1!;
+    const namespace = importsOf(wasiPreview1({ args: [], env: {}, preopens: [] }), { pid: 1 } as ProcessContext).wasi_snapshot_preview1!;
     expect(Object.keys(namespace).sort()).toEqual([...PREVIEW1_FUNCTIONS].sort());
     expect(PREVIEW1_FUNCTIONS).toHaveLength(46);
     for (const name of [

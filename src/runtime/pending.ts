@@ -12,6 +12,12 @@ type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 export class Pending<T = unknown> {
   private outcome: Outcome<T> | undefined;
   private listener: ((outcome: Outcome<T>) => void) | undefined;
+  /**
+   * The wait may outlive its process's instance (hibernation, process.ts): nothing it does
+   * before it settles touches the process's memory, and what must be written there once it has
+   * settled is a Later, run when the process is back in an instance.
+   */
+  hibernatable = false;
 
   /** `cleanup` runs once when the wait is cancelled (its process killed) before it settled. */
   constructor(private cleanup?: () => void) {}
@@ -62,6 +68,21 @@ export class Pending<T = unknown> {
 }
 
 export type { Outcome };
+
+/**
+ * The value of a wait that its process must compute itself, once it runs again in an instance:
+ * the completion of a receive or a read that arrived while the process was hibernated (it copies
+ * into memory). The completion may return another wait (the bytes went to another reader).
+ */
+export class Later<T = unknown> {
+  constructor(readonly complete: () => T | Pending<T>) {}
+}
+
+/** A hibernatable Pending (see `Pending.hibernatable`). */
+export function hibernatable<T>(pending: Pending<T>): Pending<T> {
+  pending.hibernatable = true;
+  return pending;
+}
 
 /**
  * Returned by a blocking import to give up the CPU: the process goes to the back of the run

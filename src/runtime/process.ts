@@ -8,24 +8,19 @@
 // it is queued with the outcome; its next turn resumes it with that value (Asyncify rewinds,
 // JSPI settles the Promise its stack suspended on). No Promise is made per wait when the host
 // returns a Pending (src/runtime/pending.ts).
-import { linkImports, mergeImports } from './link.js';
+//
+// The instance is a vessel (vessel.ts), taken from the runtime's pool when the process starts and
+// given back, reset, when it ends. An Asyncify process waiting on a hibernatable Pending may
+// hibernate (hibernation.ts): it leaves its vessel as a snapshot and takes another when it wakes.
+import type { Hibernation } from './hibernation.js';
 import { instrumentInfoOf } from './module-info.js';
-import { NEXT_TURN, type Outcome, Pending, type Waitable } from './pending.js';
+import { isWaitable, Later, NEXT_TURN, type Outcome, Pending, type Waitable } from './pending.js';
 import type { Runnable, Scheduler } from './scheduler.js';
-import {
-  type BackendChoice,
-  type BackendName,
-  chooseBackend,
-  type Resumption,
-  SUSPENDED,
-  type SuspendHost,
-  type Suspender,
-} from './suspend.js';
-import { AsyncifySuspender, exportedMemory } from './suspend-asyncify.js';
-import { JspiSuspender } from './suspend-jspi.js';
+import { type BackendChoice, type BackendName, chooseBackend, type Resumption, SUSPENDED } from './suspend.js';
 import { after } from './timers.js';
 import { type TrapReport, trapReport } from './trap.js';
-import { type HostModule, type Imports, type ProcessContext, ProcessExit } from './types.js';
+import { type HostModule, isReusable, ProcessExit } from './types.js';
+import type { Hibernated, Tenant, Vessel, VesselPool, VesselSpec } from './vessel.js';
 
 export type { TrapReport };
 
@@ -56,6 +51,10 @@ export interface ProcessConfig {
   args: unknown[];
   /** Blocking imports of a plain module run on JSPI (an instrumented module lists its own). */
   blockingImports: readonly string[];
+  /** Where its instance comes from and goes back to. */
+  pool: VesselPool;
+  /** Hibernation of waiting processes; undefined: off. */
+  hibernation: Hibernation | undefined;
 }
 
 class Killed extends Error {
@@ -70,11 +69,11 @@ export const MIN_SLICE_MS = 1;
 
 const RESUME_EMPTY: Resumption = { ok: true, value: undefined };
 
-export class Process implements Runnable {
+export class Process implements Runnable, Tenant {
   /** The current state; `exited` and `crashed` are final. */
   state: ProcessState = 'runnable';
-  /** Settles once, when the process has ended; never rejects. */
-  readonly exited: Promise<ExitStatus>;
+  /** How it ended, once it has. */
+  status: ExitStatus | undefined;
   /** The backend the process runs on, once it has started. */
   backend: BackendName | undefined;
   /** How many time slices the process gave up to the others at `lunatic.yield`. */
@@ -84,17 +83,25 @@ export class Process implements Runnable {
    * inside its minimum slice time that carry on without giving up the CPU.
    */
   budgetsSpent = 0;
-  private settleExited!: (status: ExitStatus) => void;
+  /** How many times it hibernated. */
+  hibernations = 0;
+  private endListeners: ((status: ExitStatus) => void)[] | undefined;
+  private exitedPromise: Promise<ExitStatus> | undefined;
   private abort: AbortController | undefined;
   private killed = false;
   private module: WebAssembly.Module | undefined;
-  private instance: WebAssembly.Instance | undefined;
-  /** The module's `lunatic_reductions` (docs/ABI.md), when it has reduction checks. */
-  private counter: WebAssembly.Global | undefined;
-  private suspender: Suspender | undefined;
+  /** Its instance, while it has one (not before it starts, while it hibernates or after it ended). */
+  private vessel: Vessel | undefined;
+  private spec: VesselSpec | undefined;
+  /** The states of its reusable host modules (made once, kept while it hibernates). */
+  private hostStates: unknown[] = [];
+  /** While it hibernates: its memory, globals and stack, out of any instance. */
+  private hibernated: Hibernated | undefined;
   /** Parked: the wait it stopped on (a Pending, to cancel on kill) and a token that stale wake-ups miss. */
   private parked = false;
   private waitingOn: Pending | undefined;
+  /** A host Promise it waited on has not settled: its continuation may still use the instance, which is then never reused. */
+  private unsettledPromise = false;
   private waitToken = 0;
   /** How the last wait ended, for the next turn. */
   private resumption: Resumption = RESUME_EMPTY;
@@ -112,7 +119,6 @@ export class Process implements Runnable {
     private readonly scheduler: Scheduler,
     private readonly config: ProcessConfig,
   ) {
-    this.exited = new Promise((resolve) => (this.settleExited = resolve));
     if (config.module instanceof WebAssembly.Module) {
       this.module = config.module;
       scheduler.enqueue(this);
@@ -125,6 +131,18 @@ export class Process implements Runnable {
         (error: unknown) => this.end(this.statusOf(error, NOT_STARTED)),
       );
     }
+  }
+
+  /** Settles once, when the process has ended; never rejects. Made on first use. */
+  get exited(): Promise<ExitStatus> {
+    this.exitedPromise ??= new Promise((resolve) => this.onEnd(resolve));
+    return this.exitedPromise;
+  }
+
+  /** Calls `listener` with how the process ended, synchronously when it ends (at once if it has). */
+  onEnd(listener: (status: ExitStatus) => void): void {
+    if (this.status) listener(this.status);
+    else (this.endListeners ??= []).push(listener);
   }
 
   /** Ends the process: at once when it waits or is queued, at its next yield or blocking call when it runs. */
@@ -146,10 +164,10 @@ export class Process implements Runnable {
     this.state = 'running';
     this.sliceStarted = now;
     try {
-      if (this.suspender) this.resume();
+      if (this.spec) this.resume();
       else this.begin();
     } catch (error) {
-      this.end(this.statusOf(error, this.suspender ? undefined : NOT_STARTED));
+      this.end(this.statusOf(error, this.spec ? undefined : NOT_STARTED));
     } finally {
       this.stepping = false;
     }
@@ -160,42 +178,100 @@ export class Process implements Runnable {
     return this.state === 'exited' || this.state === 'crashed';
   }
 
+  /** Whether it is out of any instance, as a snapshot. */
+  get isHibernating(): boolean {
+    return this.hibernated !== undefined;
+  }
+
   private begin(): void {
     this.checkAlive();
     const { config } = this;
     const module = this.module!;
     const info = instrumentInfoOf(module);
-    this.backend = chooseBackend(config.backend, info);
-    const suspender =
-      this.backend === 'jspi' ? new JspiSuspender(this.host) : new AsyncifySuspender(this.host, { reservedPages: config.reservedPages });
-    const context = this.context();
-    const provided = mergeImports([...config.hostModules.map((hostModule) => hostModule(context)), this.coreImports(config.reductions)]);
+    const backend = chooseBackend(config.backend, info);
+    this.backend = backend;
     // With Asyncify only the listed imports can unwind; without it (JSPI) blocking is the host's
     // choice. Every lunatic.* import may block (docs/ABI.md).
-    const blocking = info?.asyncify ? [...info.blockingImports, 'lunatic.*'] : [...config.blockingImports, 'lunatic.*'];
-    const instance = new WebAssembly.Instance(module, linkImports(module, provided, suspender, blocking));
-    if (typeof instance.exports[config.entry] !== 'function')
+    const blocking = info?.asyncify ? blockingGlobs(info.blockingImports) : blockingGlobs(config.blockingImports);
+    const spec: VesselSpec = {
+      module,
+      backend,
+      blocking,
+      reservedPages: config.reservedPages,
+      hostModules: config.hostModules,
+      resettable: info?.resettable === true,
+    };
+    this.hostStates = config.hostModules.map((hostModule) => (isReusable(hostModule) ? hostModule.state(this) : undefined));
+    this.config.hibernation?.makeRoom(config.pool);
+    const vessel = config.pool.acquire(spec, this, this.hostStates);
+    this.spec = spec;
+    this.vessel = vessel;
+    if (typeof vessel.instance.exports[config.entry] !== 'function')
       throw new Error(`the module has no function export "${config.entry}" to start`);
-    this.instance = instance;
-    const counter = instance.exports.lunatic_reductions;
-    this.counter = counter instanceof WebAssembly.Global ? counter : undefined;
-    suspender.attach(instance);
     this.refillReductions(config.reductions);
-    this.suspender = suspender;
-    this.ran(suspender.start(config.entry, config.args));
+    this.ran(vessel.suspender.start(config.entry, config.args));
   }
 
   private resume(): void {
-    const resumption = this.killed ? { ok: false as const, error: new Killed() } : this.resumption;
+    if (this.hibernated) {
+      if (this.killed) throw new Killed(); // no need to come back only to end
+      this.comeBack();
+    }
+    let resumption = this.killed ? { ok: false as const, error: new Killed() } : this.resumption;
     this.resumption = RESUME_EMPTY;
+    if (resumption.ok && resumption.value instanceof Later) {
+      // a receive or read that completed while the process hibernated: it copies now, in memory
+      const value = resumption.value.complete();
+      if (isWaitable(value)) {
+        this.park(value); // the bytes went elsewhere: wait again, still suspended
+        return;
+      }
+      resumption = { ok: true, value };
+    }
     const jspi = this.jspiResume;
     if (!jspi) {
-      this.ran(this.suspender!.resume(resumption));
+      this.ran(this.vessel!.suspender.resume(resumption));
       return;
     }
     this.jspiResume = undefined;
     if (resumption.ok) jspi.resolve(resumption.value);
     else jspi.reject(resumption.error);
+  }
+
+  /** Out of hibernation: into a vessel of its spec, with its memory, globals and stack. */
+  private comeBack(): void {
+    const hibernated = this.hibernated!;
+    this.config.hibernation?.makeRoom(this.config.pool);
+    const vessel = this.config.pool.acquire(this.spec!, this, this.hostStates);
+    vessel.restore(hibernated);
+    this.vessel = vessel;
+    this.hibernated = undefined;
+  }
+
+  /**
+   * @internal Leaves its instance as a snapshot (hibernation.ts decides when): only while it waits
+   * on a hibernatable Pending, on Asyncify, in a vessel that can be reset.
+   */
+  hibernate(): boolean {
+    const vessel = this.vessel;
+    if (!this.canHibernate || !vessel) return false;
+    this.hibernated = vessel.hibernate();
+    this.vessel = undefined;
+    vessel.release();
+    this.hibernations++;
+    this.config.hibernation?.hibernated();
+    return true;
+  }
+
+  /** @internal Whether `hibernate` would do it now. */
+  get canHibernate(): boolean {
+    return (
+      this.state === 'waiting' &&
+      !this.stepping &&
+      this.backend === 'asyncify' &&
+      this.waitingOn?.hibernatable === true &&
+      this.vessel?.reusable === true
+    );
   }
 
   /** What the entry gave back: SUSPENDED (parked meanwhile), its result (it ended), or JSPI's Promise of that. */
@@ -211,41 +287,31 @@ export class Process implements Runnable {
     this.end({ code: 0 });
   }
 
-  /** The runtime's own imports: `lunatic.yield`, called when the reduction budget is spent. */
-  private coreImports(reductions: number): Imports {
-    return {
-      lunatic: {
-        yield: () => {
-          this.budgetsSpent++;
-          this.refillReductions(reductions);
-          this.checkAlive();
-          // Charges are conservative (docs/ABI.md): on branchy code the budget runs out before the
-          // slice's instructions did, so a yield inside the slice's minimum time just goes on;
-          // so does one that finds nobody else to run and the event loop not yet due.
-          const now = performance.now();
-          if (now - this.sliceStarted < MIN_SLICE_MS) return undefined;
-          if (!this.scheduler.shouldYield()) {
-            this.sliceStarted = now;
-            return undefined;
-          }
-          this.yields++;
-          return NEXT_TURN;
-        },
-      },
-    };
+  /** @internal `lunatic.yield`: the reduction budget is spent. */
+  budgetSpent(): unknown {
+    this.budgetsSpent++;
+    this.refillReductions(this.config.reductions);
+    this.checkAlive();
+    // Charges are conservative (docs/ABI.md): on branchy code the budget runs out before the
+    // slice's instructions did, so a yield inside the slice's minimum time just goes on;
+    // so does one that finds nobody else to run and the event loop not yet due.
+    const now = performance.now();
+    if (now - this.sliceStarted < MIN_SLICE_MS) return undefined;
+    if (!this.scheduler.shouldYield()) {
+      this.sliceStarted = now;
+      return undefined;
+    }
+    this.yields++;
+    return NEXT_TURN;
   }
 
   private refillReductions(reductions: number): void {
-    if (this.counter) this.counter.value = reductions;
+    const counter = this.vessel?.counter;
+    if (counter) counter.value = reductions;
   }
 
-  /** How the backends make this process wait. */
-  private readonly host: SuspendHost = {
-    park: (wait) => this.park(wait),
-  };
-
-  /** A blocking import returned `wait`: stop until it settles, then queue with its outcome. */
-  private park(wait: Waitable): Promise<unknown> | undefined {
+  /** @internal A blocking import returned `wait`: stop until it settles, then queue with its outcome. */
+  park(wait: Waitable): Promise<unknown> | undefined {
     this.checkAlive();
     const resumed =
       this.backend === 'jspi' ? new Promise<unknown>((resolve, reject) => (this.jspiResume = { resolve, reject })) : undefined;
@@ -259,10 +325,18 @@ export class Process implements Runnable {
       if (wait instanceof Pending) {
         this.waitingOn = wait;
         wait.listen((outcome: Outcome<unknown>) => this.wake(token, outcome));
+        if (wait.hibernatable) this.config.hibernation?.parked(this);
       } else {
+        this.unsettledPromise = true;
         wait.then(
-          (value) => this.wake(token, { ok: true, value }),
-          (error: unknown) => this.wake(token, { ok: false, error }),
+          (value) => {
+            this.unsettledPromise = false;
+            this.wake(token, { ok: true, value });
+          },
+          (error: unknown) => {
+            this.unsettledPromise = false;
+            this.wake(token, { ok: false, error });
+          },
         );
       }
     }
@@ -276,6 +350,7 @@ export class Process implements Runnable {
     this.waitingOn = undefined;
     this.resumption = outcome;
     this.state = 'runnable';
+    this.config.hibernation?.woke(this);
     this.scheduler.enqueue(this);
   }
 
@@ -285,29 +360,28 @@ export class Process implements Runnable {
     else this.scheduler.stopped();
   }
 
-  private context(): ProcessContext {
-    const process = this;
-    return {
-      pid: this.pid,
-      get signal() {
-        return process.signal;
-      },
-      memory: () => {
-        const memory = this.instance && exportedMemory(this.instance);
-        if (!memory) throw new Error(`process ${this.pid} has no exported memory`);
-        return memory;
-      },
-      sleep: (ms) => sleep(ms, this.signal),
-      yieldNow: () => Promise.resolve(),
-      charge: (reductions) => {
-        const counter = this.counter;
-        if (counter) counter.value = (counter.value as number) - reductions;
-      },
-    };
+  // ProcessContext: what host modules see of the process.
+
+  /** The program's memory (memory 0), while the process is in an instance. */
+  memory(): WebAssembly.Memory {
+    if (!this.vessel) throw new Error(`process ${this.pid} is not in an instance (${this.hibernated ? 'hibernating' : this.state})`);
+    return this.vessel.memory();
+  }
+
+  sleep(ms: number): Promise<void> {
+    return sleep(ms, this.signal);
+  }
+
+  yieldNow(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  charge(reductions: number): void {
+    this.vessel?.charge(reductions);
   }
 
   /** Aborted when the process is killed or ends; made on first use (most processes never ask). */
-  private get signal(): AbortSignal {
+  get signal(): AbortSignal {
     if (!this.abort) {
       this.abort = new AbortController();
       if (this.killed || this.ended) this.abort.abort();
@@ -334,13 +408,30 @@ export class Process implements Runnable {
     this.waitingOn?.cancel(new Killed());
     this.waitingOn = undefined;
     this.jspiResume = undefined;
-    this.instance = undefined; // lets the memory go even while someone holds the Process
-    this.counter = undefined;
-    this.suspender = undefined;
+    this.config.hibernation?.woke(this);
+    this.hibernated = undefined;
+    const vessel = this.vessel;
+    this.vessel = undefined; // lets the memory go even while someone holds the Process
+    if (vessel) {
+      // a host Promise it waited on may still run and call into the instance: never reuse it
+      if (this.unsettledPromise) vessel.discard();
+      else vessel.release();
+    }
     this.abort?.abort();
-    this.settleExited(status);
+    this.status = status;
+    const listeners = this.endListeners;
+    this.endListeners = undefined;
+    if (listeners) for (const listener of listeners) listener(status);
     if (wasRunning) this.stop();
   }
+}
+
+/** The blocking globs of a module, with every lunatic.* import (docs/ABI.md); one array per list, so specs compare by identity. */
+const globsCache = new WeakMap<readonly string[], readonly string[]>();
+function blockingGlobs(listed: readonly string[]): readonly string[] {
+  let globs = globsCache.get(listed);
+  if (!globs) globsCache.set(listed, (globs = [...listed, 'lunatic.*']));
+  return globs;
 }
 
 /** A timer that never ends early and stops (rejecting) when the process ends. */

@@ -1,9 +1,11 @@
 // The runtime: spawns processes on one event loop and shares the scheduler between them.
 import { blockingImportGlobs } from '../blocking-imports.js';
+import { Hibernation } from './hibernation.js';
 import { Process } from './process.js';
 import { DEFAULT_BATCH_MS, Scheduler } from './scheduler.js';
 import type { BackendChoice } from './suspend.js';
 import type { HostModule } from './types.js';
+import { VesselPool } from './vessel.js';
 
 /**
  * The default time slice in reductions (about one wasm instruction each): about 1 ms of a tight
@@ -33,9 +35,28 @@ export interface RuntimeOptions {
    * (vm.max_map_count, 65530 by default: between 32k and 40k instances).
    */
   maxProcesses?: number;
+  /**
+   * Hibernate waiting processes (hibernation.ts): true, false, or undefined (the default: on for
+   * processes on Asyncify). `true` also makes the `auto` backend pick Asyncify for modules
+   * instrumented with it, since JSPI processes cannot hibernate.
+   */
+  hibernate?: boolean;
+  /** A process waiting this long hibernates (milliseconds, default DEFAULT_HIBERNATE_AFTER_MS). */
+  hibernateAfterMs?: number;
+  /**
+   * Processes in instances at most (default DEFAULT_MAX_INSTANCES): past it the oldest waiting
+   * processes hibernate to make room. Without hibernation it has no effect.
+   */
+  maxInstances?: number;
+  /** Idle instances kept per module for new processes (default DEFAULT_MAX_IDLE_INSTANCES). */
+  maxIdleInstances?: number;
 }
 
-export const DEFAULT_MAX_PROCESSES = 30_000;
+export const DEFAULT_MAX_PROCESSES = 1_000_000;
+export const DEFAULT_HIBERNATE_AFTER_MS = 1000;
+/** Below the ~13,000 memories V8 reserves address space for under its default flags (Linux x64). */
+export const DEFAULT_MAX_INSTANCES = 10_000;
+export const DEFAULT_MAX_IDLE_INSTANCES = 64;
 
 /** A spawn beyond RuntimeOptions.maxProcesses (Erlang's system_limit). */
 export class ProcessLimitError extends RangeError {
@@ -58,11 +79,18 @@ export interface SpawnOptions {
   reservedPages?: number;
 }
 
+/** The blocking globs of a spawn that names none: one array, so instances made for it are shared. */
+const DEFAULT_GLOBS = blockingImportGlobs();
+
 export class Runtime {
   private readonly scheduler: Scheduler;
+  /** The instances, pooled per module (vessel.ts). */
+  readonly pool: VesselPool;
+  private readonly hibernation: Hibernation | undefined;
   private readonly live = new Set<Process>();
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
   private nextPid = 1;
+  private readonly globs = new WeakMap<readonly string[], readonly string[]>();
 
   constructor(private readonly options: RuntimeOptions = {}) {
     const { reductions, batchMs } = options;
@@ -72,6 +100,13 @@ export class Runtime {
     if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
       throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
     this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS);
+    this.pool = new VesselPool(options.maxIdleInstances ?? DEFAULT_MAX_IDLE_INSTANCES);
+    if (options.hibernate !== false) {
+      this.hibernation = new Hibernation({
+        afterMs: options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS,
+        maxInstances: options.maxInstances ?? DEFAULT_MAX_INSTANCES,
+      });
+    }
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */
@@ -94,21 +129,43 @@ export class Runtime {
     const process = new Process(this.nextPid++, this.scheduler, {
       module: module instanceof WebAssembly.Module ? module : this.compile(module),
       hostModules: options.hostModules ?? [],
-      backend: this.options.backend ?? 'auto',
+      backend: this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto'),
       reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,
       reservedPages: options.reservedPages ?? this.options.reservedPages,
       entry: options.entry ?? '_start',
       args: options.args ?? [],
-      blockingImports: blockingImportGlobs(options.blockingImports),
+      blockingImports: this.globsOf(options.blockingImports),
+      pool: this.pool,
+      hibernation: this.hibernation,
     });
     this.live.add(process);
-    void process.exited.then(() => this.live.delete(process));
+    process.onEnd(() => this.live.delete(process));
     return process;
+  }
+
+  /** The blocking globs of a spawn's list, made once per list (a spawn must not allocate them, and equal lists share instances). */
+  private globsOf(listed: readonly string[] | undefined): readonly string[] {
+    if (!listed) return DEFAULT_GLOBS;
+    let globs = this.globs.get(listed);
+    if (!globs) this.globs.set(listed, (globs = blockingImportGlobs(listed)));
+    return globs;
   }
 
   /** Processes that have not ended yet. */
   get processes(): ReadonlySet<Process> {
     return this.live;
+  }
+
+  /** How many times processes hibernated since the runtime started. */
+  get hibernations(): number {
+    return this.hibernation?.count ?? 0;
+  }
+
+  /** How many live processes hibernate now. */
+  get hibernating(): number {
+    let count = 0;
+    for (const process of this.live) if (process.isHibernating) count++;
+    return count;
   }
 
   /** Resolves when every process, including those spawned meanwhile, has ended. */

@@ -7,7 +7,7 @@
 // the process its turn, `resume` starts the rewind and calls the same export again; the import,
 // reached again while rewinding, stops the rewind and returns the value.
 import { isWaitable, type Waitable } from './pending.js';
-import { BackendError, ImportCalls, type Resumption, SUSPENDED, type SuspendHost, type Suspender } from './suspend.js';
+import { BackendError, ImportCalls, type Resumption, SUSPENDED, type SuspenderState, type SuspendHost, type Suspender } from './suspend.js';
 import type { HostFunction } from './types.js';
 
 const PAGE_BYTES = 65536;
@@ -59,9 +59,12 @@ export class AsyncifySuspender implements Suspender {
   /** What the import being rewound returns. */
   private resumed: unknown;
   private data = 0;
+  /** Most bytes of the reserved tail any unwind used since the last reset: what a reset or a snapshot must look at there. */
+  private tailUsed = 0;
   /** A view of memory for writing the data struct, kept while the buffer stays the same. */
   private words: Uint32Array | undefined;
   private entry!: (...args: unknown[]) => unknown;
+  private entryName = '';
   private args: unknown[] = [];
 
   constructor(
@@ -96,9 +99,39 @@ export class AsyncifySuspender implements Suspender {
   }
 
   start(exportName: string, args: unknown[]): unknown {
+    this.setEntry(exportName, args);
+    return this.enter();
+  }
+
+  reset(): void {
+    this.unwinding = false;
+    this.rewinding = false;
+    this.resumed = undefined;
+    this.data = 0;
+    this.tailUsed = 0;
+    this.args = [];
+  }
+
+  save(): SuspenderState {
+    return { entry: this.entryName, args: this.args, data: this.data, tailUsed: this.tailUsed };
+  }
+
+  load(state: SuspenderState): void {
+    this.setEntry(state.entry, state.args);
+    this.data = state.data;
+    this.tailUsed = state.tailUsed;
+  }
+
+  /** Where the bytes of memory that unwinds may have changed end: the reserved tail beyond is as it was made. */
+  get changedEnd(): number {
+    const end = this.memory.buffer.byteLength;
+    return end - this.reservedPages * PAGE_BYTES + this.tailUsed;
+  }
+
+  private setEntry(exportName: string, args: unknown[]): void {
+    this.entryName = exportName;
     this.entry = this.exports[exportName as keyof AsyncifyExports] as unknown as (...args: unknown[]) => unknown;
     this.args = args;
-    return this.enter();
   }
 
   resume(resumption: Resumption): unknown {
@@ -131,6 +164,11 @@ export class AsyncifySuspender implements Suspender {
     if (!this.unwinding) return result;
     this.unwinding = false;
     this.exports.asyncify_stop_unwind();
+    // the data struct's `current` field: where the saved stack ends
+    // (startUnwind made `words` for this buffer; nothing grows memory while unwinding)
+    const current = LITTLE_ENDIAN ? this.words![this.data >>> 2]! : new DataView(this.memory.buffer).getUint32(this.data, true);
+    const used = current - this.data;
+    if (used > this.tailUsed) this.tailUsed = used;
     return SUSPENDED;
   }
 

@@ -4,7 +4,7 @@
 // import that returns a wait hands it to the process, and the stack suspends on the Promise the
 // process gives back, which it settles when the scheduler resumes it.
 import { isWaitable } from './pending.js';
-import { BackendError, ImportCalls, type Resumption, type SuspendHost, type Suspender } from './suspend.js';
+import { BackendError, ImportCalls, type Resumption, type SuspenderState, type SuspendHost, type Suspender } from './suspend.js';
 import type { HostFunction } from './types.js';
 
 /** The JS Promise Integration API (not yet in TypeScript's lib). */
@@ -42,5 +42,17 @@ export class JspiSuspender implements Suspender {
 
   resume(_resumption: Resumption): never {
     throw new Error('a JSPI process resumes through the Promise its import suspended on');
+  }
+
+  readonly changedEnd = undefined;
+
+  reset(): void {}
+
+  save(): never {
+    throw new Error('a JSPI process cannot leave its instance: its stack lives in the engine');
+  }
+
+  load(_state: SuspenderState): never {
+    throw new Error('a JSPI process cannot leave its instance: its stack lives in the engine');
   }
 }

@@ -9,7 +9,8 @@ import { isWaitable, Pending, type Waitable } from './pending.js';
 import type { HostFunction } from './types.js';
 
 export type BackendName = 'asyncify' | 'jspi';
-export type BackendChoice = 'auto' | BackendName;
+/** `auto`: JSPI when the engine has it, else Asyncify; `auto-asyncify`: Asyncify when the module has it, else as `auto`. */
+export type BackendChoice = 'auto' | 'auto-asyncify' | BackendName;
 
 /** Raised when a module cannot run on the backends available; its message says what to do. */
 export class BackendError extends Error {
@@ -49,6 +50,22 @@ export interface Suspender {
   start(exportName: string, args: unknown[]): unknown;
   /** Asyncify: continues a suspended process with how its wait ended; as `start`. */
   resume(resumption: Resumption): unknown;
+  /** Forgets the process it ran: the instance is about to run another. */
+  reset(): void;
+  /** Asyncify: what it keeps of a suspended process outside memory, to resume it in another instance (`load`). */
+  save(): SuspenderState;
+  load(state: SuspenderState): void;
+  /** Where the memory its processes may have changed ends (Asyncify: the tail beyond its unwinds is untouched); undefined: all of it. */
+  readonly changedEnd: number | undefined;
+}
+
+/** A suspended process's part of a backend's state (Asyncify: its entry and where its stack was saved). */
+export interface SuspenderState {
+  entry: string;
+  args: unknown[];
+  data: number;
+  /** Bytes of the reserved tail its unwinds used. */
+  tailUsed: number;
 }
 
 export function jspiAvailable(): boolean {
@@ -63,6 +80,10 @@ export interface SuspensionNeeds {
 
 /** Picks the backend: JSPI when the engine has it and the caller did not force Asyncify. */
 export function chooseBackend(choice: BackendChoice, needs: SuspensionNeeds | undefined): BackendName {
+  if (choice === 'auto-asyncify') {
+    if (needs?.asyncify) return 'asyncify';
+    choice = 'auto';
+  }
   const jspi = jspiAvailable();
   if (choice === 'jspi' || (choice === 'auto' && jspi)) {
     if (!jspi)

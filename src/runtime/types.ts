@@ -48,5 +48,38 @@ export interface OutputStream {
   write(bytes: Uint8Array): void | Promise<void>;
 }
 
-/** A host module: given the process, returns its import namespaces. */
-export type HostModule = (ctx: ProcessContext) => Imports;
+/**
+ * A host module. The simple form, given the process, returns its import namespaces: new
+ * functions for every process, whose instance is then never reused. The reusable form keeps
+ * its per-process state apart from its functions, so pooled instances serve process after
+ * process (and a hibernated process wakes in any of them).
+ */
+export type HostModule = ((ctx: ProcessContext) => Imports) | ReusableHostModule<any>;
+
+/** The functions of a reusable host module: made once per instance. */
+export interface HostModuleKind<State> {
+  /**
+   * The import namespaces of one instance. `ctx` and `tenant()` are the process the instance
+   * runs now and its state: read them at every call, never keep them.
+   */
+  imports(ctx: ProcessContext, tenant: () => State): Imports;
+}
+
+/** A host module whose functions (its kind) are shared by every instance and whose state is per process. */
+export interface ReusableHostModule<State> {
+  /** The same object for every process: instances made for one serve the others. */
+  readonly kind: HostModuleKind<State>;
+  /** The state of one process, made when it is spawned: data, not functions. */
+  state(ctx: ProcessContext): State;
+}
+
+export function isReusable(hostModule: HostModule): hostModule is ReusableHostModule<unknown> {
+  return typeof hostModule !== 'function';
+}
+
+/** The import namespaces of one process from a host module of either form (its own functions, not shared). */
+export function importsOf(hostModule: HostModule, ctx: ProcessContext): Imports {
+  if (typeof hostModule === 'function') return hostModule(ctx);
+  const state = hostModule.state(ctx);
+  return hostModule.kind.imports(ctx, () => state);
+}

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { type BackendName, DEFAULT_REDUCTIONS, type ExitStatus, type HostModule, Runtime } from '../../src/runtime/index.js';
+import { type BackendName, DEFAULT_REDUCTIONS, type ExitStatus, type HostModule, importsOf, Runtime } from '../../src/runtime/index.js';
 import { Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program } from '../../src/runtime/lunatic/index.js';
 import { CollectedOutput, wasiPreview1 } from '../../src/runtime/wasi/index.js';
 
@@ -239,7 +239,7 @@ export class Harness {
       const stdout = new CollectedOutput();
       this.stdout.set(ctx.pid, stdout);
       const tick = () => void this.ticks.set(ctx.pid, (this.ticks.get(ctx.pid) ?? 0) + 1);
-      return { ...wasiPreview1({ args: ['faults'], env: {}, preopens: [], stdout, stderr: stdout })(ctx), test: { tick } };
+      return { ...importsOf(wasiPreview1({ args: ['faults'], env: {}, preopens: [], stdout, stderr: stdout }), ctx), test: { tick } };
     };
     this.lunatic = new Lunatic({
       core: this.runtime,

@@ -16,7 +16,14 @@ import { type InstrumentInfo, readInstrumentSection } from '../../section.js';
 import { readModuleFile } from '../../wasm-io.js';
 import { nodeDirectory } from '../../runtime/node/fs.js';
 import { processStdio } from '../../runtime/node/stdio.js';
-import { DEFAULT_MAX_PROCESSES, DEFAULT_REDUCTIONS, type ExitStatus, Runtime } from '../../runtime/index.js';
+import {
+  DEFAULT_HIBERNATE_AFTER_MS,
+  DEFAULT_MAX_INSTANCES,
+  DEFAULT_MAX_PROCESSES,
+  DEFAULT_REDUCTIONS,
+  type ExitStatus,
+  Runtime,
+} from '../../runtime/index.js';
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../../runtime/wasi/index.js';
 import { grantedPermissions, Lunatic, LunaticError, type LunaticProcess, type Permissions } from '../../runtime/lunatic/index.js';
@@ -41,6 +48,9 @@ interface RunArgs extends ClusterArgs {
   maxReductions?: number;
   mailbox?: number;
   maxProcesses?: number;
+  hibernate?: boolean;
+  hibernateAfter?: number;
+  maxInstances?: number;
 }
 
 interface Preopen {
@@ -113,6 +123,19 @@ function builder(yargs: Argv): Argv<RunArgs> {
         describe: `most processes alive at once; a spawn beyond it returns -LUNATIC_ENOMEM (default ${DEFAULT_MAX_PROCESSES})`,
         type: 'number',
       })
+      .option('hibernate', {
+        describe:
+          'hibernate waiting processes: default on for Asyncify processes; --hibernate also makes --backend auto pick Asyncify, --no-hibernate turns it off',
+        type: 'boolean',
+      })
+      .option('hibernate-after', {
+        describe: `a process waiting this many milliseconds hibernates (default ${DEFAULT_HIBERNATE_AFTER_MS})`,
+        type: 'number',
+      })
+      .option('max-instances', {
+        describe: `most processes in wasm instances at once; past it the oldest waiting ones hibernate (default ${DEFAULT_MAX_INSTANCES})`,
+        type: 'number',
+      })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
   );
 }
@@ -122,9 +145,13 @@ function checkArgs(argv: RunArgs): true {
   if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
     throw new UsageError('--reductions must be a whole number from 1 to 2147483647');
   }
-  const { maxProcesses } = argv;
+  const { maxProcesses, maxInstances, hibernateAfter } = argv;
   if (maxProcesses !== undefined && (!Number.isInteger(maxProcesses) || maxProcesses < 1))
     throw new UsageError('--max-processes must be a whole number of 1 or more');
+  if (maxInstances !== undefined && (!Number.isInteger(maxInstances) || maxInstances < 1))
+    throw new UsageError('--max-instances must be a whole number of 1 or more');
+  if (hibernateAfter !== undefined && !(hibernateAfter >= 0))
+    throw new UsageError('--hibernate-after must be a number of milliseconds, 0 or more');
   argv.dir.forEach(parseDir);
   parseEnv(argv.env);
   permissionsOf(argv);
@@ -209,7 +236,7 @@ function reportCrash(what: string, trap: { message: string; functions: string[] 
 }
 
 function reportChildCrash(child: LunaticProcess): void {
-  void child.exited.then((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
+  child.onEnd((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
 }
 
 function exitCodeOf(program: string, status: ExitStatus): number {
@@ -224,8 +251,16 @@ function programArgs(argv: ArgumentsCamelCase<RunArgs>): string[] {
 }
 
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
-  const { bytes, backend } = await prepare(argv.program, argv.backend);
-  const runtime = new Runtime({ backend, reductions: argv.reductions, maxProcesses: argv.maxProcesses });
+  // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
+  const { bytes, backend } = await prepare(argv.program, argv.hibernate && argv.backend === 'auto' ? 'auto-asyncify' : argv.backend);
+  const runtime = new Runtime({
+    backend,
+    reductions: argv.reductions,
+    maxProcesses: argv.maxProcesses,
+    hibernate: argv.hibernate,
+    hibernateAfterMs: argv.hibernateAfter,
+    maxInstances: argv.maxInstances,
+  });
   const module = await compile(runtime, argv.program, bytes);
   const wasiOptions = { args: [basename(argv.program), ...programArgs(argv)], env: parseEnv(argv.env), ...processStdio() };
   const preopened = await preopens(argv.dir);

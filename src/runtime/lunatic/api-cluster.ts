@@ -3,28 +3,27 @@
 // (distribution.ts). Without a cluster, names are local and every node name is unknown (SRCH).
 import type { HostFunction } from '../types.js';
 import type { ConfigResource } from './api-config.js';
+import { SPAWN_LINK, SPAWN_MONITOR } from './api-process.js';
 import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 import { checkName } from './registry.js';
 
-/** lunatic_spawn flag: link the child to the caller before it runs (as for lunatic_spawn). */
-const SPAWN_LINK = 1;
-
-export function clusterApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function clusterApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const nameAt = (pointer: number, length: number) => checkName(memory.string(pointer, length));
   return {
     register(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
-      if (world.registry.whereis(name) === self.pid) return 0;
-      if (world.remote) return world.remote.register(self, name).then(() => 0);
-      world.registry.register(self.pid, name);
+      if (world.registry.whereis(name) === tenant().pid) return 0;
+      if (world.remote) return world.remote.register(tenant(), name).then(() => 0);
+      world.registry.register(tenant().pid, name);
       return 0;
     },
     unregister(pointer: number, length: number): number {
       const name = nameAt(pointer, length);
-      if (!world.registry.unregister(self.pid, name)) throw new LunaticError(Errno.SRCH, `process ${self.pid} holds no name "${name}"`);
-      world.remote?.unregister(self, name);
+      if (!world.registry.unregister(tenant().pid, name))
+        throw new LunaticError(Errno.SRCH, `process ${tenant().pid} holds no name "${name}"`);
+      world.remote?.unregister(tenant(), name);
       return 0;
     },
     whereis(pointer: number, length: number): number | Promise<number> {
@@ -42,14 +41,17 @@ export function clusterApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       flags: number,
       config: number,
     ): Promise<number> {
-      if (!self.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${self.pid} may not spawn`);
+      if (!tenant().permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${tenant().pid} may not spawn`);
       const node = memory.string(nodePointer, nodeLength);
       const entry = memory.string(entryPointer, entryLength);
-      const permissions = config === 0 ? self.permissions : world.handles.get<ConfigResource>(self.pid, config, 'config').permissions;
+      const permissions =
+        config === 0 ? tenant().permissions : world.handles.get<ConfigResource>(tenant().pid, config, 'config').permissions;
       if (!world.remote) throw new LunaticError(Errno.SRCH, `no node "${node}": this node is in no cluster`);
-      if (!self.program.entries.has(entry))
+      if (flags & SPAWN_MONITOR)
+        throw new LunaticError(Errno.INVAL, 'LUNATIC_SPAWN_MONITOR is for local spawns: monitor the pid once it is known');
+      if (!tenant().program.entries.has(entry))
         throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);
-      return world.remote.spawn(self, node, { entry, arg, link: (flags & SPAWN_LINK) !== 0, permissions });
+      return world.remote.spawn(tenant(), node, { entry, arg, link: (flags & SPAWN_LINK) !== 0, permissions });
     },
   };
 }

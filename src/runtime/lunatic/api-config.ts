@@ -21,14 +21,14 @@ const list = (text: string) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
-export function configApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function configApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const narrow = (handle: number, change: (permissions: Permissions) => Partial<Permissions>): number => {
-    const config = world.handles.get<ConfigResource>(self.pid, handle, 'config');
+    const config = world.handles.get<ConfigResource>(tenant().pid, handle, 'config');
     config.permissions = { ...config.permissions, ...change(config.permissions) };
     return 0;
   };
   return {
-    config_new: () => world.handles.add(self.pid, new ConfigResource(self.permissions)),
+    config_new: () => world.handles.add(tenant().pid, new ConfigResource(tenant().permissions)),
     config_deny_spawn: (handle: number) => narrow(handle, () => ({ canSpawn: false })),
     config_set_max_memory: (handle: number, pages: number) =>
       narrow(handle, (current) => ({ maxMemoryPages: narrowLimit(current.maxMemoryPages, pages >>> 0, 'max memory pages') })),

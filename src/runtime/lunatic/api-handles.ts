@@ -4,14 +4,14 @@
 import type { HostFunction } from '../types.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 
-export function handleApi(world: Lunatic, self: LunaticProcess): Record<string, HostFunction> {
+export function handleApi(world: Lunatic, tenant: () => LunaticProcess): Record<string, HostFunction> {
   return {
     close(handle: number): number {
-      world.handles.close(self.pid, handle);
+      world.handles.close(tenant().pid, handle);
       return 0;
     },
     give(handle: number, pid: number): number {
-      world.handles.transfer(self.pid, handle, world.process(pid).pid);
+      world.handles.transfer(tenant().pid, handle, world.process(pid).pid);
       return 0;
     },
   };

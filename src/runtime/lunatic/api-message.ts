@@ -2,97 +2,141 @@
 // its bound of messages or of bytes), receive into the caller's memory with an optional tag
 // filter (selective receive) and timeout. A message larger than the buffer stays queued; the
 // caller learns its size. A receive that must wait parks the process on a Pending that the
-// mailbox settles when a message is handed to it (src/runtime/lunatic/mailbox.ts).
-import { Pending } from '../pending.js';
+// mailbox settles when a message is handed to it (src/runtime/lunatic/mailbox.ts). While the
+// process hibernates nothing is handed over: the message is queued and the receive completes
+// (copies) when the process is back in an instance (a Later).
+import { hibernatable, Later, Pending } from '../pending.js';
 import { after } from '../timers.js';
 import type { HostFunction } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
-import type { GuestMemory } from './guest-memory.js';
+import { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 import type { Receiver } from './mailbox.js';
 
-export function messageApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
-  const writeInfo = (infoPointer: number, tag: bigint, sender: number, size: number) => {
-    if (infoPointer !== 0) memory.writeMessageInfo(infoPointer, tag, sender, size);
-  };
+/** Writes the message info struct, when the caller asked for it. */
+function writeInfo(memory: GuestMemory, infoPointer: number, tag: bigint, sender: number, size: number): void {
+  if (infoPointer !== 0) memory.writeMessageInfo(infoPointer, tag, sender, size);
+}
 
-  /** Copies the first matching message out, or reports why not; undefined when none is queued. */
-  const take = (buffer: number, capacity: number, filter: bigint, infoPointer: number): number | undefined => {
-    const message = self.mailbox.peek(filter);
-    if (!message) return undefined;
-    writeInfo(infoPointer, message.tag, message.sender, message.data.length);
-    if (message.data.length > capacity >>> 0) return -Errno.MSGSIZE;
-    memory.write(buffer, message.data);
-    self.mailbox.remove(message);
-    return message.data.length;
-  };
+/** Copies the first message matching `filter` out, or reports why not; undefined when none is queued. */
+function take(
+  self: LunaticProcess,
+  memory: GuestMemory,
+  buffer: number,
+  capacity: number,
+  filter: bigint,
+  infoPointer: number,
+): number | undefined {
+  const message = self.mailbox.peek(filter);
+  if (!message) return undefined;
+  writeInfo(memory, infoPointer, message.tag, message.sender, message.data.length);
+  if (message.data.length > capacity >>> 0) return -Errno.MSGSIZE;
+  memory.write(buffer, message.data);
+  self.mailbox.remove(message);
+  return message.data.length;
+}
 
-  // The receive in progress: one per process, so a wait allocates only its Pending.
-  let wantedBuffer = 0;
-  let wantedCapacity = 0;
-  let wantedInfo = 0;
-  let pending: Pending<number> | undefined;
-  let cancelTimer: (() => void) | undefined;
-  const settle = (result: number) => {
-    cancelTimer?.();
-    cancelTimer = undefined;
-    const waiting = pending;
-    pending = undefined;
-    waiting?.resolve(result);
-  };
-  const receiver: Receiver = {
-    filter: 0n,
-    take(tag, sender, data) {
-      if (data.length > wantedCapacity >>> 0) return false;
-      writeInfo(wantedInfo, tag, sender, data.length);
-      memory.write(wantedBuffer, data);
-      settle(data.length);
-      return true;
-    },
-    tooLarge() {
-      settle(take(wantedBuffer, wantedCapacity, receiver.filter, wantedInfo)!);
-    },
-  };
-  const stopWaiting = () => {
-    cancelTimer?.();
-    cancelTimer = undefined;
-    pending = undefined;
-    self.mailbox.wait(undefined);
-  };
+/** The receive a process waits in: one per process, made on its first wait, so a wait allocates only its Pending. */
+export class ReceiveWait implements Receiver {
+  filter = 0n;
+  private buffer = 0;
+  private capacity = 0;
+  private info = 0;
+  /** The memory of the instance the process waited in. */
+  private memory: GuestMemory | undefined;
+  private pending: Pending<number | Later<number>> | undefined;
+  private cancelTimer: (() => void) | undefined;
+
+  constructor(private readonly self: LunaticProcess) {}
 
   /** Parks the caller until a matching message arrives or the timeout passes. */
-  const waitFor = (buffer: number, capacity: number, filter: bigint, timeoutMs: number, infoPointer: number): Pending<number> => {
+  start(
+    memory: GuestMemory,
+    buffer: number,
+    capacity: number,
+    filter: bigint,
+    timeoutMs: number,
+    info: number,
+  ): Pending<number | Later<number>> {
     memory.view(buffer, capacity); // a bad buffer is INVAL now, not when a message arrives
-    wantedBuffer = buffer;
-    wantedCapacity = capacity;
-    wantedInfo = infoPointer;
-    receiver.filter = filter;
-    pending = new Pending<number>(stopWaiting);
-    self.mailbox.wait(receiver);
+    this.memory = memory;
+    this.buffer = buffer;
+    this.capacity = capacity;
+    this.info = info;
+    this.filter = filter;
+    const pending = hibernatable(new Pending<number | Later<number>>(() => this.stop()));
+    this.pending = pending;
+    this.self.mailbox.wait(this);
     if (timeoutMs > 0) {
-      cancelTimer = after(timeoutMs, () => {
-        self.mailbox.wait(undefined);
-        cancelTimer = undefined;
-        settle(-Errno.TIMEDOUT);
+      this.cancelTimer = after(timeoutMs, () => {
+        this.self.mailbox.wait(undefined);
+        this.cancelTimer = undefined;
+        this.settle(-Errno.TIMEDOUT);
       });
     }
     return pending;
-  };
+  }
 
+  take(tag: bigint, sender: number, data: Uint8Array): boolean {
+    // hibernating: no memory to copy into; the message is queued and `tooLarge` completes later
+    if (this.self.core.isHibernating || data.length > this.capacity >>> 0) return false;
+    writeInfo(this.memory!, this.info, tag, sender, data.length);
+    this.memory!.write(this.buffer, data);
+    this.settle(data.length);
+    return true;
+  }
+
+  tooLarge(): void {
+    const { self, buffer, capacity, filter, info } = this;
+    if (!self.core.isHibernating) {
+      this.settle(take(self, this.memory!, buffer, capacity, filter, info)!);
+      return;
+    }
+    this.settle(new Later(() => take(self, new GuestMemory(self.memory!), buffer, capacity, filter, info)!));
+  }
+
+  private settle(result: number | Later<number>): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    const waiting = this.pending;
+    this.pending = undefined;
+    this.memory = undefined;
+    waiting?.resolve(result);
+  }
+
+  private stop(): void {
+    this.cancelTimer?.();
+    this.cancelTimer = undefined;
+    this.pending = undefined;
+    this.memory = undefined;
+    this.self.mailbox.wait(undefined);
+  }
+}
+
+export function messageApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   return {
     send(pid: number, tag: bigint, pointer: number, length: number): number {
       if (tag <= 0n) throw new LunaticError(Errno.INVAL, 'message tags must be positive');
+      const self = tenant();
       if (!world.isLocal(pid)) return (world.remote!.send(self.pid, pid, tag, memory.view(pointer, length)), 0);
       const receiver = world.process(pid);
       const code = receiver.mailbox.send(tag, self.pid, memory.view(pointer, length));
       if (code < 0) throw new LunaticError(Errno.FULL, `the mailbox of process ${pid} is full`);
       return 0;
     },
-    receive(buffer: number, capacity: number, filter: bigint, timeoutMs: number, infoPointer: number): number | Pending<number> {
-      const now = take(buffer, capacity, filter, infoPointer);
+    receive(
+      buffer: number,
+      capacity: number,
+      filter: bigint,
+      timeoutMs: number,
+      infoPointer: number,
+    ): number | Pending<number | Later<number>> {
+      const self = tenant();
+      const now = take(self, memory, buffer, capacity, filter, infoPointer);
       if (now !== undefined) return now;
       if (timeoutMs === 0) return -Errno.TIMEDOUT;
-      return waitFor(buffer, capacity, filter, timeoutMs, infoPointer);
+      self.receiving ??= new ReceiveWait(self);
+      return self.receiving.start(memory, buffer, capacity, filter, timeoutMs, infoPointer);
     },
   };
 }

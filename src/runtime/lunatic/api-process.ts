@@ -3,7 +3,7 @@
 // entry), self, exit, kill, link/unlink/trap_links, monitor, sleep_ms, yield_now. Signatures
 // and codes: include/lunatic.h. A pid of another node goes to the cluster (world.remote,
 // distribution.ts).
-import { NEXT_TURN, Pending } from '../pending.js';
+import { hibernatable, NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
 import { type HostFunction, ProcessExit } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
@@ -12,31 +12,38 @@ import type { Lunatic, LunaticProcess } from './lunatic.js';
 import type { ConfigResource } from './api-config.js';
 import type { Permissions } from './permissions.js';
 
-/** lunatic_spawn flag: link the child to the caller before it runs. */
-const SPAWN_LINK = 1;
+/** lunatic_spawn flags: link the child to the caller, or make the caller monitor it, before it runs. */
+export const SPAWN_LINK = 1;
+export const SPAWN_MONITOR = 2;
 
-/** A child's permissions and link flag from spawn's flags and config; PERM when `parent` may not spawn. */
-function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, config: number): { permissions: Permissions; link: boolean } {
-  if (!parent.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${parent.pid} may not spawn`);
-  const permissions = config === 0 ? parent.permissions : world.handles.get<ConfigResource>(parent.pid, config, 'config').permissions;
-  return { permissions, link: (flags & SPAWN_LINK) !== 0 };
+interface SpawnFlags {
+  permissions: Permissions;
+  link: boolean;
+  monitor: boolean;
 }
 
-export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+/** A child's permissions, link and monitor flags from spawn's flags and config; PERM when `parent` may not spawn. */
+function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, config: number): SpawnFlags {
+  if (!parent.permissions.canSpawn) throw new LunaticError(Errno.PERM, `process ${parent.pid} may not spawn`);
+  const permissions = config === 0 ? parent.permissions : world.handles.get<ConfigResource>(parent.pid, config, 'config').permissions;
+  return { permissions, link: (flags & SPAWN_LINK) !== 0, monitor: (flags & SPAWN_MONITOR) !== 0 };
+}
+
+export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
     const process = world.process(pid);
-    if (process === self) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
+    if (process === tenant()) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
     return process;
   };
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
-      const options = spawnOptions(world, self, flags, config);
-      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
+      const options = spawnOptions(world, tenant(), flags, config);
+      return world.spawn(tenant(), { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
     },
     spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
-      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, self, flags, config) }).pid;
+      return world.spawn(tenant(), { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, tenant(), flags, config) }).pid;
     },
-    self: () => self.pid,
+    self: () => tenant().pid,
     exit(code: number): never {
       throw new ProcessExit(code);
     },
@@ -46,32 +53,32 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       return 0;
     },
     link(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.link(self, pid).then(() => 0);
-      world.link(self, other(pid));
+      if (!world.isLocal(pid)) return world.remote!.link(tenant(), pid).then(() => 0);
+      world.link(tenant(), other(pid));
       return 0;
     },
     unlink(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.unlink(self, pid), 0);
-      world.unlink(self, other(pid));
+      if (!world.isLocal(pid)) return (world.remote!.unlink(tenant(), pid), 0);
+      world.unlink(tenant(), other(pid));
       return 0;
     },
     trap_links(on: number): number {
-      self.trapLinks = on !== 0;
+      tenant().trapLinks = on !== 0;
       return 0;
     },
     monitor(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.monitor(self, pid).then(() => 0);
-      world.monitor(self, other(pid));
+      if (!world.isLocal(pid)) return world.remote!.monitor(tenant(), pid).then(() => 0);
+      world.monitor(tenant(), other(pid));
       return 0;
     },
     demonitor(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.demonitor(self, pid), 0);
-      world.demonitor(self, other(pid));
+      if (!world.isLocal(pid)) return (world.remote!.demonitor(tenant(), pid), 0);
+      world.demonitor(tenant(), other(pid));
       return 0;
     },
     sleep_ms(ms: number): Pending<number> {
       let cancel: (() => void) | undefined;
-      const pending = new Pending<number>(() => cancel?.());
+      const pending = hibernatable(new Pending<number>(() => cancel?.()));
       cancel = after(ms >>> 0, () => pending.resolve(0));
       return pending;
     },

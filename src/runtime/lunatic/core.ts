@@ -18,8 +18,12 @@ export interface CoreProcess {
   readonly pid: number;
   /** Settles once with how the process ended; never rejects. */
   readonly exited: Promise<ExitStatus>;
+  /** Calls `listener` with how the process ended, synchronously when it ends (at once if it has). */
+  onEnd(listener: (status: ExitStatus) => void): void;
   /** Reduction budgets (the runtime's time slice each) spent so far: calls of `lunatic.yield`. */
   readonly budgetsSpent: number;
+  /** It is out of any instance, as a snapshot (its memory cannot be reached). */
+  readonly isHibernating: boolean;
   kill(): void;
 }
 

@@ -18,24 +18,24 @@ import type { Lunatic, LunaticProcess } from './lunatic.js';
  */
 export const HOST_CALL_REDUCTIONS = 2000;
 
-export function lunaticImports(world: Lunatic, self: LunaticProcess, ctx: ProcessContext): Imports {
-  self.memory = ctx.memory;
-  const memory = new GuestMemory(ctx.memory);
+/**
+ * The `lunatic` namespace of one instance (`ctx`), for whichever process it runs (`tenant`): made
+ * once per instance, so a pooled instance serves process after process (src/runtime/vessel.ts).
+ */
+export function lunaticImports(world: Lunatic, tenant: () => LunaticProcess, ctx: ProcessContext): Imports {
+  const memory = new GuestMemory(() => ctx.memory());
   const functions = {
-    ...processApi(world, self, memory),
-    ...messageApi(world, self, memory),
-    ...tcpApi(world, self, ctx, memory),
-    ...handleApi(world, self),
-    ...configApi(world, self, memory),
-    ...clusterApi(world, self, memory),
+    ...processApi(world, tenant, memory),
+    ...messageApi(world, tenant, memory),
+    ...tcpApi(world, tenant, ctx, memory),
+    ...handleApi(world, tenant),
+    ...configApi(world, tenant, memory),
+    ...clusterApi(world, tenant, memory),
   };
-  const { maxMemoryPages, maxReductions } = self.permissions;
-  const limited = maxMemoryPages !== undefined || maxReductions !== undefined;
-  const beforeEach = limited
-    ? () => {
-        ctx.charge(HOST_CALL_REDUCTIONS);
-        world.checkLimits(self);
-      }
-    : () => ctx.charge(HOST_CALL_REDUCTIONS);
+  const beforeEach = () => {
+    ctx.charge(HOST_CALL_REDUCTIONS);
+    const self = tenant();
+    if (self.limited) world.checkLimits(self);
+  };
   return { lunatic: guarded(functions, beforeEach) };
 }

@@ -4,7 +4,8 @@
 // notifications, closes a process's handles when it ends and enforces the per-process limits.
 import { instrumentInfoOf } from '../module-info.js';
 import type { ExitStatus } from '../process.js';
-import type { HostModule } from '../types.js';
+import type { HostModule, ReusableHostModule } from '../types.js';
+import type { ReceiveWait } from './api-message.js';
 import { ProcessLimitError } from '../runtime.js';
 import type { CoreProcess, CoreSpawnOptions, ProcessCore } from './core.js';
 import { type EntryParam, entryArgs, spawnableFunctions, TABLE_ENTRY_EXPORT } from './entries.js';
@@ -68,10 +69,13 @@ export class LunaticProcess {
   trapLinks = false;
   /** Why the runtime ended the process (a limit), shown as its crash message. */
   endReason: string | undefined;
-  /** The program's memory, once the process is instantiated. */
+  /** The program's memory, once the process is instantiated (it throws while the process hibernates). */
   memory: (() => WebAssembly.Memory) | undefined;
-  /** How the process ended; a limit violation shows as a crash with its reason. */
-  readonly exited: Promise<ExitStatus>;
+  /** Its receive, once it has waited in one (api-message.ts). */
+  receiving: ReceiveWait | undefined;
+  /** It has a memory or reduction limit to check at every call. */
+  readonly limited: boolean;
+  private exitedPromise: Promise<ExitStatus> | undefined;
 
   constructor(
     readonly core: CoreProcess,
@@ -80,9 +84,18 @@ export class LunaticProcess {
     private readonly pidBase = 0,
   ) {
     this.mailbox = new Mailbox(permissions.mailboxCapacity);
-    this.exited = core.exited.then((status) =>
-      this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status,
-    );
+    this.limited = permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined;
+  }
+
+  /** How the process ended; a limit violation shows as a crash with its reason. Made on first use. */
+  get exited(): Promise<ExitStatus> {
+    this.exitedPromise ??= new Promise((resolve) => this.onEnd(resolve));
+    return this.exitedPromise;
+  }
+
+  /** Calls `listener` with how the process ended (as `exited` says it), synchronously when it ends. */
+  onEnd(listener: (status: ExitStatus) => void): void {
+    this.core.onEnd((status) => listener(this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status));
   }
 
   /** The global pid: the node index in the high bits (remote.ts), the core's pid below. */
@@ -101,6 +114,17 @@ export class Lunatic {
   /** The cluster this node joined (distribution.ts), if any. */
   remote: RemoteNodes | undefined;
   private pidBase = 0;
+  /** The host modules made for each set of permissions (children mostly share their parent's). */
+  private readonly hostModulesOf = new WeakMap<Permissions, HostModule[]>();
+  /** The `lunatic` host module: its functions are made once per instance and serve every process of this world. */
+  private readonly hostModule: ReusableHostModule<LunaticProcess> = {
+    kind: { imports: (ctx, tenant) => lunaticImports(this, tenant, ctx) },
+    state: (ctx) => {
+      const self = this.live.get(this.pidBase + ctx.pid)!;
+      self.memory = () => ctx.memory();
+      return self;
+    },
+  };
 
   constructor(readonly options: LunaticOptions) {}
 
@@ -136,10 +160,11 @@ export class Lunatic {
    */
   start(program: Program, options: StartOptions): LunaticProcess {
     const { permissions } = options;
-    const hostModules = [
-      ...(this.options.hostModules?.(permissions) ?? []),
-      (ctx) => lunaticImports(this, this.live.get(this.pidBase + ctx.pid)!, ctx),
-    ] satisfies HostModule[];
+    let hostModules = this.hostModulesOf.get(permissions);
+    if (!hostModules) {
+      hostModules = [...(this.options.hostModules?.(permissions) ?? []), this.hostModule];
+      this.hostModulesOf.set(permissions, hostModules);
+    }
     const { blockingImports } = this.options;
     const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports });
     const process = new LunaticProcess(core, program, permissions, this.pidBase);
@@ -149,7 +174,7 @@ export class Lunatic {
     }
     this.live.set(process.pid, process);
     if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
-    void process.exited.then((status) => this.ended(process, status));
+    process.onEnd((status) => this.ended(process, status));
     return process;
   }
 
@@ -164,10 +189,11 @@ export class Lunatic {
   }
 
   /** Starts a process that `parent` spawned (lunatic_spawn, lunatic_spawn_fn), linked to it on request. */
-  spawn(parent: LunaticProcess, options: StartOptions & { link: boolean }): LunaticProcess {
+  spawn(parent: LunaticProcess, options: StartOptions & { link: boolean; monitor?: boolean }): LunaticProcess {
     checkSpawnable(parent.program, options);
     const child = this.start(parent.program, options);
     if (options.link) this.link(parent, child);
+    if (options.monitor) this.monitor(parent, child);
     this.options.onSpawn?.(child);
     return child;
   }

@@ -71,11 +71,11 @@ function positioned(state: WasiState, fd: number): FileDescriptor {
 }
 
 export function fdCalls(state: WasiState): WasiCalls {
-  const { memory, fds } = state;
+  const { memory } = state;
 
   return {
     *fd_read(fd: number, iovs: number, iovsLength: number, readPointer: number) {
-      const descriptor = fds.get(fd);
+      const descriptor = state.fds.get(fd);
       const vectors = memory.iovecs(iovs, iovsLength);
       const max = Math.min(totalLength(vectors), MAX_READ);
       let data: Uint8Array;
@@ -100,7 +100,7 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_write(fd: number, iovs: number, iovsLength: number, writtenPointer: number) {
-      const descriptor = fds.get(fd);
+      const descriptor = state.fds.get(fd);
       const data = memory.gather(memory.iovecs(iovs, iovsLength));
       let written = data.length;
       if (descriptor.type === 'output') {
@@ -126,7 +126,7 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_seek(fd: number, offset: bigint, whence: number, newOffsetPointer: number) {
-      const descriptor = fds.getAs(fd, ['file'], Errno.SPIPE);
+      const descriptor = state.fds.getAs(fd, ['file'], Errno.SPIPE);
       let base: bigint;
       if (whence === Whence.SET) base = 0n;
       else if (whence === Whence.CUR) base = descriptor.position;
@@ -140,22 +140,22 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_tell(fd: number, offsetPointer: number) {
-      memory.setU64(offsetPointer, fds.getAs(fd, ['file'], Errno.SPIPE).position);
+      memory.setU64(offsetPointer, state.fds.getAs(fd, ['file'], Errno.SPIPE).position);
       return Errno.SUCCESS;
     },
 
     *fd_close(fd: number) {
-      closeDescriptor(fds.remove(fd));
+      closeDescriptor(state.fds.remove(fd));
       return Errno.SUCCESS;
     },
 
     *fd_renumber(from: number, to: number) {
-      closeDescriptor(fds.renumber(from, to));
+      closeDescriptor(state.fds.renumber(from, to));
       return Errno.SUCCESS;
     },
 
     *fd_fdstat_get(fd: number, pointer: number) {
-      const descriptor = fds.get(fd);
+      const descriptor = state.fds.get(fd);
       memory.clear(pointer, FDSTAT.size);
       memory.setU8(pointer + FDSTAT.filetype, fileTypeOfDescriptor(descriptor));
       memory.setU16(pointer + FDSTAT.flags, descriptor.type === 'file' && descriptor.append ? FdFlags.APPEND : 0);
@@ -165,7 +165,7 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_filestat_get(fd: number, pointer: number) {
-      const descriptor = fds.get(fd);
+      const descriptor = state.fds.get(fd);
       let stat = STREAM_STAT;
       if (descriptor.type === 'file') stat = yield* wait(descriptor.file.stat());
       if (descriptor.type === 'directory') stat = yield* wait(descriptor.dir.stat('', true));
@@ -174,7 +174,7 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_filestat_set_size(fd: number, size: bigint) {
-      const descriptor = fds.getAs(fd, ['file']);
+      const descriptor = state.fds.getAs(fd, ['file']);
       if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
       if (size < 0n) throw new WasiError(Errno.INVAL);
       yield* wait(descriptor.file.setSize(size));

@@ -57,7 +57,7 @@ function direntBytes(entry: DirEntry, next: bigint): Uint8Array {
 }
 
 export function pathCalls(state: WasiState): WasiCalls {
-  const { memory, fds } = state;
+  const { memory } = state;
   const pathOf = (pointer: number, length: number) => sandboxedPath(memory.string(pointer, length));
 
   return {
@@ -77,8 +77,8 @@ export function pathCalls(state: WasiState): WasiCalls {
       const opened = yield* wait(dir.open(pathOf(pathPointer, pathLength), options));
       const newFd =
         opened.kind === 'directory'
-          ? fds.add({ type: 'directory', dir: opened })
-          : fds.add({
+          ? state.fds.add({ type: 'directory', dir: opened })
+          : state.fds.add({
               type: 'file',
               file: opened,
               readable: options.read,

@@ -23,21 +23,19 @@ export function cryptoRandom(buffer: Uint8Array): void {
 }
 
 /** Reads the clock `id`; the CPU-time clocks are the process's monotonic time since it started. */
-export function clockReader(clock: Clock): (id: number) => bigint {
-  const start = clock.monotonic();
-  return (id) => {
-    switch (id) {
-      case ClockId.REALTIME:
-        return clock.now();
-      case ClockId.MONOTONIC:
-        return clock.monotonic();
-      case ClockId.PROCESS_CPUTIME:
-      case ClockId.THREAD_CPUTIME:
-        return clock.monotonic() - start;
-      default:
-        throw new WasiError(Errno.INVAL, `unknown clock ${id}`);
-    }
-  };
+/** Clock `id` of the process: its CPU-time clocks count from when it started. */
+export function readClock({ clock, started }: Pick<WasiState, 'clock' | 'started'>, id: number): bigint {
+  switch (id) {
+    case ClockId.REALTIME:
+      return clock.now();
+    case ClockId.MONOTONIC:
+      return clock.monotonic();
+    case ClockId.PROCESS_CPUTIME:
+    case ClockId.THREAD_CPUTIME:
+      return clock.monotonic() - started;
+    default:
+      throw new WasiError(Errno.INVAL, `unknown clock ${id}`);
+  }
 }
 
 /** args_sizes_get/environ_sizes_get: the count and the total size of NUL-terminated strings. */
@@ -63,7 +61,6 @@ function writeStrings(memory: GuestMemory, strings: Uint8Array[], pointers: numb
 
 export function processCalls(state: WasiState): WasiCalls {
   const { memory, ctx } = state;
-  const readClock = clockReader(state.clock);
   return {
     *args_sizes_get(countPointer: number, sizePointer: number) {
       return writeSizes(memory, state.args, countPointer, sizePointer);
@@ -78,12 +75,12 @@ export function processCalls(state: WasiState): WasiCalls {
       return writeStrings(memory, state.environ, pointers, buffer);
     },
     *clock_res_get(id: number, resolutionPointer: number) {
-      readClock(id);
+      readClock(state, id);
       memory.setU64(resolutionPointer, RESOLUTION_NS);
       return Errno.SUCCESS;
     },
     *clock_time_get(id: number, _precision: bigint, timePointer: number) {
-      memory.setU64(timePointer, readClock(id));
+      memory.setU64(timePointer, readClock(state, id));
       return Errno.SUCCESS;
     },
     *random_get(pointer: number, length: number) {

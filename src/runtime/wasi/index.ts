@@ -4,7 +4,7 @@
 // A call answers at once when it can and returns a Promise only when it has to wait (stdin, a
 // back-pressured output, an asynchronous file system, a sleep): see steps.ts.
 import { isPromise } from '../pending.js';
-import type { HostFunction, HostModule, ImportNamespace } from '../types.js';
+import type { HostFunction, HostModuleKind, ImportNamespace, ReusableHostModule } from '../types.js';
 import { PREVIEW1_FUNCTIONS } from './abi.js';
 import { cryptoRandom, performanceClock, processCalls } from './calls-process.js';
 import { fdCalls } from './calls-fd.js';
@@ -13,7 +13,7 @@ import { DescriptorTable } from './descriptors.js';
 import { Errno, WasiError } from './errno.js';
 import { GuestMemory } from './memory.js';
 import { pollCalls } from './poll.js';
-import type { WasiCall, WasiOptions, WasiState } from './state.js';
+import type { Clock, WasiCall, WasiOptions, WasiProcess, WasiState } from './state.js';
 import { drive } from './steps.js';
 import { discardOutput, QueueInput } from './streams.js';
 
@@ -54,22 +54,63 @@ function descriptorTable(options: WasiOptions): DescriptorTable {
   return fds;
 }
 
-export function wasiPreview1(options: WasiOptions): HostModule {
-  const args = options.args.map((arg) => encoder.encode(`${arg}\0`));
-  const environ = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
-  return (ctx) => {
+/** The calls of one instance, over whichever process it runs now (`tenant`). */
+const WASI: HostModuleKind<WasiProcess> = {
+  imports(ctx, tenant) {
     const state: WasiState = {
       ctx,
       memory: new GuestMemory(() => ctx.memory()),
-      fds: descriptorTable(options),
-      clock: options.clock ?? performanceClock,
-      random: options.random ?? cryptoRandom,
-      args,
-      environ,
+      get fds() {
+        return tenant().fds;
+      },
+      get clock() {
+        return tenant().clock;
+      },
+      get random() {
+        return tenant().random;
+      },
+      get args() {
+        return tenant().args;
+      },
+      get environ() {
+        return tenant().environ;
+      },
+      get started() {
+        return tenant().started;
+      },
     };
     const calls = { ...processCalls(state), ...fdCalls(state), ...pathCalls(state), ...pollCalls(state) };
     const namespace: ImportNamespace = {};
     for (const name of PREVIEW1_FUNCTIONS) namespace[name] = calls[name] ? hostFunction(calls[name]) : notImplemented;
     return { wasi_snapshot_preview1: namespace };
-  };
+  },
+};
+
+/** One process's WASI state; its descriptor table is made on first use (most children never call WASI). */
+class WasiProcessState implements WasiProcess {
+  private table: DescriptorTable | undefined;
+  readonly started: bigint;
+
+  constructor(
+    private readonly options: WasiOptions,
+    readonly clock: Clock,
+    readonly random: (buffer: Uint8Array) => void,
+    readonly args: Uint8Array[],
+    readonly environ: Uint8Array[],
+  ) {
+    this.started = clock.monotonic();
+  }
+
+  get fds(): DescriptorTable {
+    this.table ??= descriptorTable(this.options);
+    return this.table;
+  }
+}
+
+export function wasiPreview1(options: WasiOptions): ReusableHostModule<WasiProcess> {
+  const args = options.args.map((arg) => encoder.encode(`${arg}\0`));
+  const environ = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
+  const clock = options.clock ?? performanceClock;
+  const random = options.random ?? cryptoRandom;
+  return { kind: WASI, state: () => new WasiProcessState(options, clock, random, args, environ) };
 }

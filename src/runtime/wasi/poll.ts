@@ -3,7 +3,7 @@
 // and output streams are always ready. Readiness is computed again after every wake-up, so a
 // timer that fires a little early just waits for the rest.
 import { EVENT, EventRwFlags, EventType, SUBSCRIPTION, SubclockFlags } from './abi.js';
-import { clockReader } from './calls-process.js';
+import { readClock } from './calls-process.js';
 import { Errno, WasiError } from './errno.js';
 import type { InputStream } from '../types.js';
 import type { WasiCalls, WasiState } from './state.js';
@@ -28,8 +28,7 @@ interface Event {
 const NS_PER_MS = 1_000_000n;
 
 export function pollCalls(state: WasiState): WasiCalls {
-  const { memory, clock } = state;
-  const readClock = clockReader(clock);
+  const { memory } = state;
   /** Input streams seen at their end: they stay readable (hang-up) from then on. */
   const ended = new WeakSet<InputStream>();
 
@@ -43,8 +42,8 @@ export function pollCalls(state: WasiState): WasiCalls {
       if (type === EventType.CLOCK) {
         const timeout = memory.u64(at + SUBSCRIPTION.timeout);
         const absolute = (memory.u16(at + SUBSCRIPTION.flags) & SubclockFlags.ABSTIME) !== 0;
-        const remaining = absolute ? timeout - readClock(memory.u32(at + SUBSCRIPTION.clockId)) : timeout;
-        subscription.deadline = clock.monotonic() + remaining;
+        const remaining = absolute ? timeout - readClock(state, memory.u32(at + SUBSCRIPTION.clockId)) : timeout;
+        subscription.deadline = state.clock.monotonic() + remaining;
       } else if (type !== EventType.FD_READ && type !== EventType.FD_WRITE) {
         throw new WasiError(Errno.INVAL, `unknown subscription type ${type}`);
       }
@@ -108,7 +107,7 @@ export function pollCalls(state: WasiState): WasiCalls {
       const subscriptions = readSubscriptions(inPointer, count >>> 0);
       memory.bytes(outPointer, (count >>> 0) * EVENT.size); // fail now (EFAULT) rather than after waiting
       for (;;) {
-        const now = clock.monotonic();
+        const now = state.clock.monotonic();
         const events = subscriptions.flatMap((subscription) => eventOf(subscription, now) ?? []);
         if (events.length > 0) {
           writeEvents(outPointer, events);

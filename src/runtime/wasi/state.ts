@@ -28,15 +28,22 @@ export interface WasiOptions {
   random?: (buffer: Uint8Array) => void;
 }
 
-export interface WasiState {
-  readonly ctx: ProcessContext;
-  readonly memory: GuestMemory;
+/** What one process has of its own: made at spawn, plain data (the calls are made once per instance). */
+export interface WasiProcess {
   readonly fds: DescriptorTable;
   readonly clock: Clock;
   readonly random: (buffer: Uint8Array) => void;
   /** argv and environ as the program gets them: UTF-8, each ending in NUL. */
   readonly args: Uint8Array[];
   readonly environ: Uint8Array[];
+  /** When the process started, on `clock.monotonic()` (its CPU-time clocks). */
+  readonly started: bigint;
+}
+
+/** What the calls of one instance see: its memory, and the process it runs now. */
+export interface WasiState extends WasiProcess {
+  readonly ctx: ProcessContext;
+  readonly memory: GuestMemory;
 }
 
 /** A WASI call: wasm arguments in (i32 as number, i64 as bigint), an errno out. */

@@ -1,0 +1,115 @@
+// Snapshots of a hibernating process: its memory as it differs from the module's initial
+// memory, in runs of 256-byte blocks, and its globals. A waiting C process has touched little of
+// its memory (some data, the top of its stack, a little heap, the Asyncify data of its stack),
+// so a snapshot is a few KiB where the instance held hundreds. Restoring writes the runs into an
+// instance already reset to the initial state (vessel.ts).
+
+import { SCAN_BLOCK_BYTES } from './memory-scan.js';
+
+/** Bytes compared and stored as one: small enough that a few changed bytes cost little. */
+const BLOCK_BYTES = SCAN_BLOCK_BYTES;
+const BLOCK_WORDS = BLOCK_BYTES / 4;
+
+export interface Snapshot {
+  /** The memory's length in bytes (it may have grown past the initial one). */
+  length: number;
+  /** Start and end offsets of the runs that differ, in pairs. */
+  runs: Uint32Array;
+  /** The bytes of the runs, one after the other. */
+  bytes: Uint8Array;
+  globals: unknown[];
+}
+
+/** A module's initial memory, with the blocks that are not zero (its data segments) found once. */
+export interface InitialMemory {
+  bytes: Uint8Array;
+  words: Int32Array;
+  /** Start and end byte offsets of the runs of blocks that are zero, in pairs. */
+  zeroRuns: number[];
+  /** Start offsets of the blocks that are not. */
+  dataBlocks: number[];
+}
+
+export function initialMemory(bytes: Uint8Array): InitialMemory {
+  const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+  const zeroRuns: number[] = [];
+  const dataBlocks: number[] = [];
+  for (let block = 0; block < words.length; block += BLOCK_WORDS) {
+    const start = block * 4;
+    if (words.subarray(block, block + BLOCK_WORDS).some((word) => word !== 0)) dataBlocks.push(start);
+    else if (zeroRuns.length > 0 && zeroRuns[zeroRuns.length - 1] === start) zeroRuns[zeroRuns.length - 1] = start + BLOCK_BYTES;
+    else zeroRuns.push(start, start + BLOCK_BYTES);
+  }
+  return { bytes, words, zeroRuns, dataBlocks };
+}
+
+/** Finds the non-zero blocks of a memory (memory-scan.ts). */
+export interface Scanner {
+  nonzero(from: number, to: number): number;
+}
+
+/**
+ * Start offsets of the blocks of `memory` that differ from `initial` (beyond `initial`'s end:
+ * from zero), in order, looking no further than `changedEnd` (the host knows nothing changed beyond).
+ */
+export function dirtyBlocks(memory: Uint8Array, initial: InitialMemory, scanner: Scanner, changedEnd = memory.length): number[] {
+  const dirty: number[] = [];
+  const words = new Int32Array(memory.buffer, memory.byteOffset, memory.length >>> 2);
+  for (const start of initial.dataBlocks) if (blockDiffers(words, initial.words, start >>> 2)) dirty.push(start);
+  const limit = Math.min(memory.length, Math.ceil(changedEnd / BLOCK_BYTES) * BLOCK_BYTES);
+  const scanZeros = (from: number, end: number) => {
+    const to = Math.min(end, limit);
+    for (let at = from < to ? scanner.nonzero(from, to) : to; at < to; at = scanner.nonzero(at + BLOCK_BYTES, to)) dirty.push(at);
+  };
+  const { zeroRuns } = initial;
+  for (let i = 0; i < zeroRuns.length; i += 2) scanZeros(zeroRuns[i]!, zeroRuns[i + 1]!);
+  if (memory.length > initial.bytes.length) scanZeros(initial.bytes.length, memory.length);
+  return initial.dataBlocks.length > 0 ? dirty.sort((a, b) => a - b) : dirty;
+}
+
+/** The `dirty` blocks of `memory` (dirtyBlocks) and the globals' values. */
+export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globals: readonly WebAssembly.Global[]): Snapshot {
+  const runs: number[] = [];
+  for (const start of dirty) {
+    if (runs.length > 0 && runs[runs.length - 1] === start) runs[runs.length - 1] = start + BLOCK_BYTES;
+    else runs.push(start, start + BLOCK_BYTES);
+  }
+  const bytes = new Uint8Array(dirty.length * BLOCK_BYTES);
+  let at = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    bytes.set(memory.subarray(runs[i], runs[i + 1]), at);
+    at += runs[i + 1]! - runs[i]!;
+  }
+  return { length: memory.length, runs: Uint32Array.from(runs), bytes, globals: globals.map((global) => global.value) };
+}
+
+/**
+ * Writes the initial bytes back into the `dirty` blocks only: pages the process never touched
+ * are never written, so they stay unmapped (no resident memory, no page fault).
+ */
+export function restoreInitial(memory: Uint8Array, initial: InitialMemory, dirty: readonly number[]): void {
+  const initialBytes = initial.bytes;
+  for (const start of dirty) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
+}
+
+function blockDiffers(words: Int32Array, initial: Int32Array, block: number): boolean {
+  for (let i = block; i < block + BLOCK_WORDS; i++) if (words[i] !== initial[i]) return true;
+  return false;
+}
+
+/** Writes the snapshot into `memory` (already holding the initial state, as long as the snapshot's) and sets the globals. */
+export function restoreSnapshot(snapshot: Snapshot, memory: Uint8Array, globals: readonly WebAssembly.Global[]): void {
+  const { runs, bytes } = snapshot;
+  let at = 0;
+  for (let i = 0; i < runs.length; i += 2) {
+    const length = runs[i + 1]! - runs[i]!;
+    memory.set(bytes.subarray(at, at + length), runs[i]);
+    at += length;
+  }
+  for (let i = 0; i < globals.length; i++) globals[i]!.value = snapshot.globals[i];
+}
+
+/** Bytes a snapshot holds (for figures). */
+export function snapshotBytes(snapshot: Snapshot): number {
+  return snapshot.bytes.length + snapshot.runs.byteLength;
+}

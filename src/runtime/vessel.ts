@@ -1,0 +1,288 @@
+// A vessel: one instance of a module, with its suspension backend and its import functions,
+// that runs process after process (an instance pool, after wasmtime's pooling allocator).
+//
+// Making an instance costs V8 tens of microseconds and a large address-space reservation for
+// its memory, and its garbage is collected late; resetting one to the module's initial state
+// costs one copy of the initial memory (a few microseconds for a small C program) and a write
+// per global. A module can be reset when the instrumenter exported all its state (docs/ABI.md,
+// "Process state"); every host module must be of the reusable form (types.ts), whose functions
+// are made once per vessel and read the state of the process the vessel runs now (its tenant).
+// Anything else gets a vessel of its own, used once.
+//
+// A vessel also takes in a hibernated process: its memory and globals are written back
+// (snapshot.ts) and it resumes where it stopped.
+import { linkImports, mergeImports } from './link.js';
+import type { Waitable } from './pending.js';
+import { memoryScanner } from './memory-scan.js';
+import {
+  dirtyBlocks,
+  type InitialMemory,
+  initialMemory,
+  restoreInitial,
+  restoreSnapshot,
+  type Scanner,
+  type Snapshot,
+  takeSnapshot,
+} from './snapshot.js';
+import type { BackendName, Suspender, SuspenderState } from './suspend.js';
+import { AsyncifySuspender, exportedMemory } from './suspend-asyncify.js';
+import { JspiSuspender } from './suspend-jspi.js';
+import { type HostModule, type HostModuleKind, importsOf, isReusable, type ProcessContext } from './types.js';
+
+export const STATE_GLOBAL_PREFIX = 'lunatic_global_';
+
+/** What a vessel asks of the process it runs. */
+export interface Tenant extends ProcessContext {
+  /** A blocking import returned `wait` (the backend's SuspendHost.park). */
+  park(wait: Waitable): Promise<unknown> | undefined;
+  /** `lunatic.yield`: the reduction budget is spent. Returns what the import returns (a wait to give up the CPU). */
+  budgetSpent(): unknown;
+}
+
+/** What a vessel is made for: processes of the same module, backend and host module kinds share vessels. */
+export interface VesselSpec {
+  module: WebAssembly.Module;
+  backend: BackendName;
+  /** `module.name` globs of the imports that may suspend. */
+  blocking: readonly string[];
+  reservedPages: number | undefined;
+  hostModules: readonly HostModule[];
+  /** The module's section says its whole state is exported (docs/ABI.md). */
+  resettable: boolean;
+}
+
+/** A process's place in memory while it hibernates: everything a vessel needs to take it back. */
+export interface Hibernated {
+  snapshot: Snapshot;
+  suspender: SuspenderState;
+}
+
+/** The initial state of a module's instances: what `reset` writes back. */
+interface InitialState {
+  memory: InitialMemory;
+  globals: unknown[];
+}
+
+export class Vessel implements ProcessContext {
+  readonly instance: WebAssembly.Instance;
+  readonly suspender: Suspender;
+  readonly counter: WebAssembly.Global | undefined;
+  private readonly exportedMemory: WebAssembly.Memory | undefined;
+  private readonly globals: WebAssembly.Global[];
+  /** Per host module: the state of the tenant, read by the functions made for this vessel. */
+  private hostStates: unknown[] = [];
+  private occupant: Tenant | undefined;
+  /** Finds what a process changed in memory (reusable vessels only). */
+  private readonly scanner: Scanner | undefined;
+  /** The blocks the last hibernation found changed: what `reset` writes back. */
+  private dirty: number[] | undefined;
+  /** Single use: a host module of the simple form, or a module that cannot be reset. */
+  readonly reusable: boolean;
+
+  constructor(
+    readonly shelf: Shelf,
+    first: Tenant,
+  ) {
+    const { spec } = shelf;
+    this.reusable = spec.resettable && spec.hostModules.every(isReusable);
+    const host = { park: (wait: Waitable) => this.tenant.park(wait) };
+    this.suspender = spec.backend === 'jspi' ? new JspiSuspender(host) : new AsyncifySuspender(host, { reservedPages: spec.reservedPages });
+    this.occupant = first;
+    const provided = mergeImports([
+      ...spec.hostModules.map((hostModule, index) =>
+        isReusable(hostModule) && this.reusable
+          ? (hostModule.kind as HostModuleKind<unknown>).imports(this, () => this.hostStates[index])
+          : importsOf(hostModule, first),
+      ),
+      { lunatic: { yield: () => this.tenant.budgetSpent() } },
+    ]);
+    const instance = new WebAssembly.Instance(spec.module, linkImports(spec.module, provided, this.suspender, spec.blocking));
+    this.instance = instance;
+    const counter = instance.exports.lunatic_reductions;
+    this.counter = counter instanceof WebAssembly.Global ? counter : undefined;
+    this.exportedMemory = exportedMemory(instance);
+    this.suspender.attach(instance);
+    this.globals = this.reusable ? stateGlobals(instance) : [];
+    if (this.reusable) {
+      shelf.initial ??= { memory: initialMemory(this.bytes().slice()), globals: this.globals.map((global) => global.value) };
+      this.scanner = memoryScanner(this.memory());
+    }
+  }
+
+  /** The process the vessel runs now. */
+  get tenant(): Tenant {
+    const tenant = this.occupant;
+    if (!tenant) throw new Error('an empty vessel was called');
+    return tenant;
+  }
+
+  /** Takes in `tenant` with the states of its host modules (one per host module of the spec). */
+  occupy(tenant: Tenant, hostStates: unknown[]): void {
+    this.occupant = tenant;
+    this.hostStates = hostStates;
+  }
+
+  /** Puts a hibernated process back: its memory, globals and suspended stack. */
+  restore(hibernated: Hibernated): void {
+    const grown = hibernated.snapshot.length - this.bytes().length;
+    if (grown > 0) this.memory().grow(grown / 65536);
+    restoreSnapshot(hibernated.snapshot, this.bytes(), this.globals);
+    this.suspender.load(hibernated.suspender);
+  }
+
+  /** The tenant's memory and globals as they differ from the initial state, and its suspended stack. */
+  hibernate(): Hibernated {
+    const bytes = this.bytes();
+    this.dirty = dirtyBlocks(bytes, this.shelf.initial!.memory, this.scanner!, this.suspender.changedEnd);
+    return { snapshot: takeSnapshot(bytes, this.dirty, this.globals), suspender: this.suspender.save() };
+  }
+
+  /** The tenant is gone: back to the module's initial state and onto the shelf, or dropped. */
+  release(): void {
+    this.vacate();
+    this.shelf.release(this);
+  }
+
+  /** The tenant is gone and the instance must not run anything again. */
+  discard(): void {
+    this.vacate();
+    this.shelf.pool.dropped();
+  }
+
+  private vacate(): void {
+    this.occupant = undefined;
+    this.hostStates = [];
+    this.shelf.pool.occupied--;
+  }
+
+  /** Writes the initial state back; false when that cannot be done (the memory grew). */
+  reset(): boolean {
+    const initial = this.shelf.initial!;
+    const bytes = this.bytes();
+    if (bytes.length !== initial.memory.bytes.length) return false;
+    const dirty = this.dirty ?? dirtyBlocks(bytes, initial.memory, this.scanner!, this.suspender.changedEnd);
+    this.dirty = undefined;
+    restoreInitial(bytes, initial.memory, dirty);
+    for (let i = 0; i < this.globals.length; i++) this.globals[i]!.value = initial.globals[i];
+    this.suspender.reset();
+    return true;
+  }
+
+  private bytes(): Uint8Array {
+    return new Uint8Array(this.memory().buffer);
+  }
+
+  // ProcessContext: the functions made for this vessel see the tenant through it.
+
+  get pid(): number {
+    return this.tenant.pid;
+  }
+
+  get signal(): AbortSignal {
+    return this.tenant.signal;
+  }
+
+  memory(): WebAssembly.Memory {
+    const memory = this.exportedMemory;
+    if (!memory) throw new Error(`process ${this.tenant.pid} has no exported memory`);
+    return memory;
+  }
+
+  sleep(ms: number): Promise<void> {
+    return this.tenant.sleep(ms);
+  }
+
+  yieldNow(): Promise<void> {
+    return this.tenant.yieldNow();
+  }
+
+  charge(reductions: number): void {
+    const counter = this.counter;
+    if (counter) counter.value = (counter.value as number) - reductions;
+  }
+}
+
+/** The exported mutable globals `lunatic_global_<i>`, in order. */
+function stateGlobals(instance: WebAssembly.Instance): WebAssembly.Global[] {
+  const globals: WebAssembly.Global[] = [];
+  for (let i = 0; ; i++) {
+    const global = instance.exports[`${STATE_GLOBAL_PREFIX}${i}`];
+    if (!(global instanceof WebAssembly.Global)) return globals;
+    globals.push(global);
+  }
+}
+
+/** Idle vessels of one spec, most recently used on top (its memory is likeliest still in cache). */
+export class Shelf {
+  readonly idle: Vessel[] = [];
+  initial: InitialState | undefined;
+
+  constructor(
+    readonly spec: VesselSpec,
+    readonly pool: VesselPool,
+  ) {}
+
+  release(vessel: Vessel): void {
+    if (vessel.reusable && this.idle.length < this.pool.maxIdle && vessel.reset()) this.idle.push(vessel);
+    else this.pool.dropped();
+  }
+}
+
+/** Every vessel of a runtime: shelves of idle ones per spec, and how many exist. */
+export class VesselPool {
+  private readonly shelves = new Map<WebAssembly.Module, Shelf[]>();
+  /** Vessels that exist: occupied or idle. */
+  count = 0;
+  /** Vessels that run a process. */
+  occupied = 0;
+  /** Vessels made, and vessels taken from a shelf (for figures and tests). */
+  made = 0;
+  reused = 0;
+
+  constructor(readonly maxIdle: number) {}
+
+  /** A vessel for `tenant`: an idle one of the same spec, reset, or a new one. */
+  acquire(spec: VesselSpec, tenant: Tenant, hostStates: unknown[]): Vessel {
+    const shelf = this.shelf(spec);
+    let vessel = shelf.idle.pop();
+    if (vessel) this.reused++;
+    else {
+      vessel = new Vessel(shelf, tenant);
+      this.count++;
+      this.made++;
+    }
+    vessel.occupy(tenant, hostStates);
+    this.occupied++;
+    return vessel;
+  }
+
+  dropped(): void {
+    this.count--;
+  }
+
+  /** Idle vessels on every shelf. */
+  get idle(): number {
+    let idle = 0;
+    for (const shelves of this.shelves.values()) for (const shelf of shelves) idle += shelf.idle.length;
+    return idle;
+  }
+
+  private shelf(spec: VesselSpec): Shelf {
+    let shelves = this.shelves.get(spec.module);
+    if (!shelves) this.shelves.set(spec.module, (shelves = []));
+    for (const shelf of shelves) if (sameSpec(shelf.spec, spec)) return shelf;
+    const shelf = new Shelf(spec, this);
+    shelves.push(shelf);
+    return shelf;
+  }
+}
+
+function sameSpec(a: VesselSpec, b: VesselSpec): boolean {
+  if (a.backend !== b.backend || a.reservedPages !== b.reservedPages || a.resettable !== b.resettable) return false;
+  if (a.blocking !== b.blocking && a.blocking.join('\n') !== b.blocking.join('\n')) return false;
+  if (a.hostModules.length !== b.hostModules.length) return false;
+  return a.hostModules.every((hostModule, i) => {
+    const other = b.hostModules[i]!;
+    return isReusable(hostModule) && isReusable(other) ? hostModule.kind === other.kind : hostModule === other;
+  });
+}

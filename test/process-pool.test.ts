@@ -1,0 +1,244 @@
+// The instance pool and hibernation (src/runtime/vessel.ts, snapshot.ts, hibernation.ts): an
+// instance reused for a new process shows nothing of the previous one (every byte of memory and
+// every exported global equal a fresh instance's); a process hibernated while it waits for a
+// message, a timer or a socket wakes and goes on correctly; limits count hibernated processes;
+// thousands of waiting processes fit in a few instances.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import initWabt from 'wabt';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  type HostModuleKind,
+  hibernatable,
+  Pending,
+  ProcessLimitError,
+  type ReusableHostModule,
+  Runtime,
+  type RuntimeOptions,
+} from '../src/runtime/index.js';
+import { Lunatic, NO_PERMISSIONS, type Permissions } from '../src/runtime/lunatic/index.js';
+import { MEMORY_SCAN_BYTES, MEMORY_SCAN_WAT } from '../src/runtime/memory-scan.js';
+import { NodeNetwork } from '../src/runtime/node/net.js';
+import { CollectedOutput, MAY_WAIT_IMPORTS, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { projectRoot } from './helpers/tools.js';
+import { wat } from './helpers/wat.js';
+
+/**
+ * Instruments in a child process (the CLI): binaryen.js's Asyncify pass was seen to stop Node's
+ * timers and immediates in the process that ran it, for some small modules (binaryen 132, Node 20).
+ */
+function instrumentInChild(bytes: Uint8Array, blockingImports: string[]): { binary: Uint8Array; report: { state: unknown } } {
+  const dir = mkdtempSync(join(tmpdir(), 'lunatic-pool-'));
+  writeFileSync(join(dir, 'in.wasm'), bytes);
+  const cli = join(projectRoot, 'bin', 'lunatic-instrument.js');
+  const args = [cli, join(dir, 'in.wasm'), '-o', join(dir, 'out.wasm'), '--report', 'json', '--blocking-imports', ...blockingImports];
+  const report = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8' })) as { state: unknown };
+  return { binary: readFileSync(join(dir, 'out.wasm')), report };
+}
+
+const instrumented = new Map<string, Uint8Array>();
+function program(name: string): Uint8Array {
+  let bytes = instrumented.get(name);
+  if (!bytes) {
+    bytes = instrumentInChild(readFileSync(join(projectRoot, 'bench/lunatic', name)), [...MAY_WAIT_IMPORTS]).binary;
+    instrumented.set(name, bytes);
+  }
+  return bytes;
+}
+
+/** Runs a C program of bench/lunatic on a Runtime with `options`; its stdout, exit code and the runtime. */
+async function runProgram(
+  name: string,
+  args: string[],
+  options: RuntimeOptions,
+  during?: (stdout: CollectedOutput, runtime: Runtime) => Promise<void>,
+) {
+  const runtime = new Runtime({ backend: 'asyncify', ...options });
+  const stdout = new CollectedOutput();
+  const stderr = new CollectedOutput();
+  const lunatic = new Lunatic({
+    core: runtime,
+    network: new NodeNetwork(),
+    reductions: 4_000_000,
+    blockingImports: [...MAY_WAIT_IMPORTS],
+    hostModules: () => [wasiPreview1({ args: [name, ...args], env: {}, preopens: [], stdout, stderr })],
+  });
+  const permissions: Permissions = { ...NO_PERMISSIONS, canSpawn: true, listen: ['127.0.0.1:*'] };
+  const main = lunatic.start(await lunatic.load(program(name)), { permissions });
+  await during?.(stdout, runtime);
+  const status = await main.exited;
+  return { status, stdout: stdout.text(), stderr: stderr.text(), runtime };
+}
+
+/** The numbers of a `key=value` line. */
+function figures(line: string): Record<string, number> {
+  return Object.fromEntries([...line.matchAll(/(\w+)=([\d.-]+)/g)].map(([, key, value]) => [key!, Number(value)]));
+}
+
+describe('the memory scanner', () => {
+  it('is its text, assembled', async () => {
+    const wabt = await initWabt();
+    const module = wabt.parseWat('memory-scan.wat', MEMORY_SCAN_WAT);
+    expect(new Uint8Array(module.toBinary({}).buffer)).toEqual(MEMORY_SCAN_BYTES);
+    module.destroy();
+  });
+});
+
+// A module that changes everything it can: every fourth byte of its two pages, its data segment,
+// its globals (through the stack pointer too), and grows when asked.
+const SCRIBBLER = `(module
+  (import "env" "grow" (func $grow (result i32)))
+  (memory (export "memory") 2)
+  (global $sp (mut i32) (i32.const 65536))
+  (global $count (mut i64) (i64.const 7))
+  (global $ratio (mut f64) (f64.const 0.5))
+  (data (i32.const 1024) "initial data")
+  (func (export "_start") (local $at i32)
+    (loop $fill
+      (i32.store (local.get $at) (i32.xor (local.get $at) (i32.const 0x5a5a5a5a)))
+      (local.set $at (i32.add (local.get $at) (i32.const 4)))
+      (br_if $fill (i32.lt_u (local.get $at) (i32.const 131072))))
+    (global.set $sp (i32.const 12345))
+    (global.set $count (i64.const -1))
+    (global.set $ratio (f64.const -2.25))
+    (if (call $grow) (then (drop (memory.grow (i32.const 1)))))))`;
+
+/** The exported state of an instance: its memory's bytes and the values of its lunatic_global_* exports. */
+function stateOf(instance: WebAssembly.Instance): { memory: Uint8Array; globals: unknown[] } {
+  const exports = instance.exports;
+  const globals = Object.keys(exports)
+    .filter((name) => name.startsWith('lunatic_global_'))
+    .map((name) => (exports[name] as WebAssembly.Global).value);
+  return { memory: new Uint8Array((exports.memory as WebAssembly.Memory).buffer).slice(), globals };
+}
+
+describe('instance reuse', () => {
+  let module: WebAssembly.Module;
+  beforeAll(async () => {
+    const { binary, report } = instrumentInChild(await wat(SCRIBBLER), ['env.none']);
+    expect(report.state).toEqual({ resettable: true, globals: expect.any(Number) });
+    module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
+  });
+
+  /** A reusable host module whose `grow` answers the process's own wish. */
+  const growHost = (grow: boolean): ReusableHostModule<{ grow: boolean }> => ({ kind: GROW_KIND, state: () => ({ grow }) });
+  const GROW_KIND: HostModuleKind<{ grow: boolean }> = { imports: (_ctx, tenant) => ({ env: { grow: () => (tenant().grow ? 1 : 0) } }) };
+
+  it('shows a new process every byte of memory and every global as a fresh instance has them', async () => {
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const fresh = stateOf(new WebAssembly.Instance(module, { env: { grow: () => 0 }, lunatic: { yield: () => {} } }));
+    expect((await runtime.spawn(module, { hostModules: [growHost(false)] }).exited).code).toBe(0);
+    expect(runtime.pool.idle).toBe(1);
+    const idle = (runtime.pool as unknown as { shelves: Map<unknown, { idle: { instance: WebAssembly.Instance }[] }[]> }).shelves;
+    const [vessel] = [...idle.values()][0]![0]!.idle;
+    const reset = stateOf(vessel!.instance);
+    expect(reset.globals.length).toBeGreaterThan(3);
+    expect(reset.globals).toEqual(fresh.globals);
+    expect(Buffer.compare(reset.memory, fresh.memory)).toBe(0);
+    // and the next process runs in it
+    expect((await runtime.spawn(module, { hostModules: [growHost(false)] }).exited).code).toBe(0);
+    expect(runtime.pool).toMatchObject({ made: 1, reused: 1 });
+  });
+
+  it('drops an instance whose memory grew, and one whose host module is not reusable', async () => {
+    const runtime = new Runtime({ backend: 'asyncify' });
+    expect((await runtime.spawn(module, { hostModules: [growHost(true)] }).exited).code).toBe(0);
+    expect(runtime.pool).toMatchObject({ count: 0, idle: 0 });
+    expect((await runtime.spawn(module, { hostModules: [() => ({ env: { grow: () => 0 } })] }).exited).code).toBe(0);
+    expect(runtime.pool).toMatchObject({ count: 0, made: 2, reused: 0 });
+  });
+});
+
+// Waits once on env.wait and checks the value it gets back survives in memory.
+const WAITER = `(module
+  (import "env" "wait" (func $wait (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (i32.store (i32.const 64) (call $wait))
+    (if (i32.eqz (i32.load (i32.const 64))) (then unreachable))))`;
+
+describe('hibernation', () => {
+  it('wakes processes hibernated in receive by their message, with at most --max-instances instances', async () => {
+    const { status, stdout, stderr, runtime } = await runProgram('spawns.wasm', ['waiters', '400', '20'], { maxInstances: 20 });
+    expect(stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(400);
+    expect(runtime.hibernations).toBeGreaterThanOrEqual(380);
+    expect(runtime.pool.made).toBeLessThanOrEqual(22);
+  });
+
+  it('wakes processes hibernated in lunatic_sleep_ms by their timer, never early', async () => {
+    const { status, stdout, runtime } = await runProgram('spawns.wasm', ['sleepers', '200', '60'], { hibernateAfterMs: 0 });
+    expect(status.code).toBe(0);
+    expect(figures(stdout).n).toBe(200);
+    expect(runtime.hibernations).toBeGreaterThanOrEqual(100);
+  });
+
+  it('wakes a process hibernated in tcp_read by the bytes that arrive', async () => {
+    let hibernatedBefore = 0;
+    const { status, stdout, runtime } = await runProgram(
+      'scheduling.wasm',
+      ['echo', '0'],
+      { hibernateAfterMs: 0 },
+      async (out, running) => {
+        const port = Number(await waitFor(() => /listening on 127\.0\.0\.1:(\d+)/.exec(out.text())?.[1]));
+        const socket = connect(port, '127.0.0.1');
+        await new Promise((resolve) => socket.once('connect', resolve));
+        const echoed: Buffer[] = [];
+        socket.on('data', (chunk) => echoed.push(chunk));
+        for (const word of ['first', 'second']) {
+          await waitFor(() => running.hibernating === 1 || undefined);
+          hibernatedBefore++;
+          socket.write(word);
+          await waitFor(() => (Buffer.concat(echoed).toString().endsWith(word) ? true : undefined));
+        }
+        socket.end();
+      },
+    );
+    expect(status.code).toBe(0);
+    expect(stdout).toContain('echoed 11 bytes');
+    expect(hibernatedBefore).toBe(2);
+    expect(runtime.hibernations).toBeGreaterThanOrEqual(2);
+  });
+
+  it('counts hibernated processes in maxProcesses, and spawns again once one ended', async () => {
+    const waits: Pending<number>[] = [];
+    const kind: HostModuleKind<null> = {
+      imports: () => ({ env: { wait: () => (waits.push(hibernatable(new Pending<number>())), waits.at(-1)) } }),
+    };
+    const waiter: ReusableHostModule<null> = { kind, state: () => null };
+    const { binary } = instrumentInChild(await wat(WAITER), ['env.wait']);
+    const module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
+    const runtime = new Runtime({ backend: 'asyncify', maxProcesses: 10, maxInstances: 3, hibernateAfterMs: 0 });
+    const processes = Array.from({ length: 10 }, () => runtime.spawn(module, { hostModules: [waiter] }));
+    await waitFor(() => (waits.length === 10 && runtime.hibernating >= 7 ? true : undefined));
+    expect(runtime.pool.occupied).toBeLessThanOrEqual(3);
+    expect(() => runtime.spawn(module, { hostModules: [waiter] })).toThrow(ProcessLimitError);
+    waits[0]!.resolve(42);
+    expect(await processes[0]!.exited).toEqual({ code: 0 });
+    const another = runtime.spawn(module, { hostModules: [waiter] });
+    await waitFor(() => (waits.length === 11 ? true : undefined));
+    for (const wait of waits.slice(1)) wait.resolve(7);
+    for (const process of [...processes.slice(1), another]) expect(await process.exited).toEqual({ code: 0 });
+  });
+
+  it('holds 20,000 waiting processes in 1,000 instances, and each answers', async () => {
+    const { status, stdout, runtime } = await runProgram('spawns.wasm', ['waiters', '20000', '20'], { maxInstances: 1000 });
+    expect(status.code).toBe(0);
+    expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(20_000);
+    expect(runtime.pool.made).toBeLessThanOrEqual(1002);
+  }, 120_000);
+});
+
+async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
