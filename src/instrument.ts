@@ -2,7 +2,7 @@
 // the result with a report. Order matters: the reserved tail rewrites memory operations first,
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
-import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, refusedFeature, sections } from './binary.js';
+import { customSectionNames, declaredFeatures, raiseMemoryLimits } from './binary.js';
 import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
 import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
@@ -18,7 +18,8 @@ import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
 import { defaultOf, type ResolvedOptions, resolveOptions, SECTION_OPTION_KEYS, type SectionOptions, type TableOptions } from './options.js';
-import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
+import { refuseEarly } from './refusals.js';
+import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
@@ -84,17 +85,6 @@ export const DEFAULT_OPTIONS = {
   checkLimit: defaultOf('checkLimit') as number,
 };
 
-/** Checks what can be checked without binaryen: structure, refused features, prior instrumentation, memories. */
-function precheck(bytes: Uint8Array, asyncify: boolean): void {
-  sections(bytes);
-  const refused = refusedFeature(bytes);
-  if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
-  const info = readInstrumentSection(bytes, { anyAbi: true });
-  if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
-  if (asyncify && memoryCount(bytes) > 1)
-    throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
-}
-
 function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   try {
     return binaryen.readBinary(bytes);
@@ -149,7 +139,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
   const optimize = resolved.optimize as OptimizeLevel;
   const costModel = options.costModel ?? instructionCost;
-  precheck(bytes, wantAsyncify);
+  refuseEarly(bytes, { asyncify: wantAsyncify, timeLimit: resolved.timeLimit });
   const binaryen = await loadBinaryen();
   const module = readModule(binaryen, bytes);
   const warnings: string[] = [];

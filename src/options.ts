@@ -120,6 +120,15 @@ export const OPTIONS = [
     describe:
       'give a function of more than N expressions only its rewind copy, which then also runs normally: with 500, about a third smaller output on small C programs, slower in the large functions (malloc among them); default: every function gets both copies',
   },
+  {
+    key: 'timeLimit',
+    type: 'number',
+    default: 30,
+    placeholder: 'MINUTES',
+    check: (value) => (wholeNumber(value, 0) ? undefined : '--time-limit must be a whole number of minutes, 0 or more'),
+    describe:
+      'refuse at once an input whose instrumentation is estimated to take longer than this, from its code size (100 s per MB of code, measured on a 28 MB C++ program); 0: no limit',
+  },
 ] as const satisfies readonly OptionEntry[];
 
 type Entry = (typeof OPTIONS)[number];
