@@ -7,6 +7,7 @@ import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
 import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
 import { PassContext } from '../passes/ir/context.js';
+import { Progress, type ProgressListener } from '../passes/ir/progress.js';
 import { definedFunctions } from '../passes/ir/module.js';
 import { checkPlacement } from '../passes/reductions/check-placement.js';
 import { type CostModel, instructionCost } from '../passes/reductions/cost-model.js';
@@ -18,6 +19,7 @@ import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
 import { defaultOf, type ResolvedOptions, resolveOptions, SECTION_OPTION_KEYS, type SectionOptions, type TableOptions } from './options.js';
+import { binaryenOutOfMemory, heapGuard } from './out-of-memory.js';
 import { refuseEarly } from './refusals.js';
 import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
@@ -35,6 +37,8 @@ export type InstrumentOptions = Omit<TableOptions, 'optimize'> & {
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
+  /** Told the phase and the functions done at each step (src/cli/progress-line.ts draws it). */
+  progress?: ProgressListener;
 };
 
 export interface InstrumentReport {
@@ -89,7 +93,10 @@ function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   try {
     return binaryen.readBinary(bytes);
   } catch (error) {
-    throw new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`);
+    throw (
+      binaryenOutOfMemory(binaryen, error, 'reading') ??
+      new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`)
+    );
   }
 }
 
@@ -114,12 +121,22 @@ function emit(binaryen: Binaryen, module: Module): Uint8Array {
   }
 }
 
+/** The caller's listener, after the guard that stops the work before V8's heap is full. */
+function withHeapGuard(listener: ProgressListener | undefined): ProgressListener {
+  const guard = heapGuard();
+  return (phase, done, total) => {
+    guard(phase, done, total);
+    listener?.(phase, done, total);
+  };
+}
+
 export async function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): Promise<InstrumentResult> {
   const file = options.fileName ?? 'module';
   try {
     return await instrumentUnnamed(bytes, options, file);
   } catch (error) {
-    if (error instanceof InputError) throw new InputError(`${file} ${error.message}`);
+    // The same class (OutOfMemoryError among them), its message prefixed with the file.
+    if (error instanceof InputError) throw new (error.constructor as typeof InputError)(`${file} ${error.message}`);
     throw error;
   }
 }
@@ -141,9 +158,12 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const costModel = options.costModel ?? instructionCost;
   refuseEarly(bytes, { asyncify: wantAsyncify, timeLimit: resolved.timeLimit });
   const binaryen = await loadBinaryen();
+  const progress = new Progress(withHeapGuard(options.progress));
+  progress.phase('reading');
   const module = readModule(binaryen, bytes);
   const warnings: string[] = [];
   try {
+    progress.phase('checking features');
     const features = detectFeatures(binaryen, module, declaredFeatures(bytes));
     // What our own code needs: an exported mutable counter; memory.fill in the reserved tail.
     const outputFeatures = featureFlags(binaryen, [...features.names, 'mutable-globals', ...(wantAsyncify ? ['bulk-memory'] : [])]);
@@ -153,10 +173,12 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
     }
     const definedFunctionCount = definedFunctions(binaryen, module).length;
-    const context = new PassContext(binaryen, module);
+    const context = new PassContext(binaryen, module, progress);
+    progress.phase('reserving memory');
     const tail = wantAsyncify ? reservedTail.run(context, { pages: reservedPages }) : undefined;
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
+      progress.phase('unrolling');
       const unrolledFunctions = unrollSelfRecursion ? unrollRecursion.run(context, {}) : [];
       const unrolledLoops = unrollSmallLoops ? unrollLoops.run(context, {}) : 0;
       const graph = context.callGraph();
@@ -177,6 +199,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(resolved.blockingImports);
     if (tail) {
+      progress.phase('Asyncify');
       const result = asyncifyPass.run(context, {
         blockingGlobs: globs,
         optimizeLevel: optimize,
@@ -196,6 +219,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         warnings.push('some function names cannot be listed for binaryen; Asyncify used its own, more conservative analysis');
     }
     if (optimize >= 3) {
+      progress.phase('optimizing');
       binaryen.setOptimizeLevel(optimize);
       module.optimize();
     }
@@ -212,9 +236,11 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       options: sectionOptions(resolved, asyncify?.rewindCopies ?? false, costModel),
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
+    progress.phase('validating');
     const invalid = validationError(module, outputFeatures);
     if (invalid !== undefined)
       throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
+    progress.phase('writing');
     let binary = emit(binaryen, module);
     if (tail) binary = raiseMemoryLimits(binary, tail.pages);
     return {
@@ -234,8 +260,11 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       },
     };
   } catch (error) {
-    if (isUserError(error) || error instanceof Error) throw error;
-    throw new Error(binaryenMessage(binaryen, error));
+    if (isUserError(error)) throw error;
+    throw (
+      binaryenOutOfMemory(binaryen, error, progress.current) ??
+      (error instanceof Error ? error : new Error(binaryenMessage(binaryen, error)))
+    );
   } finally {
     module.dispose();
   }

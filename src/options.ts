@@ -181,6 +181,7 @@ export type SectionOptions = {
 /** The command's own flags beside the options: where to write, and the report. */
 export const OUTPUT_DESCRIBE = 'where to write the instrumented module (.wasm, or .wat for text)';
 export const REPORT_DESCRIBE = 'print what was done';
+export const QUIET_DESCRIBE = 'no progress line (drawn on stderr only when it is a terminal and the job takes over 2 s)';
 
 /** The keys the section's `options` records, in the table's order. */
 export const SECTION_OPTION_KEYS: readonly OptionKey[] = OPTIONS.filter((option: OptionEntry) => option.inSection).map(
@@ -220,6 +221,7 @@ export function optionsMarkdown(): string {
     `| \`-o, --output\` | required | ${OUTPUT_DESCRIBE} |`,
     ...rows,
     `| \`--report text\\|json\` | | ${REPORT_DESCRIBE} |`,
+    `| \`-q, --quiet\` | off | ${QUIET_DESCRIBE} |`,
   ].join('\n');
 }
 
