@@ -146,6 +146,8 @@ export interface RefusalCheck {
 export interface ThirdPartyResults {
   date: string;
   commit?: string;
+  /** Measured apart from the other figures, perhaps on another machine or Node. */
+  machine?: Machine;
   runs: number;
   programs: ProgramResult[];
   refusals: RefusalCheck[];

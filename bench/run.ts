@@ -328,6 +328,7 @@ async function thirdPartyResults(options: Options, node24: string | undefined): 
   const results: ThirdPartyResults = {
     date: new Date().toISOString(),
     ...(commit ? { commit } : {}),
+    machine: describeMachine(node24),
     runs: options.runs,
     programs: [],
     refusals: [],

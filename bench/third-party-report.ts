@@ -2,7 +2,14 @@
 // robustness issue beside the measured figures, then per program run time, code size,
 // instrumentation time and peak memory against binaryen's wasm-opt, and the refusals. Pure.
 import { formatBytes, formatMs, formatRatio } from './format.js';
-import { type ProgramResult, type RefusalCheck, THIRD_PARTY_TARGETS as T, type ThirdPartyResults, type Tool } from './results.js';
+import {
+  type Machine,
+  type ProgramResult,
+  type RefusalCheck,
+  THIRD_PARTY_TARGETS as T,
+  type ThirdPartyResults,
+  type Tool,
+} from './results.js';
 import { ratio, summarize } from './stats.js';
 import { codeSizeRatio, runRatio } from './summary.js';
 
@@ -119,6 +126,11 @@ function refusalTable(refusals: RefusalCheck[]): string {
   return table(['Input', 'From', 'Size', 'Time', 'Exit', 'Message'], rows);
 }
 
+function machineLine(m: Machine): string {
+  const node24 = m.node24 ? `, JSPI on Node ${m.node24}` : ', no Node 24 (JSPI not measured)';
+  return `Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB; Node ${m.node}${node24}; binaryen ${m.binaryen} (npm)${m.wasmOptNative ? `, ${m.wasmOptNative} (Debian)` : ''}.`;
+}
+
 export function thirdPartySection(third: ThirdPartyResults | undefined): string[] {
   if (!third) return [];
   const { programs, refusals } = third;
@@ -127,6 +139,7 @@ export function thirdPartySection(third: ThirdPartyResults | undefined): string[
     '',
     `Programs nobody here wrote or tuned, built or fetched at bench time (bench/third-party.ts), median of ${third.runs} runs, interleaved; measured ${third.date.slice(0, 10)}${third.commit ? ` at commit ${third.commit}` : ''} (\`npm run bench -- --third-party-only\` remeasures them alone). Run-time ratios against the uninstrumented program on the same Node in the same run; sizes are code sections (the instructions alone, custom sections and data left out on both sides).`,
     '',
+    ...(third.machine ? [machineLine(third.machine), ''] : []),
     targetsTable(programs, refusals),
     '',
     programTable(programs),
