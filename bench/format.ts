@@ -1,4 +1,4 @@
-// How the benchmark's markdown writes its figures: ratios, durations, sizes. Pure.
+// How the benchmark's markdown writes its figures: ratios, durations, sizes, tables. Pure.
 
 export const DASH = '–';
 
@@ -15,4 +15,10 @@ export function formatBytes(bytes: number | undefined): string {
   if (bytes === undefined) return DASH;
   if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   return `${(bytes / 1024).toFixed(1)} KiB`;
+}
+
+/** A markdown table. */
+export function table(header: string[], rows: string[][]): string {
+  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
 }

@@ -1,6 +1,6 @@
 // Renders bench/RESULTS.md from the results: the targets with a verdict, then one table each for
 // run time, size, and instrumentation time/memory, then the machine and the notes. Pure.
-import { DASH, formatBytes, formatMs, formatRatio } from './format.js';
+import { DASH, formatBytes, formatMs, formatRatio, table } from './format.js';
 
 export { formatBytes, formatMs, formatRatio };
 import { thirdPartySection } from './third-party-report.js';
@@ -16,11 +16,6 @@ import {
   toolTimeRatio,
   verdicts,
 } from './summary.js';
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 const passMark = (pass: boolean | undefined): string => (pass === undefined ? 'not measured' : pass ? 'met' : 'NOT met');
 

@@ -1,7 +1,7 @@
 // The RESULTS.md section of the third-party programs (bench/third-party.ts): the targets of the
 // robustness issue beside the measured figures, then per program run time, code size,
 // instrumentation time and peak memory against binaryen's wasm-opt, and the refusals. Pure.
-import { formatBytes, formatMs, formatRatio } from './format.js';
+import { formatBytes, formatMs, formatRatio, table } from './format.js';
 import {
   type Machine,
   type ProgramResult,
@@ -41,11 +41,6 @@ const FIGURES: Array<{ what: string; figure: Figure; geomean?: number; worst?: n
   { what: 'Instrumentation time / Debian wasm-opt -O2 --asyncify', figure: timeVs('wasmOptNative'), worst: T.timeVsNativeWasmOpt },
   { what: 'Peak memory / Debian wasm-opt', figure: memoryVsNative, worst: T.memoryVsNativeWasmOpt },
 ];
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 const verdict = (value: number | undefined, target: number | undefined): string =>
   target === undefined ? '' : value === undefined ? 'not measured' : value <= target ? 'met' : 'NOT met';
