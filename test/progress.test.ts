@@ -45,6 +45,13 @@ describe('the progress line', () => {
     expect(terminal.text.endsWith(`writing, 3 s${CLEAR}`)).toBe(true);
   });
 
+  it('draws from the start a job expected to be long (binaryen reading a large module)', () => {
+    const terminal = fakeTerminal();
+    const line = new ProgressLine('huge.wasm', terminal, () => 0, true);
+    line.listener('reading', 0, 0);
+    expect(terminal.text).toBe(`${CLEAR}lunatic-instrument: huge.wasm: reading, 0 s`);
+  });
+
   it('draws nothing when stderr is not a terminal', () => {
     let time = 0;
     const pipe = fakeTerminal(false);

@@ -1,7 +1,8 @@
 // The progress line of the instrument command: on a terminal, one line on stderr rewritten in
 // place ("lunatic-instrument: big.wasm: adding checks 1200/34004 functions, 41 s"), so a long job
 // shows it is alive and how far it is. Nothing when stderr is not a terminal or with --quiet, and
-// nothing for a job that ends within a couple of seconds. The passes run synchronously, so the
+// nothing for a job that ends within a couple of seconds (unless it is expected to be long: then
+// from the start, so that binaryen's reading of a large module shows too). The passes run synchronously, so the
 // line is drawn from their progress calls, at most every REDRAW_MS, never from a timer.
 import type { ProgressListener } from '../../passes/ir/progress.js';
 
@@ -26,6 +27,8 @@ export class ProgressLine {
     private readonly file: string,
     private readonly stream: ProgressStream = process.stderr,
     private readonly now: () => number = () => performance.now(),
+    /** A job expected to take longer than SHOW_AFTER_MS: its line is drawn from the start. */
+    private readonly expectedLong = false,
   ) {
     this.started = now();
   }
@@ -39,7 +42,8 @@ export class ProgressLine {
     const time = this.now();
     const elapsed = time - this.started;
     const newPhase = done === 0;
-    if (!this.enabled || elapsed < SHOW_AFTER_MS || (!newPhase && time - this.drawnAt < REDRAW_MS)) return;
+    const early = elapsed < SHOW_AFTER_MS && !this.expectedLong;
+    if (!this.enabled || early || (!newPhase && time - this.drawnAt < REDRAW_MS)) return;
     this.drawnAt = time;
     this.drawn = true;
     const count = total > 0 ? ` ${done}/${total} functions` : '';

@@ -6,9 +6,16 @@ import { UsageError } from '../../errors.js';
 import { instrument, type InstrumentOptions, type InstrumentReport } from '../../instrument.js';
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
-import { tuneEngineFor } from '../engine-tuning.js';
+import { codeBytes, tuneEngineFor } from '../engine-tuning.js';
+import { estimatedMinutes } from '../../refusals.js';
 import { ProgressLine } from '../progress-line.js';
 import { formatReport } from '../report.js';
+
+/**
+ * A job estimated this long (src/refusals.ts, a pessimistic rate: 0.3 MB of code) draws its
+ * progress line from the start, so binaryen's reading of a large module shows too.
+ */
+const LONG_JOB_MINUTES = 0.5;
 
 type InstrumentArgs = TableOptions & {
   input: string;
@@ -61,7 +68,8 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
   await checkDistinctPaths(argv.input, argv.output);
   const bytes = await readModuleFile(argv.input);
   tuneEngineFor(bytes);
-  const line = argv.quiet ? undefined : new ProgressLine(argv.input);
+  const expectedLong = estimatedMinutes(codeBytes(bytes) ?? 0) >= LONG_JOB_MINUTES;
+  const line = argv.quiet ? undefined : new ProgressLine(argv.input, process.stderr, () => performance.now(), expectedLong);
   const progress = line?.enabled ? { progress: line.listener } : {};
   let result: Awaited<ReturnType<typeof instrument>>;
   try {
