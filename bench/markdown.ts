@@ -1,5 +1,9 @@
 // Renders bench/RESULTS.md from the results: the targets with a verdict, then one table each for
 // run time, size, and instrumentation time/memory, then the machine and the notes. Pure.
+import { DASH, formatBytes, formatMs, formatRatio, table } from './format.js';
+
+export { formatBytes, formatMs, formatRatio };
+import { thirdPartySection } from './third-party-report.js';
 import { type BenchResults, type ProgramResult, RUN_VARIANTS, type RunVariant, SCHEDULING_TARGETS, TOOLS, type Tool } from './results.js';
 import {
   type Metric,
@@ -12,28 +16,6 @@ import {
   toolTimeRatio,
   verdicts,
 } from './summary.js';
-
-const DASH = '–';
-
-export function formatRatio(value: number | undefined): string {
-  return value === undefined ? DASH : `${value.toFixed(2)}x`;
-}
-
-export function formatMs(ms: number | undefined): string {
-  if (ms === undefined) return DASH;
-  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
-}
-
-export function formatBytes(bytes: number | undefined): string {
-  if (bytes === undefined) return DASH;
-  if (bytes >= 1024 * 1024) return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
-  return `${(bytes / 1024).toFixed(1)} KiB`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  const line = (cells: string[]): string => `| ${cells.join(' | ')} |`;
-  return [line(header), line(header.map(() => '---')), ...rows.map(line)].join('\n');
-}
 
 const passMark = (pass: boolean | undefined): string => (pass === undefined ? 'not measured' : pass ? 'met' : 'NOT met');
 
@@ -258,6 +240,7 @@ export function renderMarkdown(results: BenchResults, commentary = ''): string {
     '',
     toolSection(results),
     '',
+    ...thirdPartySection(results.thirdParty),
     ...runtimeSection(results),
     ...schedulingSection(results),
     '## Machine',

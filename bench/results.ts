@@ -105,6 +105,8 @@ export interface BenchResults {
   runtime?: Record<string, unknown>;
   /** The scheduler scenarios (bench/scheduling.ts). */
   scheduling?: SchedulingResults;
+  /** Programs nobody here tuned, and the large inputs to refuse (bench/third-party.ts). */
+  thirdParty?: ThirdPartyResults;
   /** When `--scheduling-only` last measured them, if later than `date`. */
   schedulingDate?: string;
   schedulingCommit?: string;
@@ -128,3 +130,42 @@ export const SCHEDULING_TARGETS: Record<string, { asyncify?: string; jspi?: stri
   'sleep 5 ms beside 10 spinners: p99 late (ms)': { asyncify: '<= 11', jspi: '<= 11' },
   '10,000 processes ending at once: worst delay of another (ms)': { asyncify: '<= 10', jspi: '<= 10' },
 };
+
+/** A large module the instrumenter must refuse at once: how fast, with what message. */
+export interface RefusalCheck {
+  name: string;
+  origin: string;
+  inputBytes: number;
+  /** Wall time of the whole command, Node start-up included. */
+  ms: number;
+  exitCode: number | null;
+  /** What the command printed (one line expected). */
+  message: string;
+}
+
+export interface ThirdPartyResults {
+  date: string;
+  commit?: string;
+  /** Measured apart from the other figures, perhaps on another machine or Node. */
+  machine?: Machine;
+  runs: number;
+  programs: ProgramResult[];
+  refusals: RefusalCheck[];
+  skipped: string[];
+}
+
+/** The targets of the robustness issue (26), judged on the third-party programs. */
+export const THIRD_PARTY_TARGETS = {
+  countersGeomean: 1.05,
+  countersWorst: 1.15,
+  asyncifyGeomean: 1.15,
+  asyncifyWorst: 1.5,
+  /** Default output no larger than binaryen's single-copy Asyncify with the same checks. */
+  sizeVsSingleCopy: 1,
+  countersSize: 1.25,
+  /** Instrumentation time: at most npm wasm-opt's, at most twice native wasm-opt's. */
+  timeVsNpmWasmOpt: 1,
+  timeVsNativeWasmOpt: 2,
+  memoryVsNativeWasmOpt: 2,
+  refusalSeconds: 5,
+} as const;

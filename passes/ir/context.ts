@@ -5,6 +5,7 @@
 import type { Binaryen, Module } from './binaryen.js';
 import { buildCallGraph, type CallGraph } from './call-graph.js';
 import { entryPoints } from './module.js';
+import { Progress } from './progress.js';
 
 export class PassContext {
   private graph: CallGraph | undefined;
@@ -12,6 +13,8 @@ export class PassContext {
   constructor(
     readonly binaryen: Binaryen,
     readonly module: Module,
+    /** Where the passes report how far they are (nowhere by default). */
+    readonly progress: Progress = new Progress(),
   ) {}
 
   /** The call graph of the module as it is now: built on first use, kept until `changed()`. */

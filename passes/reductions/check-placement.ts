@@ -38,7 +38,7 @@
 // iteration pay for it.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from '../ir/call-graph.js';
-import type { Pass } from '../ir/context.js';
+import type { Pass, PassContext } from '../ir/context.js';
 import type { CostModel } from './cost-model.js';
 import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
 import { branchTargets, childSlots, kindOf, Walker } from '../ir/walker.js';
@@ -464,15 +464,17 @@ export interface PlacementOptions {
 /** Where the checks go and the bound they give: the plan the reduction counter carries out. */
 export const checkPlacement: Pass<Omit<PlacementOptions, 'entryPoints'>, Plan> = {
   name: 'check-placement',
-  run: (context, options) =>
-    placeChecks(context.binaryen, context.module, context.callGraph(), { ...options, entryPoints: context.entryPoints() }),
+  run: (context, options) => placeChecks(context, context.callGraph(), { ...options, entryPoints: context.entryPoints() }),
 };
 
-function placeChecks(binaryen: Binaryen, module: Module, graph: CallGraph, options: PlacementOptions): Plan {
+function placeChecks({ binaryen, module, progress }: PassContext, graph: CallGraph, options: PlacementOptions): Plan {
   const context = new PlanningContext(graph, options.costs, options.limit, options.checkReturns);
+  const defined = [...graph.nodes.values()].filter((n) => n.importName === undefined).length;
+  progress.phase('placing checks', defined);
   for (const component of graph.components) {
     const members = component.map((name) => graph.nodes.get(name)!).filter((n) => n.importName === undefined);
     if (members.length) planComponent(binaryen, module, context, members);
+    progress.step(members.length);
   }
   let bound = 0;
   let returnStretch = 0;

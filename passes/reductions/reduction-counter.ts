@@ -32,7 +32,7 @@
 // loading and storing the global on every iteration, and code outside loops pays nothing.
 import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../ir/binaryen.js';
 import { type CallGraph, callersOf, callTargets, isTailCall } from '../ir/call-graph.js';
-import type { Pass } from '../ir/context.js';
+import type { Pass, PassContext } from '../ir/context.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
 import { type CounterRegion, counterRegions } from './counter-regions.js';
 import { branchTargets, CALL_KINDS, childSlots, type Slot, Walker } from '../ir/walker.js';
@@ -362,20 +362,23 @@ function countingFunctions(graph: CallGraph, plan: Plan): Set<string> {
 export const reductionCounter: Pass<{ plan: Plan }, CheckCounts> = {
   name: 'reduction-counter',
   run(context, { plan }) {
-    const counts = injectReductionChecks(context.binaryen, context.module, plan, context.callGraph());
+    const counts = injectReductionChecks(context, plan, context.callGraph());
     context.changed();
     return counts;
   },
 };
 
-function injectReductionChecks(binaryen: Binaryen, module: Module, plan: Plan, graph: CallGraph): CheckCounts {
+function injectReductionChecks({ binaryen, module, progress }: PassContext, plan: Plan, graph: CallGraph): CheckCounts {
   const counting = countingFunctions(graph, plan);
   module.addGlobal(REDUCTIONS_GLOBAL, binaryen.i32, true, module.i32.const(0));
   module.addGlobalExport(REDUCTIONS_GLOBAL, REDUCTIONS_GLOBAL);
   const yieldHelper = addYieldHelper(binaryen, module, yieldImport(binaryen, module));
   const counts: CheckCounts = { loops: 0, entries: 0, afterCalls: 0, decrements: 0, cachedCounters: 0 };
   const checks = new CheckBuilder(binaryen, module, yieldHelper);
-  for (const func of definedFunctions(binaryen, module)) {
+  const functions = definedFunctions(binaryen, module);
+  progress.phase('adding checks', functions.length);
+  for (const func of functions) {
+    progress.step();
     const functionPlan = plan.functions.get(binaryen.getFunctionInfo(func).name);
     if (!functionPlan) continue;
     const regions = counterRegions(binaryen, func, functionPlan.loopChecks, functionPlan.entryCheck);

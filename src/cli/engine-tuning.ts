@@ -9,7 +9,8 @@ import { SECTION, sections } from '../binary.js';
 /** Below this much code, binaryen finishes before optimized compilation of itself pays off. */
 const QUICK_START_CODE_BYTES = 128 * 1024;
 
-function codeBytes(module: Uint8Array): number | undefined {
+/** Bytes of the module's code section (undefined: malformed, which instrument() reports). */
+export function codeBytes(module: Uint8Array): number | undefined {
   try {
     const code = sections(module).find((section) => section.id === SECTION.code);
     return code ? code.end - code.payload : 0;

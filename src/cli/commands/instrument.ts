@@ -4,15 +4,24 @@ import type { ArgumentsCamelCase, Argv, CommandModule, Options } from 'yargs';
 import { parseGlobList } from '../../blocking-imports.js';
 import { UsageError } from '../../errors.js';
 import { instrument, type InstrumentOptions, type InstrumentReport } from '../../instrument.js';
-import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
+import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
-import { tuneEngineFor } from '../engine-tuning.js';
+import { codeBytes, tuneEngineFor } from '../engine-tuning.js';
+import { estimatedMinutes } from '../../refusals.js';
+import { ProgressLine } from '../progress-line.js';
 import { formatReport } from '../report.js';
+
+/**
+ * A job estimated this long (src/refusals.ts, a pessimistic rate: 0.3 MB of code) draws its
+ * progress line from the start, so binaryen's reading of a large module shows too.
+ */
+const LONG_JOB_MINUTES = 0.5;
 
 type InstrumentArgs = TableOptions & {
   input: string;
   output: string;
   report?: 'text' | 'json';
+  quiet: boolean;
 };
 
 function globs(value: string | string[]): string[] {
@@ -39,6 +48,7 @@ function builder(yargs: Argv): Argv<InstrumentArgs> {
   for (const option of OPTIONS) argv = argv.option(flagOf(option.key), yargsOption(option));
   return argv
     .option('report', { describe: REPORT_DESCRIBE, choices: ['text', 'json'] as const })
+    .option('quiet', { alias: 'q', describe: QUIET_DESCRIBE, type: 'boolean', default: false })
     .check((args) => checkArgs(args as unknown as InstrumentArgs)) as unknown as Argv<InstrumentArgs>;
 }
 
@@ -58,7 +68,16 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
   await checkDistinctPaths(argv.input, argv.output);
   const bytes = await readModuleFile(argv.input);
   tuneEngineFor(bytes);
-  const { binary, report } = await instrument(bytes, optionsOf(argv));
+  const expectedLong = estimatedMinutes(codeBytes(bytes) ?? 0) >= LONG_JOB_MINUTES;
+  const line = argv.quiet ? undefined : new ProgressLine(argv.input, process.stderr, () => performance.now(), expectedLong);
+  const progress = line?.enabled ? { progress: line.listener } : {};
+  let result: Awaited<ReturnType<typeof instrument>>;
+  try {
+    result = await instrument(bytes, { ...optionsOf(argv), ...progress });
+  } finally {
+    line?.clear();
+  }
+  const { binary, report } = result;
   await writeModuleFile(argv.output, binary);
   printReport(report, argv.report);
 }
