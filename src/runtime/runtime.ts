@@ -56,6 +56,8 @@ export interface SpawnOptions {
   blockingImports?: string[];
   /** Overrides RuntimeOptions.reservedPages for this process. */
   reservedPages?: number;
+  /** The pid, when the embedder allocates pids itself (the threads of one runtime share them); default: the next. */
+  pid?: number;
 }
 
 export class Runtime {
@@ -91,7 +93,7 @@ export class Runtime {
   spawn(module: WebAssembly.Module | Uint8Array, options: SpawnOptions = {}): Process {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     if (this.live.size >= limit) throw new ProcessLimitError(limit);
-    const process = new Process(this.nextPid++, this.scheduler, {
+    const process = new Process(options.pid ?? this.nextPid++, this.scheduler, {
       module: module instanceof WebAssembly.Module ? module : this.compile(module),
       hostModules: options.hostModules ?? [],
       backend: this.options.backend ?? 'auto',

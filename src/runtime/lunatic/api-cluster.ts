@@ -17,18 +17,21 @@ export function clusterApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
     register(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
       if (world.registry.whereis(name) === self.pid) return 0;
+      if (world.threads) return world.threads.register(self, name);
       if (world.remote) return world.remote.register(self, name).then(() => 0);
       world.registry.register(self.pid, name);
       return 0;
     },
-    unregister(pointer: number, length: number): number {
+    unregister(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
+      if (world.threads) return world.threads.unregister(self, name);
       if (!world.registry.unregister(self.pid, name)) throw new LunaticError(Errno.SRCH, `process ${self.pid} holds no name "${name}"`);
       world.remote?.unregister(self, name);
       return 0;
     },
     whereis(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
+      if (world.threads) return world.threads.whereis(name);
       const local = world.registry.whereis(name);
       if (local !== undefined || !world.remote) return local ?? -Errno.SRCH;
       return world.remote.whereis(name).then((pid) => pid ?? -Errno.SRCH);

@@ -2,7 +2,7 @@
 // optionally a narrowed configuration), spawn_fn (the same for a function pointer: a table
 // entry), self, exit, kill, link/unlink/trap_links, monitor, sleep_ms, yield_now. Signatures
 // and codes: include/lunatic.h. A pid of another node goes to the cluster (world.remote,
-// distribution.ts).
+// distribution.ts), one of another thread to the threads (world.threads, src/runtime/threads/).
 import { NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
 import { type HostFunction, ProcessExit } from '../types.js';
@@ -22,6 +22,9 @@ function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, con
   return { permissions, link: (flags & SPAWN_LINK) !== 0 };
 }
 
+/** 0 once a link or monitor elsewhere is in place (at once on another thread, after the answer on another node). */
+const zeroWhenDone = (done: void | Promise<void>): number | Promise<number> => (done ? done.then(() => 0) : 0);
+
 export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
     const process = world.process(pid);
@@ -31,27 +34,27 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
       const options = spawnOptions(world, self, flags, config);
-      return world.spawn(self, { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
+      return world.spawnChild(self, { entry: memory.string(entryPointer, entryLength), arg, ...options });
     },
     spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
-      return world.spawn(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, self, flags, config) }).pid;
+      return world.spawnChild(self, { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, self, flags, config) });
     },
     self: () => self.pid,
     exit(code: number): never {
       throw new ProcessExit(code);
     },
     kill(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.kill(pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).kill(pid), 0);
       world.process(pid).core.kill();
       return 0;
     },
     link(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.link(self, pid).then(() => 0);
+      if (!world.isLocal(pid)) return zeroWhenDone(world.elsewhere(pid).link(self, pid));
       world.link(self, other(pid));
       return 0;
     },
     unlink(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.unlink(self, pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).unlink(self, pid), 0);
       world.unlink(self, other(pid));
       return 0;
     },
@@ -60,12 +63,12 @@ export function processApi(world: Lunatic, self: LunaticProcess, memory: GuestMe
       return 0;
     },
     monitor(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.monitor(self, pid).then(() => 0);
+      if (!world.isLocal(pid)) return zeroWhenDone(world.elsewhere(pid).monitor(self, pid));
       world.monitor(self, other(pid));
       return 0;
     },
     demonitor(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.demonitor(self, pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).demonitor(self, pid), 0);
       world.demonitor(self, other(pid));
       return 0;
     },
