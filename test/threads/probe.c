@@ -78,6 +78,16 @@ EXPORT("big") void big(void) {
   lunatic_send(parent, 14, answer, sizeof answer);
 }
 
+/* Prints a line, says so (tag 15), then spins until the runtime ends. */
+EXPORT("last_words") void last_words(void) {
+  int32_t parent = parent_pid();
+  printf("last words from a child\n");
+  fflush(stdout);
+  lunatic_send(parent, 15, "", 0);
+  volatile int x = 0;
+  for (;;) x++;
+}
+
 /* Uses the configuration handle it is given: narrowing it works only if the handle arrived. */
 EXPORT("config_user") void config_user(void) {
   int32_t parent = parent_pid(), handle = 0;
@@ -197,5 +207,9 @@ int main(void) {
   uint32_t answer[2] = {0};
   lunatic_receive(answer, sizeof answer, 14, 5000, NULL);
   printf("big message: %d, sum matches: %d\n", (int)answer[0], answer[1] == sum);
-  return 0;
+
+  // main's exit code is the runtime's, with a child still running on another thread
+  child_of("last_words", 0);
+  lunatic_receive(NULL, 0, 15, 5000, NULL);
+  return 7;
 }
