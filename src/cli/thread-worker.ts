@@ -21,13 +21,14 @@ function flushed(stream: NodeJS.WriteStream): Promise<void> {
 }
 
 const data = workerData as ThreadWorkerData;
-const { lunatic } = await buildWorld(data.config);
+const { runtime, lunatic } = await buildWorld(data.config);
 const peers = new ThreadPeers({
   index: data.index,
   memory: data.memory,
   world: lunatic,
   program: lunatic.program(data.bytes, data.module),
   maxProcesses: data.config.maxProcesses,
+  isIdle: () => runtime.runnable === 0,
 });
 parentPort!.on('message', (message) => {
   if (message !== 'shutdown') return;

@@ -108,6 +108,11 @@ export class Runtime {
     return process;
   }
 
+  /** How many processes wait for their turn (none: the scheduler is idle). */
+  get runnable(): number {
+    return this.scheduler.runnable;
+  }
+
   /** Processes that have not ended yet. */
   get processes(): ReadonlySet<Process> {
     return this.live;

@@ -14,7 +14,7 @@ import { InputError, messageOf, UsageError } from '../../errors.js';
 import { instrument } from '../../instrument.js';
 import { type InstrumentInfo, readInstrumentSection } from '../../section.js';
 import { readModuleFile } from '../../wasm-io.js';
-import { DEFAULT_MAX_PROCESSES, type ExitStatus } from '../../runtime/index.js';
+import { DEFAULT_MAX_PROCESSES, type ExitStatus, type Runtime } from '../../runtime/index.js';
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
 import { MAY_WAIT_IMPORTS } from '../../runtime/wasi/index.js';
 import { grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from '../../runtime/lunatic/index.js';
@@ -212,7 +212,12 @@ function threadCount(argv: RunArgs): number {
  * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
  * started when the first process is placed on each. Returns them, for shutdown.
  */
-function spreadOverThreads(lunatic: Lunatic, program: Program, config: WorldConfig, threads: number): WorkerThreads {
+function spreadOverThreads(
+  world: { runtime: Runtime; lunatic: Lunatic },
+  program: Program,
+  config: WorldConfig,
+  threads: number,
+): WorkerThreads {
   const memory = createSharedMemory(threads);
   const workers = new WorkerThreads({
     entry: new URL('../thread-worker.js', import.meta.url),
@@ -223,7 +228,9 @@ function spreadOverThreads(lunatic: Lunatic, program: Program, config: WorldConf
     },
   });
   const maxProcesses = config.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses }).listen();
+  const { runtime, lunatic } = world;
+  const isIdle = () => runtime.runnable === 0;
+  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses, isIdle }).listen();
   return workers;
 }
 
@@ -239,10 +246,11 @@ async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
     reductions: argv.reductions,
     maxProcesses: argv.maxProcesses,
   };
-  const { lunatic } = await buildWorld(config);
+  const world = await buildWorld(config);
+  const { lunatic } = world;
   const program = lunatic.program(bytes, module);
   const threads = threadCount(argv);
-  const workers = threads > 1 ? spreadOverThreads(lunatic, program, config, threads) : undefined;
+  const workers = threads > 1 ? spreadOverThreads(world, program, config, threads) : undefined;
   const cluster = await joinClusterFromArgs(lunatic, argv, permissionsOf(argv), reportChildCrash);
   const status = await lunatic.start(program, { permissions: permissionsOf(argv) }).exited;
   const code = exitCodeOf(argv.program, status);

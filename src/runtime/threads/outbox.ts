@@ -25,6 +25,8 @@ export const Kind = {
   LAST: 9,
 } as const;
 
+const EMPTY = new Uint8Array(0);
+
 /** Where a record is being written: in the ring, or in a buffer of its own. */
 export interface Slot {
   bytes: Uint8Array;
@@ -33,7 +35,9 @@ export interface Slot {
 }
 
 export class Outbox {
-  private readonly queued: Uint8Array[] = [];
+  private queued: Uint8Array[] = [];
+  /** The first record of `queued` not yet in the ring. */
+  private head = 0;
   private inRing = false;
   private readonly slot: Slot;
 
@@ -51,21 +55,32 @@ export class Outbox {
 
   /** Whether records wait for room in the ring. */
   get backlog(): boolean {
-    return this.queued.length > 0;
+    return this.head < this.queued.length;
   }
 
-  /** Room for a record of `length` bytes (its kind first); `end` sends it. */
+  /** Room for a record of `length` bytes (its kind first), queued when the ring has none; `end` sends it. */
   begin(length: number): Slot {
-    if (this.queued.length === 0 && length <= this.ring.maxPayload) {
-      const offset = this.ring.reserve(length);
-      if (offset >= 0) {
-        this.inRing = true;
-        this.slot.bytes = this.ring.bytes;
-        this.slot.view = this.ring.view;
-        this.slot.offset = offset;
-        return this.slot;
-      }
-    }
+    return this.tryBegin(length) ?? this.beginQueued(length);
+  }
+
+  /**
+   * Room for a record of `length` bytes in the ring, or undefined when the ring is full or
+   * records wait for room already (a message is then refused with FULL: back-pressure). A
+   * record too large for one ring record is always accepted (queued in pieces) when none wait.
+   */
+  tryBegin(length: number): Slot | undefined {
+    if (this.backlog) return undefined;
+    if (length > this.ring.maxPayload) return this.beginQueued(length);
+    const offset = this.ring.reserve(length);
+    if (offset < 0) return undefined;
+    this.inRing = true;
+    this.slot.bytes = this.ring.bytes;
+    this.slot.view = this.ring.view;
+    this.slot.offset = offset;
+    return this.slot;
+  }
+
+  private beginQueued(length: number): Slot {
     this.inRing = false;
     const bytes = new Uint8Array(length);
     this.slot.bytes = bytes;
@@ -89,14 +104,18 @@ export class Outbox {
 
   /** Moves queued records into the ring while it has room; asks for a retry when some remain. */
   flush(): void {
-    while (this.queued.length > 0) {
-      const record = this.queued[0]!;
+    const queued = this.queued;
+    while (this.head < queued.length) {
+      const record = queued[this.head]!;
       const offset = this.ring.reserve(record.length);
       if (offset < 0) break;
       this.ring.bytes.set(record, offset);
-      this.queued.shift();
+      queued[this.head++] = EMPTY;
     }
-    if (this.queued.length > 0) this.retry();
+    if (this.head === queued.length) {
+      this.queued = [];
+      this.head = 0;
+    } else this.retry();
   }
 
   private queue(record: Uint8Array): void {
