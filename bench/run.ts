@@ -9,6 +9,8 @@
 //   --no-runtime    skip the runtime's own benchmarks (bench/runtime.ts, bench/scheduling.ts)
 //   --baseline DIR  also run the scheduler scenarios with another built checkout (bench/scheduling.ts)
 //   --scheduling-only  only the scheduler scenarios; the other figures are kept from bench/results.json
+//   --threads-only     only the figures of the runtime on several threads (bench/threads.ts), printed
+//                      as JSON and a Markdown table for bench/RESULTS.md; nothing else is written
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -24,6 +26,7 @@ import { benchDir, cli, findNode24, nativeWasmOpt, npmWasmOpt, workDir } from '.
 import { type BenchProgram, cPrograms } from './programs.js';
 import { runtimeBench } from './runtime.js';
 import { schedulingBench } from './scheduling.js';
+import { THREADS_RUNS, threadsBench, threadsMarkdown } from './threads.js';
 import { type BenchResults, type ProgramResult, type RunVariant, TARGETS, type Tool, TOOLS, VARIANT_TOOL } from './results.js';
 import { median } from './stats.js';
 import { summarizeResults, verdicts } from './summary.js';
@@ -37,6 +40,7 @@ interface Options {
   reductions: number;
   baseline?: string;
   schedulingOnly: boolean;
+  threadsOnly: boolean;
 }
 
 const TOOL_TIMEOUT_MS = 20 * 60_000;
@@ -54,6 +58,7 @@ function parseOptions(argv: string[]): Options {
       'no-runtime': { type: 'boolean', default: false },
       baseline: { type: 'string' },
       'scheduling-only': { type: 'boolean', default: false },
+      'threads-only': { type: 'boolean', default: false },
     },
   });
   const runs = values.quick ? 1 : Number(values.runs);
@@ -67,6 +72,7 @@ function parseOptions(argv: string[]): Options {
     runtime: !values['no-runtime'] && !values.quick,
     reductions,
     schedulingOnly: values['scheduling-only'],
+    threadsOnly: values['threads-only'],
     ...(values.baseline ? { baseline: values.baseline } : {}),
     ...(values.only ? { only: values.only.split(',') } : {}),
   };
@@ -290,6 +296,11 @@ async function main(): Promise<void> {
   const { options, programs, skipped } = plan;
   mkdirSync(join(workDir, 'out'), { recursive: true });
   if (options.schedulingOnly) return rerunScheduling(options);
+  if (options.threadsOnly) {
+    const threads = await threadsBench({ runs: Math.min(options.runs, THREADS_RUNS) });
+    process.stdout.write(`${JSON.stringify(threads, null, 2)}\n\n${threadsMarkdown(threads)}`);
+    return;
+  }
   const node24 = findNode24();
   if (!node24) console.log(`skipping ${NO_NODE24}`);
   const commit = currentCommit();
