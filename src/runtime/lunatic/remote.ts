@@ -45,7 +45,8 @@ export interface RemoteNodes {
  * wait for the answer) or another thread of this node (Threads, which answer at once).
  */
 export interface Elsewhere {
-  send(from: number, to: number, tag: bigint, data: Uint8Array): void;
+  /** Queues a message (`data` may be a view of wasm memory: copy it now); may return a negative errno (FULL) instead of throwing, on a hot path. */
+  send(from: number, to: number, tag: bigint, data: Uint8Array): unknown;
   link(local: LunaticProcess, other: number): void | Promise<void>;
   unlink(local: LunaticProcess, other: number): void;
   monitor(watcher: LunaticProcess, watched: number): void | Promise<void>;
