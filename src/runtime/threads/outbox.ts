@@ -5,8 +5,8 @@
 // larger than a ring record may hold is cut into PART records and a LAST one, which the reader
 // joins (Inbox).
 //
-// Records are published when the code that wrote them gives up the thread (a microtask: the
-// sending process has parked, yielded or ended, or the batch of processes is over), not one by
+// Records are published when the code that wrote them gives up the thread (a macrotask: the
+// sending process has parked, yielded or ended, and the batch of processes is over), not one by
 // one: so a child spawned on another thread starts only after its parent stopped, and sees what
 // the parent did after spawning it in the same turn (a socket given to it, messages), as on one
 // thread; and one doorbell rings for many records.

@@ -281,14 +281,20 @@ export class ThreadPeers implements Threads {
     return thread;
   }
 
-  /** Publishes every ring's new records once the code running now gives up the thread (outbox.ts). */
+  /**
+   * Publishes every ring's new records once the code running now gives up the thread (outbox.ts):
+   * in a macrotask, not a microtask, because under JSPI every lunatic call suspends the process
+   * for a microtask turn, so a microtask could publish a spawn before the parent gave the child
+   * its socket.
+   */
   private schedulePublish(): void {
     if (this.publishQueued) return;
     this.publishQueued = true;
-    queueMicrotask(this.publish);
+    macrotask(this.publish);
   }
 
   private readonly publish = (): void => {
+    if (!this.publishQueued) return;
     this.publishQueued = false;
     for (const outbox of this.outboxes) outbox?.publish();
   };
@@ -299,6 +305,7 @@ export class ThreadPeers implements Threads {
     after(1, () => {
       this.retryQueued = false;
       for (const outbox of this.outboxes) if (outbox?.backlog) outbox.flush();
+      this.publishQueued = true;
       this.publish();
     });
   }
@@ -315,6 +322,7 @@ export class ThreadPeers implements Threads {
   /** Polls briefly when no process is runnable, then sleeps until a producer rings the doorbell. */
   private readonly idle = (): void => {
     if (this.closed) return;
+    this.publish(); // what the processes just woken sent, before polling for the answers
     if (this.options.isIdle?.() ?? true) {
       const deadline = performance.now() + SPIN_MS;
       while (!this.waiting() && performance.now() < deadline);
