@@ -1,6 +1,7 @@
 // Echo round trips over loopback TCP: the C echo server of examples/echo-server (one lunatic
 // process per connection, started with `lunatic-instrument run`) against a plain Node `net`
-// echo server, in the same run, with 10, 100 and 1,000 concurrent connections. Each
+// echo server, in the same run, with 10, 100 and 1,000 concurrent connections (lunatic on one
+// thread, as Node's server; bench/threads.ts compares one thread with two). Each
 // connection first completes one round trip (so every connection process has started), then
 // sends a 64-byte message, waits for it to come back and repeats, for a fixed time. The figures:
 // round-trip latency p50/p99, round trips per second, the fewest round trips any one connection
@@ -24,7 +25,7 @@ const NODE_ECHO_SERVER = `
 const server = require('node:net').createServer({ noDelay: true }, (socket) => { socket.on('data', (data) => socket.write(data)); socket.on('error', () => {}); });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => console.log('listening on 127.0.0.1:' + server.address().port));`;
 
-interface ServerKind {
+export interface ServerKind {
   name: string;
   command: string;
   args: string[];
@@ -34,17 +35,17 @@ function serverKinds(node: string): ServerKind[] {
   const echoServer = join(projectRoot, 'examples/echo-server/echo-server.wasm');
   return [
     { name: 'node', command: node, args: ['-e', NODE_ECHO_SERVER] },
-    { name: 'lunatic', command: node, args: [cli, 'run', echoServer, '--allow-listen', '127.0.0.1:0'] },
+    { name: 'lunatic', command: node, args: [cli, 'run', echoServer, '--allow-listen', '127.0.0.1:0', '--threads', '1'] },
   ];
 }
 
-interface RunningServer {
+export interface RunningServer {
   port: number;
   child: ChildProcess;
 }
 
 /** Starts the server and waits for "listening on 127.0.0.1:PORT" on its stdout. */
-function startServer(kind: ServerKind): Promise<RunningServer> {
+export function startServer(kind: ServerKind): Promise<RunningServer> {
   const child = spawn(kind.command, kind.args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   return new Promise((resolve, reject) => {
@@ -66,7 +67,7 @@ function startServer(kind: ServerKind): Promise<RunningServer> {
   });
 }
 
-function stopServer(server: RunningServer): Promise<void> {
+export function stopServer(server: RunningServer): Promise<void> {
   return new Promise((resolve) => {
     server.child.removeAllListeners('exit');
     server.child.once('exit', () => resolve());
@@ -112,7 +113,7 @@ function percentile(sorted: readonly number[], fraction: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * fraction))]!;
 }
 
-interface Figures {
+export interface Figures {
   p50Ms: number;
   p99Ms: number;
   roundTripsPerSecond: number;
@@ -120,7 +121,7 @@ interface Figures {
   fewestPerConnection: number;
 }
 
-async function measure(port: number, connections: number): Promise<Figures> {
+export async function measure(port: number, connections: number): Promise<Figures> {
   const sockets = await Promise.all(Array.from({ length: connections }, () => openConnection(port)));
   await Promise.all(sockets.map((socket) => pingPong(socket, 0)));
   const perConnection = await Promise.all(sockets.map((socket) => pingPong(socket, performance.now() + MEASURE_MS)));
@@ -177,7 +178,7 @@ export async function echoBench(): Promise<Record<string, unknown>> {
   return result;
 }
 
-function nodeVersion(node: string): Promise<string> {
+export function nodeVersion(node: string): Promise<string> {
   return new Promise((resolve) => {
     const child = spawn(node, ['--version']);
     let text = '';

@@ -11,6 +11,8 @@
 //   --scheduling-only  only the scheduler scenarios; the other figures are kept from bench/results.json
 //   --no-third-party   skip the programs built or fetched at bench time (bench/third-party.ts)
 //   --third-party-only only those (and the refusals of large inputs); the other figures are kept
+//   --threads-only     only the figures of the runtime on several threads (bench/threads.ts), printed
+//                      as JSON and a Markdown table for bench/RESULTS.md; nothing else is written
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -27,6 +29,7 @@ import { type BenchProgram, cPrograms } from './programs.js';
 import { refusalChecks, thirdPartyPrograms } from './third-party.js';
 import { runtimeBench } from './runtime.js';
 import { schedulingBench } from './scheduling.js';
+import { THREADS_RUNS, threadsBench, threadsMarkdown } from './threads.js';
 import {
   type BenchResults,
   type ProgramResult,
@@ -51,6 +54,7 @@ interface Options {
   schedulingOnly: boolean;
   thirdParty: boolean;
   thirdPartyOnly: boolean;
+  threadsOnly: boolean;
 }
 
 /** What to measure of a program: which tools instrument it, which variants run. */
@@ -87,6 +91,7 @@ function parseOptions(argv: string[]): Options {
       'scheduling-only': { type: 'boolean', default: false },
       'no-third-party': { type: 'boolean', default: false },
       'third-party-only': { type: 'boolean', default: false },
+      'threads-only': { type: 'boolean', default: false },
     },
   });
   const runs = values.quick ? 1 : Number(values.runs);
@@ -102,6 +107,7 @@ function parseOptions(argv: string[]): Options {
     schedulingOnly: values['scheduling-only'],
     thirdParty: !values['no-third-party'],
     thirdPartyOnly: values['third-party-only'],
+    threadsOnly: values['threads-only'],
     ...(values.baseline ? { baseline: values.baseline } : {}),
     ...(values.only ? { only: values.only.split(',') } : {}),
   };
@@ -370,6 +376,11 @@ async function main(): Promise<void> {
   mkdirSync(join(workDir, 'out'), { recursive: true });
   if (options.schedulingOnly) return rerunScheduling(options);
   if (options.thirdPartyOnly) return rerunThirdParty(options);
+  if (options.threadsOnly) {
+    const threads = await threadsBench({ runs: Math.min(options.runs, THREADS_RUNS) });
+    process.stdout.write(`${JSON.stringify(threads, null, 2)}\n\n${threadsMarkdown(threads)}`);
+    return;
+  }
   const node24 = findNode24();
   if (!node24) console.log(`skipping ${NO_NODE24}`);
   const commit = currentCommit();

@@ -37,14 +37,26 @@ const SCENARIOS = [
 interface Side {
   label: string;
   cli: string;
+  /** `--threads 1` where the checkout has the flag: these figures are of one scheduler (bench/threads.ts compares threads). */
+  flags: string[];
+}
+
+function sideOf(label: string, sideCli: string): Side {
+  const help = execFileSync(process.execPath, [sideCli, 'run', '--help'], { encoding: 'utf8' });
+  return { label, cli: sideCli, flags: help.includes('--threads') ? ['--threads', '1'] : [] };
 }
 
 function runScenario(node: string, side: Side, module: string, args: readonly string[]): Promise<Record<string, number>> {
   return new Promise((resolve, reject) => {
-    execFile(node, [side.cli, 'run', module, '--', ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
-      if (error) return reject(new Error(`${side.label}: ${args.join(' ')}: ${stderr.trim() || error.message}`));
-      resolve(Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)])));
-    });
+    execFile(
+      node,
+      [side.cli, 'run', module, ...side.flags, '--', ...args],
+      { timeout: 600_000, maxBuffer: 1 << 20 },
+      (error, stdout, stderr) => {
+        if (error) return reject(new Error(`${side.label}: ${args.join(' ')}: ${stderr.trim() || error.message}`));
+        resolve(Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)])));
+      },
+    );
   });
 }
 
@@ -75,8 +87,8 @@ function nodeVersion(node: string): Promise<string> {
 export async function schedulingBench(options: { baseline?: string; runs?: number } = {}): Promise<SchedulingResults> {
   const runs = options.runs ?? SCHEDULING_RUNS;
   const modules = await prepare();
-  const sides: Side[] = [{ label: 'current', cli }];
-  if (options.baseline) sides.push({ label: 'baseline', cli: join(options.baseline, 'bin', 'lunatic-instrument.js') });
+  const sides: Side[] = [sideOf('current', cli)];
+  if (options.baseline) sides.push(sideOf('baseline', join(options.baseline, 'bin', 'lunatic-instrument.js')));
   const node24 = findNode24();
   const backends = [
     { backend: 'asyncify', node: process.execPath, module: modules.asyncify },

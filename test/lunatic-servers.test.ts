@@ -1,7 +1,8 @@
 // The C example servers (examples/echo-server, examples/chat: committed .wasm, instrumented
 // here in memory) on the lunatic runtime with real loopback sockets: 1,000 concurrent echo
 // clients, a crashing connection process that leaves the others serving, spawn and listen
-// denied by permissions, and chat lines reaching the other clients in order.
+// denied by permissions, and chat lines reaching the other clients in order; the echo and chat
+// servers on one thread and on two (worlds joined as threads: sockets given across them).
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -11,13 +12,16 @@ import { type ExitStatus, Runtime } from '../src/runtime/index.js';
 import { Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program } from '../src/runtime/lunatic/index.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { callbackOutput, CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { joinAsThreads } from './helpers/threads.js';
 import { projectRoot } from './helpers/tools.js';
 
 const LISTEN = { ...NO_PERMISSIONS, canSpawn: true, listen: ['127.0.0.1:0'] } satisfies Permissions;
 
 interface Server {
-  lunatic: Lunatic;
+  /** The worlds: one, or two joined as threads (test/helpers/threads.ts); main runs in the first. */
+  worlds: Lunatic[];
   main: LunaticProcess;
+  stopThreads: (() => void) | undefined;
   /** The processes main spawned, in order. */
   processes: LunaticProcess[];
   stderr: () => string;
@@ -27,7 +31,11 @@ interface Server {
 
 const live: Server[] = [];
 
-function startServer(program: Program, permissions: Permissions): Server {
+const sum = (worlds: Lunatic[], count: (world: Lunatic) => number) => worlds.reduce((total, world) => total + count(world), 0);
+const processCount = (server: Server) => sum(server.worlds, (world) => world.processes.size);
+const handleCount = (server: Server) => sum(server.worlds, (world) => world.handles.size);
+
+function startServer(program: Program, permissions: Permissions, threads = 1): Server {
   const processes: LunaticProcess[] = [];
   let stdout = '';
   const stderr = new CollectedOutput();
@@ -44,23 +52,31 @@ function startServer(program: Program, permissions: Permissions): Server {
     }),
     stderr,
   });
-  const lunatic = new Lunatic({
-    core: new Runtime({ backend: 'asyncify' }),
-    network: new NodeNetwork(),
-    hostModules: () => [wasi],
-    reductions: 1_000_000,
-    onSpawn: (process) => processes.push(process),
+  const made = Array.from({ length: threads }, () => {
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const lunatic = new Lunatic({
+      core: runtime,
+      network: new NodeNetwork(),
+      hostModules: () => [wasi],
+      reductions: 1_000_000,
+      onSpawn: (process) => processes.push(process),
+    });
+    return { runtime, lunatic };
   });
-  const main = lunatic.start(program, { permissions });
-  const server = { lunatic, main, processes, stderr: () => stderr.text(), port: Promise.race([port, main.exited]) };
+  const stopThreads = threads > 1 ? joinAsThreads(made, program) : undefined;
+  const worlds = made.map(({ lunatic }) => lunatic);
+  const main = worlds[0]!.start(program, { permissions });
+  const server = { worlds, main, processes, stderr: () => stderr.text(), port: Promise.race([port, main.exited]), stopThreads };
   live.push(server);
   return server;
 }
 
 afterEach(async () => {
   for (const server of live.splice(0)) {
-    for (const process of server.lunatic.processes.values()) process.core.kill();
+    for (const world of server.worlds) for (const process of world.processes.values()) process.core.kill();
     await server.main.exited;
+    await Promise.all(server.processes.map((process) => process.exited));
+    server.stopThreads?.();
   }
 });
 
@@ -102,7 +118,7 @@ class Client {
 
 const example = (path: string) => readFileSync(join(projectRoot, 'examples', path));
 
-describe('the echo server (one process per connection)', () => {
+describe.each([1, 2])('the echo server (one process per connection), %i thread(s)', (threads) => {
   let program: Program;
   beforeAll(async () => {
     const probe = new Lunatic({ core: new Runtime(), reductions: 1 });
@@ -110,7 +126,7 @@ describe('the echo server (one process per connection)', () => {
   }, 60_000);
 
   it('echoes each of 1,000 concurrent clients its own bytes, then closes everything', async () => {
-    const server = startServer(program, LISTEN);
+    const server = startServer(program, LISTEN, threads);
     const port = await listeningPort(server);
     const CLIENTS = 1000;
     const clients = Array.from({ length: CLIENTS }, () => new Client(port));
@@ -118,18 +134,19 @@ describe('the echo server (one process per connection)', () => {
     for (const [i, client] of clients.entries()) client.socket.write(payloads[i]!);
     const echoed = await Promise.all(clients.map((client, i) => client.until((text) => text.length >= payloads[i]!.length)));
     expect(echoed).toEqual(payloads);
-    expect(server.lunatic.processes.size).toBe(CLIENTS + 1);
+    expect(processCount(server)).toBe(CLIENTS + 1);
+    if (threads > 1) expect(server.worlds.map((world) => world.processes.size > CLIENTS / 4)).toEqual([true, true]); // spread
     await Promise.all(clients.map((client) => client.close()));
     await Promise.all(server.processes.map((process) => process.exited));
-    expect(server.lunatic.processes.size).toBe(1);
-    expect(server.lunatic.handles.size).toBe(1); // only the listener is left
+    expect(processCount(server)).toBe(1);
+    expect(handleCount(server)).toBe(1); // only the listener is left
     server.main.core.kill();
     await server.main.exited;
-    expect(server.lunatic.handles.size).toBe(0);
+    expect(handleCount(server)).toBe(0);
   }, 60_000);
 
   it('a connection process that crashes leaves the other connections serving', async () => {
-    const server = startServer(program, LISTEN);
+    const server = startServer(program, LISTEN, threads);
     const port = await listeningPort(server);
     const [before, crasher] = [new Client(port), new Client(port)];
     before.socket.write('first\n');
@@ -164,7 +181,7 @@ describe('the echo server (one process per connection)', () => {
   });
 });
 
-describe('the chat server (coordinator, client and reader processes)', () => {
+describe.each([1, 2])('the chat server (coordinator, client and reader processes), %i thread(s)', (threads) => {
   let program: Program;
   beforeAll(async () => {
     const probe = new Lunatic({ core: new Runtime(), reductions: 1 });
@@ -172,7 +189,7 @@ describe('the chat server (coordinator, client and reader processes)', () => {
   }, 60_000);
 
   it("delivers one client's lines to every other client, in order", async () => {
-    const server = startServer(program, LISTEN);
+    const server = startServer(program, LISTEN, threads);
     const port = await listeningPort(server);
     const [alice, bob, carol] = [new Client(port), new Client(port), new Client(port)];
     for (const client of [alice, bob, carol]) await client.until((text) => text.includes('welcome'));

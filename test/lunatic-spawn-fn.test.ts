@@ -134,12 +134,13 @@ describe('lunatic_spawn_fn from C, through lunatic-instrument run', () => {
   });
   afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
 
-  async function expectRuns(node: string): Promise<void> {
-    const result = await run(node, [BIN, 'run', program], { cwd: dir });
+  async function expectRuns(node: string, threads: number): Promise<void> {
+    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: dir });
     expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 0, stdout: EXPECTED });
     expect(result.stderr).toMatch(/^lunatic-instrument: process \d+ crashed: unreachable\n\s+at crash\n/);
   }
 
-  it.skipIf(!clang)('on Node 20 (Asyncify, instrumented in memory)', () => expectRuns(process.execPath), 60_000);
-  it.skipIf(!clang || !node24)('on Node 24 (JSPI)', () => expectRuns(node24!), 60_000);
+  it.skipIf(!clang)('on Node 20 (Asyncify, instrumented in memory), one thread', () => expectRuns(process.execPath, 1), 60_000);
+  it.skipIf(!clang)('on Node 20, two threads (the children on the worker)', () => expectRuns(process.execPath, 2), 60_000);
+  it.skipIf(!clang || !node24)('on Node 24 (JSPI), two threads', () => expectRuns(node24!, 2), 60_000);
 });

@@ -229,7 +229,8 @@ describe('hibernation', () => {
     const { status, stdout, runtime } = await runProgram('spawns.wasm', ['waiters', '20000', '20'], { maxInstances: 1000 });
     expect(status.code).toBe(0);
     expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(20_000);
-    expect(runtime.pool.made).toBeLessThanOrEqual(1002);
+    // a soft limit: processes that are runnable keep their instances (a few dozen here)
+    expect(runtime.pool.made).toBeLessThanOrEqual(1100);
   }, 120_000);
 });
 

@@ -21,7 +21,8 @@ interface Run {
 /** Runs the module, sending a line on stdin once both spinners have printed their last round. */
 function runQuickstart(module: string): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, 'run', module], { stdio: ['pipe', 'pipe', 'inherit'] });
+    // One thread, as the README runs it: the spinners must take turns (on two they would not need to).
+    const child = spawn(process.execPath, [BIN, 'run', module, '--threads', '1'], { stdio: ['pipe', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString();

@@ -77,6 +77,8 @@ export interface SpawnOptions {
   blockingImports?: string[];
   /** Overrides RuntimeOptions.reservedPages for this process. */
   reservedPages?: number;
+  /** The pid, when the embedder allocates pids itself (the threads of one runtime share them); default: the next. */
+  pid?: number;
 }
 
 /** The blocking globs of a spawn that names none: one array, so instances made for it are shared. */
@@ -126,7 +128,7 @@ export class Runtime {
   spawn(module: WebAssembly.Module | Uint8Array, options: SpawnOptions = {}): Process {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     if (this.live.size >= limit) throw new ProcessLimitError(limit);
-    const process = new Process(this.nextPid++, this.scheduler, {
+    const process = new Process(options.pid ?? this.nextPid++, this.scheduler, {
       module: module instanceof WebAssembly.Module ? module : this.compile(module),
       hostModules: options.hostModules ?? [],
       backend: this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto'),
@@ -149,6 +151,11 @@ export class Runtime {
     let globs = this.globs.get(listed);
     if (!globs) this.globs.set(listed, (globs = blockingImportGlobs(listed)));
     return globs;
+  }
+
+  /** How many processes wait for their turn (none: the scheduler is idle). */
+  get runnable(): number {
+    return this.scheduler.runnable;
   }
 
   /** Processes that have not ended yet. */

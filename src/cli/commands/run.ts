@@ -8,27 +8,28 @@
 // --allow-listen/--allow-connect/--no-spawn/--max-*/--mailbox flags are its permissions, which
 // the processes it spawns inherit or narrow; a spawned process's crash is reported, not fatal.
 // --node NAME --nats URL join a cluster of nodes first (src/cli/cluster.ts).
-import { basename } from 'node:path';
+import { availableParallelism } from 'node:os';
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { InputError, messageOf, UsageError } from '../../errors.js';
 import { instrument } from '../../instrument.js';
 import { type InstrumentInfo, readInstrumentSection } from '../../section.js';
 import { readModuleFile } from '../../wasm-io.js';
-import { nodeDirectory } from '../../runtime/node/fs.js';
-import { processStdio } from '../../runtime/node/stdio.js';
 import {
   DEFAULT_HIBERNATE_AFTER_MS,
   DEFAULT_MAX_INSTANCES,
   DEFAULT_MAX_PROCESSES,
-  DEFAULT_REDUCTIONS,
   type ExitStatus,
-  Runtime,
+  type Runtime,
 } from '../../runtime/index.js';
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
-import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../../runtime/wasi/index.js';
-import { grantedPermissions, Lunatic, LunaticError, type LunaticProcess, type Permissions } from '../../runtime/lunatic/index.js';
-import { NodeNetwork } from '../../runtime/node/net.js';
+import { MAY_WAIT_IMPORTS } from '../../runtime/wasi/index.js';
+import { grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from '../../runtime/lunatic/index.js';
+import { WorkerThreads } from '../../runtime/node/worker-threads.js';
+import { createSharedMemory, MAX_THREADS } from '../../runtime/threads/shared.js';
+import { ThreadPeers } from '../../runtime/threads/threads.js';
 import { checkClusterArgs, type ClusterArgs, clusterOptions, joinClusterFromArgs } from '../cluster.js';
+import type { ThreadWorkerData } from '../thread-worker.js';
+import { buildWorld, parseDir, reportChildCrash, reportCrash, type WorldConfig } from '../world.js';
 
 /** The exit code of a program that crashed (trap, host error, failure to start). */
 export const TRAP_EXIT_CODE = 134;
@@ -51,18 +52,7 @@ interface RunArgs extends ClusterArgs {
   hibernate?: boolean;
   hibernateAfter?: number;
   maxInstances?: number;
-}
-
-interface Preopen {
-  host: string;
-  guest: string;
-}
-
-/** `HOST` or `HOST::GUEST`; the guest path defaults to the host path as written. */
-function parseDir(spec: string): Preopen {
-  const [host, guest, extra] = spec.split('::');
-  if (!host || guest === '' || extra !== undefined) throw new UsageError(`--dir ${spec}: expected HOST or HOST::GUEST`);
-  return { host, guest: guest ?? host };
+  threads?: number;
 }
 
 function parseEnv(specs: string[]): Record<string, string> {
@@ -133,7 +123,11 @@ function builder(yargs: Argv): Argv<RunArgs> {
         type: 'number',
       })
       .option('max-instances', {
-        describe: `most processes in wasm instances at once; past it the oldest waiting ones hibernate (default ${DEFAULT_MAX_INSTANCES})`,
+        describe: `most processes in wasm instances at once, per thread; past it the oldest waiting ones hibernate (default ${DEFAULT_MAX_INSTANCES})`,
+        type: 'number',
+      })
+      .option('threads', {
+        describe: `threads the processes run on (worker_threads, started on first use; default: the machine's cores; 1: one event loop)`,
         type: 'number',
       })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
@@ -152,6 +146,11 @@ function checkArgs(argv: RunArgs): true {
     throw new UsageError('--max-instances must be a whole number of 1 or more');
   if (hibernateAfter !== undefined && !(hibernateAfter >= 0))
     throw new UsageError('--hibernate-after must be a number of milliseconds, 0 or more');
+  const { threads } = argv;
+  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS))
+    throw new UsageError(`--threads must be a whole number from 1 to ${MAX_THREADS}`);
+  if (threads !== undefined && threads > 1 && argv.node !== undefined)
+    throw new UsageError('--threads above 1 with --node: a cluster node runs on one thread (use --threads 1)');
   argv.dir.forEach(parseDir);
   parseEnv(argv.env);
   permissionsOf(argv);
@@ -205,38 +204,17 @@ async function prepare(program: string, choice: BackendChoice): Promise<{ bytes:
   return { bytes: binary, backend };
 }
 
-async function compile(runtime: Runtime, program: string, bytes: Uint8Array): Promise<WebAssembly.Module> {
+async function compile(program: string, bytes: Uint8Array): Promise<WebAssembly.Module> {
   try {
-    return await runtime.compile(bytes);
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
   } catch (error) {
     throw new InputError(`${program}: not a valid WebAssembly module: ${messageOf(error)}`);
   }
 }
 
-async function preopens(specs: string[]) {
-  return Promise.all(
-    specs.map(parseDir).map(async ({ host, guest }) => {
-      try {
-        return { guestPath: guest, dir: await nodeDirectory(host) };
-      } catch (error) {
-        throw new InputError(`--dir ${host}: ${messageOf(error).replace(`${host}: `, '')}`);
-      }
-    }),
-  );
-}
-
 /** Resolves once everything written to `stream` so far has been handed to the OS. */
 function flushed(stream: NodeJS.WriteStream): Promise<void> {
   return new Promise((resolve) => stream.write('', () => resolve()));
-}
-
-function reportCrash(what: string, trap: { message: string; functions: string[] }): void {
-  const stack = trap.functions.map((name) => `\n    at ${name}`).join('');
-  process.stderr.write(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
-}
-
-function reportChildCrash(child: LunaticProcess): void {
-  child.onEnd((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
 }
 
 function exitCodeOf(program: string, status: ExitStatus): number {
@@ -250,33 +228,64 @@ function programArgs(argv: ArgumentsCamelCase<RunArgs>): string[] {
   return [...argv.args, ...argv._.slice(1)].map(String);
 }
 
+/** --threads, or the machine's cores (one thread for a cluster node). */
+function threadCount(argv: RunArgs): number {
+  if (argv.threads !== undefined) return argv.threads;
+  return argv.node === undefined ? Math.min(availableParallelism(), MAX_THREADS) : 1;
+}
+
+/**
+ * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
+ * started when the first process is placed on each. Returns them, for shutdown.
+ */
+function spreadOverThreads(
+  world: { runtime: Runtime; lunatic: Lunatic },
+  program: Program,
+  config: WorldConfig,
+  threads: number,
+): WorkerThreads {
+  const memory = createSharedMemory(threads);
+  const workers = new WorkerThreads({
+    entry: new URL('../thread-worker.js', import.meta.url),
+    data: (index): ThreadWorkerData => ({ index, memory, config, module: program.module, bytes: program.bytes! }),
+    onFailure: (index, error) => {
+      process.stderr.write(`lunatic-instrument: thread ${index} failed: ${error.message}\n`);
+      process.exit(TRAP_EXIT_CODE);
+    },
+  });
+  const maxProcesses = config.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+  const { runtime, lunatic } = world;
+  const isIdle = () => runtime.runnable === 0;
+  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses, isIdle }).listen();
+  return workers;
+}
+
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
   // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
   const { bytes, backend } = await prepare(argv.program, argv.hibernate && argv.backend === 'auto' ? 'auto-asyncify' : argv.backend);
-  const runtime = new Runtime({
+  const module = await compile(argv.program, bytes);
+  const config: WorldConfig = {
+    program: argv.program,
+    args: programArgs(argv),
+    env: parseEnv(argv.env),
+    dirs: argv.dir,
     backend,
     reductions: argv.reductions,
     maxProcesses: argv.maxProcesses,
     hibernate: argv.hibernate,
     hibernateAfterMs: argv.hibernateAfter,
     maxInstances: argv.maxInstances,
-  });
-  const module = await compile(runtime, argv.program, bytes);
-  const wasiOptions = { args: [basename(argv.program), ...programArgs(argv)], env: parseEnv(argv.env), ...processStdio() };
-  const preopened = await preopens(argv.dir);
-  const lunatic = new Lunatic({
-    core: runtime,
-    network: new NodeNetwork(),
-    reductions: argv.reductions ?? DEFAULT_REDUCTIONS,
-    blockingImports: [...MAY_WAIT_IMPORTS],
-    // each process sees the directories its permissions keep
-    hostModules: ({ dirs }) => [wasiPreview1({ ...wasiOptions, preopens: preopened.filter(({ guestPath }) => guestPath in dirs) })],
-    onSpawn: reportChildCrash,
-  });
+  };
+  const world = await buildWorld(config);
+  const { lunatic } = world;
+  const program = lunatic.program(bytes, module);
+  const threads = threadCount(argv);
+  const workers = threads > 1 ? spreadOverThreads(world, program, config, threads) : undefined;
   const cluster = await joinClusterFromArgs(lunatic, argv, permissionsOf(argv), reportChildCrash);
-  const status = await lunatic.start(lunatic.program(bytes, module), { permissions: permissionsOf(argv) }).exited;
+  const status = await lunatic.start(program, { permissions: permissionsOf(argv) }).exited;
   const code = exitCodeOf(argv.program, status);
   await cluster?.close();
+  await workers?.shutdown();
   await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   // Exit now: a stdin read still pending, or a timer of the program, must not keep Node alive.
   process.exit(code);

@@ -15,12 +15,14 @@ export function clusterApi(world: Lunatic, tenant: () => LunaticProcess, memory:
     register(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
       if (world.registry.whereis(name) === tenant().pid) return 0;
+      if (world.threads) return world.threads.register(tenant(), name);
       if (world.remote) return world.remote.register(tenant(), name).then(() => 0);
       world.registry.register(tenant().pid, name);
       return 0;
     },
-    unregister(pointer: number, length: number): number {
+    unregister(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
+      if (world.threads) return world.threads.unregister(tenant(), name);
       if (!world.registry.unregister(tenant().pid, name))
         throw new LunaticError(Errno.SRCH, `process ${tenant().pid} holds no name "${name}"`);
       world.remote?.unregister(tenant(), name);
@@ -28,6 +30,7 @@ export function clusterApi(world: Lunatic, tenant: () => LunaticProcess, memory:
     },
     whereis(pointer: number, length: number): number | Promise<number> {
       const name = nameAt(pointer, length);
+      if (world.threads) return world.threads.whereis(name);
       const local = world.registry.whereis(name);
       if (local !== undefined || !world.remote) return local ?? -Errno.SRCH;
       return world.remote.whereis(name).then((pid) => pid ?? -Errno.SRCH);

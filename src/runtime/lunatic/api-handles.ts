@@ -1,6 +1,7 @@
 // lunatic host API, handles of any kind (socket, listener, configuration): close one, or give
 // it to another process (e.g. a connection to the process spawned to serve it). The number
-// stays the same; the giver loses it.
+// stays the same; the giver loses it. A handle given to a process on another thread goes
+// through the threads (src/runtime/threads/: sockets stay where they are and are proxied).
 import type { HostFunction } from '../types.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 
@@ -11,6 +12,7 @@ export function handleApi(world: Lunatic, tenant: () => LunaticProcess): Record<
       return 0;
     },
     give(handle: number, pid: number): number {
+      if (world.threads && !world.isLocal(pid)) return (world.threads.give(tenant(), handle, pid), 0);
       world.handles.transfer(tenant().pid, handle, world.process(pid).pid);
       return 0;
     },

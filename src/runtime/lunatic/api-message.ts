@@ -118,7 +118,10 @@ export function messageApi(world: Lunatic, tenant: () => LunaticProcess, memory:
     send(pid: number, tag: bigint, pointer: number, length: number): number {
       if (tag <= 0n) throw new LunaticError(Errno.INVAL, 'message tags must be positive');
       const self = tenant();
-      if (!world.isLocal(pid)) return (world.remote!.send(self.pid, pid, tag, memory.view(pointer, length)), 0);
+      if (!world.isLocal(pid)) {
+        const code = world.elsewhere(pid).send(self.pid, pid, tag, memory.view(pointer, length));
+        return typeof code === 'number' ? code : 0;
+      }
       const receiver = world.process(pid);
       const code = receiver.mailbox.send(tag, self.pid, memory.view(pointer, length));
       if (code < 0) throw new LunaticError(Errno.FULL, `the mailbox of process ${pid} is full`);

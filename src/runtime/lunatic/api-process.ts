@@ -2,7 +2,7 @@
 // optionally a narrowed configuration), spawn_fn (the same for a function pointer: a table
 // entry), self, exit, kill, link/unlink/trap_links, monitor, sleep_ms, yield_now. Signatures
 // and codes: include/lunatic.h. A pid of another node goes to the cluster (world.remote,
-// distribution.ts).
+// distribution.ts), one of another thread to the threads (world.threads, src/runtime/threads/).
 import { hibernatable, NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
 import { type HostFunction, ProcessExit } from '../types.js';
@@ -29,6 +29,9 @@ function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, con
   return { permissions, link: (flags & SPAWN_LINK) !== 0, monitor: (flags & SPAWN_MONITOR) !== 0 };
 }
 
+/** 0 once a link or monitor elsewhere is in place (at once on another thread, after the answer on another node). */
+const zeroWhenDone = (done: void | Promise<void>): number | Promise<number> => (done ? done.then(() => 0) : 0);
+
 export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
   const other = (pid: number) => {
     const process = world.process(pid);
@@ -38,27 +41,27 @@ export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory:
   return {
     spawn(entryPointer: number, entryLength: number, arg: bigint, flags: number, config: number): number {
       const options = spawnOptions(world, tenant(), flags, config);
-      return world.spawn(tenant(), { entry: memory.string(entryPointer, entryLength), arg, ...options }).pid;
+      return world.spawnChild(tenant(), { entry: memory.string(entryPointer, entryLength), arg, ...options });
     },
     spawn_fn(tableIndex: number, arg: bigint, flags: number, config: number): number {
-      return world.spawn(tenant(), { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, tenant(), flags, config) }).pid;
+      return world.spawnChild(tenant(), { tableIndex: tableIndex >>> 0, arg, ...spawnOptions(world, tenant(), flags, config) });
     },
     self: () => tenant().pid,
     exit(code: number): never {
       throw new ProcessExit(code);
     },
     kill(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.kill(pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).kill(pid), 0);
       world.process(pid).core.kill();
       return 0;
     },
     link(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.link(tenant(), pid).then(() => 0);
+      if (!world.isLocal(pid)) return zeroWhenDone(world.elsewhere(pid).link(tenant(), pid));
       world.link(tenant(), other(pid));
       return 0;
     },
     unlink(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.unlink(tenant(), pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).unlink(tenant(), pid), 0);
       world.unlink(tenant(), other(pid));
       return 0;
     },
@@ -67,12 +70,12 @@ export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory:
       return 0;
     },
     monitor(pid: number): number | Promise<number> {
-      if (!world.isLocal(pid)) return world.remote!.monitor(tenant(), pid).then(() => 0);
+      if (!world.isLocal(pid)) return zeroWhenDone(world.elsewhere(pid).monitor(tenant(), pid));
       world.monitor(tenant(), other(pid));
       return 0;
     },
     demonitor(pid: number): number {
-      if (!world.isLocal(pid)) return (world.remote!.demonitor(tenant(), pid), 0);
+      if (!world.isLocal(pid)) return (world.elsewhere(pid).demonitor(tenant(), pid), 0);
       world.demonitor(tenant(), other(pid));
       return 0;
     },

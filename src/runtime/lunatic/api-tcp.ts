@@ -18,7 +18,7 @@ interface Shared {
   handles: number;
 }
 
-class SocketResource implements Resource {
+export class SocketResource implements Resource {
   readonly kind = 'socket';
   private closed = false;
   constructor(private readonly shared: Shared) {
@@ -40,7 +40,8 @@ class SocketResource implements Resource {
   }
 }
 
-const socketOf = (connection: Connection) => new SocketResource({ connection, handles: 0 });
+/** A socket handle's resource for a connection of its own. */
+export const socketOf = (connection: Connection) => new SocketResource({ connection, handles: 0 });
 
 class ListenerResource implements Resource {
   readonly kind = 'listener';

@@ -12,6 +12,8 @@ export interface CoreSpawnOptions {
   args: unknown[];
   /** For plain modules on JSPI: extra `module.name` globs of imports that may return a Promise. */
   blockingImports?: string[];
+  /** The pid, when the caller chose it (a runtime on several threads shares one pid space). */
+  pid?: number;
 }
 
 export interface CoreProcess {

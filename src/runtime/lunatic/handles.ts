@@ -17,15 +17,31 @@ interface Entry {
 
 export class HandleTable {
   private next = 1;
+  /** Where handle numbers come from when several threads share them (threads.ts); default: this table's counter. */
+  allocate: (() => number) | undefined;
   private readonly entries = new Map<number, Entry>();
   private readonly byOwner = new Map<number, Set<number>>();
 
   add(owner: number, resource: Resource): number {
-    if (this.next > 0x7fffffff) throw new LunaticError(Errno.NOMEM, 'out of handle numbers');
-    const handle = this.next++;
+    const handle = this.allocate ? this.allocate() : this.next++;
+    if (handle > 0x7fffffff || handle < 1) throw new LunaticError(Errno.NOMEM, 'out of handle numbers');
+    this.adopt(owner, handle, resource);
+    return handle;
+  }
+
+  /** Records a resource under a number given elsewhere (a handle given from another thread). */
+  adopt(owner: number, handle: number, resource: Resource): void {
     this.entries.set(handle, { owner, resource });
     this.ownedBy(owner).add(handle);
-    return handle;
+  }
+
+  /** Takes a handle out of the table without closing it (it is given to another thread); BADF when `owner` does not hold it. */
+  detach(owner: number, handle: number): Resource {
+    const entry = this.entries.get(handle);
+    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    this.entries.delete(handle);
+    this.byOwner.get(owner)?.delete(handle);
+    return entry.resource;
   }
 
   /** The resource behind `handle` if `owner` holds it and it is of `kind`. */

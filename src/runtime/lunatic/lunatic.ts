@@ -17,7 +17,7 @@ import type { Network } from './network.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
 import type { Permissions } from './permissions.js';
 import { Registry } from './registry.js';
-import { LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf, type RemoteNodes } from './remote.js';
+import { type Elsewhere, LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf, type RemoteNodes, type Threads } from './remote.js';
 
 const PAGE_BYTES = 65536;
 /** How often the limits of processes that make no lunatic calls are checked. */
@@ -57,6 +57,8 @@ export interface StartOptions {
   tableIndex?: number;
   /** The spawn argument, for entries that take one. */
   arg?: bigint;
+  /** The pid, when another thread chose it already (threads). */
+  pid?: number;
 }
 
 export class LunaticProcess {
@@ -113,6 +115,8 @@ export class Lunatic {
   readonly registry = new Registry();
   /** The cluster this node joined (distribution.ts), if any. */
   remote: RemoteNodes | undefined;
+  /** The other threads of this node (src/runtime/threads/), if it runs on several. */
+  threads: Threads | undefined;
   private pidBase = 0;
   /** The host modules made for each set of permissions (children mostly share their parent's). */
   private readonly hostModulesOf = new WeakMap<Permissions, HostModule[]>();
@@ -135,9 +139,21 @@ export class Lunatic {
     this.pidBase = remote.index << NODE_SHIFT;
   }
 
-  /** Whether `pid` lives on this node (always, without a cluster). */
+  /** Runs this world as one thread of several: pids, handle numbers and names become theirs. */
+  attachThreads(threads: Threads, allocateHandle: () => number): void {
+    if (this.live.size > 0) throw new Error('attach the threads before starting processes');
+    this.threads = threads;
+    this.handles.allocate = allocateHandle;
+  }
+
+  /** Whether `pid` lives in this world: on this node (always, without a cluster) and this thread. */
   isLocal(pid: number): boolean {
-    return !this.remote || nodeIndexOf(pid) === this.remote.index;
+    return (!this.remote || nodeIndexOf(pid) === this.remote.index) && (!this.threads || this.threads.isHere(pid));
+  }
+
+  /** Where a pid that is not local lives: another thread of this node, or another node. */
+  elsewhere(pid: number): Elsewhere {
+    return this.threads && (!this.remote || nodeIndexOf(pid) === this.remote.index) ? this.threads : this.remote!;
   }
 
   get network(): Network | undefined {
@@ -166,7 +182,9 @@ export class Lunatic {
       this.hostModulesOf.set(permissions, hostModules);
     }
     const { blockingImports } = this.options;
-    const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports });
+    const pid = options.pid ?? this.threads?.allocatePid();
+    if (pid === -1) throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
+    const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports, pid });
     const process = new LunaticProcess(core, program, permissions, this.pidBase);
     if (this.remote && core.pid >= LOCAL_PID_LIMIT) {
       core.kill(); // its pid would spill into the node index (remote.ts)
@@ -196,6 +214,21 @@ export class Lunatic {
     if (options.monitor) this.monitor(parent, child);
     this.options.onSpawn?.(child);
     return child;
+  }
+
+  /**
+   * Starts a child of `parent` (lunatic_spawn, lunatic_spawn_fn) here or, running on several
+   * threads, where there is room; returns its pid.
+   */
+  spawnChild(parent: LunaticProcess, options: StartOptions & { link: boolean; monitor?: boolean }): number {
+    const thread = this.threads?.placeChild();
+    if (thread === undefined) return this.spawn(parent, options).pid;
+    checkSpawnable(parent.program, options);
+    const pid = this.threads!.spawnOn(thread, parent, options);
+    if (options.link) parent.links.add(pid);
+    // after the spawn on the same ordered ring: in place before the child runs
+    if (options.monitor) this.threads!.monitor(parent, pid);
+    return pid;
   }
 
   /** A live process, or SRCH. */
@@ -275,6 +308,7 @@ export class Lunatic {
     }
     this.handles.closeAll(process.pid);
     this.remote?.ended(process, status);
+    this.threads?.ended(process, status);
     this.registry.forget(process.pid);
     // Both sides of a monitor forget the ended process, so a long-lived process watched by (or
     // watching) many short-lived ones keeps no trace of them.

@@ -54,12 +54,12 @@ export class Mailbox {
   /**
    * A user message: handed to a waiting receiver whose filter matches, else queued. Returns 0,
    * or -FULL when the mailbox is at its bound (by count or by bytes). `data` is copied when it
-   * is queued, so it may be a view of the sender's memory.
+   * is queued, so it may be a view of the sender's memory, unless `owned` (the caller gives it).
    */
-  send(tag: bigint, sender: number, data: Uint8Array): number {
+  send(tag: bigint, sender: number, data: Uint8Array, owned = false): number {
     if (this.handOver(tag, sender, data)) return 0;
     if (this.size >= this.capacity || this.bytes + data.length > this.maxBytes) return -Errno.FULL;
-    this.push({ tag, sender, data: data.slice() });
+    this.push({ tag, sender, data: owned ? data : data.slice() });
     return 0;
   }
 

@@ -39,3 +39,48 @@ export interface RemoteNodes {
   unregister(process: LunaticProcess, name: string): void;
   whereis(name: string): Promise<number | undefined>;
 }
+
+/**
+ * The calls for a pid that lives elsewhere: on another node (RemoteNodes, whose link and monitor
+ * wait for the answer) or another thread of this node (Threads, which answer at once).
+ */
+export interface Elsewhere {
+  /** Queues a message (`data` may be a view of wasm memory: copy it now); may return a negative errno (FULL) instead of throwing, on a hot path. */
+  send(from: number, to: number, tag: bigint, data: Uint8Array): unknown;
+  link(local: LunaticProcess, other: number): void | Promise<void>;
+  unlink(local: LunaticProcess, other: number): void;
+  monitor(watcher: LunaticProcess, watched: number): void | Promise<void>;
+  demonitor(watcher: LunaticProcess, watched: number): void;
+  kill(pid: number): void;
+}
+
+/** A child to start on another thread (lunatic_spawn, lunatic_spawn_fn). */
+export interface ThreadSpawn {
+  entry?: string;
+  tableIndex?: number;
+  arg?: bigint;
+  link: boolean;
+  permissions: Permissions;
+}
+
+/**
+ * The other threads of this node (src/runtime/threads/threads.ts): pids, handle numbers and
+ * names are shared by all of them; a pid of another thread goes through these calls.
+ */
+export interface Threads extends Elsewhere {
+  /** Whether `pid` is not alive on another thread (so it is this thread's, or nobody's). */
+  isHere(pid: number): boolean;
+  /** The pid for a process started on this thread; -1 when no pid is left. */
+  allocatePid(): number;
+  /** The thread a new child should go to, or undefined for this one (which must then have room). */
+  placeChild(): number | undefined;
+  /** Starts a child of `parent` on `thread`; returns its pid at once. */
+  spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number;
+  /** A process of this thread ended: tell its monitors and links on other threads. */
+  ended(process: LunaticProcess, status: ExitStatus): void;
+  /** Gives handle `handle` of `from` to `to` on another thread. */
+  give(from: LunaticProcess, handle: number, to: number): void;
+  register(process: LunaticProcess, name: string): number | Promise<number>;
+  unregister(process: LunaticProcess, name: string): number | Promise<number>;
+  whereis(name: string): number | Promise<number>;
+}

@@ -1,0 +1,160 @@
+// Figures of the runtime on several threads, each against `--threads 1` in the same run, on
+// Node 20 (Asyncify) and Node 24 (JSPI): the scenarios of bench/lunatic/threads.c (64 CPU-bound
+// processes: time until all ended; a token ring whose hops alternate between the threads: the
+// median hop; one process sending 16-byte messages to one on the other thread: messages per
+// second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
+// round trips per second). Each scenario is the median of RUNS runs, one and two threads
+// interleaved. Prints the figures as JSON and as a Markdown table (for bench/RESULTS.md).
+//
+// Run alone: `npm run bench:threads` (or `npm run bench -- --threads-only`); `--runs N`.
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { instrument } from '../src/index.js';
+import { measure, nodeVersion, startServer, stopServer } from './echo.js';
+import { benchDir, cli, findNode24, projectRoot, workDir } from './paths.js';
+import { median } from './stats.js';
+
+const THREADS_WASM = join(benchDir, 'lunatic', 'threads.wasm');
+export const THREADS_RUNS = 3;
+const ECHO_CONNECTIONS = 1000;
+
+/** Each scenario: its arguments, the figure reported, and whether more is better (for the ratio). */
+const SCENARIOS = [
+  { name: '64 CPU-bound processes: time (ms)', args: ['cpu', '64', '20000000'], figure: 'elapsed_ms', higherIsBetter: false },
+  {
+    name: 'token ring, hops across threads: median hop (us)',
+    args: ['ring', '2', '21', '20000'],
+    figure: 'median_hop_us',
+    higherIsBetter: false,
+  },
+  { name: 'bulk messages to the other thread: received/s', args: ['bulk', '1000000'], figure: 'receive_per_s', higherIsBetter: true },
+] as const;
+
+export interface ThreadsRow {
+  one: number | string;
+  two: number | string;
+  /** How many times better two threads do than one. */
+  speedup?: number;
+}
+
+export interface ThreadsResults {
+  runs: number;
+  cores: number;
+  cpu: string;
+  loadAverage: { before: number; after?: number };
+  nodes: Record<string, string>;
+  figures: Record<string, Record<string, ThreadsRow>>;
+}
+
+function runScenario(node: string, module: string, threads: number, args: readonly string[]): Promise<Record<string, number>> {
+  const flags = ['--threads', String(threads), '--mailbox', '2000000'];
+  return new Promise((resolve, reject) => {
+    execFile(node, [cli, 'run', module, ...flags, '--', ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`--threads ${threads} ${args.join(' ')}: ${stderr.trim() || error.message}`));
+      resolve(Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)])));
+    });
+  });
+}
+
+async function prepare(): Promise<{ asyncify: string; jspi: string }> {
+  const dir = join(workDir, 'threads');
+  mkdirSync(dir, { recursive: true });
+  const bytes = readFileSync(THREADS_WASM);
+  const asyncify = join(dir, 'threads.asyncify.wasm');
+  const jspi = join(dir, 'threads.jspi.wasm');
+  writeFileSync(asyncify, (await instrument(bytes)).binary);
+  writeFileSync(jspi, (await instrument(bytes, { asyncify: false })).binary);
+  return { asyncify, jspi };
+}
+
+const rounded = (value: number) => Math.round(value * 100) / 100;
+
+function row(samples: Record<number, number[]>, failures: Record<number, string>, higherIsBetter: boolean): ThreadsRow {
+  const figure = (threads: number) => failures[threads] ?? rounded(median(samples[threads] ?? []));
+  const one = figure(1);
+  const two = figure(2);
+  if (typeof one !== 'number' || typeof two !== 'number') return { one, two };
+  return { one, two, speedup: rounded(higherIsBetter ? two / one : one / two) };
+}
+
+/** Echo round trips per second at 1,000 connections with the server on `threads` threads. */
+async function echoRoundTrips(node: string, module: string, threads: number): Promise<number> {
+  const args = [cli, 'run', module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads)];
+  const server = await startServer({ name: `lunatic --threads ${threads}`, command: node, args });
+  try {
+    return (await measure(server.port, ECHO_CONNECTIONS)).roundTripsPerSecond;
+  } finally {
+    await stopServer(server);
+  }
+}
+
+export async function threadsBench(options: { runs?: number } = {}): Promise<ThreadsResults> {
+  const runs = options.runs ?? THREADS_RUNS;
+  const modules = await prepare();
+  const echoServer = join(workDir, 'threads', 'echo-server.wasm');
+  writeFileSync(echoServer, (await instrument(readFileSync(join(projectRoot, 'examples/echo-server/echo-server.wasm')))).binary);
+  const node24 = findNode24();
+  const backends = [
+    { backend: 'asyncify', node: process.execPath, module: modules.asyncify, echo: echoServer },
+    ...(node24
+      ? [{ backend: 'jspi', node: node24, module: modules.jspi, echo: join(projectRoot, 'examples/echo-server/echo-server.wasm') }]
+      : []),
+  ];
+  const results: ThreadsResults = {
+    runs,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    loadAverage: { before: loadavg()[0]! },
+    nodes: {},
+    figures: {},
+  };
+  for (const { backend, node, module, echo } of backends) {
+    results.nodes[backend] = await nodeVersion(node);
+    const rows: Record<string, ThreadsRow> = {};
+    const measureEach = async (name: string, higherIsBetter: boolean, once: (threads: number) => Promise<number>) => {
+      const samples: Record<number, number[]> = {};
+      const failures: Record<number, string> = {};
+      for (let run = 0; run < runs; run++) {
+        for (const threads of [1, 2]) {
+          try {
+            (samples[threads] ??= []).push(await once(threads));
+          } catch (error) {
+            failures[threads] = `failed: ${(error as Error).message.split('\n')[0]}`;
+          }
+        }
+      }
+      rows[name] = row(samples, failures, higherIsBetter);
+      console.log(`threads ${backend}: ${name}: ${JSON.stringify(rows[name])}`);
+    };
+    for (const scenario of SCENARIOS)
+      await measureEach(
+        scenario.name,
+        scenario.higherIsBetter,
+        async (threads) => (await runScenario(node, module, threads, scenario.args))[scenario.figure]!,
+      );
+    await measureEach(`echo, ${ECHO_CONNECTIONS} connections: round trips/s`, true, (threads) => echoRoundTrips(node, echo, threads));
+    results.figures[backend] = rows;
+  }
+  results.loadAverage.after = loadavg()[0]!;
+  return results;
+}
+
+/** The figures as a Markdown table: one row per scenario and backend. */
+export function threadsMarkdown(results: ThreadsResults): string {
+  const lines = ['| scenario | backend | --threads 1 | --threads 2 | two over one |', '| --- | --- | ---: | ---: | ---: |'];
+  for (const [backend, rows] of Object.entries(results.figures))
+    for (const [name, { one, two, speedup }] of Object.entries(rows))
+      lines.push(`| ${name} | ${backend} (${results.nodes[backend]}) | ${one} | ${two} | ${speedup === undefined ? '-' : `${speedup}x`} |`);
+  const load = `load average ${results.loadAverage.before.toFixed(2)} before, ${results.loadAverage.after?.toFixed(2)} after`;
+  return `${lines.join('\n')}\n\n${results.cores} cores (${results.cpu}), median of ${results.runs} runs, ${load}.\n`;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { runs: { type: 'string' } } });
+  const results = await threadsBench({ runs: values.runs ? Number(values.runs) : undefined });
+  process.stdout.write(`${JSON.stringify(results, null, 2)}\n\n${threadsMarkdown(results)}`);
+}

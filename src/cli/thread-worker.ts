@@ -1,0 +1,38 @@
+// The entry of each worker thread of `lunatic-instrument run --threads N` (N > 1): builds this
+// thread's lunatic world as the main thread built its own (world.ts), with the module the main
+// thread compiled, and serves the processes placed here until the main thread says `shutdown`
+// (then it flushes its stdout and stderr and ends). src/runtime/node/worker-threads.ts starts it.
+import { parentPort, workerData } from 'node:worker_threads';
+import type { SharedMemory } from '../runtime/threads/shared.js';
+import { ThreadPeers } from '../runtime/threads/threads.js';
+import { buildWorld, type WorldConfig } from './world.js';
+
+export interface ThreadWorkerData {
+  index: number;
+  memory: SharedMemory;
+  config: WorldConfig;
+  module: WebAssembly.Module;
+  bytes: Uint8Array;
+}
+
+/** Resolves once everything written to `stream` so far has been handed on. */
+function flushed(stream: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => stream.write('', () => resolve()));
+}
+
+const data = workerData as ThreadWorkerData;
+const { runtime, lunatic } = await buildWorld(data.config);
+const peers = new ThreadPeers({
+  index: data.index,
+  memory: data.memory,
+  world: lunatic,
+  program: lunatic.program(data.bytes, data.module),
+  maxProcesses: data.config.maxProcesses,
+  isIdle: () => runtime.runnable === 0,
+});
+parentPort!.on('message', (message) => {
+  if (message !== 'shutdown') return;
+  peers.close();
+  void Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => process.exit(0));
+});
+peers.listen();

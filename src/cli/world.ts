@@ -1,0 +1,79 @@
+// The lunatic world of `lunatic-instrument run`, built the same way on the main thread and on
+// every worker thread (src/cli/thread-worker.ts) from a configuration that can be posted to a
+// worker: a Runtime, WASI with the program's arguments, environment, directories and this
+// thread's stdio, TCP, and crash reports of spawned processes on stderr.
+import { basename } from 'node:path';
+import { InputError, messageOf, UsageError } from '../errors.js';
+import { DEFAULT_REDUCTIONS, Runtime } from '../runtime/index.js';
+import { Lunatic, type LunaticProcess } from '../runtime/lunatic/index.js';
+import { nodeDirectory } from '../runtime/node/fs.js';
+import { NodeNetwork } from '../runtime/node/net.js';
+import { processStdio } from '../runtime/node/stdio.js';
+import type { BackendName } from '../runtime/suspend.js';
+import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../runtime/wasi/index.js';
+
+/** What every thread's world is made of (structured-cloneable). */
+export interface WorldConfig {
+  program: string;
+  args: string[];
+  env: Record<string, string>;
+  /** --dir specs: HOST or HOST::GUEST. */
+  dirs: string[];
+  backend: BackendName;
+  reductions?: number;
+  maxProcesses?: number;
+  hibernate?: boolean;
+  hibernateAfterMs?: number;
+  maxInstances?: number;
+}
+
+interface Preopen {
+  host: string;
+  guest: string;
+}
+
+/** `HOST` or `HOST::GUEST`; the guest path defaults to the host path as written. */
+export function parseDir(spec: string): Preopen {
+  const [host, guest, extra] = spec.split('::');
+  if (!host || guest === '' || extra !== undefined) throw new UsageError(`--dir ${spec}: expected HOST or HOST::GUEST`);
+  return { host, guest: guest ?? host };
+}
+
+async function preopens(specs: string[]) {
+  return Promise.all(
+    specs.map(parseDir).map(async ({ host, guest }) => {
+      try {
+        return { guestPath: guest, dir: await nodeDirectory(host) };
+      } catch (error) {
+        throw new InputError(`--dir ${host}: ${messageOf(error).replace(`${host}: `, '')}`);
+      }
+    }),
+  );
+}
+
+export function reportCrash(what: string, trap: { message: string; functions: string[] }): void {
+  const stack = trap.functions.map((name) => `\n    at ${name}`).join('');
+  process.stderr.write(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
+}
+
+export function reportChildCrash(child: LunaticProcess): void {
+  child.onEnd((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
+}
+
+/** This thread's Runtime and lunatic world. */
+export async function buildWorld(config: WorldConfig): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
+  const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
+  const runtime = new Runtime({ backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances });
+  const wasiOptions = { args: [basename(config.program), ...config.args], env: config.env, ...processStdio() };
+  const preopened = await preopens(config.dirs);
+  const lunatic = new Lunatic({
+    core: runtime,
+    network: new NodeNetwork(),
+    reductions: reductions ?? DEFAULT_REDUCTIONS,
+    blockingImports: [...MAY_WAIT_IMPORTS],
+    // each process sees the directories its permissions keep
+    hostModules: ({ dirs }) => [wasiPreview1({ ...wasiOptions, preopens: preopened.filter(({ guestPath }) => guestPath in dirs) })],
+    onSpawn: reportChildCrash,
+  });
+  return { runtime, lunatic };
+}

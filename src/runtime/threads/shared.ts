@@ -1,0 +1,143 @@
+// What the threads of one runtime share (SharedArrayBuffers, so every thread sees the same
+// memory): the pid and handle counters (pids and handle numbers are global), the directory that
+// says on which thread each pid lives and whether it is alive, the live process count of each
+// thread (placement), each thread's doorbell, and the rings between every ordered pair of
+// threads (ring.ts). Made once on the main thread and posted to each worker. No Node imports.
+import { LOCAL_PID_LIMIT } from '../lunatic/remote.js';
+import { Ring, ringBytes } from './ring.js';
+
+/** Most threads of one runtime (the directory keeps a thread index in 6 bits). */
+export const MAX_THREADS = 64;
+/**
+ * Bytes of each ring: a power of two, 1 MiB for up to 6 threads, smaller for more (the rings of
+ * all pairs stay within about 32 MiB; the OS maps only the pages a ring touches). Larger
+ * messages travel in several records.
+ */
+export function ringCapacity(threads: number): number {
+  let capacity = 1 << 20;
+  while (capacity > 1 << 16 && capacity * threads * (threads - 1) > 32 << 20) capacity >>= 1;
+  return capacity;
+}
+
+const NEXT_PID = 0;
+const NEXT_HANDLE = 1;
+const COUNTERS = 2;
+
+/** Directory byte of a pid: 0 never used; 1..64 alive on thread value-1; ENDED + reason once ended. */
+const ENDED = 128;
+
+export interface SharedMemory {
+  threads: number;
+  ringCapacity: number;
+  control: SharedArrayBuffer;
+  directory: SharedArrayBuffer;
+  rings: SharedArrayBuffer;
+}
+
+export function createSharedMemory(threads: number): SharedMemory {
+  if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS)
+    throw new RangeError(`threads must be a whole number from 2 to ${MAX_THREADS}, not ${threads}`);
+  const control = new SharedArrayBuffer(4 * (COUNTERS + 2 * threads));
+  new Int32Array(control)[NEXT_PID] = 1;
+  new Int32Array(control)[NEXT_HANDLE] = 1;
+  const capacity = ringCapacity(threads);
+  return {
+    threads,
+    ringCapacity: capacity,
+    control,
+    directory: new SharedArrayBuffer(LOCAL_PID_LIMIT),
+    rings: new SharedArrayBuffer(threads * threads * ringBytes(capacity)),
+  };
+}
+
+/** One thread's view of the shared memory. */
+export class SharedState {
+  readonly threads: number;
+  private readonly control: Int32Array;
+  private readonly directory: Uint8Array;
+  /** The ring from thread `from` to thread `to` is rings[from * threads + to]. */
+  private readonly rings: Array<Ring | undefined>;
+
+  constructor(memory: SharedMemory) {
+    this.threads = memory.threads;
+    this.control = new Int32Array(memory.control);
+    this.directory = new Uint8Array(memory.directory);
+    const { ringCapacity: capacity } = memory;
+    this.rings = Array.from({ length: this.threads * this.threads }, (_, i) =>
+      Math.floor(i / this.threads) === i % this.threads ? undefined : new Ring(memory.rings, i * ringBytes(capacity), capacity),
+    );
+  }
+
+  ring(from: number, to: number): Ring {
+    return this.rings[from * this.threads + to]!;
+  }
+
+  /** A fresh pid for a process that will live on `thread` (counted there from now). */
+  allocatePid(thread: number): number {
+    const pid = Atomics.add(this.control, NEXT_PID, 1);
+    if (pid >= LOCAL_PID_LIMIT) return -1;
+    Atomics.store(this.directory, pid, thread + 1);
+    Atomics.add(this.control, COUNTERS + thread, 1);
+    return pid;
+  }
+
+  /** A fresh handle number (lunatic handles are global so that a handle given across threads keeps its number). */
+  allocateHandle(): number {
+    return Atomics.add(this.control, NEXT_HANDLE, 1);
+  }
+
+  /** The thread `pid` lives on, or -1 when it is not alive (never was, or ended). */
+  threadOf(pid: number): number {
+    if (pid <= 0 || pid >= LOCAL_PID_LIMIT) return -1;
+    const entry = Atomics.load(this.directory, pid);
+    return entry > 0 && entry < ENDED ? entry - 1 : -1;
+  }
+
+  /** How the ended `pid` ended (notifications.ts Reason), or undefined when it did not end. */
+  endReason(pid: number): number | undefined {
+    const entry = pid > 0 && pid < LOCAL_PID_LIMIT ? Atomics.load(this.directory, pid) : 0;
+    return entry >= ENDED ? entry - ENDED : undefined;
+  }
+
+  /** `pid` (of `thread`) ended: not alive for anyone from now, and no longer counted. */
+  ended(pid: number, thread: number, reason: number): void {
+    Atomics.store(this.directory, pid, ENDED + reason);
+    Atomics.sub(this.control, COUNTERS + thread, 1);
+  }
+
+  /** Live processes of `thread`. */
+  load(thread: number): number {
+    return Atomics.load(this.control, COUNTERS + thread);
+  }
+
+  /** Live processes of all threads. */
+  get live(): number {
+    let total = 0;
+    for (let thread = 0; thread < this.threads; thread++) total += this.load(thread);
+    return total;
+  }
+
+  /**
+   * The consumer side of thread `thread`'s doorbell: marks it asleep and returns the Int32Array
+   * and index to wait on with Atomics.waitAsync (value 1), or undefined when a ring to it holds
+   * records already (drain again instead).
+   */
+  sleep(thread: number): { cells: Int32Array; index: number } | undefined {
+    const index = COUNTERS + this.threads + thread;
+    Atomics.store(this.control, index, 1);
+    for (let from = 0; from < this.threads; from++) {
+      if (from !== thread && !this.ring(from, thread).empty) {
+        Atomics.store(this.control, index, 0);
+        return undefined;
+      }
+    }
+    return { cells: this.control, index };
+  }
+
+  /** The producer side: wakes thread `thread` if it sleeps (cheap when it does not). */
+  wake(thread: number): void {
+    const index = COUNTERS + this.threads + thread;
+    if (Atomics.load(this.control, index) === 1 && Atomics.compareExchange(this.control, index, 1, 0) === 1)
+      Atomics.notify(this.control, index);
+  }
+}

@@ -1,0 +1,506 @@
+// One thread of a runtime that runs its processes on several threads (worker_threads on Node):
+// each thread has its own lunatic world and scheduler, and this is how the worlds reach each
+// other. Pids and handle numbers are global (shared.ts hands them out), so a pid says nothing
+// about its thread: the shared directory does. Messages, spawns, links, monitors, kills, exit
+// notices, given handles and socket traffic travel as records over the ring from this thread to
+// the other (ring.ts, outbox.ts): one ring per ordered pair of threads, so what one thread sends
+// another arrives in order, and a spawn arrives before the messages sent to the child after it.
+// No postMessage per record: the reader is woken through a doorbell (Atomics.notify) only when
+// it sleeps. Process names live on thread 0 (requests over the rings); sockets stay on the
+// thread that opened them and are proxied (socket-proxy.ts). No Node imports.
+//
+// Record payloads (little-endian; byte 0 is the Kind, outbox.ts):
+//   MESSAGE  i32 to @4, i32 from @8, i64 tag @12, the bytes @20
+//   CONTROL  u8 op @1, i32 a @4, b @8, c @12, d @16 (Op below)
+//   SPAWN, GIVE, NAME, REPLY: JSON text @4
+//   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
+import { ConfigResource } from '../lunatic/api-config.js';
+import { SocketResource } from '../lunatic/api-tcp.js';
+import { Errno, LunaticError } from '../lunatic/errno.js';
+import type { Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
+import { Reason, type ReasonCode, reasonOf } from '../lunatic/notifications.js';
+import type { Permissions } from '../lunatic/permissions.js';
+import type { ThreadSpawn, Threads } from '../lunatic/remote.js';
+import type { ExitStatus } from '../process.js';
+import { macrotask } from '../macrotask.js';
+import { after } from '../timers.js';
+import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
+import { type SharedMemory, SharedState } from './shared.js';
+import { SocketExports } from './socket-proxy.js';
+
+const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7 } as const;
+type OpCode = (typeof Op)[keyof typeof Op];
+
+/** The thread that keeps the process names. */
+const NAMES_THREAD = 0;
+
+interface SpawnRequest {
+  pid: number;
+  parent: number;
+  link: boolean;
+  entry?: string;
+  tableIndex?: number;
+  arg: string;
+  permissions: Permissions;
+}
+
+interface NameRequest {
+  op: 'register' | 'unregister' | 'whereis' | 'forget';
+  id: number;
+  pid: number;
+  name: string;
+}
+
+type WaitAsync = (cells: Int32Array, index: number, value: number) => { async: boolean; value: Promise<unknown> | string };
+
+export interface ThreadPeersOptions {
+  /** This thread's index (0: the main thread). */
+  index: number;
+  memory: SharedMemory;
+  world: Lunatic;
+  /** What processes spawned here from other threads run. */
+  program: Program;
+  /** Starts thread `thread` if it does not run yet (the main thread starts workers on first use). */
+  ensureStarted?: (thread: number) => void;
+  /** Live processes allowed on all threads together. */
+  maxProcesses?: number;
+  /** Whether this thread has no runnable process (it then polls the rings briefly before it sleeps). */
+  isIdle?: () => boolean;
+}
+
+/**
+ * How long an idle thread polls the rings to it before it sleeps (ms): a record that comes
+ * meanwhile is picked up in well under a microsecond instead of after an OS wake-up (tens of us).
+ */
+const SPIN_MS = 0.1;
+
+/** Records delivered from one ring per turn of this thread's event loop. */
+const DRAIN_LIMIT = 4096;
+
+export class ThreadPeers implements Threads {
+  readonly index: number;
+  readonly shared: SharedState;
+  readonly world: Lunatic;
+  private readonly outboxes: Array<Outbox | undefined>;
+  private readonly readers: Array<((offset: number, length: number) => void) | undefined>;
+  private readonly inboxes: Inbox[];
+  private readonly text = new TextEncoder();
+  private retryQueued = false;
+  private publishQueued = false;
+  private closed = false;
+  private nextRequest = 1;
+  private readonly requests = new Map<number, (result: number) => void>();
+  /** Processes of this thread holding names on the names thread (told when they end). */
+  private readonly named = new Set<number>();
+  readonly sockets: SocketExports;
+
+  constructor(private readonly options: ThreadPeersOptions) {
+    this.index = options.index;
+    this.world = options.world;
+    this.shared = new SharedState(options.memory);
+    const { threads } = this.shared;
+    const retry = () => this.retryLater();
+    const schedule = () => this.schedulePublish();
+    this.outboxes = Array.from({ length: threads }, (_, to) =>
+      to === this.index ? undefined : new Outbox(this.shared.ring(this.index, to), () => this.shared.wake(to), schedule, retry),
+    );
+    this.readers = Array.from({ length: threads }, (_, from) => {
+      if (from === this.index) return undefined;
+      const ring = this.shared.ring(from, this.index);
+      return (offset: number, length: number) => this.record(ring.bytes, ring.view, offset, length, from);
+    });
+    this.inboxes = Array.from({ length: threads }, () => new Inbox());
+    this.sockets = new SocketExports(this);
+    this.world.attachThreads(this, () => this.shared.allocateHandle());
+  }
+
+  /** Starts reading the rings to this thread. */
+  listen(): void {
+    this.pump();
+  }
+
+  /** Stops reading (the thread is shutting down). */
+  close(): void {
+    this.closed = true;
+  }
+
+  // ---- the Threads hooks of the world ----
+
+  isHere(pid: number): boolean {
+    const thread = this.shared.threadOf(pid);
+    return thread < 0 || thread === this.index;
+  }
+
+  allocatePid(): number {
+    return this.shared.allocatePid(this.index);
+  }
+
+  placeChild(): number | undefined {
+    const limit = this.options.maxProcesses;
+    if (limit !== undefined && this.shared.live >= limit)
+      throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
+    let best = this.index;
+    let bestLoad = this.shared.load(best);
+    for (let thread = 0; thread < this.shared.threads; thread++) {
+      const load = this.shared.load(thread);
+      if (load < bestLoad) {
+        best = thread;
+        bestLoad = load;
+      }
+    }
+    return best === this.index ? undefined : best;
+  }
+
+  spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
+    this.options.ensureStarted?.(thread);
+    const pid = this.shared.allocatePid(thread);
+    if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
+    const { link, entry, tableIndex, arg, permissions } = options;
+    this.json(thread, Kind.SPAWN, { pid, parent: parent.pid, link, entry, tableIndex, arg: String(arg ?? 0n), permissions });
+    return pid;
+  }
+
+  /** -FULL when the ring to the receiver's thread is full (that thread is behind): retry later, as for a full mailbox. */
+  send(from: number, to: number, tag: bigint, data: Uint8Array): number {
+    const outbox = this.outbox(this.aliveThread(to));
+    const slot = outbox.tryBegin(20 + data.length);
+    if (!slot) return -Errno.FULL; // no LunaticError: a sender retrying in a loop would spend its time on stack traces
+    const { bytes, view, offset } = slot;
+    bytes[offset] = Kind.MESSAGE;
+    view.setInt32(offset + 4, to, true);
+    view.setInt32(offset + 8, from, true);
+    view.setBigInt64(offset + 12, tag, true);
+    bytes.set(data, offset + 20);
+    outbox.end();
+    return 0;
+  }
+
+  link(local: LunaticProcess, other: number): void {
+    const thread = this.aliveThread(other);
+    local.links.add(other);
+    this.control(thread, Op.LINK, other, local.pid);
+  }
+
+  unlink(local: LunaticProcess, other: number): void {
+    local.links.delete(other);
+    const thread = this.shared.threadOf(other);
+    if (thread >= 0) this.control(thread, Op.UNLINK, other, local.pid);
+  }
+
+  monitor(watcher: LunaticProcess, watched: number): void {
+    const thread = this.aliveThread(watched);
+    watcher.monitoring.add(watched);
+    this.control(thread, Op.MONITOR, watched, watcher.pid);
+  }
+
+  demonitor(watcher: LunaticProcess, watched: number): void {
+    watcher.monitoring.delete(watched);
+    const thread = this.shared.threadOf(watched);
+    if (thread >= 0) this.control(thread, Op.DEMONITOR, watched, watcher.pid);
+  }
+
+  kill(pid: number): void {
+    this.control(this.aliveThread(pid), Op.KILL, pid);
+  }
+
+  ended(process: LunaticProcess, status: ExitStatus): void {
+    const reason = reasonOf(status);
+    const code = status.code ?? 0;
+    this.shared.ended(process.pid, this.index, reason);
+    const elsewhere = (pid: number, notify: (thread: number) => void) => {
+      const thread = this.shared.threadOf(pid);
+      if (thread >= 0 && thread !== this.index) notify(thread);
+    };
+    for (const to of process.monitoredBy) elsewhere(to, (thread) => this.control(thread, Op.DOWN, to, process.pid, reason, code));
+    for (const to of process.links) elsewhere(to, (thread) => this.control(thread, Op.LINK_EXIT, to, process.pid, reason, code));
+    for (const watched of process.monitoring) elsewhere(watched, (thread) => this.control(thread, Op.DEMONITOR, watched, process.pid));
+    if (this.named.delete(process.pid)) this.json(NAMES_THREAD, Kind.NAME, { op: 'forget', id: 0, pid: process.pid, name: '' });
+  }
+
+  give(from: LunaticProcess, handle: number, to: number): void {
+    const thread = this.aliveThread(to);
+    const resource = this.world.handles.detach(from.pid, handle);
+    if (resource instanceof ConfigResource) {
+      this.json(thread, Kind.GIVE, { handle, to, permissions: resource.permissions });
+    } else if (resource instanceof SocketResource) {
+      this.sockets.give(resource, handle, from.pid, to, thread);
+    } else {
+      this.world.handles.adopt(from.pid, handle, resource);
+      throw new LunaticError(Errno.INVAL, `a ${resource.kind} cannot be given to a process on another thread (process ${to})`);
+    }
+  }
+
+  register(process: LunaticProcess, name: string): number | Promise<number> {
+    if (this.index === NAMES_THREAD) return this.answerName({ op: 'register', id: 0, pid: process.pid, name });
+    return this.ask({ op: 'register', id: 0, pid: process.pid, name }).then((result) => {
+      if (result === 0) this.named.add(process.pid);
+      return result;
+    });
+  }
+
+  unregister(process: LunaticProcess, name: string): number | Promise<number> {
+    return this.nameCall({ op: 'unregister', id: 0, pid: process.pid, name });
+  }
+
+  whereis(name: string): number | Promise<number> {
+    return this.nameCall({ op: 'whereis', id: 0, pid: 0, name });
+  }
+
+  // ---- writing records ----
+
+  /** The outbox to `thread` (for socket-proxy.ts). */
+  outbox(thread: number): Outbox {
+    return this.outboxes[thread]!;
+  }
+
+  private control(thread: number, op: OpCode, a: number, b = 0, c = 0, d = 0): void {
+    const outbox = this.outbox(thread);
+    const { bytes, view, offset } = outbox.begin(20);
+    bytes[offset] = Kind.CONTROL;
+    bytes[offset + 1] = op;
+    view.setInt32(offset + 4, a, true);
+    view.setInt32(offset + 8, b, true);
+    view.setInt32(offset + 12, c, true);
+    view.setInt32(offset + 16, d, true);
+    outbox.end();
+  }
+
+  private json(thread: number, kind: number, value: unknown): void {
+    const text = this.text.encode(JSON.stringify(value));
+    const outbox = this.outbox(thread);
+    const { bytes, offset } = outbox.begin(4 + text.length);
+    bytes[offset] = kind;
+    bytes.set(text, offset + 4);
+    outbox.end();
+  }
+
+  /** The thread of a live pid; SRCH when it is not alive. */
+  private aliveThread(pid: number): number {
+    const thread = this.shared.threadOf(pid);
+    if (thread < 0) throw new LunaticError(Errno.SRCH, `no process ${pid}`);
+    return thread;
+  }
+
+  /**
+   * Publishes every ring's new records once the code running now gives up the thread (outbox.ts):
+   * in a macrotask, not a microtask, because under JSPI every lunatic call suspends the process
+   * for a microtask turn, so a microtask could publish a spawn before the parent gave the child
+   * its socket.
+   */
+  private schedulePublish(): void {
+    if (this.publishQueued) return;
+    this.publishQueued = true;
+    macrotask(this.publish);
+  }
+
+  private readonly publish = (): void => {
+    if (!this.publishQueued) return;
+    this.publishQueued = false;
+    for (const outbox of this.outboxes) outbox?.publish();
+  };
+
+  private retryLater(): void {
+    if (this.retryQueued) return;
+    this.retryQueued = true;
+    after(1, () => {
+      this.retryQueued = false;
+      for (const outbox of this.outboxes) if (outbox?.backlog) outbox.flush();
+      this.publishQueued = true;
+      this.publish();
+    });
+  }
+
+  // ---- reading records ----
+
+  /** Delivers what waits, then once the processes it woke have run (a macrotask later), goes idle. */
+  private readonly pump = (): void => {
+    if (this.closed) return;
+    this.drain();
+    macrotask(this.idle);
+  };
+
+  /** Polls briefly when no process is runnable, then sleeps until a producer rings the doorbell. */
+  private readonly idle = (): void => {
+    if (this.closed) return;
+    this.publish(); // what the processes just woken sent, before polling for the answers
+    if (this.options.isIdle?.() ?? true) {
+      const deadline = performance.now() + SPIN_MS;
+      while (!this.waiting() && performance.now() < deadline);
+    }
+    const sleeper = this.waiting() ? undefined : this.shared.sleep(this.index);
+    const waitAsync = (Atomics as unknown as { waitAsync: WaitAsync }).waitAsync;
+    const result = sleeper && waitAsync(sleeper.cells, sleeper.index, 1);
+    if (result?.async) void (result.value as Promise<unknown>).then(this.pump);
+    else this.pump();
+  };
+
+  /** Whether a ring to this thread holds records. */
+  private waiting(): boolean {
+    for (let from = 0; from < this.readers.length; from++)
+      if (from !== this.index && !this.shared.ring(from, this.index).empty) return true;
+    return false;
+  }
+
+  /**
+   * Delivers up to DRAIN_LIMIT records of each ring; the rest wait there (not in mailboxes) while
+   * the processes run, so a receiver that falls behind leaves its backlog in the ring, where it
+   * costs no objects, and the sender meets FULL.
+   */
+  private drain(): void {
+    for (let from = 0; from < this.readers.length; from++) {
+      const reader = this.readers[from];
+      if (reader) this.shared.ring(from, this.index).drain(reader, DRAIN_LIMIT);
+    }
+  }
+
+  private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): void {
+    switch (bytes[offset]) {
+      case Kind.MESSAGE: {
+        const receiver = this.world.processes.get(view.getInt32(offset + 4, true));
+        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as it is
+        const data = bytes.slice(offset + 20, offset + length);
+        receiver?.mailbox.send(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data, true);
+        return;
+      }
+      case Kind.CONTROL: {
+        const at = (field: number) => view.getInt32(offset + field, true);
+        this.controlRecord(bytes[offset + 1] as OpCode, at(4), at(8), at(12), at(16), from);
+        return;
+      }
+      case Kind.SPAWN:
+        this.spawnHere(parse<SpawnRequest>(bytes, offset, length), from);
+        return;
+      case Kind.GIVE:
+        this.adoptConfig(parse(bytes, offset, length));
+        return;
+      case Kind.NAME:
+        this.nameRecord(parse<NameRequest>(bytes, offset, length), from);
+        return;
+      case Kind.REPLY: {
+        const { id, result } = parse<{ id: number; result: number }>(bytes, offset, length);
+        const resolve = this.requests.get(id);
+        this.requests.delete(id);
+        resolve?.(result);
+        return;
+      }
+      case Kind.SOCKET:
+        this.sockets.record(bytes, view, offset, length, from);
+        return;
+      case Kind.PART:
+        this.inboxes[from]!.part(bytes, offset, length);
+        return;
+      case Kind.LAST: {
+        const whole: Slot = this.inboxes[from]!.last(bytes, offset, length);
+        this.record(whole.bytes, whole.view, 0, whole.bytes.length, from);
+        return;
+      }
+    }
+  }
+
+  private controlRecord(op: OpCode, a: number, b: number, c: number, d: number, from: number): void {
+    const world = this.world;
+    switch (op) {
+      case Op.LINK: {
+        const target = world.processes.get(a);
+        if (target) target.links.add(b);
+        else this.control(from, Op.LINK_EXIT, b, a, this.reasonOfGone(a), 0);
+        return;
+      }
+      case Op.MONITOR: {
+        const target = world.processes.get(a);
+        if (target) target.monitoredBy.add(b);
+        else this.control(from, Op.DOWN, b, a, this.reasonOfGone(a), 0);
+        return;
+      }
+      case Op.UNLINK:
+        return void world.processes.get(a)?.links.delete(b);
+      case Op.DEMONITOR:
+        return void world.processes.get(a)?.monitoredBy.delete(b);
+      case Op.KILL:
+        world.processes.get(a)?.core.kill();
+        return;
+      case Op.DOWN:
+        world.deliverDown(a, b, c as ReasonCode, d);
+        return;
+      case Op.LINK_EXIT:
+        world.deliverLinkExit(a, b, c as ReasonCode, d);
+        return;
+    }
+  }
+
+  /** How a process that is gone ended, for a link or monitor that came too late. */
+  private reasonOfGone(pid: number): ReasonCode {
+    return (this.shared.endReason(pid) ?? Reason.CRASHED) as ReasonCode;
+  }
+
+  /** A child that a process of another thread spawned, with the pid it chose. */
+  private spawnHere(request: SpawnRequest, from: number): void {
+    const { pid, parent, link, entry, tableIndex, permissions } = request;
+    try {
+      const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: BigInt(request.arg), pid });
+      if (link) child.links.add(parent);
+      this.world.options.onSpawn?.(child);
+    } catch {
+      // It could not start (no room on this thread): it ended at once, as a crash.
+      this.shared.ended(pid, this.index, Reason.CRASHED);
+      if (link) this.control(from, Op.LINK_EXIT, parent, pid, Reason.CRASHED, 0);
+    }
+  }
+
+  private adoptConfig(given: { handle: number; to: number; permissions: Permissions }): void {
+    if (this.world.processes.has(given.to)) this.world.handles.adopt(given.to, given.handle, new ConfigResource(given.permissions));
+  }
+
+  // ---- names (kept on NAMES_THREAD) ----
+
+  private nameCall(request: NameRequest): number | Promise<number> {
+    return this.index === NAMES_THREAD ? this.answerName(request) : this.ask(request);
+  }
+
+  private ask(request: NameRequest): Promise<number> {
+    const id = this.nextRequest++;
+    return new Promise((resolve) => {
+      this.requests.set(id, resolve);
+      this.json(NAMES_THREAD, Kind.NAME, { ...request, id });
+    });
+  }
+
+  private nameRecord(request: NameRequest, from: number): void {
+    const result = this.answerName(request);
+    if (request.op !== 'forget') this.json(from, Kind.REPLY, { id: request.id, result });
+  }
+
+  /** On the names thread: the answer to a name call, as the C call returns it. */
+  private answerName({ op, pid, name }: NameRequest): number {
+    const registry = this.world.registry;
+    switch (op) {
+      case 'register': {
+        const holder = registry.whereis(name);
+        if (holder !== undefined && holder !== pid && this.shared.threadOf(holder) < 0) registry.forget(holder); // ended; its notice is on its way
+        try {
+          registry.register(pid, name);
+          return 0;
+        } catch (error) {
+          if (error instanceof LunaticError) return -error.errno;
+          throw error;
+        }
+      }
+      case 'unregister':
+        return registry.unregister(pid, name) ? 0 : -Errno.SRCH;
+      case 'whereis': {
+        const holder = registry.whereis(name);
+        return holder !== undefined && this.shared.threadOf(holder) >= 0 ? holder : -Errno.SRCH;
+      }
+      case 'forget':
+        registry.forget(pid);
+        return 0;
+    }
+  }
+}
+
+const utf8 = new TextDecoder();
+
+/** A JSON record's value (copied out first: TextDecoder does not read shared memory). */
+function parse<T>(bytes: Uint8Array, offset: number, length: number): T {
+  return JSON.parse(utf8.decode(bytes.slice(offset + 4, offset + length))) as T;
+}

@@ -1,0 +1,173 @@
+// The runtime on several threads, as a user meets it: `lunatic-instrument run --threads N` with a
+// C probe (test/threads/probe.c, built with clang at test time) whose children go to the other
+// thread: messages in order right after spawn, selective receive and timeouts, kill and monitor
+// across threads, a crash that kills a process linked to it on the other thread, trap_links,
+// configurations and limits, a configuration handle given across threads, global names, a
+// message larger than a ring, and main's exit code while a child still runs on a worker. The
+// output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
+// Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash).
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { compileLunaticC } from './helpers/clang.js';
+import { run } from './helpers/command.js';
+import { exchange, startServerProcess } from './helpers/tcp.js';
+import { findClang, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
+
+const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
+
+const EXPECTED = [
+  'round trips: 1000, in order: 1',
+  'echo ended: 1 reason 0',
+  'tag 4: 4 four',
+  'tag 3: 5 three',
+  'timeout: -5',
+  'monitor: 0',
+  'kill: 0',
+  'killed: 1 reason 2',
+  'send to the dead: -3, kill the dead: -3, link to the dead: -3',
+  'link down: 1 reason 1',
+  'victim linked: 0',
+  'victim: 1 reason 2',
+  'denied spawn: -1',
+  'over its limit: 1 reason 1',
+  'give: 0',
+  'given config: 0, gone here: -2',
+  'register: 0',
+  'whereis: 1, taken: -13',
+  'whereis after its end: -3',
+  'big message: 3145728, sum matches: 1',
+  'last words from a child',
+  '',
+].join('\n');
+
+/** The crash reports on stderr, in a stable order (the threads' reports may interleave). */
+const CRASHES = [
+  /^lunatic-instrument: process \d+ crashed: unreachable\n\s+at crasher\n/m,
+  /^lunatic-instrument: process \d+ crashed: unreachable\n\s+at crash_on_cue\n/m,
+  /^lunatic-instrument: process \d+ crashed: process \d+ exceeded its limit of 50000000 reductions\n/m,
+];
+
+describe('the lunatic API across threads (lunatic-instrument run --threads)', () => {
+  const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+  const node24 = requireNode24();
+  let dir: string;
+  /** The probe as built (Node 24 instruments it in memory for JSPI), and instrumented once for Asyncify. */
+  let plain: string;
+  let instrumented: string;
+  beforeAll(async () => {
+    if (!clang) return;
+    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-'));
+    plain = join(dir, 'probe.wasm');
+    instrumented = join(dir, 'probe-instrumented.wasm');
+    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/threads/probe.c'), 'utf8'), { command: true });
+    writeFileSync(plain, bytes);
+    writeFileSync(instrumented, (await instrument(bytes)).binary);
+  }, 60_000);
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+
+  async function expectProbe(node: string, threads: number): Promise<void> {
+    const program = node === process.execPath ? instrumented : plain;
+    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: dir });
+    expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 7, stdout: EXPECTED });
+    for (const crash of CRASHES) expect(result.stderr).toMatch(crash);
+    expect(result.stderr.match(/crashed/g)).toHaveLength(CRASHES.length);
+  }
+
+  it.skipIf(!clang)('--threads 1: one event loop, as before', () => expectProbe(process.execPath, 1), 60_000);
+  it.skipIf(!clang)(
+    '--threads 2 on Node 20 (Asyncify): the same results, children on the worker',
+    () => expectProbe(process.execPath, 2),
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('--threads 2 on Node 24 (JSPI)', () => expectProbe(node24!, 2), 60_000);
+});
+
+describe('sockets given to processes on another thread (the echo server, --threads 2)', () => {
+  const node24 = requireNode24();
+  const running: ChildProcess[] = [];
+  let dir: string;
+  let echoServer: string;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-echo-'));
+    echoServer = join(dir, 'echo-server.wasm');
+    writeFileSync(echoServer, (await instrument(readFileSync(join(projectRoot, 'examples/echo-server/echo-server.wasm')))).binary);
+  }, 60_000);
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of running.splice(0)) child.kill('SIGKILL');
+  });
+
+  async function echoMany(port: number, clients: number): Promise<number> {
+    const answers = await Promise.all(
+      Array.from({ length: clients }, (_, i) => {
+        const line = `client ${i} ${'x'.repeat(i % 50)}\n`;
+        return exchange(port, line, line.length).then((echoed) => echoed === line);
+      }),
+    );
+    return answers.filter(Boolean).length;
+  }
+
+  /** Sends 1 MiB on one connection and resolves with what came back. */
+  function echoLarge(port: number, payload: Buffer): Promise<Buffer> {
+    return new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      const socket = connect(port, '127.0.0.1', () => socket.write(payload));
+      socket.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        size += chunk.length;
+        if (size >= payload.length) socket.end();
+      });
+      socket.on('close', () => resolve(Buffer.concat(chunks)));
+      socket.on('error', reject);
+    });
+  }
+
+  async function expectEchoes(node: string, module: string): Promise<void> {
+    const server = startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--threads', '2'], running);
+    const port = await server.port;
+    expect(await echoMany(port, 1000)).toBe(1000);
+    const payload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 31) & 0xff));
+    expect((await echoLarge(port, payload)).equals(payload)).toBe(true);
+    expect(await exchange(port, 'CRASH\n')).toBe('');
+    expect(await exchange(port, 'still serving\n', 14)).toBe('still serving\n');
+    await expect.poll(server.stderr).toMatch(/^lunatic-instrument: process \d+ crashed: unreachable\n\s+at conn_handler\n/);
+  }
+
+  it(
+    'echoes 1,000 concurrent clients and 1 MiB in order, and survives a crashing connection process',
+    () => expectEchoes(process.execPath, echoServer),
+    60_000,
+  );
+  // JSPI suspends at every lunatic call: the handler must still get its socket before it runs
+  it.skipIf(!node24)(
+    'the same on Node 24 (JSPI)',
+    () => expectEchoes(node24!, join(projectRoot, 'examples/echo-server/echo-server.wasm')),
+    60_000,
+  );
+});
+
+describe('--threads flag', () => {
+  it('outside 1..64 is a usage error: exit 2, one line', async () => {
+    for (const value of ['0', '65', '1.5']) {
+      const result = await run(process.execPath, [BIN, 'run', 'x.wasm', '--threads', value], { cwd: projectRoot });
+      expect(result.code).toBe(2);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(/^lunatic-instrument: --threads must be a whole number from 1 to 64/),
+      ]);
+    }
+  });
+
+  it('with --node above 1 is a usage error (a cluster node runs on one thread)', async () => {
+    const result = await run(process.execPath, [BIN, 'run', 'x.wasm', '--threads', '2', '--node', 'a', '--nats', 'nats://127.0.0.1:1'], {
+      cwd: projectRoot,
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/^lunatic-instrument: --threads above 1 with --node/);
+  });
+});
