@@ -18,6 +18,8 @@ import { median } from './stats.js';
 interface Side {
   label: string;
   cli: string;
+  /** Flags of this code's `run` (the current code runs on one thread: the figures are per thread). */
+  flags: string[];
   /** Runs the spawn programs with lunatic_monitor after each spawn (a runtime without LUNATIC_SPAWN_MONITOR). */
   monitorByCall: boolean;
 }
@@ -30,7 +32,7 @@ interface Engine {
 
 /** Runs `run` under /usr/bin/time: the program's key=value figures and the peak RSS in KiB. */
 function runOnce(engine: Engine, side: Side, module: string, args: string[]): Promise<Record<string, number>> {
-  const command = ['-f', '%M', engine.node, side.cli, 'run', ...engine.flags, module, '--', ...args];
+  const command = ['-f', '%M', engine.node, side.cli, 'run', ...side.flags, ...engine.flags, module, '--', ...args];
   return new Promise((resolve, reject) => {
     execFile('/usr/bin/time', command, { timeout: 900_000, maxBuffer: 1 << 22 }, (error, stdout, stderr) => {
       if (error)
@@ -59,8 +61,9 @@ function nodeVersion(node: string): Promise<string> {
 export async function spawnsBench(options: { baseline?: string; waiters?: number; runs?: number } = {}) {
   const runs = options.runs ?? 3;
   const waiters = options.waiters ?? 100_000;
-  const sides: Side[] = [{ label: 'current', cli, monitorByCall: false }];
-  if (options.baseline) sides.push({ label: 'baseline', cli: join(options.baseline, 'bin', 'lunatic-instrument.js'), monitorByCall: true });
+  const sides: Side[] = [{ label: 'current', cli, flags: ['--threads', '1'], monitorByCall: false }];
+  if (options.baseline)
+    sides.push({ label: 'baseline', cli: join(options.baseline, 'bin', 'lunatic-instrument.js'), flags: [], monitorByCall: true });
   const node24 = findNode24();
   const engines: Engine[] = [
     { label: `Node ${await nodeVersion(process.execPath)} Asyncify`, node: process.execPath, flags: [] },

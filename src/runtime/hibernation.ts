@@ -5,7 +5,6 @@
 //
 // Only Asyncify processes hibernate (a JSPI stack lives inside the engine), and only while they
 // wait on a hibernatable Pending: receive, lunatic sleep, TCP read (process.ts `canHibernate`).
-import type { Process } from './process.js';
 import type { VesselPool } from './vessel.js';
 
 export interface HibernationOptions {
@@ -15,17 +14,39 @@ export interface HibernationOptions {
   maxInstances: number;
 }
 
+/** A place in the list of waiting processes (the process itself: no allocation per wait). */
+export interface WaitingLink {
+  waitingSince: number;
+  waitingPrev: WaitingLink | undefined;
+  waitingNext: WaitingLink | undefined;
+  inWaitingList: boolean;
+  hibernate(): boolean;
+}
+
 export class Hibernation {
-  /** Processes waiting on hibernatable waits, with when they began, oldest first. */
-  private readonly waiting = new Map<Process, number>();
+  /**
+   * Processes waiting on hibernatable waits, oldest first: an intrusive list, since a Map's
+   * delete-and-set on every message (park, wake) was a third of a ping-pong's time.
+   */
+  private oldest: WaitingLink | undefined;
+  private newest: WaitingLink | undefined;
+  private size = 0;
   private sweeper: ReturnType<typeof setInterval> | undefined;
   /** Hibernations so far (for figures and tests). */
   count = 0;
 
   constructor(readonly options: HibernationOptions) {}
 
-  parked(process: Process): void {
-    this.waiting.set(process, performance.now());
+  parked(process: WaitingLink): void {
+    if (process.inWaitingList) this.remove(process);
+    process.waitingSince = performance.now();
+    process.waitingPrev = this.newest;
+    process.waitingNext = undefined;
+    if (this.newest) this.newest.waitingNext = process;
+    else this.oldest = process;
+    this.newest = process;
+    process.inWaitingList = true;
+    this.size++;
     if (this.sweeper === undefined && Number.isFinite(this.options.afterMs)) this.startSweeping();
   }
 
@@ -33,17 +54,29 @@ export class Hibernation {
     this.count++;
   }
 
-  woke(process: Process): void {
-    this.waiting.delete(process);
+  woke(process: WaitingLink): void {
+    if (process.inWaitingList) this.remove(process);
   }
 
   /** Before a process takes an instance: at the limit, the oldest waiting processes hibernate. */
   makeRoom(pool: VesselPool): void {
-    if (pool.occupied < this.options.maxInstances) return;
-    for (const process of this.waiting.keys()) {
-      this.waiting.delete(process);
-      if (process.hibernate() && pool.occupied < this.options.maxInstances) return;
+    while (pool.occupied >= this.options.maxInstances && this.oldest) {
+      const process = this.oldest;
+      this.remove(process);
+      process.hibernate();
     }
+  }
+
+  private remove(process: WaitingLink): void {
+    const { waitingPrev: prev, waitingNext: next } = process;
+    if (prev) prev.waitingNext = next;
+    else this.oldest = next;
+    if (next) next.waitingPrev = prev;
+    else this.newest = prev;
+    process.waitingPrev = undefined;
+    process.waitingNext = undefined;
+    process.inWaitingList = false;
+    this.size--;
   }
 
   private startSweeping(): void {
@@ -55,12 +88,12 @@ export class Hibernation {
 
   private sweep(): void {
     const due = performance.now() - this.options.afterMs;
-    for (const [process, since] of this.waiting) {
-      if (since > due) break;
-      this.waiting.delete(process);
+    while (this.oldest && this.oldest.waitingSince <= due) {
+      const process = this.oldest;
+      this.remove(process);
       process.hibernate();
     }
-    if (this.waiting.size === 0) {
+    if (this.size === 0) {
       clearInterval(this.sweeper);
       this.sweeper = undefined;
     }

@@ -12,7 +12,7 @@
 // The instance is a vessel (vessel.ts), taken from the runtime's pool when the process starts and
 // given back, reset, when it ends. An Asyncify process waiting on a hibernatable Pending may
 // hibernate (hibernation.ts): it leaves its vessel as a snapshot and takes another when it wakes.
-import type { Hibernation } from './hibernation.js';
+import type { Hibernation, WaitingLink } from './hibernation.js';
 import { instrumentInfoOf } from './module-info.js';
 import { isWaitable, Later, NEXT_TURN, type Outcome, Pending, type Waitable } from './pending.js';
 import type { Runnable, Scheduler } from './scheduler.js';
@@ -69,7 +69,7 @@ export const MIN_SLICE_MS = 1;
 
 const RESUME_EMPTY: Resumption = { ok: true, value: undefined };
 
-export class Process implements Runnable, Tenant {
+export class Process implements Runnable, Tenant, WaitingLink {
   /** The current state; `exited` and `crashed` are final. */
   state: ProcessState = 'runnable';
   /** How it ended, once it has. */
@@ -85,6 +85,14 @@ export class Process implements Runnable, Tenant {
   budgetsSpent = 0;
   /** How many times it hibernated. */
   hibernations = 0;
+  /** @internal Its place among the waiting processes (hibernation.ts). */
+  waitingSince = 0;
+  /** @internal */
+  waitingPrev: WaitingLink | undefined;
+  /** @internal */
+  waitingNext: WaitingLink | undefined;
+  /** @internal */
+  inWaitingList = false;
   private endListeners: ((status: ExitStatus) => void)[] | undefined;
   private exitedPromise: Promise<ExitStatus> | undefined;
   private abort: AbortController | undefined;

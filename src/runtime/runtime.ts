@@ -54,8 +54,12 @@ export interface RuntimeOptions {
 
 export const DEFAULT_MAX_PROCESSES = 1_000_000;
 export const DEFAULT_HIBERNATE_AFTER_MS = 1000;
-/** Below the ~13,000 memories V8 reserves address space for under its default flags (Linux x64). */
-export const DEFAULT_MAX_INSTANCES = 10_000;
+/**
+ * Well below the ~13,000 memories V8 reserves address space for (Linux x64, default flags): V8's
+ * garbage collection slows with every live instance. 100,000 waiting processes (bench/spawns.ts):
+ * 7.8 s with 1,000 instances, 9.3 s with 2,000, over 8 minutes (not finished) with 10,000.
+ */
+export const DEFAULT_MAX_INSTANCES = 1_000;
 export const DEFAULT_MAX_IDLE_INSTANCES = 64;
 
 /** A spawn beyond RuntimeOptions.maxProcesses (Erlang's system_limit). */
