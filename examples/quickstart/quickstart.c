@@ -22,14 +22,15 @@ void spinner(int64_t id) {
 }
 
 int main(void) {
-  for (int64_t id = 1; id <= 2; id++) lunatic_monitor(lunatic_spawn_named("spinner", id, 0, 0));
+  for (int64_t id = 1; id <= 2; id++) lunatic_spawn_named("spinner", id, LUNATIC_SPAWN_MONITOR, 0);
   printf("main: two spinners started; waiting for a line on stdin\n");
   fflush(stdout);
   char line[256];
   if (fgets(line, sizeof line, stdin)) printf("main: read %s", line);
   else printf("main: stdin ended\n");
   fflush(stdout);
-  for (int ended = 0; ended < 2; ended++) lunatic_receive(NULL, 0, LUNATIC_TAG_DOWN, -1, NULL);
+  lunatic_down_t down; /* a DOWN must fit its buffer, or it stays queued (-EMSGSIZE) */
+  for (int ended = 0; ended < 2; ended++) lunatic_receive(&down, sizeof down, LUNATIC_TAG_DOWN, LUNATIC_FOREVER, NULL);
   printf("main: both spinners done\n");
   return 0;
 }

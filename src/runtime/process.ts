@@ -333,7 +333,8 @@ export class Process implements Runnable, Tenant, WaitingLink {
       if (wait instanceof Pending) {
         this.waitingOn = wait;
         wait.listen((outcome: Outcome<unknown>) => this.wake(token, outcome));
-        if (wait.hibernatable) this.config.hibernation?.parked(this);
+        // only a process that can leave its instance is a candidate; it began waiting in this slice
+        if (wait.hibernatable && this.backend === 'asyncify') this.config.hibernation?.parked(this, this.sliceStarted);
       } else {
         this.unsettledPromise = true;
         wait.then(
