@@ -76,7 +76,7 @@ export class Vessel implements ProcessContext {
   private readonly scanner: Scanner | undefined;
   /** The blocks the last hibernation found changed: what `reset` writes back. */
   private dirty: number[] | undefined;
-  /** Single use: a host module of the simple form, or a module that cannot be reset. */
+  /** Not single use: the module can be reset, exports its memory, and every host module is of the reusable form. */
   readonly reusable: boolean;
 
   constructor(
@@ -84,7 +84,8 @@ export class Vessel implements ProcessContext {
     first: Tenant,
   ) {
     const { spec } = shelf;
-    this.reusable = spec.resettable && spec.hostModules.every(isReusable);
+    // (a resettable module without an exported memory, which WASI programs always have, is never reused)
+    this.reusable = spec.resettable && spec.hostModules.every(isReusable) && exportsMemory(spec.module);
     const host = { park: (wait: Waitable) => this.tenant.park(wait) };
     this.suspender = spec.backend === 'jspi' ? new JspiSuspender(host) : new AsyncifySuspender(host, { reservedPages: spec.reservedPages });
     this.occupant = first;
@@ -200,6 +201,10 @@ export class Vessel implements ProcessContext {
     const counter = this.counter;
     if (counter) counter.value = (counter.value as number) - reductions;
   }
+}
+
+function exportsMemory(module: WebAssembly.Module): boolean {
+  return WebAssembly.Module.exports(module).some((entry) => entry.kind === 'memory');
 }
 
 /** The exported mutable globals `lunatic_global_<i>`, in order. */
