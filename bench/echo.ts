@@ -13,6 +13,7 @@ import { connect, type Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { nodeVersion } from './machine.js';
 import { cli, findNode24, projectRoot } from './paths.js';
 
 const CONNECTIONS = [10, 100, 1000];
@@ -176,15 +177,6 @@ export async function echoBench(): Promise<Record<string, unknown>> {
   }
   (result.loadAverage as Record<string, number>).after = loadavg()[0]!;
   return result;
-}
-
-export function nodeVersion(node: string): Promise<string> {
-  return new Promise((resolve) => {
-    const child = spawn(node, ['--version']);
-    let text = '';
-    child.stdout.on('data', (data: Buffer) => (text += data.toString()));
-    child.on('close', () => resolve(text.trim()));
-  });
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) process.stdout.write(`${JSON.stringify(await echoBench(), null, 2)}\n`);

@@ -1,5 +1,5 @@
 // What the figures were measured on: CPU, cores, memory, OS, the Node versions and binaryen's.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { cpus, release, totalmem, type } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +12,11 @@ function versionOf(command: string, args: string[]): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** `node --version` of another Node binary. */
+export function nodeVersion(node: string): Promise<string> {
+  return new Promise((resolve) => execFile(node, ['--version'], (_error, stdout) => resolve(stdout.trim())));
 }
 
 export function describeMachine(node24: string | undefined): Machine {

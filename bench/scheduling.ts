@@ -12,16 +12,15 @@
 // Run alone: `npm run build && node dist/bench/scheduling.js [--baseline DIR] [--runs N]`
 // (prints JSON); `npm run bench` includes it.
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { instrument } from '../src/index.js';
-import { benchDir, cli, findNode24, workDir } from './paths.js';
+import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
+import { nodeVersion } from './machine.js';
+import { cli, findNode24 } from './paths.js';
 import type { SchedulingResults } from './results.js';
 import { median } from './stats.js';
 
-const SCENARIOS_WASM = join(benchDir, 'lunatic', 'scheduling.wasm');
 export const SCHEDULING_RUNS = 3;
 
 /** What each scenario is run with, and the figure of its output line that is reported. */
@@ -54,21 +53,10 @@ function runScenario(node: string, side: Side, module: string, args: readonly st
       { timeout: 600_000, maxBuffer: 1 << 20 },
       (error, stdout, stderr) => {
         if (error) return reject(new Error(`${side.label}: ${args.join(' ')}: ${stderr.trim() || error.message}`));
-        resolve(Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)])));
+        resolve(figuresOf(stdout));
       },
     );
   });
-}
-
-async function prepare(): Promise<{ asyncify: string; jspi: string }> {
-  const dir = join(workDir, 'scheduling');
-  mkdirSync(dir, { recursive: true });
-  const bytes = readFileSync(SCENARIOS_WASM);
-  const asyncify = join(dir, 'scheduling.asyncify.wasm');
-  const jspi = join(dir, 'scheduling.jspi.wasm');
-  writeFileSync(asyncify, (await instrument(bytes)).binary);
-  writeFileSync(jspi, (await instrument(bytes, { asyncify: false })).binary);
-  return { asyncify, jspi };
 }
 
 /** The commit checked out in `dir` (recorded instead of the path, which is this machine's). */
@@ -80,13 +68,9 @@ function commitOf(dir: string): string {
   }
 }
 
-function nodeVersion(node: string): Promise<string> {
-  return new Promise((resolve) => execFile(node, ['--version'], (_error, stdout) => resolve(stdout.trim())));
-}
-
 export async function schedulingBench(options: { baseline?: string; runs?: number } = {}): Promise<SchedulingResults> {
   const runs = options.runs ?? SCHEDULING_RUNS;
-  const modules = await prepare();
+  const modules = await instrumentForBothBackends('scheduling');
   const sides: Side[] = [sideOf('current', cli)];
   if (options.baseline) sides.push(sideOf('baseline', join(options.baseline, 'bin', 'lunatic-instrument.js')));
   const node24 = findNode24();

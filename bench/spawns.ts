@@ -8,11 +8,11 @@
 // Usage: npm run bench:spawns -- [--baseline DIR] [--waiters N] [--runs N]
 // Prints a markdown table (for bench/RESULTS.md) and the JSON figures.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { instrument } from '../src/index.js';
-import { benchDir, cli, findNode24, workDir } from './paths.js';
+import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
+import { nodeVersion } from './machine.js';
+import { cli, findNode24 } from './paths.js';
 import { median } from './stats.js';
 
 interface Side {
@@ -39,23 +39,11 @@ function runOnce(engine: Engine, side: Side, module: string, args: string[]): Pr
         return reject(
           new Error(`${side.label} ${engine.label} ${args.join(' ')}: ${stderr.trim().split('\n').slice(-2).join(' ') || error.message}`),
         );
-      const figures = Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)]));
+      const figures = figuresOf(stdout);
       figures.rss_kib = Number(stderr.trim().split('\n').at(-1));
       resolve(figures);
     });
   });
-}
-
-async function prepare(name: string, asyncify: boolean): Promise<string> {
-  const dir = join(workDir, 'spawns');
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, `${name}.${asyncify ? 'asyncify' : 'jspi'}.wasm`);
-  writeFileSync(path, (await instrument(readFileSync(join(benchDir, 'lunatic', `${name}.wasm`)), { asyncify })).binary);
-  return path;
-}
-
-function nodeVersion(node: string): Promise<string> {
-  return new Promise((resolve) => execFile(node, ['--version'], (_error, stdout) => resolve(stdout.trim())));
 }
 
 export async function spawnsBench(options: { baseline?: string; waiters?: number; runs?: number } = {}) {
@@ -74,10 +62,7 @@ export async function spawnsBench(options: { baseline?: string; waiters?: number
         ]
       : []),
   ];
-  const modules = {
-    small: { asyncify: await prepare('spawn-small', true), jspi: await prepare('spawn-small', false) },
-    spawns: { asyncify: await prepare('spawns', true), jspi: await prepare('spawns', false) },
-  };
+  const modules = { small: await instrumentForBothBackends('spawn-small'), spawns: await instrumentForBothBackends('spawns') };
   const rows: { scenario: string; engine: string; side: string; figures: Record<string, number | string> }[] = [];
   const measure = async (scenario: string, engine: Engine, side: Side, module: string, args: string[], keys: string[]) => {
     const samples: Record<string, number>[] = [];

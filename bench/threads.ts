@@ -8,17 +8,18 @@
 //
 // Run alone: `npm run bench:threads` (or `npm run bench -- --threads-only`); `--runs N`.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { instrument } from '../src/index.js';
-import { measure, nodeVersion, startServer, stopServer } from './echo.js';
-import { benchDir, cli, findNode24, projectRoot, workDir } from './paths.js';
+import { measure, startServer, stopServer } from './echo.js';
+import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
+import { nodeVersion } from './machine.js';
+import { cli, findNode24, projectRoot, workDir } from './paths.js';
 import { median } from './stats.js';
 
-const THREADS_WASM = join(benchDir, 'lunatic', 'threads.wasm');
 export const THREADS_RUNS = 3;
 const ECHO_CONNECTIONS = 1000;
 
@@ -55,20 +56,9 @@ function runScenario(node: string, module: string, threads: number, args: readon
   return new Promise((resolve, reject) => {
     execFile(node, [cli, 'run', module, ...flags, '--', ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`--threads ${threads} ${args.join(' ')}: ${stderr.trim() || error.message}`));
-      resolve(Object.fromEntries([...stdout.matchAll(/(\w+)=(-?[\d.]+)/g)].map(([, key, value]) => [key!, Number(value)])));
+      resolve(figuresOf(stdout));
     });
   });
-}
-
-async function prepare(): Promise<{ asyncify: string; jspi: string }> {
-  const dir = join(workDir, 'threads');
-  mkdirSync(dir, { recursive: true });
-  const bytes = readFileSync(THREADS_WASM);
-  const asyncify = join(dir, 'threads.asyncify.wasm');
-  const jspi = join(dir, 'threads.jspi.wasm');
-  writeFileSync(asyncify, (await instrument(bytes)).binary);
-  writeFileSync(jspi, (await instrument(bytes, { asyncify: false })).binary);
-  return { asyncify, jspi };
 }
 
 const rounded = (value: number) => Math.round(value * 100) / 100;
@@ -94,7 +84,7 @@ async function echoRoundTrips(node: string, module: string, threads: number): Pr
 
 export async function threadsBench(options: { runs?: number } = {}): Promise<ThreadsResults> {
   const runs = options.runs ?? THREADS_RUNS;
-  const modules = await prepare();
+  const modules = await instrumentForBothBackends('threads');
   const echoServer = join(workDir, 'threads', 'echo-server.wasm');
   writeFileSync(echoServer, (await instrument(readFileSync(join(projectRoot, 'examples/echo-server/echo-server.wasm')))).binary);
   const node24 = findNode24();
