@@ -271,8 +271,8 @@ export class Process implements Runnable, Tenant, WaitingLink {
     return true;
   }
 
-  /** @internal Whether `hibernate` would do it now. */
-  get canHibernate(): boolean {
+  /** Whether `hibernate` would do it now. */
+  private get canHibernate(): boolean {
     return (
       this.state === 'waiting' &&
       !this.stepping &&

@@ -108,8 +108,3 @@ export function restoreSnapshot(snapshot: Snapshot, memory: Uint8Array, globals:
   }
   for (let i = 0; i < globals.length; i++) globals[i]!.value = snapshot.globals[i];
 }
-
-/** Bytes a snapshot holds (for figures). */
-export function snapshotBytes(snapshot: Snapshot): number {
-  return snapshot.bytes.length + snapshot.runs.byteLength;
-}

@@ -47,6 +47,9 @@ export class ReceiveWait implements Receiver {
   private pending: Pending<number | Later<number>> | undefined;
   private cancelTimer: (() => void) | undefined;
 
+  /** A wait's cleanup, made once: a receive allocates only its Pending. */
+  private readonly stopWaiting = () => this.stop();
+
   constructor(private readonly self: LunaticProcess) {}
 
   /** Parks the caller until a matching message arrives or the timeout passes. */
@@ -64,7 +67,7 @@ export class ReceiveWait implements Receiver {
     this.capacity = capacity;
     this.info = info;
     this.filter = filter;
-    const pending = hibernatable(new Pending<number | Later<number>>(() => this.stop()));
+    const pending = hibernatable(new Pending<number | Later<number>>(this.stopWaiting));
     this.pending = pending;
     this.self.mailbox.wait(this);
     if (timeoutMs > 0) {
