@@ -20,7 +20,11 @@ export interface Snapshot {
   globals: unknown[];
 }
 
-/** A module's initial memory, with the blocks that are not zero (its data segments) found once. */
+/**
+ * A module's initial memory, with the blocks that are not zero (its data segments) found once.
+ * Beyond `bytes` (the memory a fresh instance has) it is zero: a host may grow memory past it
+ * before the process starts (the Asyncify reserved tail).
+ */
 export interface InitialMemory {
   bytes: Uint8Array;
   words: Int32Array;
@@ -30,16 +34,18 @@ export interface InitialMemory {
   dataBlocks: number[];
 }
 
-export function initialMemory(bytes: Uint8Array): InitialMemory {
+/** `bytes` (a fresh instance's memory, kept as it is: not copied) with its non-zero blocks found by `scanner`. */
+export function initialMemory(bytes: Uint8Array, scanner: Scanner): InitialMemory {
   const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
   const zeroRuns: number[] = [];
   const dataBlocks: number[] = [];
-  for (let block = 0; block < words.length; block += BLOCK_WORDS) {
-    const start = block * 4;
-    if (words.subarray(block, block + BLOCK_WORDS).some((word) => word !== 0)) dataBlocks.push(start);
-    else if (zeroRuns.length > 0 && zeroRuns[zeroRuns.length - 1] === start) zeroRuns[zeroRuns.length - 1] = start + BLOCK_BYTES;
-    else zeroRuns.push(start, start + BLOCK_BYTES);
+  let zeroFrom = 0;
+  for (let at = scanner.nonzero(0, bytes.length); at < bytes.length; at = scanner.nonzero(at + BLOCK_BYTES, bytes.length)) {
+    if (at > zeroFrom) zeroRuns.push(zeroFrom, at);
+    dataBlocks.push(at);
+    zeroFrom = at + BLOCK_BYTES;
   }
+  if (bytes.length > zeroFrom) zeroRuns.push(zeroFrom, bytes.length);
   return { bytes, words, zeroRuns, dataBlocks };
 }
 
@@ -89,7 +95,11 @@ export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globa
  */
 export function restoreInitial(memory: Uint8Array, initial: InitialMemory, dirty: readonly number[]): void {
   const initialBytes = initial.bytes;
-  for (const start of dirty) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
+  const end = initialBytes.length;
+  for (const start of dirty) {
+    if (start < end) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
+    else memory.fill(0, start, start + BLOCK_BYTES);
+  }
 }
 
 function blockDiffers(words: Int32Array, initial: Int32Array, block: number): boolean {
