@@ -48,7 +48,11 @@ export interface RuntimeOptions {
    * processes hibernate to make room. Without hibernation it has no effect.
    */
   maxInstances?: number;
-  /** Idle instances kept per module for new processes (default DEFAULT_MAX_IDLE_INSTANCES). */
+  /**
+   * Idle instances kept per module for new processes however long they stay unused (default
+   * DEFAULT_MAX_IDLE_INSTANCES). With hibernation, up to maxInstances are kept, those beyond this
+   * until they have gone unused for a second.
+   */
   maxIdleInstances?: number;
 }
 
