@@ -27,6 +27,12 @@ const ANY = 0n;
 
 const matches = (tag: bigint, filter: bigint) => filter === ANY || tag === filter;
 
+/** Notifications (negative tags) are not counted in a mailbox's bytes: they are never refused, and reading their size would make their bytes. */
+const bytesOf = (message: Message) => (message.tag < 0n ? 0 : message.data.length);
+
+/** The queue of every empty mailbox: most processes never have a message queued. */
+const NO_MESSAGES: Message[] = [];
+
 /** A process blocked in receive: takes a matching message, or declines one larger than its buffer. */
 export interface Receiver {
   filter: bigint;
@@ -37,7 +43,7 @@ export interface Receiver {
 }
 
 export class Mailbox {
-  private messages: Message[] = [];
+  private messages: Message[] = NO_MESSAGES;
   private head = 0;
   private bytes = 0;
   private receiver: Receiver | undefined;
@@ -81,7 +87,7 @@ export class Mailbox {
     if (messages[this.head] === message) {
       messages[this.head++] = undefined as unknown as Message;
       if (this.head === messages.length) {
-        this.messages = [];
+        this.messages = NO_MESSAGES;
         this.head = 0;
       } else if (this.head > 1024 && this.head * 2 > messages.length) {
         this.messages = messages.slice(this.head);
@@ -90,7 +96,7 @@ export class Mailbox {
     } else {
       messages.splice(messages.indexOf(message, this.head), 1);
     }
-    this.bytes -= message.data.length;
+    this.bytes -= bytesOf(message);
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -109,8 +115,9 @@ export class Mailbox {
   }
 
   private push(message: Message): void {
+    if (this.messages === NO_MESSAGES) this.messages = [];
     this.messages.push(message);
-    this.bytes += message.data.length;
+    this.bytes += bytesOf(message);
     const receiver = this.receiver;
     if (receiver && matches(message.tag, receiver.filter)) {
       this.receiver = undefined;
