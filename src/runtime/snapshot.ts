@@ -105,7 +105,7 @@ export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globa
 
 /**
  * Writes the initial bytes back into the `dirty` blocks only: pages the process never touched
- * are never written, so they stay unmapped (no resident memory, no page fault).
+ * are never written (the scan only read them: on a kernel with a shared zero page that allocates nothing).
  */
 export function restoreInitial(memory: Uint8Array, initial: InitialMemory, dirty: readonly number[]): void {
   const initialBytes = initial.bytes;
