@@ -194,7 +194,7 @@ describe('hibernation', () => {
     expect(status.code).toBe(0);
     expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(400);
     expect(runtime.hibernations).toBeGreaterThanOrEqual(380);
-    expect(runtime.pool.made).toBeLessThanOrEqual(22);
+    expect(runtime.pool.mostOccupied).toBeLessThanOrEqual(22);
   });
 
   it('wakes processes hibernated in lunatic_sleep_ms by their timer, never early', async () => {
@@ -257,7 +257,9 @@ describe('hibernation', () => {
     expect(status.code).toBe(0);
     expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(20_000);
     // a soft limit: processes that are runnable keep their instances (a few dozen here)
-    expect(runtime.pool.made).toBeLessThanOrEqual(1100);
+    expect(runtime.pool.mostOccupied).toBeLessThanOrEqual(1100);
+    // and the instances are reused, not made again (a busy machine may trim a few idle ones)
+    expect(runtime.pool.reused).toBeGreaterThan(10 * runtime.pool.made);
     // the instances hibernating processes left were kept for the ones that woke, up to the limit,
     // and those beyond DEFAULT_MAX_IDLE_INSTANCES go once unused for a while
     expect(runtime.pool.count).toBeLessThanOrEqual(1000);

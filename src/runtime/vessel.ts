@@ -310,9 +310,10 @@ export class VesselPool {
   count = 0;
   /** Vessels that run a process. */
   occupied = 0;
-  /** Vessels made, and vessels taken from a shelf (for figures and tests). */
+  /** Vessels made, vessels taken from a shelf, and the most occupied at once (for figures and tests). */
   made = 0;
   reused = 0;
+  mostOccupied = 0;
 
   constructor(readonly options: VesselPoolOptions) {}
 
@@ -327,7 +328,7 @@ export class VesselPool {
       this.made++;
     }
     vessel.occupy(tenant, hostStates);
-    this.occupied++;
+    if (++this.occupied > this.mostOccupied) this.mostOccupied = this.occupied;
     return vessel;
   }
 
