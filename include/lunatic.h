@@ -162,7 +162,9 @@ typedef struct {
 /*
  * Sends `len` bytes (copied) with `tag` (> 0) to `pid`. 0, or -ESRCH, -EFULL (its mailbox
  * is at its bound: its configured count, or 64 MiB of waiting messages; nothing was sent),
- * -EINVAL (tag <= 0, buffer outside memory).
+ * -EINVAL (tag <= 0, buffer outside memory). On several threads (lunatic-instrument run
+ * --threads) messages on their way to `pid` count as waiting, and -EFULL also means the
+ * receiver's thread is behind: retry later either way.
  */
 LUNATIC_IMPORT("send") int32_t lunatic_send(int32_t pid, int64_t tag, const void *data, size_t len);
 

@@ -36,16 +36,56 @@ export interface Receiver {
   tooLarge(): void;
 }
 
-export class Mailbox {
-  private messages: Message[] = [];
-  private head = 0;
+/**
+ * How many messages and bytes may still wait in a mailbox. A message takes room while it waits
+ * (and, across threads, while it travels); notifications take room without asking.
+ */
+export interface MailboxBound {
+  /** Takes room for one message of `bytes`; false (nothing taken) when the mailbox is at its bound. */
+  reserve(bytes: number): boolean;
+  /** Takes room for one message of `bytes` even past the bound (a notification). */
+  force(bytes: number): void;
+  /** Gives back the room of one message of `bytes` (it left the mailbox, or was handed over after a reserve). */
+  release(bytes: number): void;
+}
+
+/** The bound of a mailbox only this thread sends to: its own counters. */
+export class LocalBound implements MailboxBound {
+  private count = 0;
   private bytes = 0;
-  private receiver: Receiver | undefined;
 
   constructor(
     readonly capacity: number,
     readonly maxBytes = MAILBOX_MAX_BYTES,
   ) {}
+
+  reserve(bytes: number): boolean {
+    if (this.count >= this.capacity || this.bytes + bytes > this.maxBytes) return false;
+    this.force(bytes);
+    return true;
+  }
+
+  force(bytes: number): void {
+    this.count++;
+    this.bytes += bytes;
+  }
+
+  release(bytes: number): void {
+    this.count--;
+    this.bytes -= bytes;
+  }
+}
+
+export class Mailbox {
+  private messages: Message[] = [];
+  private head = 0;
+  private receiver: Receiver | undefined;
+  readonly bound: MailboxBound;
+
+  /** `bound`: a capacity in messages (and at most MAILBOX_MAX_BYTES waiting), or a bound kept elsewhere. */
+  constructor(bound: number | MailboxBound) {
+    this.bound = typeof bound === 'number' ? new LocalBound(bound) : bound;
+  }
 
   get size(): number {
     return this.messages.length - this.head;
@@ -58,14 +98,22 @@ export class Mailbox {
    */
   send(tag: bigint, sender: number, data: Uint8Array, owned = false): number {
     if (this.handOver(tag, sender, data)) return 0;
-    if (this.size >= this.capacity || this.bytes + data.length > this.maxBytes) return -Errno.FULL;
+    if (!this.bound.reserve(data.length)) return -Errno.FULL;
     this.push({ tag, sender, data: owned ? data : data.slice() });
     return 0;
   }
 
+  /** A user message whose room its sender reserved already (on another thread): handed over or queued, never refused. */
+  arrived(tag: bigint, sender: number, data: Uint8Array): void {
+    if (this.handOver(tag, sender, data)) this.bound.release(data.length);
+    else this.push({ tag, sender, data });
+  }
+
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
-    if (!this.handOver(message.tag, message.sender, message.data)) this.push(message);
+    if (this.handOver(message.tag, message.sender, message.data)) return;
+    this.bound.force(message.data.length);
+    this.push(message);
   }
 
   /** The first message matching `filter`, left in the mailbox. */
@@ -90,7 +138,7 @@ export class Mailbox {
     } else {
       messages.splice(messages.indexOf(message, this.head), 1);
     }
-    this.bytes -= message.data.length;
+    this.bound.release(message.data.length);
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -110,7 +158,6 @@ export class Mailbox {
 
   private push(message: Message): void {
     this.messages.push(message);
-    this.bytes += message.data.length;
     const receiver = this.receiver;
     if (receiver && matches(message.tag, receiver.filter)) {
       this.receiver = undefined;

@@ -1,8 +1,11 @@
 // What the threads of one runtime share (SharedArrayBuffers, so every thread sees the same
 // memory): the pid and handle counters (pids and handle numbers are global), the directory that
 // says on which thread each pid lives and whether it is alive, the live process count of each
-// thread (placement), each thread's doorbell, and the rings between every ordered pair of
-// threads (ring.ts). Made once on the main thread and posted to each worker. No Node imports.
+// thread (placement), each thread's doorbell, the room left in each process's mailbox (so a
+// sender on any thread meets the receiver's bound at once, mailbox.ts), and the rings between
+// every ordered pair of threads (ring.ts). Made once on the main thread and posted to each
+// worker. No Node imports.
+import { MAILBOX_MAX_BYTES, type MailboxBound } from '../lunatic/mailbox.js';
 import { LOCAL_PID_LIMIT } from '../lunatic/remote.js';
 import { Ring, ringBytes } from './ring.js';
 
@@ -31,6 +34,8 @@ export interface SharedMemory {
   ringCapacity: number;
   control: SharedArrayBuffer;
   directory: SharedArrayBuffer;
+  /** Two Int32 per pid: the messages and the bytes its mailbox may still take (reserved by senders before their message travels). */
+  mailboxes: SharedArrayBuffer;
   rings: SharedArrayBuffer;
 }
 
@@ -46,6 +51,8 @@ export function createSharedMemory(threads: number): SharedMemory {
     ringCapacity: capacity,
     control,
     directory: new SharedArrayBuffer(LOCAL_PID_LIMIT),
+    // 64 MiB of address space; the OS maps a page once a pid in it is used (8 bytes a pid)
+    mailboxes: new SharedArrayBuffer(LOCAL_PID_LIMIT * 8),
     rings: new SharedArrayBuffer(threads * threads * ringBytes(capacity)),
   };
 }
@@ -55,6 +62,7 @@ export class SharedState {
   readonly threads: number;
   private readonly control: Int32Array;
   private readonly directory: Uint8Array;
+  private readonly rooms: Int32Array;
   /** The ring from thread `from` to thread `to` is rings[from * threads + to]. */
   private readonly rings: Array<Ring | undefined>;
 
@@ -62,6 +70,7 @@ export class SharedState {
     this.threads = memory.threads;
     this.control = new Int32Array(memory.control);
     this.directory = new Uint8Array(memory.directory);
+    this.rooms = new Int32Array(memory.mailboxes);
     const { ringCapacity: capacity } = memory;
     this.rings = Array.from({ length: this.threads * this.threads }, (_, i) =>
       Math.floor(i / this.threads) === i % this.threads ? undefined : new Ring(memory.rings, i * ringBytes(capacity), capacity),
@@ -72,10 +81,13 @@ export class SharedState {
     return this.rings[from * this.threads + to]!;
   }
 
-  /** A fresh pid for a process that will live on `thread` (counted there from now). */
-  allocatePid(thread: number): number {
+  /** A fresh pid for a process that will live on `thread` (counted there from now), whose mailbox holds `mailboxCapacity` messages. */
+  allocatePid(thread: number, mailboxCapacity: number): number {
     const pid = Atomics.add(this.control, NEXT_PID, 1);
     if (pid >= LOCAL_PID_LIMIT) return -1;
+    // before the pid is known to anyone: room for its first messages
+    Atomics.store(this.rooms, 2 * pid, Math.min(mailboxCapacity, 0x7fffffff));
+    Atomics.store(this.rooms, 2 * pid + 1, MAILBOX_MAX_BYTES);
     Atomics.store(this.directory, pid, thread + 1);
     Atomics.add(this.control, COUNTERS + thread, 1);
     return pid;
@@ -84,6 +96,47 @@ export class SharedState {
   /** A fresh handle number (lunatic handles are global so that a handle given across threads keeps its number). */
   allocateHandle(): number {
     return Atomics.add(this.control, NEXT_HANDLE, 1);
+  }
+
+  /**
+   * Takes room for a message of `bytes` in the mailbox of `pid`, as Mailbox.send checks it (no
+   * more than its capacity of messages, MAILBOX_MAX_BYTES of bytes); false when it has none.
+   * Racing senders may see FULL while another's failed reservation is being undone.
+   */
+  reserveRoom(pid: number, bytes: number): boolean {
+    const rooms = this.rooms;
+    const count = 2 * pid;
+    if (Atomics.sub(rooms, count, 1) <= 0) {
+      Atomics.add(rooms, count, 1);
+      return false;
+    }
+    if (Atomics.sub(rooms, count + 1, bytes) < bytes) {
+      Atomics.add(rooms, count + 1, bytes);
+      Atomics.add(rooms, count, 1);
+      return false;
+    }
+    return true;
+  }
+
+  /** Takes room for a message of `bytes` past the bound (a notification). */
+  forceRoom(pid: number, bytes: number): void {
+    Atomics.sub(this.rooms, 2 * pid, 1);
+    Atomics.sub(this.rooms, 2 * pid + 1, bytes);
+  }
+
+  /** Gives back the room of a message of `bytes`. */
+  releaseRoom(pid: number, bytes: number): void {
+    Atomics.add(this.rooms, 2 * pid, 1);
+    Atomics.add(this.rooms, 2 * pid + 1, bytes);
+  }
+
+  /** The bound of the mailbox of `pid` (a process of this thread), kept here for every thread's senders. */
+  mailboxBound(pid: number): MailboxBound {
+    return {
+      reserve: (bytes) => this.reserveRoom(pid, bytes),
+      force: (bytes) => this.forceRoom(pid, bytes),
+      release: (bytes) => this.releaseRoom(pid, bytes),
+    };
   }
 
   /** The thread `pid` lives on, or -1 when it is not alive (never was, or ended). */

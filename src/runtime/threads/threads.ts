@@ -15,6 +15,7 @@
 //   SPAWN, GIVE, NAME, REPLY: JSON text @4
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
 import { ConfigResource } from '../lunatic/api-config.js';
+import type { MailboxBound } from '../lunatic/mailbox.js';
 import { SocketResource } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
@@ -131,8 +132,12 @@ export class ThreadPeers implements Threads {
     return thread < 0 || thread === this.index;
   }
 
-  allocatePid(): number {
-    return this.shared.allocatePid(this.index);
+  allocatePid(mailboxCapacity: number): number {
+    return this.shared.allocatePid(this.index, mailboxCapacity);
+  }
+
+  mailboxBound(pid: number): MailboxBound {
+    return this.shared.mailboxBound(pid);
   }
 
   placeChild(): number | undefined {
@@ -153,18 +158,27 @@ export class ThreadPeers implements Threads {
 
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
     this.options.ensureStarted?.(thread);
-    const pid = this.shared.allocatePid(thread);
+    const pid = this.shared.allocatePid(thread, options.permissions.mailboxCapacity);
     if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
     const { link, entry, tableIndex, arg, permissions } = options;
     this.json(thread, Kind.SPAWN, { pid, parent: parent.pid, link, entry, tableIndex, arg: String(arg ?? 0n), permissions });
     return pid;
   }
 
-  /** -FULL when the ring to the receiver's thread is full (that thread is behind): retry later, as for a full mailbox. */
+  /**
+   * -FULL when the receiver's mailbox is at its bound, counting the messages on their way to it
+   * (their room is reserved here, in shared memory), or when the ring to its thread is full (that
+   * thread is behind): retry later, as for a full mailbox on this thread.
+   */
   send(from: number, to: number, tag: bigint, data: Uint8Array): number {
     const outbox = this.outbox(this.aliveThread(to));
+    // no LunaticError for FULL: a sender retrying in a loop would spend its time on stack traces
+    if (!this.shared.reserveRoom(to, data.length)) return -Errno.FULL;
     const slot = outbox.tryBegin(20 + data.length);
-    if (!slot) return -Errno.FULL; // no LunaticError: a sender retrying in a loop would spend its time on stack traces
+    if (!slot) {
+      this.shared.releaseRoom(to, data.length);
+      return -Errno.FULL;
+    }
     const { bytes, view, offset } = slot;
     bytes[offset] = Kind.MESSAGE;
     view.setInt32(offset + 4, to, true);
@@ -357,9 +371,10 @@ export class ThreadPeers implements Threads {
     switch (bytes[offset]) {
       case Kind.MESSAGE: {
         const receiver = this.world.processes.get(view.getInt32(offset + 4, true));
-        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as it is
+        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as
+        // it is; its room was reserved by the sender, so it is never refused here
         const data = bytes.slice(offset + 20, offset + length);
-        receiver?.mailbox.send(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data, true);
+        receiver?.mailbox.arrived(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data);
         return;
       }
       case Kind.CONTROL: {
