@@ -3,7 +3,7 @@
 // import, and each scenario compares them with the codes the header documents. Covers the
 // mailbox bound, stale/forged/foreign handles and pids, denied spawn/connect/listen, narrowing
 // that cannot widen, selective receive, links, monitors and the per-process limits.
-import { createServer, type Server } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
@@ -157,6 +157,34 @@ EXPORT("network") void network(int32_t port) {
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
   report(lunatic_close(socket));
   report(lunatic_tcp_write(socket, "x", 1, 10));
+}
+
+/* Writes 64 KiB chunks (chunk i filled with i) to the socket it is given (tag 2) until a write
+   does not finish within 200 ms or 1024 went through; reports how many went through and the last result. */
+EXPORT("flood_writer") void flood_writer(int32_t parent) {
+  static unsigned char chunk[65536];
+  int32_t socket = 0, writes = 0, result = 0;
+  wait_tag(2, &socket, sizeof socket);
+  while (writes < 1024) {
+    for (unsigned i = 0; i < sizeof chunk; i++) chunk[i] = (unsigned char)writes;
+    result = lunatic_tcp_write(socket, chunk, sizeof chunk, 200);
+    if (result != (int32_t)sizeof chunk) break;
+    writes++;
+  }
+  report(writes);
+  report(result);
+  lunatic_close(socket);
+}
+
+/* Connects, gives the socket to a child (on another thread when there are two) that floods it. */
+EXPORT("slow_reader") void slow_reader(int32_t port) {
+  int32_t socket = lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port, 2000);
+  int32_t child = lunatic_spawn_named("flood_writer", lunatic_self(), 0, 0);
+  lunatic_monitor(child);
+  report(lunatic_give(socket, child));
+  lunatic_send(child, 2, &socket, sizeof socket);
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
 
 EXPORT("selective") void selective(void) {
@@ -333,6 +361,30 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     });
   });
 
+  it('a writer flooding a peer that does not read waits (TIMEDOUT), even with the socket on another thread; every byte arrives in order', async () => {
+    const peers: Socket[] = [];
+    const server = createServer((socket) => peers.push(socket.pause()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const { reports, children } = await run('slow_reader', { ...ALL, connect: [`127.0.0.1:${port}`] }, BigInt(port));
+      expect(reports).toEqual([0]);
+      const [writes, result] = children[0]!.reports;
+      // the kernel's buffers take a few MiB; without back-pressure all 1024 writes (64 MiB) go through
+      expect({ result, blocked: writes! > 0 && writes! < 256 }).toEqual({ result: -Errno.TIMEDOUT, blocked: true });
+      // the write that timed out was queued too: the peer gets it, after the others
+      const received = await readAll(peers[0]!.resume());
+      expect(received.length).toBe((writes! + 1) * 65536);
+      const chunkIndices = Array.from(
+        { length: writes! + 1 },
+        (_, i) => received[i * 65536]! === (i & 0xff) && received[i * 65536 + 65535]! === (i & 0xff),
+      );
+      expect(chunkIndices.every(Boolean)).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
   it('selective receive takes by tag, keeps order, leaves an oversized message queued, times out', async () => {
     const { reports } = await run('selective', ALL);
     expect(reports).toEqual([3, -Errno.MSGSIZE, 2, 1, 1, 1, 2, 1, -Errno.TIMEDOUT]);
@@ -359,3 +411,13 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     ]);
   });
 });
+
+/** Everything `socket` receives until its end. */
+function readAll(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', reject);
+  });
+}

@@ -4,20 +4,30 @@
 // travel over the rings (threads.ts): a read asks the owning thread for bytes (WANT) and gets the
 // next chunk the socket has (DATA) or its end (END); a write sends the bytes (WRITE), which the
 // owning thread hands to the socket in order; closing the last handle closes the socket (CLOSE).
-// Writes do not wait for the socket to drain on the other thread (no back-pressure across
-// threads). A proxy given on to a third thread is refused (INVAL); giving it back to a process of
-// the owning thread is a proxy too. No Node imports.
+// Back-pressure: the owning thread acknowledges the bytes of each write (WRITTEN) once the socket
+// took them without asking to wait, or drained; a proxy with more than WRITE_WINDOW bytes not yet
+// acknowledged makes its writer wait (as a socket above its high-water mark does on its own
+// thread), so a writer on another thread cannot pile up bytes faster than the peer reads. A write
+// that fails there (FAILED) fails the proxy's later writes with CLOSED. A proxy given on to a
+// third thread is refused (INVAL); giving it back to a process of the owning thread is a proxy
+// too. No Node imports.
 import { type SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Connection } from '../lunatic/network.js';
 import { Kind } from './outbox.js';
 import type { ThreadPeers } from './threads.js';
 
-const SocketOp = { GIVE: 1, WANT: 2, DATA: 3, END: 4, WRITE: 5, CLOSE: 6 } as const;
+const SocketOp = { GIVE: 1, WANT: 2, DATA: 3, END: 4, WRITE: 5, CLOSE: 6, WRITTEN: 7, FAILED: 8 } as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
 /** Bytes one DATA record carries at most. */
 const CHUNK = 64 * 1024;
+
+/**
+ * Bytes a proxy may have written and not yet acknowledged before its writer waits: enough to keep
+ * the socket busy across a few ring round trips, small beside what a slow peer could make it hold.
+ */
+export const WRITE_WINDOW = 256 * 1024;
 
 /** The owning thread's side: the sockets it lent to other threads, by id (their handle number when given). */
 export class SocketExports {
@@ -61,7 +71,7 @@ export class SocketExports {
         this.pull(id);
         return;
       case SocketOp.WRITE:
-        this.write(id, data());
+        this.write(id, data(), from);
         return;
       case SocketOp.CLOSE: {
         const lent = this.lent.get(id);
@@ -74,6 +84,12 @@ export class SocketExports {
         return;
       case SocketOp.END:
         this.proxies.get(id)?.arrived(null);
+        return;
+      case SocketOp.WRITTEN:
+        this.proxies.get(id)?.written(view.getInt32(offset + 8, true));
+        return;
+      case SocketOp.FAILED:
+        this.proxies.get(id)?.failed();
         return;
     }
   }
@@ -101,13 +117,18 @@ export class SocketExports {
     else this.send(lent.thread, SocketOp.DATA, id, 0, bytes);
   }
 
-  private write(id: number, bytes: Uint8Array): void {
+  /** Writes the bytes of a proxy to the socket; acknowledges them once the socket needs no wait (or drained). */
+  private write(id: number, bytes: Uint8Array, thread: number): void {
     const lent = this.lent.get(id);
+    const written = () => this.send(thread, SocketOp.WRITTEN, id, bytes.length);
+    const failed = () => this.send(thread, SocketOp.FAILED, id);
+    if (!lent) return failed(); // closed meanwhile
     try {
-      const pending = lent?.resource.connection.write(bytes);
-      pending?.catch(() => {}); // a failed socket shows as its end to the reader
+      const pending = lent.resource.connection.write(bytes);
+      if (pending) pending.then(written, failed);
+      else written();
     } catch {
-      // closed: the reader sees the end
+      failed();
     }
   }
 }
@@ -117,8 +138,14 @@ class ProxyConnection implements Connection {
   private readonly chunks: Uint8Array[] = [];
   private ended = false;
   private closed = false;
+  /** A write failed on the owning thread (the socket closed or broke). */
+  private broken = false;
   private asked = false;
   private waiters: Array<() => void> = [];
+  /** Bytes written and not yet acknowledged by the owning thread. */
+  private unacknowledged = 0;
+  /** Writers waiting for the window to open. */
+  private writers: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
   constructor(
     private readonly id: number,
@@ -145,9 +172,13 @@ class ProxyConnection implements Connection {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  write(bytes: Uint8Array): void {
-    if (this.closed) throw new LunaticError(Errno.CLOSED, 'the connection is closed');
+  /** Sends the bytes; waits (as a socket above its high-water mark does) while more than WRITE_WINDOW are unacknowledged. */
+  write(bytes: Uint8Array): void | Promise<void> {
+    if (this.closed || this.broken) throw new LunaticError(Errno.CLOSED, 'the connection is closed');
     this.exports.send(this.owner, SocketOp.WRITE, this.id, 0, bytes);
+    this.unacknowledged += bytes.length;
+    if (this.unacknowledged <= WRITE_WINDOW) return;
+    return new Promise((resolve, reject) => this.writers.push({ resolve, reject }));
   }
 
   close(): void {
@@ -157,6 +188,19 @@ class ProxyConnection implements Connection {
     this.forget();
     this.exports.send(this.owner, SocketOp.CLOSE, this.id);
     this.wakeReaders();
+    this.wakeWriters(new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
+  }
+
+  /** WRITTEN: the owning thread's socket took `bytes` of ours. */
+  written(bytes: number): void {
+    this.unacknowledged -= bytes;
+    if (this.unacknowledged <= WRITE_WINDOW) this.wakeWriters();
+  }
+
+  /** FAILED: a write failed on the owning thread; the waiting and later writes fail with CLOSED. */
+  failed(): void {
+    this.broken = true;
+    this.wakeWriters(new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
   }
 
   /** DATA (bytes) or END (null) from the owning thread. */
@@ -171,6 +215,12 @@ class ProxyConnection implements Connection {
     if (this.asked || this.ended) return;
     this.asked = true;
     this.exports.send(this.owner, SocketOp.WANT, this.id);
+  }
+
+  private wakeWriters(error?: Error): void {
+    const writers = this.writers;
+    this.writers = [];
+    for (const writer of writers) error ? writer.reject(error) : writer.resolve();
   }
 
   private wakeReaders(): void {
