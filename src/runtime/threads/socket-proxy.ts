@@ -122,7 +122,10 @@ export class SocketExports {
     const lent = this.lent.get(id);
     const written = () => this.send(thread, SocketOp.WRITTEN, id, bytes.length);
     const failed = () => this.send(thread, SocketOp.FAILED, id);
-    if (!lent) return failed(); // closed meanwhile
+    if (!lent) {
+      failed(); // closed meanwhile
+      return;
+    }
     try {
       const pending = lent.resource.connection.write(bytes);
       if (pending) pending.then(written, failed);
