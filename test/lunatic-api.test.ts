@@ -187,6 +187,17 @@ EXPORT("slow_reader") void slow_reader(int32_t port) {
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
 
+/* A spinner, then (once the spinner's thread said it is busy) idle children, spawned one by one after the last parked. */
+EXPORT("placement") void placement(void) {
+  int32_t spinner = lunatic_spawn_named("spin", 0, 0, 0);
+  report(spinner);
+  lunatic_sleep_ms(20);
+  for (int i = 0; i < 4; i++) {
+    report(lunatic_spawn_named("idle", 0, 0, 0));
+    lunatic_sleep_ms(2);
+  }
+}
+
 EXPORT("selective") void selective(void) {
   int32_t me = lunatic_self();
   lunatic_send(me, 1, "a", 1);
@@ -382,6 +393,19 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
       expect(chunkIndices.every(Boolean)).toBe(true);
     } finally {
       server.close();
+    }
+  });
+
+  it('places a new process on the thread with the least runnable work, not the one with the fewest processes', async () => {
+    const root = worlds[0]!.start(program, { entry: 'placement', permissions: ALL });
+    await root.exited;
+    const pids = reports.get(root.pid)!;
+    const threadOf = (pid: number) => worlds.findIndex((world) => world.processes.has(pid));
+    try {
+      // the spinner goes to the other thread (both idle, it has fewer processes); then that one is busy
+      expect(pids.map(threadOf)).toEqual([threads - 1, 0, 0, 0, 0]);
+    } finally {
+      for (const pid of pids) worlds[threadOf(pid)]?.processes.get(pid)?.core.kill();
     }
   });
 

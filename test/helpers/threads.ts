@@ -12,7 +12,7 @@ import { ThreadPeers } from '../../src/runtime/threads/threads.js';
 export function joinAsThreads(worlds: Array<{ runtime: Runtime; lunatic: Lunatic }>, program: Program): () => void {
   const memory = createSharedMemory(worlds.length);
   const peers = worlds.map(
-    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, isIdle: () => runtime.runnable === 0 }),
+    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, runnable: () => runtime.runnable }),
   );
   for (const peer of peers) peer.listen();
   return () => {

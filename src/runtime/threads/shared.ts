@@ -3,7 +3,8 @@
 // says on which thread each pid lives and whether it is alive, the live process count of each
 // thread (placement), each thread's doorbell, the room left in each process's mailbox (so a
 // sender on any thread meets the receiver's bound at once, mailbox.ts), and the rings between
-// every ordered pair of threads (ring.ts). Made once on the main thread and posted to each
+// every ordered pair of threads (ring.ts); and, for placement, each thread's runnable processes
+// (as it last published them) and the spawns on their way to it. Made once on the main thread and posted to each
 // worker. No Node imports.
 import { MAILBOX_MAX_BYTES, type MailboxBound } from '../lunatic/mailbox.js';
 import { LOCAL_PID_LIMIT } from '../lunatic/remote.js';
@@ -25,6 +26,12 @@ export function ringCapacity(threads: number): number {
 const NEXT_PID = 0;
 const NEXT_HANDLE = 1;
 const COUNTERS = 2;
+/** Int32 cells per thread after the counters: live processes, doorbell, runnable, spawns on their way. */
+const PER_THREAD = 4;
+const LIVE = 0;
+const DOORBELL = 1;
+const RUNNABLE = 2;
+const ARRIVING = 3;
 
 /** Directory byte of a pid: 0 never used; 1..64 alive on thread value-1; ENDED + reason once ended. */
 const ENDED = 128;
@@ -42,7 +49,7 @@ export interface SharedMemory {
 export function createSharedMemory(threads: number): SharedMemory {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS)
     throw new RangeError(`threads must be a whole number from 2 to ${MAX_THREADS}, not ${threads}`);
-  const control = new SharedArrayBuffer(4 * (COUNTERS + 2 * threads));
+  const control = new SharedArrayBuffer(4 * (COUNTERS + PER_THREAD * threads));
   new Int32Array(control)[NEXT_PID] = 1;
   new Int32Array(control)[NEXT_HANDLE] = 1;
   const capacity = ringCapacity(threads);
@@ -89,7 +96,7 @@ export class SharedState {
     Atomics.store(this.rooms, 2 * pid, Math.min(mailboxCapacity, 0x7fffffff));
     Atomics.store(this.rooms, 2 * pid + 1, MAILBOX_MAX_BYTES);
     Atomics.store(this.directory, pid, thread + 1);
-    Atomics.add(this.control, COUNTERS + thread, 1);
+    Atomics.add(this.control, this.cell(LIVE, thread), 1);
     return pid;
   }
 
@@ -155,12 +162,36 @@ export class SharedState {
   /** `pid` (of `thread`) ended: not alive for anyone from now, and no longer counted. */
   ended(pid: number, thread: number, reason: number): void {
     Atomics.store(this.directory, pid, ENDED + reason);
-    Atomics.sub(this.control, COUNTERS + thread, 1);
+    Atomics.sub(this.control, this.cell(LIVE, thread), 1);
   }
 
   /** Live processes of `thread`. */
   load(thread: number): number {
-    return Atomics.load(this.control, COUNTERS + thread);
+    return Atomics.load(this.control, this.cell(LIVE, thread));
+  }
+
+  /** Thread `thread` has `runnable` processes queued to run (it says so between its batches). */
+  publishRunnable(thread: number, runnable: number): void {
+    Atomics.store(this.control, this.cell(RUNNABLE, thread), runnable);
+  }
+
+  /** A spawn is on its way to `thread` (+1), or it arrived there (-1). */
+  arriving(thread: number, change: 1 | -1): void {
+    Atomics.add(this.control, this.cell(ARRIVING, thread), change);
+  }
+
+  /** Work waiting on `thread` as others see it: its runnable processes when it last said, and the spawns on their way to it. */
+  busy(thread: number): number {
+    return Atomics.load(this.control, this.cell(RUNNABLE, thread)) + Atomics.load(this.control, this.cell(ARRIVING, thread));
+  }
+
+  /** Spawns on their way to `thread`. */
+  arrivingAt(thread: number): number {
+    return Atomics.load(this.control, this.cell(ARRIVING, thread));
+  }
+
+  private cell(kind: number, thread: number): number {
+    return COUNTERS + kind * this.threads + thread;
   }
 
   /** Live processes of all threads. */
@@ -176,7 +207,7 @@ export class SharedState {
    * records already (drain again instead).
    */
   sleep(thread: number): { cells: Int32Array; index: number } | undefined {
-    const index = COUNTERS + this.threads + thread;
+    const index = this.cell(DOORBELL, thread);
     Atomics.store(this.control, index, 1);
     for (let from = 0; from < this.threads; from++) {
       if (from !== thread && !this.ring(from, thread).empty) {
@@ -189,7 +220,7 @@ export class SharedState {
 
   /** The producer side: wakes thread `thread` if it sleeps (cheap when it does not). */
   wake(thread: number): void {
-    const index = COUNTERS + this.threads + thread;
+    const index = this.cell(DOORBELL, thread);
     if (Atomics.load(this.control, index) === 1 && Atomics.compareExchange(this.control, index, 1, 0) === 1)
       Atomics.notify(this.control, index);
   }

@@ -65,8 +65,11 @@ export interface ThreadPeersOptions {
   ensureStarted?: (thread: number) => void;
   /** Live processes allowed on all threads together. */
   maxProcesses?: number;
-  /** Whether this thread has no runnable process (it then polls the rings briefly before it sleeps). */
-  isIdle?: () => boolean;
+  /**
+   * This thread's runnable processes (the run queue): an idle thread polls the rings briefly
+   * before it sleeps, and other threads place new processes by it.
+   */
+  runnable?: () => number;
 }
 
 /**
@@ -78,6 +81,9 @@ const SPIN_MS = 0.1;
 /** Records delivered from one ring per turn of this thread's event loop. */
 const DRAIN_LIMIT = 4096;
 
+/** How often a thread with runnable processes tells the others how many (placement), when no record makes it say so sooner. */
+const PUBLISH_RUNNABLE_MS = 1;
+
 export class ThreadPeers implements Threads {
   readonly index: number;
   readonly shared: SharedState;
@@ -88,6 +94,7 @@ export class ThreadPeers implements Threads {
   private readonly text = new TextEncoder();
   private retryQueued = false;
   private publishQueued = false;
+  private republishQueued = false;
   private closed = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
@@ -140,26 +147,63 @@ export class ThreadPeers implements Threads {
     return this.shared.mailboxBound(pid);
   }
 
+  /**
+   * The thread with the least work waiting: runnable processes and spawns on their way (this
+   * thread's own run queue as it is now, the others' as they last published it); on a tie the
+   * one with the fewest live processes, then this one. So a child goes where it will run soonest,
+   * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
+   */
   placeChild(): number | undefined {
     const limit = this.options.maxProcesses;
-    if (limit !== undefined && this.shared.live >= limit)
+    const { shared } = this;
+    if (limit !== undefined && shared.live >= limit)
       throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
     let best = this.index;
-    let bestLoad = this.shared.load(best);
-    for (let thread = 0; thread < this.shared.threads; thread++) {
-      const load = this.shared.load(thread);
-      if (load < bestLoad) {
+    let bestBusy = this.runnable() + shared.arrivingAt(this.index);
+    let bestLive = shared.load(best);
+    for (let thread = 0; thread < shared.threads; thread++) {
+      if (thread === this.index) continue;
+      const busy = shared.busy(thread);
+      const live = shared.load(thread);
+      if (busy < bestBusy || (busy === bestBusy && live < bestLive)) {
         best = thread;
-        bestLoad = load;
+        bestBusy = busy;
+        bestLive = live;
       }
     }
-    return best === this.index ? undefined : best;
+    if (best !== this.index) return best;
+    this.publishRunnableSoon(); // the child joins this thread's run queue
+    return undefined;
+  }
+
+  private runnable(): number {
+    return this.options.runnable?.() ?? 0;
+  }
+
+  /**
+   * Tells the other threads how many processes wait to run here (for placement): between batches
+   * while records come, and every PUBLISH_RUNNABLE_MS while processes run and none come.
+   */
+  private publishRunnable(): void {
+    const runnable = this.runnable();
+    this.shared.publishRunnable(this.index, runnable);
+    if (runnable > 0) this.publishRunnableSoon();
+  }
+
+  private publishRunnableSoon(): void {
+    if (this.republishQueued || this.closed) return;
+    this.republishQueued = true;
+    after(PUBLISH_RUNNABLE_MS, () => {
+      this.republishQueued = false;
+      this.publishRunnable();
+    });
   }
 
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
     this.options.ensureStarted?.(thread);
     const pid = this.shared.allocatePid(thread, options.permissions.mailboxCapacity);
     if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
+    this.shared.arriving(thread, 1);
     const { link, entry, tableIndex, arg, permissions } = options;
     this.json(thread, Kind.SPAWN, { pid, parent: parent.pid, link, entry, tableIndex, arg: String(arg ?? 0n), permissions });
     return pid;
@@ -330,6 +374,7 @@ export class ThreadPeers implements Threads {
   private readonly pump = (): void => {
     if (this.closed) return;
     this.drain();
+    this.publishRunnable();
     macrotask(this.idle);
   };
 
@@ -337,7 +382,8 @@ export class ThreadPeers implements Threads {
   private readonly idle = (): void => {
     if (this.closed) return;
     this.publish(); // what the processes just woken sent, before polling for the answers
-    if (this.options.isIdle?.() ?? true) {
+    this.publishRunnable();
+    if (this.runnable() === 0) {
       const deadline = performance.now() + SPIN_MS;
       while (!this.waiting() && performance.now() < deadline);
     }
@@ -451,6 +497,7 @@ export class ThreadPeers implements Threads {
   /** A child that a process of another thread spawned, with the pid it chose. */
   private spawnHere(request: SpawnRequest, from: number): void {
     const { pid, parent, link, entry, tableIndex, permissions } = request;
+    this.shared.arriving(this.index, -1);
     try {
       const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: BigInt(request.arg), pid });
       if (link) child.links.add(parent);
