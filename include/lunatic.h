@@ -217,7 +217,11 @@ LUNATIC_IMPORT("tcp_clone") int32_t lunatic_tcp_clone(int32_t socket);
 /* Closes a socket, listener or configuration handle. 0, or -EBADF. */
 LUNATIC_IMPORT("close") int32_t lunatic_close(int32_t handle);
 
-/* Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. */
+/*
+ * Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. A
+ * socket or listener given to a process on another thread (lunatic-instrument run --threads)
+ * stays open on its own thread and works through it; given on to a third thread: -EINVAL.
+ */
 LUNATIC_IMPORT("give") int32_t lunatic_give(int32_t handle, int32_t pid);
 
 /* ---- Configurations for children (narrow only: a child never gets more than its parent) ---- */

@@ -4,7 +4,7 @@
 // mailbox bound, stale/forged/foreign handles and pids, denied spawn/connect/listen, narrowing
 // that cannot widen, selective receive, links, monitors and the per-process limits.
 import { createServer, type Server, type Socket } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
 import {
@@ -18,6 +18,7 @@ import {
 } from '../src/runtime/lunatic/index.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
+import { exchange } from './helpers/tcp.js';
 import { joinAsThreads } from './helpers/threads.js';
 import { findClang, requireTool } from './helpers/tools.js';
 
@@ -196,6 +197,33 @@ EXPORT("placement") void placement(void) {
     report(lunatic_spawn_named("idle", 0, 0, 0));
     lunatic_sleep_ms(2);
   }
+}
+
+/* Serves one connection on the listener it is given (tag 2): an accept that times out first, then one that gets the client. */
+EXPORT("serve_given") void serve_given(int32_t parent) {
+  int32_t listener = 0;
+  wait_tag(2, &listener, sizeof listener);
+  report(lunatic_tcp_accept(listener, 50));
+  int32_t socket = lunatic_tcp_accept(listener, 5000);
+  report(socket > 0);
+  char line[64];
+  int32_t size = lunatic_tcp_read(socket, line, sizeof line, 5000);
+  report(lunatic_tcp_write(socket, line, (size_t)size, 1000));
+  lunatic_close(socket);
+  report(lunatic_close(listener));
+}
+
+/* Listens, gives the listener to a child (on another thread when there are two) that serves a client. */
+EXPORT("listen_give") void listen_give(void) {
+  uint32_t port = 0;
+  int32_t listener = lunatic_tcp_listen(HOST, sizeof HOST - 1, 0, &port);
+  int32_t child = lunatic_spawn_named("serve_given", lunatic_self(), 0, 0);
+  lunatic_monitor(child);
+  report(lunatic_give(listener, child));
+  lunatic_send(child, 2, &listener, sizeof listener);
+  report((int32_t)port);
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
 
 EXPORT("selective") void selective(void) {
@@ -407,6 +435,18 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     } finally {
       for (const pid of pids) worlds[threadOf(pid)]?.processes.get(pid)?.core.kill();
     }
+  });
+
+  it('a listener given to a child (on another thread when there are two) accepts there, with timeouts', async () => {
+    const first = spawned.length;
+    const root = worlds[0]!.start(program, { entry: 'listen_give', permissions: { ...ALL, listen: ['127.0.0.1:*'] } });
+    await vi.waitFor(() => expect(spawned.length > first && reports.get(spawned[first]!.pid)?.length).toBe(1), 5000);
+    const port = reports.get(root.pid)![1]!;
+    expect(await exchange(port, 'hello\n', 6)).toBe('hello\n');
+    await root.exited;
+    expect(reports.get(root.pid)).toEqual([0, port]);
+    expect(reports.get(spawned[first]!.pid)).toEqual([-Errno.TIMEDOUT, 1, 6, 0]);
+    expect(worlds.map((world) => world.handles.size)).toEqual(worlds.map(() => 0));
   });
 
   it('selective receive takes by tag, keeps order, leaves an oversized message queued, times out', async () => {

@@ -43,7 +43,7 @@ export class SocketResource implements Resource {
 /** A socket handle's resource for a connection of its own. */
 export const socketOf = (connection: Connection) => new SocketResource({ connection, handles: 0 });
 
-class ListenerResource implements Resource {
+export class ListenerResource implements Resource {
   readonly kind = 'listener';
   constructor(readonly listener: Listener) {}
   close(): void {

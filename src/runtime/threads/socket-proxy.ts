@@ -10,14 +10,33 @@
 // thread), so a writer on another thread cannot pile up bytes faster than the peer reads. A write
 // that fails there (FAILED) fails the proxy's later writes with CLOSED. A proxy given on to a
 // third thread is refused (INVAL); giving it back to a process of the owning thread is a proxy
-// too. No Node imports.
-import { type SocketResource, socketOf } from '../lunatic/api-tcp.js';
+// too.
+//
+// Listeners the same way (listener-proxy.ts): a listener given to another thread stays with its
+// thread (LISTEN_GIVE); an accept there asks for a connection (ACCEPT), which the owning thread
+// accepts and lends under a fresh id (ACCEPTED), so the connection is a proxy like a given socket.
+// No Node imports.
+import { ListenerResource, type SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Connection } from '../lunatic/network.js';
+import { ProxyListener } from './listener-proxy.js';
 import { Kind } from './outbox.js';
 import type { ThreadPeers } from './threads.js';
 
-const SocketOp = { GIVE: 1, WANT: 2, DATA: 3, END: 4, WRITE: 5, CLOSE: 6, WRITTEN: 7, FAILED: 8 } as const;
+const SocketOp = {
+  GIVE: 1,
+  WANT: 2,
+  DATA: 3,
+  END: 4,
+  WRITE: 5,
+  CLOSE: 6,
+  WRITTEN: 7,
+  FAILED: 8,
+  LISTEN_GIVE: 9,
+  ACCEPT: 10,
+  ACCEPTED: 11,
+  LISTEN_CLOSE: 12,
+} as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
 /** Bytes one DATA record carries at most. */
@@ -34,6 +53,10 @@ export class SocketExports {
   private readonly lent = new Map<number, { resource: SocketResource; thread: number }>();
   /** This thread's proxies, by id. */
   private readonly proxies = new Map<number, ProxyConnection>();
+  /** The listeners this thread lent to other threads, by id (their handle number when given); aborting stops their accepts. */
+  private readonly lentListeners = new Map<number, { resource: ListenerResource; thread: number; stop: AbortController }>();
+  /** This thread's listener proxies, by id. */
+  private readonly listenerProxies = new Map<number, ProxyListener>();
 
   constructor(private readonly peers: ThreadPeers) {}
 
@@ -45,6 +68,18 @@ export class SocketExports {
     }
     this.lent.set(handle, { resource, thread });
     this.send(thread, SocketOp.GIVE, handle, to);
+  }
+
+  /** Lends a listener (taken out of the handles of `giver`) to process `to` on `thread`. */
+  giveListener(resource: ListenerResource, handle: number, giver: number, to: number, thread: number): void {
+    if (resource.listener instanceof ProxyListener) {
+      this.peers.world.handles.adopt(giver, handle, resource);
+      throw new LunaticError(Errno.INVAL, `listener ${handle} came from another thread: it cannot be given to a third one`);
+    }
+    this.lentListeners.set(handle, { resource, thread, stop: new AbortController() });
+    const port = new Uint8Array(4);
+    new DataView(port.buffer).setUint32(0, resource.listener.port, true);
+    this.send(thread, SocketOp.LISTEN_GIVE, handle, to, port);
   }
 
   /** Sends a socket record to `thread`. */
@@ -91,7 +126,71 @@ export class SocketExports {
       case SocketOp.FAILED:
         this.proxies.get(id)?.failed();
         return;
+      case SocketOp.LISTEN_GIVE:
+        this.adoptListener(id, view.getInt32(offset + 8, true), view.getUint32(offset + 12, true), from);
+        return;
+      case SocketOp.ACCEPT:
+        this.accept(id);
+        return;
+      case SocketOp.ACCEPTED:
+        this.accepted(id, view.getInt32(offset + 8, true), from);
+        return;
+      case SocketOp.LISTEN_CLOSE: {
+        const lent = this.lentListeners.get(id);
+        this.lentListeners.delete(id);
+        lent?.stop.abort();
+        lent?.resource.close();
+        return;
+      }
     }
+  }
+
+  /** A listener given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
+  private adoptListener(id: number, pid: number, port: number, owner: number): void {
+    const world = this.peers.world;
+    if (!world.processes.has(pid)) {
+      this.send(owner, SocketOp.LISTEN_CLOSE, id);
+      return;
+    }
+    const ask = () => this.send(owner, SocketOp.ACCEPT, id);
+    const closing = () => {
+      this.listenerProxies.delete(id);
+      this.send(owner, SocketOp.LISTEN_CLOSE, id);
+    };
+    const proxy = new ProxyListener(port, ask, closing);
+    this.listenerProxies.set(id, proxy);
+    world.handles.adopt(pid, id, new ListenerResource(proxy));
+  }
+
+  /** A proxy asks for a connection: the next one the listener accepts, lent under a fresh id. */
+  private accept(id: number): void {
+    const lent = this.lentListeners.get(id);
+    if (!lent) return;
+    lent.resource.listener.accept(lent.stop.signal).then(
+      (connection) => {
+        const socket = this.peers.shared.allocateHandle();
+        this.lent.set(socket, { resource: socketOf(connection), thread: lent.thread });
+        this.send(lent.thread, SocketOp.ACCEPTED, id, socket);
+      },
+      () => {}, // the listener was closed: its proxy is gone
+    );
+  }
+
+  /** A connection the owning thread accepted for one of this thread's listener proxies (closed when that proxy is gone). */
+  private accepted(listener: number, socket: number, owner: number): void {
+    const proxy = this.listenerProxies.get(listener);
+    if (!proxy) {
+      this.send(owner, SocketOp.CLOSE, socket);
+      return;
+    }
+    proxy.arrived(this.proxy(socket, owner));
+  }
+
+  /** A proxy here for socket `id` of thread `owner`. */
+  private proxy(id: number, owner: number): ProxyConnection {
+    const proxy = new ProxyConnection(id, owner, this, () => this.proxies.delete(id));
+    this.proxies.set(id, proxy);
+    return proxy;
   }
 
   /** A socket given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
@@ -101,9 +200,7 @@ export class SocketExports {
       this.send(owner, SocketOp.CLOSE, id);
       return;
     }
-    const proxy = new ProxyConnection(id, owner, this, () => this.proxies.delete(id));
-    this.proxies.set(id, proxy);
-    world.handles.adopt(pid, id, socketOf(proxy));
+    world.handles.adopt(pid, id, socketOf(this.proxy(id, owner)));
   }
 
   /** The proxy asks for bytes: the next chunk as soon as the socket has one. */

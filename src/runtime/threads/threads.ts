@@ -16,7 +16,7 @@
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
 import { ConfigResource } from '../lunatic/api-config.js';
 import type { MailboxBound } from '../lunatic/mailbox.js';
-import { SocketResource } from '../lunatic/api-tcp.js';
+import { ListenerResource, SocketResource } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
 import { Reason, type ReasonCode, reasonOf } from '../lunatic/notifications.js';
@@ -282,6 +282,8 @@ export class ThreadPeers implements Threads {
       this.json(thread, Kind.GIVE, { handle, to, permissions: resource.permissions });
     } else if (resource instanceof SocketResource) {
       this.sockets.give(resource, handle, from.pid, to, thread);
+    } else if (resource instanceof ListenerResource) {
+      this.sockets.giveListener(resource, handle, from.pid, to, thread);
     } else {
       this.world.handles.adopt(from.pid, handle, resource);
       throw new LunaticError(Errno.INVAL, `a ${resource.kind} cannot be given to a process on another thread (process ${to})`);
