@@ -2,9 +2,9 @@
 // C probe (test/threads/probe.c, built with clang at test time) whose children go to the other
 // thread: messages in order right after spawn, selective receive and timeouts, kill and monitor
 // across threads, a crash that kills a process linked to it on the other thread, trap_links,
-// configurations and limits, a configuration handle given across threads, global names, a
-// message larger than a ring, and main's exit code while a child still runs on a worker. The
-// output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
+// configurations and limits, a mailbox bound, a configuration handle given across threads, global
+// names, a message larger than a ring, and main's exit code while a child still runs on a worker.
+// The output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
 // Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +35,7 @@ const EXPECTED = [
   'victim: 1 reason 2',
   'denied spawn: -1',
   'over its limit: 1 reason 1',
+  'mailbox bound: 0 0 -4',
   'give: 0',
   'given config: 0, gone here: -2',
   'register: 0',
