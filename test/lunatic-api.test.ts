@@ -188,11 +188,20 @@ EXPORT("slow_reader") void slow_reader(int32_t port) {
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
 
-/* A spinner, then (once the spinner's thread said it is busy) idle children, spawned one by one after the last parked. */
-EXPORT("placement") void placement(void) {
-  int32_t spinner = lunatic_spawn_named("spin", 0, 0, 0);
-  report(spinner);
+EXPORT("nap_then_spin") void nap_then_spin(void) {
   lunatic_sleep_ms(20);
+  volatile int x = 0;
+  for (;;) x++;
+}
+
+/*
+ * A process that starts spinning after a nap (woken by a timer: no record tells its thread to say
+ * it is busy), then, once it spins, idle children spawned one by one after the last parked.
+ */
+EXPORT("placement") void placement(void) {
+  int32_t spinner = lunatic_spawn_named("nap_then_spin", 0, 0, 0);
+  report(spinner);
+  lunatic_sleep_ms(80);
   for (int i = 0; i < 4; i++) {
     report(lunatic_spawn_named("idle", 0, 0, 0));
     lunatic_sleep_ms(2);

@@ -83,6 +83,11 @@ const DRAIN_LIMIT = 4096;
 
 /** How often a thread with runnable processes tells the others how many (placement), when no record makes it say so sooner. */
 const PUBLISH_RUNNABLE_MS = 1;
+/**
+ * How often a thread with live processes, none of them runnable, says so again: one of them may
+ * wake (a timer, a socket of this thread) and keep computing with no record to make it say so.
+ */
+const PUBLISH_IDLE_MS = 10;
 
 export class ThreadPeers implements Threads {
   readonly index: number;
@@ -182,21 +187,25 @@ export class ThreadPeers implements Threads {
 
   /**
    * Tells the other threads how many processes wait to run here (for placement): between batches
-   * while records come, and every PUBLISH_RUNNABLE_MS while processes run and none come.
+   * while records come, every PUBLISH_RUNNABLE_MS while processes run and none come, and every
+   * PUBLISH_IDLE_MS while processes live here and none runs.
    */
   private publishRunnable(): void {
     const runnable = this.runnable();
     this.shared.publishRunnable(this.index, runnable);
     if (runnable > 0) this.publishRunnableSoon();
+    else if (this.shared.load(this.index) > 0) this.publishRunnableSoon(PUBLISH_IDLE_MS);
   }
 
-  private publishRunnableSoon(): void {
+  /** Publishes again in `ms` (once at a time; the timer does not keep the thread alive). */
+  private publishRunnableSoon(ms = PUBLISH_RUNNABLE_MS): void {
     if (this.republishQueued || this.closed) return;
     this.republishQueued = true;
-    after(PUBLISH_RUNNABLE_MS, () => {
+    const timer = setTimeout(() => {
       this.republishQueued = false;
       this.publishRunnable();
-    });
+    }, ms) as { unref?: () => void };
+    timer.unref?.();
   }
 
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
