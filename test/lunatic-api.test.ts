@@ -19,7 +19,7 @@ import {
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { exchange } from './helpers/tcp.js';
-import { joinAsThreads } from './helpers/threads.js';
+import { joinAsThreads, joinThreads } from './helpers/threads.js';
 import { findClang, requireTool } from './helpers/tools.js';
 
 const PROBE = `
@@ -235,6 +235,29 @@ EXPORT("listen_give") void listen_give(void) {
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
 
+/* Gets a pid (tag 2), sends it a message (tag 3), monitors it, waits for its end. */
+EXPORT("relay") void relay(void) {
+  int32_t target = 0;
+  wait_tag(2, &target, sizeof target);
+  report(lunatic_send(target, 3, "hi", 2));
+  report(lunatic_monitor(target));
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
+  report(down.reason);
+}
+
+EXPORT("early_child") void early_child(void) {
+  char text[8];
+  report(wait_tag(3, text, sizeof text));
+}
+
+/* Spawns a child and tells the relay (its arg) the child's pid. */
+EXPORT("early_parent") void early_parent(int32_t relay_pid) {
+  int32_t child = lunatic_spawn_named("early_child", 0, 0, 0);
+  lunatic_send(relay_pid, 2, &child, sizeof child);
+  report(child);
+}
+
 EXPORT("selective") void selective(void) {
   int32_t me = lunatic_self();
   lunatic_send(me, 1, "a", 1);
@@ -349,6 +372,38 @@ async function run(entry: string, permissions: Permissions, arg?: bigint): Promi
     children: children.map((child, i) => ({ reports: reports.get(child.pid) ?? [], status: childStatuses[i]! })),
   };
 }
+
+// Thread 1 spawns a child onto thread 2 and tells a process of thread 0 its pid, which sends to
+// it and monitors it; thread 2 reads thread 0's ring before thread 1's (it starts listening only
+// once both hold their records): the message and the monitor must wait for the spawn.
+describe.skipIf(!clang)('three threads: records that overtake a spawn', () => {
+  it('are kept until the process starts, not dropped or answered as if it had ended', async () => {
+    stopThreads?.();
+    stopThreads = undefined;
+    const made = Array.from({ length: 3 }, makeWorld);
+    const [x, a, b] = made.map(({ lunatic }) => lunatic) as [Lunatic, Lunatic, Lunatic];
+    const early = await x.load(instrumented);
+    const peers = joinThreads(made, early);
+    try {
+      peers[0]!.listen();
+      peers[1]!.listen();
+      const relay = x.start(early, { entry: 'relay', permissions: ALL });
+      const parent = a.start(early, { entry: 'early_parent', permissions: ALL, arg: BigInt(relay.pid) });
+      await parent.exited;
+      const child = reports.get(parent.pid)![0]!;
+      await vi.waitFor(() => expect(reports.get(relay.pid)).toHaveLength(2));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the relay's records are published
+      // nowhere yet: its spawn waits in the ring to thread 2
+      expect([x, a, b].map((world) => world.processes.has(child))).toEqual([false, false, false]);
+      peers[2]!.listen();
+      expect(await relay.exited).toEqual({ code: 0 });
+      expect(reports.get(child)).toEqual([2]);
+      expect(reports.get(relay.pid)).toEqual([0, 0, Reason.EXITED]);
+    } finally {
+      for (const peer of peers) peer.close();
+    }
+  });
+});
 
 describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (threads) => {
   beforeAll(() => useThreads(threads));

@@ -100,7 +100,8 @@ export class SocketExports {
     const data = () => bytes.slice(offset + 12, offset + length);
     switch (op) {
       case SocketOp.GIVE:
-        this.adopt(id, view.getInt32(offset + 8, true), from);
+        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
+          this.adopt(id, view.getInt32(offset + 8, true), from);
         return;
       case SocketOp.WANT:
         this.pull(id);
@@ -127,7 +128,8 @@ export class SocketExports {
         this.proxies.get(id)?.failed();
         return;
       case SocketOp.LISTEN_GIVE:
-        this.adoptListener(id, view.getInt32(offset + 8, true), view.getUint32(offset + 12, true), from);
+        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
+          this.adoptListener(id, view.getInt32(offset + 8, true), view.getUint32(offset + 12, true), from);
         return;
       case SocketOp.ACCEPT:
         this.accept(id);

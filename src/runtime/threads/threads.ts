@@ -45,6 +45,12 @@ interface SpawnRequest {
   permissions: Permissions;
 }
 
+interface GivenConfig {
+  handle: number;
+  to: number;
+  permissions: Permissions;
+}
+
 interface NameRequest {
   op: 'register' | 'unregister' | 'whereis' | 'forget';
   id: number;
@@ -103,6 +109,8 @@ export class ThreadPeers implements Threads {
   private closed = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
+  /** Records for processes of this thread whose spawn is still on its way, by pid (holdIfArriving). */
+  private readonly early = new Map<number, Array<{ record: Uint8Array; from: number }>>();
   /** Processes of this thread holding names on the names thread (told when they end). */
   private readonly named = new Set<number>();
   readonly sockets: SocketExports;
@@ -424,27 +432,54 @@ export class ThreadPeers implements Threads {
     }
   }
 
+  /**
+   * Keeps a record for `pid` when it is a process of this thread whose spawn has not arrived yet
+   * (true), to handle once it starts. A spawn comes in the ring from its parent's thread; a
+   * process of a third thread that learned the pid from the parent can send to it, link to it or
+   * kill it through its own ring, which this thread may read first.
+   */
+  holdIfArriving(pid: number, bytes: Uint8Array, offset: number, length: number, from: number): boolean {
+    if (this.world.processes.has(pid) || this.shared.threadOf(pid) !== this.index) return false;
+    let held = this.early.get(pid);
+    if (!held) this.early.set(pid, (held = []));
+    held.push({ record: bytes.slice(offset, offset + length), from });
+    return true;
+  }
+
+  /** Handles the records kept for `pid` while its spawn was on its way (it started, or failed to). */
+  private replayHeld(pid: number): void {
+    const held = this.early.get(pid);
+    if (!held) return;
+    this.early.delete(pid);
+    for (const { record, from } of held) this.record(record, new DataView(record.buffer), 0, record.length, from);
+  }
+
   private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): void {
     switch (bytes[offset]) {
       case Kind.MESSAGE: {
-        const receiver = this.world.processes.get(view.getInt32(offset + 4, true));
+        const to = view.getInt32(offset + 4, true);
+        const receiver = this.world.processes.get(to);
+        if (!receiver) return void this.holdIfArriving(to, bytes, offset, length, from);
         // a copy of its own (the ring frees the record after this call), which the mailbox keeps as
         // it is; its room was reserved by the sender, so it is never refused here
         const data = bytes.slice(offset + 20, offset + length);
-        receiver?.mailbox.arrived(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data);
+        receiver.mailbox.arrived(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data);
         return;
       }
       case Kind.CONTROL: {
         const at = (field: number) => view.getInt32(offset + field, true);
+        if (this.holdIfArriving(at(4), bytes, offset, length, from)) return;
         this.controlRecord(bytes[offset + 1] as OpCode, at(4), at(8), at(12), at(16), from);
         return;
       }
       case Kind.SPAWN:
         this.spawnHere(parse<SpawnRequest>(bytes, offset, length), from);
         return;
-      case Kind.GIVE:
-        this.adoptConfig(parse(bytes, offset, length));
+      case Kind.GIVE: {
+        const given = parse<GivenConfig>(bytes, offset, length);
+        if (!this.holdIfArriving(given.to, bytes, offset, length, from)) this.adoptConfig(given);
         return;
+      }
       case Kind.NAME:
         this.nameRecord(parse<NameRequest>(bytes, offset, length), from);
         return;
@@ -518,9 +553,10 @@ export class ThreadPeers implements Threads {
       this.shared.ended(pid, this.index, Reason.CRASHED);
       if (link) this.control(from, Op.LINK_EXIT, parent, pid, Reason.CRASHED, 0);
     }
+    this.replayHeld(pid);
   }
 
-  private adoptConfig(given: { handle: number; to: number; permissions: Permissions }): void {
+  private adoptConfig(given: GivenConfig): void {
     if (this.world.processes.has(given.to)) this.world.handles.adopt(given.to, given.handle, new ConfigResource(given.permissions));
   }
 
