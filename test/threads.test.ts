@@ -5,7 +5,8 @@
 // configurations and limits, a mailbox bound, a configuration handle given across threads, global
 // names, a message larger than a ring, and main's exit code while a child still runs on a worker.
 // The output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
-// Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash).
+// Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash); a
+// listener given to a process on the worker (test/threads/acceptor.c).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -151,6 +152,51 @@ describe('sockets given to processes on another thread (the echo server, --threa
     () => expectEchoes(node24!, join(projectRoot, 'examples/echo-server/echo-server.wasm')),
     60_000,
   );
+});
+
+describe('a listener given to a process on another thread (test/threads/acceptor.c, --threads 2)', () => {
+  const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+  const node24 = requireNode24();
+  const running: ChildProcess[] = [];
+  let dir: string;
+  let plain: string;
+  let instrumented: string;
+  beforeAll(async () => {
+    if (!clang) return;
+    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-acceptor-'));
+    plain = join(dir, 'acceptor.wasm');
+    instrumented = join(dir, 'acceptor-instrumented.wasm');
+    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/threads/acceptor.c'), 'utf8'), { command: true });
+    writeFileSync(plain, bytes);
+    writeFileSync(instrumented, (await instrument(bytes)).binary);
+  }, 60_000);
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of running.splice(0)) child.kill('SIGKILL');
+  });
+
+  async function expectAccepts(node: string, module: string): Promise<void> {
+    const clients = 50;
+    const server = startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--threads', '2', '--', String(clients)], running);
+    const port = await server.port;
+    const answers = await Promise.all(Array.from({ length: clients }, (_, i) => exchange(port, `client ${i}\n`)));
+    // each client got its own line back, numbered by the order the acceptor took them: 1..50 once each
+    const numbers = answers.map((answer, i) => {
+      const [number, ...rest] = answer.split(' ');
+      expect(rest.join(' ')).toBe(`client ${i}\n`);
+      return Number(number);
+    });
+    expect(numbers.sort((p, q) => p - q)).toEqual(Array.from({ length: clients }, (_, i) => i + 1));
+    const code = await new Promise((resolve) => server.child.on('exit', resolve));
+    expect(code, server.stderr()).toBe(3);
+  }
+
+  it.skipIf(!clang)(
+    'accepts there, each connection proxied (Node 20, Asyncify)',
+    () => expectAccepts(process.execPath, instrumented),
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain), 60_000);
 });
 
 describe('--threads flag', () => {
