@@ -29,11 +29,13 @@ import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
 import { type SharedMemory, SharedState } from './shared.js';
 import { SocketExports } from './socket-proxy.js';
 
-const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7 } as const;
+const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7, START: 8 } as const;
 type OpCode = (typeof Op)[keyof typeof Op];
 
 /** The thread that keeps the process names. */
 const NAMES_THREAD = 0;
+/** The thread that starts the others (run.ts gives it `ensureStarted`). */
+const MAIN_THREAD = 0;
 
 interface SpawnRequest {
   pid: number;
@@ -106,6 +108,8 @@ export class ThreadPeers implements Threads {
   private retryQueued = false;
   private publishQueued = false;
   private republishQueued = false;
+  /** Threads this one asked the main thread to start. */
+  private readonly startAsked = new Set<number>();
   private closed = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
@@ -189,6 +193,19 @@ export class ThreadPeers implements Threads {
     return undefined;
   }
 
+  /**
+   * Starts thread `thread` if it does not run yet: the main thread starts its worker; another
+   * thread asks the main thread to (once), and what it sends there meanwhile waits in the ring.
+   */
+  private ensureStarted(thread: number): void {
+    const { ensureStarted } = this.options;
+    if (ensureStarted) ensureStarted(thread);
+    else if (this.index !== MAIN_THREAD && thread !== MAIN_THREAD && !this.startAsked.has(thread)) {
+      this.startAsked.add(thread);
+      this.control(MAIN_THREAD, Op.START, thread);
+    }
+  }
+
   private runnable(): number {
     return this.options.runnable?.() ?? 0;
   }
@@ -217,7 +234,7 @@ export class ThreadPeers implements Threads {
   }
 
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
-    this.options.ensureStarted?.(thread);
+    this.ensureStarted(thread);
     const pid = this.shared.allocatePid(thread, options.permissions.mailboxCapacity);
     if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
     this.shared.arriving(thread, 1);
@@ -468,8 +485,9 @@ export class ThreadPeers implements Threads {
       }
       case Kind.CONTROL: {
         const at = (field: number) => view.getInt32(offset + field, true);
-        if (this.holdIfArriving(at(4), bytes, offset, length, from)) return;
-        this.controlRecord(bytes[offset + 1] as OpCode, at(4), at(8), at(12), at(16), from);
+        const op = bytes[offset + 1] as OpCode;
+        if (op !== Op.START && this.holdIfArriving(at(4), bytes, offset, length, from)) return;
+        this.controlRecord(op, at(4), at(8), at(12), at(16), from);
         return;
       }
       case Kind.SPAWN:
@@ -531,6 +549,9 @@ export class ThreadPeers implements Threads {
         return;
       case Op.LINK_EXIT:
         world.deliverLinkExit(a, b, c as ReasonCode, d);
+        return;
+      case Op.START:
+        this.options.ensureStarted?.(a);
         return;
     }
   }
