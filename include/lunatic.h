@@ -220,7 +220,8 @@ LUNATIC_IMPORT("close") int32_t lunatic_close(int32_t handle);
 /*
  * Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. A
  * socket or listener given to a process on another thread (lunatic-instrument run --threads)
- * stays open on its own thread and works through it; given on to a third thread: -EINVAL.
+ * stays open on its own thread and works through it. Given on from there to another thread: a
+ * socket not yet read from or written to moves on, anything else is -EINVAL.
  */
 LUNATIC_IMPORT("give") int32_t lunatic_give(int32_t handle, int32_t pid);
 

@@ -208,21 +208,20 @@ EXPORT("placement") void placement(void) {
   }
 }
 
-/* Serves one connection on the listener it is given (tag 2): an accept that times out first, then one that gets the client. */
+/* Accepts one connection on the listener it is given (tag 2), after an accept that times out, and
+   gives the connection back to its parent (tag 4): across threads, to the listener's own thread. */
 EXPORT("serve_given") void serve_given(int32_t parent) {
   int32_t listener = 0;
   wait_tag(2, &listener, sizeof listener);
   report(lunatic_tcp_accept(listener, 50));
   int32_t socket = lunatic_tcp_accept(listener, 5000);
   report(socket > 0);
-  char line[64];
-  int32_t size = lunatic_tcp_read(socket, line, sizeof line, 5000);
-  report(lunatic_tcp_write(socket, line, (size_t)size, 1000));
-  lunatic_close(socket);
+  report(lunatic_give(socket, parent));
+  lunatic_send(parent, 4, &socket, sizeof socket);
   report(lunatic_close(listener));
 }
 
-/* Listens, gives the listener to a child (on another thread when there are two) that serves a client. */
+/* Listens, gives the listener to a child (on another thread when there are two), serves the connection it gets back. */
 EXPORT("listen_give") void listen_give(void) {
   uint32_t port = 0;
   int32_t listener = lunatic_tcp_listen(HOST, sizeof HOST - 1, 0, &port);
@@ -231,6 +230,12 @@ EXPORT("listen_give") void listen_give(void) {
   report(lunatic_give(listener, child));
   lunatic_send(child, 2, &listener, sizeof listener);
   report((int32_t)port);
+  int32_t socket = 0;
+  wait_tag(4, &socket, sizeof socket);
+  char line[64];
+  int32_t size = lunatic_tcp_read(socket, line, sizeof line, 5000);
+  report(lunatic_tcp_write(socket, line, (size_t)size, 1000));
+  report(lunatic_close(socket));
   lunatic_down_t down;
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
 }
@@ -501,15 +506,15 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     }
   });
 
-  it('a listener given to a child (on another thread when there are two) accepts there, with timeouts', async () => {
+  it('a listener given to a child (on another thread when there are two) accepts there, with timeouts; the connection goes back', async () => {
     const first = spawned.length;
     const root = worlds[0]!.start(program, { entry: 'listen_give', permissions: { ...ALL, listen: ['127.0.0.1:*'] } });
     await vi.waitFor(() => expect(spawned.length > first && reports.get(spawned[first]!.pid)?.length).toBe(1), 5000);
     const port = reports.get(root.pid)![1]!;
     expect(await exchange(port, 'hello\n', 6)).toBe('hello\n');
     await root.exited;
-    expect(reports.get(root.pid)).toEqual([0, port]);
-    expect(reports.get(spawned[first]!.pid)).toEqual([-Errno.TIMEDOUT, 1, 6, 0]);
+    expect(reports.get(root.pid)).toEqual([0, port, 6, 0]);
+    expect(reports.get(spawned[first]!.pid)).toEqual([-Errno.TIMEDOUT, 1, 0, 0]);
     expect(worlds.map((world) => world.handles.size)).toEqual(worlds.map(() => 0));
   });
 

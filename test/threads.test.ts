@@ -175,15 +175,16 @@ describe('a listener given to a process on another thread (test/threads/acceptor
     for (const child of running.splice(0)) child.kill('SIGKILL');
   });
 
-  async function expectAccepts(node: string, module: string): Promise<void> {
+  async function expectAccepts(node: string, module: string, threads = 2, mode: string[] = []): Promise<void> {
     const clients = 50;
-    const server = startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--threads', '2', '--', String(clients)], running);
+    const args = [module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads), '--', String(clients), ...mode];
+    const server = startServerProcess(node, args, running);
     const port = await server.port;
     const answers = await Promise.all(Array.from({ length: clients }, (_, i) => exchange(port, `client ${i}\n`)));
     // each client got its own line back, numbered by the order the acceptor took them: 1..50 once each
     const numbers = answers.map((answer, i) => {
       const [number, ...rest] = answer.split(' ');
-      expect(rest.join(' ')).toBe(`client ${i}\n`);
+      expect(rest.join(' '), server.stderr()).toBe(`client ${i}\n`);
       return Number(number);
     });
     expect(numbers.sort((p, q) => p - q)).toEqual(Array.from({ length: clients }, (_, i) => i + 1));
@@ -197,6 +198,17 @@ describe('a listener given to a process on another thread (test/threads/acceptor
     60_000,
   );
   it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain), 60_000);
+  // each accepted connection (a proxy on the acceptor's thread) is given on to a handler: back to
+  // the listener's thread as the socket itself, kept on the acceptor's, or on to a third thread
+  it.skipIf(!clang)(
+    'the accepted connections given on to handlers on every thread (2 and 3 threads)',
+    async () => {
+      await expectAccepts(process.execPath, instrumented, 2, ['handlers']);
+      await expectAccepts(process.execPath, instrumented, 3, ['handlers']);
+    },
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain, 3, ['handlers']), 60_000);
 });
 
 describe('--threads flag', () => {

@@ -29,6 +29,11 @@ export class SocketResource implements Resource {
     return this.shared.connection;
   }
 
+  /** How many socket handles share the connection (tcp_clone). */
+  get sharedBy(): number {
+    return this.shared.handles;
+  }
+
   clone(): SocketResource {
     return new SocketResource(this.shared);
   }

@@ -9,8 +9,12 @@
 // acknowledged makes its writer wait (as a socket above its high-water mark does on its own
 // thread), so a writer on another thread cannot pile up bytes faster than the peer reads. A write
 // that fails there (FAILED) fails the proxy's later writes with CLOSED. A proxy given on to a
-// third thread is refused (INVAL); giving it back to a process of the owning thread is a proxy
-// too.
+// proxy that has not been read from or written to yet (a connection just accepted) can be given on
+// to another thread: to the owning thread it goes back as the socket itself (RETURN); to a third
+// one the owning thread is told where it went (MOVED) while the new thread gets the proxy
+// (REGIVE), and what the owning thread sent the old one meanwhile is forwarded there. A proxy
+// that was used, or cloned, cannot be given to another thread (INVAL): bytes it pulled and an
+// answer on its way would have to follow it.
 //
 // Listeners the same way (listener-proxy.ts): a listener given to another thread stays with its
 // thread (LISTEN_GIVE); an accept there asks for a connection (ACCEPT), which the owning thread
@@ -36,6 +40,10 @@ const SocketOp = {
   ACCEPT: 10,
   ACCEPTED: 11,
   LISTEN_CLOSE: 12,
+  REGIVE: 13,
+  MOVED: 14,
+  MOVED_ACK: 15,
+  RETURN: 16,
 } as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
@@ -57,17 +65,42 @@ export class SocketExports {
   private readonly lentListeners = new Map<number, { resource: ListenerResource; thread: number; stop: AbortController }>();
   /** This thread's listener proxies, by id. */
   private readonly listenerProxies = new Map<number, ProxyListener>();
+  /** Proxies given on to another thread, by id: where what their owner still sends here goes, until it knows. */
+  private readonly movedTo = new Map<number, number>();
 
   constructor(private readonly peers: ThreadPeers) {}
 
   /** Lends `resource` (taken out of the handles of `giver`) to process `to` on `thread`. */
   give(resource: SocketResource, handle: number, giver: number, to: number, thread: number): void {
-    if (resource.connection instanceof ProxyConnection) {
-      this.peers.world.handles.adopt(giver, handle, resource);
-      throw new LunaticError(Errno.INVAL, `socket ${handle} came from another thread: it cannot be given to a third one`);
+    const { connection } = resource;
+    if (connection instanceof ProxyConnection) {
+      if (!connection.pristine || resource.sharedBy > 1) {
+        this.peers.world.handles.adopt(giver, handle, resource);
+        throw new LunaticError(Errno.INVAL, `socket ${handle} came from another thread and was used or cloned here: it cannot move on`);
+      }
+      this.handOn(connection, handle, to, thread);
+      return;
     }
     this.lent.set(handle, { resource, thread });
     this.send(thread, SocketOp.GIVE, handle, to);
+  }
+
+  /** Gives an unused proxy to process `to` on `thread`: the socket itself when that is its owner's thread. */
+  private handOn(proxy: ProxyConnection, handle: number, to: number, thread: number): void {
+    const { id, owner } = proxy;
+    this.proxies.delete(id);
+    proxy.handedOn();
+    const extra = new Uint8Array(8);
+    const view = new DataView(extra.buffer);
+    view.setInt32(0, handle, true);
+    view.setInt32(4, owner, true);
+    if (thread === owner) {
+      this.send(owner, SocketOp.RETURN, id, to, extra);
+      return;
+    }
+    this.movedTo.set(id, thread);
+    this.send(owner, SocketOp.MOVED, id, thread);
+    this.send(thread, SocketOp.REGIVE, id, to, extra);
   }
 
   /** Lends a listener (taken out of the handles of `giver`) to process `to` on `thread`. */
@@ -116,16 +149,30 @@ export class SocketExports {
         return;
       }
       case SocketOp.DATA:
-        this.proxies.get(id)?.arrived(data());
-        return;
       case SocketOp.END:
-        this.proxies.get(id)?.arrived(null);
-        return;
       case SocketOp.WRITTEN:
-        this.proxies.get(id)?.written(view.getInt32(offset + 8, true));
-        return;
       case SocketOp.FAILED:
-        this.proxies.get(id)?.failed();
+        this.toProxy(op, id, view.getInt32(offset + 8, true), data());
+        return;
+      case SocketOp.REGIVE: {
+        const pid = view.getInt32(offset + 8, true);
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from))
+          this.adopt(id, pid, view.getInt32(offset + 16, true), view.getInt32(offset + 12, true));
+        return;
+      }
+      case SocketOp.RETURN: {
+        const pid = view.getInt32(offset + 8, true);
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from)) this.takeBack(id, pid, view.getInt32(offset + 12, true));
+        return;
+      }
+      case SocketOp.MOVED: {
+        const lent = this.lent.get(id);
+        if (lent) lent.thread = view.getInt32(offset + 8, true);
+        this.send(from, SocketOp.MOVED_ACK, id);
+        return;
+      }
+      case SocketOp.MOVED_ACK:
+        this.movedTo.delete(id); // the owner sends to the new thread from now on
         return;
       case SocketOp.LISTEN_GIVE:
         if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
@@ -195,14 +242,37 @@ export class SocketExports {
     return proxy;
   }
 
-  /** A socket given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
-  private adopt(id: number, pid: number, owner: number): void {
+  /** A socket given to process `pid` here: a proxy under handle number `handle` (its id unless given on), or closed when `pid` is gone. */
+  private adopt(id: number, pid: number, owner: number, handle = id): void {
     const world = this.peers.world;
     if (!world.processes.has(pid)) {
       this.send(owner, SocketOp.CLOSE, id);
       return;
     }
-    world.handles.adopt(pid, id, socketOf(this.proxy(id, owner)));
+    world.handles.adopt(pid, handle, socketOf(this.proxy(id, owner)));
+  }
+
+  /** A socket this thread lent comes back to process `pid` of this thread, as itself. */
+  private takeBack(id: number, pid: number, handle: number): void {
+    const lent = this.lent.get(id);
+    if (!lent) return;
+    this.lent.delete(id);
+    if (this.peers.world.processes.has(pid)) this.peers.world.handles.adopt(pid, handle, lent.resource);
+    else lent.resource.close();
+  }
+
+  /** DATA, END, WRITTEN or FAILED for a proxy of this thread, or for one given on (forwarded to its new thread). */
+  private toProxy(op: SocketOpCode, id: number, value: number, bytes: Uint8Array): void {
+    const proxy = this.proxies.get(id);
+    if (!proxy) {
+      const thread = this.movedTo.get(id);
+      if (thread !== undefined) this.send(thread, op, id, value, op === SocketOp.DATA ? bytes : undefined);
+      return;
+    }
+    if (op === SocketOp.DATA) proxy.arrived(bytes);
+    else if (op === SocketOp.END) proxy.arrived(null);
+    else if (op === SocketOp.WRITTEN) proxy.written(value);
+    else proxy.failed();
   }
 
   /** The proxy asks for bytes: the next chunk as soon as the socket has one. */
@@ -240,6 +310,8 @@ class ProxyConnection implements Connection {
   private readonly chunks: Uint8Array[] = [];
   private ended = false;
   private closed = false;
+  /** It asked for bytes or wrote: it can no longer be given on to another thread. */
+  private used = false;
   /** A write failed on the owning thread (the socket closed or broke). */
   private broken = false;
   private asked = false;
@@ -250,11 +322,22 @@ class ProxyConnection implements Connection {
   private writers: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
   constructor(
-    private readonly id: number,
-    private readonly owner: number,
+    readonly id: number,
+    readonly owner: number,
     private readonly exports: SocketExports,
     private readonly forget: () => void,
   ) {}
+
+  /** Never read from or written to, and open: nothing of it is on its way anywhere. */
+  get pristine(): boolean {
+    return !this.used && !this.closed && !this.broken;
+  }
+
+  /** It was given on to another thread: this one is done with it (the owning thread keeps the socket open). */
+  handedOn(): void {
+    this.closed = true;
+    this.ended = true;
+  }
 
   take(max: number): Uint8Array | null | undefined {
     const first = this.chunks[0];
@@ -277,6 +360,7 @@ class ProxyConnection implements Connection {
   /** Sends the bytes; waits (as a socket above its high-water mark does) while more than WRITE_WINDOW are unacknowledged. */
   write(bytes: Uint8Array): void | Promise<void> {
     if (this.closed || this.broken) throw new LunaticError(Errno.CLOSED, 'the connection is closed');
+    this.used = true;
     this.exports.send(this.owner, SocketOp.WRITE, this.id, 0, bytes);
     this.unacknowledged += bytes.length;
     if (this.unacknowledged <= WRITE_WINDOW) return;
@@ -316,6 +400,7 @@ class ProxyConnection implements Connection {
   private ask(): void {
     if (this.asked || this.ended) return;
     this.asked = true;
+    this.used = true;
     this.exports.send(this.owner, SocketOp.WANT, this.id);
   }
 
