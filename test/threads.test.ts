@@ -87,6 +87,7 @@ describe('the lunatic API across threads (lunatic-instrument run --threads)', ()
     60_000,
   );
   it.skipIf(!clang || !node24)('--threads 2 on Node 24 (JSPI)', () => expectProbe(node24!, 2), 60_000);
+  it.skipIf(!clang)('--threads 3: the same results, children on two workers', () => expectProbe(process.execPath, 3), 60_000);
 });
 
 describe('sockets given to processes on another thread (the echo server, --threads 2)', () => {
