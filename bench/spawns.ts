@@ -5,11 +5,13 @@
 //   spawn-malloc  the same for a program whose children malloc and snprintf
 //   waiters       N processes wait in receive, then each answers one message: spawn time, answer
 //                 p50/p99 (a hibernated one wakes to answer), peak RSS and RSS per process
-// Usage: npm run bench:spawns -- [--baseline DIR] [--waiters N] [--runs N]
+// Usage: npm run bench:spawns -- [--baseline DIR] [--waiters N] [--runs N] (--waiters 1000000: the
+// stretch goal, about 2.5 minutes and 4 GB per engine)
 // Prints a markdown table (for bench/RESULTS.md) and the JSON figures.
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { DEFAULT_MAX_PROCESSES } from '../src/runtime/index.js';
 import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
 import { nodeVersion } from './machine.js';
 import { cli, findNode24 } from './paths.js';
@@ -31,8 +33,8 @@ interface Engine {
 }
 
 /** Runs `run` under /usr/bin/time: the program's key=value figures and the peak RSS in KiB. */
-function runOnce(engine: Engine, side: Side, module: string, args: string[]): Promise<Record<string, number>> {
-  const command = ['-f', '%M', engine.node, side.cli, 'run', ...side.flags, ...engine.flags, module, '--', ...args];
+function runOnce(engine: Engine, side: Side, module: string, args: string[], runFlags: string[]): Promise<Record<string, number>> {
+  const command = ['-f', '%M', engine.node, side.cli, 'run', ...side.flags, ...engine.flags, ...runFlags, module, '--', ...args];
   return new Promise((resolve, reject) => {
     execFile('/usr/bin/time', command, { timeout: 900_000, maxBuffer: 1 << 22 }, (error, stdout, stderr) => {
       if (error)
@@ -64,12 +66,20 @@ export async function spawnsBench(options: { baseline?: string; waiters?: number
   ];
   const modules = { small: await instrumentForBothBackends('spawn-small'), spawns: await instrumentForBothBackends('spawns') };
   const rows: { scenario: string; engine: string; side: string; figures: Record<string, number | string> }[] = [];
-  const measure = async (scenario: string, engine: Engine, side: Side, module: string, args: string[], keys: string[]) => {
+  const measure = async (
+    scenario: string,
+    engine: Engine,
+    side: Side,
+    module: string,
+    args: string[],
+    keys: string[],
+    runFlags: string[] = [],
+  ) => {
     const samples: Record<string, number>[] = [];
     let failure: string | undefined;
     for (let run = 0; run < runs && !failure; run++) {
       try {
-        samples.push(await runOnce(engine, side, module, args));
+        samples.push(await runOnce(engine, side, module, args, runFlags));
       } catch (error) {
         failure = (error as Error).message.slice(0, 200);
       }
@@ -95,6 +105,8 @@ export async function spawnsBench(options: { baseline?: string; waiters?: number
         modules.spawns[kind],
         ['waiters', String(count), '200'],
         ['n', 'spawn_us_each', 'p50_us', 'p99_us', 'rss_kib'],
+        // the waiters and their parent
+        count + 1 > DEFAULT_MAX_PROCESSES ? ['--max-processes', String(count + 1)] : [],
       );
     }
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import initWabt from 'wabt';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  DEFAULT_MAX_IDLE_INSTANCES,
   type HostModuleKind,
   hibernatable,
   Pending,
@@ -88,8 +89,10 @@ describe('the memory scanner', () => {
 });
 
 // A module that changes everything it can: every fourth byte of its two pages, its data segment,
-// its globals (through the stack pointer too), and grows when asked.
+// its globals (through the stack pointer too), and grows when asked. It tells the host when it
+// starts, before it changes anything.
 const SCRIBBLER = `(module
+  (import "env" "started" (func $started))
   (import "env" "grow" (func $grow (result i32)))
   (memory (export "memory") 2)
   (global $sp (mut i32) (i32.const 65536))
@@ -97,6 +100,7 @@ const SCRIBBLER = `(module
   (global $ratio (mut f64) (f64.const 0.5))
   (data (i32.const 1024) "initial data")
   (func (export "_start") (local $at i32)
+    (call $started)
     (loop $fill
       (i32.store (local.get $at) (i32.xor (local.get $at) (i32.const 0x5a5a5a5a)))
       (local.set $at (i32.add (local.get $at) (i32.const 4)))
@@ -106,12 +110,21 @@ const SCRIBBLER = `(module
     (global.set $ratio (f64.const -2.25))
     (if (call $grow) (then (drop (memory.grow (i32.const 1)))))))`;
 
-/** The exported state of an instance: its memory's bytes and the values of its lunatic_global_* exports. */
+/**
+ * The exported state of an instance: its memory's bytes and the values of its lunatic_global_*
+ * exports, but for the reduction counter (the runtime sets it to a process's budget before the process runs).
+ */
 function stateOf(instance: WebAssembly.Instance): { memory: Uint8Array; globals: unknown[] } {
   const exports = instance.exports;
+  // the counter's own export is another JS object: find its lunatic_global_* by a value only it takes
+  const counter = exports.lunatic_reductions as WebAssembly.Global;
+  const budget = counter.value;
+  counter.value = -12345;
+  const isCounter = (name: string) => (exports[name] as WebAssembly.Global).value === -12345;
   const globals = Object.keys(exports)
-    .filter((name) => name.startsWith('lunatic_global_'))
+    .filter((name) => name.startsWith('lunatic_global_') && !isCounter(name))
     .map((name) => (exports[name] as WebAssembly.Global).value);
+  counter.value = budget;
   return { memory: new Uint8Array((exports.memory as WebAssembly.Memory).buffer).slice(), globals };
 }
 
@@ -123,31 +136,45 @@ describe('instance reuse', () => {
     module = new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>);
   });
 
+  interface GrowState {
+    grow: boolean;
+    /** The state of the instance when the process started, before it changed anything. */
+    atStart?: ReturnType<typeof stateOf>;
+  }
   /** A reusable host module whose `grow` answers the process's own wish. */
-  const growHost = (grow: boolean): ReusableHostModule<{ grow: boolean }> => ({ kind: GROW_KIND, state: () => ({ grow }) });
-  const GROW_KIND: HostModuleKind<{ grow: boolean }> = { imports: (_ctx, tenant) => ({ env: { grow: () => (tenant().grow ? 1 : 0) } }) };
+  const growHost = (grow: boolean, state: GrowState = { grow }): ReusableHostModule<GrowState> => ({ kind: GROW_KIND, state: () => state });
+  const GROW_KIND: HostModuleKind<GrowState> = {
+    imports: (ctx, tenant) => ({
+      env: {
+        // the context of a reusable host module is the vessel, which holds the instance
+        started: () => void (tenant().atStart = stateOf((ctx as unknown as { instance: WebAssembly.Instance }).instance)),
+        grow: () => (tenant().grow ? 1 : 0),
+      },
+    }),
+  };
 
   it('shows a new process every byte of memory and every global as a fresh instance has them', async () => {
     const runtime = new Runtime({ backend: 'asyncify' });
-    const fresh = stateOf(new WebAssembly.Instance(module, { env: { grow: () => 0 }, lunatic: { yield: () => {} } }));
-    expect((await runtime.spawn(module, { hostModules: [growHost(false)] }).exited).code).toBe(0);
+    const fresh = stateOf(new WebAssembly.Instance(module, { env: { grow: () => 0, started: () => {} }, lunatic: { yield: () => {} } }));
+    const first: GrowState = { grow: false };
+    expect((await runtime.spawn(module, { hostModules: [growHost(false, first)] }).exited).code).toBe(0);
     expect(runtime.pool.idle).toBe(1);
-    const idle = (runtime.pool as unknown as { shelves: Map<unknown, { idle: { instance: WebAssembly.Instance }[] }[]> }).shelves;
-    const [vessel] = [...idle.values()][0]![0]!.idle;
-    const reset = stateOf(vessel!.instance);
+    expect(first.atStart!.globals).toEqual(fresh.globals);
+    // the next process runs in the same instance, which the first changed all over
+    const second: GrowState = { grow: false };
+    expect((await runtime.spawn(module, { hostModules: [growHost(false, second)] }).exited).code).toBe(0);
+    expect(runtime.pool).toMatchObject({ made: 1, reused: 1 });
+    const reset = second.atStart!;
     expect(reset.globals.length).toBeGreaterThan(3);
     expect(reset.globals).toEqual(fresh.globals);
     expect(Buffer.compare(reset.memory, fresh.memory)).toBe(0);
-    // and the next process runs in it
-    expect((await runtime.spawn(module, { hostModules: [growHost(false)] }).exited).code).toBe(0);
-    expect(runtime.pool).toMatchObject({ made: 1, reused: 1 });
   });
 
   it('drops an instance whose memory grew, and one whose host module is not reusable', async () => {
     const runtime = new Runtime({ backend: 'asyncify' });
     expect((await runtime.spawn(module, { hostModules: [growHost(true)] }).exited).code).toBe(0);
     expect(runtime.pool).toMatchObject({ count: 0, idle: 0 });
-    expect((await runtime.spawn(module, { hostModules: [() => ({ env: { grow: () => 0 } })] }).exited).code).toBe(0);
+    expect((await runtime.spawn(module, { hostModules: [() => ({ env: { grow: () => 0, started: () => {} } })] }).exited).code).toBe(0);
     expect(runtime.pool).toMatchObject({ count: 0, made: 2, reused: 0 });
   });
 });
@@ -231,6 +258,12 @@ describe('hibernation', () => {
     expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(20_000);
     // a soft limit: processes that are runnable keep their instances (a few dozen here)
     expect(runtime.pool.made).toBeLessThanOrEqual(1100);
+    // the instances hibernating processes left were kept for the ones that woke, up to the limit,
+    // and those beyond DEFAULT_MAX_IDLE_INSTANCES go once unused for a while
+    expect(runtime.pool.count).toBeLessThanOrEqual(1000);
+    expect(runtime.pool.idle).toBeGreaterThan(DEFAULT_MAX_IDLE_INSTANCES);
+    await waitFor(() => (runtime.pool.idle === DEFAULT_MAX_IDLE_INSTANCES ? true : undefined), 5000);
+    expect(runtime.pool.count).toBe(DEFAULT_MAX_IDLE_INSTANCES);
   }, 120_000);
 });
 

@@ -1,6 +1,7 @@
 // The runtime's public API: run instrumented (or, on JSPI engines, plain) modules as processes.
 export {
   DEFAULT_HIBERNATE_AFTER_MS,
+  DEFAULT_MAX_IDLE_INSTANCES,
   DEFAULT_MAX_INSTANCES,
   DEFAULT_MAX_PROCESSES,
   DEFAULT_REDUCTIONS,

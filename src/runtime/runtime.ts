@@ -48,12 +48,21 @@ export interface RuntimeOptions {
    * processes hibernate to make room. Without hibernation it has no effect.
    */
   maxInstances?: number;
-  /** Idle instances kept per module for new processes (default DEFAULT_MAX_IDLE_INSTANCES). */
+  /**
+   * Idle instances kept per module for new processes however long they stay unused (default
+   * DEFAULT_MAX_IDLE_INSTANCES). With hibernation, up to maxInstances are kept, those beyond this
+   * until they have gone unused for a second.
+   */
   maxIdleInstances?: number;
 }
 
 export const DEFAULT_MAX_PROCESSES = 1_000_000;
-export const DEFAULT_HIBERNATE_AFTER_MS = 1000;
+/**
+ * As Phoenix's channels hibernate after 15 s: a process that waits longer is idle, not between
+ * two messages of a busy exchange. At 1 s, a ring of 10,000 that took longer than that to spawn
+ * hibernated its members, waking each cost more, so each lap took longer than 1 s again.
+ */
+export const DEFAULT_HIBERNATE_AFTER_MS = 15_000;
 /**
  * Well below the ~13,000 memories V8 reserves address space for (Linux x64, default flags): V8's
  * garbage collection slows with every live instance. 100,000 waiting processes (bench/spawns.ts):
@@ -61,6 +70,8 @@ export const DEFAULT_HIBERNATE_AFTER_MS = 1000;
  */
 export const DEFAULT_MAX_INSTANCES = 1_000;
 export const DEFAULT_MAX_IDLE_INSTANCES = 64;
+/** Idle instances beyond DEFAULT_MAX_IDLE_INSTANCES unused this long are dropped (their memory is freed at the next collection). */
+const IDLE_TRIM_MS = 1000;
 
 /** A spawn beyond RuntimeOptions.maxProcesses (Erlang's system_limit). */
 export class ProcessLimitError extends RangeError {
@@ -106,13 +117,13 @@ export class Runtime {
     if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
       throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
     this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS);
-    this.pool = new VesselPool(options.maxIdleInstances ?? DEFAULT_MAX_IDLE_INSTANCES);
-    if (options.hibernate !== false) {
-      this.hibernation = new Hibernation({
-        afterMs: options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS,
-        maxInstances: options.maxInstances ?? DEFAULT_MAX_INSTANCES,
-      });
-    }
+    const afterMs = options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS;
+    const maxInstances = options.maxInstances ?? DEFAULT_MAX_INSTANCES;
+    const maxIdle = options.maxIdleInstances ?? DEFAULT_MAX_IDLE_INSTANCES;
+    if (options.hibernate !== false) this.hibernation = new Hibernation({ afterMs, maxInstances });
+    // with hibernation, instances that hibernating processes left wait for the ones that wake
+    const maxKept = this.hibernation ? Math.max(maxIdle, maxInstances) : maxIdle;
+    this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS });
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */

@@ -20,7 +20,11 @@ export interface Snapshot {
   globals: unknown[];
 }
 
-/** A module's initial memory, with the blocks that are not zero (its data segments) found once. */
+/**
+ * A module's initial memory, with the blocks that are not zero (its data segments) found once.
+ * Beyond `bytes` (the memory a fresh instance has) it is zero: a host may grow memory past it
+ * before the process starts (the Asyncify reserved tail).
+ */
 export interface InitialMemory {
   bytes: Uint8Array;
   words: Int32Array;
@@ -30,16 +34,18 @@ export interface InitialMemory {
   dataBlocks: number[];
 }
 
-export function initialMemory(bytes: Uint8Array): InitialMemory {
+/** `bytes` (a fresh instance's memory, kept as it is: not copied) with its non-zero blocks found by `scanner`. */
+export function initialMemory(bytes: Uint8Array, scanner: Scanner): InitialMemory {
   const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
   const zeroRuns: number[] = [];
   const dataBlocks: number[] = [];
-  for (let block = 0; block < words.length; block += BLOCK_WORDS) {
-    const start = block * 4;
-    if (words.subarray(block, block + BLOCK_WORDS).some((word) => word !== 0)) dataBlocks.push(start);
-    else if (zeroRuns.length > 0 && zeroRuns[zeroRuns.length - 1] === start) zeroRuns[zeroRuns.length - 1] = start + BLOCK_BYTES;
-    else zeroRuns.push(start, start + BLOCK_BYTES);
+  let zeroFrom = 0;
+  for (let at = scanner.nonzero(0, bytes.length); at < bytes.length; at = scanner.nonzero(at + BLOCK_BYTES, bytes.length)) {
+    if (at > zeroFrom) zeroRuns.push(zeroFrom, at);
+    dataBlocks.push(at);
+    zeroFrom = at + BLOCK_BYTES;
   }
+  if (bytes.length > zeroFrom) zeroRuns.push(zeroFrom, bytes.length);
   return { bytes, words, zeroRuns, dataBlocks };
 }
 
@@ -55,16 +61,26 @@ export interface Scanner {
 export function dirtyBlocks(memory: Uint8Array, initial: InitialMemory, scanner: Scanner, changedEnd = memory.length): number[] {
   const dirty: number[] = [];
   const words = new Int32Array(memory.buffer, memory.byteOffset, memory.length >>> 2);
-  for (const start of initial.dataBlocks) if (blockDiffers(words, initial.words, start >>> 2)) dirty.push(start);
   const limit = Math.min(memory.length, Math.ceil(changedEnd / BLOCK_BYTES) * BLOCK_BYTES);
   const scanZeros = (from: number, end: number) => {
     const to = Math.min(end, limit);
     for (let at = from < to ? scanner.nonzero(from, to) : to; at < to; at = scanner.nonzero(at + BLOCK_BYTES, to)) dirty.push(at);
   };
-  const { zeroRuns } = initial;
-  for (let i = 0; i < zeroRuns.length; i += 2) scanZeros(zeroRuns[i]!, zeroRuns[i + 1]!);
+  // data blocks and zero runs in address order, so the blocks come out in order
+  const { dataBlocks, zeroRuns } = initial;
+  let data = 0;
+  const compareDataBefore = (end: number) => {
+    for (; data < dataBlocks.length && dataBlocks[data]! < end; data++) {
+      if (blockDiffers(words, initial.words, dataBlocks[data]! >>> 2)) dirty.push(dataBlocks[data]!);
+    }
+  };
+  for (let i = 0; i < zeroRuns.length; i += 2) {
+    compareDataBefore(zeroRuns[i]!);
+    scanZeros(zeroRuns[i]!, zeroRuns[i + 1]!);
+  }
+  compareDataBefore(Number.POSITIVE_INFINITY);
   if (memory.length > initial.bytes.length) scanZeros(initial.bytes.length, memory.length);
-  return initial.dataBlocks.length > 0 ? dirty.sort((a, b) => a - b) : dirty;
+  return dirty;
 }
 
 /** The `dirty` blocks of `memory` (dirtyBlocks) and the globals' values. */
@@ -74,13 +90,17 @@ export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globa
     if (runs.length > 0 && runs[runs.length - 1] === start) runs[runs.length - 1] = start + BLOCK_BYTES;
     else runs.push(start, start + BLOCK_BYTES);
   }
-  const bytes = new Uint8Array(dirty.length * BLOCK_BYTES);
+  // one buffer for the runs and the bytes: an ArrayBuffer is the costly part of a small snapshot
+  const buffer = new ArrayBuffer(runs.length * 4 + dirty.length * BLOCK_BYTES);
+  const runTable = new Uint32Array(buffer, 0, runs.length);
+  runTable.set(runs);
+  const bytes = new Uint8Array(buffer, runs.length * 4);
   let at = 0;
   for (let i = 0; i < runs.length; i += 2) {
     bytes.set(memory.subarray(runs[i], runs[i + 1]), at);
     at += runs[i + 1]! - runs[i]!;
   }
-  return { length: memory.length, runs: Uint32Array.from(runs), bytes, globals: globals.map((global) => global.value) };
+  return { length: memory.length, runs: runTable, bytes, globals: globals.map((global) => global.value) };
 }
 
 /**
@@ -89,7 +109,11 @@ export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globa
  */
 export function restoreInitial(memory: Uint8Array, initial: InitialMemory, dirty: readonly number[]): void {
   const initialBytes = initial.bytes;
-  for (const start of dirty) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
+  const end = initialBytes.length;
+  for (const start of dirty) {
+    if (start < end) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
+    else memory.fill(0, start, start + BLOCK_BYTES);
+  }
 }
 
 function blockDiffers(words: Int32Array, initial: Int32Array, block: number): boolean {

@@ -58,9 +58,31 @@ export interface Hibernated {
 }
 
 /** The initial state of a module's instances: what `reset` writes back. */
-interface InitialState {
-  memory: InitialMemory;
-  globals: unknown[];
+class InitialState {
+  private image: InitialMemory | undefined;
+
+  constructor(
+    /** Read from the first instance before it ran (they include what the backend set when it attached). */
+    readonly globals: unknown[],
+    /** The memory's length when the first instance was ready (the backend may have grown it). */
+    readonly length: number,
+    /** A new instance no process runs: its memory is the initial image. */
+    private fresh: (() => WebAssembly.Instance) | undefined,
+  ) {}
+
+  /**
+   * The initial memory, made when a reset or a hibernation first needs it: from an instance of
+   * its own, since by then the first instance's memory has changed. A program run once never
+   * pays for it (a large module's data is megabytes: copying it cost flite 90 ms).
+   */
+  get memory(): InitialMemory {
+    if (!this.image) {
+      const memory = exportedMemory(this.fresh!())!;
+      this.fresh = undefined;
+      this.image = initialMemory(new Uint8Array(memory.buffer), memoryScanner(memory));
+    }
+    return this.image;
+  }
 }
 
 export class Vessel implements ProcessContext {
@@ -78,6 +100,8 @@ export class Vessel implements ProcessContext {
   private dirty: number[] | undefined;
   /** Not single use: the module can be reset, exports its memory, and every host module is of the reusable form. */
   readonly reusable: boolean;
+  /** It holds what a process that ended left: `reset` before the next one runs (done then, not when it ended). */
+  stale = false;
 
   constructor(
     readonly shelf: Shelf,
@@ -97,7 +121,8 @@ export class Vessel implements ProcessContext {
       ),
       { lunatic: { yield: () => this.tenant.budgetSpent() } },
     ]);
-    const instance = new WebAssembly.Instance(spec.module, linkImports(spec.module, provided, this.suspender, spec.blocking));
+    const imports = linkImports(spec.module, provided, this.suspender, spec.blocking);
+    const instance = new WebAssembly.Instance(spec.module, imports);
     this.instance = instance;
     const counter = instance.exports.lunatic_reductions;
     this.counter = counter instanceof WebAssembly.Global ? counter : undefined;
@@ -105,7 +130,8 @@ export class Vessel implements ProcessContext {
     this.suspender.attach(instance);
     this.globals = this.reusable ? stateGlobals(instance) : [];
     if (this.reusable) {
-      shelf.initial ??= { memory: initialMemory(this.bytes().slice()), globals: this.globals.map((global) => global.value) };
+      const globals = this.globals.map((global) => global.value);
+      shelf.initial ??= new InitialState(globals, this.bytes().length, () => new WebAssembly.Instance(spec.module, imports));
       this.scanner = memoryScanner(this.memory());
     }
   }
@@ -156,11 +182,17 @@ export class Vessel implements ProcessContext {
     this.shelf.pool.occupied--;
   }
 
+  /** Its memory grew: it cannot be reset (memory does not shrink). */
+  get grew(): boolean {
+    return this.bytes().length !== this.shelf.initial!.length;
+  }
+
   /** Writes the initial state back; false when that cannot be done (the memory grew). */
   reset(): boolean {
+    this.stale = false;
+    if (this.grew) return false;
     const initial = this.shelf.initial!;
     const bytes = this.bytes();
-    if (bytes.length !== initial.memory.bytes.length) return false;
     const dirty = this.dirty ?? dirtyBlocks(bytes, initial.memory, this.scanner!, this.suspender.changedEnd);
     this.dirty = undefined;
     restoreInitial(bytes, initial.memory, dirty);
@@ -221,6 +253,8 @@ function stateGlobals(instance: WebAssembly.Instance): WebAssembly.Global[] {
 export class Shelf {
   readonly idle: Vessel[] = [];
   initial: InitialState | undefined;
+  /** The fewest idle vessels since the last trim: those below it went unused all that time. */
+  lowWater = 0;
 
   constructor(
     readonly spec: VesselSpec,
@@ -228,14 +262,50 @@ export class Shelf {
   ) {}
 
   release(vessel: Vessel): void {
-    if (vessel.reusable && this.idle.length < this.pool.maxIdle && vessel.reset()) this.idle.push(vessel);
-    else this.pool.dropped();
+    if (!vessel.reusable || vessel.grew || !this.pool.keeps(this)) {
+      this.pool.dropped();
+      return;
+    }
+    vessel.stale = true;
+    this.idle.push(vessel);
+    if (this.idle.length > this.pool.options.maxIdle) this.pool.trimLater();
   }
+
+  /** An idle vessel, reset for its next process, or none. */
+  take(): Vessel | undefined {
+    for (let vessel = this.idle.pop(); vessel; vessel = this.idle.pop()) {
+      if (this.idle.length < this.lowWater) this.lowWater = this.idle.length;
+      if (!vessel.stale || vessel.reset()) return vessel;
+      this.pool.dropped();
+    }
+    return undefined;
+  }
+
+  /** Drops the idle vessels beyond `maxIdle` that went unused since the last trim, least recently used first; returns how many. */
+  trim(maxIdle: number): number {
+    const unused = Math.min(this.lowWater, this.idle.length) - maxIdle;
+    if (unused > 0) this.idle.splice(0, unused);
+    this.lowWater = this.idle.length;
+    return Math.max(0, unused);
+  }
+}
+
+export interface VesselPoolOptions {
+  /** Idle vessels a shelf keeps however long they stay unused. */
+  maxIdle: number;
+  /**
+   * Vessels that may exist, occupied or idle, before a released one is dropped: hibernation's
+   * maxInstances, so a process that wakes finds the instance another left. Those beyond `maxIdle`
+   * are dropped once unused for `trimAfterMs`.
+   */
+  maxKept: number;
+  trimAfterMs: number;
 }
 
 /** Every vessel of a runtime: shelves of idle ones per spec, and how many exist. */
 export class VesselPool {
   private readonly shelves = new Map<WebAssembly.Module, Shelf[]>();
+  private trimmer: ReturnType<typeof setInterval> | undefined;
   /** Vessels that exist: occupied or idle. */
   count = 0;
   /** Vessels that run a process. */
@@ -244,12 +314,12 @@ export class VesselPool {
   made = 0;
   reused = 0;
 
-  constructor(readonly maxIdle: number) {}
+  constructor(readonly options: VesselPoolOptions) {}
 
   /** A vessel for `tenant`: an idle one of the same spec, reset, or a new one. */
   acquire(spec: VesselSpec, tenant: Tenant, hostStates: unknown[]): Vessel {
     const shelf = this.shelf(spec);
-    let vessel = shelf.idle.pop();
+    let vessel = shelf.take();
     if (vessel) this.reused++;
     else {
       vessel = new Vessel(shelf, tenant);
@@ -261,6 +331,11 @@ export class VesselPool {
     return vessel;
   }
 
+  /** Whether a vessel released to `shelf` is kept (it is still counted). */
+  keeps(shelf: Shelf): boolean {
+    return shelf.idle.length < this.options.maxIdle || this.count <= this.options.maxKept;
+  }
+
   dropped(): void {
     this.count--;
   }
@@ -270,6 +345,28 @@ export class VesselPool {
     let idle = 0;
     for (const shelves of this.shelves.values()) for (const shelf of shelves) idle += shelf.idle.length;
     return idle;
+  }
+
+  /** Starts trimming the shelves that hold more than `maxIdle`, until none does. */
+  trimLater(): void {
+    if (this.trimmer !== undefined) return;
+    this.trimmer = setInterval(() => this.trim(), this.options.trimAfterMs);
+    // the trimmer alone must not keep the host alive
+    (this.trimmer as { unref?: () => void }).unref?.();
+  }
+
+  private trim(): void {
+    let over = false;
+    for (const shelves of this.shelves.values()) {
+      for (const shelf of shelves) {
+        this.count -= shelf.trim(this.options.maxIdle);
+        if (shelf.idle.length > this.options.maxIdle) over = true;
+      }
+    }
+    if (!over) {
+      clearInterval(this.trimmer);
+      this.trimmer = undefined;
+    }
   }
 
   private shelf(spec: VesselSpec): Shelf {

@@ -14,6 +14,7 @@ import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
 import { Mailbox, type MailboxBound } from './mailbox.js';
 import type { Network } from './network.js';
+import { Pids } from './pids.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
 import type { Permissions } from './permissions.js';
 import { Registry } from './registry.js';
@@ -63,11 +64,11 @@ export interface StartOptions {
 
 export class LunaticProcess {
   readonly mailbox: Mailbox;
-  readonly links = new Set<number>();
+  readonly links = new Pids();
   /** Processes that get a DOWN message when this one ends. */
-  readonly monitoredBy = new Set<number>();
+  readonly monitoredBy = new Pids();
   /** Processes this one monitors (the other side of their `monitoredBy`). */
-  readonly monitoring = new Set<number>();
+  readonly monitoring = new Pids();
   trapLinks = false;
   /** Why the runtime ended the process (a limit), shown as its crash message. */
   endReason: string | undefined;
@@ -86,7 +87,7 @@ export class LunaticProcess {
     private readonly pidBase = 0,
     mailboxBound?: MailboxBound,
   ) {
-    this.mailbox = new Mailbox(mailboxBound ?? permissions.mailboxCapacity);
+    this.mailbox = new Mailbox(permissions.mailboxCapacity, mailboxBound);
     this.limited = permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined;
   }
 

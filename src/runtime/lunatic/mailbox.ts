@@ -6,6 +6,10 @@
 // matching filter is handed straight to it (the receiver copies it from the sender's memory
 // into its own, with no queue and no intermediate copy); a receive without a filter takes the
 // head of the queue; only a filter that skips messages walks the queue.
+//
+// On several threads the bound is also kept in shared memory (a MailboxBound,
+// src/runtime/threads/), where a sender on another thread takes room before its message travels:
+// so a send across threads gets FULL exactly when a send on this thread would.
 import { Errno } from './errno.js';
 
 /**
@@ -27,18 +31,15 @@ const ANY = 0n;
 
 const matches = (tag: bigint, filter: bigint) => filter === ANY || tag === filter;
 
-/** A process blocked in receive: takes a matching message, or declines one larger than its buffer. */
-export interface Receiver {
-  filter: bigint;
-  /** Delivers a message (`data` may be a view of the sender's memory, valid only during the call); false when it does not fit. */
-  take(tag: bigint, sender: number, data: Uint8Array): boolean;
-  /** A matching message arrived that `take` could not hold (it stays queued). */
-  tooLarge(): void;
-}
+/** Notifications (negative tags) are not counted in a mailbox's bytes: they are never refused, and reading their size would make their bytes. */
+const bytesOf = (message: Message) => (message.tag < 0n ? 0 : message.data.length);
+
+/** The queue of every empty mailbox: most processes never have a message queued. */
+const NO_MESSAGES: Message[] = [];
 
 /**
- * How many messages and bytes may still wait in a mailbox. A message takes room while it waits
- * (and, across threads, while it travels); notifications take room without asking.
+ * The room of a mailbox that senders on other threads share: a message takes room while it
+ * travels and waits; a notification takes it without asking.
  */
 export interface MailboxBound {
   /** Takes room for one message of `bytes`; false (nothing taken) when the mailbox is at its bound. */
@@ -49,43 +50,27 @@ export interface MailboxBound {
   release(bytes: number): void;
 }
 
-/** The bound of a mailbox only this thread sends to: its own counters. */
-export class LocalBound implements MailboxBound {
-  private count = 0;
-  private bytes = 0;
-
-  constructor(
-    readonly capacity: number,
-    readonly maxBytes = MAILBOX_MAX_BYTES,
-  ) {}
-
-  reserve(bytes: number): boolean {
-    if (this.count >= this.capacity || this.bytes + bytes > this.maxBytes) return false;
-    this.force(bytes);
-    return true;
-  }
-
-  force(bytes: number): void {
-    this.count++;
-    this.bytes += bytes;
-  }
-
-  release(bytes: number): void {
-    this.count--;
-    this.bytes -= bytes;
-  }
+/** A process blocked in receive: takes a matching message, or declines one larger than its buffer. */
+export interface Receiver {
+  filter: bigint;
+  /** Delivers a message (`data` may be a view of the sender's memory, valid only during the call); false when it does not fit. */
+  take(tag: bigint, sender: number, data: Uint8Array): boolean;
+  /** A matching message arrived that `take` could not hold (it stays queued). */
+  tooLarge(): void;
 }
 
 export class Mailbox {
-  private messages: Message[] = [];
+  private messages: Message[] = NO_MESSAGES;
   private head = 0;
+  private bytes = 0;
   private receiver: Receiver | undefined;
-  readonly bound: MailboxBound;
 
-  /** `bound`: a capacity in messages (and at most MAILBOX_MAX_BYTES waiting), or a bound kept elsewhere. */
-  constructor(bound: number | MailboxBound) {
-    this.bound = typeof bound === 'number' ? new LocalBound(bound) : bound;
-  }
+  constructor(
+    readonly capacity: number,
+    /** The bound shared with other threads' senders, when the runtime runs on several. */
+    private readonly shared?: MailboxBound,
+    readonly maxBytes = MAILBOX_MAX_BYTES,
+  ) {}
 
   get size(): number {
     return this.messages.length - this.head;
@@ -98,21 +83,22 @@ export class Mailbox {
    */
   send(tag: bigint, sender: number, data: Uint8Array, owned = false): number {
     if (this.handOver(tag, sender, data)) return 0;
-    if (!this.bound.reserve(data.length)) return -Errno.FULL;
+    const full = this.shared ? !this.shared.reserve(data.length) : this.size >= this.capacity || this.bytes + data.length > this.maxBytes;
+    if (full) return -Errno.FULL;
     this.push({ tag, sender, data: owned ? data : data.slice() });
     return 0;
   }
 
-  /** A user message whose room its sender reserved already (on another thread): handed over or queued, never refused. */
+  /** A user message from another thread, whose room its sender reserved in the shared bound: handed over or queued, never refused. */
   arrived(tag: bigint, sender: number, data: Uint8Array): void {
-    if (this.handOver(tag, sender, data)) this.bound.release(data.length);
+    if (this.handOver(tag, sender, data)) this.shared?.release(data.length);
     else this.push({ tag, sender, data });
   }
 
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
     if (this.handOver(message.tag, message.sender, message.data)) return;
-    this.bound.force(message.data.length);
+    this.shared?.force(bytesOf(message));
     this.push(message);
   }
 
@@ -129,7 +115,7 @@ export class Mailbox {
     if (messages[this.head] === message) {
       messages[this.head++] = undefined as unknown as Message;
       if (this.head === messages.length) {
-        this.messages = [];
+        this.messages = NO_MESSAGES;
         this.head = 0;
       } else if (this.head > 1024 && this.head * 2 > messages.length) {
         this.messages = messages.slice(this.head);
@@ -138,7 +124,8 @@ export class Mailbox {
     } else {
       messages.splice(messages.indexOf(message, this.head), 1);
     }
-    this.bound.release(message.data.length);
+    this.bytes -= bytesOf(message);
+    this.shared?.release(bytesOf(message));
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -157,7 +144,9 @@ export class Mailbox {
   }
 
   private push(message: Message): void {
+    if (this.messages === NO_MESSAGES) this.messages = [];
     this.messages.push(message);
+    this.bytes += bytesOf(message);
     const receiver = this.receiver;
     if (receiver && matches(message.tag, receiver.filter)) {
       this.receiver = undefined;
