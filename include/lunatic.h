@@ -162,7 +162,9 @@ typedef struct {
 /*
  * Sends `len` bytes (copied) with `tag` (> 0) to `pid`. 0, or -ESRCH, -EFULL (its mailbox
  * is at its bound: its configured count, or 64 MiB of waiting messages; nothing was sent),
- * -EINVAL (tag <= 0, buffer outside memory).
+ * -EINVAL (tag <= 0, buffer outside memory). On several threads (lunatic-instrument run
+ * --threads) messages on their way to `pid` count as waiting, and -EFULL also means the
+ * receiver's thread is behind: retry later either way.
  */
 LUNATIC_IMPORT("send") int32_t lunatic_send(int32_t pid, int64_t tag, const void *data, size_t len);
 
@@ -215,7 +217,12 @@ LUNATIC_IMPORT("tcp_clone") int32_t lunatic_tcp_clone(int32_t socket);
 /* Closes a socket, listener or configuration handle. 0, or -EBADF. */
 LUNATIC_IMPORT("close") int32_t lunatic_close(int32_t handle);
 
-/* Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. */
+/*
+ * Gives a handle to process `pid` (same number; the caller loses it). 0, or -EBADF, -ESRCH. A
+ * socket or listener given to a process on another thread (lunatic-instrument run --threads)
+ * stays open on its own thread and works through it. Given on from there to another thread: a
+ * socket not yet read from or written to moves on, anything else is -EINVAL.
+ */
 LUNATIC_IMPORT("give") int32_t lunatic_give(int32_t handle, int32_t pid);
 
 /* ---- Configurations for children (narrow only: a child never gets more than its parent) ---- */

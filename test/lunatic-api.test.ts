@@ -3,8 +3,8 @@
 // import, and each scenario compares them with the codes the header documents. Covers the
 // mailbox bound, stale/forged/foreign handles and pids, denied spawn/connect/listen, narrowing
 // that cannot widen, selective receive, links, monitors and the per-process limits.
-import { createServer, type Server } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, Runtime } from '../src/runtime/index.js';
 import {
@@ -18,7 +18,8 @@ import {
 } from '../src/runtime/lunatic/index.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
-import { joinAsThreads } from './helpers/threads.js';
+import { exchange } from './helpers/tcp.js';
+import { joinAsThreads, joinThreads } from './helpers/threads.js';
 import { findClang, requireTool } from './helpers/tools.js';
 
 const PROBE = `
@@ -44,7 +45,39 @@ EXPORT("mailbox_full") void mailbox_full(void) {
   report(child > 0);
   for (int i = 0; i < 3; i++) report(lunatic_send(child, 1, "x", 1));
   report(lunatic_config_set_mailbox(config, 3));
+  lunatic_monitor(child);
   lunatic_kill(child);
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down); /* the child ended within this run, whatever its thread */
+}
+
+/* Takes tag 1 messages slowly until tag 2, then tells its parent (tag 3) how many it got. */
+EXPORT("slow_drain") void slow_drain(int32_t parent) {
+  int32_t received = 0;
+  char byte;
+  while (wait_tag(LUNATIC_TAG_ANY, &byte, 1) >= 0 && info.tag == 1) {
+    received++;
+    for (volatile int i = 0; i < 20000; i++) {}
+  }
+  lunatic_send(parent, 3, &received, sizeof received);
+}
+
+/* Floods a slow receiver with a mailbox of 8: every send that returned 0 must arrive. */
+EXPORT("mailbox_flood") void mailbox_flood(void) {
+  int32_t config = lunatic_config_new();
+  lunatic_config_set_mailbox(config, 8);
+  int32_t child = lunatic_spawn_named("slow_drain", lunatic_self(), 0, config);
+  int32_t sent = 0, refused = 0, result;
+  for (int i = 0; i < 2000; i++) {
+    if (lunatic_send(child, 1, "x", 1) == 0) sent++;
+    else if (++refused) lunatic_yield_now();
+  }
+  while ((result = lunatic_send(child, 2, "", 0)) == -LUNATIC_EFULL) lunatic_yield_now();
+  int32_t received = -1;
+  wait_tag(3, &received, sizeof received);
+  report(result);
+  report(received == sent);
+  report(refused > 0);
 }
 
 EXPORT("handle_owner") void handle_owner(int32_t parent) {
@@ -125,6 +158,109 @@ EXPORT("network") void network(int32_t port) {
   wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
   report(lunatic_close(socket));
   report(lunatic_tcp_write(socket, "x", 1, 10));
+}
+
+/* Writes 64 KiB chunks (chunk i filled with i) to the socket it is given (tag 2) until a write
+   does not finish within 200 ms or 1024 went through; reports how many went through and the last result. */
+EXPORT("flood_writer") void flood_writer(int32_t parent) {
+  static unsigned char chunk[65536];
+  int32_t socket = 0, writes = 0, result = 0;
+  wait_tag(2, &socket, sizeof socket);
+  while (writes < 1024) {
+    for (unsigned i = 0; i < sizeof chunk; i++) chunk[i] = (unsigned char)writes;
+    result = lunatic_tcp_write(socket, chunk, sizeof chunk, 200);
+    if (result != (int32_t)sizeof chunk) break;
+    writes++;
+  }
+  report(writes);
+  report(result);
+  lunatic_close(socket);
+}
+
+/* Connects, gives the socket to a child (on another thread when there are two) that floods it. */
+EXPORT("slow_reader") void slow_reader(int32_t port) {
+  int32_t socket = lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port, 2000);
+  int32_t child = lunatic_spawn_named("flood_writer", lunatic_self(), 0, 0);
+  lunatic_monitor(child);
+  report(lunatic_give(socket, child));
+  lunatic_send(child, 2, &socket, sizeof socket);
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
+}
+
+EXPORT("nap_then_spin") void nap_then_spin(void) {
+  lunatic_sleep_ms(20);
+  volatile int x = 0;
+  for (;;) x++;
+}
+
+/*
+ * A process that starts spinning after a nap (woken by a timer: no record tells its thread to say
+ * it is busy), then, once it spins, idle children spawned one by one after the last parked.
+ */
+EXPORT("placement") void placement(void) {
+  int32_t spinner = lunatic_spawn_named("nap_then_spin", 0, 0, 0);
+  report(spinner);
+  lunatic_sleep_ms(80);
+  for (int i = 0; i < 4; i++) {
+    report(lunatic_spawn_named("idle", 0, 0, 0));
+    lunatic_sleep_ms(2);
+  }
+}
+
+/* Accepts one connection on the listener it is given (tag 2), after an accept that times out, and
+   gives the connection back to its parent (tag 4): across threads, to the listener's own thread. */
+EXPORT("serve_given") void serve_given(int32_t parent) {
+  int32_t listener = 0;
+  wait_tag(2, &listener, sizeof listener);
+  report(lunatic_tcp_accept(listener, 50));
+  int32_t socket = lunatic_tcp_accept(listener, 5000);
+  report(socket > 0);
+  report(lunatic_give(socket, parent));
+  lunatic_send(parent, 4, &socket, sizeof socket);
+  report(lunatic_close(listener));
+}
+
+/* Listens, gives the listener to a child (on another thread when there are two), serves the connection it gets back. */
+EXPORT("listen_give") void listen_give(void) {
+  uint32_t port = 0;
+  int32_t listener = lunatic_tcp_listen(HOST, sizeof HOST - 1, 0, &port);
+  int32_t child = lunatic_spawn_named("serve_given", lunatic_self(), 0, 0);
+  lunatic_monitor(child);
+  report(lunatic_give(listener, child));
+  lunatic_send(child, 2, &listener, sizeof listener);
+  report((int32_t)port);
+  int32_t socket = 0;
+  wait_tag(4, &socket, sizeof socket);
+  char line[64];
+  int32_t size = lunatic_tcp_read(socket, line, sizeof line, 5000);
+  report(lunatic_tcp_write(socket, line, (size_t)size, 1000));
+  report(lunatic_close(socket));
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
+}
+
+/* Gets a pid (tag 2), sends it a message (tag 3), monitors it, waits for its end. */
+EXPORT("relay") void relay(void) {
+  int32_t target = 0;
+  wait_tag(2, &target, sizeof target);
+  report(lunatic_send(target, 3, "hi", 2));
+  report(lunatic_monitor(target));
+  lunatic_down_t down;
+  wait_tag(LUNATIC_TAG_DOWN, &down, sizeof down);
+  report(down.reason);
+}
+
+EXPORT("early_child") void early_child(void) {
+  char text[8];
+  report(wait_tag(3, text, sizeof text));
+}
+
+/* Spawns a child and tells the relay (its arg) the child's pid. */
+EXPORT("early_parent") void early_parent(int32_t relay_pid) {
+  int32_t child = lunatic_spawn_named("early_child", 0, 0, 0);
+  lunatic_send(relay_pid, 2, &child, sizeof child);
+  report(child);
 }
 
 EXPORT("selective") void selective(void) {
@@ -242,14 +378,52 @@ async function run(entry: string, permissions: Permissions, arg?: bigint): Promi
   };
 }
 
+// Thread 1 spawns a child onto thread 2 and tells a process of thread 0 its pid, which sends to
+// it and monitors it; thread 2 reads thread 0's ring before thread 1's (it starts listening only
+// once both hold their records): the message and the monitor must wait for the spawn.
+describe.skipIf(!clang)('three threads: records that overtake a spawn', () => {
+  it('are kept until the process starts, not dropped or answered as if it had ended', async () => {
+    stopThreads?.();
+    stopThreads = undefined;
+    const made = Array.from({ length: 3 }, makeWorld);
+    const [x, a, b] = made.map(({ lunatic }) => lunatic) as [Lunatic, Lunatic, Lunatic];
+    const early = await x.load(instrumented);
+    const peers = joinThreads(made, early);
+    try {
+      peers[0]!.listen();
+      peers[1]!.listen();
+      const relay = x.start(early, { entry: 'relay', permissions: ALL });
+      const parent = a.start(early, { entry: 'early_parent', permissions: ALL, arg: BigInt(relay.pid) });
+      await parent.exited;
+      const child = reports.get(parent.pid)![0]!;
+      await vi.waitFor(() => expect(reports.get(relay.pid)).toHaveLength(2));
+      await new Promise((resolve) => setTimeout(resolve, 20)); // the relay's records are published
+      // nowhere yet: its spawn waits in the ring to thread 2
+      expect([x, a, b].map((world) => world.processes.has(child))).toEqual([false, false, false]);
+      peers[2]!.listen();
+      expect(await relay.exited).toEqual({ code: 0 });
+      expect(reports.get(child)).toEqual([2]);
+      expect(reports.get(relay.pid)).toEqual([0, 0, Reason.EXITED]);
+    } finally {
+      for (const peer of peers) peer.close();
+    }
+  });
+});
+
 describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (threads) => {
   beforeAll(() => useThreads(threads));
 
-  // Across threads a send is queued on arrival: a full mailbox there drops it (docs/THREADS.md).
-  it.skipIf(threads > 1)('bounds the mailbox: the sender past the bound gets FULL, and a configuration cannot be widened', async () => {
+  // Across threads the sender reserves room in shared memory before its message travels (docs/THREADS.md).
+  it('bounds the mailbox: the sender past the bound gets FULL, and a configuration cannot be widened', async () => {
     const { status, reports } = await run('mailbox_full', ALL);
     expect(status).toEqual({ code: 0 });
     expect(reports).toEqual([0, 1, 0, 0, -Errno.FULL, -Errno.PERM]);
+  });
+
+  it('a sender flooding a slow receiver meets FULL, and every message it was told was sent arrives', async () => {
+    const { status, reports } = await run('mailbox_flood', ALL);
+    expect(status).toEqual({ code: 0 });
+    expect(reports).toEqual([0, 1, 1]);
   });
 
   it('refuses stale, forged, foreign and wrong-kind handles and pids with error codes', async () => {
@@ -295,6 +469,55 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     });
   });
 
+  it('a writer flooding a peer that does not read waits (TIMEDOUT), even with the socket on another thread; every byte arrives in order', async () => {
+    const peers: Socket[] = [];
+    const server = createServer((socket) => peers.push(socket.pause()));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as { port: number }).port;
+      const { reports, children } = await run('slow_reader', { ...ALL, connect: [`127.0.0.1:${port}`] }, BigInt(port));
+      expect(reports).toEqual([0]);
+      const [writes, result] = children[0]!.reports;
+      // the kernel's buffers take a few MiB; without back-pressure all 1024 writes (64 MiB) go through
+      expect({ result, blocked: writes! > 0 && writes! < 256 }).toEqual({ result: -Errno.TIMEDOUT, blocked: true });
+      // the write that timed out was queued too: the peer gets it, after the others
+      const received = await readAll(peers[0]!.resume());
+      expect(received.length).toBe((writes! + 1) * 65536);
+      const chunkIndices = Array.from(
+        { length: writes! + 1 },
+        (_, i) => received[i * 65536]! === (i & 0xff) && received[i * 65536 + 65535]! === (i & 0xff),
+      );
+      expect(chunkIndices.every(Boolean)).toBe(true);
+    } finally {
+      server.close();
+    }
+  });
+
+  it('places a new process on the thread with the least runnable work, not the one with the fewest processes', async () => {
+    const root = worlds[0]!.start(program, { entry: 'placement', permissions: ALL });
+    await root.exited;
+    const pids = reports.get(root.pid)!;
+    const threadOf = (pid: number) => worlds.findIndex((world) => world.processes.has(pid));
+    try {
+      // the spinner goes to the other thread (both idle, it has fewer processes); then that one is busy
+      expect(pids.map(threadOf)).toEqual([threads - 1, 0, 0, 0, 0]);
+    } finally {
+      for (const pid of pids) worlds[threadOf(pid)]?.processes.get(pid)?.core.kill();
+    }
+  });
+
+  it('a listener given to a child (on another thread when there are two) accepts there, with timeouts; the connection goes back', async () => {
+    const first = spawned.length;
+    const root = worlds[0]!.start(program, { entry: 'listen_give', permissions: { ...ALL, listen: ['127.0.0.1:*'] } });
+    await vi.waitFor(() => expect(spawned.length > first && reports.get(spawned[first]!.pid)?.length).toBe(1), 5000);
+    const port = reports.get(root.pid)![1]!;
+    expect(await exchange(port, 'hello\n', 6)).toBe('hello\n');
+    await root.exited;
+    expect(reports.get(root.pid)).toEqual([0, port, 6, 0]);
+    expect(reports.get(spawned[first]!.pid)).toEqual([-Errno.TIMEDOUT, 1, 0, 0]);
+    expect(worlds.map((world) => world.handles.size)).toEqual(worlds.map(() => 0));
+  });
+
   it('selective receive takes by tag, keeps order, leaves an oversized message queued, times out', async () => {
     const { reports } = await run('selective', ALL);
     expect(reports).toEqual([3, -Errno.MSGSIZE, 2, 1, 1, 1, 2, 1, -Errno.TIMEDOUT]);
@@ -321,3 +544,13 @@ describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (th
     ]);
   });
 });
+
+/** Everything `socket` receives until its end. */
+function readAll(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  return new Promise((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks)));
+    socket.on('error', reject);
+  });
+}

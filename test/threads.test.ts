@@ -2,10 +2,11 @@
 // C probe (test/threads/probe.c, built with clang at test time) whose children go to the other
 // thread: messages in order right after spawn, selective receive and timeouts, kill and monitor
 // across threads, a crash that kills a process linked to it on the other thread, trap_links,
-// configurations and limits, a configuration handle given across threads, global names, a
-// message larger than a ring, and main's exit code while a child still runs on a worker. The
-// output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
-// Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash).
+// configurations and limits, a mailbox bound, a configuration handle given across threads, global
+// names, a message larger than a ring, and main's exit code while a child still runs on a worker.
+// The output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
+// Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash); a
+// listener given to a process on the worker (test/threads/acceptor.c).
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -35,6 +36,7 @@ const EXPECTED = [
   'victim: 1 reason 2',
   'denied spawn: -1',
   'over its limit: 1 reason 1',
+  'mailbox bound: 0 0 -4',
   'give: 0',
   'given config: 0, gone here: -2',
   'register: 0',
@@ -85,6 +87,7 @@ describe('the lunatic API across threads (lunatic-instrument run --threads)', ()
     60_000,
   );
   it.skipIf(!clang || !node24)('--threads 2 on Node 24 (JSPI)', () => expectProbe(node24!, 2), 60_000);
+  it.skipIf(!clang)('--threads 3: the same results, children on two workers', () => expectProbe(process.execPath, 3), 60_000);
 });
 
 describe('sockets given to processes on another thread (the echo server, --threads 2)', () => {
@@ -150,6 +153,63 @@ describe('sockets given to processes on another thread (the echo server, --threa
     () => expectEchoes(node24!, join(projectRoot, 'examples/echo-server/echo-server.wasm')),
     60_000,
   );
+});
+
+describe('a listener given to a process on another thread (test/threads/acceptor.c, --threads 2)', () => {
+  const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+  const node24 = requireNode24();
+  const running: ChildProcess[] = [];
+  let dir: string;
+  let plain: string;
+  let instrumented: string;
+  beforeAll(async () => {
+    if (!clang) return;
+    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-acceptor-'));
+    plain = join(dir, 'acceptor.wasm');
+    instrumented = join(dir, 'acceptor-instrumented.wasm');
+    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/threads/acceptor.c'), 'utf8'), { command: true });
+    writeFileSync(plain, bytes);
+    writeFileSync(instrumented, (await instrument(bytes)).binary);
+  }, 60_000);
+  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  afterEach(() => {
+    for (const child of running.splice(0)) child.kill('SIGKILL');
+  });
+
+  async function expectAccepts(node: string, module: string, threads = 2, mode: string[] = []): Promise<void> {
+    const clients = 50;
+    const args = [module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads), '--', String(clients), ...mode];
+    const server = startServerProcess(node, args, running);
+    const port = await server.port;
+    const answers = await Promise.all(Array.from({ length: clients }, (_, i) => exchange(port, `client ${i}\n`)));
+    // each client got its own line back, numbered by the order the acceptor took them: 1..50 once each
+    const numbers = answers.map((answer, i) => {
+      const [number, ...rest] = answer.split(' ');
+      expect(rest.join(' '), server.stderr()).toBe(`client ${i}\n`);
+      return Number(number);
+    });
+    expect(numbers.sort((p, q) => p - q)).toEqual(Array.from({ length: clients }, (_, i) => i + 1));
+    const code = await new Promise((resolve) => server.child.on('exit', resolve));
+    expect(code, server.stderr()).toBe(3);
+  }
+
+  it.skipIf(!clang)(
+    'accepts there, each connection proxied (Node 20, Asyncify)',
+    () => expectAccepts(process.execPath, instrumented),
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain), 60_000);
+  // each accepted connection (a proxy on the acceptor's thread) is given on to a handler: back to
+  // the listener's thread as the socket itself, kept on the acceptor's, or on to a third thread
+  it.skipIf(!clang)(
+    'the accepted connections given on to handlers on every thread (2 and 3 threads)',
+    async () => {
+      await expectAccepts(process.execPath, instrumented, 2, ['handlers']);
+      await expectAccepts(process.execPath, instrumented, 3, ['handlers']);
+    },
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain, 3, ['handlers']), 60_000);
 });
 
 describe('--threads flag', () => {

@@ -28,7 +28,7 @@ const peers = new ThreadPeers({
   world: lunatic,
   program: lunatic.program(data.bytes, data.module),
   maxProcesses: data.config.maxProcesses,
-  isIdle: () => runtime.runnable === 0,
+  runnable: () => runtime.runnable,
 });
 parentPort!.on('message', (message) => {
   if (message !== 'shutdown') return;

@@ -8,12 +8,17 @@ import type { Lunatic, Program } from '../../src/runtime/lunatic/index.js';
 import { createSharedMemory } from '../../src/runtime/threads/shared.js';
 import { ThreadPeers } from '../../src/runtime/threads/threads.js';
 
+/** Joins `worlds` (world i is thread i) without reading the rings yet: each starts with its `listen()`. */
+export function joinThreads(worlds: Array<{ runtime: Runtime; lunatic: Lunatic }>, program: Program): ThreadPeers[] {
+  const memory = createSharedMemory(worlds.length);
+  return worlds.map(
+    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, runnable: () => runtime.runnable }),
+  );
+}
+
 /** Joins `worlds` (world i is thread i); call before any of them starts a process. Returns a function that stops them listening. */
 export function joinAsThreads(worlds: Array<{ runtime: Runtime; lunatic: Lunatic }>, program: Program): () => void {
-  const memory = createSharedMemory(worlds.length);
-  const peers = worlds.map(
-    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, isIdle: () => runtime.runnable === 0 }),
-  );
+  const peers = joinThreads(worlds, program);
   for (const peer of peers) peer.listen();
   return () => {
     for (const peer of peers) peer.close();

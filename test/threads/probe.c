@@ -179,6 +179,16 @@ int main(void) {
   down = wait_down(LUNATIC_TAG_DOWN);
   printf("over its limit: %d reason %d\n", down.pid == limited, down.reason);
 
+  // a mailbox bound holds across threads: the third send to a mailbox of 2 is FULL, at once
+  int32_t small = lunatic_config_new();
+  lunatic_config_set_mailbox(small, 2);
+  int32_t boxed = lunatic_spawn_named("idle", 0, 0, small);
+  lunatic_monitor(boxed);
+  int32_t first = lunatic_send(boxed, 1, "x", 1), second = lunatic_send(boxed, 1, "x", 1), third = lunatic_send(boxed, 1, "x", 1);
+  printf("mailbox bound: %d %d %d\n", first, second, third);
+  lunatic_kill(boxed);
+  wait_down(LUNATIC_TAG_DOWN);
+
   // a configuration handle given across threads keeps working there
   int32_t user = child_of("config_user", 0);
   lunatic_monitor(user);

@@ -255,8 +255,8 @@ function spreadOverThreads(
   });
   const maxProcesses = config.maxProcesses ?? DEFAULT_MAX_PROCESSES;
   const { runtime, lunatic } = world;
-  const isIdle = () => runtime.runnable === 0;
-  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses, isIdle }).listen();
+  const runnable = () => runtime.runnable;
+  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses, runnable }).listen();
   return workers;
 }
 

@@ -29,6 +29,11 @@ export class SocketResource implements Resource {
     return this.shared.connection;
   }
 
+  /** How many socket handles share the connection (tcp_clone). */
+  get sharedBy(): number {
+    return this.shared.handles;
+  }
+
   clone(): SocketResource {
     return new SocketResource(this.shared);
   }
@@ -43,7 +48,7 @@ export class SocketResource implements Resource {
 /** A socket handle's resource for a connection of its own. */
 export const socketOf = (connection: Connection) => new SocketResource({ connection, handles: 0 });
 
-class ListenerResource implements Resource {
+export class ListenerResource implements Resource {
   readonly kind = 'listener';
   constructor(readonly listener: Listener) {}
   close(): void {

@@ -12,7 +12,7 @@ import { type EntryParam, entryArgs, spawnableFunctions, TABLE_ENTRY_EXPORT } fr
 import { Errno, LunaticError } from './errno.js';
 import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
-import { Mailbox } from './mailbox.js';
+import { Mailbox, type MailboxBound } from './mailbox.js';
 import type { Network } from './network.js';
 import { Pids } from './pids.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
@@ -85,8 +85,9 @@ export class LunaticProcess {
     readonly program: Program,
     readonly permissions: Permissions,
     private readonly pidBase = 0,
+    mailboxBound?: MailboxBound,
   ) {
-    this.mailbox = new Mailbox(permissions.mailboxCapacity);
+    this.mailbox = new Mailbox(permissions.mailboxCapacity, mailboxBound);
     this.limited = permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined;
   }
 
@@ -183,10 +184,11 @@ export class Lunatic {
       this.hostModulesOf.set(permissions, hostModules);
     }
     const { blockingImports } = this.options;
-    const pid = options.pid ?? this.threads?.allocatePid();
+    const pid = options.pid ?? this.threads?.allocatePid(permissions.mailboxCapacity);
     if (pid === -1) throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
     const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports, pid });
-    const process = new LunaticProcess(core, program, permissions, this.pidBase);
+    const bound = pid === undefined ? undefined : this.threads?.mailboxBound(pid); // shared by every thread's senders
+    const process = new LunaticProcess(core, program, permissions, this.pidBase, bound);
     if (this.remote && core.pid >= LOCAL_PID_LIMIT) {
       core.kill(); // its pid would spill into the node index (remote.ts)
       throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);

@@ -6,6 +6,10 @@
 // matching filter is handed straight to it (the receiver copies it from the sender's memory
 // into its own, with no queue and no intermediate copy); a receive without a filter takes the
 // head of the queue; only a filter that skips messages walks the queue.
+//
+// On several threads the bound is also kept in shared memory (a MailboxBound,
+// src/runtime/threads/), where a sender on another thread takes room before its message travels:
+// so a send across threads gets FULL exactly when a send on this thread would.
 import { Errno } from './errno.js';
 
 /**
@@ -33,6 +37,19 @@ const bytesOf = (message: Message) => (message.tag < 0n ? 0 : message.data.lengt
 /** The queue of every empty mailbox: most processes never have a message queued. */
 const NO_MESSAGES: Message[] = [];
 
+/**
+ * The room of a mailbox that senders on other threads share: a message takes room while it
+ * travels and waits; a notification takes it without asking.
+ */
+export interface MailboxBound {
+  /** Takes room for one message of `bytes`; false (nothing taken) when the mailbox is at its bound. */
+  reserve(bytes: number): boolean;
+  /** Takes room for one message of `bytes` even past the bound (a notification). */
+  force(bytes: number): void;
+  /** Gives back the room of one message of `bytes` (it left the mailbox, or was handed over after a reserve). */
+  release(bytes: number): void;
+}
+
 /** A process blocked in receive: takes a matching message, or declines one larger than its buffer. */
 export interface Receiver {
   filter: bigint;
@@ -50,6 +67,8 @@ export class Mailbox {
 
   constructor(
     readonly capacity: number,
+    /** The bound shared with other threads' senders, when the runtime runs on several. */
+    private readonly shared?: MailboxBound,
     readonly maxBytes = MAILBOX_MAX_BYTES,
   ) {}
 
@@ -64,14 +83,23 @@ export class Mailbox {
    */
   send(tag: bigint, sender: number, data: Uint8Array, owned = false): number {
     if (this.handOver(tag, sender, data)) return 0;
-    if (this.size >= this.capacity || this.bytes + data.length > this.maxBytes) return -Errno.FULL;
+    const full = this.shared ? !this.shared.reserve(data.length) : this.size >= this.capacity || this.bytes + data.length > this.maxBytes;
+    if (full) return -Errno.FULL;
     this.push({ tag, sender, data: owned ? data : data.slice() });
     return 0;
   }
 
+  /** A user message from another thread, whose room its sender reserved in the shared bound: handed over or queued, never refused. */
+  arrived(tag: bigint, sender: number, data: Uint8Array): void {
+    if (this.handOver(tag, sender, data)) this.shared?.release(data.length);
+    else this.push({ tag, sender, data });
+  }
+
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
-    if (!this.handOver(message.tag, message.sender, message.data)) this.push(message);
+    if (this.handOver(message.tag, message.sender, message.data)) return;
+    this.shared?.force(bytesOf(message));
+    this.push(message);
   }
 
   /** The first message matching `filter`, left in the mailbox. */
@@ -97,6 +125,7 @@ export class Mailbox {
       messages.splice(messages.indexOf(message, this.head), 1);
     }
     this.bytes -= bytesOf(message);
+    this.shared?.release(bytesOf(message));
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */

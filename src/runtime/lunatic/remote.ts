@@ -3,6 +3,7 @@
 // world stays protocol-neutral and works the same without one (every pid is then local).
 import type { ExitStatus } from '../process.js';
 import type { LunaticProcess } from './lunatic.js';
+import type { MailboxBound } from './mailbox.js';
 import type { Permissions } from './permissions.js';
 
 /**
@@ -70,8 +71,10 @@ export interface ThreadSpawn {
 export interface Threads extends Elsewhere {
   /** Whether `pid` is not alive on another thread (so it is this thread's, or nobody's). */
   isHere(pid: number): boolean;
-  /** The pid for a process started on this thread; -1 when no pid is left. */
-  allocatePid(): number;
+  /** The pid for a process started on this thread, whose mailbox holds `mailboxCapacity` messages; -1 when no pid is left. */
+  allocatePid(mailboxCapacity: number): number;
+  /** The bound of the mailbox of `pid` (of this thread), which senders on every thread share. */
+  mailboxBound(pid: number): MailboxBound;
   /** The thread a new child should go to, or undefined for this one (which must then have room). */
   placeChild(): number | undefined;
   /** Starts a child of `parent` on `thread`; returns its pid at once. */

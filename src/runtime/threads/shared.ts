@@ -1,8 +1,12 @@
 // What the threads of one runtime share (SharedArrayBuffers, so every thread sees the same
 // memory): the pid and handle counters (pids and handle numbers are global), the directory that
 // says on which thread each pid lives and whether it is alive, the live process count of each
-// thread (placement), each thread's doorbell, and the rings between every ordered pair of
-// threads (ring.ts). Made once on the main thread and posted to each worker. No Node imports.
+// thread (placement), each thread's doorbell, the room left in each process's mailbox (so a
+// sender on any thread meets the receiver's bound at once, mailbox.ts), and the rings between
+// every ordered pair of threads (ring.ts); and, for placement, each thread's runnable processes
+// (as it last published them) and the spawns on their way to it. Made once on the main thread and posted to each
+// worker. No Node imports.
+import { MAILBOX_MAX_BYTES, type MailboxBound } from '../lunatic/mailbox.js';
 import { LOCAL_PID_LIMIT } from '../lunatic/remote.js';
 import { Ring, ringBytes } from './ring.js';
 
@@ -22,6 +26,12 @@ export function ringCapacity(threads: number): number {
 const NEXT_PID = 0;
 const NEXT_HANDLE = 1;
 const COUNTERS = 2;
+/** Int32 cells per thread after the counters: live processes, doorbell, runnable, spawns on their way. */
+const PER_THREAD = 4;
+const LIVE = 0;
+const DOORBELL = 1;
+const RUNNABLE = 2;
+const ARRIVING = 3;
 
 /** Directory byte of a pid: 0 never used; 1..64 alive on thread value-1; ENDED + reason once ended. */
 const ENDED = 128;
@@ -31,13 +41,15 @@ export interface SharedMemory {
   ringCapacity: number;
   control: SharedArrayBuffer;
   directory: SharedArrayBuffer;
+  /** Two Int32 per pid: the messages and the bytes its mailbox may still take (reserved by senders before their message travels). */
+  mailboxes: SharedArrayBuffer;
   rings: SharedArrayBuffer;
 }
 
 export function createSharedMemory(threads: number): SharedMemory {
   if (!Number.isInteger(threads) || threads < 2 || threads > MAX_THREADS)
     throw new RangeError(`threads must be a whole number from 2 to ${MAX_THREADS}, not ${threads}`);
-  const control = new SharedArrayBuffer(4 * (COUNTERS + 2 * threads));
+  const control = new SharedArrayBuffer(4 * (COUNTERS + PER_THREAD * threads));
   new Int32Array(control)[NEXT_PID] = 1;
   new Int32Array(control)[NEXT_HANDLE] = 1;
   const capacity = ringCapacity(threads);
@@ -46,6 +58,8 @@ export function createSharedMemory(threads: number): SharedMemory {
     ringCapacity: capacity,
     control,
     directory: new SharedArrayBuffer(LOCAL_PID_LIMIT),
+    // 64 MiB of address space; the OS maps a page once a pid in it is used (8 bytes a pid)
+    mailboxes: new SharedArrayBuffer(LOCAL_PID_LIMIT * 8),
     rings: new SharedArrayBuffer(threads * threads * ringBytes(capacity)),
   };
 }
@@ -55,6 +69,7 @@ export class SharedState {
   readonly threads: number;
   private readonly control: Int32Array;
   private readonly directory: Uint8Array;
+  private readonly rooms: Int32Array;
   /** The ring from thread `from` to thread `to` is rings[from * threads + to]. */
   private readonly rings: Array<Ring | undefined>;
 
@@ -62,6 +77,7 @@ export class SharedState {
     this.threads = memory.threads;
     this.control = new Int32Array(memory.control);
     this.directory = new Uint8Array(memory.directory);
+    this.rooms = new Int32Array(memory.mailboxes);
     const { ringCapacity: capacity } = memory;
     this.rings = Array.from({ length: this.threads * this.threads }, (_, i) =>
       Math.floor(i / this.threads) === i % this.threads ? undefined : new Ring(memory.rings, i * ringBytes(capacity), capacity),
@@ -72,18 +88,62 @@ export class SharedState {
     return this.rings[from * this.threads + to]!;
   }
 
-  /** A fresh pid for a process that will live on `thread` (counted there from now). */
-  allocatePid(thread: number): number {
+  /** A fresh pid for a process that will live on `thread` (counted there from now), whose mailbox holds `mailboxCapacity` messages. */
+  allocatePid(thread: number, mailboxCapacity: number): number {
     const pid = Atomics.add(this.control, NEXT_PID, 1);
     if (pid >= LOCAL_PID_LIMIT) return -1;
+    // before the pid is known to anyone: room for its first messages
+    Atomics.store(this.rooms, 2 * pid, Math.min(mailboxCapacity, 0x7fffffff));
+    Atomics.store(this.rooms, 2 * pid + 1, MAILBOX_MAX_BYTES);
     Atomics.store(this.directory, pid, thread + 1);
-    Atomics.add(this.control, COUNTERS + thread, 1);
+    Atomics.add(this.control, this.cell(LIVE, thread), 1);
     return pid;
   }
 
   /** A fresh handle number (lunatic handles are global so that a handle given across threads keeps its number). */
   allocateHandle(): number {
     return Atomics.add(this.control, NEXT_HANDLE, 1);
+  }
+
+  /**
+   * Takes room for a message of `bytes` in the mailbox of `pid`, as Mailbox.send checks it (no
+   * more than its capacity of messages, MAILBOX_MAX_BYTES of bytes); false when it has none.
+   * Racing senders may see FULL while another's failed reservation is being undone.
+   */
+  reserveRoom(pid: number, bytes: number): boolean {
+    const rooms = this.rooms;
+    const count = 2 * pid;
+    if (Atomics.sub(rooms, count, 1) <= 0) {
+      Atomics.add(rooms, count, 1);
+      return false;
+    }
+    if (Atomics.sub(rooms, count + 1, bytes) < bytes) {
+      Atomics.add(rooms, count + 1, bytes);
+      Atomics.add(rooms, count, 1);
+      return false;
+    }
+    return true;
+  }
+
+  /** Takes room for a message of `bytes` past the bound (a notification). */
+  forceRoom(pid: number, bytes: number): void {
+    Atomics.sub(this.rooms, 2 * pid, 1);
+    Atomics.sub(this.rooms, 2 * pid + 1, bytes);
+  }
+
+  /** Gives back the room of a message of `bytes`. */
+  releaseRoom(pid: number, bytes: number): void {
+    Atomics.add(this.rooms, 2 * pid, 1);
+    Atomics.add(this.rooms, 2 * pid + 1, bytes);
+  }
+
+  /** The bound of the mailbox of `pid` (a process of this thread), kept here for every thread's senders. */
+  mailboxBound(pid: number): MailboxBound {
+    return {
+      reserve: (bytes) => this.reserveRoom(pid, bytes),
+      force: (bytes) => this.forceRoom(pid, bytes),
+      release: (bytes) => this.releaseRoom(pid, bytes),
+    };
   }
 
   /** The thread `pid` lives on, or -1 when it is not alive (never was, or ended). */
@@ -102,12 +162,36 @@ export class SharedState {
   /** `pid` (of `thread`) ended: not alive for anyone from now, and no longer counted. */
   ended(pid: number, thread: number, reason: number): void {
     Atomics.store(this.directory, pid, ENDED + reason);
-    Atomics.sub(this.control, COUNTERS + thread, 1);
+    Atomics.sub(this.control, this.cell(LIVE, thread), 1);
   }
 
   /** Live processes of `thread`. */
   load(thread: number): number {
-    return Atomics.load(this.control, COUNTERS + thread);
+    return Atomics.load(this.control, this.cell(LIVE, thread));
+  }
+
+  /** Thread `thread` has `runnable` processes queued to run (it says so between its batches). */
+  publishRunnable(thread: number, runnable: number): void {
+    Atomics.store(this.control, this.cell(RUNNABLE, thread), runnable);
+  }
+
+  /** A spawn is on its way to `thread` (+1), or it arrived there (-1). */
+  arriving(thread: number, change: 1 | -1): void {
+    Atomics.add(this.control, this.cell(ARRIVING, thread), change);
+  }
+
+  /** Work waiting on `thread` as others see it: its runnable processes when it last said, and the spawns on their way to it. */
+  busy(thread: number): number {
+    return Atomics.load(this.control, this.cell(RUNNABLE, thread)) + Atomics.load(this.control, this.cell(ARRIVING, thread));
+  }
+
+  /** Spawns on their way to `thread`. */
+  arrivingAt(thread: number): number {
+    return Atomics.load(this.control, this.cell(ARRIVING, thread));
+  }
+
+  private cell(kind: number, thread: number): number {
+    return COUNTERS + kind * this.threads + thread;
   }
 
   /** Live processes of all threads. */
@@ -123,7 +207,7 @@ export class SharedState {
    * records already (drain again instead).
    */
   sleep(thread: number): { cells: Int32Array; index: number } | undefined {
-    const index = COUNTERS + this.threads + thread;
+    const index = this.cell(DOORBELL, thread);
     Atomics.store(this.control, index, 1);
     for (let from = 0; from < this.threads; from++) {
       if (from !== thread && !this.ring(from, thread).empty) {
@@ -136,7 +220,7 @@ export class SharedState {
 
   /** The producer side: wakes thread `thread` if it sleeps (cheap when it does not). */
   wake(thread: number): void {
-    const index = COUNTERS + this.threads + thread;
+    const index = this.cell(DOORBELL, thread);
     if (Atomics.load(this.control, index) === 1 && Atomics.compareExchange(this.control, index, 1, 0) === 1)
       Atomics.notify(this.control, index);
   }

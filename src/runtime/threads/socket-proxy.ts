@@ -4,37 +4,115 @@
 // travel over the rings (threads.ts): a read asks the owning thread for bytes (WANT) and gets the
 // next chunk the socket has (DATA) or its end (END); a write sends the bytes (WRITE), which the
 // owning thread hands to the socket in order; closing the last handle closes the socket (CLOSE).
-// Writes do not wait for the socket to drain on the other thread (no back-pressure across
-// threads). A proxy given on to a third thread is refused (INVAL); giving it back to a process of
-// the owning thread is a proxy too. No Node imports.
-import { type SocketResource, socketOf } from '../lunatic/api-tcp.js';
+// Back-pressure: the owning thread acknowledges the bytes of each write (WRITTEN) once the socket
+// took them without asking to wait, or drained; a proxy with more than WRITE_WINDOW bytes not yet
+// acknowledged makes its writer wait (as a socket above its high-water mark does on its own
+// thread), so a writer on another thread cannot pile up bytes faster than the peer reads. A write
+// that fails there (FAILED) fails the proxy's later writes with CLOSED. A proxy given on to a
+// proxy that has not been read from or written to yet (a connection just accepted) can be given on
+// to another thread: to the owning thread it goes back as the socket itself (RETURN); to a third
+// one the owning thread is told where it went (MOVED) while the new thread gets the proxy
+// (REGIVE), and what the owning thread sent the old one meanwhile is forwarded there. A proxy
+// that was used, or cloned, cannot be given to another thread (INVAL): bytes it pulled and an
+// answer on its way would have to follow it.
+//
+// Listeners the same way (listener-proxy.ts): a listener given to another thread stays with its
+// thread (LISTEN_GIVE); an accept there asks for a connection (ACCEPT), which the owning thread
+// accepts and lends under a fresh id (ACCEPTED), so the connection is a proxy like a given socket.
+// No Node imports.
+import { ListenerResource, type SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Connection } from '../lunatic/network.js';
+import { ProxyListener } from './listener-proxy.js';
 import { Kind } from './outbox.js';
 import type { ThreadPeers } from './threads.js';
 
-const SocketOp = { GIVE: 1, WANT: 2, DATA: 3, END: 4, WRITE: 5, CLOSE: 6 } as const;
+const SocketOp = {
+  GIVE: 1,
+  WANT: 2,
+  DATA: 3,
+  END: 4,
+  WRITE: 5,
+  CLOSE: 6,
+  WRITTEN: 7,
+  FAILED: 8,
+  LISTEN_GIVE: 9,
+  ACCEPT: 10,
+  ACCEPTED: 11,
+  LISTEN_CLOSE: 12,
+  REGIVE: 13,
+  MOVED: 14,
+  MOVED_ACK: 15,
+  RETURN: 16,
+} as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
 /** Bytes one DATA record carries at most. */
 const CHUNK = 64 * 1024;
+
+/**
+ * Bytes a proxy may have written and not yet acknowledged before its writer waits: enough to keep
+ * the socket busy across a few ring round trips, small beside what a slow peer could make it hold.
+ */
+export const WRITE_WINDOW = 256 * 1024;
 
 /** The owning thread's side: the sockets it lent to other threads, by id (their handle number when given). */
 export class SocketExports {
   private readonly lent = new Map<number, { resource: SocketResource; thread: number }>();
   /** This thread's proxies, by id. */
   private readonly proxies = new Map<number, ProxyConnection>();
+  /** The listeners this thread lent to other threads, by id (their handle number when given); aborting stops their accepts. */
+  private readonly lentListeners = new Map<number, { resource: ListenerResource; thread: number; stop: AbortController }>();
+  /** This thread's listener proxies, by id. */
+  private readonly listenerProxies = new Map<number, ProxyListener>();
+  /** Proxies given on to another thread, by id: where what their owner still sends here goes, until it knows. */
+  private readonly movedTo = new Map<number, number>();
 
   constructor(private readonly peers: ThreadPeers) {}
 
   /** Lends `resource` (taken out of the handles of `giver`) to process `to` on `thread`. */
   give(resource: SocketResource, handle: number, giver: number, to: number, thread: number): void {
-    if (resource.connection instanceof ProxyConnection) {
-      this.peers.world.handles.adopt(giver, handle, resource);
-      throw new LunaticError(Errno.INVAL, `socket ${handle} came from another thread: it cannot be given to a third one`);
+    const { connection } = resource;
+    if (connection instanceof ProxyConnection) {
+      if (!connection.pristine || resource.sharedBy > 1) {
+        this.peers.world.handles.adopt(giver, handle, resource);
+        throw new LunaticError(Errno.INVAL, `socket ${handle} came from another thread and was used or cloned here: it cannot move on`);
+      }
+      this.handOn(connection, handle, to, thread);
+      return;
     }
     this.lent.set(handle, { resource, thread });
     this.send(thread, SocketOp.GIVE, handle, to);
+  }
+
+  /** Gives an unused proxy to process `to` on `thread`: the socket itself when that is its owner's thread. */
+  private handOn(proxy: ProxyConnection, handle: number, to: number, thread: number): void {
+    const { id, owner } = proxy;
+    this.proxies.delete(id);
+    proxy.handedOn();
+    const extra = new Uint8Array(8);
+    const view = new DataView(extra.buffer);
+    view.setInt32(0, handle, true);
+    view.setInt32(4, owner, true);
+    if (thread === owner) {
+      this.send(owner, SocketOp.RETURN, id, to, extra);
+      return;
+    }
+    this.movedTo.set(id, thread);
+    this.send(owner, SocketOp.MOVED, id, thread);
+    this.send(thread, SocketOp.REGIVE, id, to, extra);
+  }
+
+  /** Lends a listener (taken out of the handles of `giver`) to process `to` on `thread`. */
+  giveListener(resource: ListenerResource, handle: number, giver: number, to: number, thread: number): void {
+    if (resource.listener instanceof ProxyListener) {
+      this.peers.world.handles.adopt(giver, handle, resource);
+      throw new LunaticError(Errno.INVAL, `listener ${handle} came from another thread: it cannot be given to a third one`);
+    }
+    this.lentListeners.set(handle, { resource, thread, stop: new AbortController() });
+    const port = new Uint8Array(4);
+    new DataView(port.buffer).setUint32(0, resource.listener.port, true);
+    this.send(thread, SocketOp.LISTEN_GIVE, handle, to, port);
   }
 
   /** Sends a socket record to `thread`. */
@@ -55,13 +133,14 @@ export class SocketExports {
     const data = () => bytes.slice(offset + 12, offset + length);
     switch (op) {
       case SocketOp.GIVE:
-        this.adopt(id, view.getInt32(offset + 8, true), from);
+        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
+          this.adopt(id, view.getInt32(offset + 8, true), from);
         return;
       case SocketOp.WANT:
         this.pull(id);
         return;
       case SocketOp.WRITE:
-        this.write(id, data());
+        this.write(id, data(), from);
         return;
       case SocketOp.CLOSE: {
         const lent = this.lent.get(id);
@@ -70,24 +149,130 @@ export class SocketExports {
         return;
       }
       case SocketOp.DATA:
-        this.proxies.get(id)?.arrived(data());
-        return;
       case SocketOp.END:
-        this.proxies.get(id)?.arrived(null);
+      case SocketOp.WRITTEN:
+      case SocketOp.FAILED:
+        this.toProxy(op, id, view.getInt32(offset + 8, true), data());
         return;
+      case SocketOp.REGIVE: {
+        const pid = view.getInt32(offset + 8, true);
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from))
+          this.adopt(id, pid, view.getInt32(offset + 16, true), view.getInt32(offset + 12, true));
+        return;
+      }
+      case SocketOp.RETURN: {
+        const pid = view.getInt32(offset + 8, true);
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from)) this.takeBack(id, pid, view.getInt32(offset + 12, true));
+        return;
+      }
+      case SocketOp.MOVED: {
+        const lent = this.lent.get(id);
+        if (lent) lent.thread = view.getInt32(offset + 8, true);
+        this.send(from, SocketOp.MOVED_ACK, id);
+        return;
+      }
+      case SocketOp.MOVED_ACK:
+        this.movedTo.delete(id); // the owner sends to the new thread from now on
+        return;
+      case SocketOp.LISTEN_GIVE:
+        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
+          this.adoptListener(id, view.getInt32(offset + 8, true), view.getUint32(offset + 12, true), from);
+        return;
+      case SocketOp.ACCEPT:
+        this.accept(id);
+        return;
+      case SocketOp.ACCEPTED:
+        this.accepted(id, view.getInt32(offset + 8, true), from);
+        return;
+      case SocketOp.LISTEN_CLOSE: {
+        const lent = this.lentListeners.get(id);
+        this.lentListeners.delete(id);
+        lent?.stop.abort();
+        lent?.resource.close();
+        return;
+      }
     }
   }
 
-  /** A socket given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
-  private adopt(id: number, pid: number, owner: number): void {
+  /** A listener given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
+  private adoptListener(id: number, pid: number, port: number, owner: number): void {
+    const world = this.peers.world;
+    if (!world.processes.has(pid)) {
+      this.send(owner, SocketOp.LISTEN_CLOSE, id);
+      return;
+    }
+    const ask = () => this.send(owner, SocketOp.ACCEPT, id);
+    const closing = () => {
+      this.listenerProxies.delete(id);
+      this.send(owner, SocketOp.LISTEN_CLOSE, id);
+    };
+    const proxy = new ProxyListener(port, ask, closing);
+    this.listenerProxies.set(id, proxy);
+    world.handles.adopt(pid, id, new ListenerResource(proxy));
+  }
+
+  /** A proxy asks for a connection: the next one the listener accepts, lent under a fresh id. */
+  private accept(id: number): void {
+    const lent = this.lentListeners.get(id);
+    if (!lent) return;
+    lent.resource.listener.accept(lent.stop.signal).then(
+      (connection) => {
+        const socket = this.peers.shared.allocateHandle();
+        this.lent.set(socket, { resource: socketOf(connection), thread: lent.thread });
+        this.send(lent.thread, SocketOp.ACCEPTED, id, socket);
+      },
+      () => {}, // the listener was closed: its proxy is gone
+    );
+  }
+
+  /** A connection the owning thread accepted for one of this thread's listener proxies (closed when that proxy is gone). */
+  private accepted(listener: number, socket: number, owner: number): void {
+    const proxy = this.listenerProxies.get(listener);
+    if (!proxy) {
+      this.send(owner, SocketOp.CLOSE, socket);
+      return;
+    }
+    proxy.arrived(this.proxy(socket, owner));
+  }
+
+  /** A proxy here for socket `id` of thread `owner`. */
+  private proxy(id: number, owner: number): ProxyConnection {
+    const proxy = new ProxyConnection(id, owner, this, () => this.proxies.delete(id));
+    this.proxies.set(id, proxy);
+    return proxy;
+  }
+
+  /** A socket given to process `pid` here: a proxy under handle number `handle` (its id unless given on), or closed when `pid` is gone. */
+  private adopt(id: number, pid: number, owner: number, handle = id): void {
     const world = this.peers.world;
     if (!world.processes.has(pid)) {
       this.send(owner, SocketOp.CLOSE, id);
       return;
     }
-    const proxy = new ProxyConnection(id, owner, this, () => this.proxies.delete(id));
-    this.proxies.set(id, proxy);
-    world.handles.adopt(pid, id, socketOf(proxy));
+    world.handles.adopt(pid, handle, socketOf(this.proxy(id, owner)));
+  }
+
+  /** A socket this thread lent comes back to process `pid` of this thread, as itself. */
+  private takeBack(id: number, pid: number, handle: number): void {
+    const lent = this.lent.get(id);
+    if (!lent) return;
+    this.lent.delete(id);
+    if (this.peers.world.processes.has(pid)) this.peers.world.handles.adopt(pid, handle, lent.resource);
+    else lent.resource.close();
+  }
+
+  /** DATA, END, WRITTEN or FAILED for a proxy of this thread, or for one given on (forwarded to its new thread). */
+  private toProxy(op: SocketOpCode, id: number, value: number, bytes: Uint8Array): void {
+    const proxy = this.proxies.get(id);
+    if (!proxy) {
+      const thread = this.movedTo.get(id);
+      if (thread !== undefined) this.send(thread, op, id, value, op === SocketOp.DATA ? bytes : undefined);
+      return;
+    }
+    if (op === SocketOp.DATA) proxy.arrived(bytes);
+    else if (op === SocketOp.END) proxy.arrived(null);
+    else if (op === SocketOp.WRITTEN) proxy.written(value);
+    else proxy.failed();
   }
 
   /** The proxy asks for bytes: the next chunk as soon as the socket has one. */
@@ -101,13 +286,21 @@ export class SocketExports {
     else this.send(lent.thread, SocketOp.DATA, id, 0, bytes);
   }
 
-  private write(id: number, bytes: Uint8Array): void {
+  /** Writes the bytes of a proxy to the socket; acknowledges them once the socket needs no wait (or drained). */
+  private write(id: number, bytes: Uint8Array, thread: number): void {
     const lent = this.lent.get(id);
+    const written = () => this.send(thread, SocketOp.WRITTEN, id, bytes.length);
+    const failed = () => this.send(thread, SocketOp.FAILED, id);
+    if (!lent) {
+      failed(); // closed meanwhile
+      return;
+    }
     try {
-      const pending = lent?.resource.connection.write(bytes);
-      pending?.catch(() => {}); // a failed socket shows as its end to the reader
+      const pending = lent.resource.connection.write(bytes);
+      if (pending) pending.then(written, failed);
+      else written();
     } catch {
-      // closed: the reader sees the end
+      failed();
     }
   }
 }
@@ -117,15 +310,34 @@ class ProxyConnection implements Connection {
   private readonly chunks: Uint8Array[] = [];
   private ended = false;
   private closed = false;
+  /** It asked for bytes or wrote: it can no longer be given on to another thread. */
+  private used = false;
+  /** A write failed on the owning thread (the socket closed or broke). */
+  private broken = false;
   private asked = false;
   private waiters: Array<() => void> = [];
+  /** Bytes written and not yet acknowledged by the owning thread. */
+  private unacknowledged = 0;
+  /** Writers waiting for the window to open. */
+  private writers: Array<{ resolve: () => void; reject: (error: Error) => void }> = [];
 
   constructor(
-    private readonly id: number,
-    private readonly owner: number,
+    readonly id: number,
+    readonly owner: number,
     private readonly exports: SocketExports,
     private readonly forget: () => void,
   ) {}
+
+  /** Never read from or written to, and open: nothing of it is on its way anywhere. */
+  get pristine(): boolean {
+    return !this.used && !this.closed && !this.broken;
+  }
+
+  /** It was given on to another thread: this one is done with it (the owning thread keeps the socket open). */
+  handedOn(): void {
+    this.closed = true;
+    this.ended = true;
+  }
 
   take(max: number): Uint8Array | null | undefined {
     const first = this.chunks[0];
@@ -145,9 +357,14 @@ class ProxyConnection implements Connection {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  write(bytes: Uint8Array): void {
-    if (this.closed) throw new LunaticError(Errno.CLOSED, 'the connection is closed');
+  /** Sends the bytes; waits (as a socket above its high-water mark does) while more than WRITE_WINDOW are unacknowledged. */
+  write(bytes: Uint8Array): void | Promise<void> {
+    if (this.closed || this.broken) throw new LunaticError(Errno.CLOSED, 'the connection is closed');
+    this.used = true;
     this.exports.send(this.owner, SocketOp.WRITE, this.id, 0, bytes);
+    this.unacknowledged += bytes.length;
+    if (this.unacknowledged <= WRITE_WINDOW) return;
+    return new Promise((resolve, reject) => this.writers.push({ resolve, reject }));
   }
 
   close(): void {
@@ -157,6 +374,19 @@ class ProxyConnection implements Connection {
     this.forget();
     this.exports.send(this.owner, SocketOp.CLOSE, this.id);
     this.wakeReaders();
+    this.wakeWriters(new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
+  }
+
+  /** WRITTEN: the owning thread's socket took `bytes` of ours. */
+  written(bytes: number): void {
+    this.unacknowledged -= bytes;
+    if (this.unacknowledged <= WRITE_WINDOW) this.wakeWriters();
+  }
+
+  /** FAILED: a write failed on the owning thread; the waiting and later writes fail with CLOSED. */
+  failed(): void {
+    this.broken = true;
+    this.wakeWriters(new LunaticError(Errno.CLOSED, 'the connection closed while writing'));
   }
 
   /** DATA (bytes) or END (null) from the owning thread. */
@@ -170,7 +400,14 @@ class ProxyConnection implements Connection {
   private ask(): void {
     if (this.asked || this.ended) return;
     this.asked = true;
+    this.used = true;
     this.exports.send(this.owner, SocketOp.WANT, this.id);
+  }
+
+  private wakeWriters(error?: Error): void {
+    const writers = this.writers;
+    this.writers = [];
+    for (const writer of writers) error ? writer.reject(error) : writer.resolve();
   }
 
   private wakeReaders(): void {

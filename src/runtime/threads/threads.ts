@@ -15,7 +15,8 @@
 //   SPAWN, GIVE, NAME, REPLY: JSON text @4
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
 import { ConfigResource } from '../lunatic/api-config.js';
-import { SocketResource } from '../lunatic/api-tcp.js';
+import type { MailboxBound } from '../lunatic/mailbox.js';
+import { ListenerResource, SocketResource } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
 import type { Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
 import { Reason, type ReasonCode, reasonOf } from '../lunatic/notifications.js';
@@ -28,11 +29,13 @@ import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
 import { type SharedMemory, SharedState } from './shared.js';
 import { SocketExports } from './socket-proxy.js';
 
-const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7 } as const;
+const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7, START: 8 } as const;
 type OpCode = (typeof Op)[keyof typeof Op];
 
 /** The thread that keeps the process names. */
 const NAMES_THREAD = 0;
+/** The thread that starts the others (run.ts gives it `ensureStarted`). */
+const MAIN_THREAD = 0;
 
 interface SpawnRequest {
   pid: number;
@@ -41,6 +44,12 @@ interface SpawnRequest {
   entry?: string;
   tableIndex?: number;
   arg: string;
+  permissions: Permissions;
+}
+
+interface GivenConfig {
+  handle: number;
+  to: number;
   permissions: Permissions;
 }
 
@@ -64,8 +73,11 @@ export interface ThreadPeersOptions {
   ensureStarted?: (thread: number) => void;
   /** Live processes allowed on all threads together. */
   maxProcesses?: number;
-  /** Whether this thread has no runnable process (it then polls the rings briefly before it sleeps). */
-  isIdle?: () => boolean;
+  /**
+   * This thread's runnable processes (the run queue): an idle thread polls the rings briefly
+   * before it sleeps, and other threads place new processes by it.
+   */
+  runnable?: () => number;
 }
 
 /**
@@ -77,6 +89,14 @@ const SPIN_MS = 0.1;
 /** Records delivered from one ring per turn of this thread's event loop. */
 const DRAIN_LIMIT = 4096;
 
+/** How often a thread with runnable processes tells the others how many (placement), when no record makes it say so sooner. */
+const PUBLISH_RUNNABLE_MS = 1;
+/**
+ * How often a thread with live processes, none of them runnable, says so again: one of them may
+ * wake (a timer, a socket of this thread) and keep computing with no record to make it say so.
+ */
+const PUBLISH_IDLE_MS = 10;
+
 export class ThreadPeers implements Threads {
   readonly index: number;
   readonly shared: SharedState;
@@ -87,9 +107,14 @@ export class ThreadPeers implements Threads {
   private readonly text = new TextEncoder();
   private retryQueued = false;
   private publishQueued = false;
+  private republishQueued = false;
+  /** Threads this one asked the main thread to start. */
+  private readonly startAsked = new Set<number>();
   private closed = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
+  /** Records for processes of this thread whose spawn is still on its way, by pid (holdIfArriving). */
+  private readonly early = new Map<number, Array<{ record: Uint8Array; from: number }>>();
   /** Processes of this thread holding names on the names thread (told when they end). */
   private readonly named = new Set<number>();
   readonly sockets: SocketExports;
@@ -131,40 +156,107 @@ export class ThreadPeers implements Threads {
     return thread < 0 || thread === this.index;
   }
 
-  allocatePid(): number {
-    return this.shared.allocatePid(this.index);
+  allocatePid(mailboxCapacity: number): number {
+    return this.shared.allocatePid(this.index, mailboxCapacity);
   }
 
+  mailboxBound(pid: number): MailboxBound {
+    return this.shared.mailboxBound(pid);
+  }
+
+  /**
+   * The thread with the least work waiting: runnable processes and spawns on their way (this
+   * thread's own run queue as it is now, the others' as they last published it); on a tie the
+   * one with the fewest live processes, then this one. So a child goes where it will run soonest,
+   * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
+   */
   placeChild(): number | undefined {
     const limit = this.options.maxProcesses;
-    if (limit !== undefined && this.shared.live >= limit)
+    const { shared } = this;
+    if (limit !== undefined && shared.live >= limit)
       throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
     let best = this.index;
-    let bestLoad = this.shared.load(best);
-    for (let thread = 0; thread < this.shared.threads; thread++) {
-      const load = this.shared.load(thread);
-      if (load < bestLoad) {
+    let bestBusy = this.runnable() + shared.arrivingAt(this.index);
+    let bestLive = shared.load(best);
+    for (let thread = 0; thread < shared.threads; thread++) {
+      if (thread === this.index) continue;
+      const busy = shared.busy(thread);
+      const live = shared.load(thread);
+      if (busy < bestBusy || (busy === bestBusy && live < bestLive)) {
         best = thread;
-        bestLoad = load;
+        bestBusy = busy;
+        bestLive = live;
       }
     }
-    return best === this.index ? undefined : best;
+    if (best !== this.index) return best;
+    this.publishRunnableSoon(); // the child joins this thread's run queue
+    return undefined;
+  }
+
+  /**
+   * Starts thread `thread` if it does not run yet: the main thread starts its worker; another
+   * thread asks the main thread to (once), and what it sends there meanwhile waits in the ring.
+   */
+  private ensureStarted(thread: number): void {
+    const { ensureStarted } = this.options;
+    if (ensureStarted) ensureStarted(thread);
+    else if (this.index !== MAIN_THREAD && thread !== MAIN_THREAD && !this.startAsked.has(thread)) {
+      this.startAsked.add(thread);
+      this.control(MAIN_THREAD, Op.START, thread);
+    }
+  }
+
+  private runnable(): number {
+    return this.options.runnable?.() ?? 0;
+  }
+
+  /**
+   * Tells the other threads how many processes wait to run here (for placement): between batches
+   * while records come, every PUBLISH_RUNNABLE_MS while processes run and none come, and every
+   * PUBLISH_IDLE_MS while processes live here and none runs.
+   */
+  private publishRunnable(): void {
+    const runnable = this.runnable();
+    this.shared.publishRunnable(this.index, runnable);
+    if (runnable > 0) this.publishRunnableSoon();
+    else if (this.shared.load(this.index) > 0) this.publishRunnableSoon(PUBLISH_IDLE_MS);
+  }
+
+  /** Publishes again in `ms` (once at a time; the timer does not keep the thread alive). */
+  private publishRunnableSoon(ms = PUBLISH_RUNNABLE_MS): void {
+    if (this.republishQueued || this.closed) return;
+    this.republishQueued = true;
+    const timer = setTimeout(() => {
+      this.republishQueued = false;
+      this.publishRunnable();
+    }, ms) as { unref?: () => void };
+    timer.unref?.();
   }
 
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number {
-    this.options.ensureStarted?.(thread);
-    const pid = this.shared.allocatePid(thread);
+    this.ensureStarted(thread);
+    const pid = this.shared.allocatePid(thread, options.permissions.mailboxCapacity);
     if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
+    this.shared.arriving(thread, 1);
     const { link, entry, tableIndex, arg, permissions } = options;
     this.json(thread, Kind.SPAWN, { pid, parent: parent.pid, link, entry, tableIndex, arg: String(arg ?? 0n), permissions });
     return pid;
   }
 
-  /** -FULL when the ring to the receiver's thread is full (that thread is behind): retry later, as for a full mailbox. */
+  /**
+   * -FULL when the receiver's mailbox is at its bound, counting the messages on their way to it
+   * (their room is reserved here, in shared memory), or when the ring to its thread is full (that
+   * thread is behind): retry later, as for a full mailbox on this thread.
+   */
   send(from: number, to: number, tag: bigint, data: Uint8Array): number {
     const outbox = this.outbox(this.aliveThread(to));
+    // no LunaticError for FULL: a sender retrying in a loop would spend its time on stack traces
+    if (!this.shared.reserveRoom(to, data.length)) return -Errno.FULL;
     const slot = outbox.tryBegin(20 + data.length);
-    if (!slot) return -Errno.FULL; // no LunaticError: a sender retrying in a loop would spend its time on stack traces
+    if (!slot) {
+      this.shared.releaseRoom(to, data.length);
+      return -Errno.FULL;
+    }
     const { bytes, view, offset } = slot;
     bytes[offset] = Kind.MESSAGE;
     view.setInt32(offset + 4, to, true);
@@ -224,6 +316,8 @@ export class ThreadPeers implements Threads {
       this.json(thread, Kind.GIVE, { handle, to, permissions: resource.permissions });
     } else if (resource instanceof SocketResource) {
       this.sockets.give(resource, handle, from.pid, to, thread);
+    } else if (resource instanceof ListenerResource) {
+      this.sockets.giveListener(resource, handle, from.pid, to, thread);
     } else {
       this.world.handles.adopt(from.pid, handle, resource);
       throw new LunaticError(Errno.INVAL, `a ${resource.kind} cannot be given to a process on another thread (process ${to})`);
@@ -316,6 +410,7 @@ export class ThreadPeers implements Threads {
   private readonly pump = (): void => {
     if (this.closed) return;
     this.drain();
+    this.publishRunnable();
     macrotask(this.idle);
   };
 
@@ -323,7 +418,8 @@ export class ThreadPeers implements Threads {
   private readonly idle = (): void => {
     if (this.closed) return;
     this.publish(); // what the processes just woken sent, before polling for the answers
-    if (this.options.isIdle?.() ?? true) {
+    this.publishRunnable();
+    if (this.runnable() === 0) {
       const deadline = performance.now() + SPIN_MS;
       while (!this.waiting() && performance.now() < deadline);
     }
@@ -353,26 +449,55 @@ export class ThreadPeers implements Threads {
     }
   }
 
+  /**
+   * Keeps a record for `pid` when it is a process of this thread whose spawn has not arrived yet
+   * (true), to handle once it starts. A spawn comes in the ring from its parent's thread; a
+   * process of a third thread that learned the pid from the parent can send to it, link to it or
+   * kill it through its own ring, which this thread may read first.
+   */
+  holdIfArriving(pid: number, bytes: Uint8Array, offset: number, length: number, from: number): boolean {
+    if (this.world.processes.has(pid) || this.shared.threadOf(pid) !== this.index) return false;
+    let held = this.early.get(pid);
+    if (!held) this.early.set(pid, (held = []));
+    held.push({ record: bytes.slice(offset, offset + length), from });
+    return true;
+  }
+
+  /** Handles the records kept for `pid` while its spawn was on its way (it started, or failed to). */
+  private replayHeld(pid: number): void {
+    const held = this.early.get(pid);
+    if (!held) return;
+    this.early.delete(pid);
+    for (const { record, from } of held) this.record(record, new DataView(record.buffer), 0, record.length, from);
+  }
+
   private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): void {
     switch (bytes[offset]) {
       case Kind.MESSAGE: {
-        const receiver = this.world.processes.get(view.getInt32(offset + 4, true));
-        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as it is
+        const to = view.getInt32(offset + 4, true);
+        const receiver = this.world.processes.get(to);
+        if (!receiver) return void this.holdIfArriving(to, bytes, offset, length, from);
+        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as
+        // it is; its room was reserved by the sender, so it is never refused here
         const data = bytes.slice(offset + 20, offset + length);
-        receiver?.mailbox.send(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data, true);
+        receiver.mailbox.arrived(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data);
         return;
       }
       case Kind.CONTROL: {
         const at = (field: number) => view.getInt32(offset + field, true);
-        this.controlRecord(bytes[offset + 1] as OpCode, at(4), at(8), at(12), at(16), from);
+        const op = bytes[offset + 1] as OpCode;
+        if (op !== Op.START && this.holdIfArriving(at(4), bytes, offset, length, from)) return;
+        this.controlRecord(op, at(4), at(8), at(12), at(16), from);
         return;
       }
       case Kind.SPAWN:
         this.spawnHere(parse<SpawnRequest>(bytes, offset, length), from);
         return;
-      case Kind.GIVE:
-        this.adoptConfig(parse(bytes, offset, length));
+      case Kind.GIVE: {
+        const given = parse<GivenConfig>(bytes, offset, length);
+        if (!this.holdIfArriving(given.to, bytes, offset, length, from)) this.adoptConfig(given);
         return;
+      }
       case Kind.NAME:
         this.nameRecord(parse<NameRequest>(bytes, offset, length), from);
         return;
@@ -425,6 +550,9 @@ export class ThreadPeers implements Threads {
       case Op.LINK_EXIT:
         world.deliverLinkExit(a, b, c as ReasonCode, d);
         return;
+      case Op.START:
+        this.options.ensureStarted?.(a);
+        return;
     }
   }
 
@@ -436,6 +564,7 @@ export class ThreadPeers implements Threads {
   /** A child that a process of another thread spawned, with the pid it chose. */
   private spawnHere(request: SpawnRequest, from: number): void {
     const { pid, parent, link, entry, tableIndex, permissions } = request;
+    this.shared.arriving(this.index, -1);
     try {
       const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: BigInt(request.arg), pid });
       if (link) child.links.add(parent);
@@ -445,9 +574,10 @@ export class ThreadPeers implements Threads {
       this.shared.ended(pid, this.index, Reason.CRASHED);
       if (link) this.control(from, Op.LINK_EXIT, parent, pid, Reason.CRASHED, 0);
     }
+    this.replayHeld(pid);
   }
 
-  private adoptConfig(given: { handle: number; to: number; permissions: Permissions }): void {
+  private adoptConfig(given: GivenConfig): void {
     if (this.world.processes.has(given.to)) this.world.handles.adopt(given.to, given.handle, new ConfigResource(given.permissions));
   }
 
