@@ -4,7 +4,8 @@
 // every numeric type live across them; and the fall-back to binaryen's Asyncify.
 import { describe, expect, it } from 'vitest';
 import { accessor, type ExpressionRef } from '../passes/ir/binaryen.js';
-import { childSlots, kindOf } from '../passes/ir/walker.js';
+import { Liveness } from '../passes/ir/liveness.js';
+import { branchTargets, childSlots, kindOf, type Slot } from '../passes/ir/walker.js';
 import { loadBinaryen } from '../src/binaryen.js';
 import { instrument, type InstrumentOptions } from '../src/index.js';
 import { resuming, runToEnd, startUnwind } from './helpers/asyncify-host.js';
@@ -74,6 +75,81 @@ async function callersIn(binary: Uint8Array): Promise<(callee: string) => Set<st
       calls.set(info.name, into);
     }
     return (callee) => new Set([...calls].filter(([, callees]) => callees.has(callee)).map(([name]) => name));
+  } finally {
+    module.dispose();
+  }
+}
+
+/**
+ * For every unwind branch of the functions named `names` in `binary` (a `br` to a block whose
+ * value is the call index a `<name>$save` call takes): the locals that save reads which, at that
+ * call site, are neither live on the normal path after the site's call, nor read by the call, nor
+ * zeroed on the way to the branch. Each of them would be a dead value kept alive across the call
+ * for nothing but the save. Also returns how many branches were checked.
+ */
+async function staleSavedLocals(binary: Uint8Array, names: string[]): Promise<{ stale: string[]; branches: number }> {
+  const binaryen = await loadBinaryen();
+  const module = binaryen.readBinary(binary);
+  const stale: string[] = [];
+  let branches = 0;
+  try {
+    for (const name of names) {
+      const func = module.getFunction(name);
+      const body = binaryen.getFunctionInfo(func).body;
+      // Each save: its label (the block that is the saver's first operand) and the locals it passes.
+      const saveReads = new Map<string, number[]>();
+      // Each statement holding a `br` to a save, with the slot it sits in and the statement before it.
+      const unwinds: Array<{ label: string; statement: ExpressionRef; slot: Slot; call: ExpressionRef }> = [];
+      const walk = (expr: ExpressionRef, statementOf: { expr: ExpressionRef; slot: Slot; previous: ExpressionRef } | undefined) => {
+        const kind = kindOf(binaryen, expr);
+        if (kind === 'Call' && accessor<string>(binaryen, 'Call', 'getTarget')(expr).endsWith('$save')) {
+          const [index, ...values] = childSlots(binaryen, expr).map((slot) => slot.get());
+          const label = accessor<string | null>(binaryen, 'Block', 'getName')(index!);
+          if (label)
+            saveReads.set(
+              label,
+              values.filter((v) => kindOf(binaryen, v) === 'LocalGet').map((v) => accessor(binaryen, 'LocalGet', 'getIndex')(v)),
+            );
+        }
+        if (kind === 'Break' && statementOf)
+          // (Its targets: only those of a save are checked.)
+          for (const label of branchTargets(binaryen, expr, kind))
+            unwinds.push({ label, statement: statementOf.expr, slot: statementOf.slot, call: statementOf.previous });
+        childSlots(binaryen, expr).forEach((slot, i, slots) => {
+          const child = slot.get();
+          // An unwind test: an `if` on the state global (or, as binaryen's, a dropped `br_if`), after its call.
+          const childKind = kindOf(binaryen, child);
+          const test =
+            (childKind === 'If' && kindOf(binaryen, accessor(binaryen, 'If', 'getCondition')(child)) === 'GlobalGet') ||
+            (childKind === 'Drop' && kindOf(binaryen, accessor(binaryen, 'Drop', 'getValue')(child)) === 'Break');
+          const inBlock = kind === 'Block' && i > 0 && test;
+          walk(child, inBlock ? { expr: child, slot, previous: slots[i - 1]!.get() } : statementOf);
+        });
+      };
+      walk(body, undefined);
+      const checked = unwinds.filter(({ label }) => saveReads.has(label));
+      // The normal path alone: each unwind statement made a nop, whose live-in is what the code after the site reads.
+      const nops = new Map(checked.map((unwind) => [unwind, module.nop()]));
+      for (const [unwind, nop] of nops) unwind.slot.set(nop);
+      const watched = new Set(nops.values());
+      const liveness = new Liveness(binaryen, (expr) => watched.has(expr));
+      liveness.run(body);
+      const localsIn = (expr: ExpressionRef, kind: 'LocalGet' | 'LocalSet', into = new Set<number>()): Set<number> => {
+        if (kindOf(binaryen, expr) === kind) into.add(accessor(binaryen, kind, 'getIndex')(expr));
+        for (const slot of childSlots(binaryen, expr)) localsIn(slot.get(), kind, into);
+        return into;
+      };
+      for (const unwind of checked) {
+        branches++;
+        const fine = new Set([
+          ...liveness.liveIn.get(nops.get(unwind)!)!,
+          ...localsIn(unwind.call, 'LocalGet'),
+          ...localsIn(unwind.statement, 'LocalSet'),
+        ]);
+        for (const local of saveReads.get(unwind.label)!) if (!fine.has(local)) stale.push(`${name}: local ${local} at ${unwind.label}`);
+      }
+    }
+    return { stale, branches };
   } finally {
     module.dispose();
   }
@@ -226,6 +302,35 @@ describe('two-copy Asyncify', () => {
     }
     // Some limit splits the program: one-copy and two-copy functions rewind through each other.
     expect(mixes.length).toBeGreaterThan(0);
+  });
+
+  it('zeroes, before an unwind branch, the locals its shared save keeps that are dead at that call', async () => {
+    // Each call's live locals differ from the previous one's by a few: all four share one save.
+    // Without the zeroing, $n would be held from the first call to the last for that save alone:
+    // on a large interpreter loop, hundreds of such values made V8's optimized code spill them
+    // all and run five times slower (bench/RESULTS.md, issue 26).
+    const plain = await wat(`(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func $chain (export "chain") (param $n i32) (result i32) (local $a i32) (local $b i32) (local $c i32) (local $d i32)
+        (local.set $a (call $wait (local.get $n)))
+        (local.set $b (call $wait (local.get $a)))
+        (local.set $c (call $wait (local.get $b)))
+        (local.set $d (call $wait (i32.add (local.get $a) (local.get $c))))
+        (i32.add (local.get $d) (local.get $b))))`);
+    const { binary } = await instrument(plain, { ...options, optimize: 0 });
+    const { stale, branches } = await staleSavedLocals(binary, ['chain', 'chain$rewind']);
+    expect(branches).toBeGreaterThanOrEqual(8);
+    expect(stale).toEqual([]);
+    const expected = await runPlain(plain, 'chain', 5);
+    expect(await runSuspending(binary, 'chain', 5)).toEqual({ result: expected.result, suspensions: expected.waits });
+  });
+
+  it('zeroes dead shared-save locals in the fast and rewind copies of a loop with many call sites', async () => {
+    const { binary } = await instrument(await wat(PROGRAM), { ...options, optimize: 0 });
+    const { stale, branches } = await staleSavedLocals(binary, ['mix', 'mix$rewind', 'recurse', 'recurse$rewind']);
+    expect(branches).toBeGreaterThanOrEqual(8);
+    expect(stale).toEqual([]);
   });
 
   it("falls back to binaryen's Asyncify when a frame would save more locals than a saver can take", async () => {

@@ -265,19 +265,26 @@ class FunctionCopies {
 
 /**
  * How many locals a call site may save beyond its live ones to share a save with other sites.
- * Sharing keeps the copies small (musl's printf core alone has dozens of distinct live sets);
- * each spare local is kept alive across that call, so sharing all saves, smaller still, slowed a
- * rewound interpreter loop markedly.
+ * Sharing keeps the copies small (musl's printf core alone has dozens of distinct live sets); each
+ * spare local costs a zeroing on that site's unwind path (see FrameSaves). On QuickJS, 4 gave the
+ * smallest and fastest build: 0 (a save per live set) and 8, 16 or sharing by estimated bytes all
+ * gave larger code that V8 ran slower.
  */
 const SPARE_LOCALS = 4;
 
 /**
  * The unwind paths of one copy. A call site that sees an unwind branches, with its index, to a
  * save of its live locals at the end of the function; sites whose live sets differ by at most
- * SPARE_LOCALS share one.
+ * SPARE_LOCALS share one. Before branching, a site zeroes the locals its save keeps that are dead
+ * at the site: the save block is a merge point of every site that branches to it, and a local it
+ * reads must otherwise be kept alive (its value held for the merge) at each of them. On a large
+ * function (QuickJS's interpreter loop) that held hundreds of dead values live across the whole
+ * body: V8's optimizing tier spilled them all, and the fast copy ran 5x slower than the original.
  */
 class FrameSaves {
   private readonly saves: Array<{ label: string; live: Set<number> }> = [];
+  /** Each site's unwind branch, to be preceded by the zeroing of its save's dead locals (see wrap). */
+  private readonly sites: Array<{ branch: ExpressionRef; live: ReadonlySet<number>; save: Set<number> }> = [];
 
   constructor(
     private readonly binaryen: Binaryen,
@@ -288,7 +295,11 @@ class FrameSaves {
   /** `call`, call site `index`, followed by the unwind test. */
   after(call: ExpressionRef, index: number, scratch: (type: number) => number): ExpressionRef {
     const { module, binaryen } = this;
-    const test = module.drop(module.br(this.labelFor(this.copies.liveAtSites[index]!), this.copies.state(), module.i32.const(index)));
+    const live = this.copies.liveAtSites[index]!;
+    const save = this.saveFor(live);
+    const branch = module.block(null, [module.br(save.label, undefined, module.i32.const(index))], binaryen.unreachable);
+    this.sites.push({ branch, live, save: save.live });
+    const test = module.if(this.copies.state(), branch);
     const type = binaryen.getExpressionType(call);
     if (type === binaryen.none) return module.block(null, [call, test], binaryen.none);
     const temp = scratch(type);
@@ -297,10 +308,9 @@ class FrameSaves {
 
   /**
    * The save for a site whose live locals are `live`: an existing one that needs at most
-   * SPARE_LOCALS more (saving a dead local is harmless, it only keeps it alive across this
-   * call), or a new one.
+   * SPARE_LOCALS more (a dead local it saves is zeroed first, see zeroDeadLocals), or a new one.
    */
-  private labelFor(live: ReadonlySet<number>): string {
+  private saveFor(live: ReadonlySet<number>): { label: string; live: Set<number> } {
     let best: { label: string; live: Set<number> } | undefined;
     let bestExtra = Infinity;
     for (const save of this.saves) {
@@ -311,17 +321,29 @@ class FrameSaves {
     }
     if (best && bestExtra <= SPARE_LOCALS) {
       for (const local of live) best.live.add(local);
-      return best.label;
+      return best;
     }
     const save = { label: `lunatic_asyncify$save${this.saves.length}`, live: new Set(live) };
     this.saves.push(save);
-    return save.label;
+    return save;
+  }
+
+  /** Puts before each site's branch the zeroing of the locals its save keeps and it does not: dead there. */
+  private zeroDeadLocals(): void {
+    const { module, binaryen, copies } = this;
+    for (const { branch, live, save } of this.sites) {
+      const dead = [...save].filter((local) => !live.has(local));
+      if (!dead.length) continue;
+      const zeroes = dead.map((local) => module.local.set(local, zeroOf(binaryen, module, copies.types[local]!)));
+      setBlockChildren(binaryen, branch, [...zeroes, ...blockChildren(binaryen, branch)]);
+    }
   }
 
   /** `body`, made to return, inside the blocks the unwind tests branch out of, each followed by its save. */
   wrap(body: ExpressionRef): ExpressionRef {
     const { module, binaryen, copies } = this;
     if (!this.saves.length) return body;
+    this.zeroDeadLocals();
     const type = binaryen.getExpressionType(body);
     let inner =
       type === binaryen.unreachable
