@@ -53,6 +53,8 @@ export interface ProcessConfig {
   blockingImports: readonly string[];
   /** Where its instance comes from and goes back to. */
   pool: VesselPool;
+  /** Called first when it ends (the runtime forgets it): one function for every process, not a listener each. */
+  ended(process: Process): void;
   /** Hibernation of waiting processes; undefined: off. */
   hibernation: Hibernation | undefined;
 }
@@ -428,6 +430,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
     }
     this.abort?.abort();
     this.status = status;
+    this.config.ended(this);
     const listeners = this.endListeners;
     this.endListeners = undefined;
     if (listeners) for (const listener of listeners) listener(status);

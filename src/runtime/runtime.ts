@@ -105,6 +105,7 @@ export class Runtime {
   readonly pool: VesselPool;
   private readonly hibernation: Hibernation | undefined;
   private readonly live = new Set<Process>();
+  private readonly forget = (process: Process) => this.live.delete(process);
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
   private nextPid = 1;
   private readonly globs = new WeakMap<readonly string[], readonly string[]>();
@@ -154,9 +155,9 @@ export class Runtime {
       blockingImports: this.globsOf(options.blockingImports),
       pool: this.pool,
       hibernation: this.hibernation,
+      ended: this.forget,
     });
     this.live.add(process);
-    process.onEnd(() => this.live.delete(process));
     return process;
   }
 

@@ -54,8 +54,13 @@ export class GuestMemory {
   }
 
   string(pointer: number, length: number): string {
+    const bytes = this.view(pointer, length);
+    if (length <= SHORT_ASCII) {
+      const ascii = shortAscii(bytes);
+      if (ascii !== undefined) return ascii;
+    }
     try {
-      return utf8.decode(this.view(pointer, length));
+      return utf8.decode(bytes);
     } catch (error) {
       if (error instanceof LunaticError) throw error;
       throw new LunaticError(Errno.INVAL, 'a string argument is not valid UTF-8');
@@ -74,4 +79,17 @@ export class GuestMemory {
     new DataView(bytes.buffer).setUint32(0, value, true);
     this.write(pointer, bytes);
   }
+}
+
+/** Up to this many bytes, a string (an entry's name at every spawn) is read without a TextDecoder call, when it is ASCII. */
+const SHORT_ASCII = 32;
+
+function shortAscii(bytes: Uint8Array): string | undefined {
+  let text = '';
+  for (let i = 0; i < bytes.length; i++) {
+    const byte = bytes[i]!;
+    if (byte >= 0x80) return undefined;
+    text += String.fromCharCode(byte);
+  }
+  return text;
 }

@@ -99,7 +99,12 @@ export class LunaticProcess {
 
   /** Calls `listener` with how the process ended (as `exited` says it), synchronously when it ends. */
   onEnd(listener: (status: ExitStatus) => void): void {
-    this.core.onEnd((status) => listener(this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status));
+    this.core.onEnd((status) => listener(this.statusOf(status)));
+  }
+
+  /** How the core's `status` shows: a limit violation as a crash with its reason. */
+  statusOf(status: ExitStatus): ExitStatus {
+    return this.endReason && !status.trap ? { trap: { message: this.endReason, functions: [] } } : status;
   }
 
   /** The global pid: the node index in the high bits (remote.ts), the core's pid below. */
@@ -195,7 +200,7 @@ export class Lunatic {
     }
     this.live.set(process.pid, process);
     if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
-    process.onEnd((status) => this.ended(process, status));
+    core.onEnd((status) => this.ended(process, process.statusOf(status)));
     return process;
   }
 
