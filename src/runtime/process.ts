@@ -280,7 +280,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
       !this.stepping &&
       this.backend === 'asyncify' &&
       this.waitingOn?.hibernatable === true &&
-      this.vessel?.reusable === true
+      this.vessel?.shelf.reusable === true
     );
   }
 

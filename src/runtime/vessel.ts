@@ -98,8 +98,6 @@ export class Vessel implements ProcessContext {
   private readonly scanner: Scanner | undefined;
   /** The blocks the last hibernation found changed: what `reset` writes back. */
   private dirty: number[] | undefined;
-  /** Not single use: the module can be reset, exports its memory, and every host module is of the reusable form. */
-  readonly reusable: boolean;
   /** It holds what a process that ended left: `reset` before the next one runs (done then, not when it ended). */
   stale = false;
 
@@ -108,14 +106,12 @@ export class Vessel implements ProcessContext {
     first: Tenant,
   ) {
     const { spec } = shelf;
-    // (a resettable module without an exported memory, which WASI programs always have, is never reused)
-    this.reusable = spec.resettable && spec.hostModules.every(isReusable) && exportsMemory(spec.module);
     const host = { park: (wait: Waitable) => this.tenant.park(wait) };
     this.suspender = spec.backend === 'jspi' ? new JspiSuspender(host) : new AsyncifySuspender(host, { reservedPages: spec.reservedPages });
     this.occupant = first;
     const provided = mergeImports([
       ...spec.hostModules.map((hostModule, index) =>
-        isReusable(hostModule) && this.reusable
+        isReusable(hostModule) && shelf.reusable
           ? (hostModule.kind as HostModuleKind<unknown>).imports(this, () => this.hostStates[index])
           : importsOf(hostModule, first),
       ),
@@ -128,8 +124,8 @@ export class Vessel implements ProcessContext {
     this.counter = counter instanceof WebAssembly.Global ? counter : undefined;
     this.exportedMemory = exportedMemory(instance);
     this.suspender.attach(instance);
-    this.globals = this.reusable ? stateGlobals(instance) : [];
-    if (this.reusable) {
+    this.globals = shelf.reusable ? stateGlobals(instance) : [];
+    if (shelf.reusable) {
       const globals = this.globals.map((global) => global.value);
       shelf.initial ??= new InitialState(globals, this.bytes().length, () => new WebAssembly.Instance(spec.module, imports));
       this.scanner = memoryScanner(this.memory());
@@ -164,7 +160,7 @@ export class Vessel implements ProcessContext {
     return { snapshot: takeSnapshot(bytes, this.dirty, this.globals), suspender: this.suspender.save() };
   }
 
-  /** The tenant is gone: back to the module's initial state and onto the shelf, or dropped. */
+  /** The tenant is gone: onto the shelf (reset when the next process takes it), or dropped. */
   release(): void {
     this.vacate();
     this.shelf.release(this);
@@ -187,10 +183,9 @@ export class Vessel implements ProcessContext {
     return this.bytes().length !== this.shelf.initial!.length;
   }
 
-  /** Writes the initial state back; false when that cannot be done (the memory grew). */
-  reset(): boolean {
+  /** Writes the initial state back (a vessel whose memory grew never reaches the shelf). */
+  reset(): void {
     this.stale = false;
-    if (this.grew) return false;
     const initial = this.shelf.initial!;
     const bytes = this.bytes();
     const dirty = this.dirty ?? dirtyBlocks(bytes, initial.memory, this.scanner!, this.suspender.changedEnd);
@@ -198,7 +193,6 @@ export class Vessel implements ProcessContext {
     restoreInitial(bytes, initial.memory, dirty);
     for (let i = 0; i < this.globals.length; i++) this.globals[i]!.value = initial.globals[i];
     this.suspender.reset();
-    return true;
   }
 
   private bytes(): Uint8Array {
@@ -255,14 +249,19 @@ export class Shelf {
   initial: InitialState | undefined;
   /** The fewest idle vessels since the last trim: those below it went unused all that time. */
   lowWater = 0;
+  /** Its vessels are not single use: the module can be reset, exports its memory, and every host module is of the reusable form. */
+  readonly reusable: boolean;
 
   constructor(
     readonly spec: VesselSpec,
     readonly pool: VesselPool,
-  ) {}
+  ) {
+    // (a resettable module without an exported memory, which WASI programs always have, is never reused)
+    this.reusable = spec.resettable && spec.hostModules.every(isReusable) && exportsMemory(spec.module);
+  }
 
   release(vessel: Vessel): void {
-    if (!vessel.reusable || vessel.grew || !this.pool.keeps(this)) {
+    if (!this.reusable || vessel.grew || !this.pool.keeps(this)) {
       this.pool.dropped();
       return;
     }
@@ -273,12 +272,11 @@ export class Shelf {
 
   /** An idle vessel, reset for its next process, or none. */
   take(): Vessel | undefined {
-    for (let vessel = this.idle.pop(); vessel; vessel = this.idle.pop()) {
-      if (this.idle.length < this.lowWater) this.lowWater = this.idle.length;
-      if (!vessel.stale || vessel.reset()) return vessel;
-      this.pool.dropped();
-    }
-    return undefined;
+    const vessel = this.idle.pop();
+    if (!vessel) return undefined;
+    if (this.idle.length < this.lowWater) this.lowWater = this.idle.length;
+    if (vessel.stale) vessel.reset();
+    return vessel;
   }
 
   /** Drops the idle vessels beyond `maxIdle` that went unused since the last trim, least recently used first; returns how many. */

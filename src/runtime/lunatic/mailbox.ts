@@ -124,8 +124,9 @@ export class Mailbox {
     } else {
       messages.splice(messages.indexOf(message, this.head), 1);
     }
-    this.bytes -= bytesOf(message);
-    this.shared?.release(bytesOf(message));
+    const bytes = bytesOf(message);
+    this.bytes -= bytes;
+    this.shared?.release(bytes);
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
