@@ -2,7 +2,7 @@
 // the spec goes in as the child's one argument (JSON), the result comes back as one JSON line on
 // file descriptor RESULT_FD, apart from the program's own stdout and stderr.
 
-export type DriverMode = 'plain' | 'asyncify' | 'jspi';
+export type DriverMode = 'plain' | 'asyncify' | 'jspi' | 'refill';
 
 export interface DriverSpec {
   wasm: string;

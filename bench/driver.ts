@@ -10,6 +10,9 @@
 //             scheduler does when another process is runnable: the worst case for one process.
 //   jspi      the same with JSPI (Node 24): `yield` is a `WebAssembly.Suspending` async function
 //             and `_start` runs under `WebAssembly.promising`.
+//   refill    `lunatic.yield` refills the counter and returns: what a process alone pays between
+//             its suspensions (the runtime suspends one only when another is runnable or the
+//             event loop is due): the checks and the fast path's code, no unwind or rewind.
 import { writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
@@ -65,6 +68,7 @@ function lunaticImports(
     counted();
   };
   if (spec.mode === 'jspi') return { yield: new jspi.Suspending(async () => refill()) as WebAssembly.ImportValue };
+  if (spec.mode === 'refill') return { yield: refill };
   if (spec.mode !== 'asyncify') return undefined;
   return {
     yield: () => {
