@@ -110,6 +110,7 @@ function sectionOptions(resolved: ResolvedOptions, rewindCopies: boolean, costMo
   // Copies are made only by our Asyncify, and only then does their size limit apply.
   recorded.rewindCopies = rewindCopies;
   recorded.singleCopyAbove = rewindCopies ? (resolved.singleCopyAbove ?? null) : null;
+  recorded.handBackAbove = rewindCopies ? resolved.handBackAbove : null;
   recorded.costModel = costModel.name;
   return recorded as SectionOptions;
 }
@@ -155,6 +156,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     checkReturns,
     rewindCopies,
     singleCopyAbove,
+    handBackAbove,
   } = resolved;
   const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
   const optimize = resolved.optimize as OptimizeLevel;
@@ -207,6 +209,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         blockingGlobs: globs,
         optimizeLevel: optimize,
         rewindCopies,
+        handBackAbove,
         ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
       });
       asyncify = {

@@ -121,6 +121,15 @@ export const OPTIONS = [
       'give a function of more than N expressions only its rewind copy, which then also runs normally: with 500, about a third smaller output on small C programs, slower in the large functions (malloc among them); default: every function gets both copies',
   },
   {
+    key: 'handBackAbove',
+    type: 'number',
+    default: 10000,
+    inSection: true,
+    check: (value) => (wholeNumber(value, 0) ? undefined : '--hand-back-above must be a whole number of expressions, 0 or more'),
+    describe:
+      "a function of at least N expressions hands a frame resumed in one of its loops back to its fast copy at the loop's next turn (an interpreter's dispatch loop runs at full speed again after a suspension); smaller ones go on in their rewind copy, which costs them less than the test on entry would",
+  },
+  {
     key: 'timeLimit',
     type: 'number',
     default: 30,

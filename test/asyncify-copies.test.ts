@@ -172,10 +172,113 @@ async function runSuspending(binary: Uint8Array, entry: string, arg: number): Pr
   return run;
 }
 
-async function runPlain(binary: Uint8Array, entry: string, arg: number): Promise<{ result: unknown; waits: number }> {
+async function runPlain(binary: Uint8Array, entry: string, ...args: number[]): Promise<{ result: unknown; waits: number }> {
   let waits = 0;
   const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait: (x: number) => (waits++, answer(x)) } });
-  return { result: (instance.exports as Record<string, any>)[entry](arg), waits };
+  return { result: (instance.exports as Record<string, any>)[entry](...args), waits };
+}
+
+/** Loops a resumed frame turns again: each hands the frame back to its fast copy (passes/asyncify/reentry.ts). */
+const LOOPS = `(module
+  (import "env" "wait" (func $wait (param i32) (result i32)))
+  (memory (export "memory") 1)
+  (type $walk (func (param i32) (result i32)))
+  (table 1 funcref)
+  (elem (i32.const 0) $walk)
+  (func (export "turns") (param $n i32) (result i64) (local $i i32) (local $h i64) (local $f f32) (local $d f64)
+    (local.set $d (f64.const 1))
+    (loop $turn
+      (local.set $h (i64.add (i64.mul (local.get $h) (i64.const 31)) (i64.extend_i32_u (call $wait (local.get $i)))))
+      (local.set $f (f32.add (local.get $f) (f32.const 0.5)))
+      (local.set $d (f64.mul (local.get $d) (f64.const 1.125)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $turn (i32.lt_u (local.get $i) (local.get $n))))
+    (i64.add (local.get $h) (i64.add (i64.trunc_f32_u (local.get $f)) (i64.trunc_f64_u (local.get $d)))))
+  (func (export "nested") (param $n i32) (result i32) (local $i i32) (local $j i32) (local $acc i32)
+    (loop $outer
+      (local.set $j (i32.const 0))
+      (loop $inner
+        (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 7)) (call $wait (i32.add (local.get $i) (local.get $j)))))
+        (local.set $acc (i32.xor (local.get $acc) (i32.shl (local.get $j) (i32.const 3))))
+        (local.set $acc (i32.rotl (local.get $acc) (i32.const 5)))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $inner (i32.lt_u (local.get $j) (i32.const 5))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $outer (i32.lt_u (local.get $i) (local.get $n))))
+    (local.get $acc))
+  (func (export "sequence") (param $n i32) (param $second i32) (result i32) (local $i i32) (local $acc i32)
+    (local.set $acc (block (result i32)
+      (loop $first
+        (local.set $acc (i32.add (local.get $acc) (call $wait (local.get $i))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $first (i32.lt_u (local.get $i) (local.get $n))))
+      (if (local.get $second)
+        (then (loop $then
+          (local.set $acc (i32.xor (local.get $acc) (call $wait (local.get $i))))
+          (local.set $i (i32.sub (local.get $i) (i32.const 1)))
+          (br_if $then (local.get $i))))
+        (else (loop $else
+          (local.set $acc (i32.sub (local.get $acc) (call $wait (local.get $i))))
+          (local.set $i (i32.sub (local.get $i) (i32.const 2)))
+          (br_if $else (i32.gt_s (local.get $i) (i32.const 0))))))
+      (i32.mul (local.get $acc) (i32.const 3))))
+    (local.get $acc))
+  (func $walk (param $d i32) (result i32) (local $k i32) (local $sum i32)
+    (loop $each
+      (local.set $sum (i32.add (local.get $sum) (call $wait (i32.add (local.get $d) (local.get $k)))))
+      (if (local.get $d)
+        (then (local.set $sum (i32.add (local.get $sum) (call_indirect (type $walk) (i32.sub (local.get $d) (i32.const 1)) (i32.const 0))))))
+      (local.set $k (i32.add (local.get $k) (i32.const 1)))
+      (br_if $each (i32.lt_u (local.get $k) (i32.const 3))))
+    (local.get $sum))
+  (func (export "tree") (param $d i32) (result i32) (call_indirect (type $walk) (local.get $d) (i32.const 0))))`;
+
+/**
+ * `binary` with every hand-back counted: in each `<name>$resume`, the call of the fast copy (made
+ * only when the rewind copy handed the frame back) first calls the import `env.handedBack`.
+ */
+async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
+  const binaryen = await loadBinaryen();
+  const module = binaryen.readBinary(binary);
+  try {
+    // What the instrumenter's output may use here (its memory.grow helper fills, its counter is exported).
+    module.setFeatures(binaryen.Features.MutableGlobals | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
+    module.addFunctionImport('lunatic_test_handed_back', 'env', 'handedBack', binaryen.none, binaryen.none);
+    const wrap = (expr: ExpressionRef, fast: string, slot: Slot | undefined): void => {
+      if (slot && kindOf(binaryen, expr) === 'Call' && accessor<string>(binaryen, 'Call', 'getTarget')(expr) === fast) {
+        const counted = module.call('lunatic_test_handed_back', [], binaryen.none);
+        slot.set(module.block(null, [counted, expr], binaryen.getExpressionType(expr)));
+        return;
+      }
+      for (const child of childSlots(binaryen, expr)) wrap(child.get(), fast, child);
+    };
+    for (let i = 0; i < module.getNumFunctions(); i++) {
+      const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
+      if (info.name.endsWith('$resume')) wrap(info.body, info.name.slice(0, -'$resume'.length), undefined);
+    }
+    expect(module.validate()).toBe(1);
+    return module.emitBinary();
+  } finally {
+    module.dispose();
+  }
+}
+
+/** runSuspending, counting the hand-backs of a binary made by countingHandBacks. */
+async function runCountingHandBacks(binary: Uint8Array, entry: string, ...args: number[]) {
+  let exports: Record<string, any> = {};
+  let asked = 0;
+  let handBacks = 0;
+  const wait = (x: number) => {
+    if (resuming(exports)) return answer(asked);
+    asked = x;
+    startUnwind(exports);
+    return 0;
+  };
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait, handedBack: () => handBacks++ } });
+  exports = instance.exports as Record<string, any>;
+  const run = runToEnd(exports, entry, ...args);
+  expect(exports.asyncify_get_state()).toBe(0);
+  return { ...run, handBacks };
 }
 
 describe('two-copy Asyncify', () => {
@@ -192,6 +295,39 @@ describe('two-copy Asyncify', () => {
       // Every wait suspended: each frame above it was saved and restored as often.
       expect(got.suspensions, `${entry}(${arg})`).toBe(expected.waits);
     }
+  });
+
+  it("hands a frame resumed in a loop back to its fast copy at the loop's next turn, with the plain result", async () => {
+    const plain = await wat(LOOPS);
+    const { binary } = await instrument(plain, { ...options, handBackAbove: 0 });
+    const counting = await countingHandBacks(binary);
+    // [entry, args, hand-backs]: every resume but the last is followed by another turn of a loop
+    // (the inner one, or the outer one when the inner ended; in "sequence", the second loop
+    // after the first's last resume).
+    const cases: Array<[string, number[], number | undefined]> = [
+      ['turns', [6], 5],
+      ['nested', [3], 14],
+      ['sequence', [4, 1], 4 + 4 - 1],
+      ['sequence', [5, 0], 5 + 3 - 1],
+      ['tree', [2], undefined],
+    ];
+    for (const [entry, args, handBacks] of cases) {
+      const label = `${entry}(${args.join(', ')})`;
+      const expected = await runPlain(plain, entry, ...args);
+      const got = await runCountingHandBacks(counting, entry, ...args);
+      expect({ result: got.result, suspensions: got.suspensions }, label).toEqual({ result: expected.result, suspensions: expected.waits });
+      if (handBacks !== undefined) expect(got.handBacks, label).toBe(handBacks);
+      else expect(got.handBacks, label).toBeGreaterThan(expected.waits / 2);
+    }
+  });
+
+  it('hands frames back in PROGRAM too, which resumes alike', async () => {
+    const plain = await wat(PROGRAM);
+    const counting = await countingHandBacks((await instrument(plain, { ...options, handBackAbove: 0 })).binary);
+    const expected = await runPlain(plain, 'mix', 40);
+    const got = await runCountingHandBacks(counting, 'mix', 40);
+    expect(got.result).toBe(expected.result);
+    expect(got.handBacks).toBeGreaterThan(30);
   });
 
   it('with reduction checks too, and with every yield suspending', async () => {

@@ -150,6 +150,11 @@ describe('lunatic-instrument CLI', () => {
       2,
       /--single-copy-above must be a whole number/,
     );
+    expectOneLineError(
+      await cli(['spin.wat', '-o', 'u.wasm', '--hand-back-above', '1.5'], dir),
+      2,
+      /--hand-back-above must be a whole number/,
+    );
     await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
   });
 });

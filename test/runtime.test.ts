@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
+import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
 import { wat } from './helpers/wat.js';
@@ -107,6 +108,20 @@ describe('crashes stay inside their process', () => {
     expect(crashing.stdout).toBe('about to trap\n');
     expect(before.status).toEqual({ code: 0 });
     expect(after.status).toEqual({ code: 0 });
+  });
+
+  it("names a trap's functions as the program has them: copies as their function, the frame helpers left out", () => {
+    const frame = (name: string, index: number) => `    at ${name} (wasm://wasm/00ab12cd:wasm-function[${index}]:0x1a2)`;
+    const stack = [
+      'RuntimeError: unreachable',
+      frame('crash_here$rewind', 9),
+      frame('crash_here$resume', 8),
+      frame('main$save', 7),
+      frame('main', 3),
+      frame('lunatic_asyncify_pop', 2),
+      frame('_start$rewind_1', 1),
+    ].join('\n');
+    expect(wasmFunctionsOf(stack, undefined)).toEqual(['crash_here', 'main', '_start']);
   });
 
   it('stack overflow is a trap naming the recursive function', async () => {

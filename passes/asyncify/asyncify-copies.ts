@@ -49,6 +49,7 @@ import { type CallGraph, callTargets } from '../ir/call-graph.js';
 import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
+import { CarryGlobals, loopsAt, Reentry, topLoops } from './reentry.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
@@ -639,11 +640,21 @@ function prepare(binaryen: Binaryen, module: Module, func: FunctionRef, sites: C
   }
 }
 
-/** The locals live at each of `calls` (a lifted body's call sites, in order), by call-site index. */
-function liveAtSites(binaryen: Binaryen, sites: CallSites, body: ExpressionRef, calls: ExpressionRef[]): Array<ReadonlySet<number>> {
-  const liveness = new Liveness(binaryen, (expr, kind) => sites.isSite(expr, kind));
+/**
+ * The locals live at each of `calls` (a lifted body's call sites, in order), by call-site index,
+ * and at the top of each of `loops`.
+ */
+function liveAt(
+  binaryen: Binaryen,
+  sites: CallSites,
+  body: ExpressionRef,
+  calls: ExpressionRef[],
+  loops: ExpressionRef[],
+): { sites: Array<ReadonlySet<number>>; loops: Array<ReadonlySet<number>> } {
+  const watched = new Set(loops);
+  const liveness = new Liveness(binaryen, (expr, kind) => watched.has(expr) || sites.isSite(expr, kind));
   liveness.run(body);
-  return calls.map((call) => liveness.liveIn.get(call)!);
+  return { sites: calls.map((call) => liveness.liveIn.get(call)!), loops: loops.map((loop) => liveness.liveIn.get(loop)!) };
 }
 
 function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): void {
@@ -666,11 +677,21 @@ export interface CopiesOptions {
   optimize: boolean;
   /** Functions of more expressions get their rewind copy alone (default: none). */
   singleCopyAbove?: number;
+  /**
+   * Functions of at least this many expressions hand a frame resumed in a loop back to their fast
+   * copy (reentry.ts), measured before lifting as singleCopyAbove is. The rewind copy of a huge
+   * function (an interpreter's dispatch loop, 19,000-29,000 expressions in QuickJS and SQLite)
+   * runs several times slower than its fast copy; a smaller one's guards cost V8 less than the
+   * test on entry and the guards on the way to the loops cost a frequent caller: with 1,000,
+   * musl's malloc (some 3,100 expressions with its checks) made a tree-building program 10%
+   * slower. The default is 10,000.
+   */
+  handBackAbove: number;
 }
 
 export function applyAsyncifyCopies(
   context: PassContext,
-  { instrumented, sinks, optimize, singleCopyAbove = Infinity }: CopiesOptions,
+  { instrumented, sinks, optimize, singleCopyAbove = Infinity, handBackAbove }: CopiesOptions,
 ): number | undefined {
   const { binaryen, module, progress } = context;
   const graph = context.callGraph();
@@ -678,54 +699,67 @@ export function applyAsyncifyCopies(
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
   // Measured before lifting, which adds locals and statements of its own; without a limit, not at all.
-  const overLimit = (i: number) => expressionCount(binaryen, untyped(binaryen).Function.getBody(funcs[i]!)) > singleCopyAbove;
+  const sizes = funcs.map((func) => expressionCount(binaryen, untyped(binaryen).Function.getBody(func)));
+  const overLimit = (i: number) => sizes[i]! > singleCopyAbove;
   const single = new Set(Number.isFinite(singleCopyAbove) ? instrumented.filter((_, i) => overLimit(i)) : []);
-  const liveAt: Array<Array<ReadonlySet<number>>> = [];
+  const liveAtSites: Array<Array<ReadonlySet<number>>> = [];
+  const reentries: Array<{ ordinals: number[]; liveAt: Array<ReadonlySet<number>> }> = [];
   const flattened = new Set<FunctionRef>();
   progress.phase('Asyncify: analysing', funcs.length);
   try {
-    for (const func of funcs) {
+    for (const [i, func] of funcs.entries()) {
       progress.step();
       const sites = new CallSites(binaryen, graph, mayUnwind);
       if (prepare(binaryen, module, func, sites)) flattened.add(func);
       const body = untyped(binaryen).Function.getBody(func);
       // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
-      liveAt.push(liveAtSites(binaryen, sites, body, statementCallSites(binaryen, sites, body, true)));
-      if (savedLocals(liveAt.at(-1)!).length > MAX_SAVER_PARAMS) throw new CannotCopy();
+      // A function with one copy has no fast copy to go back to; a small one runs its rewind copy nearly as fast.
+      const handsBack = !single.has(instrumented[i]!) && sizes[i]! >= handBackAbove;
+      const ordinals = handsBack ? topLoops(binaryen, body, (expr, kind) => sites.isSite(expr, kind)) : [];
+      const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loopsAt(binaryen, body, ordinals));
+      liveAtSites.push(live.sites);
+      reentries.push({ ordinals, liveAt: live.loops });
+      if (savedLocals(live.sites).length > MAX_SAVER_PARAMS) throw new CannotCopy();
     }
   } catch (error) {
     if (error instanceof CannotCopy) return undefined;
     throw error;
   }
   const globals = addControl(binaryen, module);
+  const carryGlobals = reentries.some((r) => r.ordinals.length) ? new CarryGlobals(binaryen, module) : undefined;
   // A function with one copy rewinds itself.
-  const rewindNames = new Map(instrumented.map((name) => [name, single.has(name) ? name : freshFunctionName(module, `${name}$rewind`)]));
+  const rewindCopies = new Map(instrumented.map((name) => [name, single.has(name) ? name : freshFunctionName(module, `${name}$rewind`)]));
+  // What a caller calls to rewind a function: its rewind copy, or the function that can hand the frame back to its fast copy (reentry.ts).
+  const rewindNames = new Map(rewindCopies);
   // Every rewind copy exists before any body calls one.
   const pairs = instrumented.map((name, i) => {
     const func = funcs[i]!;
     const info = binaryen.getFunctionInfo(func);
     const rewind = single.has(name)
       ? func
-      : module.addFunction(rewindNames.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
-    return {
-      name,
-      func,
-      rewind,
-      copies: new FunctionCopies(binaryen, module, globals, func, liveAt[i]!),
-      sites: () => new CallSites(binaryen, graph, mayUnwind),
-    };
+      : module.addFunction(rewindCopies.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
+    const copies = new FunctionCopies(binaryen, module, globals, func, liveAtSites[i]!);
+    const { ordinals, liveAt: liveAtLoops } = reentries[i]!;
+    const reentry =
+      carryGlobals && ordinals.length
+        ? new Reentry(binaryen, module, carryGlobals, globals.state, ordinals, liveAtLoops, copies.types)
+        : undefined;
+    if (reentry) rewindNames.set(name, reentry.addResume(name, name, rewindCopies.get(name)!, info.params, info.results));
+    return { name, func, rewind, copies, reentry, sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
   progress.phase('Asyncify: copying', pairs.length);
-  for (const { name, func, rewind, copies, sites } of pairs) {
+  for (const { name, func, rewind, copies, reentry, sites } of pairs) {
     progress.step();
     if (single.has(name)) {
-      makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, true);
+      makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, { alone: true });
       if (optimize) module.runPassesOnFunction(func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES);
       continue;
     }
-    makeFastCopy(binaryen, module, copies, sites(), graph.addressTaken.has(name) ? rewindNames.get(name) : undefined);
-    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, false);
+    const entered = reentry !== undefined || graph.addressTaken.has(name);
+    const onRewind = graph.addressTaken.has(name) ? rewindNames.get(name)! : undefined;
+    makeFastCopy(binaryen, module, copies, sites(), entered ? { onRewind, reentry } : undefined);
+    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
     if (!optimize) continue;
     if (!flattened.has(func)) module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
     else {
@@ -741,28 +775,45 @@ function expressionCount(binaryen: Binaryen, expr: ExpressionRef): number {
   return childSlots(binaryen, expr).reduce((count, slot) => count + expressionCount(binaryen, slot.get()), 1);
 }
 
-/** The fast copy, in place; functions the host or a table can call send a rewind to their rewind copy on entry. */
-function makeFastCopy(binaryen: Binaryen, module: Module, copies: FunctionCopies, sites: CallSites, entryRewind: string | undefined): void {
+/**
+ * The fast copy, in place. With `entry`, it tests the state on entry: a rewind that reaches it
+ * (from the host or a table) goes on in `onRewind`, and with `reentry` a frame handed back by
+ * the rewind copy goes on at its way back.
+ */
+function makeFastCopy(
+  binaryen: Binaryen,
+  module: Module,
+  copies: FunctionCopies,
+  sites: CallSites,
+  entry: { onRewind: string | undefined; reentry: Reentry | undefined } | undefined,
+): void {
   const { func } = copies;
+  const scratch = localMaker(binaryen, func);
+  const original = untyped(binaryen).Function.getBody(func);
+  const topLoops = entry?.reentry ? loopsAt(binaryen, original, entry.reentry.ordinals) : [];
   const saves = new FrameSaves(binaryen, module, copies);
-  const body = saves.wrap(makeFast(binaryen, saves, sites, untyped(binaryen).Function.getBody(func), localMaker(binaryen, func)));
-  if (!entryRewind) {
+  let fast = makeFast(binaryen, saves, sites, original, scratch);
+  const at = entry?.reentry ? addLocal(binaryen, func, binaryen.i32) : undefined;
+  if (entry?.reentry) fast = entry.reentry.guardPaths(fast, topLoops, at!);
+  const body = saves.wrap(fast);
+  if (!entry) {
     setBody(binaryen, func, body);
     return;
   }
   const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
-  const rewound = module.call(entryRewind, params, copies.results);
-  const redirect = module.if(
-    module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)),
-    copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound),
-  );
-  setBody(binaryen, func, module.block(null, [redirect, body], binaryen.getExpressionType(body)));
+  const rewound = entry.onRewind ? module.call(entry.onRewind, params, copies.results) : undefined;
+  const resumed = rewound && (copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));
+  const test = entry.reentry
+    ? entry.reentry.entry(at!, resumed)
+    : module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), resumed!);
+  setBody(binaryen, func, module.block(null, [test, body], binaryen.getExpressionType(body)));
 }
 
 /**
  * The rewind copy, in `rewind`. `alone`: it is the function's only copy, entered by normal calls
  * too, so it pops a frame only when the state says it is rewinding (else `rewinding` stays 0 and
- * every guard lets the code run as written).
+ * every guard lets the code run as written). `reentry`: its top loops hand the frame back to the
+ * fast copy.
  */
 function makeRewindCopy(
   binaryen: Binaryen,
@@ -771,7 +822,7 @@ function makeRewindCopy(
   rewind: FunctionRef,
   sites: CallSites,
   rewindNames: Map<string, string>,
-  alone: boolean,
+  { alone, reentry }: { alone: boolean; reentry?: Reentry },
 ): void {
   const scratch = localMaker(binaryen, rewind);
   const [ptr, rewinding, resumeAt] = [
@@ -781,7 +832,11 @@ function makeRewindCopy(
   ];
   const saves = new FrameSaves(binaryen, module, copies);
   const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
-  const body = saves.wrap(builder.build(untyped(binaryen).Function.getBody(rewind)).expr);
+  const original = untyped(binaryen).Function.getBody(rewind);
+  const topLoops = reentry ? loopsAt(binaryen, original, reentry.ordinals) : [];
+  const built = builder.build(original).expr;
+  reentry?.addHandOffs(topLoops, rewinding, () => copies.zeroResult());
+  const body = saves.wrap(built);
   const resume = [...copies.restore(ptr, resumeAt), module.local.set(rewinding, module.i32.const(1))];
   const prologue = alone
     ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))]

@@ -24,6 +24,8 @@ export interface AsyncifyOptions {
   rewindCopies: boolean;
   /** With rewind copies: functions of more expressions get their rewind copy alone. */
   singleCopyAbove?: number;
+  /** With rewind copies: functions of at least this many expressions hand resumed frames back to their fast copy (reentry.ts). */
+  handBackAbove: number;
 }
 
 export interface AsyncifyResult {
@@ -97,7 +99,7 @@ export const asyncify: Pass<AsyncifyOptions, AsyncifyResult> = {
 
 function runAsyncify(
   context: PassContext,
-  { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove }: AsyncifyOptions,
+  { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove, handBackAbove }: AsyncifyOptions,
 ): AsyncifyResult {
   const { binaryen, module } = context;
   const graph = context.callGraph();
@@ -117,6 +119,7 @@ function runAsyncify(
         instrumented,
         sinks,
         optimize: optimizeLevel > 0,
+        handBackAbove,
         ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
       })
     : undefined;

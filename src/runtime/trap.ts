@@ -13,10 +13,11 @@ export interface TrapReport {
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
 
 // Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind copy is reported
-// as the function it copies, and the frame-stack helpers (pop, and the saver of each function,
-// which pushes its frame) are left out.
+// as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
+// pushes its frame, and the resume of a function that hands frames back, whose copy is the frame
+// below it: passes/asyncify/reentry.ts) are left out.
 const REWIND_COPY = /\$rewind(?:_\d+)?$/;
-const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$/;
+const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
 
 /** The wasm functions named in a V8 stack trace. */
 export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | undefined): string[] {
