@@ -12,6 +12,12 @@ export interface DriverSpec {
   reductions: number;
   /** Guest path -> host directory. */
   preopens: Record<string, string>;
+  /**
+   * Run the program a second time in this process, in a fresh instance of the same compiled
+   * module: the code V8 compiled lazily and optimized during the first run is then in place, as
+   * in a runtime that has run the module before (its stdout then holds both runs' output).
+   */
+  warm?: boolean;
 }
 
 export interface DriverResult {
@@ -21,8 +27,10 @@ export interface DriverResult {
   /** CPU time of this process over the same span (all threads: includes V8's background compilation). */
   cpuMs: number;
   exitCode: number;
-  /** How many times the program called `lunatic.yield`. */
+  /** How many times the program called `lunatic.yield` (in the first run). */
   yields: number;
+  /** With `warm`: the second run's instantiation plus `_start`. */
+  warmRunMs?: number;
 }
 
 export const RESULT_FD = 3;

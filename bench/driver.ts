@@ -93,7 +93,8 @@ async function runAsyncified(exports: ProgramExports, suspendedData: () => numbe
   }
 }
 
-async function runProgram(spec: DriverSpec): Promise<DriverResult> {
+/** One run of the program in a fresh instance of `module`: instantiation plus `_start`. */
+async function runOnce(spec: DriverSpec, module: WebAssembly.Module): Promise<Omit<DriverResult, 'compileMs'>> {
   const wasi = new WASI({ version: 'preview1', args: [spec.wasm, ...spec.args], env: {}, preopens: spec.preopens });
   const imports = wasi.getImportObject() as { wasi_snapshot_preview1: WebAssembly.ModuleImports } & WebAssembly.Imports;
   imports.wasi_snapshot_preview1.proc_exit = (code: number) => {
@@ -110,8 +111,6 @@ async function runProgram(spec: DriverSpec): Promise<DriverResult> {
   );
   if (lunatic) imports.lunatic = lunatic;
 
-  const compileStart = performance.now();
-  const module = await WebAssembly.compile(await readFile(spec.wasm));
   const runStart = performance.now();
   const cpuStart = process.cpuUsage();
   exports = (await WebAssembly.instantiate(module, imports)).exports as unknown as ProgramExports;
@@ -128,7 +127,17 @@ async function runProgram(spec: DriverSpec): Promise<DriverResult> {
   }
   const runMs = performance.now() - runStart;
   const cpu = process.cpuUsage(cpuStart);
-  return { compileMs: runStart - compileStart, runMs, cpuMs: (cpu.user + cpu.system) / 1000, exitCode, yields };
+  return { runMs, cpuMs: (cpu.user + cpu.system) / 1000, exitCode, yields };
+}
+
+async function runProgram(spec: DriverSpec): Promise<DriverResult> {
+  const compileStart = performance.now();
+  const module = await WebAssembly.compile(await readFile(spec.wasm));
+  const compileMs = performance.now() - compileStart;
+  const first = await runOnce(spec, module);
+  if (!spec.warm || first.exitCode !== 0) return { compileMs, ...first };
+  const second = await runOnce(spec, module);
+  return { compileMs, ...first, exitCode: second.exitCode, warmRunMs: second.runMs };
 }
 
 const result = await runProgram(JSON.parse(process.argv[2]!) as DriverSpec);

@@ -59,6 +59,8 @@ export interface RunMeasurement {
   yields: number;
   /** Same stdout and output files as the baseline run. */
   checksumOk: boolean;
+  /** Median of a second run in the same process, the module's code compiled (DriverSpec.warm). */
+  warmMs?: number;
 }
 
 export interface ProgramResult {

@@ -61,6 +61,8 @@ interface Options {
 interface Scope {
   tools: Tool[];
   variants: RunVariant[];
+  /** Also time a second run of each program in the same process (DriverSpec.warm). */
+  warm?: boolean;
 }
 
 const FULL_SCOPE: Scope = {
@@ -72,6 +74,9 @@ const FULL_SCOPE: Scope = {
 const THIRD_PARTY_SCOPE: Scope = {
   tools: ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'wasmOpt', 'wasmOptNative'],
   variants: ['baseline', 'asyncify', 'baseline24', 'jspi'],
+  // A short run of a large module is mostly V8 compiling it (lazily, function by function):
+  // the second run tells the code's speed from the compilation's.
+  warm: true,
 };
 
 const TOOL_TIMEOUT_MS = 20 * 60_000;
@@ -216,7 +221,13 @@ function planRuns(
 }
 
 /** Runs every variant `runs` times, interleaved so that drift affects them alike. */
-async function measureRuns(program: BenchProgram, plans: VariantPlan[], options: Options, result: ProgramResult): Promise<void> {
+async function measureRuns(
+  program: BenchProgram,
+  plans: VariantPlan[],
+  options: Options,
+  result: ProgramResult,
+  warm: boolean,
+): Promise<void> {
   const samples = new Map<RunVariant, ProgramRun[]>();
   const failed = new Set<RunVariant>();
   for (let run = 0; run < options.runs; run++) {
@@ -225,7 +236,7 @@ async function measureRuns(program: BenchProgram, plans: VariantPlan[], options:
       try {
         const measured = await runProgram(
           plan.node,
-          { wasm: plan.wasm, args: program.args, mode: plan.mode, reductions: options.reductions },
+          { wasm: plan.wasm, args: program.args, mode: plan.mode, reductions: options.reductions, warm },
           RUN_TIMEOUT_MS,
         );
         samples.set(plan.variant, [...(samples.get(plan.variant) ?? []), measured]);
@@ -248,6 +259,7 @@ async function measureRuns(program: BenchProgram, plans: VariantPlan[], options:
       compileMs: median(runs.map((r) => r.compileMs)),
       yields: runs[0]!.yields,
       checksumOk,
+      ...(warm ? { warmMs: median(runs.map((r) => r.warmRunMs ?? Number.NaN)) } : {}),
     };
   }
 }
@@ -278,7 +290,7 @@ async function benchProgram(
   console.log(`${program.name}: instrumenting`);
   const outputs = await measureTools(program, options, result, scope.tools);
   console.log(`${program.name}: running`);
-  await measureRuns(program, planRuns(program, outputs, node24, scope.variants), options, result);
+  await measureRuns(program, planRuns(program, outputs, node24, scope.variants), options, result, scope.warm ?? false);
   return result;
 }
 

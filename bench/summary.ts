@@ -10,7 +10,7 @@ export function baselineOf(variant: RunVariant): RunVariant {
 }
 
 /** Wall time (`ms`, what the issue's targets are about) or CPU time (`cpuMs`). */
-export type Metric = 'ms' | 'cpuMs';
+export type Metric = 'ms' | 'cpuMs' | 'warmMs';
 
 /** Run time relative to the baseline; undefined when missing or when the output differed. */
 export function runRatio(program: ProgramResult, variant: RunVariant, metric: Metric = 'ms'): number | undefined {

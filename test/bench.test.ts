@@ -243,7 +243,20 @@ describe('the third-party section of RESULTS.md (bench/third-party-report.ts)', 
     date: '2026-01-02T00:00:00.000Z',
     commit: 'abc1234',
     runs: 3,
-    programs: [{ ...alpha, tools: { ...alpha.tools, wasmOptNative: { ...tool(1000, 1400), maxRssKiB: 1024 } } }],
+    programs: [
+      {
+        ...alpha,
+        tools: { ...alpha.tools, wasmOptNative: { ...tool(1000, 1400), maxRssKiB: 1024 } },
+        // Second runs in the same process: the baselines 40 and 80 ms, the instrumented 46 and 96.
+        runs: {
+          ...alpha.runs,
+          baseline: { ...run(100), warmMs: 40 },
+          asyncify: { ...run(120), warmMs: 46 },
+          baseline24: { ...run(200), warmMs: 80 },
+          jspi: { ...run(210), warmMs: 96 },
+        },
+      },
+    ],
     refusals: [
       {
         name: 'ruby',
@@ -269,6 +282,25 @@ describe('the third-party section of RESULTS.md (bench/third-party-report.ts)', 
     // alpha: asyncify 120/100, jspi 210/200, default code 600 vs single-copy 575, counters 550/400.
     expect(row('Default Asyncify build (Node 20): run time')).toEqual(['1.20x', '<= 1.15x: NOT met', '1.20x', '<= 1.50x: met']);
     expect(row('Counters only (--no-asyncify, JSPI, Node 24): run time')).toEqual(['1.05x', '<= 1.05x: met', '1.05x', '<= 1.15x: met']);
+    expect(row('Default Asyncify build (Node 20): second run in the process, code compiled')).toEqual([
+      '1.15x',
+      '<= 1.15x: met',
+      '1.15x',
+      '<= 1.50x: met',
+    ]);
+    expect(row('Counters only (JSPI, Node 24): second run in the process, code compiled')?.slice(0, 2)).toEqual([
+      '1.20x',
+      '<= 1.05x: NOT met',
+    ]);
+    const section = markdown.slice(markdown.indexOf('## Third-party programs'));
+    const alphaRow = section.split('\n').find((line) => line.startsWith('| alpha |'));
+    expect(
+      alphaRow
+        ?.split('|')
+        .slice(2, -1)
+        .map((cell) => cell.trim())
+        .slice(4, 7),
+    ).toEqual(['40 ms', '1.15x', '1.20x']);
     expect(row('Default code size / --no-rewind-copies code size')?.[2]).toBe('1.04x');
     expect(row('Counters-only code size')?.slice(2)).toEqual(['1.38x', '<= 1.25x: NOT met']);
     expect(row('Instrumentation time / npm wasm-opt -O2 --asyncify')?.slice(2)).toEqual(['0.50x', '<= 1.00x: met']);
