@@ -169,6 +169,8 @@ class CheckInjector extends Walker {
   private readonly copy: Counter | undefined;
   /** The body before any change: the root of the region that spans the whole function, if any. */
   private readonly body: ExpressionRef;
+  /** The local per value type that holds a call's result while the counter code after it runs. */
+  private readonly scratch = new Map<number, number>();
 
   constructor(
     binaryen: Binaryen,
@@ -218,14 +220,28 @@ class CheckInjector extends Walker {
     fn.setBody(this.func, module.block(null, [...prologue, this.withAfter(body, counter.store())], binaryen.getExpressionType(body)));
   }
 
-  /** `expr` followed by `after`, keeping the value of `expr` (in a fresh local when it has one). */
+  /**
+   * `expr` followed by `after`, keeping the value of `expr` in the function's scratch local of its
+   * type. One per type is enough: it is set and read back with only `after` (counter code, which
+   * keeps no value) in between, and an inner use within `expr` is read before `expr` sets it.
+   * A fresh local per call site cost much more than the check itself: engines' baseline
+   * compilers (V8's Liftoff) zero every local on each call and handle every local at every
+   * control-flow merge, so a large function with hundreds of calls compiled and ran several
+   * times slower (SQLite's parser: 45 locals became 423).
+   */
   private withAfter(expr: ExpressionRef, after: ExpressionRef[]): ExpressionRef {
     const { binaryen, module } = this;
     const type = binaryen.getExpressionType(expr);
     if (!after.length || type === binaryen.unreachable) return expr;
     if (type === binaryen.none) return module.block(null, [expr, ...after], binaryen.none);
-    const local = addLocal(binaryen, this.func, type);
+    const local = this.scratchLocal(type);
     return module.block(null, [module.local.set(local, expr), ...after, module.local.get(local, type)], type);
+  }
+
+  private scratchLocal(type: number): number {
+    let local = this.scratch.get(type);
+    if (local === undefined) this.scratch.set(type, (local = addLocal(this.binaryen, this.func, type)));
+    return local;
   }
 
   /** The region root, now checked: the copy read before it and written back when it falls through. */
