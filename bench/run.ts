@@ -71,7 +71,8 @@ const FULL_SCOPE: Scope = {
 /** The third-party programs: what the targets compare, and no more (they are slow to instrument). */
 const THIRD_PARTY_SCOPE: Scope = {
   tools: ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'wasmOpt', 'wasmOptNative'],
-  variants: ['baseline', 'asyncify', 'baseline24', 'jspi'],
+  // countersRefill: the counters-only figure without Node 24 (what a process alone pays between suspensions).
+  variants: ['baseline', 'asyncify', 'baseline24', 'jspi', 'countersRefill'],
 };
 
 const TOOL_TIMEOUT_MS = 20 * 60_000;
@@ -204,6 +205,7 @@ function planRuns(
     ['wasmOpt', node20, 'plain'],
     ['baseline24', node24, 'plain'],
     ['jspi', node24, 'jspi'],
+    ['countersRefill', node20, 'refill'],
   ];
   const plans: VariantPlan[] = [];
   for (const [variant, node, mode] of wanted) {

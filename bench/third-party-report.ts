@@ -30,6 +30,12 @@ const FIGURES: Array<{ what: string; figure: Figure; geomean?: number; worst?: n
     worst: T.countersWorst,
   },
   {
+    what: 'Counters only (--no-asyncify), Node 20, yield refilling without suspending: run time',
+    figure: (p) => runRatio(p, 'countersRefill'),
+    geomean: T.countersGeomean,
+    worst: T.countersWorst,
+  },
+  {
     what: 'Default Asyncify build (Node 20): run time',
     figure: (p) => runRatio(p, 'asyncify'),
     geomean: T.asyncifyGeomean,
@@ -75,6 +81,7 @@ function programTable(programs: ProgramResult[]): string {
     formatMs(p.runs.baseline?.ms),
     formatRatio(runRatio(p, 'asyncify')),
     formatRatio(runRatio(p, 'jspi')),
+    formatRatio(runRatio(p, 'countersRefill')),
     formatRatio(codeSizeRatio(p, 'instrument')),
     formatRatio(codeSizeRatio(p, 'instrumentSingleCopy')),
     formatRatio(codeSizeRatio(p, 'instrumentCounters')),
@@ -86,6 +93,7 @@ function programTable(programs: ProgramResult[]): string {
     'Run (baseline)',
     'Asyncify run',
     'Counters run (JSPI)',
+    'Counters run (Node 20, refill)',
     'Default code',
     'Single-copy code',
     'Counters code',
