@@ -11,6 +11,8 @@ export const RUN_VARIANTS = {
   wasmOpt: 'binaryen wasm-opt -O2 --asyncify (every import), Node 20',
   baseline24: 'uninstrumented, Node 24',
   jspi: 'counters only (--no-asyncify) under JSPI, Node 24',
+  countersRefill:
+    'counters only (--no-asyncify), `lunatic.yield` refilling without suspending (driver `refill` mode), Node 20 (third-party programs)',
 } as const;
 export type RunVariant = keyof typeof RUN_VARIANTS;
 
@@ -34,6 +36,7 @@ export const VARIANT_TOOL: Partial<Record<RunVariant, Tool>> = {
   asyncifyOnly: 'instrumentAsyncifyOnly',
   wasmOpt: 'wasmOpt',
   jspi: 'instrumentCounters',
+  countersRefill: 'instrumentCounters',
 };
 
 export interface ToolMeasurement {

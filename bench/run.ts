@@ -73,7 +73,8 @@ const FULL_SCOPE: Scope = {
 /** The third-party programs: what the targets compare, and no more (they are slow to instrument). */
 const THIRD_PARTY_SCOPE: Scope = {
   tools: ['instrument', 'instrumentSingleCopy', 'instrumentCounters', 'wasmOpt', 'wasmOptNative'],
-  variants: ['baseline', 'asyncify', 'baseline24', 'jspi'],
+  // countersRefill: the counters-only figure without Node 24 (what a process alone pays between suspensions).
+  variants: ['baseline', 'asyncify', 'baseline24', 'jspi', 'countersRefill'],
   // A short run of a large module is mostly V8 compiling it (lazily, function by function):
   // the second run tells the code's speed from the compilation's.
   warm: true,
@@ -209,6 +210,7 @@ function planRuns(
     ['wasmOpt', node20, 'plain'],
     ['baseline24', node24, 'plain'],
     ['jspi', node24, 'jspi'],
+    ['countersRefill', node20, 'refill'],
   ];
   const plans: VariantPlan[] = [];
   for (const [variant, node, mode] of wanted) {

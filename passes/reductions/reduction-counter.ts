@@ -17,11 +17,14 @@
 //       (block $yield (br $done (loop $l (counter -= c) (br_if $yield (counter < 0)) body)))
 //       (counter = lunatic_check_yield(counter, c)) (br $again)))
 //
-// Every check yields through one small function, `lunatic_check_yield(counter, credit)`: it
-// stores the counter, calls `lunatic.yield`, and returns `max(counter, 0) + credit`, the credit
-// being what entering the loop again charges. Keeping that out of line keeps each check small,
-// and the loop makes progress even when the host does not refill the counter (a start
-// function's `yield`, a host that only counts): the next check simply yields again.
+// Checks on a local copy yield through one small function, `lunatic_check_yield(counter, credit)`:
+// it stores the counter, calls `lunatic.yield`, and returns `max(counter, 0) + credit`, the credit
+// being what entering the loop again charges. Checks on the global itself (function entries,
+// after calls outside loops: most of the checks of a large program) call `lunatic_yield_global()`,
+// which takes and returns nothing: it yields and then floors the global at 0. Keeping that out of
+// line keeps each check small (engines compile every check site, hot or not), and the loop makes
+// progress even when the host does not refill the counter (a start function's `yield`, a host
+// that only counts): the next check simply yields again.
 //
 // Inside a checked loop the counter is kept in a local (counter-regions.ts): read from the global
 // when the outermost checked loop is entered (or on entry, in a function with an entry check and
@@ -105,6 +108,8 @@ class CheckBuilder {
     private readonly module: Module,
     /** The module's `lunatic_check_yield`. */
     private readonly yieldHelper: string,
+    /** The module's `lunatic_yield_global`, for checks on the global itself. */
+    private readonly globalYieldHelper: string,
   ) {}
 
   private labels = 0;
@@ -113,9 +118,15 @@ class CheckBuilder {
     return counter.set(this.charged(counter, charge));
   }
 
-  check(counter: Counter, charge: number): ExpressionRef {
-    const { statements, spent } = this.decrementAndTest(counter, charge);
-    return this.module.block(null, [...statements, this.module.if(spent, this.yieldThenCredit(counter, 0))], this.binaryen.none);
+  /**
+   * A check. `from` is what the charge is taken from when not the counter itself: after a call
+   * in a region, the global read back into the copy, so the reload and the check are one step.
+   */
+  check(counter: Counter, charge: number, from?: ExpressionRef): ExpressionRef {
+    const { statements, spent } = this.decrementAndTest(counter, charge, from);
+    // On the global, a helper without operands or result: the smallest check, for the many of them.
+    const yieldNow = counter.cached ? this.yieldThenCredit(counter, 0) : this.module.call(this.globalYieldHelper, [], this.binaryen.none);
+    return this.module.block(null, [...statements, this.module.if(spent, yieldNow)], this.binaryen.none);
   }
 
   /** `loop` (whose body has no check yet) with a check at its top that yields outside it. */
@@ -145,13 +156,13 @@ class CheckBuilder {
     return type === binaryen.unreachable ? retry : module.block(done, [retry], type);
   }
 
-  private charged(counter: Counter, charge: number): ExpressionRef {
-    return this.module.i32.add(counter.get(), this.module.i32.const(-amount(charge)));
+  private charged(counter: Counter, charge: number, from = counter.get()): ExpressionRef {
+    return this.module.i32.add(from, this.module.i32.const(-amount(charge)));
   }
 
   /** The decrement and the test of what is left: one `local.tee` on a copy, a set then a get on the global. */
-  private decrementAndTest(counter: Counter, charge: number): { statements: ExpressionRef[]; spent: ExpressionRef } {
-    const charged = this.charged(counter, charge);
+  private decrementAndTest(counter: Counter, charge: number, from?: ExpressionRef): { statements: ExpressionRef[]; spent: ExpressionRef } {
+    const charged = this.charged(counter, charge, from);
     const tee = counter.tee(charged);
     const [statements, left] = tee ? [[], tee] : [[counter.set(charged)], counter.get()];
     return { statements, spent: this.module.i32.lt_s(left, this.module.i32.const(0)) };
@@ -169,6 +180,8 @@ class CheckInjector extends Walker {
   private readonly copy: Counter | undefined;
   /** The body before any change: the root of the region that spans the whole function, if any. */
   private readonly body: ExpressionRef;
+  /** The local per value type that holds a call's result while the counter code after it runs. */
+  private readonly scratch = new Map<number, number>();
 
   constructor(
     binaryen: Binaryen,
@@ -218,14 +231,28 @@ class CheckInjector extends Walker {
     fn.setBody(this.func, module.block(null, [...prologue, this.withAfter(body, counter.store())], binaryen.getExpressionType(body)));
   }
 
-  /** `expr` followed by `after`, keeping the value of `expr` (in a fresh local when it has one). */
+  /**
+   * `expr` followed by `after`, keeping the value of `expr` in the function's scratch local of its
+   * type. One per type is enough: it is set and read back with only `after` (counter code, which
+   * keeps no value) in between, and an inner use within `expr` is read before `expr` sets it.
+   * A fresh local per call site cost much more than the check itself: engines' baseline
+   * compilers (V8's Liftoff) zero every local on each call and handle every local at every
+   * control-flow merge, so a large function with hundreds of calls compiled and ran several
+   * times slower (SQLite's parser: 45 locals became 423).
+   */
   private withAfter(expr: ExpressionRef, after: ExpressionRef[]): ExpressionRef {
     const { binaryen, module } = this;
     const type = binaryen.getExpressionType(expr);
     if (!after.length || type === binaryen.unreachable) return expr;
     if (type === binaryen.none) return module.block(null, [expr, ...after], binaryen.none);
-    const local = addLocal(binaryen, this.func, type);
+    const local = this.scratchLocal(type);
     return module.block(null, [module.local.set(local, expr), ...after, module.local.get(local, type)], type);
+  }
+
+  private scratchLocal(type: number): number {
+    let local = this.scratch.get(type);
+    if (local === undefined) this.scratch.set(type, (local = addLocal(this.binaryen, this.func, type)));
+    return local;
   }
 
   /** The region root, now checked: the copy read before it and written back when it falls through. */
@@ -251,7 +278,13 @@ class CheckInjector extends Walker {
   private surroundCall(call: ExpressionRef, kind: string, counter: Counter): void {
     const charge = this.plan.afterCallChecks.get(call);
     const counts = counter.cached && this.callReachesCounter(call, kind);
-    const after = [...(counts ? counter.load() : []), ...(charge === undefined ? [] : [this.checks.check(counter, charge)])];
+    const reload = counts ? counter.load() : [];
+    const after =
+      charge === undefined
+        ? reload
+        : counts
+          ? [this.checks.check(counter, charge, this.global.get())] // the reload taken into the check
+          : [this.checks.check(counter, charge)];
     const store = counts ? counter.store() : [];
     const surrounded = this.withAfter(call, after);
     if (surrounded !== call || store.length)
@@ -313,6 +346,16 @@ class CheckInjector extends Walker {
   }
 }
 
+/** Adds `lunatic_yield_global()`: yields, then takes a negative counter as 0 (the checks on the global). */
+function addGlobalYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): string {
+  const name = freshFunctionName(module, 'lunatic_yield_global');
+  const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
+  const floor = module.select(module.i32.gt_s(counter(), module.i32.const(0)), counter(), module.i32.const(0));
+  const body = module.block(null, [module.call(yieldName, [], binaryen.none), module.global.set(REDUCTIONS_GLOBAL, floor)], binaryen.none);
+  module.addFunction(name, binaryen.none, binaryen.none, [], body);
+  return name;
+}
+
 /** Adds `lunatic_check_yield(counter, credit) -> max(counter after yield, 0) + credit`. */
 function addYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): string {
   const name = freshFunctionName(module, 'lunatic_check_yield');
@@ -372,9 +415,10 @@ function injectReductionChecks({ binaryen, module, progress }: PassContext, plan
   const counting = countingFunctions(graph, plan);
   module.addGlobal(REDUCTIONS_GLOBAL, binaryen.i32, true, module.i32.const(0));
   module.addGlobalExport(REDUCTIONS_GLOBAL, REDUCTIONS_GLOBAL);
-  const yieldHelper = addYieldHelper(binaryen, module, yieldImport(binaryen, module));
+  const yieldName = yieldImport(binaryen, module);
+  const yieldHelper = addYieldHelper(binaryen, module, yieldName);
   const counts: CheckCounts = { loops: 0, entries: 0, afterCalls: 0, decrements: 0, cachedCounters: 0 };
-  const checks = new CheckBuilder(binaryen, module, yieldHelper);
+  const checks = new CheckBuilder(binaryen, module, yieldHelper, addGlobalYieldHelper(binaryen, module, yieldName));
   const functions = definedFunctions(binaryen, module);
   progress.phase('adding checks', functions.length);
   for (const func of functions) {
