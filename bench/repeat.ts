@@ -1,0 +1,111 @@
+// Third-party programs run again and again in one process, as a server runs one process per
+// request: the instrumented program (default build) as processes of one Runtime, one after the
+// other, beside the uninstrumented program under node:wasi, a fresh instance each time, in the same
+// child. The first runs are mostly V8 compiling the module (lazily, function by function, then
+// optimizing the hot ones); the later ones show what the code itself costs.
+//   npm run bench:repeat -- [--runs N] [--only quickjs,sqlite]
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { WASI } from 'node:wasi';
+import { Runtime } from '../src/runtime/index.js';
+import { CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { formatRatio, table } from './format.js';
+import { cli, workDir } from './paths.js';
+import { median } from './stats.js';
+import { thirdPartyPrograms } from './third-party.js';
+
+const DEFAULT_RUNS = 8;
+
+class ProgramExit extends Error {
+  constructor(readonly code: number) {
+    super(`exit ${code}`);
+  }
+}
+
+const devNull = openSync('/dev/null', 'w');
+
+/** One run of the uninstrumented program under node:wasi, in a fresh instance; its stdout discarded. */
+async function plainRun(module: WebAssembly.Module, name: string): Promise<number> {
+  const start = performance.now();
+  const wasi = new WASI({ version: 'preview1', args: [name], env: {}, stdout: devNull });
+  const imports = wasi.getImportObject() as { wasi_snapshot_preview1: WebAssembly.ModuleImports } & WebAssembly.Imports;
+  imports.wasi_snapshot_preview1.proc_exit = (code: number) => {
+    throw new ProgramExit(code);
+  };
+  const instance = await WebAssembly.instantiate(module, imports);
+  try {
+    wasi.start(instance);
+  } catch (error) {
+    if (!(error instanceof ProgramExit) || error.code !== 0) throw error;
+  }
+  return performance.now() - start;
+}
+
+/** One process of the instrumented program in `runtime`; throws unless it exits with 0. */
+async function runtimeRun(runtime: Runtime, bytes: Uint8Array, name: string): Promise<{ ms: number; stdout: string }> {
+  const stdout = new CollectedOutput();
+  const start = performance.now();
+  const process = runtime.spawn(bytes, {
+    hostModules: [wasiPreview1({ args: [name], env: {}, preopens: [], stdout, stderr: new CollectedOutput() })],
+  });
+  const status = await process.exited;
+  if (status.code !== 0) throw new Error(`${name}: process ended with ${JSON.stringify(status)}`);
+  return { ms: performance.now() - start, stdout: stdout.text() };
+}
+
+function parseArgs(argv: string[]): { runs: number; only?: string[] } {
+  let runs = DEFAULT_RUNS;
+  let only: string[] | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--runs') runs = Number(argv[++i]);
+    else if (argv[i] === '--only') only = argv[++i]!.split(',');
+    else throw new Error(`unknown argument ${argv[i]} (known: --runs N, --only a,b)`);
+  }
+  if (!(Number.isInteger(runs) && runs >= 2)) throw new Error('--runs must be a whole number, 2 or more');
+  return { runs, ...(only ? { only } : {}) };
+}
+
+const steady = (times: number[]): number => median(times.slice(Math.floor(times.length / 2)));
+const series = (times: number[]): string => times.map((ms) => Math.round(ms)).join(', ');
+
+async function main(): Promise<void> {
+  const { runs, only } = parseArgs(process.argv.slice(2));
+  const { programs, skipped } = thirdPartyPrograms();
+  for (const reason of skipped) console.log(`skipped: ${reason}`);
+  const outDir = join(workDir, 'repeat');
+  mkdirSync(outDir, { recursive: true });
+  const rows: string[][] = [];
+  for (const program of programs.filter((p) => !only || only.includes(p.name))) {
+    const instrumented = join(outDir, `${program.name}.wasm`);
+    console.log(`${program.name}: instrumenting`);
+    execFileSync(process.execPath, [cli, program.wasm, '-o', instrumented, '--quiet'], { stdio: ['ignore', 'ignore', 'ignore'] });
+    const module = await WebAssembly.compile(readFileSync(program.wasm));
+    const plain: number[] = [];
+    for (let i = 0; i < runs; i++) plain.push(await plainRun(module, program.name));
+    const bytes = readFileSync(instrumented);
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const ours: number[] = [];
+    for (let i = 0; i < runs; i++) ours.push((await runtimeRun(runtime, bytes, program.name)).ms);
+    console.log(`${program.name}: node:wasi ${series(plain)} ms; runtime ${series(ours)} ms`);
+    rows.push([
+      program.name,
+      `${Math.round(plain[0]!)} / ${Math.round(steady(plain))} ms`,
+      `${Math.round(ours[0]!)} / ${Math.round(steady(ours))} ms`,
+      formatRatio(ours[0]! / plain[0]!),
+      formatRatio(steady(ours) / steady(plain)),
+    ]);
+  }
+  console.log('');
+  console.log(`${runs} runs each; load average ${loadavg()[0]!.toFixed(1)}; Node ${process.version}`);
+  console.log('');
+  console.log(
+    table(
+      ['Program', 'node:wasi, first / later runs', 'Runtime, first / later processes', 'first', 'later (median of the last half)'],
+      rows,
+    ),
+  );
+}
+
+await main();
