@@ -2,7 +2,8 @@
 // request: the instrumented program (default build) as processes of one Runtime, one after the
 // other, beside the uninstrumented program under node:wasi, a fresh instance each time, in the same
 // child. The first runs are mostly V8 compiling the module (lazily, function by function, then
-// optimizing the hot ones); the later ones show what the code itself costs.
+// optimizing the hot ones); the later ones show what the code itself costs. A process that fails
+// (a trap, a stack overflow) is counted and left out of the times.
 //   npm run bench:repeat -- [--runs N] [--only quickjs,sqlite]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
@@ -43,16 +44,16 @@ async function plainRun(module: WebAssembly.Module, name: string): Promise<numbe
   return performance.now() - start;
 }
 
-/** One process of the instrumented program in `runtime`; throws unless it exits with 0. */
-async function runtimeRun(runtime: Runtime, bytes: Uint8Array, name: string): Promise<{ ms: number; stdout: string }> {
-  const stdout = new CollectedOutput();
+/** One process of the instrumented program in `runtime`, and why it failed if it did not exit with 0. */
+async function runtimeRun(runtime: Runtime, bytes: Uint8Array, name: string): Promise<{ ms: number; failure?: string }> {
   const start = performance.now();
   const process = runtime.spawn(bytes, {
-    hostModules: [wasiPreview1({ args: [name], env: {}, preopens: [], stdout, stderr: new CollectedOutput() })],
+    hostModules: [wasiPreview1({ args: [name], env: {}, preopens: [], stdout: new CollectedOutput(), stderr: new CollectedOutput() })],
   });
   const status = await process.exited;
-  if (status.code !== 0) throw new Error(`${name}: process ended with ${JSON.stringify(status)}`);
-  return { ms: performance.now() - start, stdout: stdout.text() };
+  const ms = performance.now() - start;
+  if (status.code === 0) return { ms };
+  return { ms, failure: status.trap ? `${status.trap.message} (in ${status.trap.functions[0] ?? '?'})` : `exit ${status.code}` };
 }
 
 function parseArgs(argv: string[]): { runs: number; only?: string[] } {
@@ -87,14 +88,32 @@ async function main(): Promise<void> {
     const bytes = readFileSync(instrumented);
     const runtime = new Runtime({ backend: 'asyncify' });
     const ours: number[] = [];
-    for (let i = 0; i < runs; i++) ours.push((await runtimeRun(runtime, bytes, program.name)).ms);
+    const failures: string[] = [];
+    for (let i = 0; i < runs; i++) {
+      const run = await runtimeRun(runtime, bytes, program.name);
+      if (run.failure) failures.push(`process ${i + 1}: ${run.failure}`);
+      else ours.push(run.ms);
+    }
     console.log(`${program.name}: node:wasi ${series(plain)} ms; runtime ${series(ours)} ms`);
+    for (const failure of failures) console.log(`${program.name}: FAILED ${failure}`);
+    if (ours.length === 0) {
+      rows.push([
+        program.name,
+        `${Math.round(plain[0]!)} / ${Math.round(steady(plain))} ms`,
+        'all failed',
+        '–',
+        '–',
+        String(failures.length),
+      ]);
+      continue;
+    }
     rows.push([
       program.name,
       `${Math.round(plain[0]!)} / ${Math.round(steady(plain))} ms`,
       `${Math.round(ours[0]!)} / ${Math.round(steady(ours))} ms`,
       formatRatio(ours[0]! / plain[0]!),
       formatRatio(steady(ours) / steady(plain)),
+      String(failures.length),
     ]);
   }
   console.log('');
@@ -102,7 +121,14 @@ async function main(): Promise<void> {
   console.log('');
   console.log(
     table(
-      ['Program', 'node:wasi, first / later runs', 'Runtime, first / later processes', 'first', 'later (median of the last half)'],
+      [
+        'Program',
+        'node:wasi, first / later runs',
+        'Runtime, first / later processes',
+        'first',
+        'later (median of the last half)',
+        'failed',
+      ],
       rows,
     ),
   );
