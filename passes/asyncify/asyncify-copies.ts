@@ -49,7 +49,7 @@ import { type CallGraph, callTargets } from '../ir/call-graph.js';
 import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
-import { CarryGlobals, loopsAt, Reentry, topLoops } from './reentry.js';
+import { CarryGlobals, loopsAt, Reentry, waysBack } from './reentry.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
@@ -726,7 +726,7 @@ export function applyAsyncifyCopies(
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       // A function with one copy has no fast copy to go back to; a small one runs its rewind copy nearly as fast.
       const handsBack = !single.has(instrumented[i]!) && sizes[i]! >= handBackAbove;
-      const ordinals = handsBack ? topLoops(binaryen, body, (expr, kind) => sites.isSite(expr, kind)) : [];
+      const ordinals = handsBack ? waysBack(binaryen, body, (expr, kind) => sites.isSite(expr, kind)) : [];
       const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loopsAt(binaryen, body, ordinals));
       liveAtSites.push(live.sites);
       reentries.push({ ordinals, liveAt: live.loops });
@@ -802,11 +802,11 @@ function makeFastCopy(
   const { func } = copies;
   const scratch = localMaker(binaryen, func);
   const original = untyped(binaryen).Function.getBody(func);
-  const topLoops = entry?.reentry ? loopsAt(binaryen, original, entry.reentry.ordinals) : [];
+  const loops = entry?.reentry ? loopsAt(binaryen, original, entry.reentry.ordinals) : [];
   const saves = new FrameSaves(binaryen, module, copies);
   let fast = makeFast(binaryen, saves, sites, original, scratch);
   const at = entry?.reentry ? addLocal(binaryen, func, binaryen.i32) : undefined;
-  if (entry?.reentry) fast = entry.reentry.guardPaths(fast, topLoops, at!);
+  if (entry?.reentry) fast = entry.reentry.guardPaths(fast, loops, at!);
   const body = saves.wrap(fast);
   if (!entry) {
     setBody(binaryen, func, body);
@@ -824,7 +824,7 @@ function makeFastCopy(
 /**
  * The rewind copy, in `rewind`. `alone`: it is the function's only copy, entered by normal calls
  * too, so it pops a frame only when the state says it is rewinding (else `rewinding` stays 0 and
- * every guard lets the code run as written). `reentry`: its top loops hand the frame back to the
+ * every guard lets the code run as written). `reentry`: its ways back hand the frame back to the
  * fast copy.
  */
 function makeRewindCopy(
@@ -845,9 +845,9 @@ function makeRewindCopy(
   const saves = new FrameSaves(binaryen, module, copies);
   const builder = new RewindBuilder(binaryen, module, saves, sites, rewindNames, { rewinding, resumeAt, scratch });
   const original = untyped(binaryen).Function.getBody(rewind);
-  const topLoops = reentry ? loopsAt(binaryen, original, reentry.ordinals) : [];
+  const loops = reentry ? loopsAt(binaryen, original, reentry.ordinals) : [];
   const built = builder.build(original).expr;
-  reentry?.addHandOffs(topLoops, rewinding, () => copies.zeroResult());
+  reentry?.addHandOffs(loops, rewinding, () => copies.zeroResult());
   const body = saves.wrap(built);
   const resume = [...copies.restore(ptr, resumeAt), module.local.set(rewinding, module.i32.const(1))];
   const prologue = alone

@@ -5,8 +5,10 @@
 // make V8's code for a large function several times slower (for a huge one, V8 falls back to its
 // mid-tier register allocator). An interpreter's dispatch loop or a program's main loop does not
 // return for most of the run, so after the first suspension the whole program ran there: QuickJS
-// and SQLite 4-9x their own speed. Now every loop that holds a call site, reached from the
-// function's entry through blocks, if arms, value blocks and other loops, is a *way back*:
+// and SQLite 4-9x their own speed. Now some loops are *ways back* (waysBack): those that hold a
+// call site and that the entry reaches through blocks, if arms and value blocks, and inside each,
+// the loop that is most of it (an interpreter's dispatch loop sits inside the loop of its
+// reduction check and the C loops around it):
 //
 // - The rewind copy, at the top of such a loop once the rewind is over (its `rewinding` flag is
 //   clear), puts the locals live there in carry globals, sets the state to "re-entering at loop
@@ -20,7 +22,7 @@
 // price on the normal path: the fast copy of such a function tests the state on entry (as an
 // exported or address-taken one already did), and a guard on the way to a nested loop runs once
 // an iteration of the loops around it.
-import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
+import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
@@ -28,7 +30,7 @@ import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walke
 type IsSite = (expr: ExpressionRef, kind: string) => boolean;
 
 /**
- * What may stand between a function's entry and a top loop: blocks, if arms, and the statements
+ * What may stand between a function's entry and a way back: blocks, if arms, and the statements
  * that take a block's value (a body whose result the reduction counter's write-back keeps in a
  * local is one such block).
  */
@@ -84,7 +86,7 @@ function isWayBack(binaryen: Binaryen, loop: ExpressionRef): boolean {
  * that hold a call site and that the entry reaches through PATH (top loops), and inside each way
  * back, the largest such loop it reaches, when that is DOMINANT_SHARE of it.
  */
-export function topLoops(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite): number[] {
+export function waysBack(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite): number[] {
   const order = new Map(loopsInOrder(binaryen, body).map((loop, i) => [loop, i]));
   const found: ExpressionRef[] = [];
   const inside = (loop: ExpressionRef): void => {
@@ -106,7 +108,7 @@ export function topLoops(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite
   return found.map((loop) => order.get(loop)!);
 }
 
-/** The loops with these ordinals in a body (a copy of the one topLoops was given, untouched yet). */
+/** The loops with these ordinals in a body (a copy of the one waysBack was given, untouched yet). */
 export function loopsAt(binaryen: Binaryen, body: ExpressionRef, ordinals: readonly number[]): ExpressionRef[] {
   const loops = loopsInOrder(binaryen, body);
   return ordinals.map((i) => loops[i]!);
@@ -137,7 +139,7 @@ export class CarryGlobals {
         module,
         `lunatic_asyncify_carry_${binaryen.expandType(type).map(typeName(binaryen)).join('')}_${names.length}`,
       );
-      module.addGlobal(name, type, true, zeroValue(binaryen, module, type));
+      module.addGlobal(name, type, true, zeroOf(binaryen, module, type));
       names.push(name);
     }
     return names[k]!;
@@ -148,20 +150,13 @@ function typeName(binaryen: Binaryen): (type: number) => string {
   return (type) => (type === binaryen.i32 ? 'i32' : type === binaryen.i64 ? 'i64' : type === binaryen.f32 ? 'f32' : 'f64');
 }
 
-function zeroValue(binaryen: Binaryen, module: Module, type: number): ExpressionRef {
-  if (type === binaryen.i32) return module.i32.const(0);
-  if (type === binaryen.i64) return (module.i64.const as unknown as (value: bigint) => ExpressionRef)(0n);
-  if (type === binaryen.f32) return module.f32.const(0);
-  return module.f64.const(0);
-}
-
 /** One function's ways back: its loops, the locals live at each, and where they are carried. */
 export class Reentry {
   /** Local -> carry global: every local live at some way back, numbered per type. */
   private readonly carry = new Map<number, string>();
 
   /**
-   * `state`: the Asyncify state global; `ordinals`: the ways back (topLoops); `liveAt[i]`: the
+   * `state`: the Asyncify state global; `ordinals`: the ways back (waysBack); `liveAt[i]`: the
    * locals live at the top of the i-th; `types`: the function's local types. A way back's number
    * is its index + 1.
    */
@@ -248,9 +243,9 @@ export class Reentry {
   }
 
   /**
-   * Guards the fast copy's `body` (in place, where it can) so that with local `at` set to a top
-   * loop's number every statement before that loop is skipped and every if steers towards it;
-   * `at` is cleared as the loop is entered. `loops`: the top loops in this body (loopsAt).
+   * Guards the fast copy's `body` (in place, where it can) so that with local `at` set to a way
+   * back's number every statement before that loop is skipped and every if steers towards it;
+   * `at` is cleared as the loop is entered. `loops`: the ways back in this body (loopsAt).
    */
   guardPaths(body: ExpressionRef, loops: readonly ExpressionRef[], at: number): ExpressionRef {
     const numbers = new Map(loops.map((loop, i) => [loop, i + 1]));
