@@ -50,6 +50,7 @@ import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
 import { CarryGlobals, loopsAt, Reentry, waysBack } from './reentry.js';
+import { steerIf, steerThrough } from './skip-statements.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
 
@@ -498,50 +499,28 @@ class RewindBuilder {
   private buildBlock(block: ExpressionRef): void {
     const { module, binaryen } = this;
     const built = blockChildren(binaryen, block).map((child) => this.build(child));
-    const lastWithSites = built.findLastIndex((b) => b.end > b.first);
     // Without call sites nothing was replaced: only a call site's expression changes.
-    if (lastWithSites < 0) return;
-    const children: ExpressionRef[] = [];
-    let skipped: ExpressionRef[] = [];
-    const flushSkipped = () => {
-      if (skipped.length)
-        children.push(
-          module.if(module.i32.eqz(this.rewinding), skipped.length === 1 ? skipped[0]! : module.block(null, skipped, binaryen.none)),
-        );
-      skipped = [];
-    };
-    built.forEach((b, i) => {
-      if (i >= lastWithSites) {
-        flushSkipped();
-        children.push(b.expr);
-      } else if (b.end === b.first) skipped.push(b.expr);
-      else {
-        flushSkipped();
-        children.push(module.if(module.i32.or(module.i32.eqz(this.rewinding), this.resumesIn(b.first, b.end)), b.expr));
-      }
-    });
-    flushSkipped();
-    setBlockChildren(binaryen, block, children);
+    steerThrough(
+      binaryen,
+      module,
+      block,
+      built,
+      () => module.i32.eqz(this.rewinding),
+      (first, end) => this.resumesIn(first, end),
+    );
   }
 
   /** While rewinding, an if takes the arm that holds the resumed call. */
   private buildIf(expr: ExpressionRef): void {
     const { module, binaryen } = this;
-    const arm = (field: 'IfTrue' | 'IfFalse') => {
-      const child = accessor(binaryen, 'If', `get${field}`)(expr);
-      if (!child) return undefined;
-      const built = this.build(child);
-      if (built.expr !== child) accessor<void>(binaryen, 'If', `set${field}`)(expr, built.expr);
-      return built;
-    };
-    const yes = arm('IfTrue')!;
-    const no = arm('IfFalse');
-    const holds = (b: { first: number; end: number } | undefined) => b !== undefined && b.end > b.first;
-    if (!holds(yes) && !holds(no)) return;
-    const towardsTrue = !holds(yes) ? module.i32.const(0) : !holds(no) ? module.i32.const(1) : this.resumesIn(yes.first, yes.end);
-    const condition = accessor(binaryen, 'If', 'getCondition')(expr);
-    // Not a select: the condition may have effects (a local.tee, a call) a rewind must not repeat.
-    accessor<void>(binaryen, 'If', 'setCondition')(expr, module.if(this.rewinding, towardsTrue, condition));
+    steerIf(
+      binaryen,
+      module,
+      expr,
+      (child) => this.build(child),
+      () => this.rewinding,
+      (first, end) => this.resumesIn(first, end),
+    );
   }
 
   /** A call site: while rewinding, clear the flag and call what rewinds the callee; then the unwind test. */

@@ -24,7 +24,8 @@
 // an iteration of the loops around it.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
+import { blockChildren, childSlots, kindOf } from '../ir/walker.js';
+import { steerIf, steerThrough } from './skip-statements.js';
 
 /** Whether an expression is a call site that can unwind. */
 type IsSite = (expr: ExpressionRef, kind: string) => boolean;
@@ -253,7 +254,7 @@ export class Reentry {
   }
 }
 
-/** The guards of guardPaths: the rewind copy's statement skipping (asyncify-copies.ts), with loops for call sites. */
+/** The guards of guardPaths: the rewind copy's steering (skip-statements.ts), towards loops instead of call sites. */
 class PathGuards {
   constructor(
     private readonly binaryen: Binaryen,
@@ -287,29 +288,9 @@ class PathGuards {
   private block(block: ExpressionRef): { expr: ExpressionRef; first: number; end: number } {
     const { module, binaryen } = this;
     const guarded = blockChildren(binaryen, block).map((child) => this.guard(child));
-    const last = guarded.findLastIndex((g) => g.end > g.first);
-    if (last < 0) return { expr: block, first: 0, end: 0 };
-    const children: ExpressionRef[] = [];
-    let skipped: ExpressionRef[] = [];
-    const flush = () => {
-      if (skipped.length)
-        children.push(
-          module.if(module.i32.eqz(this.reentering), skipped.length === 1 ? skipped[0]! : module.block(null, skipped, binaryen.none)),
-        );
-      skipped = [];
-    };
-    guarded.forEach((g, i) => {
-      if (i >= last) {
-        flush();
-        children.push(g.expr);
-      } else if (g.end === g.first) skipped.push(g.expr);
-      else {
-        flush();
-        children.push(module.if(module.i32.or(module.i32.eqz(this.reentering), this.enters(g.first, g.end)), g.expr));
-      }
-    });
-    flush();
-    setBlockChildren(binaryen, block, children);
+    const idle = () => module.i32.eqz(this.reentering);
+    if (!steerThrough(binaryen, module, block, guarded, idle, (first, end) => this.enters(first, end)))
+      return { expr: block, first: 0, end: 0 };
     untyped(binaryen).Expression.finalize(block);
     const held = guarded.filter((g) => g.end > g.first);
     return { expr: block, first: held[0]!.first, end: held.at(-1)!.end };
@@ -346,20 +327,15 @@ class PathGuards {
   /** While re-entering, an if takes the arm that holds the loop. */
   private if(expr: ExpressionRef): { expr: ExpressionRef; first: number; end: number } {
     const { module, binaryen } = this;
-    const arm = (field: 'IfTrue' | 'IfFalse') => {
-      const child = accessor(binaryen, 'If', `get${field}`)(expr);
-      if (!child) return undefined;
-      const guarded = this.guard(child);
-      if (guarded.expr !== child) accessor<void>(binaryen, 'If', `set${field}`)(expr, guarded.expr);
-      return guarded.end > guarded.first ? guarded : undefined;
-    };
-    const yes = arm('IfTrue');
-    const no = arm('IfFalse');
-    if (!yes && !no) return { expr, first: 0, end: 0 };
-    const towardsTrue = !yes ? module.i32.const(0) : !no ? module.i32.const(1) : this.enters(yes.first, yes.end);
-    const condition = accessor(binaryen, 'If', 'getCondition')(expr);
-    accessor<void>(binaryen, 'If', 'setCondition')(expr, module.if(this.reentering, towardsTrue, condition));
-    untyped(binaryen).Expression.finalize(expr);
-    return { expr, first: (yes ?? no)!.first, end: (no ?? yes)!.end };
+    const held = steerIf(
+      binaryen,
+      module,
+      expr,
+      (child) => this.guard(child),
+      () => this.reentering,
+      (first, end) => this.enters(first, end),
+    );
+    if (held.end > held.first) untyped(binaryen).Expression.finalize(expr);
+    return { expr, ...held };
   }
 }
