@@ -42,6 +42,7 @@ import {
   type FunctionRef,
   localTypes,
   type Module,
+  scratchLocals,
   untyped,
   zeroOf,
 } from '../ir/binaryen.js';
@@ -52,7 +53,7 @@ import { CannotLift, liftCallSites } from './lift-call-sites.js';
 import { CarryGlobals, loopsAt, Reentry, waysBack } from './reentry.js';
 import { steerIf, steerThrough } from './skip-statements.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
-import { blockChildren, childSlots, kindOf, setBlockChildren } from '../ir/walker.js';
+import { blockChildren, childSlots, expressionCount, kindOf, setBlockChildren } from '../ir/walker.js';
 
 /**
  * What cleans up a rewind copy: binaryen's -O2 function passes without the propagating analyses
@@ -598,19 +599,6 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   return { ...globals, pop: pop() };
 }
 
-/** Extra locals of a copy, added on demand: one scratch local per type, reused at every call site. */
-function localMaker(binaryen: Binaryen, func: FunctionRef): (type: number) => number {
-  const scratch = new Map<number, number>();
-  return (type) => {
-    let local = scratch.get(type);
-    if (local === undefined) {
-      local = addLocal(binaryen, func, type);
-      scratch.set(type, local);
-    }
-    return local;
-  };
-}
-
 /** What flattens a function binaryen's way when its call sites cannot be lifted: flat code, fewest locals. */
 const FLATTEN_PASSES = ['flatten', 'simplify-locals-nonesting', 'coalesce-locals', 'reorder-locals'];
 
@@ -761,11 +749,6 @@ export function applyAsyncifyCopies(
   return single.size;
 }
 
-/** How many expressions a function body holds: the size the single-copy limit is measured in. */
-function expressionCount(binaryen: Binaryen, expr: ExpressionRef): number {
-  return childSlots(binaryen, expr).reduce((count, slot) => count + expressionCount(binaryen, slot.get()), 1);
-}
-
 /**
  * The fast copy, in place. With `entry`, it tests the state on entry: a rewind that reaches it
  * (from the host or a table) goes on in `onRewind`, and with `reentry` a frame handed back by
@@ -779,7 +762,7 @@ function makeFastCopy(
   entry: { onRewind: string | undefined; reentry: Reentry | undefined } | undefined,
 ): void {
   const { func } = copies;
-  const scratch = localMaker(binaryen, func);
+  const scratch = scratchLocals(binaryen, func);
   const original = untyped(binaryen).Function.getBody(func);
   const loops = entry?.reentry ? loopsAt(binaryen, original, entry.reentry.ordinals) : [];
   const saves = new FrameSaves(binaryen, module, copies);
@@ -815,7 +798,7 @@ function makeRewindCopy(
   rewindNames: Map<string, string>,
   { alone, reentry }: { alone: boolean; reentry?: Reentry },
 ): void {
-  const scratch = localMaker(binaryen, rewind);
+  const scratch = scratchLocals(binaryen, rewind);
   const [ptr, rewinding, resumeAt] = [
     scratch(binaryen.i32),
     addLocal(binaryen, rewind, binaryen.i32),

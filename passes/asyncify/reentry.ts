@@ -24,7 +24,7 @@
 // an iteration of the loops around it.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
-import { blockChildren, childSlots, kindOf } from '../ir/walker.js';
+import { blockChildren, childSlots, expressionCount, kindOf } from '../ir/walker.js';
 import { steerIf, steerThrough } from './skip-statements.js';
 
 /** Whether an expression is a call site that can unwind. */
@@ -59,10 +59,6 @@ function holdsSite(binaryen: Binaryen, expr: ExpressionRef, isSite: IsSite): boo
  */
 const DOMINANT_SHARE = 0.5;
 
-function size(binaryen: Binaryen, expr: ExpressionRef): number {
-  return childSlots(binaryen, expr).reduce((count, slot) => count + size(binaryen, slot.get()), 1);
-}
-
 /** The loops holding a call site that `expr` reaches through PATH (an if through its arms), not looking inside them. */
 function loopsReached(binaryen: Binaryen, expr: ExpressionRef, isSite: IsSite, out: ExpressionRef[] = []): ExpressionRef[] {
   const kind = kindOf(binaryen, expr);
@@ -95,9 +91,9 @@ export function waysBack(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite
       isWayBack(binaryen, inner),
     );
     if (!candidates.length) return;
-    const sizes = candidates.map((inner) => size(binaryen, inner));
+    const sizes = candidates.map((inner) => expressionCount(binaryen, inner));
     const largest = sizes.indexOf(Math.max(...sizes));
-    if (sizes[largest]! < DOMINANT_SHARE * size(binaryen, loop)) return;
+    if (sizes[largest]! < DOMINANT_SHARE * expressionCount(binaryen, loop)) return;
     found.push(candidates[largest]!);
     inside(candidates[largest]!);
   };

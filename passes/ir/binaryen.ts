@@ -44,6 +44,20 @@ export function addLocal(binaryen: Binaryen, func: FunctionRef, type: number): n
   return untyped(binaryen)._BinaryenFunctionAddVar(func, type);
 }
 
+/**
+ * A function's scratch locals, one per type, added on first use: for values held across code
+ * that keeps none of its own (an unwind test, the counter's code after a call). Engines' baseline
+ * compilers handle every local at every merge, so a local per use costs far more than it saves.
+ */
+export function scratchLocals(binaryen: Binaryen, func: FunctionRef): (type: number) => number {
+  const scratch = new Map<number, number>();
+  return (type) => {
+    let local = scratch.get(type);
+    if (local === undefined) scratch.set(type, (local = addLocal(binaryen, func, type)));
+    return local;
+  };
+}
+
 /** The types of a function's params and locals, by local index. */
 export function localTypes(binaryen: Binaryen, func: FunctionRef): number[] {
   const fn = untyped(binaryen).Function;

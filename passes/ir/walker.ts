@@ -279,3 +279,8 @@ export function setBlockChildren(binaryen: Binaryen, block: ExpressionRef, child
   for (let i = accessor(binaryen, 'Block', 'getNumChildren')(block) - 1; i >= 0; i--) remove(block, i);
   for (const child of children) append(block, child);
 }
+
+/** How many expressions a tree holds (itself included): the size functions are measured in. */
+export function expressionCount(binaryen: Binaryen, expr: ExpressionRef): number {
+  return childSlots(binaryen, expr).reduce((count, slot) => count + expressionCount(binaryen, slot.get()), 1);
+}

@@ -33,7 +33,16 @@
 // after it, and written back on every way out of the loop (its end, branches to outer labels,
 // returns). A hot loop then counts in a register instead of
 // loading and storing the global on every iteration, and code outside loops pays nothing.
-import { accessor, addLocal, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from '../ir/binaryen.js';
+import {
+  accessor,
+  addLocal,
+  type Binaryen,
+  type ExpressionRef,
+  type FunctionRef,
+  type Module,
+  scratchLocals,
+  untyped,
+} from '../ir/binaryen.js';
 import { type CallGraph, callersOf, callTargets, isTailCall } from '../ir/call-graph.js';
 import type { Pass, PassContext } from '../ir/context.js';
 import type { FunctionPlan, Plan } from './check-placement.js';
@@ -181,7 +190,7 @@ class CheckInjector extends Walker {
   /** The body before any change: the root of the region that spans the whole function, if any. */
   private readonly body: ExpressionRef;
   /** The local per value type that holds a call's result while the counter code after it runs. */
-  private readonly scratch = new Map<number, number>();
+  private readonly scratch: (type: number) => number;
 
   constructor(
     binaryen: Binaryen,
@@ -198,6 +207,7 @@ class CheckInjector extends Walker {
     this.global = new Counter(binaryen, module, undefined);
     this.copy = regions.size ? new Counter(binaryen, module, addLocal(binaryen, func, binaryen.i32)) : undefined;
     this.body = untyped(binaryen).Function.getBody(func);
+    this.scratch = scratchLocals(binaryen, func);
   }
 
   protected visit(expr: ExpressionRef, kind: string): void {
@@ -245,14 +255,8 @@ class CheckInjector extends Walker {
     const type = binaryen.getExpressionType(expr);
     if (!after.length || type === binaryen.unreachable) return expr;
     if (type === binaryen.none) return module.block(null, [expr, ...after], binaryen.none);
-    const local = this.scratchLocal(type);
+    const local = this.scratch(type);
     return module.block(null, [module.local.set(local, expr), ...after, module.local.get(local, type)], type);
-  }
-
-  private scratchLocal(type: number): number {
-    let local = this.scratch.get(type);
-    if (local === undefined) this.scratch.set(type, (local = addLocal(this.binaryen, this.func, type)));
-    return local;
   }
 
   /** The region root, now checked: the copy read before it and written back when it falls through. */
