@@ -680,7 +680,7 @@ export function applyAsyncifyCopies(
   const overLimit = (i: number) => sizes[i]! > singleCopyAbove;
   const single = new Set(Number.isFinite(singleCopyAbove) ? instrumented.filter((_, i) => overLimit(i)) : []);
   const liveAtSites: Array<Array<ReadonlySet<number>>> = [];
-  const reentries: Array<{ ordinals: number[]; liveAt: Array<ReadonlySet<number>> }> = [];
+  const reentries: Array<{ loops: ExpressionRef[]; ordinals: number[]; liveAt: Array<ReadonlySet<number>> }> = [];
   const flattened = new Set<FunctionRef>();
   progress.phase('Asyncify: analysing', funcs.length);
   try {
@@ -693,10 +693,12 @@ export function applyAsyncifyCopies(
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       // A function with one copy has no fast copy to go back to; a small one runs its rewind copy nearly as fast.
       const handsBack = !single.has(instrumented[i]!) && sizes[i]! >= handBackAbove;
-      const ordinals = handsBack ? waysBack(binaryen, body, (expr, kind) => sites.isSite(expr, kind)) : [];
-      const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loopsAt(binaryen, body, ordinals));
+      const { loops, ordinals } = handsBack
+        ? waysBack(binaryen, body, (expr, kind) => sites.isSite(expr, kind))
+        : { loops: [], ordinals: [] };
+      const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loops);
       liveAtSites.push(live.sites);
-      reentries.push({ ordinals, liveAt: live.loops });
+      reentries.push({ loops, ordinals, liveAt: live.loops });
       if (savedLocals(live.sites).length > MAX_SAVER_PARAMS) throw new CannotCopy();
     }
   } catch (error) {
@@ -704,7 +706,7 @@ export function applyAsyncifyCopies(
     throw error;
   }
   const globals = addControl(binaryen, module);
-  const carryGlobals = reentries.some((r) => r.ordinals.length) ? new CarryGlobals(binaryen, module) : undefined;
+  const carryGlobals = new CarryGlobals(binaryen, module); // adds a global only when a function carries a local
   // A function with one copy rewinds itself.
   const rewindCopies = new Map(instrumented.map((name) => [name, single.has(name) ? name : freshFunctionName(module, `${name}$rewind`)]));
   // What a caller calls to rewind a function: its rewind copy, or the function that can hand the frame back to its fast copy (reentry.ts).
@@ -717,11 +719,10 @@ export function applyAsyncifyCopies(
       ? func
       : module.addFunction(rewindCopies.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
     const copies = new FunctionCopies(binaryen, module, globals, func, liveAtSites[i]!);
-    const { ordinals, liveAt: liveAtLoops } = reentries[i]!;
-    const reentry =
-      carryGlobals && ordinals.length
-        ? new Reentry(binaryen, module, carryGlobals, globals.state, ordinals, liveAtLoops, copies.types)
-        : undefined;
+    const { loops, ordinals, liveAt: liveAtLoops } = reentries[i]!;
+    const reentry = ordinals.length
+      ? new Reentry(binaryen, module, carryGlobals, globals.state, loops, ordinals, liveAtLoops, copies.types)
+      : undefined;
     if (reentry) rewindNames.set(name, reentry.addResume(name, name, rewindCopies.get(name)!, info.params, info.results));
     return { name, func, rewind, copies, reentry, sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
@@ -733,9 +734,9 @@ export function applyAsyncifyCopies(
       if (optimize) module.runPassesOnFunction(func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES);
       continue;
     }
-    const entered = reentry !== undefined || graph.addressTaken.has(name);
+    // The host or a table may call it while rewinding: it goes on in what callers call to rewind it.
     const onRewind = graph.addressTaken.has(name) ? rewindNames.get(name)! : undefined;
-    makeFastCopy(binaryen, module, copies, sites(), entered ? { onRewind, reentry } : undefined);
+    makeFastCopy(binaryen, module, copies, sites(), onRewind || reentry ? { onRewind, reentry } : undefined);
     makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
     if (!optimize) continue;
     if (!flattened.has(func)) {
@@ -764,11 +765,10 @@ function makeFastCopy(
   const { func } = copies;
   const scratch = scratchLocals(binaryen, func);
   const original = untyped(binaryen).Function.getBody(func);
-  const loops = entry?.reentry ? loopsAt(binaryen, original, entry.reentry.ordinals) : [];
   const saves = new FrameSaves(binaryen, module, copies);
   let fast = makeFast(binaryen, saves, sites, original, scratch);
   const at = entry?.reentry ? addLocal(binaryen, func, binaryen.i32) : undefined;
-  if (entry?.reentry) fast = entry.reentry.guardPaths(fast, loops, at!);
+  if (entry?.reentry) fast = entry.reentry.guardPaths(fast, at!);
   const body = saves.wrap(fast);
   if (!entry) {
     setBody(binaryen, func, body);

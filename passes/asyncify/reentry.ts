@@ -79,30 +79,31 @@ function isWayBack(binaryen: Binaryen, loop: ExpressionRef): boolean {
 }
 
 /**
- * The ways back of a (lifted) body, as ordinals into loopsInOrder: the named loops with no value
- * that hold a call site and that the entry reaches through PATH (top loops), and inside each way
- * back, the largest such loop it reaches, when that is DOMINANT_SHARE of it.
+ * The ways back of a (lifted) body: the named loops with no value that hold a call site and that
+ * the entry reaches through PATH (top loops), and inside each way back, the largest such loop it
+ * reaches, when that is DOMINANT_SHARE of it. `loops` in the order a walk meets them, and each one's
+ * ordinal in loopsInOrder (what finds them again in a copy of the body: loopsAt).
  */
-export function waysBack(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite): number[] {
+export function waysBack(binaryen: Binaryen, body: ExpressionRef, isSite: IsSite): { loops: ExpressionRef[]; ordinals: number[] } {
   const order = new Map(loopsInOrder(binaryen, body).map((loop, i) => [loop, i]));
-  const found: ExpressionRef[] = [];
-  const inside = (loop: ExpressionRef): void => {
+  const loops: ExpressionRef[] = [];
+  const inside = (loop: ExpressionRef, size: number): void => {
     const candidates = loopsReached(binaryen, accessor(binaryen, 'Loop', 'getBody')(loop), isSite).filter((inner) =>
       isWayBack(binaryen, inner),
     );
     if (!candidates.length) return;
     const sizes = candidates.map((inner) => expressionCount(binaryen, inner));
     const largest = sizes.indexOf(Math.max(...sizes));
-    if (sizes[largest]! < DOMINANT_SHARE * expressionCount(binaryen, loop)) return;
-    found.push(candidates[largest]!);
-    inside(candidates[largest]!);
+    if (sizes[largest]! < DOMINANT_SHARE * size) return;
+    loops.push(candidates[largest]!);
+    inside(candidates[largest]!, sizes[largest]!);
   };
   for (const loop of loopsReached(binaryen, body, isSite)) {
     if (!isWayBack(binaryen, loop)) continue;
-    found.push(loop);
-    inside(loop);
+    loops.push(loop);
+    inside(loop, expressionCount(binaryen, loop));
   }
-  return found.map((loop) => order.get(loop)!);
+  return { loops, ordinals: loops.map((loop) => order.get(loop)!) };
 }
 
 /** The loops with these ordinals in a body (a copy of the one waysBack was given, untouched yet). */
@@ -162,6 +163,8 @@ export class Reentry {
     private readonly module: Module,
     globals: CarryGlobals,
     private readonly state: string,
+    /** The ways back in the function's own body, which becomes its fast copy. */
+    private readonly loops: readonly ExpressionRef[],
     readonly ordinals: readonly number[],
     private readonly liveAt: ReadonlyArray<ReadonlySet<number>>,
     private readonly types: readonly number[],
@@ -242,10 +245,10 @@ export class Reentry {
   /**
    * Guards the fast copy's `body` (in place, where it can) so that with local `at` set to a way
    * back's number every statement before that loop is skipped and every if steers towards it;
-   * `at` is cleared as the loop is entered. `loops`: the ways back in this body (loopsAt).
+   * `at` is cleared as the loop is entered.
    */
-  guardPaths(body: ExpressionRef, loops: readonly ExpressionRef[], at: number): ExpressionRef {
-    const numbers = new Map(loops.map((loop, i) => [loop, i + 1]));
+  guardPaths(body: ExpressionRef, at: number): ExpressionRef {
+    const numbers = new Map(this.loops.map((loop, i) => [loop, i + 1]));
     return new PathGuards(this.binaryen, this.module, numbers, at).guard(body).expr;
   }
 }
