@@ -155,8 +155,16 @@ async function staleSavedLocals(binary: Uint8Array, names: string[]): Promise<{ 
   }
 }
 
-/** Runs `entry(arg)`, suspending at every `wait`, and returns the result and the suspensions. */
-async function runSuspending(binary: Uint8Array, entry: string, arg: number): Promise<{ result: unknown; suspensions: number }> {
+/**
+ * Runs `entry(...args)`, suspending at every `wait` (`env`: more imports of module "env"), and
+ * returns the result and the suspensions.
+ */
+async function runSuspendingWith(
+  binary: Uint8Array,
+  env: WebAssembly.ModuleImports,
+  entry: string,
+  ...args: number[]
+): Promise<{ result: unknown; suspensions: number }> {
   let exports: Record<string, any> = {};
   let asked = 0;
   const wait = (x: number) => {
@@ -165,12 +173,14 @@ async function runSuspending(binary: Uint8Array, entry: string, arg: number): Pr
     startUnwind(exports);
     return 0;
   };
-  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
+  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { ...env, wait } });
   exports = instance.exports as Record<string, any>;
-  const run = runToEnd(exports, entry, arg);
+  const run = runToEnd(exports, entry, ...args);
   expect(exports.asyncify_get_state()).toBe(0);
   return run;
 }
+
+const runSuspending = (binary: Uint8Array, entry: string, ...args: number[]) => runSuspendingWith(binary, {}, entry, ...args);
 
 async function runPlain(binary: Uint8Array, entry: string, ...args: number[]): Promise<{ result: unknown; waits: number }> {
   let waits = 0;
@@ -265,19 +275,8 @@ async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
 
 /** runSuspending, counting the hand-backs of a binary made by countingHandBacks. */
 async function runCountingHandBacks(binary: Uint8Array, entry: string, ...args: number[]) {
-  let exports: Record<string, any> = {};
-  let asked = 0;
   let handBacks = 0;
-  const wait = (x: number) => {
-    if (resuming(exports)) return answer(asked);
-    asked = x;
-    startUnwind(exports);
-    return 0;
-  };
-  const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait, handedBack: () => handBacks++ } });
-  exports = instance.exports as Record<string, any>;
-  const run = runToEnd(exports, entry, ...args);
-  expect(exports.asyncify_get_state()).toBe(0);
+  const run = await runSuspendingWith(binary, { handedBack: () => handBacks++ }, entry, ...args);
   return { ...run, handBacks };
 }
 
