@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { requireTool } from './helpers/tools.js';
-import { LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
+import { instantiateCounted, LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 function findInterp(): string | undefined {
   try {
@@ -40,10 +40,11 @@ const CHECK_INSTRUCTIONS = 40;
  * stacks, a taken `br_if` shows as `br_unless` followed by `br`, and `br_table` as itself
  * followed by the `br` it picked.
  */
-function longestStretch(trace: string): { longest: number; yields: number } {
+function longestStretch(trace: string): { longest: number; yields: number; total: number } {
   let longest = 0;
   let current = 0;
   let yields = 0;
+  let total = 0;
   let previous = '';
   for (const line of trace.split('\n')) {
     if (line.startsWith('called host lunatic.yield')) {
@@ -52,12 +53,15 @@ function longestStretch(trace: string): { longest: number; yields: number } {
       current = 0;
       continue;
     }
-    const op = /^#\d+\.\s+\d+: V:\d+\s+\| (\S+)/.exec(line)?.[1];
+    const op = /^#\d+\.\s+\d+: V:\d+\s*\| (\S+)/.exec(line)?.[1];
     if (!op || op === 'drop_keep' || op === 'alloca' || op === 'catch_drop') continue;
-    if (!(op === 'br' && (previous === 'br_unless' || previous === 'br_table'))) current++;
+    if (!(op === 'br' && (previous === 'br_unless' || previous === 'br_table'))) {
+      current++;
+      total++;
+    }
     previous = op;
   }
-  return { longest: Math.max(longest, current), yields };
+  return { longest: Math.max(longest, current), yields, total };
 }
 
 /**
@@ -210,5 +214,63 @@ describe.skipIf(!interp)('preemption bound, measured by wasm-interp', () => {
         expect(longest).toBeLessThanOrEqual(bound + CHECK_INSTRUCTIONS);
       });
     }
+  }
+});
+
+/**
+ * Programs whose paths differ much in length, the long ones rare (one turn or call in 16): a
+ * dispatch loop over arms of 4 and some 280 instructions, a callee that mostly returns early,
+ * and a recursion called after short and after long code. Charging the longest path at every
+ * check charged these some 8 times what they ran (QuickJS 60 times).
+ */
+const UNEVEN: Record<string, string> = {
+  'a dispatch loop and a callee with an early return': `(module
+    (global $rounds (mut i32) (i32.const 3200))
+    (func $pick (param $n i32) (result i32) (local $acc i32)
+      (if (i32.and (local.get $n) (i32.const 15)) (then (return (local.get $n))))
+      (local.set $acc (local.get $n))
+      ${LONG_WORK}
+      (local.get $acc))
+    (func (export "dispatch") (result i32) (local $i i32) (local $acc i32)
+      (loop $next
+        (block $join
+          (block $long
+            (block $short
+              (br_table ${'$short '.repeat(15)} $long (i32.and (local.get $i) (i32.const 15))))
+            (local.set $acc (i32.add (local.get $acc) (call $pick (i32.shr_u (local.get $i) (i32.const 4)))))
+            (br $join))
+          ${LONG_WORK})
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br_if $next (i32.lt_u (local.get $i) (global.get $rounds))))
+      (local.get $acc)))`,
+  'a recursion called after short and after long code': `(module
+    (func $down (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 0))))
+      (if (i32.and (local.get $n) (i32.const 15))
+        (then (return (i32.add (call $down (i32.sub (local.get $n) (i32.const 1))) (i32.const 1)))))
+      (local.set $acc (local.get $n))
+      ${LONG_WORK}
+      (i32.add (local.get $acc) (call $down (i32.sub (local.get $n) (i32.const 1)))))
+    (func (export "recurse") (result i32) (call $down (i32.const 3000))))`,
+};
+
+describe.skipIf(!interp)('charges, against what wasm-interp counts', () => {
+  for (const [name, text] of Object.entries(UNEVEN)) {
+    it(`charges about what runs: ${name}`, async () => {
+      const original = await wat(text);
+      const file = join(dir, `${name.replace(/\W+/g, '-')}-plain.wasm`);
+      writeFileSync(file, original);
+      const trace = execFileSync(interp!, ['--trace', '--run-all-exports', file], { maxBuffer: 1 << 28 }).toString();
+      const executed = longestStretch(trace).total;
+      const { binary } = await instrument(original, { asyncify: false, fileName: name });
+      const budget = 1e9;
+      const after = await instantiateCounted(binary, budget);
+      const [entry] = Object.keys(after.exports).filter((key) => typeof after.exports[key] === 'function');
+      after.exports[entry!]();
+      const charged = budget - (after.instance.exports.lunatic_reductions as WebAssembly.Global).value;
+      expect(after.yields()).toBe(0);
+      expect(charged / executed).toBeGreaterThan(0.75);
+      expect(charged / executed).toBeLessThan(1.5);
+    });
   }
 });

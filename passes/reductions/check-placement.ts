@@ -30,12 +30,20 @@
 // Each function gets a summary: `open` (entry to return with no check), `pre` (entry to its
 // first check) and `post` (last check to return).
 //
-// Charges: a check charges the largest count arriving on its hot paths (a loop's back edges,
+// Charges: a check charges what arrives on its hot paths unpaid (`unpaid`: a loop's back edges,
 // recursive calls, the call it follows), so the budget keeps meaning "about this many
 // instructions". What arrives once from elsewhere (the code before a loop, a caller's code before
 // calling a function that has checks) is charged by a plain decrement where it leaves, when it is
 // worth the instructions (MIN_DECREMENT); charging it at the hot check would make every
 // iteration pay for it.
+// Where paths of different lengths join (an if's arms, the branches to a block's end or to a
+// loop's header, a function's returns, the calls into a recursive function), charging the
+// longest at the next check would charge every path for it: an interpreter's dispatch loop paid
+// for its longest opcode at every turn, and QuickJS yielded some 60 times more often than its
+// budget meant. So a join pays the excess of each much longer arrival (by BALANCE_MIN or more)
+// with a decrement where that path comes from, and goes on charging the shortest: a path pays
+// about what it runs, for at most one decrement per BALANCE_MIN instructions. Decrements never
+// test, so the checks and the bound stay as they were, plus the decrements' own instructions.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from '../ir/call-graph.js';
 import type { Pass, PassContext } from '../ir/context.js';
@@ -43,9 +51,19 @@ import type { CostModel } from './cost-model.js';
 import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
 import { branchTargets, childSlots, kindOf, Walker } from '../ir/walker.js';
 
+/** Whether an arrival can pay right after `expr`: its value, if any, waits in a scratch local meanwhile. */
+function payableAfter(binaryen: Binaryen, expr: ExpressionRef): boolean {
+  const type = binaryen.getExpressionType(expr);
+  return type === binaryen.none || type === binaryen.i32 || type === binaryen.i64 || type === binaryen.f32 || type === binaryen.f64;
+}
+
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
 const MIN_DECREMENT = 32;
+/** A join pays the excess of an arrival this much longer than its shortest one where it comes from. */
+const BALANCE_MIN = 64;
+/** Instructions of one decrement (get, const, add, set, and an `if` around it for a `br_if`): they count toward the bound. */
+const DECREMENT_COST = 5;
 /**
  * Longest return stretch prepaid at entry instead of checked after the call. With V8's default
  * stack (some 10,000-50,000 small frames) unwinding a recursion stays within a few million
@@ -60,10 +78,12 @@ interface State {
   fromCheck: number;
   fromReturn: number;
   fromHeader: number;
+  /** Instructions not charged yet: since the last check or decrement, less what joins paid. */
+  unpaid: number;
 }
 
-const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromReturn: NONE, fromHeader: NONE };
-const AFTER_CHECK: State = { ...UNREACHABLE, fromCheck: 0 };
+const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromReturn: NONE, fromHeader: NONE, unpaid: NONE };
+const AFTER_CHECK: State = { ...UNREACHABLE, fromCheck: 0, unpaid: 0 };
 
 // join and advance run for nearly every expression: plain literals, no generic field loop.
 function join(a: State, b: State): State {
@@ -72,11 +92,62 @@ function join(a: State, b: State): State {
     fromCheck: Math.max(a.fromCheck, b.fromCheck),
     fromReturn: Math.max(a.fromReturn, b.fromReturn),
     fromHeader: Math.max(a.fromHeader, b.fromHeader),
+    unpaid: Math.max(a.unpaid, b.unpaid),
   };
 }
 
 function advance(s: State, cost: number): State {
-  return { fromEntry: s.fromEntry + cost, fromCheck: s.fromCheck + cost, fromReturn: s.fromReturn + cost, fromHeader: s.fromHeader + cost };
+  return {
+    fromEntry: s.fromEntry + cost,
+    fromCheck: s.fromCheck + cost,
+    fromReturn: s.fromReturn + cost,
+    fromHeader: s.fromHeader + cost,
+    unpaid: s.unpaid + cost,
+  };
+}
+
+/** What a check or a decrement takes for a state. */
+function chargeOf(s: State): number {
+  return Math.max(s.unpaid, 0);
+}
+
+/** Where a join's arrival can pay: right before an expression (a `br`, a `return`, a call) or right after one. */
+export interface PaySite {
+  expr: ExpressionRef;
+  after: boolean;
+}
+
+/** A path arriving at a join; without a site it cannot pay there (a `br_table`, an if without else). */
+interface Arrival {
+  state: State;
+  site?: PaySite;
+}
+
+/**
+ * Joins arrivals: each one longer than the shortest by BALANCE_MIN or more pays its excess
+ * where it comes from. Never below an arrival that cannot pay. Returns the joined state and
+ * the payments.
+ */
+function balance(arrivals: Arrival[]): { state: State; payments: { site: PaySite; amount: number }[] } {
+  let shortest = Infinity;
+  let unpayable = NONE;
+  for (const { state, site } of arrivals) {
+    if (state.unpaid !== NONE) shortest = Math.min(shortest, state.unpaid);
+    if (!site) unpayable = Math.max(unpayable, state.unpaid);
+  }
+  const level = Math.max(shortest, unpayable);
+  const payments: { site: PaySite; amount: number }[] = [];
+  let state = UNREACHABLE;
+  for (const { state: arrived, site } of arrivals) {
+    const excess = arrived.unpaid - level;
+    if (site && excess >= BALANCE_MIN) {
+      payments.push({ site, amount: excess });
+      state = join(state, { ...advance(arrived, DECREMENT_COST), unpaid: level });
+    } else {
+      state = join(state, arrived);
+    }
+  }
+  return { state, payments };
 }
 
 function reachable(s: State): boolean {
@@ -87,6 +158,8 @@ export interface Summary {
   open: number;
   pre: number;
   post: number;
+  /** Most instructions left unpaid on returning (entry, last check or last decrement to return). */
+  left: number;
 }
 
 export interface FunctionPlan {
@@ -95,15 +168,20 @@ export interface FunctionPlan {
   /** Check sites and their charges: loop expressions and call expressions. */
   loopChecks: Map<ExpressionRef, number>;
   afterCallChecks: Map<ExpressionRef, number>;
-  /** Decrements (no check) before loops and calls: the cold stretches that lead into a check. */
+  /**
+   * Decrements (no check) before loops and calls: the cold stretches that lead into a check; and
+   * the excess of long paths paid before a `br`, `return` or call where they join shorter ones.
+   */
   decrements: Map<ExpressionRef, number>;
+  /** The same paid right after an expression: an if's arm, a block's last child. */
+  decrementsAfter: Map<ExpressionRef, number>;
   summary: Summary;
   /** Longest check-to-check stretch seen inside this function. */
   bound: number;
   /** Longest stretch after a prepaid return (0: none), charged by the entry check. */
   returnStretch: number;
-  /** What this function's calls into its own cycle ask of the entry checks they reach, by callee. */
-  cycleEntryCharges: Map<string, number>;
+  /** What this function's calls into its own cycle bring to the entry checks they reach, by callee. */
+  cycleEntryArrivals: Map<string, CycleCall[]>;
 }
 
 export interface Plan {
@@ -134,20 +212,35 @@ class LoopFinder extends Walker {
   }
 }
 
-/** A loop label: with a header check (`site`), or tried without one (back edges collected). */
-type Label = { loop: true; site: ExpressionRef } | { loop: false; arrived: State };
+/** A call into the caller's own cycle and the state it arrives with at the callee's entry check. */
+interface CycleCall {
+  call: ExpressionRef;
+  state: State;
+}
+
+/** The branches that arrive at a label (a block's end, a loop's header). */
+interface Label {
+  arrivals: Arrival[];
+}
+
+function joined(arrivals: Arrival[]): State {
+  return arrivals.reduce((state, a) => join(state, a.state), UNREACHABLE);
+}
 
 /** Analyzes one function given the summaries of everything it calls. */
 class FunctionAnalysis {
   private readonly labels = new Map<string, Label[]>();
   private readonly targets: Set<string>;
-  private summary: Summary = { open: NONE, pre: NONE, post: NONE };
+  private summary: Summary = { open: NONE, pre: NONE, post: NONE, left: NONE };
   private bound = 0;
   private returnStretch = 0;
   private readonly loopChecks = new Map<ExpressionRef, number>();
   private readonly afterCallChecks = new Map<ExpressionRef, number>();
   private readonly decrements = new Map<ExpressionRef, number>();
-  private readonly cycleEntryCharges = new Map<string, number>();
+  private readonly decrementsAfter = new Map<ExpressionRef, number>();
+  private readonly cycleEntryArrivals = new Map<string, CycleCall[]>();
+  /** The ways out of the function, joined (and paid) when its analysis ends. */
+  private readonly exits: Arrival[] = [];
   /** Calls into the function's own cycle, seen so far. */
   readonly recursiveCalls = new Set<ExpressionRef>();
   /** While trying a loop without a check, nothing is recorded. */
@@ -174,39 +267,74 @@ class FunctionAnalysis {
   }
 
   run(entryCheck: boolean): FunctionPlan {
-    let state: State = { ...UNREACHABLE, fromEntry: 0 };
+    let state: State = { ...UNREACHABLE, fromEntry: 0, unpaid: 0 };
     if (entryCheck) {
       this.summary.pre = 0;
       state = AFTER_CHECK;
     }
-    this.exit(this.expression(this.body, state));
+    this.exit(this.expression(this.body, state), this.paySite(this.body, true));
+    this.leave();
     return {
       name: this.node.name,
       entryCheck,
       loopChecks: this.loopChecks,
       afterCallChecks: this.afterCallChecks,
       decrements: this.decrements,
+      decrementsAfter: this.decrementsAfter,
       summary: this.summary,
       bound: this.bound,
       returnStretch: this.returnStretch,
-      cycleEntryCharges: this.cycleEntryCharges,
+      cycleEntryArrivals: this.cycleEntryArrivals,
     };
   }
 
-  /** A path reaches a check: it ends a stretch. Returns the charge that stretch asks for. */
-  private arrive(s: State): number {
-    if (this.dryRun) return 0;
+  /** A path reaches a check: it ends a stretch. */
+  private arrive(s: State): void {
+    if (this.dryRun) return;
     this.summary.pre = Math.max(this.summary.pre, s.fromEntry);
     this.bound = Math.max(this.bound, s.fromCheck);
     this.returnStretch = Math.max(this.returnStretch, s.fromReturn);
-    return Math.max(s.fromEntry, s.fromCheck, 0);
   }
 
-  private exit(s: State): void {
+  /** A way out of the function; joined with the others when the analysis ends. */
+  private exit(s: State, site?: PaySite): void {
+    if (!this.dryRun) this.exits.push({ state: s, site });
+  }
+
+  /** The function's ways out joined: the longer ones pay their excess before returning. */
+  private leave(): void {
+    const { state, payments } = balance(this.exits);
+    this.record(payments);
+    const paid = new Set(payments.map((p) => p.site));
+    for (const { state: s, site } of this.exits) {
+      const out = site && paid.has(site) ? advance(s, DECREMENT_COST) : s;
+      this.summary.open = Math.max(this.summary.open, out.fromEntry);
+      this.summary.post = Math.max(this.summary.post, out.fromCheck, out.fromReturn);
+      this.returnStretch = Math.max(this.returnStretch, out.fromReturn);
+    }
+    this.summary.left = state.unpaid;
+  }
+
+  /** Joins arrivals, recording what they pay (not while a loop is tried). */
+  private join(arrivals: Arrival[]): State {
+    const { state, payments } = balance(arrivals);
+    this.record(payments);
+    return state;
+  }
+
+  private record(payments: { site: PaySite; amount: number }[]): void {
     if (this.dryRun) return;
-    this.summary.open = Math.max(this.summary.open, s.fromEntry);
-    this.summary.post = Math.max(this.summary.post, s.fromCheck, s.fromReturn);
-    this.returnStretch = Math.max(this.returnStretch, s.fromReturn);
+    for (const { site, amount } of payments) {
+      const map = site.after ? this.decrementsAfter : this.decrements;
+      map.set(site.expr, Math.max(map.get(site.expr) ?? 0, amount));
+    }
+  }
+
+  /** Where a path that ends with `expr` can pay: after it only when its value fits a scratch local. */
+  private paySite(expr: ExpressionRef | undefined, after: boolean): PaySite | undefined {
+    if (!expr) return undefined;
+    if (after && !payableAfter(this.binaryen, expr)) return undefined;
+    return { expr, after };
   }
 
   private expression(expr: ExpressionRef, s: State): State {
@@ -223,7 +351,7 @@ class FunctionAnalysis {
       case 'Switch':
         return this.switchBranch(expr, s);
       case 'Return':
-        this.exit(this.children(expr, s, kind));
+        this.exit(this.children(expr, s, kind), this.paySite(expr, false));
         return UNREACHABLE;
       case 'Unreachable':
         return UNREACHABLE;
@@ -256,7 +384,8 @@ class FunctionAnalysis {
 
   private block(expr: ExpressionRef, s: State): State {
     const name = accessor<string | null>(this.binaryen, 'Block', 'getName')(expr);
-    const label = { loop: false as const, arrived: UNREACHABLE };
+    const label: Label = { arrivals: [] };
+    let last: ExpressionRef | undefined;
     const end = this.withLabel(name, label, () => {
       let state = s;
       const siblings = childSlots(this.binaryen, expr).map((slot) => slot.get());
@@ -267,9 +396,11 @@ class FunctionAnalysis {
         this.blockPosition = position;
         state = this.expression(child, state);
       });
+      last = siblings.at(-1);
       return state;
     });
-    return join(end, label.arrived);
+    if (!label.arrivals.length) return end;
+    return this.join([...label.arrivals, { state: end, site: this.paySite(last, true) }]);
   }
 
   private loop(expr: ExpressionRef, s: State): State {
@@ -282,9 +413,15 @@ class FunctionAnalysis {
       here && here.siblings[here.index] === expr ? { ...here } : { siblings: [], index: 0, functionStart: false, params: 0 };
     const edges = this.backEdges(name, body, s);
     const header = edges && (edges.fromHeader === NONE ? join(s, edges) : this.countedLoopHeader(expr, position, edges, s));
-    if (header) return this.withLabel(name, { loop: false, arrived: UNREACHABLE }, () => this.expression(body, header));
-    if (reachable(s) && !this.dryRun) this.chargeBefore(expr, this.arrive(s));
-    return this.withLabel(name, { loop: true, site: expr }, () => this.expression(body, AFTER_CHECK));
+    if (header) return this.withLabel(name, { arrivals: [] }, () => this.expression(body, header));
+    if (reachable(s) && !this.dryRun) {
+      this.arrive(s);
+      this.chargeBefore(expr, chargeOf(s));
+    }
+    const label: Label = { arrivals: [] };
+    const after = this.withLabel(name, label, () => this.expression(body, AFTER_CHECK));
+    this.chargeLoop(expr, this.join(label.arrivals));
+    return after;
   }
 
   /** Charges a cold stretch with a decrement before `expr`. */
@@ -304,9 +441,9 @@ class FunctionAnalysis {
     const dryRun = this.dryRun;
     this.dryRun = true;
     try {
-      const label = { loop: false as const, arrived: UNREACHABLE };
+      const label: Label = { arrivals: [] };
       this.withLabel(name, label, () => this.expression(body, { ...s, fromHeader: 0 }));
-      return label.arrived;
+      return joined(label.arrivals);
     } finally {
       this.dryRun = dryRun;
     }
@@ -327,30 +464,36 @@ class FunctionAnalysis {
 
   private chargeLoop(loop: ExpressionRef, s: State): void {
     if (!reachable(s) || this.dryRun) return;
-    this.loopChecks.set(loop, Math.max(this.loopChecks.get(loop) ?? 0, this.arrive(s)));
+    this.arrive(s);
+    this.loopChecks.set(loop, Math.max(this.loopChecks.get(loop) ?? 0, chargeOf(s)));
   }
 
   private conditional(expr: ExpressionRef, s: State): State {
     const b = this.binaryen;
     const afterCondition = advance(this.expression(accessor(b, 'If', 'getCondition')(expr), s), this.context.costs.cost('If'));
-    const ifTrue = this.expression(accessor(b, 'If', 'getIfTrue')(expr), afterCondition);
+    const ifTrueExpr = accessor(b, 'If', 'getIfTrue')(expr);
+    const ifTrue = this.expression(ifTrueExpr, afterCondition);
     const ifFalseExpr = accessor(b, 'If', 'getIfFalse')(expr);
-    return join(ifTrue, ifFalseExpr ? this.expression(ifFalseExpr, afterCondition) : afterCondition);
+    const ifFalse = ifFalseExpr ? this.expression(ifFalseExpr, afterCondition) : afterCondition;
+    return this.join([
+      { state: ifTrue, site: this.paySite(ifTrueExpr, true) },
+      { state: ifFalse, site: this.paySite(ifFalseExpr, true) },
+    ]);
   }
 
-  private sendTo(name: string, s: State): void {
-    const label = this.labels.get(name)?.at(-1);
-    if (!label) return;
-    if (label.loop) this.chargeLoop(label.site, s);
-    else label.arrived = join(label.arrived, s);
+  private sendTo(name: string, s: State, site?: PaySite): void {
+    this.labels.get(name)?.at(-1)?.arrivals.push({ state: s, site });
   }
 
   private branch(expr: ExpressionRef, s: State): State {
     const after = this.children(expr, s, 'Break');
     const name = accessor<string>(this.binaryen, 'Break', 'getName')(expr);
-    if (!this.labels.get(name)?.length) this.exit(after);
-    this.sendTo(name, after);
-    return accessor(this.binaryen, 'Break', 'getCondition')(expr) ? after : UNREACHABLE;
+    const conditional = accessor(this.binaryen, 'Break', 'getCondition')(expr);
+    // A branch pays right before it, a `br_if` only when taken (reduction-counter.ts).
+    const site = this.paySite(expr, false);
+    if (!this.labels.get(name)?.length) this.exit(after, site);
+    this.sendTo(name, after, site);
+    return conditional ? after : UNREACHABLE;
   }
 
   private switchBranch(expr: ExpressionRef, s: State): State {
@@ -367,10 +510,16 @@ class FunctionAnalysis {
     const prepaid = this.prepaidReturns(expr);
     const callee = this.context.summarize(targets, this.node, prepaid);
     if (callee.recursiveTargets.length) this.recursiveCalls.add(expr);
+    // What the caller brings to a callee with checks is paid: before the call when the checks
+    // are elsewhere (or forgiven when short), by the entry check of a function of its own cycle.
+    const brought = callee.reachesOtherChecks ? 0 : chargeOf(s);
+    const carried = callee.summary.pre === NONE || s.unpaid === NONE ? s.unpaid : 0;
     if (callee.summary.pre !== NONE && !this.dryRun) {
-      const charge = this.arrive(advance(s, callee.summary.pre));
-      for (const t of callee.recursiveTargets) raiseCharge(this.cycleEntryCharges, t, charge);
-      if (callee.reachesOtherChecks) this.chargeBefore(expr, Math.max(s.fromEntry, s.fromCheck));
+      const arrival = advance(s, callee.summary.pre);
+      this.arrive(arrival);
+      // Its own entry check is first: other targets' prefixes are charged by their own checks.
+      for (const t of callee.recursiveTargets) this.cycleEntryArrival(t, expr, { ...arrival, unpaid: brought });
+      if (callee.reachesOtherChecks) this.chargeBefore(expr, chargeOf(s));
     }
     const passed = advance(s, callee.summary.open);
     const after: State = {
@@ -378,14 +527,25 @@ class FunctionAnalysis {
       fromCheck: Math.max(passed.fromCheck, callee.summary.post),
       // The callee's `return` itself runs on the way back: the first unit of the return stretch.
       fromReturn: callee.recursiveTargets.length && prepaid ? Math.max(1, passed.fromReturn) : passed.fromReturn,
+      // The callee starts counting afresh; what it leaves unpaid adds to what the caller has not paid.
+      unpaid: carried + callee.summary.left,
     };
     if (isTailCall(this.binaryen, expr, kind)) {
       this.exit(after);
       return UNREACHABLE;
     }
     if (!callee.needsCheckAfter || !reachable(after)) return after;
-    if (!this.dryRun) this.afterCallChecks.set(expr, this.arrive(after));
+    if (!this.dryRun) {
+      this.arrive(after);
+      this.afterCallChecks.set(expr, chargeOf(after));
+    }
     return AFTER_CHECK;
+  }
+
+  private cycleEntryArrival(callee: string, call: ExpressionRef, state: State): void {
+    const arrivals = this.cycleEntryArrivals.get(callee) ?? [];
+    arrivals.push({ call, state });
+    this.cycleEntryArrivals.set(callee, arrivals);
   }
 }
 
@@ -399,15 +559,11 @@ interface CalleeSummary {
   needsCheckAfter: boolean;
 }
 
-function raiseCharge(charges: Map<string, number>, name: string, charge: number): void {
-  charges.set(name, Math.max(charges.get(name) ?? 0, charge));
-}
-
 /** What the analyses of all functions share: summaries so far and the options. */
 class PlanningContext {
   readonly plans = new Map<string, FunctionPlan>();
-  /** Current estimate of `post` for members of the component being analyzed. */
-  readonly postEstimates = new Map<string, number>();
+  /** Current estimates of `post` and `left` for members of the component being analyzed. */
+  readonly estimates = new Map<string, { post: number; left: number }>();
 
   constructor(
     readonly graph: CallGraph,
@@ -419,7 +575,7 @@ class PlanningContext {
   /** With `prepaidReturns`, returns from the caller's own cycle are left to the caller's return stretch. */
   summarize(targets: string[], caller: FunctionNode, prepaidReturns: boolean): CalleeSummary {
     const result: CalleeSummary = {
-      summary: { open: NONE, pre: NONE, post: NONE },
+      summary: { open: NONE, pre: NONE, post: NONE, left: NONE },
       recursiveTargets: [],
       reachesOtherChecks: false,
       needsCheckAfter: false,
@@ -429,15 +585,18 @@ class PlanningContext {
         open: Math.max(result.summary.open, s.open),
         pre: Math.max(result.summary.pre, s.pre),
         post: Math.max(result.summary.post, s.post),
+        left: Math.max(result.summary.left, s.left),
       };
     };
     for (const name of targets) {
       const node = this.graph.nodes.get(name);
       if (!node) continue;
       if (node.importName !== undefined) {
-        merge({ open: 1, pre: NONE, post: NONE });
+        merge({ open: 1, pre: NONE, post: NONE, left: 1 });
       } else if (node.scc === caller.scc) {
-        merge({ open: NONE, pre: 0, post: prepaidReturns ? NONE : (this.postEstimates.get(name) ?? 0) });
+        const estimate = this.estimates.get(name);
+        const [post, left] = prepaidReturns ? [NONE, NONE] : [estimate?.post ?? 0, estimate?.left ?? 0];
+        merge({ open: NONE, pre: 0, post, left });
         result.recursiveTargets.push(name);
         if (!prepaidReturns) result.needsCheckAfter = true;
       } else {
@@ -476,14 +635,12 @@ function placeChecks({ binaryen, module, progress }: PassContext, graph: CallGra
     if (members.length) planComponent(binaryen, module, context, members);
     progress.step(members.length);
   }
+  const entryCharges = chargeCycleEntries(context.plans);
   let bound = 0;
   let returnStretch = 0;
-  // Only the plans kept count: the analyses tried and dropped on the way charged nothing.
-  const entryCharges = new Map<string, number>();
   for (const plan of context.plans.values()) {
     bound = Math.max(bound, plan.bound);
     returnStretch = Math.max(returnStretch, plan.returnStretch);
-    for (const [callee, charge] of plan.cycleEntryCharges) raiseCharge(entryCharges, callee, charge);
   }
   for (const plan of context.plans.values()) {
     // Prepaid: every frame that will run this stretch was entered through the entry check.
@@ -496,15 +653,46 @@ function placeChecks({ binaryen, module, progress }: PassContext, graph: CallGra
   return { functions: context.plans, entryCharges, bound, returnStretch, limit: options.limit };
 }
 
-/** Analyzes the functions of one component until their `post` estimates settle. */
+/**
+ * The charge of each recursive function's entry check: what the calls from its own cycle bring
+ * unpaid, balanced like any join: a call that brings much more than the least pays the excess
+ * right before it (its instructions added to the caller's stretches). Only the plans kept
+ * count: the analyses tried and dropped on the way charged nothing.
+ */
+function chargeCycleEntries(plans: Map<string, FunctionPlan>): Map<string, number> {
+  const arrivals = new Map<string, (CycleCall & { plan: FunctionPlan })[]>();
+  for (const plan of plans.values())
+    for (const [callee, calls] of plan.cycleEntryArrivals) {
+      const list = arrivals.get(callee) ?? [];
+      for (const call of calls) list.push({ plan, ...call });
+      arrivals.set(callee, list);
+    }
+  const charges = new Map<string, number>();
+  for (const [callee, calls] of arrivals) {
+    const bySite = new Map(calls.map((call): [PaySite, CycleCall & { plan: FunctionPlan }] => [{ expr: call.call, after: false }, call]));
+    const { state, payments } = balance([...bySite].map(([site, { state }]) => ({ state, site })));
+    for (const { site, amount } of payments) {
+      const { plan, state: arrived } = bySite.get(site)!;
+      plan.decrements.set(site.expr, Math.max(plan.decrements.get(site.expr) ?? 0, amount));
+      plan.bound = Math.max(plan.bound, arrived.fromCheck + DECREMENT_COST);
+      plan.returnStretch = Math.max(plan.returnStretch, arrived.fromReturn + DECREMENT_COST);
+    }
+    charges.set(callee, chargeOf(state));
+  }
+  return charges;
+}
+
+/** Analyzes the functions of one component until their `post` and `left` estimates settle. */
 function planComponent(binaryen: Binaryen, module: Module, context: PlanningContext, members: FunctionNode[]): void {
   for (let round = 0; round <= members.length; round++) {
     let changed = false;
     for (const node of members) {
       const plan = planFunction(binaryen, module, context, node);
       context.plans.set(node.name, plan);
-      if (context.postEstimates.get(node.name) !== plan.summary.post) {
-        context.postEstimates.set(node.name, plan.summary.post);
+      const { post, left } = plan.summary;
+      const estimate = context.estimates.get(node.name);
+      if (estimate?.post !== post || estimate.left !== left) {
+        context.estimates.set(node.name, { post, left });
         changed = true;
       }
     }

@@ -3,8 +3,9 @@
 // A check is `lunatic_reductions -= charge; if (lunatic_reductions < 0) lunatic.yield()`.
 // The counter is an exported mutable global the host refills (docs/ABI.md); `yield` is the
 // import through which the host can preempt. Entry checks go first in the function body,
-// after-call checks right after the call (its result kept in a fresh local). Decrements (the
-// same subtraction, no test) go right before their loop or call.
+// after-call checks right after the call (its result kept in a scratch local). Decrements (the
+// same subtraction, no test) go right before their loop, call or `return`, on the taken side of
+// a branch, or right after an `if` arm or a block's last child (check-placement.ts says which).
 //
 // Loop checks call `yield` outside the loop: the check at the top of the body branches out,
 // `yield` is called, the charge is credited back and the loop is entered again from the top,
@@ -216,10 +217,12 @@ class CheckInjector extends Walker {
     if (kind === 'Loop') this.checkLoop(expr, counter);
     else if (CALL_KINDS.has(kind)) this.surroundCall(expr, kind, counter);
     else if (region && kind === 'Return') this.storeBeforeReturn(expr, counter);
-    else if (region && (kind === 'Break' || kind === 'Switch')) this.storeBeforeLeaving(expr, kind, region, counter);
+    else if (kind === 'Break' || kind === 'Switch') this.prepareBranch(expr, kind, region, counter);
     // After the check, so a call's decrement goes before the whole call-and-check.
+    const after = this.plan.decrementsAfter.get(expr);
+    if (after !== undefined) this.decrementAfter(after, counter);
     const decrement = this.plan.decrements.get(expr);
-    if (decrement !== undefined) this.decrementBefore(decrement, counter);
+    if (decrement !== undefined && kind !== 'Break') this.decrementBefore(decrement, counter);
     if (region?.root === expr && expr !== this.body) this.enterRegion(counter);
   }
 
@@ -273,6 +276,10 @@ class CheckInjector extends Walker {
     );
   }
 
+  private decrementAfter(charge: number, counter: Counter): void {
+    this.replaceCurrent(this.withAfter(this.currentExpression(), [this.checks.decrement(counter, charge)]));
+  }
+
   private checkLoop(loop: ExpressionRef, counter: Counter): void {
     const charge = this.plan.loopChecks.get(loop);
     if (charge !== undefined) this.replaceCurrent(this.checks.checkedLoop(counter, loop, charge));
@@ -309,13 +316,23 @@ class CheckInjector extends Walker {
   }
 
   /**
-   * A branch that can leave the region writes the copy back when it is taken. Its operands run
-   * first (they may still count), kept in fresh locals; a `br_if` stores only when taken, so a
-   * loop's exit test costs nothing on the iterations that stay.
+   * What a branch does when taken: pays what its path brings more than the others joining it
+   * (a decrement), and writes the copy back when it leaves the region.
    */
-  private storeBeforeLeaving(branch: ExpressionRef, kind: string, region: CounterRegion, counter: Counter): void {
+  private prepareBranch(branch: ExpressionRef, kind: string, region: CounterRegion | undefined, counter: Counter): void {
+    const paid = kind === 'Break' ? this.plan.decrements.get(branch) : undefined;
+    const leaves = region && !branchTargets(this.binaryen, branch, kind).every((name) => region.labels.has(name));
+    const taken = [...(paid === undefined ? [] : [this.checks.decrement(counter, paid)]), ...(leaves ? counter.store() : [])];
+    if (taken.length) this.whenTaken(branch, kind, taken);
+  }
+
+  /**
+   * Runs `taken` right before the branch, only when it is taken. Its operands run first (they
+   * may still count), kept in fresh locals; a `br_if` runs it inside an `if` on its condition, so
+   * a loop's exit test costs nothing on the iterations that stay.
+   */
+  private whenTaken(branch: ExpressionRef, kind: string, taken: ExpressionRef[]): void {
     const { binaryen, module } = this;
-    if (branchTargets(binaryen, branch, kind).every((name) => region.labels.has(name))) return;
     const slots = childSlots(binaryen, branch);
     // Dead code (an operand that never completes): the branch is never taken.
     if (slots.some((slot) => binaryen.getExpressionType(slot.get()) === binaryen.unreachable)) return;
@@ -324,18 +341,18 @@ class CheckInjector extends Walker {
     const spills = operands.map((slot) => this.spill(slot));
     const type = binaryen.getExpressionType(branch);
     if (!condition) {
-      this.replaceCurrent(module.block(null, [...spills, ...counter.store(), branch], binaryen.unreachable));
+      this.replaceCurrent(module.block(null, [...spills, ...taken, branch], binaryen.unreachable));
       return;
     }
     // br_if: the same branch made unconditional, taken inside an `if` on its condition.
     const name = accessor<string>(binaryen, 'Break', 'getName')(branch);
     const value = accessor<ExpressionRef>(binaryen, 'Break', 'getValue')(branch);
-    const taken = module.block(
+    const branchTaken = module.block(
       null,
-      [...counter.store(), module.br(name, undefined, value ? module.copyExpression(value) : undefined)],
+      [...taken, module.br(name, undefined, value ? module.copyExpression(value) : undefined)],
       binaryen.unreachable,
     );
-    const test = module.if(condition, taken);
+    const test = module.if(condition, branchTaken);
     this.replaceCurrent(module.block(null, [...spills, test, ...(value ? [value] : [])], type));
   }
 
@@ -399,7 +416,7 @@ function countingFunctions(graph: CallGraph, plan: Plan): Set<string> {
   const sinks = new Set<string>();
   for (const node of graph.nodes.values()) {
     const p = plan.functions.get(node.name);
-    const touches = p && (p.entryCheck || p.loopChecks.size || p.afterCallChecks.size || p.decrements.size);
+    const touches = p && (p.entryCheck || p.loopChecks.size || p.afterCallChecks.size || p.decrements.size || p.decrementsAfter.size);
     if (node.importName !== undefined || touches) sinks.add(node.name);
   }
   return new Set([...sinks, ...callersOf(graph, sinks)]);
@@ -434,7 +451,7 @@ function injectReductionChecks({ binaryen, module, progress }: PassContext, plan
     injector.walkFunction(func);
     injector.finish(functionPlan.entryCheck ? (plan.entryCharges.get(functionPlan.name) ?? 1) : undefined);
     counts.loops += functionPlan.loopChecks.size;
-    counts.decrements += functionPlan.decrements.size;
+    counts.decrements += functionPlan.decrements.size + functionPlan.decrementsAfter.size;
     counts.afterCalls += functionPlan.afterCallChecks.size;
     if (functionPlan.entryCheck) counts.entries++;
     counts.cachedCounters += new Set([...regions.values()].map((region) => region.root)).size;
