@@ -1,4 +1,5 @@
 // The library API of lunatic-instrument (Node). The browser entry is src/browser/index.ts.
+import { avoidEngineBugs } from './runtime/node/engine.js';
 
 // The instrumenter.
 export { instrument, DEFAULT_OPTIONS } from './instrument.js';
@@ -29,4 +30,9 @@ export { nodeDirectory } from './runtime/node/fs.js';
 export { processStdio, NodeInput, NodeOutput } from './runtime/node/stdio.js';
 export { NodeNetwork } from './runtime/node/net.js';
 export { joinNatsCluster } from './runtime/node/nats.js';
+export { avoidEngineBugs } from './runtime/node/engine.js';
 export type { NatsOptions } from './runtime/node/nats.js';
+
+// Node 20's V8 crashes under concurrent marking while large instrumented modules run: every
+// Node user of the runtime gets the workaround (src/runtime/node/engine.ts).
+avoidEngineBugs();

@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
+import { needsMarkingWorkaround } from '../src/runtime/node/engine.js';
 import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
@@ -206,5 +207,16 @@ describe('limits', () => {
     expect(spawn).toThrow(/^too many processes: 2 are alive/);
     expect(await Promise.all(running)).toEqual([{ code: 0 }, { code: 0 }]);
     expect(await spawn()).toEqual({ code: 0 });
+  });
+});
+
+describe('the V8 workaround', () => {
+  // Node 20 (V8 11.3) crashed under concurrent marking (src/runtime/node/engine.ts); Node 24 did not.
+  it('turns concurrent marking off below V8 13 only', () => {
+    expect(needsMarkingWorkaround('11.3.244.8-node.33')).toBe(true);
+    expect(needsMarkingWorkaround('12.4.254.21-node.33')).toBe(true);
+    expect(needsMarkingWorkaround('13.6.233.10-node.28')).toBe(false);
+    expect(needsMarkingWorkaround('14.0.1')).toBe(false);
+    expect(needsMarkingWorkaround('unknown')).toBe(false);
   });
 });

@@ -24,6 +24,7 @@ import {
 import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
 import { MAY_WAIT_IMPORTS } from '../../runtime/wasi/index.js';
 import { grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from '../../runtime/lunatic/index.js';
+import { avoidEngineBugs } from '../../runtime/node/engine.js';
 import { WorkerThreads } from '../../runtime/node/worker-threads.js';
 import { createSharedMemory, MAX_THREADS } from '../../runtime/threads/shared.js';
 import { ThreadPeers } from '../../runtime/threads/threads.js';
@@ -261,6 +262,7 @@ function spreadOverThreads(
 }
 
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
+  avoidEngineBugs();
   // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
   const { bytes, backend } = await prepare(argv.program, argv.hibernate && argv.backend === 'auto' ? 'auto-asyncify' : argv.backend);
   const module = await compile(argv.program, bytes);
