@@ -51,12 +51,6 @@ import type { CostModel } from './cost-model.js';
 import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
 import { branchTargets, childSlots, kindOf, Walker } from '../ir/walker.js';
 
-/** Whether an arrival can pay right after `expr`: its value, if any, waits in a scratch local meanwhile. */
-function payableAfter(binaryen: Binaryen, expr: ExpressionRef): boolean {
-  const type = binaryen.getExpressionType(expr);
-  return type === binaryen.none || type === binaryen.i32 || type === binaryen.i64 || type === binaryen.f32 || type === binaryen.f64;
-}
-
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
 const MIN_DECREMENT = 32;
@@ -112,7 +106,7 @@ function chargeOf(s: State): number {
 }
 
 /** Where a join's arrival can pay: right before an expression (a `br`, a `return`, a call) or right after one. */
-export interface PaySite {
+interface PaySite {
   expr: ExpressionRef;
   after: boolean;
 }
@@ -121,6 +115,12 @@ export interface PaySite {
 interface Arrival {
   state: State;
   site?: PaySite;
+}
+
+/** Whether an arrival can pay right after `expr`: its value, if any, waits in a scratch local meanwhile. */
+function payableAfter(binaryen: Binaryen, expr: ExpressionRef): boolean {
+  const type = binaryen.getExpressionType(expr);
+  return type === binaryen.none || type === binaryen.i32 || type === binaryen.i64 || type === binaryen.f32 || type === binaryen.f64;
 }
 
 /**

@@ -218,9 +218,10 @@ class CheckInjector extends Walker {
     else if (CALL_KINDS.has(kind)) this.surroundCall(expr, kind, counter);
     else if (region && kind === 'Return') this.storeBeforeReturn(expr, counter);
     else if (kind === 'Break' || kind === 'Switch') this.prepareBranch(expr, kind, region, counter);
-    // After the check, so a call's decrement goes before the whole call-and-check.
     const after = this.plan.decrementsAfter.get(expr);
     if (after !== undefined) this.decrementAfter(after, counter);
+    // After the check, so a call's decrement goes before the whole call-and-check (a branch's is
+    // on its taken side, prepareBranch).
     const decrement = this.plan.decrements.get(expr);
     if (decrement !== undefined && kind !== 'Break') this.decrementBefore(decrement, counter);
     if (region?.root === expr && expr !== this.body) this.enterRegion(counter);
