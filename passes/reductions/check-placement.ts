@@ -301,18 +301,16 @@ class FunctionAnalysis {
     if (!this.dryRun) this.exits.push({ state: s, site });
   }
 
-  /** The function's ways out joined: the longer ones pay their excess before returning. */
+  /**
+   * The function's ways out joined: the longer ones pay their excess before returning. The join
+   * is field by field, so it holds the summary (payments' instructions included).
+   */
   private leave(): void {
-    const { state, payments } = balance(this.exits);
-    this.record(payments);
-    const paid = new Set(payments.map((p) => p.site));
-    for (const { state: s, site } of this.exits) {
-      const out = site && paid.has(site) ? advance(s, DECREMENT_COST) : s;
-      this.summary.open = Math.max(this.summary.open, out.fromEntry);
-      this.summary.post = Math.max(this.summary.post, out.fromCheck, out.fromReturn);
-      this.returnStretch = Math.max(this.returnStretch, out.fromReturn);
-    }
-    this.summary.left = state.unpaid;
+    const out = this.join(this.exits);
+    this.summary.open = out.fromEntry;
+    this.summary.post = Math.max(out.fromCheck, out.fromReturn);
+    this.summary.left = out.unpaid;
+    this.returnStretch = Math.max(this.returnStretch, out.fromReturn);
   }
 
   /** Joins arrivals, recording what they pay (not while a loop is tried). */

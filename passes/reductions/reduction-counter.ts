@@ -368,12 +368,20 @@ class CheckInjector extends Walker {
   }
 }
 
+/** `max(lunatic_reductions, 0)`: what the helpers leave after a yield the host did not refill. */
+function flooredCounter(binaryen: Binaryen, module: Module): ExpressionRef {
+  const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
+  return module.select(module.i32.gt_s(counter(), module.i32.const(0)), counter(), module.i32.const(0));
+}
+
 /** Adds `lunatic_yield_global()`: yields, then takes a negative counter as 0 (the checks on the global). */
 function addGlobalYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): string {
   const name = freshFunctionName(module, 'lunatic_yield_global');
-  const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
-  const floor = module.select(module.i32.gt_s(counter(), module.i32.const(0)), counter(), module.i32.const(0));
-  const body = module.block(null, [module.call(yieldName, [], binaryen.none), module.global.set(REDUCTIONS_GLOBAL, floor)], binaryen.none);
+  const body = module.block(
+    null,
+    [module.call(yieldName, [], binaryen.none), module.global.set(REDUCTIONS_GLOBAL, flooredCounter(binaryen, module))],
+    binaryen.none,
+  );
   module.addFunction(name, binaryen.none, binaryen.none, [], body);
   return name;
 }
@@ -381,8 +389,7 @@ function addGlobalYieldHelper(binaryen: Binaryen, module: Module, yieldName: str
 /** Adds `lunatic_check_yield(counter, credit) -> max(counter after yield, 0) + credit`. */
 function addYieldHelper(binaryen: Binaryen, module: Module, yieldName: string): string {
   const name = freshFunctionName(module, 'lunatic_check_yield');
-  const counter = () => module.global.get(REDUCTIONS_GLOBAL, binaryen.i32);
-  const floor = module.select(module.i32.gt_s(counter(), module.i32.const(0)), counter(), module.i32.const(0));
+  const floor = flooredCounter(binaryen, module);
   module.addFunction(
     name,
     binaryen.createType([binaryen.i32, binaryen.i32]),
