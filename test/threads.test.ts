@@ -6,7 +6,8 @@
 // names, a message larger than a ring, and main's exit code while a child still runs on a worker.
 // The output must be the same on one thread and on two (Node 20, Asyncify) and on Node 24 (JSPI).
 // Sockets given across threads: the echo server with --threads 2 (1,000 clients, a crash); a
-// listener given to a process on the worker (test/threads/acceptor.c).
+// listener given to a process on the worker (test/threads/acceptor.c). Processes that move between
+// the threads while they compute (test/threads/movers.c) print what they print on one thread.
 import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
@@ -54,27 +55,33 @@ const CRASHES = [
   /^lunatic-instrument: process \d+ crashed: process \d+ exceeded its limit of 50000000 reductions\n/m,
 ];
 
+/**
+ * test/threads/NAME.c for the tests of a describe block, built before them: as built (Node 24
+ * instruments it in memory for JSPI) and instrumented once for Asyncify, in a directory of its own.
+ */
+function builtProgram(name: string, clang: string | undefined): { dir: string; plain: string; instrumented: string } {
+  const built = { dir: '', plain: '', instrumented: '' };
+  beforeAll(async () => {
+    if (!clang) return;
+    built.dir = mkdtempSync(join(tmpdir(), `lunatic-threads-${name}-`));
+    built.plain = join(built.dir, `${name}.wasm`);
+    built.instrumented = join(built.dir, `${name}-instrumented.wasm`);
+    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, `test/threads/${name}.c`), 'utf8'), { command: true });
+    writeFileSync(built.plain, bytes);
+    writeFileSync(built.instrumented, (await instrument(bytes)).binary);
+  }, 60_000);
+  afterAll(() => built.dir && rmSync(built.dir, { recursive: true, force: true }));
+  return built;
+}
+
 describe('the lunatic API across threads (lunatic-instrument run --threads)', () => {
   const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
   const node24 = requireNode24();
-  let dir: string;
-  /** The probe as built (Node 24 instruments it in memory for JSPI), and instrumented once for Asyncify. */
-  let plain: string;
-  let instrumented: string;
-  beforeAll(async () => {
-    if (!clang) return;
-    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-'));
-    plain = join(dir, 'probe.wasm');
-    instrumented = join(dir, 'probe-instrumented.wasm');
-    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/threads/probe.c'), 'utf8'), { command: true });
-    writeFileSync(plain, bytes);
-    writeFileSync(instrumented, (await instrument(bytes)).binary);
-  }, 60_000);
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  const built = builtProgram('probe', clang);
 
   async function expectProbe(node: string, threads: number): Promise<void> {
-    const program = node === process.execPath ? instrumented : plain;
-    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: dir });
+    const program = node === process.execPath ? built.instrumented : built.plain;
+    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: built.dir });
     expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 7, stdout: EXPECTED });
     for (const crash of CRASHES) expect(result.stderr).toMatch(crash);
     expect(result.stderr.match(/crashed/g)).toHaveLength(CRASHES.length);
@@ -159,19 +166,7 @@ describe('a listener given to a process on another thread (test/threads/acceptor
   const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
   const node24 = requireNode24();
   const running: ChildProcess[] = [];
-  let dir: string;
-  let plain: string;
-  let instrumented: string;
-  beforeAll(async () => {
-    if (!clang) return;
-    dir = mkdtempSync(join(tmpdir(), 'lunatic-threads-acceptor-'));
-    plain = join(dir, 'acceptor.wasm');
-    instrumented = join(dir, 'acceptor-instrumented.wasm');
-    const bytes = compileLunaticC(clang, readFileSync(join(projectRoot, 'test/threads/acceptor.c'), 'utf8'), { command: true });
-    writeFileSync(plain, bytes);
-    writeFileSync(instrumented, (await instrument(bytes)).binary);
-  }, 60_000);
-  afterAll(() => dir && rmSync(dir, { recursive: true, force: true }));
+  const built = builtProgram('acceptor', clang);
   afterEach(() => {
     for (const child of running.splice(0)) child.kill('SIGKILL');
   });
@@ -195,21 +190,21 @@ describe('a listener given to a process on another thread (test/threads/acceptor
 
   it.skipIf(!clang)(
     'accepts there, each connection proxied (Node 20, Asyncify)',
-    () => expectAccepts(process.execPath, instrumented),
+    () => expectAccepts(process.execPath, built.instrumented),
     60_000,
   );
-  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain), 60_000);
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, built.plain), 60_000);
   // each accepted connection (a proxy on the acceptor's thread) is given on to a handler: back to
   // the listener's thread as the socket itself, kept on the acceptor's, or on to a third thread
   it.skipIf(!clang)(
     'the accepted connections given on to handlers on every thread (2 and 3 threads)',
     async () => {
-      await expectAccepts(process.execPath, instrumented, 2, ['handlers']);
-      await expectAccepts(process.execPath, instrumented, 3, ['handlers']);
+      await expectAccepts(process.execPath, built.instrumented, 2, ['handlers']);
+      await expectAccepts(process.execPath, built.instrumented, 3, ['handlers']);
     },
     60_000,
   );
-  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, plain, 3, ['handlers']), 60_000);
+  it.skipIf(!clang || !node24)('the same on Node 24 (JSPI)', () => expectAccepts(node24!, built.plain, 3, ['handlers']), 60_000);
 });
 
 describe('--threads flag', () => {
@@ -230,4 +225,41 @@ describe('--threads flag', () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^lunatic-instrument: --threads above 1 with --node/);
   });
+});
+
+describe('processes moving between threads (test/threads/movers.c)', () => {
+  const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+  const node24 = requireNode24();
+  const built = builtProgram('movers', clang);
+
+  async function movers(node: string, module: string, flags: string[]): Promise<string> {
+    const result = await run(node, [BIN, 'run', module, ...flags], { cwd: built.dir });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toMatch(/^lunatic-instrument: process \d+ crashed: unreachable\n\s+at worker\n/m);
+    expect(result.stderr.match(/crashed/g)).toHaveLength(1);
+    return result.stdout;
+  }
+
+  it.skipIf(!clang)(
+    'prints on two threads, moving or not, what it prints on one (Node 20, Asyncify)',
+    async () => {
+      const one = await movers(process.execPath, built.instrumented, ['--threads', '1']);
+      expect(one).toMatch(
+        /^config given: 0, buddy linked: 0\n(worker \d: checksum [0-9a-f]{8}, received 100, in order 1, spawned [01]\n){6}/,
+      );
+      expect(one).toContain('workers ended: 5 exited, 1 crashed (worker 3), 0 killed\nbuddy: reason 2\n');
+      expect(await movers(process.execPath, built.instrumented, ['--threads', '2'])).toBe(one);
+      expect(await movers(process.execPath, built.instrumented, ['--threads', '2', '--no-move'])).toBe(one);
+    },
+    60_000,
+  );
+  // JSPI: only processes that have not started move
+  it.skipIf(!clang || !node24)(
+    'the same on Node 24 (JSPI)',
+    async () => {
+      const one = await movers(process.execPath, built.instrumented, ['--threads', '1']);
+      expect(await movers(node24!, built.plain, ['--threads', '2'])).toBe(one);
+    },
+    60_000,
+  );
 });

@@ -29,6 +29,7 @@ const peers = new ThreadPeers({
   program: lunatic.program(data.bytes, data.module),
   maxProcesses: data.config.maxProcesses,
   runnable: () => runtime.runnable,
+  moves: data.config.moves,
 });
 parentPort!.on('message', (message) => {
   if (message !== 'shutdown') return;

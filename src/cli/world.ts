@@ -3,6 +3,7 @@
 // worker: a Runtime, WASI with the program's arguments, environment, directories and this
 // thread's stdio, TCP, and crash reports of spawned processes on stderr.
 import { basename } from 'node:path';
+import { isMainThread } from 'node:worker_threads';
 import { InputError, messageOf, UsageError } from '../errors.js';
 import { DEFAULT_REDUCTIONS, Runtime } from '../runtime/index.js';
 import { Lunatic, type LunaticProcess } from '../runtime/lunatic/index.js';
@@ -25,6 +26,8 @@ export interface WorldConfig {
   hibernate?: boolean;
   hibernateAfterMs?: number;
   maxInstances?: number;
+  /** Runnable processes move from busy threads to idle ones (default true). */
+  moves?: boolean;
 }
 
 interface Preopen {
@@ -64,7 +67,13 @@ export function reportChildCrash(child: LunaticProcess): void {
 export async function buildWorld(config: WorldConfig): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
   const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
   const runtime = new Runtime({ backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances });
-  const wasiOptions = { args: [basename(config.program), ...config.args], env: config.env, ...processStdio() };
+  // a worker's stdio reaches the main thread's later: a process that wrote there stays (wasi/index.ts)
+  const wasiOptions = {
+    args: [basename(config.program), ...config.args],
+    env: config.env,
+    ...processStdio(),
+    outputArrivesLate: !isMainThread,
+  };
   const preopened = await preopens(config.dirs);
   const lunatic = new Lunatic({
     core: runtime,

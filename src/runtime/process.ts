@@ -24,7 +24,8 @@ import type { Hibernated, Tenant, Vessel, VesselPool, VesselSpec } from './vesse
 
 export type { TrapReport };
 
-export type ProcessState = 'runnable' | 'running' | 'waiting' | 'exited' | 'crashed';
+/** `moved`: it went on as a process of another thread (threads), which reports how it ends. */
+export type ProcessState = 'runnable' | 'running' | 'waiting' | 'exited' | 'crashed' | 'moved';
 
 /** How a process ended: exactly one of `code`, `trap`, `killed` is set. */
 export interface ExitStatus {
@@ -70,6 +71,21 @@ const NOT_STARTED = 'could not start';
 export const MIN_SLICE_MS = 1;
 
 const RESUME_EMPTY: Resumption = { ok: true, value: undefined };
+
+/**
+ * A runnable process leaving for another thread: what it takes along. One that had not started
+ * takes only its start (the spawn's entry and arguments, which the new thread has); one that ran
+ * was preempted at the end of a slice, and takes its memory, globals and unwound stack (Asyncify).
+ */
+export interface Departure {
+  /** Its memory, globals and suspended stack; undefined when it had not started. */
+  hibernated: Hibernated | undefined;
+  budgetsSpent: number;
+  yields: number;
+  hibernations: number;
+  /** What each of its reusable host modules carries (types.ts `carry`), in the order of its host modules. */
+  carried: unknown[];
+}
 
 export class Process implements Runnable, Tenant, WaitingLink {
   /** The current state; `exited` and `crashed` are final. */
@@ -123,13 +139,20 @@ export class Process implements Runnable, Tenant, WaitingLink {
   /** When the process last got the CPU: a slice lasts at least MIN_SLICE_MS from here. */
   private sliceStarted = 0;
 
-  /** @internal Created by `Runtime.spawn`. */
+  /** What its host modules carried from another thread, for the states made when it starts (or comes back). */
+  private carried: unknown[] | undefined;
+
+  /** @internal Created by `Runtime.spawn`, or by `Runtime.adopt` with the `arriving` process's departure from another thread. */
   constructor(
     readonly pid: number,
     private readonly scheduler: Scheduler,
     private readonly config: ProcessConfig,
+    arriving?: Departure,
   ) {
-    if (config.module instanceof WebAssembly.Module) {
+    if (arriving) {
+      this.arrive(arriving);
+      this.module = config.module as WebAssembly.Module;
+    } else if (config.module instanceof WebAssembly.Module) {
       this.module = config.module;
       scheduler.enqueue(this);
     } else {
@@ -185,7 +208,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
   }
 
   private get ended(): boolean {
-    return this.state === 'exited' || this.state === 'crashed';
+    return this.state === 'exited' || this.state === 'crashed' || this.state === 'moved';
   }
 
   /** Whether it is out of any instance, as a snapshot. */
@@ -196,22 +219,8 @@ export class Process implements Runnable, Tenant, WaitingLink {
   private begin(): void {
     this.checkAlive();
     const { config } = this;
-    const module = this.module!;
-    const info = instrumentInfoOf(module);
-    const backend = chooseBackend(config.backend, info);
-    this.backend = backend;
-    // With Asyncify only the listed imports can unwind; without it (JSPI) blocking is the host's
-    // choice. Every lunatic.* import may block (docs/ABI.md).
-    const blocking = info?.asyncify ? blockingGlobs(info.blockingImports) : blockingGlobs(config.blockingImports);
-    const spec: VesselSpec = {
-      module,
-      backend,
-      blocking,
-      reservedPages: config.reservedPages,
-      hostModules: config.hostModules,
-      resettable: info?.resettable === true,
-    };
-    this.hostStates = config.hostModules.map((hostModule) => (isReusable(hostModule) ? hostModule.state(this) : undefined));
+    const spec = this.specFor(this.module!);
+    this.makeHostStates();
     this.config.hibernation?.makeRoom(config.pool);
     const vessel = config.pool.acquire(spec, this, this.hostStates);
     this.spec = spec;
@@ -220,6 +229,100 @@ export class Process implements Runnable, Tenant, WaitingLink {
       throw new Error(`the module has no function export "${config.entry}" to start`);
     this.refillReductions(config.reductions);
     this.ran(vessel.suspender.start(config.entry, config.args));
+  }
+
+  /** What its instances are made for; the backend it runs on from now. */
+  private specFor(module: WebAssembly.Module): VesselSpec {
+    const { config } = this;
+    const info = instrumentInfoOf(module);
+    const backend = chooseBackend(config.backend, info);
+    this.backend = backend;
+    // With Asyncify only the listed imports can unwind; without it (JSPI) blocking is the host's
+    // choice. Every lunatic.* import may block (docs/ABI.md).
+    const blocking = info?.asyncify ? blockingGlobs(info.blockingImports) : blockingGlobs(config.blockingImports);
+    return {
+      module,
+      backend,
+      blocking,
+      reservedPages: config.reservedPages,
+      hostModules: config.hostModules,
+      resettable: info?.resettable === true,
+    };
+  }
+
+  /** Its reusable host modules' states: fresh, or from what they carried from another thread. */
+  private makeHostStates(): void {
+    const carried = this.carried;
+    this.carried = undefined;
+    this.hostStates = this.config.hostModules.map((hostModule, i) =>
+      isReusable(hostModule) ? hostModule.state(this, carried?.[i]) : undefined,
+    );
+  }
+
+  /**
+   * @internal Whether it can leave for another thread now: runnable, not started yet or (on
+   * Asyncify, in an instance that can be reset) preempted at the end of a slice, and every host
+   * module state it has can be carried. Returns what they carry, or undefined.
+   */
+  departable(): unknown[] | undefined {
+    if (this.state !== 'runnable' || this.killed || this.stepping || this.resumption !== RESUME_EMPTY || this.unsettledPromise)
+      return undefined;
+    if (this.spec) {
+      if (this.backend !== 'asyncify' || this.jspiResume) return undefined;
+      if (!this.hibernated && this.vessel?.shelf.reusable !== true) return undefined;
+    } else if (!this.module) {
+      return undefined; // still compiling
+    }
+    const carried: unknown[] = [];
+    const hostModules = this.config.hostModules;
+    for (let i = 0; i < this.hostStates.length; i++) {
+      const hostModule = hostModules[i]!;
+      if (!isReusable(hostModule) || !hostModule.carry) continue;
+      const carries = hostModule.carry(this.hostStates[i]);
+      if (carries === undefined) return undefined;
+      carried[i] = carries;
+    }
+    return carried;
+  }
+
+  /**
+   * @internal Leaves this runtime for another thread (`departable` said it can, and the scheduler
+   * let it out of its queue): out of its instance as a snapshot, forgotten here without an end.
+   */
+  depart(carried: unknown[]): Departure {
+    let hibernated = this.hibernated;
+    const vessel = this.vessel;
+    if (vessel) {
+      hibernated = vessel.hibernate();
+      vessel.release();
+    }
+    this.vessel = undefined;
+    this.hibernated = undefined;
+    this.config.hibernation?.woke(this);
+    this.state = 'moved';
+    this.config.ended(this);
+    const { budgetsSpent, yields, hibernations } = this;
+    return { hibernated, budgetsSpent, yields, hibernations, carried };
+  }
+
+  /**
+   * @internal A process that arrived from another thread may run from now (its thread saw to it
+   * that what was sent to it before arrives first, and that what it sends now cannot overtake
+   * what it sent there).
+   */
+  settle(): void {
+    if (!this.ended) this.scheduler.enqueue(this);
+  }
+
+  /** Takes up where it left off on another thread: as a hibernated process that comes back at its first turn (once `settle`d). */
+  private arrive(departure: Departure): void {
+    this.budgetsSpent = departure.budgetsSpent;
+    this.yields = departure.yields;
+    this.hibernations = departure.hibernations;
+    this.carried = departure.carried;
+    if (!departure.hibernated) return; // starts here as it would have there
+    this.spec = this.specFor(this.config.module as WebAssembly.Module);
+    this.hibernated = departure.hibernated; // its host states are made when it comes back, once the host knows it
   }
 
   private resume(): void {
@@ -251,6 +354,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
   /** Out of hibernation: into a vessel of its spec, with its memory, globals and stack. */
   private comeBack(): void {
     const hibernated = this.hibernated!;
+    if (this.carried) this.makeHostStates(); // it arrived from another thread
     this.config.hibernation?.makeRoom(this.config.pool);
     const vessel = this.config.pool.acquire(this.spec!, this, this.hostStates);
     vessel.restore(hibernated);

@@ -1,7 +1,7 @@
 // The runtime: spawns processes on one event loop and shares the scheduler between them.
 import { blockingImportGlobs } from '../blocking-imports.js';
 import { Hibernation } from './hibernation.js';
-import { Process } from './process.js';
+import { type Departure, Process } from './process.js';
 import { DEFAULT_BATCH_MS, Scheduler } from './scheduler.js';
 import type { BackendChoice } from './suspend.js';
 import type { HostModule } from './types.js';
@@ -142,21 +142,54 @@ export class Runtime {
    * `exited`; a spawn beyond `maxProcesses` throws ProcessLimitError.
    */
   spawn(module: WebAssembly.Module | Uint8Array, options: SpawnOptions = {}): Process {
+    return this.admit(module, options);
+  }
+
+  /**
+   * Takes in a process that left another thread's runtime (`withdraw` there), under the same
+   * pid: it goes on from where it was preempted (or starts, if it had not). Counts against
+   * `maxProcesses` as a spawn does.
+   */
+  adopt(module: WebAssembly.Module, options: SpawnOptions, departure: Departure): Process {
+    return this.admit(module, options, departure);
+  }
+
+  /**
+   * Takes out of the run queue a process that may go on on another thread (`accept` has the last
+   * word), and lets it go: forgotten here, with no end. Undefined when none of the last queued can.
+   */
+  withdraw(accept: (process: Process) => boolean): { process: Process; departure: Departure } | undefined {
+    let carried: unknown[] | undefined;
+    const process = this.scheduler.withdraw((runnable) => {
+      const candidate = runnable as Process;
+      carried = candidate.departable();
+      return carried !== undefined && accept(candidate);
+    }) as Process | undefined;
+    if (!process) return undefined;
+    return { process, departure: process.depart(carried!) };
+  }
+
+  private admit(module: WebAssembly.Module | Uint8Array, options: SpawnOptions, arriving?: Departure): Process {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     if (this.live.size >= limit) throw new ProcessLimitError(limit);
-    const process = new Process(options.pid ?? this.nextPid++, this.scheduler, {
-      module: module instanceof WebAssembly.Module ? module : this.compile(module),
-      hostModules: options.hostModules ?? [],
-      backend: this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto'),
-      reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,
-      reservedPages: options.reservedPages ?? this.options.reservedPages,
-      entry: options.entry ?? '_start',
-      args: options.args ?? [],
-      blockingImports: this.globsOf(options.blockingImports),
-      pool: this.pool,
-      hibernation: this.hibernation,
-      ended: this.forget,
-    });
+    const process = new Process(
+      options.pid ?? this.nextPid++,
+      this.scheduler,
+      {
+        module: module instanceof WebAssembly.Module ? module : this.compile(module),
+        hostModules: options.hostModules ?? [],
+        backend: this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto'),
+        reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,
+        reservedPages: options.reservedPages ?? this.options.reservedPages,
+        entry: options.entry ?? '_start',
+        args: options.args ?? [],
+        blockingImports: this.globsOf(options.blockingImports),
+        pool: this.pool,
+        hibernation: this.hibernation,
+        ended: this.forget,
+      },
+      arriving,
+    );
     this.live.add(process);
     return process;
   }

@@ -57,7 +57,26 @@ class RunQueue {
     }
     return process;
   }
+
+  /** The last queued item that `accept` takes, looking at `limit` items from the tail at most. */
+  findFromTail(accept: (process: Runnable) => boolean, limit: number): Runnable | undefined {
+    for (let i = this.items.length - 1; i >= this.head && i >= this.items.length - limit; i--) {
+      if (accept(this.items[i]!)) return this.items[i];
+    }
+    return undefined;
+  }
+
+  /** Takes `process` out of the queue (O(n): only when it moves to another thread). */
+  remove(process: Runnable): boolean {
+    const at = this.items.indexOf(process, this.head);
+    if (at < 0) return false;
+    this.items.splice(at, 1);
+    return true;
+  }
 }
+
+/** Queued processes looked at for one to move to another thread: the last ones to run (a few: the look runs every millisecond). */
+const MOVE_LOOKAHEAD = 16;
 
 export class Scheduler {
   /** Woken by the event loop (timers, I/O): they take every other turn. */
@@ -93,6 +112,16 @@ export class Scheduler {
     if (this.looping || this.current || this.dispatchQueued || this.waitingForEventLoop) return;
     this.dispatchQueued = true;
     queueMicrotask(this.dispatch);
+  }
+
+  /**
+   * Takes out of the queue a process that `accept` lets move to another thread: one of the last
+   * queued, which would wait longest here (those the event loop woke stay: they are due).
+   */
+  withdraw(accept: (process: Runnable) => boolean): Runnable | undefined {
+    const process = this.queue.findFromTail(accept, MOVE_LOOKAHEAD);
+    if (process) this.queue.remove(process);
+    return process;
   }
 
   /** A process that `step` left running (JSPI) has stopped: the batch goes on. */

@@ -69,8 +69,17 @@ export interface HostModuleKind<State> {
 export interface ReusableHostModule<State> {
   /** The same object for every process: instances made for one serve the others. */
   readonly kind: HostModuleKind<State>;
-  /** The state of one process, made when it is spawned: data, not functions. */
-  state(ctx: ProcessContext): State;
+  /**
+   * The state of one process, made when it is spawned: data, not functions; or, for a process
+   * that moved here from another thread, from what `carry` gave there.
+   */
+  state(ctx: ProcessContext, carried?: unknown): State;
+  /**
+   * What of `state` a process moving to another thread takes along (plain, cloneable data), or
+   * undefined when the state cannot move (an open file, bytes read from stdin). A module
+   * without `carry` makes a fresh state on the other side.
+   */
+  carry?(state: State): unknown;
 }
 
 export function isReusable(hostModule: HostModule): hostModule is ReusableHostModule<unknown> {

@@ -9,10 +9,14 @@ import { createSharedMemory } from '../../src/runtime/threads/shared.js';
 import { ThreadPeers } from '../../src/runtime/threads/threads.js';
 
 /** Joins `worlds` (world i is thread i) without reading the rings yet: each starts with its `listen()`. */
-export function joinThreads(worlds: Array<{ runtime: Runtime; lunatic: Lunatic }>, program: Program): ThreadPeers[] {
+export function joinThreads(
+  worlds: Array<{ runtime: Runtime; lunatic: Lunatic }>,
+  program: Program,
+  { moves = true }: { moves?: boolean } = {},
+): ThreadPeers[] {
   const memory = createSharedMemory(worlds.length);
   return worlds.map(
-    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, runnable: () => runtime.runnable }),
+    ({ runtime, lunatic }, index) => new ThreadPeers({ index, memory, world: lunatic, program, runnable: () => runtime.runnable, moves }),
   );
 }
 

@@ -54,6 +54,7 @@ interface RunArgs extends ClusterArgs {
   hibernateAfter?: number;
   maxInstances?: number;
   threads?: number;
+  move: boolean;
 }
 
 function parseEnv(specs: string[]): Record<string, string> {
@@ -130,6 +131,12 @@ function builder(yargs: Argv): Argv<RunArgs> {
       .option('threads', {
         describe: `threads the processes run on (worker_threads, started on first use; default: the machine's cores; 1: one event loop)`,
         type: 'number',
+      })
+      .option('move', {
+        describe:
+          'move runnable processes from a busy thread to one with less to run (processes not started yet, and Asyncify processes preempted at the end of a slice); --no-move: they stay where they were placed',
+        type: 'boolean',
+        default: true,
       })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
   );
@@ -257,7 +264,17 @@ function spreadOverThreads(
   const maxProcesses = config.maxProcesses ?? DEFAULT_MAX_PROCESSES;
   const { runtime, lunatic } = world;
   const runnable = () => runtime.runnable;
-  new ThreadPeers({ index: 0, memory, world: lunatic, program, ensureStarted: workers.ensureStarted, maxProcesses, runnable }).listen();
+  const { moves } = config;
+  new ThreadPeers({
+    index: 0,
+    memory,
+    world: lunatic,
+    program,
+    ensureStarted: workers.ensureStarted,
+    maxProcesses,
+    runnable,
+    moves,
+  }).listen();
   return workers;
 }
 
@@ -277,6 +294,7 @@ async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
     hibernate: argv.hibernate,
     hibernateAfterMs: argv.hibernateAfter,
     maxInstances: argv.maxInstances,
+    moves: argv.move,
   };
   const world = await buildWorld(config);
   const { lunatic } = world;

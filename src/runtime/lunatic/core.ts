@@ -1,7 +1,8 @@
 // What the lunatic API needs from the runtime core, as a small interface: start a process on
 // an export of a module with arguments, and for each process its pid, its end, kill and how
-// many reduction budgets it spent. `Runtime` (src/runtime/runtime.ts) satisfies it.
-import type { ExitStatus } from '../process.js';
+// many reduction budgets it spent; on several threads, let a runnable process go and take one
+// in. `Runtime` (src/runtime/runtime.ts) satisfies it.
+import type { Departure, ExitStatus } from '../process.js';
 import type { HostModule } from '../types.js';
 
 export interface CoreSpawnOptions {
@@ -27,9 +28,15 @@ export interface CoreProcess {
   /** It is out of any instance, as a snapshot (its memory cannot be reached). */
   readonly isHibernating: boolean;
   kill(): void;
+  /** A process taken in from another thread (`ProcessCore.adopt`) runs from now. */
+  settle?(): void;
 }
 
 export interface ProcessCore {
   /** Throws ProcessLimitError (src/runtime/runtime.ts) past the runtime's process limit. */
   spawn(module: WebAssembly.Module, options: CoreSpawnOptions): CoreProcess;
+  /** A process that left another thread's core (`withdraw`), going on here under its pid. */
+  adopt?(module: WebAssembly.Module, options: CoreSpawnOptions, departure: Departure): CoreProcess;
+  /** Lets go of a runnable process that may go on on another thread and that `accept` takes; forgotten here without an end. */
+  withdraw?(accept: (process: CoreProcess) => boolean): { process: CoreProcess; departure: Departure } | undefined;
 }

@@ -74,6 +74,11 @@ export class HandleTable {
     this.byOwner.delete(owner);
   }
 
+  /** The handles `owner` holds, with their resources. */
+  heldBy(owner: number): Array<[handle: number, resource: Resource]> {
+    return [...(this.byOwner.get(owner) ?? [])].map((handle) => [handle, this.entries.get(handle)!.resource]);
+  }
+
   /** How many handles are open (all processes). */
   get size(): number {
     return this.entries.size;

@@ -1,6 +1,6 @@
 // The lunatic process API as a host module: spawn, messages, links, TCP, permissions.
 export { Lunatic, LunaticProcess } from './lunatic.js';
-export type { LunaticOptions, Program, StartOptions } from './lunatic.js';
+export type { Emigrant, LunaticOptions, Program, StartOptions } from './lunatic.js';
 export type { CoreProcess, CoreSpawnOptions, ProcessCore } from './core.js';
 export type { Connection, Listener, Network } from './network.js';
 export { Errno, LunaticError } from './errno.js';

@@ -3,7 +3,7 @@
 // others from wasm), delivers messages, propagates failures along links, sends DOWN
 // notifications, closes a process's handles when it ends and enforces the per-process limits.
 import { instrumentInfoOf } from '../module-info.js';
-import type { ExitStatus } from '../process.js';
+import type { Departure, ExitStatus } from '../process.js';
 import type { HostModule, ReusableHostModule } from '../types.js';
 import type { ReceiveWait } from './api-message.js';
 import { ProcessLimitError } from '../runtime.js';
@@ -12,7 +12,7 @@ import { type EntryParam, entryArgs, spawnableFunctions, TABLE_ENTRY_EXPORT } fr
 import { Errno, LunaticError } from './errno.js';
 import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
-import { Mailbox, type MailboxBound } from './mailbox.js';
+import { Mailbox, type MailboxBound, type Message } from './mailbox.js';
 import type { Network } from './network.js';
 import { Pids } from './pids.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
@@ -62,6 +62,28 @@ export interface StartOptions {
   pid?: number;
 }
 
+/**
+ * A runnable process leaving this thread for another (threads): its core's departure and what
+ * the world knows of it. Its sockets and listeners would have to stay (they are this thread's),
+ * so only a process holding none (configurations move) leaves.
+ */
+export interface Emigrant {
+  pid: number;
+  permissions: Permissions;
+  /** The export it started with (or starts with, if it had not) and its arguments. */
+  entry: string;
+  args: unknown[];
+  links: number[];
+  monitoredBy: number[];
+  monitoring: number[];
+  trapLinks: boolean;
+  /** Its mailbox, in order (their room in the shared bound stays taken). */
+  messages: Message[];
+  /** The configurations it holds: handle numbers are global, so they keep theirs. */
+  configs: Array<{ handle: number; permissions: Permissions }>;
+  departure: Departure;
+}
+
 export class LunaticProcess {
   readonly mailbox: Mailbox;
   readonly links = new Pids();
@@ -78,12 +100,19 @@ export class LunaticProcess {
   receiving: ReceiveWait | undefined;
   /** It has a memory or reduction limit to check at every call. */
   readonly limited: boolean;
+  /**
+   * It may move to another thread: spawned from wasm (the embedder's first process stays, since
+   * the embedder awaits its end on this thread).
+   */
+  mobile = false;
   private exitedPromise: Promise<ExitStatus> | undefined;
 
   constructor(
     readonly core: CoreProcess,
     readonly program: Program,
     readonly permissions: Permissions,
+    /** The export it runs and its arguments (to start it on another thread if it moves first). */
+    readonly entryCall: { entry: string; args: unknown[] },
     private readonly pidBase = 0,
     mailboxBound?: MailboxBound,
   ) {
@@ -183,24 +212,103 @@ export class Lunatic {
    */
   start(program: Program, options: StartOptions): LunaticProcess {
     const { permissions } = options;
+    const { blockingImports } = this.options;
+    const pid = options.pid ?? this.threads?.allocatePid(permissions.mailboxCapacity);
+    if (pid === -1) throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
+    const call = entryCall(program, options);
+    const core = this.spawnCore(program, { hostModules: this.hostModulesFor(permissions), ...call, blockingImports, pid });
+    if (this.remote && core.pid >= LOCAL_PID_LIMIT) {
+      core.kill(); // its pid would spill into the node index (remote.ts)
+      throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
+    }
+    return this.admit(core, program, permissions, call, pid);
+  }
+
+  /** The world's part of a process its core just made: its mailbox, its limits, its end. */
+  private admit(
+    core: CoreProcess,
+    program: Program,
+    permissions: Permissions,
+    call: LunaticProcess['entryCall'],
+    pid?: number,
+  ): LunaticProcess {
+    const bound = pid === undefined ? undefined : this.threads?.mailboxBound(pid); // shared by every thread's senders
+    const process = new LunaticProcess(core, program, permissions, call, this.pidBase, bound);
+    this.live.set(process.pid, process);
+    if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
+    core.onEnd((status) => this.ended(process, process.statusOf(status)));
+    return process;
+  }
+
+  /** The host modules of a process with `permissions` (made once per set: children mostly share their parent's). */
+  private hostModulesFor(permissions: Permissions): HostModule[] {
     let hostModules = this.hostModulesOf.get(permissions);
     if (!hostModules) {
       hostModules = [...(this.options.hostModules?.(permissions) ?? []), this.hostModule];
       this.hostModulesOf.set(permissions, hostModules);
     }
-    const { blockingImports } = this.options;
-    const pid = options.pid ?? this.threads?.allocatePid(permissions.mailboxCapacity);
-    if (pid === -1) throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
-    const core = this.spawnCore(program, { hostModules, ...entryCall(program, options), blockingImports, pid });
-    const bound = pid === undefined ? undefined : this.threads?.mailboxBound(pid); // shared by every thread's senders
-    const process = new LunaticProcess(core, program, permissions, this.pidBase, bound);
-    if (this.remote && core.pid >= LOCAL_PID_LIMIT) {
-      core.kill(); // its pid would spill into the node index (remote.ts)
-      throw new LunaticError(Errno.NOMEM, `this node started its ${LOCAL_PID_LIMIT - 1} processes: no pid is left`);
+    return hostModules;
+  }
+
+  /**
+   * Lets a runnable process of this thread go to another (threads): one the core can let go (not
+   * started, or preempted on Asyncify) that was spawned from wasm and holds no socket or
+   * listener, and that `accept` lets go. It is forgotten here without an end; undefined when none can go.
+   */
+  emigrate(accept: (pid: number) => boolean = () => true): Emigrant | undefined {
+    const withdrawn = this.options.core.withdraw?.((core) => {
+      const process = this.live.get(this.pidBase + core.pid);
+      return this.canEmigrate(process) && accept(process!.pid);
+    });
+    if (!withdrawn) return undefined;
+    const process = this.live.get(this.pidBase + withdrawn.process.pid)!;
+    this.live.delete(process.pid);
+    this.forgetLimits(process);
+    const configs = this.handles.heldBy(process.pid).map(([handle, resource]) => {
+      this.handles.detach(process.pid, handle);
+      return { handle, permissions: (resource as unknown as { permissions: Permissions }).permissions };
+    });
+    return {
+      pid: process.pid,
+      permissions: process.permissions,
+      ...process.entryCall,
+      links: [...process.links],
+      monitoredBy: [...process.monitoredBy],
+      monitoring: [...process.monitoring],
+      trapLinks: process.trapLinks,
+      messages: process.mailbox.takeAll(),
+      configs,
+      departure: withdrawn.departure,
+    };
+  }
+
+  private canEmigrate(process: LunaticProcess | undefined): boolean {
+    if (!process?.mobile || process.endReason) return false;
+    for (const [, resource] of this.handles.heldBy(process.pid)) if (resource.kind !== 'config') return false;
+    return true;
+  }
+
+  /** Takes in a process that left another thread (`emigrate` there): it goes on here under its pid. */
+  immigrate(program: Program, emigrant: Emigrant): LunaticProcess {
+    const { pid, permissions, entry, args } = emigrant;
+    const options = { hostModules: this.hostModulesFor(permissions), entry, args, blockingImports: this.options.blockingImports, pid };
+    const adopt = this.options.core.adopt;
+    if (!adopt) throw new Error('this runtime core cannot take in processes from other threads');
+    let core: CoreProcess;
+    try {
+      core = adopt.call(this.options.core, program.module, options, emigrant.departure);
+    } catch (error) {
+      if (error instanceof ProcessLimitError) throw new LunaticError(Errno.NOMEM, error.message);
+      throw error;
     }
-    this.live.set(process.pid, process);
-    if (permissions.maxMemoryPages !== undefined || permissions.maxReductions !== undefined) this.watch(process);
-    core.onEnd((status) => this.ended(process, process.statusOf(status)));
+    const process = this.admit(core, program, permissions, { entry, args }, pid);
+    process.mobile = true;
+    process.trapLinks = emigrant.trapLinks;
+    for (const other of emigrant.links) process.links.add(other);
+    for (const other of emigrant.monitoredBy) process.monitoredBy.add(other);
+    for (const other of emigrant.monitoring) process.monitoring.add(other);
+    process.mailbox.adopt(emigrant.messages);
+    this.options.onSpawn?.(process);
     return process;
   }
 
@@ -218,6 +326,7 @@ export class Lunatic {
   spawn(parent: LunaticProcess, options: StartOptions & { link: boolean; monitor?: boolean }): LunaticProcess {
     checkSpawnable(parent.program, options);
     const child = this.start(parent.program, options);
+    child.mobile = true;
     if (options.link) this.link(parent, child);
     if (options.monitor) this.monitor(parent, child);
     this.options.onSpawn?.(child);
@@ -307,22 +416,27 @@ export class Lunatic {
     }, WATCHDOG_MS);
   }
 
-  private ended(process: LunaticProcess, status: ExitStatus): void {
-    this.live.delete(process.pid);
+  private forgetLimits(process: LunaticProcess): void {
     this.limited.delete(process);
     if (this.limited.size === 0 && this.watchdog !== undefined) {
       clearInterval(this.watchdog);
       this.watchdog = undefined;
     }
+  }
+
+  private ended(process: LunaticProcess, status: ExitStatus): void {
+    this.live.delete(process.pid);
+    this.forgetLimits(process);
     this.handles.closeAll(process.pid);
     this.remote?.ended(process, status);
     this.threads?.ended(process, status);
     this.registry.forget(process.pid);
     // Both sides of a monitor forget the ended process, so a long-lived process watched by (or
     // watching) many short-lived ones keeps no trace of them.
-    for (const pid of process.monitoring) this.live.get(pid)?.monitoredBy.delete(process.pid);
-    for (const pid of process.monitoredBy) this.deliverDown(pid, process.pid, reasonOf(status), status.code ?? 0);
-    for (const pid of process.links) this.deliverLinkExit(pid, process.pid, reasonOf(status), status.code ?? 0);
+    // (a process that is here but not local, just arrived from another thread, is told through the threads, in order)
+    for (const pid of process.monitoring) if (this.isLocal(pid)) this.live.get(pid)?.monitoredBy.delete(process.pid);
+    for (const pid of process.monitoredBy) if (this.isLocal(pid)) this.deliverDown(pid, process.pid, reasonOf(status), status.code ?? 0);
+    for (const pid of process.links) if (this.isLocal(pid)) this.deliverLinkExit(pid, process.pid, reasonOf(status), status.code ?? 0);
   }
 
   /** Process `pid` (of this node or another) ended: a DOWN message for `watcherPid`, if it lives here. */

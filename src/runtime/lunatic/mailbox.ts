@@ -129,6 +129,23 @@ export class Mailbox {
     this.shared?.release(bytes);
   }
 
+  /**
+   * Every queued message, in order, taken out for the process's move to another thread: their
+   * room in the shared bound stays taken, since they go on waiting there (`adopt`).
+   */
+  takeAll(): Message[] {
+    const messages = this.messages.slice(this.head);
+    this.messages = NO_MESSAGES;
+    this.head = 0;
+    this.bytes = 0;
+    return messages;
+  }
+
+  /** The messages a process brought from another thread (`takeAll` there), queued first, their room already taken. */
+  adopt(messages: readonly Message[]): void {
+    for (const message of messages) this.push(message);
+  }
+
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
   wait(receiver: Receiver | undefined): void {
     this.receiver = receiver;

@@ -15,6 +15,11 @@ export class Registry {
   private readonly pids = new Map<string, number>();
   private readonly names = new Map<number, Set<string>>();
 
+  /** Whether `pid` holds a name here. */
+  holdsName(pid: number): boolean {
+    return (this.names.get(pid)?.size ?? 0) > 0;
+  }
+
   register(pid: number, name: string): void {
     checkName(name);
     const owner = this.pids.get(name);

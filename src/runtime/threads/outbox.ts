@@ -23,6 +23,7 @@ export const Kind = {
   REPLY: 7,
   PART: 8,
   LAST: 9,
+  MOVE: 10,
 } as const;
 
 const EMPTY = new Uint8Array(0);

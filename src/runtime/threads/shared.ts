@@ -26,12 +26,13 @@ export function ringCapacity(threads: number): number {
 const NEXT_PID = 0;
 const NEXT_HANDLE = 1;
 const COUNTERS = 2;
-/** Int32 cells per thread after the counters: live processes, doorbell, runnable, spawns on their way. */
-const PER_THREAD = 4;
+/** Int32 cells per thread after the counters: live processes, doorbell, runnable, spawns (and moves) on their way, started. */
+const PER_THREAD = 5;
 const LIVE = 0;
 const DOORBELL = 1;
 const RUNNABLE = 2;
 const ARRIVING = 3;
+const STARTED = 4;
 
 /** Directory byte of a pid: 0 never used; 1..64 alive on thread value-1; ENDED + reason once ended. */
 const ENDED = 128;
@@ -163,6 +164,27 @@ export class SharedState {
   ended(pid: number, thread: number, reason: number): void {
     Atomics.store(this.directory, pid, ENDED + reason);
     Atomics.sub(this.control, this.cell(LIVE, thread), 1);
+  }
+
+  /**
+   * `pid` moves from `from` to `to`: it lives there from now for every thread's senders, and is
+   * counted there (and as on its way, until `to` takes it in).
+   */
+  moved(pid: number, from: number, to: number): void {
+    Atomics.store(this.directory, pid, to + 1);
+    Atomics.sub(this.control, this.cell(LIVE, from), 1);
+    Atomics.add(this.control, this.cell(LIVE, to), 1);
+    Atomics.add(this.control, this.cell(ARRIVING, to), 1);
+  }
+
+  /** Thread `thread` reads its rings from now (before it reads any). */
+  markStarted(thread: number): void {
+    Atomics.store(this.control, this.cell(STARTED, thread), 1);
+  }
+
+  /** Whether thread `thread` reads its rings (a thread that does not has sent nothing either). */
+  started(thread: number): boolean {
+    return Atomics.load(this.control, this.cell(STARTED, thread)) === 1;
   }
 
   /** Live processes of `thread`. */

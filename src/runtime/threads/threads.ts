@@ -14,6 +14,15 @@
 //   CONTROL  u8 op @1, i32 a @4, b @8, c @12, d @16 (Op below)
 //   SPAWN, GIVE, NAME, REPLY: JSON text @4
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
+//   MOVE     a process moving here (migration.ts)
+//
+// A runnable process may move from a busy thread to one with less to run (`balance`): the old
+// thread sends it in a MOVE record and points the directory at the new one, forwards what still
+// comes for it, and asks every other thread to FLUSH (answer FLUSHED once all it sent before is
+// read); once all have, it sends SETTLED. Until then the new thread holds the process and what
+// others send it directly (they may have sent earlier records through the old thread, still to be
+// forwarded; the process's own records from there may still be in that thread's rings), so what
+// one process sends another still arrives in order (docs/THREADS.md).
 import { ConfigResource } from '../lunatic/api-config.js';
 import type { MailboxBound } from '../lunatic/mailbox.js';
 import { ListenerResource, SocketResource } from '../lunatic/api-tcp.js';
@@ -25,12 +34,27 @@ import type { ThreadSpawn, Threads } from '../lunatic/remote.js';
 import type { ExitStatus } from '../process.js';
 import { macrotask } from '../macrotask.js';
 import { after } from '../timers.js';
+import { decodeMove, encodeMove, moveTarget } from './migration.js';
 import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
 import { type SharedMemory, SharedState } from './shared.js';
 import { SocketExports } from './socket-proxy.js';
 
-const Op = { LINK: 1, UNLINK: 2, MONITOR: 3, DEMONITOR: 4, KILL: 5, DOWN: 6, LINK_EXIT: 7, START: 8 } as const;
+const Op = {
+  LINK: 1,
+  UNLINK: 2,
+  MONITOR: 3,
+  DEMONITOR: 4,
+  KILL: 5,
+  DOWN: 6,
+  LINK_EXIT: 7,
+  START: 8,
+  FLUSH: 9,
+  FLUSHED: 10,
+  SETTLED: 11,
+} as const;
 type OpCode = (typeof Op)[keyof typeof Op];
+/** Control records that are for the thread, not for the process their first field names. */
+const THREAD_OPS: ReadonlySet<number> = new Set([Op.START, Op.FLUSH, Op.FLUSHED, Op.SETTLED]);
 
 /** The thread that keeps the process names. */
 const NAMES_THREAD = 0;
@@ -78,6 +102,15 @@ export interface ThreadPeersOptions {
    * before it sleeps, and other threads place new processes by it.
    */
   runnable?: () => number;
+  /** Move runnable processes to threads with less to run (default true; false: they stay where they were placed). */
+  moves?: boolean;
+}
+
+/** Where a record is written: a ring's outbox, or this thread itself (for a process that just arrived, `loopback`). */
+interface RecordSink {
+  begin(length: number): Slot;
+  tryBegin(length: number): Slot | undefined;
+  end(): void;
 }
 
 /**
@@ -96,6 +129,12 @@ const PUBLISH_RUNNABLE_MS = 1;
  * wake (a timer, a socket of this thread) and keep computing with no record to make it say so.
  */
 const PUBLISH_IDLE_MS = 10;
+/**
+ * A process that moved here stays at least this long (ms) before it may move again: the threads'
+ * counts of runnable processes are a millisecond old, and a process handed back and forth on
+ * them would spend its time moving.
+ */
+const STAY_MS = 20;
 
 export class ThreadPeers implements Threads {
   readonly index: number;
@@ -118,6 +157,17 @@ export class ThreadPeers implements Threads {
   /** Processes of this thread holding names on the names thread (told when they end). */
   private readonly named = new Set<number>();
   readonly sockets: SocketExports;
+  /** Processes that moved away from here, by pid: the thread they went to, to forward what still comes for them. */
+  private readonly forwarding = new Map<number, number>();
+  /** Of those, the threads that have not answered FLUSH yet. */
+  private readonly flushing = new Map<number, Set<number>>();
+  /** Processes that moved here and are not settled yet, by pid: the thread they came from (records from others wait, in `early`). */
+  private readonly unsettled = new Map<number, number>();
+  /** When processes that moved here arrived (performance.now()), until STAY_MS later. */
+  private readonly arrivedAt = new Map<number, number>();
+  /** Processes moved away from this thread so far (for figures and tests). */
+  moved = 0;
+  private readonly loopback: RecordSink;
 
   constructor(private readonly options: ThreadPeersOptions) {
     this.index = options.index;
@@ -136,11 +186,13 @@ export class ThreadPeers implements Threads {
     });
     this.inboxes = Array.from({ length: threads }, () => new Inbox());
     this.sockets = new SocketExports(this);
+    this.loopback = loopbackSink((record) => this.record(record, new DataView(record.buffer), 0, record.length, this.index));
     this.world.attachThreads(this, () => this.shared.allocateHandle());
   }
 
   /** Starts reading the rings to this thread. */
   listen(): void {
+    this.shared.markStarted(this.index);
     this.pump();
   }
 
@@ -152,8 +204,11 @@ export class ThreadPeers implements Threads {
   // ---- the Threads hooks of the world ----
 
   isHere(pid: number): boolean {
+    // A process on its way here (spawned or moving), or that arrived and has not settled, is
+    // reached through the records, which wait for it in order.
+    if (this.unsettled.size > 0 && this.unsettled.has(pid)) return false;
     const thread = this.shared.threadOf(pid);
-    return thread < 0 || thread === this.index;
+    return thread < 0 || (thread === this.index && this.world.processes.has(pid));
   }
 
   allocatePid(mailboxCapacity: number): number {
@@ -216,6 +271,7 @@ export class ThreadPeers implements Threads {
    * PUBLISH_IDLE_MS while processes live here and none runs.
    */
   private publishRunnable(): void {
+    this.balance();
     const runnable = this.runnable();
     this.shared.publishRunnable(this.index, runnable);
     if (runnable > 0) this.publishRunnableSoon();
@@ -249,7 +305,7 @@ export class ThreadPeers implements Threads {
    * thread is behind): retry later, as for a full mailbox on this thread.
    */
   send(from: number, to: number, tag: bigint, data: Uint8Array): number {
-    const outbox = this.outbox(this.aliveThread(to));
+    const outbox = this.sink(this.aliveThread(to));
     // no LunaticError for FULL: a sender retrying in a loop would spend its time on stack traces
     if (!this.shared.reserveRoom(to, data.length)) return -Errno.FULL;
     const slot = outbox.tryBegin(20 + data.length);
@@ -299,9 +355,10 @@ export class ThreadPeers implements Threads {
     const reason = reasonOf(status);
     const code = status.code ?? 0;
     this.shared.ended(process.pid, this.index, reason);
+    this.arrivedAt.delete(process.pid);
     const elsewhere = (pid: number, notify: (thread: number) => void) => {
       const thread = this.shared.threadOf(pid);
-      if (thread >= 0 && thread !== this.index) notify(thread);
+      if (thread >= 0 && !this.isHere(pid)) notify(thread);
     };
     for (const to of process.monitoredBy) elsewhere(to, (thread) => this.control(thread, Op.DOWN, to, process.pid, reason, code));
     for (const to of process.links) elsewhere(to, (thread) => this.control(thread, Op.LINK_EXIT, to, process.pid, reason, code));
@@ -311,6 +368,11 @@ export class ThreadPeers implements Threads {
 
   give(from: LunaticProcess, handle: number, to: number): void {
     const thread = this.aliveThread(to);
+    // to a process that just arrived here: it holds the handle before it reads the message that names it
+    if (thread === this.index) {
+      this.world.handles.transfer(from.pid, handle, to);
+      return;
+    }
     const resource = this.world.handles.detach(from.pid, handle);
     if (resource instanceof ConfigResource) {
       this.json(thread, Kind.GIVE, { handle, to, permissions: resource.permissions });
@@ -347,8 +409,21 @@ export class ThreadPeers implements Threads {
     return this.outboxes[thread]!;
   }
 
-  private control(thread: number, op: OpCode, a: number, b = 0, c = 0, d = 0): void {
+  /** Where records for `thread` go: its ring, or back to this thread for a process not settled here yet. */
+  private sink(thread: number): RecordSink {
+    return thread === this.index ? this.loopback : this.outboxes[thread]!;
+  }
+
+  /** Sends a whole record (a MOVE, or one forwarded) to `thread`. */
+  private sendRecord(thread: number, record: Uint8Array): void {
     const outbox = this.outbox(thread);
+    const { bytes, offset } = outbox.begin(record.length);
+    bytes.set(record, offset);
+    outbox.end();
+  }
+
+  private control(thread: number, op: OpCode, a: number, b = 0, c = 0, d = 0): void {
+    const outbox = this.sink(thread);
     const { bytes, view, offset } = outbox.begin(20);
     bytes[offset] = Kind.CONTROL;
     bytes[offset + 1] = op;
@@ -361,7 +436,7 @@ export class ThreadPeers implements Threads {
 
   private json(thread: number, kind: number, value: unknown): void {
     const text = this.text.encode(JSON.stringify(value));
-    const outbox = this.outbox(thread);
+    const outbox = this.sink(thread);
     const { bytes, offset } = outbox.begin(4 + text.length);
     bytes[offset] = kind;
     bytes.set(text, offset + 4);
@@ -472,6 +547,7 @@ export class ThreadPeers implements Threads {
   }
 
   private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): void {
+    if ((this.forwarding.size > 0 || this.unsettled.size > 0) && this.redirected(bytes, view, offset, length, from)) return;
     switch (bytes[offset]) {
       case Kind.MESSAGE: {
         const to = view.getInt32(offset + 4, true);
@@ -519,7 +595,123 @@ export class ThreadPeers implements Threads {
         this.record(whole.bytes, whole.view, 0, whole.bytes.length, from);
         return;
       }
+      case Kind.MOVE:
+        this.arrived(bytes, offset, length, from);
+        return;
     }
+  }
+
+  /** The process a record is for, if it is for one (a message, a control record, a given configuration). */
+  private recipientOf(bytes: Uint8Array, view: DataView, offset: number, length: number): number | undefined {
+    switch (bytes[offset]) {
+      case Kind.MESSAGE:
+        return view.getInt32(offset + 4, true);
+      case Kind.CONTROL:
+        return THREAD_OPS.has(bytes[offset + 1]!) ? undefined : view.getInt32(offset + 4, true);
+      case Kind.GIVE:
+        return parse<GivenConfig>(bytes, offset, length).to;
+      default:
+        return undefined;
+    }
+  }
+
+  /**
+   * Forwards a record for a process that moved away from here, or holds one for a process that
+   * moved here and has not settled, unless it comes from the thread it moved from (which sends in
+   * order behind the MOVE). True when it did either.
+   */
+  private redirected(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): boolean {
+    const pid = this.recipientOf(bytes, view, offset, length);
+    if (pid === undefined) return false;
+    const away = this.forwarding.get(pid);
+    if (away !== undefined) {
+      this.sendRecord(away, bytes.slice(offset, offset + length));
+      return true;
+    }
+    const origin = this.unsettled.get(pid);
+    if (origin === undefined || origin === from) return false;
+    this.hold(pid, bytes, offset, length, from);
+    return true;
+  }
+
+  private hold(pid: number, bytes: Uint8Array, offset: number, length: number, from: number): void {
+    let held = this.early.get(pid);
+    if (!held) this.early.set(pid, (held = []));
+    held.push({ record: bytes.slice(offset, offset + length), from });
+  }
+
+  // ---- moving processes ----
+
+  /**
+   * Between batches: when another thread has at least two fewer processes waiting to run than
+   * this one, hands it one of this thread's (migration.ts `moveTarget`; the world and the core
+   * pick which: one that has not started, or an Asyncify one preempted at the end of a slice).
+   */
+  private balance(): void {
+    if (this.options.moves === false) return;
+    const runnable = this.runnable();
+    if (runnable < 2) return;
+    const { shared } = this;
+    const to = moveTarget(this.index, runnable, shared.threads, (thread) => shared.busy(thread));
+    if (to === undefined) return;
+    const emigrant = this.world.emigrate((pid) => !this.unsettled.has(pid) && !this.stays(pid));
+    if (!emigrant) return;
+    const { pid } = emigrant;
+    const named = this.named.delete(pid) || (this.index === NAMES_THREAD && this.world.registry.holdsName(pid));
+    this.ensureStarted(to);
+    shared.moved(pid, this.index, to);
+    this.forwarding.set(pid, to);
+    this.sendRecord(to, encodeMove(emigrant, named));
+    this.moved++;
+    // every thread that may have sent it something through here says when all of that is read
+    const asked = new Set<number>();
+    for (let thread = 0; thread < shared.threads; thread++) {
+      if (thread === this.index || !shared.started(thread)) continue;
+      asked.add(thread);
+      this.control(thread, Op.FLUSH, pid);
+    }
+    this.flushing.set(pid, asked);
+    if (asked.size === 0) this.settle(pid);
+  }
+
+  /** Whether `pid` arrived here less than STAY_MS ago. */
+  private stays(pid: number): boolean {
+    const at = this.arrivedAt.get(pid);
+    if (at === undefined) return false;
+    if (performance.now() - at < STAY_MS) return true;
+    this.arrivedAt.delete(pid);
+    return false;
+  }
+
+  /**
+   * A process moved here: it is here from now, but runs only once the thread it left says
+   * SETTLED (counted as on its way until then), so what it sends cannot overtake what it sent
+   * from there, still in that thread's rings.
+   */
+  private arrived(bytes: Uint8Array, offset: number, length: number, from: number): void {
+    const { emigrant, named } = decodeMove(bytes, offset, length);
+    const { pid } = emigrant;
+    this.unsettled.set(pid, from);
+    this.arrivedAt.set(pid, performance.now());
+    try {
+      this.world.immigrate(this.options.program, emigrant);
+    } catch {
+      // no room on this thread: it ends here, as a crash, and its links and monitors hear of it
+      this.shared.ended(pid, this.index, Reason.CRASHED);
+      for (const to of emigrant.monitoredBy) this.answerGone(to, Op.DOWN, pid);
+      for (const to of emigrant.links) this.answerGone(to, Op.LINK_EXIT, pid);
+      return;
+    }
+    for (const { handle, permissions } of emigrant.configs) this.world.handles.adopt(pid, handle, new ConfigResource(permissions));
+    if (named) this.named.add(pid);
+  }
+
+  /** Everything sent to `pid` through this thread has been forwarded: it settles where it went. */
+  private settle(pid: number): void {
+    const to = this.forwarding.get(pid)!;
+    this.forwarding.delete(pid);
+    this.flushing.delete(pid);
+    this.control(to, Op.SETTLED, pid);
   }
 
   private controlRecord(op: OpCode, a: number, b: number, c: number, d: number, from: number): void {
@@ -528,13 +720,13 @@ export class ThreadPeers implements Threads {
       case Op.LINK: {
         const target = world.processes.get(a);
         if (target) target.links.add(b);
-        else this.control(from, Op.LINK_EXIT, b, a, this.reasonOfGone(a), 0);
+        else this.answerGone(b, Op.LINK_EXIT, a);
         return;
       }
       case Op.MONITOR: {
         const target = world.processes.get(a);
         if (target) target.monitoredBy.add(b);
-        else this.control(from, Op.DOWN, b, a, this.reasonOfGone(a), 0);
+        else this.answerGone(b, Op.DOWN, a);
         return;
       }
       case Op.UNLINK:
@@ -553,7 +745,31 @@ export class ThreadPeers implements Threads {
       case Op.START:
         this.options.ensureStarted?.(a);
         return;
+      case Op.FLUSH:
+        // everything this thread sent `from` before this answer is read there first (one ring, in order)
+        this.control(from, Op.FLUSHED, a);
+        return;
+      case Op.FLUSHED: {
+        const waiting = this.flushing.get(a);
+        if (waiting?.delete(from) && waiting.size === 0) this.settle(a);
+        return;
+      }
+      case Op.SETTLED:
+        this.shared.arriving(this.index, -1);
+        this.unsettled.delete(a);
+        this.world.processes.get(a)?.core.settle?.();
+        this.replayHeld(a);
+        return;
     }
+  }
+
+  /**
+   * Tells `to` (a link's or monitor's other side, where it lives now: the record may have been
+   * forwarded) that `pid` is gone, with how it ended.
+   */
+  private answerGone(to: number, op: OpCode, pid: number): void {
+    const thread = this.shared.threadOf(to);
+    if (thread >= 0) this.control(thread, op, to, pid, this.reasonOfGone(pid), 0);
   }
 
   /** How a process that is gone ended, for a link or monitor that came too late. */
@@ -567,6 +783,7 @@ export class ThreadPeers implements Threads {
     this.shared.arriving(this.index, -1);
     try {
       const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: BigInt(request.arg), pid });
+      child.mobile = true;
       if (link) child.links.add(parent);
       this.world.options.onSpawn?.(child);
     } catch {
@@ -626,6 +843,24 @@ export class ThreadPeers implements Threads {
         return 0;
     }
   }
+}
+
+/** A sink that hands each record, once written, to `deliver` on this thread (records for a process not settled here). */
+function loopbackSink(deliver: (record: Uint8Array) => void): RecordSink {
+  const slot: Slot = { bytes: new Uint8Array(0), view: new DataView(new ArrayBuffer(0)), offset: 0 };
+  return {
+    begin(length) {
+      slot.bytes = new Uint8Array(length);
+      slot.view = new DataView(slot.bytes.buffer);
+      return slot;
+    },
+    tryBegin(length) {
+      return this.begin(length);
+    },
+    end() {
+      deliver(slot.bytes);
+    },
+  };
 }
 
 const utf8 = new TextDecoder();

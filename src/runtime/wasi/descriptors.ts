@@ -42,6 +42,13 @@ const MAX_FD = 0x7fffffff;
 export class DescriptorTable {
   private readonly open = new Map<number, Descriptor>();
   private next = 0;
+  /** The descriptors a fresh table of this process has (stdio and preopens): later ones were opened. */
+  private initial = 0;
+  /** A descriptor was opened, closed or renumbered since `settle`. */
+  private altered = false;
+  /** Stdin was used (its bytes are this thread's), or output written (on a thread whose writes arrive late). */
+  usedInput = false;
+  usedOutput = false;
 
   add(descriptor: Descriptor): number {
     if (this.next > MAX_FD) throw new WasiError(Errno.MFILE);
@@ -50,9 +57,21 @@ export class DescriptorTable {
     return fd;
   }
 
+  /** The table as it is now is the fresh one (stdio and preopens are in). */
+  settle(): void {
+    this.initial = this.next;
+  }
+
+  /** Whether a fresh table on another thread would be the same: nothing opened, closed or renumbered, stdin untouched. */
+  get asFresh(): boolean {
+    return !this.altered && this.next === this.initial && !this.usedInput;
+  }
+
   get(fd: number): Descriptor {
     const descriptor = this.open.get(fd >>> 0);
     if (!descriptor) throw new WasiError(Errno.BADF);
+    if (descriptor.type === 'input') this.usedInput = true;
+    else if (descriptor.type === 'output') this.usedOutput = true;
     return descriptor;
   }
 
@@ -65,6 +84,7 @@ export class DescriptorTable {
 
   remove(fd: number): Descriptor {
     const descriptor = this.get(fd);
+    this.altered = true;
     this.open.delete(fd >>> 0);
     return descriptor;
   }
@@ -73,6 +93,7 @@ export class DescriptorTable {
   renumber(from: number, to: number): Descriptor {
     const moving = this.get(from);
     const replaced = this.get(to);
+    this.altered = true;
     this.open.delete(from >>> 0);
     this.open.set(to >>> 0, moving);
     return replaced;

@@ -51,6 +51,7 @@ function descriptorTable(options: WasiOptions): DescriptorTable {
   fds.add({ type: 'output', stream: options.stdout ?? discardOutput });
   fds.add({ type: 'output', stream: options.stderr ?? discardOutput });
   for (const { guestPath, dir } of options.preopens) fds.add({ type: 'directory', dir, preopen: guestPath });
+  fds.settle();
   return fds;
 }
 
@@ -86,25 +87,47 @@ const WASI: HostModuleKind<WasiProcess> = {
   },
 };
 
+/** What a process moving to another thread takes of its WASI state (plain data). */
+interface CarriedWasi {
+  /** Where its monotonic clock was when it left: it goes on from there, whatever the new thread's clock says. */
+  monotonic: string;
+  started: string;
+}
+
 /** One process's WASI state; its descriptor table is made on first use (most children never call WASI). */
 class WasiProcessState implements WasiProcess {
   private table: DescriptorTable | undefined;
   readonly started: bigint;
+  readonly clock: Clock;
 
   constructor(
     private readonly options: WasiOptions,
-    readonly clock: Clock,
+    clock: Clock,
     readonly random: (buffer: Uint8Array) => void,
     readonly args: Uint8Array[],
     readonly environ: Uint8Array[],
+    carried?: CarriedWasi,
   ) {
-    this.started = clock.monotonic();
+    this.clock = carried ? shiftedClock(clock, BigInt(carried.monotonic) - clock.monotonic()) : clock;
+    this.started = carried ? BigInt(carried.started) : clock.monotonic();
   }
 
   get fds(): DescriptorTable {
     this.table ??= descriptorTable(this.options);
     return this.table;
   }
+
+  /** What moves with the process, or undefined when a fresh table on the other thread would differ. */
+  carry(): CarriedWasi | undefined {
+    const table = this.table;
+    if (table && (!table.asFresh || (table.usedOutput && this.options.outputArrivesLate))) return undefined;
+    return { monotonic: String(this.clock.monotonic()), started: String(this.started) };
+  }
+}
+
+/** `clock` with its monotonic time moved by `offset` nanoseconds (threads' clocks start apart). */
+function shiftedClock(clock: Clock, offset: bigint): Clock {
+  return { now: () => clock.now(), monotonic: () => clock.monotonic() + offset };
 }
 
 export function wasiPreview1(options: WasiOptions): ReusableHostModule<WasiProcess> {
@@ -112,5 +135,9 @@ export function wasiPreview1(options: WasiOptions): ReusableHostModule<WasiProce
   const environ = Object.entries(options.env).map(([key, value]) => encoder.encode(`${key}=${value}\0`));
   const clock = options.clock ?? performanceClock;
   const random = options.random ?? cryptoRandom;
-  return { kind: WASI, state: () => new WasiProcessState(options, clock, random, args, environ) };
+  return {
+    kind: WASI,
+    state: (_ctx, carried) => new WasiProcessState(options, clock, random, args, environ, carried as CarriedWasi | undefined),
+    carry: (state) => (state as WasiProcessState).carry(),
+  };
 }
