@@ -1,6 +1,7 @@
 // Figures of the runtime on several threads, each against `--threads 1` in the same run, on
 // Node 20 (Asyncify) and Node 24 (JSPI): the scenarios of bench/lunatic/threads.c (64 CPU-bound
-// processes: time until all ended; a token ring whose hops alternate between the threads: the
+// processes: time until all ended; the same of uneven length, with processes moving between the
+// threads and with --no-move; a token ring whose hops alternate between the threads: the
 // median hop; one process sending 16-byte messages to one on the other thread: messages per
 // second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
 // round trips per second). Each scenario is the median of RUNS runs, one and two threads
@@ -23,9 +24,22 @@ import { median } from './stats.js';
 export const THREADS_RUNS = 3;
 const ECHO_CONNECTIONS = 1000;
 
-/** Each scenario: its arguments, the figure reported, and whether more is better (for the ratio). */
-const SCENARIOS = [
+/** Each scenario: its arguments (and run flags), the figure reported, and whether more is better (for the ratio). */
+const SCENARIOS: ReadonlyArray<{ name: string; args: string[]; flags?: string[]; figure: string; higherIsBetter: boolean }> = [
   { name: '64 CPU-bound processes: time (ms)', args: ['cpu', '64', '20000000'], figure: 'elapsed_ms', higherIsBetter: false },
+  {
+    name: '64 CPU-bound processes, every other one 7x longer: time (ms)',
+    args: ['uneven', '64', '4000000'],
+    figure: 'elapsed_ms',
+    higherIsBetter: false,
+  },
+  {
+    name: 'the same, --no-move (placement alone): time (ms)',
+    args: ['uneven', '64', '4000000'],
+    flags: ['--no-move'],
+    figure: 'elapsed_ms',
+    higherIsBetter: false,
+  },
   {
     name: 'token ring, hops across threads: median hop (us)',
     args: ['ring', '2', '21', '20000'],
@@ -33,7 +47,7 @@ const SCENARIOS = [
     higherIsBetter: false,
   },
   { name: 'bulk messages to the other thread: received/s', args: ['bulk', '1000000'], figure: 'receive_per_s', higherIsBetter: true },
-] as const;
+];
 
 export interface ThreadsRow {
   one: number | string;
@@ -51,8 +65,14 @@ export interface ThreadsResults {
   figures: Record<string, Record<string, ThreadsRow>>;
 }
 
-function runScenario(node: string, module: string, threads: number, args: readonly string[]): Promise<Record<string, number>> {
-  const flags = ['--threads', String(threads), '--mailbox', '2000000'];
+function runScenario(
+  node: string,
+  module: string,
+  threads: number,
+  args: readonly string[],
+  extraFlags: readonly string[] = [],
+): Promise<Record<string, number>> {
+  const flags = ['--threads', String(threads), '--mailbox', '2000000', ...extraFlags];
   return new Promise((resolve, reject) => {
     execFile(node, [cli, 'run', module, ...flags, '--', ...args], { timeout: 600_000, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`--threads ${threads} ${args.join(' ')}: ${stderr.trim() || error.message}`));
@@ -124,7 +144,7 @@ export async function threadsBench(options: { runs?: number } = {}): Promise<Thr
       await measureEach(
         scenario.name,
         scenario.higherIsBetter,
-        async (threads) => (await runScenario(node, module, threads, scenario.args))[scenario.figure]!,
+        async (threads) => (await runScenario(node, module, threads, scenario.args, scenario.flags))[scenario.figure]!,
       );
     await measureEach(`echo, ${ECHO_CONNECTIONS} connections: round trips/s`, true, (threads) => echoRoundTrips(node, echo, threads));
     results.figures[backend] = rows;

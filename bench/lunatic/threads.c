@@ -1,6 +1,9 @@
 /* Scenarios for the runtime on several threads (bench/threads.ts runs each with --threads 1 and
  * --threads 2 and compares); each prints one line of figures:
  *   cpu N STEPS        N processes each run STEPS steps of a busy loop: the time until all ended
+ *   uneven N STEPS     the same, every other process running 7 times as long: placed on two
+ *                      threads in turn, the long ones land on one thread, and only processes
+ *                      moving from it to the other even the threads out
  *   ring N ROUNDS HOPS a token goes round N processes (placed on the threads in turn, so every
  *                      hop crosses threads when there are two): the median hop over ROUNDS rounds
  *                      of HOPS hops
@@ -53,6 +56,13 @@ static void cpu(int count, int64_t steps) {
   for (int i = 0; i < count; i++) lunatic_monitor(lunatic_spawn_named("busy", steps, 0, 0));
   wait_downs(count);
   printf("cpu processes=%d elapsed_ms=%.1f\n", count, (now_ns() - start) / 1e6);
+}
+
+static void uneven(int count, int64_t steps) {
+  int64_t start = now_ns();
+  for (int i = 0; i < count; i++) lunatic_monitor(lunatic_spawn_named("busy", i % 2 ? 7 * steps : steps, 0, 0));
+  wait_downs(count);
+  printf("uneven processes=%d elapsed_ms=%.1f\n", count, (now_ns() - start) / 1e6);
 }
 
 /* ---- ring ---- */
@@ -132,11 +142,12 @@ static void bulk(int64_t count) {
 
 int main(int argc, char **argv) {
   if (argc < 2) {
-    fprintf(stderr, "usage: threads cpu N STEPS | ring N ROUNDS HOPS | bulk COUNT\n");
+    fprintf(stderr, "usage: threads cpu N STEPS | uneven N STEPS | ring N ROUNDS HOPS | bulk COUNT\n");
     return 2;
   }
   warm_up();
   if (!strcmp(argv[1], "cpu") && argc == 4) cpu(atoi(argv[2]), atoll(argv[3]));
+  else if (!strcmp(argv[1], "uneven") && argc == 4) uneven(atoi(argv[2]), atoll(argv[3]));
   else if (!strcmp(argv[1], "ring") && argc == 5) ring(atoi(argv[2]), atoi(argv[3]), atoll(argv[4]));
   else if (!strcmp(argv[1], "bulk") && argc == 3) bulk(atoll(argv[2]));
   else {
