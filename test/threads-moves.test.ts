@@ -135,4 +135,19 @@ describe('test/threads/movers.c on two worlds joined as threads', () => {
     },
     60_000,
   );
+
+  // with a third thread, every move asks two threads to FLUSH, and a moving sender's old and new
+  // messages take different rings (test/threads.test.ts runs it on three worker threads too)
+  it.skipIf(!clang)(
+    'prints what one thread prints on three threads, moves and all',
+    async () => {
+      const one = await runMovers(1);
+      for (let run = 0; run < 3; run++) {
+        const three = await runMovers(3);
+        expect(three.moved).toBeGreaterThan(0);
+        expect(three).toEqual({ ...one, moved: three.moved });
+      }
+    },
+    60_000,
+  );
 });

@@ -250,6 +250,7 @@ describe('processes moving between threads (test/threads/movers.c)', () => {
       expect(one).toContain('workers ended: 5 exited, 1 crashed (worker 3), 0 killed\nbuddy: reason 2\n');
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2'])).toBe(one);
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2', '--no-move'])).toBe(one);
+      expect(await movers(process.execPath, built.instrumented, ['--threads', '3'])).toBe(one);
     },
     60_000,
   );
