@@ -90,10 +90,7 @@ export class SocketExports {
     const { id, owner } = proxy;
     this.proxies.delete(id);
     proxy.handedOn();
-    const extra = new Uint8Array(8);
-    const view = new DataView(extra.buffer);
-    view.setInt32(0, handle, true);
-    view.setInt32(4, owner, true);
+    const extra = handleAndOwner(handle, owner);
     if (thread === owner) {
       this.send(owner, SocketOp.RETURN, id, to, extra);
       return;
@@ -132,10 +129,12 @@ export class SocketExports {
     const id = view.getInt32(offset + 4, true);
     const data = () => bytes.slice(offset + 12, offset + length);
     switch (op) {
-      case SocketOp.GIVE:
-        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
-          this.adopt(id, view.getInt32(offset + 8, true), from);
+      case SocketOp.GIVE: {
+        const pid = view.getInt32(offset + 8, true);
+        if (this.followMove(id, pid, id, from)) return;
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from)) this.adopt(id, pid, from);
         return;
+      }
       case SocketOp.WANT:
         this.pull(id);
         return;
@@ -156,12 +155,15 @@ export class SocketExports {
         return;
       case SocketOp.REGIVE: {
         const pid = view.getInt32(offset + 8, true);
-        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from))
-          this.adopt(id, pid, view.getInt32(offset + 16, true), view.getInt32(offset + 12, true));
+        const handle = view.getInt32(offset + 12, true);
+        const owner = view.getInt32(offset + 16, true);
+        if (this.followMove(id, pid, handle, owner)) return;
+        if (!this.peers.holdIfArriving(pid, bytes, offset, length, from)) this.adopt(id, pid, owner, handle);
         return;
       }
       case SocketOp.RETURN: {
         const pid = view.getInt32(offset + 8, true);
+        if (this.followMove(id, pid, view.getInt32(offset + 12, true), this.peers.index)) return;
         if (!this.peers.holdIfArriving(pid, bytes, offset, length, from)) this.takeBack(id, pid, view.getInt32(offset + 12, true));
         return;
       }
@@ -192,6 +194,25 @@ export class SocketExports {
         return;
       }
     }
+  }
+
+  /**
+   * A socket given to process `pid` (as GIVE, REGIVE or RETURN) that moved away from this thread
+   * meanwhile (threads.ts `movedAway`) follows it, as a fresh proxy given on would: true when it did.
+   */
+  private followMove(id: number, pid: number, handle: number, owner: number): boolean {
+    const thread = this.peers.movedAway(pid);
+    if (thread === undefined) return false;
+    if (owner === this.peers.index) {
+      // this thread's own socket: lent to the new thread from now
+      const lent = this.lent.get(id);
+      if (!lent) return true; // closed meanwhile
+      lent.thread = thread;
+      this.send(thread, SocketOp.REGIVE, id, pid, handleAndOwner(handle, owner));
+      return true;
+    }
+    this.handOn(this.proxy(id, owner), handle, pid, thread);
+    return true;
   }
 
   /** A listener given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
@@ -415,4 +436,13 @@ class ProxyConnection implements Connection {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** The extra bytes of REGIVE and RETURN: the handle number the receiver gets, and the socket's owning thread. */
+function handleAndOwner(handle: number, owner: number): Uint8Array {
+  const extra = new Uint8Array(8);
+  const view = new DataView(extra.buffer);
+  view.setInt32(0, handle, true);
+  view.setInt32(4, owner, true);
+  return extra;
 }

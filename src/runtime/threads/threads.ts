@@ -674,6 +674,11 @@ export class ThreadPeers implements Threads {
     if (asked.size === 0) this.settle(pid);
   }
 
+  /** The thread `pid` moved to from here, while what comes for it here is still forwarded; else undefined. */
+  movedAway(pid: number): number | undefined {
+    return this.forwarding.size > 0 ? this.forwarding.get(pid) : undefined;
+  }
+
   /** Whether `pid` arrived here less than STAY_MS ago. */
   private stays(pid: number): boolean {
     const at = this.arrivedAt.get(pid);
