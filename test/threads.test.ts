@@ -38,6 +38,7 @@ const EXPECTED = [
   'denied spawn: -1',
   'over its limit: 1 reason 1',
   'mailbox bound: 0 0 -4',
+  'rendezvous: -4 0 -4, answer 8',
   'give: 0',
   'given config: 0, gone here: -2',
   'register: 0',

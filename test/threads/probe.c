@@ -37,6 +37,14 @@ EXPORT("two_tags") void two_tags(void) {
 }
 
 EXPORT("idle") void idle(void) { lunatic_receive(NULL, 0, 99, LUNATIC_FOREVER, NULL); }
+
+/* With a mailbox bound of 0: says it is ready (tag 13) once it waits, takes one number (tag 14), answers it +1 (tag 15). */
+EXPORT("rendezvous") void rendezvous(int64_t parent) {
+  int32_t value = 0, ready = 1;
+  lunatic_send((int32_t)parent, 13, &ready, sizeof ready);
+  value = lunatic_receive(&value, sizeof value, 14, LUNATIC_FOREVER, NULL) == sizeof value ? value + 1 : -1;
+  lunatic_send((int32_t)parent, 15, &value, sizeof value);
+}
 EXPORT("crasher") void crasher(void) { __builtin_trap(); }
 EXPORT("crash_on_cue") void crash_on_cue(void) { lunatic_receive(NULL, 0, 5, LUNATIC_FOREVER, NULL); __builtin_trap(); }
 EXPORT("spin") void spin(void) { volatile int x = 0; for (;;) x++; }
@@ -188,6 +196,16 @@ int main(void) {
   printf("mailbox bound: %d %d %d\n", first, second, third);
   lunatic_kill(boxed);
   wait_down(LUNATIC_TAG_DOWN);
+
+  // a bound of 0 is a rendezvous on any thread: a send passes only while the receiver waits in receive
+  int32_t none = lunatic_config_new();
+  lunatic_config_set_mailbox(none, 0);
+  int32_t partner = lunatic_spawn_named("rendezvous", lunatic_self(), 0, none);
+  int32_t number = 7;
+  int32_t early = lunatic_send(partner, 14, &number, sizeof number);
+  receive_int(13);
+  int32_t met = lunatic_send(partner, 14, &number, sizeof number), again = lunatic_send(partner, 14, &number, sizeof number);
+  printf("rendezvous: %d %d %d, answer %d\n", early, met, again, receive_int(15));
 
   // a configuration handle given across threads keeps working there
   int32_t user = child_of("config_user", 0);

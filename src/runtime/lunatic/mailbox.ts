@@ -9,7 +9,9 @@
 //
 // On several threads the bound is also kept in shared memory (a MailboxBound,
 // src/runtime/threads/), where a sender on another thread takes room before its message travels:
-// so a send across threads gets FULL exactly when a send on this thread would.
+// so a send across threads gets FULL exactly when a send on this thread would. While the process
+// waits in receive it lends one place more, as a waiting receiver is handed a message on this
+// thread whatever its bound (a bound of 0 is a rendezvous on any thread).
 import { Errno } from './errno.js';
 
 /**
@@ -64,6 +66,8 @@ export class Mailbox {
   private head = 0;
   private bytes = 0;
   private receiver: Receiver | undefined;
+  /** One place lent to other threads' senders while a receiver waits (the shared bound only). */
+  private lent = false;
 
   constructor(
     readonly capacity: number,
@@ -149,6 +153,19 @@ export class Mailbox {
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
   wait(receiver: Receiver | undefined): void {
     this.receiver = receiver;
+    this.lend(receiver !== undefined);
+  }
+
+  /**
+   * Lends one place to the shared bound while a receiver waits, and takes it back when it stops:
+   * the message a sender on another thread reserves with it is handed over on arrival (or, if
+   * the receive stopped meanwhile or does not take it, waits past the bound, the only overshoot).
+   */
+  private lend(on: boolean): void {
+    if (!this.shared || on === this.lent) return;
+    this.lent = on;
+    if (on) this.shared.release(0);
+    else this.shared.force(0);
   }
 
   private handOver(tag: bigint, sender: number, data: Uint8Array): boolean {
@@ -156,7 +173,10 @@ export class Mailbox {
     if (!receiver || !matches(tag, receiver.filter)) return false;
     // A waiting receiver has no matching message queued (it would have taken it), so this one is the first.
     this.receiver = undefined;
-    if (receiver.take(tag, sender, data)) return true;
+    if (receiver.take(tag, sender, data)) {
+      this.lend(false);
+      return true;
+    }
     this.receiver = receiver; // too large: queue it, then tell the receiver
     return false;
   }
@@ -168,6 +188,7 @@ export class Mailbox {
     const receiver = this.receiver;
     if (receiver && matches(message.tag, receiver.filter)) {
       this.receiver = undefined;
+      this.lend(false);
       receiver.tooLarge();
     }
   }
