@@ -161,6 +161,24 @@ export function childSlots(binaryen: Binaryen, expr: ExpressionRef): Slot[] {
 }
 
 /**
+ * The non-null children of `expr` (of kind `kind`), in execution order, without the slots that
+ * could replace them: for analyses that read a whole tree.
+ */
+export function childExpressions(binaryen: Binaryen, expr: ExpressionRef, kind: string): ExpressionRef[] {
+  const access = accessFor(binaryen, kind);
+  if (!access) return [];
+  const children: ExpressionRef[] = [];
+  const { list } = access;
+  const addList = () => {
+    if (list) for (let i = 0, n = list.count(expr); i < n; i++) children.push(list.get(expr, i));
+  };
+  if (access.listFirst) addList();
+  for (const field of access.fields) children.push(field.get(expr));
+  if (!access.listFirst) addList();
+  return children.filter((child) => child !== 0);
+}
+
+/**
  * Post-order walker over a function body. Subclasses override `visit`; inside it,
  * `replaceCurrent(expr)` swaps the visited expression for another in its parent.
  */
