@@ -88,13 +88,20 @@ function wrapperNames(binaryen: Binaryen): Map<number, string> {
 
 const namesByBinaryen = new WeakMap<object, Map<number, string>>();
 
+/** The last instance kindOf served and its names: every walk asks for every expression. */
+let lastNames: { binaryen: Binaryen; names: Map<number, string> } | undefined;
+
 /** The wrapper-class name of an expression (`Block`, `Call`, ...), or throws for kinds we refuse. */
 export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
-  let names = namesByBinaryen.get(binaryen);
-  if (!names) {
-    names = wrapperNames(binaryen);
-    namesByBinaryen.set(binaryen, names);
+  if (lastNames?.binaryen !== binaryen) {
+    let names = namesByBinaryen.get(binaryen);
+    if (!names) {
+      names = wrapperNames(binaryen);
+      namesByBinaryen.set(binaryen, names);
+    }
+    lastNames = { binaryen, names };
   }
+  const { names } = lastNames;
   const id = binaryen.getExpressionId(expr);
   const name = names.get(id);
   if (name === undefined) throw new Error(`unsupported expression kind ${id} (a feature that should have been refused)`);
@@ -144,20 +151,73 @@ function accessFor(binaryen: Binaryen, kind: string): ChildAccess | undefined {
   return access;
 }
 
-/** The non-null children of `expr`, in execution order. */
-export function childSlots(binaryen: Binaryen, expr: ExpressionRef): Slot[] {
-  const access = accessFor(binaryen, kindOf(binaryen, expr));
+type ChildList = NonNullable<ChildAccess['list']>;
+type ChildField = ChildAccess['fields'][number];
+
+/** The i-th child of a list (a block's children, a call's operands). */
+class ListSlot implements Slot {
+  constructor(
+    private readonly list: ChildList,
+    private readonly expr: ExpressionRef,
+    private readonly index: number,
+  ) {}
+
+  get(): ExpressionRef {
+    return this.list.get(this.expr, this.index);
+  }
+
+  set(child: ExpressionRef): void {
+    this.list.set(this.expr, this.index, child);
+  }
+}
+
+/** A named child (an if's condition, a store's value). */
+class FieldSlot implements Slot {
+  constructor(
+    private readonly field: ChildField,
+    private readonly expr: ExpressionRef,
+  ) {}
+
+  get(): ExpressionRef {
+    return this.field.get(this.expr);
+  }
+
+  set(child: ExpressionRef): void {
+    this.field.set(this.expr, child);
+  }
+}
+
+/** The non-null children of `expr` (of kind `kind`, when known), in execution order. */
+export function childSlots(binaryen: Binaryen, expr: ExpressionRef, kind = kindOf(binaryen, expr)): Slot[] {
+  const access = accessFor(binaryen, kind);
   if (!access) return [];
   const slots: Slot[] = [];
   const { list } = access;
   const addList = () => {
-    if (!list) return;
-    for (let i = 0, n = list.count(expr); i < n; i++) slots.push({ get: () => list.get(expr, i), set: (e) => list.set(expr, i, e) });
+    if (list) for (let i = 0, n = list.count(expr); i < n; i++) if (list.get(expr, i) !== 0) slots.push(new ListSlot(list, expr, i));
   };
   if (access.listFirst) addList();
-  for (const field of access.fields) slots.push({ get: () => field.get(expr), set: (e) => field.set(expr, e) });
+  for (const field of access.fields) if (field.get(expr) !== 0) slots.push(new FieldSlot(field, expr));
   if (!access.listFirst) addList();
-  return slots.filter((slot) => slot.get() !== 0);
+  return slots;
+}
+
+/**
+ * The non-null children of `expr` (of kind `kind`), in execution order, without the slots that
+ * could replace them: for analyses that read a whole tree.
+ */
+export function childExpressions(binaryen: Binaryen, expr: ExpressionRef, kind: string): ExpressionRef[] {
+  const access = accessFor(binaryen, kind);
+  if (!access) return [];
+  const children: ExpressionRef[] = [];
+  const { list } = access;
+  const addList = () => {
+    if (list) for (let i = 0, n = list.count(expr); i < n; i++) children.push(list.get(expr, i));
+  };
+  if (access.listFirst) addList();
+  for (const field of access.fields) children.push(field.get(expr));
+  if (!access.listFirst) addList();
+  return children.filter((child) => child !== 0);
 }
 
 /**
@@ -209,9 +269,10 @@ export abstract class Walker {
 
   private walkSlot(slot: Slot): void {
     const expr = slot.get();
-    for (const child of childSlots(this.binaryen, expr)) this.walkSlot(child);
+    const kind = kindOf(this.binaryen, expr);
+    for (const child of childSlots(this.binaryen, expr, kind)) this.walkSlot(child);
     this.currentSlot = slot;
-    this.visit(expr, kindOf(this.binaryen, expr));
+    this.visit(expr, kind);
     this.currentSlot = undefined;
   }
 }

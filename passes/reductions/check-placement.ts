@@ -49,7 +49,7 @@ import { type CallGraph, callTargets, type FunctionNode, isTailCall } from '../i
 import type { Pass, PassContext } from '../ir/context.js';
 import type { CostModel } from './cost-model.js';
 import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
-import { branchTargets, childSlots, kindOf, Walker } from '../ir/walker.js';
+import { branchTargets, childExpressions, kindOf, Walker } from '../ir/walker.js';
 
 const NONE = -Infinity;
 /** Smaller cold stretches are left uncharged rather than paying a decrement for them. */
@@ -204,12 +204,9 @@ class BranchTargets extends Walker {
 }
 
 /** Whether an expression contains a loop (only innermost loops are tried without a check). */
-class LoopFinder extends Walker {
-  found = false;
-
-  protected visit(_expr: ExpressionRef, kind: string): void {
-    if (kind === 'Loop') this.found = true;
-  }
+function holdsLoop(binaryen: Binaryen, expr: ExpressionRef): boolean {
+  const kind = kindOf(binaryen, expr);
+  return kind === 'Loop' || childExpressions(binaryen, expr, kind).some((child) => holdsLoop(binaryen, child));
 }
 
 /** A call into the caller's own cycle and the state it arrives with at the callee's entry check. */
@@ -259,9 +256,7 @@ class FunctionAnalysis {
     /** Which calls into the function's own cycle get their return prepaid rather than checked. */
     private readonly prepaidReturns: (call: ExpressionRef) => boolean,
   ) {
-    const finder = new BranchTargets(binaryen, module);
-    finder.walkFunction(node.ref);
-    this.targets = finder.names;
+    this.targets = context.branchTargets(node);
     this.body = untyped(binaryen).Function.getBody(node.ref);
     this.params = binaryen.expandType(binaryen.getFunctionInfo(node.ref).params).length;
   }
@@ -364,7 +359,7 @@ class FunctionAnalysis {
 
   /** Evaluates the children in order, then the expression itself. */
   private children(expr: ExpressionRef, s: State, kind: string): State {
-    for (const slot of childSlots(this.binaryen, expr)) s = this.expression(slot.get(), s);
+    for (const child of childExpressions(this.binaryen, expr, kind)) s = this.expression(child, s);
     return advance(s, this.context.costs.cost(kind));
   }
 
@@ -386,7 +381,7 @@ class FunctionAnalysis {
     let last: ExpressionRef | undefined;
     const end = this.withLabel(name, label, () => {
       let state = s;
-      const siblings = childSlots(this.binaryen, expr).map((slot) => slot.get());
+      const siblings = childExpressions(this.binaryen, expr, 'Block');
       // One position per block, moved along (a nested block sets its own, so it is set again).
       const position: LoopPosition = { siblings, index: 0, functionStart: expr === this.body, params: this.params };
       siblings.forEach((child, index) => {
@@ -433,9 +428,7 @@ class FunctionAnalysis {
    * passes a check. Undefined for a loop that holds loops.
    */
   private backEdges(name: string, body: ExpressionRef, s: State): State | undefined {
-    const finder = new LoopFinder(this.binaryen, this.module);
-    finder.walkExpression(body);
-    if (finder.found) return undefined;
+    if (this.context.holdsLoop(body)) return undefined;
     const dryRun = this.dryRun;
     this.dryRun = true;
     try {
@@ -562,13 +555,44 @@ class PlanningContext {
   readonly plans = new Map<string, FunctionPlan>();
   /** Current estimates of `post` and `left` for members of the component being analyzed. */
   readonly estimates = new Map<string, { post: number; left: number }>();
+  /**
+   * What the analyses of a function read again each time they run (a recursive function's
+   * several tries, a component's rounds), read once: the code does not change while checks are
+   * placed.
+   */
+  private readonly targetsByFunction = new Map<string, Set<string>>();
+  private readonly loopHolders = new Map<ExpressionRef, boolean>();
 
   constructor(
+    private readonly binaryen: Binaryen,
+    private readonly module: Module,
     readonly graph: CallGraph,
     readonly costs: CostModel,
     readonly limit: number,
     readonly checkReturns: boolean,
   ) {}
+
+  /** The labels some branch of the function targets. */
+  branchTargets(node: FunctionNode): Set<string> {
+    let names = this.targetsByFunction.get(node.name);
+    if (!names) {
+      const finder = new BranchTargets(this.binaryen, this.module);
+      finder.walkFunction(node.ref);
+      names = finder.names;
+      this.targetsByFunction.set(node.name, names);
+    }
+    return names;
+  }
+
+  /** Whether a loop body holds a loop. */
+  holdsLoop(body: ExpressionRef): boolean {
+    let holds = this.loopHolders.get(body);
+    if (holds === undefined) {
+      holds = holdsLoop(this.binaryen, body);
+      this.loopHolders.set(body, holds);
+    }
+    return holds;
+  }
 
   /** With `prepaidReturns`, returns from the caller's own cycle are left to the caller's return stretch. */
   summarize(targets: string[], caller: FunctionNode, prepaidReturns: boolean): CalleeSummary {
@@ -625,7 +649,7 @@ export const checkPlacement: Pass<Omit<PlacementOptions, 'entryPoints'>, Plan> =
 };
 
 function placeChecks({ binaryen, module, progress }: PassContext, graph: CallGraph, options: PlacementOptions): Plan {
-  const context = new PlanningContext(graph, options.costs, options.limit, options.checkReturns);
+  const context = new PlanningContext(binaryen, module, graph, options.costs, options.limit, options.checkReturns);
   const defined = [...graph.nodes.values()].filter((n) => n.importName === undefined).length;
   progress.phase('placing checks', defined);
   for (const component of graph.components) {
