@@ -181,7 +181,8 @@ function moduleWithCode(nops: number): Uint8Array {
 describe('engine tuning of the instrument command', () => {
   it('skips optimized compilation of binaryen only for modules with little code', () => {
     expect(isQuickJob(moduleWithCode(1000))).toBe(true);
-    expect(isQuickJob(moduleWithCode(200_000))).toBe(false);
+    expect(isQuickJob(moduleWithCode(1_000_000))).toBe(true);
+    expect(isQuickJob(moduleWithCode(3_000_000))).toBe(false);
     expect(isQuickJob(Uint8Array.from([1, 2, 3]))).toBe(false); // malformed: left to instrument()
   });
 

@@ -1,13 +1,16 @@
 // V8 tuning for one instrument command. binaryen.js is some 10 MB of wasm; by default V8 compiles
-// it quickly (Liftoff) and then again, optimized (TurboFan), on background threads. A small module
-// is instrumented before the optimized code pays off, so that second compilation is pure cost in
-// time and peak memory. A large module runs binaryen long enough to need the optimized code. Only the instrument command may do this: the flag is process-wide, and
-// `run` executes the user's program in the same process.
+// it quickly (Liftoff) and then again, optimized (TurboFan), on background threads. Measured on
+// 2 cores, that second compilation does not pay off up to the largest bench inputs (0.93 MB of
+// code, SQLite: 26-27 s with Liftoff only against 31-33 s; QuickJS and Eigen+JSON as fast or
+// faster), and it costs 60-70 MiB of peak memory (bench/RESULTS.md). Past a few MB of code binaryen
+// runs for many minutes, where optimized code should win: those inputs keep the default. Only the
+// instrument command may do this: the flag is process-wide, and `run` executes the user's program
+// in the same process.
 import { setFlagsFromString } from 'node:v8';
 import { SECTION, sections } from '../binary.js';
 
-/** Below this much code, binaryen finishes before optimized compilation of itself pays off. */
-const QUICK_START_CODE_BYTES = 128 * 1024;
+/** Below this much code, binaryen runs as fast on its Liftoff code as on its optimized code (about twice the largest measured). */
+const QUICK_START_CODE_BYTES = 2 * 1024 * 1024;
 
 /** Bytes of the module's code section (undefined: malformed, which instrument() reports). */
 export function codeBytes(module: Uint8Array): number | undefined {
