@@ -88,7 +88,7 @@ export interface Departure {
 }
 
 export class Process implements Runnable, Tenant, WaitingLink {
-  /** The current state; `exited` and `crashed` are final. */
+  /** The current state; `exited`, `crashed` and `moved` are final. */
   state: ProcessState = 'runnable';
   /** How it ended, once it has. */
   status: ExitStatus | undefined;
