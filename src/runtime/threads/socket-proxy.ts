@@ -19,6 +19,10 @@
 // Listeners the same way (listener-proxy.ts): a listener given to another thread stays with its
 // thread (LISTEN_GIVE); an accept there asks for a connection (ACCEPT), which the owning thread
 // accepts and lends under a fresh id (ACCEPTED), so the connection is a proxy like a given socket.
+//
+// A socket or listener given to a process that moved to another thread before the give arrived
+// (threads.ts) follows it: a socket as an unused proxy given on (MOVED, REGIVE), a listener lent
+// again by its owning thread to where the process went (LISTEN_FOLLOW).
 // No Node imports.
 import { ListenerResource, type SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
@@ -44,6 +48,7 @@ const SocketOp = {
   MOVED: 14,
   MOVED_ACK: 15,
   RETURN: 16,
+  LISTEN_FOLLOW: 17,
 } as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
@@ -107,9 +112,7 @@ export class SocketExports {
       throw new LunaticError(Errno.INVAL, `listener ${handle} came from another thread: it cannot be given to a third one`);
     }
     this.lentListeners.set(handle, { resource, thread, stop: new AbortController() });
-    const port = new Uint8Array(4);
-    new DataView(port.buffer).setUint32(0, resource.listener.port, true);
-    this.send(thread, SocketOp.LISTEN_GIVE, handle, to, port);
+    this.send(thread, SocketOp.LISTEN_GIVE, handle, to, int32(resource.listener.port));
   }
 
   /** Sends a socket record to `thread`. */
@@ -176,9 +179,17 @@ export class SocketExports {
       case SocketOp.MOVED_ACK:
         this.movedTo.delete(id); // the owner sends to the new thread from now on
         return;
-      case SocketOp.LISTEN_GIVE:
-        if (!this.peers.holdIfArriving(view.getInt32(offset + 8, true), bytes, offset, length, from))
-          this.adoptListener(id, view.getInt32(offset + 8, true), view.getUint32(offset + 12, true), from);
+      case SocketOp.LISTEN_GIVE: {
+        const pid = view.getInt32(offset + 8, true);
+        const moved = this.peers.movedAway(pid);
+        // given to a process that moved away meanwhile: the owning thread lends it where it went
+        if (moved !== undefined) this.send(from, SocketOp.LISTEN_FOLLOW, id, pid, int32(moved));
+        else if (!this.peers.holdIfArriving(pid, bytes, offset, length, from))
+          this.adoptListener(id, pid, view.getUint32(offset + 12, true), from);
+        return;
+      }
+      case SocketOp.LISTEN_FOLLOW:
+        this.lendListenerTo(id, view.getInt32(offset + 8, true), view.getInt32(offset + 12, true));
         return;
       case SocketOp.ACCEPT:
         this.accept(id);
@@ -213,6 +224,23 @@ export class SocketExports {
     }
     this.handOn(this.proxy(id, owner), handle, pid, thread);
     return true;
+  }
+
+  /**
+   * A listener this thread lent goes to process `pid` on `thread` instead (it moved there before
+   * the first thread took it in): lent there, or back here as itself.
+   */
+  private lendListenerTo(id: number, pid: number, thread: number): void {
+    const lent = this.lentListeners.get(id);
+    if (!lent) return;
+    if (thread !== this.peers.index) {
+      lent.thread = thread;
+      this.send(thread, SocketOp.LISTEN_GIVE, id, pid, int32(lent.resource.listener.port));
+      return;
+    }
+    this.lentListeners.delete(id);
+    if (this.peers.world.processes.has(pid)) this.peers.world.handles.adopt(pid, id, lent.resource);
+    else lent.resource.close();
   }
 
   /** A listener given to process `pid` here: a proxy under the same handle number, or closed when `pid` is gone. */
@@ -436,6 +464,13 @@ class ProxyConnection implements Connection {
     this.waiters = [];
     for (const wake of waiters) wake();
   }
+}
+
+/** Four bytes holding `value` (a port, a thread index), as a record's extra bytes. */
+function int32(value: number): Uint8Array {
+  const bytes = new Uint8Array(4);
+  new DataView(bytes.buffer).setInt32(0, value, true);
+  return bytes;
 }
 
 /** The extra bytes of REGIVE and RETURN: the handle number the receiver gets, and the socket's owning thread. */
