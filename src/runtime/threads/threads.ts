@@ -152,7 +152,7 @@ export class ThreadPeers implements Threads {
   private closed = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
-  /** Records for processes of this thread whose spawn is still on its way, by pid (holdIfArriving). */
+  /** Records for processes of this thread whose spawn or move is still on its way, or that are not settled, by pid (hold). */
   private readonly early = new Map<number, Array<{ record: Uint8Array; from: number }>>();
   /** Processes of this thread holding names on the names thread (told when they end). */
   private readonly named = new Set<number>();
@@ -532,13 +532,11 @@ export class ThreadPeers implements Threads {
    */
   holdIfArriving(pid: number, bytes: Uint8Array, offset: number, length: number, from: number): boolean {
     if (this.world.processes.has(pid) || this.shared.threadOf(pid) !== this.index) return false;
-    let held = this.early.get(pid);
-    if (!held) this.early.set(pid, (held = []));
-    held.push({ record: bytes.slice(offset, offset + length), from });
+    this.hold(pid, bytes, offset, length, from);
     return true;
   }
 
-  /** Handles the records kept for `pid` while its spawn was on its way (it started, or failed to). */
+  /** Handles the records kept for `pid` while its spawn or move was on its way, or it was not settled (it started, settled, or failed to). */
   private replayHeld(pid: number): void {
     const held = this.early.get(pid);
     if (!held) return;
@@ -634,6 +632,7 @@ export class ThreadPeers implements Threads {
     return true;
   }
 
+  /** Keeps a copy of a record for `pid` (in `early`) until `replayHeld`. */
   private hold(pid: number, bytes: Uint8Array, offset: number, length: number, from: number): void {
     let held = this.early.get(pid);
     if (!held) this.early.set(pid, (held = []));

@@ -44,7 +44,7 @@ export class DescriptorTable {
   private next = 0;
   /** The descriptors a fresh table of this process has (stdio and preopens): later ones were opened. */
   private initial = 0;
-  /** A descriptor was opened, closed or renumbered since `settle`. */
+  /** A descriptor was closed or renumbered since `settle` (one opened shows as `next` past `initial`). */
   private altered = false;
   /** Stdin was used (its bytes are this thread's), or output written (on a thread whose writes arrive late). */
   usedInput = false;
