@@ -8,10 +8,13 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
-import { type ExitStatus, Runtime } from '../src/runtime/index.js';
+import { type ExitStatus, type Process, Runtime } from '../src/runtime/index.js';
 import { Lunatic, type LunaticProcess, NO_PERMISSIONS, type Permissions, type Program } from '../src/runtime/lunatic/index.js';
+import type { SocketResource } from '../src/runtime/lunatic/api-tcp.js';
+import type { Network } from '../src/runtime/lunatic/network.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { callbackOutput, CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { SharingNetwork } from './helpers/shared-address.js';
 import { joinAsThreads } from './helpers/threads.js';
 import { projectRoot } from './helpers/tools.js';
 
@@ -31,11 +34,14 @@ interface Server {
 
 const live: Server[] = [];
 
+/** The processes that end in their world: not those that moved to another thread (their end is reported there). */
+const settling = (server: Server) => server.processes.filter((process) => (process.core as Process).state !== 'moved');
+
 const sum = (worlds: Lunatic[], count: (world: Lunatic) => number) => worlds.reduce((total, world) => total + count(world), 0);
 const processCount = (server: Server) => sum(server.worlds, (world) => world.processes.size);
 const handleCount = (server: Server) => sum(server.worlds, (world) => world.handles.size);
 
-function startServer(program: Program, permissions: Permissions, threads = 1): Server {
+function startServer(program: Program, permissions: Permissions, threads = 1, network: Network = new NodeNetwork()): Server {
   const processes: LunaticProcess[] = [];
   let stdout = '';
   const stderr = new CollectedOutput();
@@ -56,7 +62,7 @@ function startServer(program: Program, permissions: Permissions, threads = 1): S
     const runtime = new Runtime({ backend: 'asyncify' });
     const lunatic = new Lunatic({
       core: runtime,
-      network: new NodeNetwork(),
+      network,
       hostModules: () => [wasi],
       reductions: 1_000_000,
       onSpawn: (process) => processes.push(process),
@@ -75,7 +81,7 @@ afterEach(async () => {
   for (const server of live.splice(0)) {
     for (const world of server.worlds) for (const process of world.processes.values()) process.core.kill();
     await server.main.exited;
-    await Promise.all(server.processes.map((process) => process.exited));
+    await Promise.all(settling(server).map((process) => process.exited));
     server.stopThreads?.();
   }
 });
@@ -144,6 +150,33 @@ describe.each([1, 2])('the echo server (one process per connection), %i thread(s
     await server.main.exited;
     expect(handleCount(server)).toBe(0);
   }, 60_000);
+
+  it.runIf(threads > 1)(
+    'each thread accepting at a shared address: every connection is served by its own thread',
+    async () => {
+      const network = new SharingNetwork(); // SO_REUSEPORT, dealt in turn (test/helpers/shared-address.ts)
+      const server = startServer(program, LISTEN, threads, network);
+      const port = await listeningPort(server);
+      const CLIENTS = 200;
+      const clients = Array.from({ length: CLIENTS }, () => new Client(port));
+      const payloads = clients.map((_, i) => `client ${i}: ${'y'.repeat(i % 31)}\n`);
+      for (const [i, client] of clients.entries()) client.socket.write(payloads[i]!);
+      expect(await Promise.all(clients.map((client, i) => client.until((text) => text.length >= payloads[i]!.length)))).toEqual(payloads);
+      // each connection process holds the very connection its own thread's listener accepted (no proxy)
+      const acceptedBy = server.worlds.map((world) =>
+        [...world.processes.values()]
+          .filter((process) => process !== server.main)
+          .flatMap((process) => world.handles.heldBy(process.pid))
+          .map(([, resource]) => network.dealt.get((resource as SocketResource).connection)),
+      );
+      expect(acceptedBy.map((dealt) => new Set(dealt))).toEqual([new Set([0]), new Set([1])]);
+      expect(acceptedBy.map((dealt) => dealt.length)).toEqual([CLIENTS / 2, CLIENTS / 2]);
+      await Promise.all(clients.map((client) => client.close()));
+      await Promise.all(settling(server).map((process) => process.exited));
+      expect(handleCount(server)).toBe(1); // only the listener is left
+    },
+    60_000,
+  );
 
   it('a connection process that crashes leaves the other connections serving', async () => {
     const server = startServer(program, LISTEN, threads);

@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { run } from './helpers/command.js';
-import { exchange, startServerProcess } from './helpers/tcp.js';
+import { exchange, listeningSockets, startServerProcess } from './helpers/tcp.js';
 import { findClang, projectRoot, requireNode24, requireTool } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -139,9 +139,11 @@ describe('sockets given to processes on another thread (the echo server, --threa
     });
   }
 
-  async function expectEchoes(node: string, module: string): Promise<void> {
-    const server = startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--threads', '2'], running);
+  /** `listeners`: the sockets listening at the port, 2 where each thread accepts its own connections (Node >= 22.12). */
+  async function expectEchoes(node: string, module: string, listeners: number, flags: string[] = []): Promise<void> {
+    const server = startServerProcess(node, [module, '--allow-listen', '127.0.0.1:0', '--threads', '2', ...flags], running);
     const port = await server.port;
+    expect(listeningSockets(port)).toBe(listeners);
     expect(await echoMany(port, 1000)).toBe(1000);
     const payload = Buffer.from(Array.from({ length: 1 << 20 }, (_, i) => (i * 31) & 0xff));
     expect((await echoLarge(port, payload)).equals(payload)).toBe(true);
@@ -152,14 +154,22 @@ describe('sockets given to processes on another thread (the echo server, --threa
 
   it(
     'echoes 1,000 concurrent clients and 1 MiB in order, and survives a crashing connection process',
-    () => expectEchoes(process.execPath, echoServer),
+    () => expectEchoes(process.execPath, echoServer, process.versions.node.startsWith('20.') ? 1 : 2),
     60_000,
   );
   // JSPI suspends at every lunatic call: the handler must still get its socket before it runs
   it.skipIf(!node24)(
-    'the same on Node 24 (JSPI)',
-    () => expectEchoes(node24!, join(projectRoot, 'examples/echo-server/echo-server.wasm')),
+    'the same on Node 24 (JSPI), each thread accepting its own connections',
+    () => expectEchoes(node24!, join(projectRoot, 'examples/echo-server/echo-server.wasm'), 2),
     60_000,
+  );
+  it.skipIf(!node24)(
+    'the same on Node 24 with Asyncify, and with --no-move (one listener, sockets proxied)',
+    async () => {
+      await expectEchoes(node24!, echoServer, 2, ['--backend', 'asyncify']);
+      await expectEchoes(node24!, echoServer, 1, ['--backend', 'asyncify', '--no-move']);
+    },
+    90_000,
   );
 });
 

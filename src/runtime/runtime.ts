@@ -157,14 +157,15 @@ export class Runtime {
   /**
    * Takes out of the run queue a process that may go on on another thread (`accept` has the last
    * word), and lets it go: forgotten here, with no end. Undefined when none of the last queued can.
+   * `due`: the processes the event loop woke may go too (Scheduler.withdraw).
    */
-  withdraw(accept: (process: Process) => boolean): { process: Process; departure: Departure } | undefined {
+  withdraw(accept: (process: Process) => boolean, due = false): { process: Process; departure: Departure } | undefined {
     let carried: unknown[] | undefined;
     const process = this.scheduler.withdraw((runnable) => {
       const candidate = runnable as Process;
       carried = candidate.departable();
       return carried !== undefined && accept(candidate);
-    }) as Process | undefined;
+    }, due) as Process | undefined;
     if (!process) return undefined;
     return { process, departure: process.depart(carried!) };
   }

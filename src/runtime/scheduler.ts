@@ -116,12 +116,15 @@ export class Scheduler {
 
   /**
    * Takes out of the queue a process that `accept` lets move to another thread: one of the last
-   * queued, which would wait longest here (those the event loop woke stay: they are due).
+   * queued, which would wait longest here (those the event loop woke stay: they are due), or,
+   * when `due`, also one of those.
    */
-  withdraw(accept: (process: Runnable) => boolean): Runnable | undefined {
-    const process = this.queue.findFromTail(accept, MOVE_LOOKAHEAD);
-    if (process) this.queue.remove(process);
-    return process;
+  withdraw(accept: (process: Runnable) => boolean, due = false): Runnable | undefined {
+    for (const queue of due ? [this.queue, this.fromEventLoop] : [this.queue]) {
+      const process = queue.findFromTail(accept, MOVE_LOOKAHEAD);
+      if (process && queue.remove(process)) return process;
+    }
+    return undefined;
   }
 
   /** A process that `step` left running (JSPI) has stopped: the batch goes on. */

@@ -1,6 +1,7 @@
 // TCP for the server tests: a server started with `lunatic-instrument run` in a child process,
-// and a client exchange on a fresh connection.
+// a client exchange on a fresh connection, and the sockets listening at a port.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { projectRoot } from './tools.js';
@@ -43,4 +44,15 @@ export function exchange(port: number, text: string, expected = Infinity): Promi
     socket.on('close', () => resolve(received));
     socket.on('error', reject);
   });
+}
+
+/** How many sockets listen on 127.0.0.1:`port` (Linux /proc/net/tcp): one per thread where they share the address. */
+export function listeningSockets(port: number): number {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  return readFileSync('/proc/net/tcp', 'utf8')
+    .split('\n')
+    .filter((line) => {
+      const [, address, , state] = line.trim().split(/\s+/);
+      return address === local && state === '0A'; // TCP_LISTEN
+    }).length;
 }

@@ -12,7 +12,8 @@ export function handleApi(world: Lunatic, tenant: () => LunaticProcess): Record<
       return 0;
     },
     give(handle: number, pid: number): number {
-      if (world.threads && !world.isLocal(pid)) return (world.threads.give(tenant(), handle, pid), 0);
+      const { threads } = world;
+      if (threads && (!world.isLocal(pid) || threads.drawsTo(tenant(), handle, pid))) return (threads.give(tenant(), handle, pid), 0);
       world.handles.transfer(tenant().pid, handle, world.process(pid).pid);
       return 0;
     },

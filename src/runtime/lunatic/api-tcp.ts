@@ -134,7 +134,8 @@ export function tcpApi(
       const signal = ctx.signal;
       const host = memory.string(hostPointer, hostLength);
       if (portPointer !== 0) memory.view(portPointer, 4); // a bad pointer fails before a listener exists
-      const listener = await network(self.permissions.listen, host, port, 'listen on').listen(host, port);
+      const net = network(self.permissions.listen, host, port, 'listen on');
+      const listener = await (world.threads ? world.threads.openListener(net, host, port) : net.listen(host, port));
       const handle = adopt(self, signal, new ListenerResource(listener));
       memory.writeU32(portPointer, listener.port);
       return handle;

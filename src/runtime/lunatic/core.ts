@@ -38,5 +38,5 @@ export interface ProcessCore {
   /** A process that left another thread's core (`withdraw`), going on here under its pid. */
   adopt?(module: WebAssembly.Module, options: CoreSpawnOptions, departure: Departure): CoreProcess;
   /** Lets go of a runnable process that may go on on another thread and that `accept` takes; forgotten here without an end. */
-  withdraw?(accept: (process: CoreProcess) => boolean): { process: CoreProcess; departure: Departure } | undefined;
+  withdraw?(accept: (process: CoreProcess) => boolean, due?: boolean): { process: CoreProcess; departure: Departure } | undefined;
 }

@@ -53,6 +53,12 @@ export class HandleTable {
     return entry.resource as R;
   }
 
+  /** The resource behind `handle` if `owner` holds it, else undefined. */
+  find(owner: number, handle: number): Resource | undefined {
+    const entry = this.entries.get(handle);
+    return entry?.owner === owner ? entry.resource : undefined;
+  }
+
   /** Gives the handle (same number) to another process; the giver loses it. */
   transfer(owner: number, handle: number, to: number): void {
     const entry = this.entries.get(handle);

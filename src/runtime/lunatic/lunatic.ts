@@ -253,13 +253,14 @@ export class Lunatic {
   /**
    * Lets a runnable process of this thread go to another (threads): one the core can let go (not
    * started, or preempted on Asyncify) that was spawned from wasm and holds no socket or
-   * listener, and that `accept` lets go. It is forgotten here without an end; undefined when none can go.
+   * listener, and that `accept` lets go (`due`: also one the event loop woke). It is forgotten here
+   * without an end; undefined when none can go.
    */
-  emigrate(accept: (pid: number) => boolean = () => true): Emigrant | undefined {
+  emigrate(accept: (pid: number) => boolean = () => true, due = false): Emigrant | undefined {
     const withdrawn = this.options.core.withdraw?.((core) => {
       const process = this.live.get(this.pidBase + core.pid);
       return this.canEmigrate(process) && accept(process!.pid);
-    });
+    }, due);
     if (!withdrawn) return undefined;
     const process = this.live.get(this.pidBase + withdrawn.process.pid)!;
     this.live.delete(process.pid);

@@ -22,7 +22,17 @@ export interface Listener {
   close(): void;
 }
 
+export interface ListenOptions {
+  /**
+   * Other listeners of this OS process may bind the same address (SO_REUSEPORT): the kernel
+   * spreads incoming connections over them (each thread of a runtime then accepts its own).
+   */
+  shared?: boolean;
+}
+
 export interface Network {
-  listen(host: string, port: number): Promise<Listener>;
+  /** Whether `listen` can share an address between listeners of this OS process (`ListenOptions.shared`). */
+  readonly sharesListeners?: boolean;
+  listen(host: string, port: number, options?: ListenOptions): Promise<Listener>;
   connect(host: string, port: number, signal: AbortSignal): Promise<Connection>;
 }

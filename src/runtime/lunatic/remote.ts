@@ -4,6 +4,7 @@
 import type { ExitStatus } from '../process.js';
 import type { LunaticProcess } from './lunatic.js';
 import type { MailboxBound } from './mailbox.js';
+import type { Listener, Network } from './network.js';
 import type { Permissions } from './permissions.js';
 
 /**
@@ -83,6 +84,14 @@ export interface Threads extends Elsewhere {
   ended(process: LunaticProcess, status: ExitStatus): void;
   /** Gives handle `handle` of `from` to `to` on another thread. */
   give(from: LunaticProcess, handle: number, to: number): void;
+  /**
+   * Before `from` gives socket `handle` to `to`, a process of this thread: when the socket lives
+   * on another thread and `to` has not started, `to` moves there (its I/O then stays on one
+   * thread); true when it did, and the give then goes there (`give`).
+   */
+  drawsTo(from: LunaticProcess, handle: number, to: number): boolean;
+  /** A listener for a process of this thread (lunatic_tcp_listen): on every thread when the network can share the address. */
+  openListener(network: Network, host: string, port: number): Promise<Listener>;
   register(process: LunaticProcess, name: string): number | Promise<number>;
   unregister(process: LunaticProcess, name: string): number | Promise<number>;
   whereis(name: string): number | Promise<number>;

@@ -1,10 +1,11 @@
 // TCP for lunatic processes on Node's `net` (the Network interface of
 // src/runtime/lunatic/network.ts). Incoming bytes are buffered per connection and the socket is
 // paused when a process reads slower than the peer writes; writes wait for 'drain'. Node error
-// codes become lunatic error codes.
+// codes become lunatic error codes. Listeners can share an address (SO_REUSEPORT) on Linux from
+// Node 22.12 / 23.1, whose `listen` takes `reusePort`; older Nodes ignore the option.
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { Errno, type ErrnoCode, LunaticError } from '../lunatic/errno.js';
-import type { Connection, Listener, Network } from '../lunatic/network.js';
+import type { Connection, Listener, ListenOptions, Network } from '../lunatic/network.js';
 
 /** Pause the socket once this many bytes wait unread. */
 const HIGH_WATER = 256 * 1024;
@@ -142,12 +143,21 @@ class NodeListener implements Listener {
   }
 }
 
+/** Whether this Node's `server.listen` takes `reusePort` (v22.12+ and v23.1+, Linux). */
+function reusePortSupported(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
+  return process.platform === 'linux' && (major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12));
+}
+
 export class NodeNetwork implements Network {
-  listen(host: string, port: number): Promise<Listener> {
+  readonly sharesListeners = reusePortSupported();
+
+  listen(host: string, port: number, options: ListenOptions = {}): Promise<Listener> {
     const server = createServer({ noDelay: true });
+    const reusePort = options.shared === true && this.sharesListeners;
     return new Promise((resolve, reject) => {
       server.on('error', (error) => reject(lunaticError(error))); // after listening: nothing to report to
-      server.listen({ host, port, backlog: 4096 }, () => {
+      server.listen({ host, port, backlog: 4096, ...(reusePort ? { reusePort } : {}) }, () => {
         const address = server.address();
         resolve(new NodeListener(server, typeof address === 'object' && address ? address.port : port));
       });

@@ -23,11 +23,18 @@
 // A socket or listener given to a process that moved to another thread before the give arrived
 // (threads.ts) follows it: a socket as an unused proxy given on (MOVED, REGIVE), a listener lent
 // again by its owning thread to where the process went (LISTEN_FOLLOW).
+//
+// Where the network can share an address (threads.ts `drawsSockets`), a listener is opened on
+// every thread (listener-proxy.ts SpreadListener): its thread asks each other thread for a
+// replica at the same address (REPLICA, answered REPLICA_READY), whose connections the replica's
+// thread keeps and lends to the listener (REPLICA_ACCEPTED); closing the listener closes them
+// (REPLICA_CLOSE). A socket given to a process that has not started draws it to the socket's
+// thread (threads.ts `draw`), so a server's connections are served where they were accepted.
 // No Node imports.
-import { ListenerResource, type SocketResource, socketOf } from '../lunatic/api-tcp.js';
+import { ListenerResource, SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
-import type { Connection } from '../lunatic/network.js';
-import { ProxyListener } from './listener-proxy.js';
+import type { Connection, Listener, Network } from '../lunatic/network.js';
+import { ProxyListener, SpreadListener } from './listener-proxy.js';
 import { Kind } from './outbox.js';
 import type { ThreadPeers } from './threads.js';
 
@@ -49,8 +56,15 @@ const SocketOp = {
   MOVED_ACK: 15,
   RETURN: 16,
   LISTEN_FOLLOW: 17,
+  REPLICA: 18,
+  REPLICA_READY: 19,
+  REPLICA_ACCEPTED: 20,
+  REPLICA_CLOSE: 21,
 } as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
+
+/** How long a listener waits for the other threads' replicas before it serves without the missing ones (ms). */
+const REPLICA_WAIT_MS = 10_000;
 
 /** Bytes one DATA record carries at most. */
 const CHUNK = 64 * 1024;
@@ -72,6 +86,10 @@ export class SocketExports {
   private readonly listenerProxies = new Map<number, ProxyListener>();
   /** Proxies given on to another thread, by id: where what their owner still sends here goes, until it knows. */
   private readonly movedTo = new Map<number, number>();
+  /** This thread's listeners open on every thread, by id; with the replicas not ready yet. */
+  private readonly spreads = new Map<number, { listener: SpreadListener; unready: number; ready?: () => void }>();
+  /** The replicas on this thread of other threads' spread listeners, by id (aborting stops their accepts). */
+  private readonly replicas = new Map<number, { listener?: Listener; stop: AbortController }>();
 
   constructor(private readonly peers: ThreadPeers) {}
 
@@ -113,6 +131,46 @@ export class SocketExports {
     }
     this.lentListeners.set(handle, { resource, thread, stop: new AbortController() });
     this.send(thread, SocketOp.LISTEN_GIVE, handle, to, int32(resource.listener.port));
+  }
+
+  /** The thread of socket `handle` of `owner` when it is an unused proxy of another thread's socket (it can go back there). */
+  homeOf(owner: number, handle: number): number | undefined {
+    const resource = this.peers.world.handles.find(owner, handle);
+    if (!(resource instanceof SocketResource) || resource.sharedBy > 1) return undefined;
+    const { connection } = resource;
+    return connection instanceof ProxyConnection && connection.pristine ? connection.owner : undefined;
+  }
+
+  /**
+   * A listener at `host`:`port` on this thread and on every other (replicas, started with
+   * `start`): resolves once each replica listens or failed to (or after REPLICA_WAIT_MS), so
+   * the first connections already spread.
+   */
+  async spreadListener(network: Network, host: string, port: number, start: (thread: number) => void): Promise<Listener> {
+    const local = await network.listen(host, port, { shared: true });
+    const id = this.peers.shared.allocateHandle();
+    const others = Array.from({ length: this.peers.shared.threads }, (_, thread) => thread).filter((thread) => thread !== this.peers.index);
+    const listener = new SpreadListener(local, () => {
+      this.spreads.delete(id);
+      for (const thread of others) this.send(thread, SocketOp.REPLICA_CLOSE, id);
+    });
+    const spread: { listener: SpreadListener; unready: number; ready?: () => void } = { listener, unready: others.length };
+    this.spreads.set(id, spread);
+    const address = new TextEncoder().encode(host);
+    const extra = new Uint8Array(4 + address.length);
+    new DataView(extra.buffer).setInt32(0, local.port, true);
+    extra.set(address, 4);
+    for (const thread of others) {
+      start(thread);
+      this.send(thread, SocketOp.REPLICA, id, 0, extra);
+    }
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, REPLICA_WAIT_MS) as { unref?: () => void };
+      timer.unref?.();
+      spread.ready = resolve;
+      if (spread.unready === 0) resolve();
+    });
+    return listener;
   }
 
   /** Sends a socket record to `thread`. */
@@ -197,6 +255,33 @@ export class SocketExports {
       case SocketOp.ACCEPTED:
         this.accepted(id, view.getInt32(offset + 8, true), from);
         return;
+      case SocketOp.REPLICA:
+        this.openReplica(
+          id,
+          view.getInt32(offset + 12, true),
+          new TextDecoder().decode(bytes.subarray(offset + 16, offset + length)),
+          from,
+        );
+        return;
+      case SocketOp.REPLICA_READY: {
+        const spread = this.spreads.get(id);
+        if (spread && --spread.unready === 0) spread.ready?.();
+        return;
+      }
+      case SocketOp.REPLICA_ACCEPTED: {
+        const socket = view.getInt32(offset + 8, true);
+        const spread = this.spreads.get(id);
+        if (spread) spread.listener.arrived(this.proxy(socket, from));
+        else this.send(from, SocketOp.CLOSE, socket); // the listener closed meanwhile
+        return;
+      }
+      case SocketOp.REPLICA_CLOSE: {
+        const replica = this.replicas.get(id);
+        this.replicas.delete(id);
+        replica?.stop.abort();
+        replica?.listener?.close();
+        return;
+      }
       case SocketOp.LISTEN_CLOSE: {
         const lent = this.lentListeners.get(id);
         this.lentListeners.delete(id);
@@ -209,10 +294,12 @@ export class SocketExports {
 
   /**
    * A socket given to process `pid` (as GIVE, REGIVE or RETURN) that moved away from this thread
-   * meanwhile (threads.ts `movedAway`) follows it, as a fresh proxy given on would: true when it did.
+   * meanwhile (threads.ts `movedAway`), or that it draws to its own thread, follows it, as a fresh
+   * proxy given on would: true when it did.
    */
   private followMove(id: number, pid: number, handle: number, owner: number): boolean {
-    const thread = this.peers.movedAway(pid);
+    // or, not started yet, it goes to the socket's thread first (threads.ts `draw`)
+    const thread = this.peers.movedAway(pid) ?? this.peers.draw(pid, owner);
     if (thread === undefined) return false;
     if (owner === this.peers.index) {
       // this thread's own socket: lent to the new thread from now
@@ -260,16 +347,47 @@ export class SocketExports {
     world.handles.adopt(pid, id, new ListenerResource(proxy));
   }
 
+  /** REPLICA: listens at the address of spread listener `id` of thread `owner`, and lends it every connection accepted here. */
+  private openReplica(id: number, port: number, host: string, owner: number): void {
+    const network = this.peers.world.network;
+    const replica: { listener?: Listener; stop: AbortController } = { stop: new AbortController() };
+    this.replicas.set(id, replica);
+    const opened = network ? network.listen(host, port, { shared: true }) : Promise.reject(new Error('no network'));
+    opened.then(
+      (listener) => {
+        this.send(owner, SocketOp.REPLICA_READY, id);
+        if (replica.stop.signal.aborted) return listener.close(); // closed meanwhile
+        replica.listener = listener;
+        const pump = (): void =>
+          void listener.accept(replica.stop.signal).then(
+            (connection) => {
+              this.send(owner, SocketOp.REPLICA_ACCEPTED, id, this.lend(connection, owner));
+              pump();
+            },
+            () => {},
+          );
+        pump();
+      },
+      () => {
+        this.replicas.delete(id);
+        this.send(owner, SocketOp.REPLICA_READY, id); // serves without this thread
+      },
+    );
+  }
+
+  /** Lends a connection of this thread to `thread` under a fresh id. */
+  private lend(connection: Connection, thread: number): number {
+    const socket = this.peers.shared.allocateHandle();
+    this.lent.set(socket, { resource: socketOf(connection), thread });
+    return socket;
+  }
+
   /** A proxy asks for a connection: the next one the listener accepts, lent under a fresh id. */
   private accept(id: number): void {
     const lent = this.lentListeners.get(id);
     if (!lent) return;
     lent.resource.listener.accept(lent.stop.signal).then(
-      (connection) => {
-        const socket = this.peers.shared.allocateHandle();
-        this.lent.set(socket, { resource: socketOf(connection), thread: lent.thread });
-        this.send(lent.thread, SocketOp.ACCEPTED, id, socket);
-      },
+      (connection) => this.send(lent.thread, SocketOp.ACCEPTED, id, this.lend(connection, lent.thread)),
       () => {}, // the listener was closed: its proxy is gone
     );
   }

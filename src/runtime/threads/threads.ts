@@ -27,7 +27,8 @@ import { ConfigResource } from '../lunatic/api-config.js';
 import type { MailboxBound } from '../lunatic/mailbox.js';
 import { ListenerResource, SocketResource } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
-import type { Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
+import type { Emigrant, Lunatic, LunaticProcess, Program } from '../lunatic/lunatic.js';
+import type { Listener, Network } from '../lunatic/network.js';
 import { Reason, type ReasonCode, reasonOf } from '../lunatic/notifications.js';
 import type { Permissions } from '../lunatic/permissions.js';
 import type { ThreadSpawn, Threads } from '../lunatic/remote.js';
@@ -168,6 +169,12 @@ export class ThreadPeers implements Threads {
   /** Processes moved away from this thread so far (for figures and tests). */
   moved = 0;
   private readonly loopback: RecordSink;
+  /**
+   * Listeners open on every thread (SO_REUSEPORT: each thread accepts its own connections) and a
+   * process given a socket before it started moves to the socket's thread: where the network can
+   * share an address, with processes moving, on more than one thread.
+   */
+  readonly drawsSockets: boolean;
 
   constructor(private readonly options: ThreadPeersOptions) {
     this.index = options.index;
@@ -186,6 +193,7 @@ export class ThreadPeers implements Threads {
     });
     this.inboxes = Array.from({ length: threads }, () => new Inbox());
     this.sockets = new SocketExports(this);
+    this.drawsSockets = options.moves !== false && threads > 1 && this.world.network?.sharesListeners === true;
     this.loopback = loopbackSink((record) => this.record(record, new DataView(record.buffer), 0, record.length, this.index));
     this.world.attachThreads(this, () => this.shared.allocateHandle());
   }
@@ -654,7 +662,37 @@ export class ThreadPeers implements Threads {
     const to = moveTarget(this.index, runnable, shared.threads, (thread) => shared.busy(thread));
     if (to === undefined) return;
     const emigrant = this.world.emigrate((pid) => !this.unsettled.has(pid) && !this.stays(pid));
-    if (!emigrant) return;
+    if (emigrant) this.sendAway(emigrant, to);
+  }
+
+  /**
+   * Moves `pid`, a process of this thread that can go (not started, or preempted on Asyncify;
+   * holding no socket yet), to `thread` when sockets draw processes (`drawsSockets`): the thread
+   * it went to, else undefined.
+   */
+  draw(pid: number, thread: number): number | undefined {
+    if (!this.drawsSockets || thread === this.index || this.unsettled.has(pid) || this.stays(pid)) return undefined;
+    // a process spawned here while this thread was idle waits with those the event loop woke
+    const emigrant = this.world.emigrate((candidate) => candidate === pid, true);
+    if (!emigrant) return undefined;
+    this.sendAway(emigrant, thread);
+    return thread;
+  }
+
+  drawsTo(from: LunaticProcess, handle: number, to: number): boolean {
+    if (!this.drawsSockets) return false;
+    const home = this.sockets.homeOf(from.pid, handle);
+    return home !== undefined && this.draw(to, home) !== undefined;
+  }
+
+  openListener(network: Network, host: string, port: number): Promise<Listener> {
+    if (!this.drawsSockets || !network.sharesListeners) return network.listen(host, port);
+    return this.sockets.spreadListener(network, host, port, (thread) => this.ensureStarted(thread));
+  }
+
+  /** Sends `emigrant` to `to`: the directory points there, what still comes here is forwarded, and it settles once every thread flushed. */
+  private sendAway(emigrant: Emigrant, to: number): void {
+    const { shared } = this;
     const { pid } = emigrant;
     const named = this.named.delete(pid) || (this.index === NAMES_THREAD && this.world.registry.holdsName(pid));
     this.ensureStarted(to);
