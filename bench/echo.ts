@@ -26,6 +26,25 @@ const NODE_ECHO_SERVER = `
 const server = require('node:net').createServer({ noDelay: true }, (socket) => { socket.on('data', (data) => socket.write(data)); socket.on('error', () => {}); });
 server.listen({ host: '127.0.0.1', port: 0, backlog: 4096 }, () => console.log('listening on 127.0.0.1:' + server.address().port));`;
 
+/**
+ * The same server as a cluster of `processes` Node processes that each accept on the shared
+ * listener (SCHED_NONE: no process in the middle), as a file to run (`node FILE`): how much a
+ * second core gives a server that does no more than echo, on this machine, with the clients on
+ * the same cores (bench/threads.ts).
+ */
+export function nodeClusterEchoServer(processes: number): string {
+  return `const cluster = require('node:cluster');
+cluster.schedulingPolicy = cluster.SCHED_NONE;
+if (cluster.isPrimary) {
+  let listening = 0;
+  cluster.on('listening', (worker, address) => { if (++listening === ${processes}) console.log('listening on 127.0.0.1:' + address.port); });
+  for (let i = 0; i < ${processes}; i++) cluster.fork();
+  process.on('SIGTERM', () => { for (const worker of Object.values(cluster.workers)) worker.process.kill(); process.exit(0); });
+} else {${NODE_ECHO_SERVER.replace("() => console.log('listening on 127.0.0.1:' + server.address().port)", '() => {}')}
+}
+`;
+}
+
 export interface ServerKind {
   name: string;
   command: string;

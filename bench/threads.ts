@@ -4,8 +4,12 @@
 // threads and with --no-move; a token ring whose hops alternate between the threads: the
 // median hop; one process sending 16-byte messages to one on the other thread: messages per
 // second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
-// round trips per second). Each scenario is the median of RUNS runs, one and two threads
-// interleaved. Prints the figures as JSON and as a Markdown table (for bench/RESULTS.md).
+// round trips per second; by default each thread accepts its own connections where Node can
+// share the address, and with --no-move one listener proxies them), beside a plain Node echo
+// server on one and on two processes (a cluster): what a second core can give a server on this
+// machine with the bench's clients on the same cores. Each scenario is the median of RUNS runs,
+// one and two threads interleaved. Prints the figures as JSON and as a Markdown table (for
+// bench/RESULTS.md).
 //
 // Run alone: `npm run bench:threads` (or `npm run bench -- --threads-only`); `--runs N`.
 import { execFile } from 'node:child_process';
@@ -15,7 +19,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { instrument } from '../src/index.js';
-import { measure, startServer, stopServer } from './echo.js';
+import { measure, nodeClusterEchoServer, type ServerKind, startServer, stopServer } from './echo.js';
 import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
 import { nodeVersion } from './machine.js';
 import { cli, findNode24, projectRoot, workDir } from './paths.js';
@@ -92,9 +96,20 @@ function row(samples: Record<number, number[]>, failures: Record<number, string>
 }
 
 /** Echo round trips per second at 1,000 connections with the server on `threads` threads. */
-async function echoRoundTrips(node: string, module: string, threads: number): Promise<number> {
-  const args = [cli, 'run', module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads)];
-  const server = await startServer({ name: `lunatic --threads ${threads}`, command: node, args });
+function echoRoundTrips(node: string, module: string, threads: number, flags: readonly string[] = []): Promise<number> {
+  const args = [cli, 'run', module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads), ...flags];
+  return echoServerRoundTrips({ name: `lunatic --threads ${threads}`, command: node, args });
+}
+
+/** Echo round trips per second at 1,000 connections with a plain Node server on `processes` processes. */
+function nodeEchoRoundTrips(node: string, processes: number): Promise<number> {
+  const file = join(workDir, 'threads', `node-echo-${processes}.cjs`);
+  writeFileSync(file, nodeClusterEchoServer(processes));
+  return echoServerRoundTrips({ name: `node, ${processes} process(es)`, command: node, args: [file] });
+}
+
+async function echoServerRoundTrips(kind: ServerKind): Promise<number> {
+  const server = await startServer(kind);
   try {
     return (await measure(server.port, ECHO_CONNECTIONS)).roundTripsPerSecond;
   } finally {
@@ -147,6 +162,12 @@ export async function threadsBench(options: { runs?: number } = {}): Promise<Thr
         async (threads) => (await runScenario(node, module, threads, scenario.args, scenario.flags))[scenario.figure]!,
       );
     await measureEach(`echo, ${ECHO_CONNECTIONS} connections: round trips/s`, true, (threads) => echoRoundTrips(node, echo, threads));
+    await measureEach(`the same, --no-move (one listener, sockets proxied): round trips/s`, true, (threads) =>
+      echoRoundTrips(node, echo, threads, ['--no-move']),
+    );
+    await measureEach(`plain Node echo server, 1 and 2 processes (cluster): round trips/s`, true, (processes) =>
+      nodeEchoRoundTrips(node, processes),
+    );
     results.figures[backend] = rows;
   }
   results.loadAverage.after = loadavg()[0]!;
