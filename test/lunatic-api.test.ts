@@ -16,8 +16,10 @@ import {
   type Program,
   Reason,
 } from '../src/runtime/lunatic/index.js';
+import type { Network } from '../src/runtime/lunatic/network.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
+import { SharingNetwork } from './helpers/shared-address.js';
 import { exchange } from './helpers/tcp.js';
 import { joinAsThreads, joinThreads } from './helpers/threads.js';
 import { findClang, requireTool } from './helpers/tools.js';
@@ -337,11 +339,11 @@ const testModule: HostModule = (ctx) => {
 };
 
 /** The world of one thread, as every test here runs it. */
-function makeWorld(): { runtime: Runtime; lunatic: Lunatic } {
+function makeWorld(network: Network): { runtime: Runtime; lunatic: Lunatic } {
   const runtime = new Runtime({ backend: 'asyncify', reductions: SLICE });
   const lunatic = new Lunatic({
     core: runtime,
-    network: new NodeNetwork(),
+    network,
     hostModules: () => [testModule],
     reductions: SLICE,
     onSpawn: (process) => spawned.push(process),
@@ -349,10 +351,14 @@ function makeWorld(): { runtime: Runtime; lunatic: Lunatic } {
   return { runtime, lunatic };
 }
 
-/** Sets up `threads` worlds (joined as threads when more than one) with the probe program. */
-async function useThreads(threads: number): Promise<void> {
+/**
+ * Sets up `threads` worlds (joined as threads when more than one) with the probe program;
+ * `shared`: their listeners open on every thread (test/helpers/shared-address.ts).
+ */
+async function useThreads(threads: number, shared = false): Promise<void> {
   stopThreads?.();
-  const made = Array.from({ length: threads }, makeWorld);
+  const network = shared ? new SharingNetwork() : new NodeNetwork();
+  const made = Array.from({ length: threads }, () => makeWorld(network));
   worlds = made.map(({ lunatic }) => lunatic);
   program = await worlds[0]!.load(instrumented);
   stopThreads = threads > 1 ? joinAsThreads(made, program) : undefined;
@@ -385,7 +391,7 @@ describe.skipIf(!clang)('three threads: records that overtake a spawn', () => {
   it('are kept until the process starts, not dropped or answered as if it had ended', async () => {
     stopThreads?.();
     stopThreads = undefined;
-    const made = Array.from({ length: 3 }, makeWorld);
+    const made = Array.from({ length: 3 }, () => makeWorld(new NodeNetwork()));
     const [x, a, b] = made.map(({ lunatic }) => lunatic) as [Lunatic, Lunatic, Lunatic];
     const early = await x.load(instrumented);
     const peers = joinThreads(made, early);
@@ -410,8 +416,12 @@ describe.skipIf(!clang)('three threads: records that overtake a spawn', () => {
   });
 });
 
-describe.skipIf(!clang).each([1, 2])('the lunatic API from C, %i thread(s)', (threads) => {
-  beforeAll(() => useThreads(threads));
+describe.skipIf(!clang).each([
+  [1, '', false],
+  [2, '', false],
+  [2, ', listeners on every thread', true],
+] as const)('the lunatic API from C, %i thread(s)%s', (threads, _, shared) => {
+  beforeAll(() => useThreads(threads, shared));
 
   // Across threads the sender reserves room in shared memory before its message travels (docs/THREADS.md).
   it('bounds the mailbox: the sender past the bound gets FULL, and a configuration cannot be widened', async () => {

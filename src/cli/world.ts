@@ -59,8 +59,9 @@ export function reportCrash(what: string, trap: { message: string; functions: st
   process.stderr.write(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
 }
 
+/** Reports the crash of a process where it ended (a copy that moved to another thread hears of its end there too: it stays quiet). */
 export function reportChildCrash(child: LunaticProcess): void {
-  child.onEnd((status) => status.trap && reportCrash(`process ${child.pid}`, status.trap));
+  child.onEnd((status) => status.trap && !child.departed && reportCrash(`process ${child.pid}`, status.trap));
 }
 
 /** This thread's Runtime and lunatic world. */

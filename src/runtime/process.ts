@@ -306,6 +306,18 @@ export class Process implements Runnable, Tenant, WaitingLink {
   }
 
   /**
+   * @internal This process moved to another thread and ended there: its `exited` and end
+   * listeners here hear how (its state stays `moved`; nothing else of it is here).
+   */
+  endedAway(status: ExitStatus): void {
+    if (this.state !== 'moved' || this.status) return;
+    this.status = status;
+    const listeners = this.endListeners;
+    this.endListeners = undefined;
+    if (listeners) for (const listener of listeners) listener(status);
+  }
+
+  /**
    * @internal A process that arrived from another thread may run from now (its thread saw to it
    * that what was sent to it before arrives first, and that what it sends now cannot overtake
    * what it sent there).

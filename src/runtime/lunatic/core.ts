@@ -30,6 +30,8 @@ export interface CoreProcess {
   kill(): void;
   /** A process taken in from another thread (`ProcessCore.adopt`) runs from now. */
   settle?(): void;
+  /** A process withdrawn to another thread (`ProcessCore.withdraw`) ended there, as `status` says. */
+  endedAway?(status: ExitStatus): void;
 }
 
 export interface ProcessCore {

@@ -105,6 +105,8 @@ export class LunaticProcess {
    * the embedder awaits its end on this thread).
    */
   mobile = false;
+  /** It moved to another thread (`Lunatic.emigrate`): it ends there, and this one hears of it (`Lunatic.endedAway`). */
+  departed = false;
   private exitedPromise: Promise<ExitStatus> | undefined;
 
   constructor(
@@ -145,6 +147,8 @@ export class LunaticProcess {
 export class Lunatic {
   readonly handles = new HandleTable();
   private readonly live = new Map<number, LunaticProcess>();
+  /** Processes that moved to another thread and have not ended there yet, by pid (`endedAway`). */
+  private readonly departed = new Map<number, LunaticProcess>();
   private readonly limited = new Set<LunaticProcess>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
   /** Process names on this node (lunatic_register). */
@@ -264,6 +268,8 @@ export class Lunatic {
     if (!withdrawn) return undefined;
     const process = this.live.get(this.pidBase + withdrawn.process.pid)!;
     this.live.delete(process.pid);
+    process.departed = true;
+    this.departed.set(process.pid, process);
     this.forgetLimits(process);
     const configs = this.handles.heldBy(process.pid).map(([handle, resource]) => {
       this.handles.detach(process.pid, handle);
@@ -425,7 +431,15 @@ export class Lunatic {
     }
   }
 
+  /** A process that moved away from here (`emigrate`) ended on another thread: its `exited` here settles with `status`. */
+  endedAway(pid: number, status: ExitStatus): void {
+    const process = this.departed.get(pid);
+    this.departed.delete(pid);
+    process?.core.endedAway?.(status);
+  }
+
   private ended(process: LunaticProcess, status: ExitStatus): void {
+    if (process.departed) return; // its end was seen where it went
     this.live.delete(process.pid);
     this.forgetLimits(process);
     this.handles.closeAll(process.pid);

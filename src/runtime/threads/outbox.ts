@@ -24,6 +24,7 @@ export const Kind = {
   PART: 8,
   LAST: 9,
   MOVE: 10,
+  ENDED_AWAY: 11,
 } as const;
 
 const EMPTY = new Uint8Array(0);

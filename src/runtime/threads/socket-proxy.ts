@@ -147,7 +147,11 @@ export class SocketExports {
    * the first connections already spread.
    */
   async spreadListener(network: Network, host: string, port: number, start: (thread: number) => void): Promise<Listener> {
-    const local = await network.listen(host, port, { shared: true });
+    // The address must be free, as on one thread: SO_REUSEPORT would let a second listener of this
+    // program in beside the first. So a plain listener claims it first, and makes way at once.
+    const probe = await network.listen(host, port);
+    probe.close();
+    const local = await network.listen(host, probe.port, { shared: true });
     const id = this.peers.shared.allocateHandle();
     const others = Array.from({ length: this.peers.shared.threads }, (_, thread) => thread).filter((thread) => thread !== this.peers.index);
     const listener = new SpreadListener(local, () => {

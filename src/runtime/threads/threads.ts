@@ -164,6 +164,8 @@ export class ThreadPeers implements Threads {
   private readonly flushing = new Map<number, Set<number>>();
   /** Processes that moved here and are not settled yet, by pid: the thread they came from (records from others wait, in `early`). */
   private readonly unsettled = new Map<number, number>();
+  /** Processes that moved here, by pid: the thread they came from, told how they end (ENDED_AWAY) so their old copy there settles. */
+  private readonly cameFrom = new Map<number, number>();
   /** When processes that moved here arrived (performance.now()), until STAY_MS later. */
   private readonly arrivedAt = new Map<number, number>();
   /** Processes moved away from this thread so far (for figures and tests). */
@@ -364,6 +366,7 @@ export class ThreadPeers implements Threads {
     const code = status.code ?? 0;
     this.shared.ended(process.pid, this.index, reason);
     this.arrivedAt.delete(process.pid);
+    this.endedAway(process.pid, status);
     const elsewhere = (pid: number, notify: (thread: number) => void) => {
       const thread = this.shared.threadOf(pid);
       if (thread >= 0 && !this.isHere(pid)) notify(thread);
@@ -604,6 +607,12 @@ export class ThreadPeers implements Threads {
       case Kind.MOVE:
         this.arrived(bytes, offset, length, from);
         return;
+      case Kind.ENDED_AWAY: {
+        const { pid, status } = parse<{ pid: number; status: ExitStatus }>(bytes, offset, length);
+        this.world.endedAway(pid, status);
+        this.endedAway(pid, status); // it had come here from another thread before it went on
+        return;
+      }
     }
   }
 
@@ -716,6 +725,14 @@ export class ThreadPeers implements Threads {
     return this.forwarding.size > 0 ? this.forwarding.get(pid) : undefined;
   }
 
+  /** `pid`, which moved here, ended (here, or on a thread it moved on to): the thread it came from hears how. */
+  private endedAway(pid: number, status: ExitStatus): void {
+    const origin = this.cameFrom.get(pid);
+    if (origin === undefined) return;
+    this.cameFrom.delete(pid);
+    this.json(origin, Kind.ENDED_AWAY, { pid, status });
+  }
+
   /** Whether `pid` arrived here less than STAY_MS ago. */
   private stays(pid: number): boolean {
     const at = this.arrivedAt.get(pid);
@@ -734,12 +751,14 @@ export class ThreadPeers implements Threads {
     const { emigrant, named } = decodeMove(bytes, offset, length);
     const { pid } = emigrant;
     this.unsettled.set(pid, from);
+    this.cameFrom.set(pid, from);
     this.arrivedAt.set(pid, performance.now());
     try {
       this.world.immigrate(this.options.program, emigrant);
     } catch {
       // no room on this thread: it ends here, as a crash, and its links and monitors hear of it
       this.shared.ended(pid, this.index, Reason.CRASHED);
+      this.endedAway(pid, { trap: { message: 'no room for it on the thread it moved to', functions: [] } });
       for (const to of emigrant.monitoredBy) this.answerGone(to, Op.DOWN, pid);
       for (const to of emigrant.links) this.answerGone(to, Op.LINK_EXIT, pid);
       return;
