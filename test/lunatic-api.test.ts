@@ -141,6 +141,18 @@ EXPORT("connect_child") void connect_child(int32_t port) {
   report(lunatic_config_set_connect(config, "127.0.0.1:*", 11));
 }
 
+/* Listens, then listens again at the port it got: taken (on every thread, as on one), until the first closes. */
+EXPORT("listen_twice") void listen_twice(void) {
+  uint32_t port = 0, again = 0;
+  int32_t first = lunatic_tcp_listen(HOST, sizeof HOST - 1, 0, &port);
+  report(first > 0);
+  report(lunatic_tcp_listen(HOST, sizeof HOST - 1, port, &again));
+  report(lunatic_close(first));
+  int32_t second = lunatic_tcp_listen(HOST, sizeof HOST - 1, port, &again);
+  report(second > 0 && again == port);
+  report(lunatic_close(second));
+}
+
 EXPORT("network") void network(int32_t port) {
   int32_t socket = lunatic_tcp_connect(HOST, sizeof HOST - 1, (uint32_t)port, 2000);
   report(socket > 0);
@@ -476,6 +488,12 @@ describe.skipIf(!clang).each([
       expect(reports).toEqual([1, 4, 4, -Errno.TIMEDOUT, P, P, P, P, 0, 0, -Errno.BADF]);
       expect(children.map((child) => child.reports)).toEqual([[P, P]]);
       expect(worlds.map((world) => world.handles.size)).toEqual(worlds.map(() => 0));
+    });
+
+    it('a second listener at a taken address gets ADDRINUSE; once the first closed, it listens', async () => {
+      const { status, reports } = await run('listen_twice', { ...ALL, listen: ['127.0.0.1:*'] });
+      expect(status).toEqual({ code: 0 });
+      expect(reports).toEqual([1, -Errno.ADDRINUSE, 0, 1, 0]);
     });
   });
 

@@ -28,7 +28,8 @@
 // every thread (listener-proxy.ts SpreadListener): its thread asks each other thread for a
 // replica at the same address (REPLICA, answered REPLICA_READY), whose connections the replica's
 // thread keeps and lends to the listener (REPLICA_ACCEPTED); closing the listener closes them
-// (REPLICA_CLOSE). A socket given to a process that has not started draws it to the socket's
+// (REPLICA_CLOSE, answered REPLICA_CLOSED: a listener of this thread at the same port waits for
+// that, since the address is free only then). A socket given to a process that has not started draws it to the socket's
 // thread (threads.ts `draw`), so a server's connections are served where they were accepted.
 // No Node imports.
 import { ListenerResource, SocketResource, socketOf } from '../lunatic/api-tcp.js';
@@ -60,11 +61,38 @@ const SocketOp = {
   REPLICA_READY: 19,
   REPLICA_ACCEPTED: 20,
   REPLICA_CLOSE: 21,
+  REPLICA_CLOSED: 22,
 } as const;
 type SocketOpCode = (typeof SocketOp)[keyof typeof SocketOp];
 
-/** How long a listener waits for the other threads' replicas before it serves without the missing ones (ms). */
+/** How long a listener waits for the other threads' replicas to listen (or close) before it goes on without them (ms). */
 const REPLICA_WAIT_MS = 10_000;
+
+/** Answers awaited from other threads: `done` resolves once all came, or after REPLICA_WAIT_MS (a thread that cannot answer). */
+class Answers {
+  readonly done: Promise<void>;
+  private resolve!: () => void;
+
+  constructor(private left: number) {
+    this.done = new Promise((resolve) => {
+      this.resolve = resolve;
+      const timer = setTimeout(resolve, REPLICA_WAIT_MS) as { unref?: () => void };
+      timer.unref?.();
+    });
+    if (left === 0) this.resolve();
+  }
+
+  answered(): void {
+    if (--this.left === 0) this.resolve();
+  }
+}
+
+interface Replica {
+  listener?: Listener;
+  stop: AbortController;
+  /** Asked to close while it was still opening: answers REPLICA_CLOSED once it is closed. */
+  closed?: () => void;
+}
 
 /** Bytes one DATA record carries at most. */
 const CHUNK = 64 * 1024;
@@ -86,10 +114,12 @@ export class SocketExports {
   private readonly listenerProxies = new Map<number, ProxyListener>();
   /** Proxies given on to another thread, by id: where what their owner still sends here goes, until it knows. */
   private readonly movedTo = new Map<number, number>();
-  /** This thread's listeners open on every thread, by id; with the replicas not ready yet. */
-  private readonly spreads = new Map<number, { listener: SpreadListener; unready: number; ready?: () => void }>();
+  /** This thread's listeners open on every thread, by id, with their replicas' REPLICA_READY. */
+  private readonly spreads = new Map<number, { listener: SpreadListener; ready: Answers }>();
+  /** Spread listeners of this thread closing, by id, with their replicas' REPLICA_CLOSED and port. */
+  private readonly closing = new Map<number, { closed: Answers; port: number }>();
   /** The replicas on this thread of other threads' spread listeners, by id (aborting stops their accepts). */
-  private readonly replicas = new Map<number, { listener?: Listener; stop: AbortController }>();
+  private readonly replicas = new Map<number, Replica>();
 
   constructor(private readonly peers: ThreadPeers) {}
 
@@ -147,6 +177,8 @@ export class SocketExports {
    * the first connections already spread.
    */
   async spreadListener(network: Network, host: string, port: number, start: (thread: number) => void): Promise<Listener> {
+    // a listener of this thread that just closed there frees the address once its replicas closed
+    for (const { closed, port: closing } of this.closing.values()) if (port !== 0 && closing === port) await closed.done;
     // The address must be free, as on one thread: SO_REUSEPORT would let a second listener of this
     // program in beside the first. So a plain listener claims it first, and makes way at once.
     const probe = await network.listen(host, port);
@@ -156,9 +188,12 @@ export class SocketExports {
     const others = Array.from({ length: this.peers.shared.threads }, (_, thread) => thread).filter((thread) => thread !== this.peers.index);
     const listener = new SpreadListener(local, () => {
       this.spreads.delete(id);
+      const closed = new Answers(others.length);
+      this.closing.set(id, { closed, port: local.port });
+      void closed.done.then(() => this.closing.delete(id));
       for (const thread of others) this.send(thread, SocketOp.REPLICA_CLOSE, id);
     });
-    const spread: { listener: SpreadListener; unready: number; ready?: () => void } = { listener, unready: others.length };
+    const spread = { listener, ready: new Answers(others.length) };
     this.spreads.set(id, spread);
     const address = new TextEncoder().encode(host);
     const extra = new Uint8Array(4 + address.length);
@@ -168,12 +203,7 @@ export class SocketExports {
       start(thread);
       this.send(thread, SocketOp.REPLICA, id, 0, extra);
     }
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, REPLICA_WAIT_MS) as { unref?: () => void };
-      timer.unref?.();
-      spread.ready = resolve;
-      if (spread.unready === 0) resolve();
-    });
+    await spread.ready.done;
     return listener;
   }
 
@@ -267,11 +297,9 @@ export class SocketExports {
           from,
         );
         return;
-      case SocketOp.REPLICA_READY: {
-        const spread = this.spreads.get(id);
-        if (spread && --spread.unready === 0) spread.ready?.();
+      case SocketOp.REPLICA_READY:
+        this.spreads.get(id)?.ready.answered();
         return;
-      }
       case SocketOp.REPLICA_ACCEPTED: {
         const socket = view.getInt32(offset + 8, true);
         const spread = this.spreads.get(id);
@@ -279,13 +307,12 @@ export class SocketExports {
         else this.send(from, SocketOp.CLOSE, socket); // the listener closed meanwhile
         return;
       }
-      case SocketOp.REPLICA_CLOSE: {
-        const replica = this.replicas.get(id);
-        this.replicas.delete(id);
-        replica?.stop.abort();
-        replica?.listener?.close();
+      case SocketOp.REPLICA_CLOSE:
+        this.closeReplica(id, from);
         return;
-      }
+      case SocketOp.REPLICA_CLOSED:
+        this.closing.get(id)?.closed.answered();
+        return;
       case SocketOp.LISTEN_CLOSE: {
         const lent = this.lentListeners.get(id);
         this.lentListeners.delete(id);
@@ -354,13 +381,17 @@ export class SocketExports {
   /** REPLICA: listens at the address of spread listener `id` of thread `owner`, and lends it every connection accepted here. */
   private openReplica(id: number, port: number, host: string, owner: number): void {
     const network = this.peers.world.network;
-    const replica: { listener?: Listener; stop: AbortController } = { stop: new AbortController() };
+    const replica: Replica = { stop: new AbortController() };
     this.replicas.set(id, replica);
     const opened = network ? network.listen(host, port, { shared: true }) : Promise.reject(new Error('no network'));
     opened.then(
       (listener) => {
         this.send(owner, SocketOp.REPLICA_READY, id);
-        if (replica.stop.signal.aborted) return listener.close(); // closed meanwhile
+        if (replica.closed) {
+          listener.close(); // asked to close meanwhile
+          replica.closed();
+          return;
+        }
         replica.listener = listener;
         const pump = (): void =>
           void listener.accept(replica.stop.signal).then(
@@ -373,10 +404,25 @@ export class SocketExports {
         pump();
       },
       () => {
-        this.replicas.delete(id);
+        if (this.replicas.get(id) === replica) this.replicas.delete(id);
         this.send(owner, SocketOp.REPLICA_READY, id); // serves without this thread
+        replica.closed?.();
       },
     );
+  }
+
+  /** REPLICA_CLOSE: closes the replica (once it is open, when it is still opening) and says so. */
+  private closeReplica(id: number, owner: number): void {
+    const replica = this.replicas.get(id);
+    this.replicas.delete(id);
+    const closed = () => this.send(owner, SocketOp.REPLICA_CLOSED, id);
+    replica?.stop.abort();
+    if (replica && !replica.listener) {
+      replica.closed = closed; // still opening: answered once it is closed
+      return;
+    }
+    replica?.listener?.close();
+    closed();
   }
 
   /** Lends a connection of this thread to `thread` under a fresh id. */
