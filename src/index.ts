@@ -30,6 +30,8 @@ export { nodeDirectory } from './runtime/node/fs.js';
 export { processStdio, NodeInput, NodeOutput } from './runtime/node/stdio.js';
 export { NodeNetwork } from './runtime/node/net.js';
 export { joinNatsCluster } from './runtime/node/nats.js';
+export { runProgram, programPermissions, TRAP_EXIT_CODE } from './run-program.js';
+export type { RunProgramOptions } from './run-program.js';
 export { avoidEngineBugs } from './runtime/node/engine.js';
 export type { NatsOptions } from './runtime/node/nats.js';
 

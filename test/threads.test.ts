@@ -13,6 +13,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { compileLunaticC } from './helpers/clang.js';
@@ -262,6 +263,22 @@ describe('processes moving between threads (test/threads/movers.c)', () => {
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2'])).toBe(one);
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2', '--no-move'])).toBe(one);
       expect(await movers(process.execPath, built.instrumented, ['--threads', '3'])).toBe(one);
+    },
+    60_000,
+  );
+  it.skipIf(!clang)(
+    "the same through the library's runProgram({ threads: 2 }), which resolves with main's status",
+    async () => {
+      const one = await movers(process.execPath, built.instrumented, ['--threads', '1']);
+      const library = pathToFileURL(join(projectRoot, 'dist/src/index.js')).href;
+      const script = `import { runProgram } from '${library}';
+        const status = await runProgram(process.argv[1], { threads: 2 });
+        process.stdout.write('status ' + JSON.stringify(status) + '\\n');
+        process.exit(0);`;
+      // the plain module: runProgram instruments it in memory, as `run` does
+      const result = await run(process.execPath, ['--input-type=module', '-e', script, built.plain], { cwd: built.dir });
+      expect(result.stderr.match(/crashed/g), result.stderr).toHaveLength(1);
+      expect(result.stdout).toBe(`${one}status {"code":0}\n`);
     },
     60_000,
   );

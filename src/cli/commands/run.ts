@@ -7,33 +7,18 @@
 // The program is the first process of the lunatic process API (src/runtime/lunatic): the
 // --allow-listen/--allow-connect/--no-spawn/--max-*/--mailbox flags are its permissions, which
 // the processes it spawns inherit or narrow; a spawned process's crash is reported, not fatal.
-// --node NAME --nats URL join a cluster of nodes first (src/cli/cluster.ts).
-import { availableParallelism } from 'node:os';
+// --node NAME --nats URL join a cluster of nodes first (src/cli/cluster.ts). The run itself is
+// the library's runProgram (src/run-program.ts).
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
-import { InputError, messageOf, UsageError } from '../../errors.js';
-import { instrument } from '../../instrument.js';
-import { type InstrumentInfo, readInstrumentSection } from '../../section.js';
-import { readModuleFile } from '../../wasm-io.js';
-import {
-  DEFAULT_HIBERNATE_AFTER_MS,
-  DEFAULT_MAX_INSTANCES,
-  DEFAULT_MAX_PROCESSES,
-  type ExitStatus,
-  type Runtime,
-} from '../../runtime/index.js';
-import { type BackendChoice, type BackendName, chooseBackend } from '../../runtime/suspend.js';
-import { MAY_WAIT_IMPORTS } from '../../runtime/wasi/index.js';
-import { grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from '../../runtime/lunatic/index.js';
-import { avoidEngineBugs } from '../../runtime/node/engine.js';
-import { WorkerThreads } from '../../runtime/node/worker-threads.js';
-import { createSharedMemory, MAX_THREADS } from '../../runtime/threads/shared.js';
-import { ThreadPeers } from '../../runtime/threads/threads.js';
+import { UsageError } from '../../errors.js';
+import { programPermissions, type RunProgramOptions, runProgram, TRAP_EXIT_CODE } from '../../run-program.js';
+import { DEFAULT_HIBERNATE_AFTER_MS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PROCESSES, type ExitStatus } from '../../runtime/index.js';
+import type { Permissions } from '../../runtime/lunatic/index.js';
+import { stdioFlushed } from '../../runtime/node/stdio.js';
+import { parseDir, reportChildCrash, reportCrash } from '../../runtime/node/world.js';
+import type { BackendChoice } from '../../runtime/suspend.js';
+import { MAX_THREADS } from '../../runtime/threads/shared.js';
 import { checkClusterArgs, type ClusterArgs, clusterOptions, joinClusterFromArgs } from '../cluster.js';
-import type { ThreadWorkerData } from '../thread-worker.js';
-import { buildWorld, parseDir, reportChildCrash, reportCrash, type WorldConfig } from '../world.js';
-
-/** The exit code of a program that crashed (trap, host error, failure to start). */
-export const TRAP_EXIT_CODE = 134;
 
 interface RunArgs extends ClusterArgs {
   program: string;
@@ -166,63 +151,20 @@ function checkArgs(argv: RunArgs): true {
   return true;
 }
 
-function permissionsOf(argv: RunArgs): Permissions {
-  const dirs = Object.fromEntries(argv.dir.map(parseDir).map(({ host, guest }) => [guest, host]));
-  const grants = {
+/** The program's grants from its flags (its --dir guest paths are added by runProgram). */
+function grantsOf(argv: RunArgs): RunProgramOptions['grants'] {
+  return {
     listen: argv.allowListen,
     connect: argv.allowConnect,
     spawn: argv.spawn,
-    dirs,
     maxMemoryPages: argv.maxMemory,
     maxReductions: argv.maxReductions,
     mailboxCapacity: argv.mailbox,
   };
-  try {
-    return grantedPermissions(grants);
-  } catch (error) {
-    if (error instanceof LunaticError) throw new UsageError(error.message);
-    throw error;
-  }
 }
 
-function sectionOf(program: string, bytes: Uint8Array): InstrumentInfo | undefined {
-  try {
-    return readInstrumentSection(bytes);
-  } catch (error) {
-    throw new InputError(`${program} ${messageOf(error)}`); // binary.ts messages read "<file> is not ..."
-  }
-}
-
-/** The module ready for the backend: instrumented in memory when it was not, with WASI's waiting calls as blocking. */
-async function prepare(program: string, choice: BackendChoice): Promise<{ bytes: Uint8Array; backend: BackendName }> {
-  const bytes = await readModuleFile(program);
-  const info = sectionOf(program, bytes);
-  let backend: BackendName;
-  try {
-    backend = chooseBackend(choice, info ?? { asyncify: true });
-  } catch (error) {
-    throw new InputError(`${program}: ${messageOf(error)}`);
-  }
-  if (info) return { bytes, backend };
-  const { binary } = await instrument(bytes, {
-    fileName: program,
-    asyncify: backend === 'asyncify',
-    blockingImports: [...MAY_WAIT_IMPORTS],
-  });
-  return { bytes: binary, backend };
-}
-
-async function compile(program: string, bytes: Uint8Array): Promise<WebAssembly.Module> {
-  try {
-    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
-  } catch (error) {
-    throw new InputError(`${program}: not a valid WebAssembly module: ${messageOf(error)}`);
-  }
-}
-
-/** Resolves once everything written to `stream` so far has been handed to the OS. */
-function flushed(stream: NodeJS.WriteStream): Promise<void> {
-  return new Promise((resolve) => stream.write('', () => resolve()));
+function permissionsOf(argv: RunArgs): Permissions {
+  return programPermissions({ grants: grantsOf(argv), dirs: argv.dir });
 }
 
 function exitCodeOf(program: string, status: ExitStatus): number {
@@ -237,76 +179,32 @@ function programArgs(argv: ArgumentsCamelCase<RunArgs>): string[] {
 }
 
 /** --threads, or the machine's cores (one thread for a cluster node). */
-function threadCount(argv: RunArgs): number {
-  if (argv.threads !== undefined) return argv.threads;
-  return argv.node === undefined ? Math.min(availableParallelism(), MAX_THREADS) : 1;
-}
-
-/**
- * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
- * started when the first process is placed on each. Returns them, for shutdown.
- */
-function spreadOverThreads(
-  world: { runtime: Runtime; lunatic: Lunatic },
-  program: Program,
-  config: WorldConfig,
-  threads: number,
-): WorkerThreads {
-  const memory = createSharedMemory(threads);
-  const workers = new WorkerThreads({
-    entry: new URL('../thread-worker.js', import.meta.url),
-    data: (index): ThreadWorkerData => ({ index, memory, config, module: program.module, bytes: program.bytes! }),
-    onFailure: (index, error) => {
-      process.stderr.write(`lunatic-instrument: thread ${index} failed: ${error.message}\n`);
-      process.exit(TRAP_EXIT_CODE);
-    },
-  });
-  const maxProcesses = config.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-  const { runtime, lunatic } = world;
-  const runnable = () => runtime.runnable;
-  const { moves } = config;
-  new ThreadPeers({
-    index: 0,
-    memory,
-    world: lunatic,
-    program,
-    ensureStarted: workers.ensureStarted,
-    maxProcesses,
-    runnable,
-    moves,
-  }).listen();
-  return workers;
+function threadCount(argv: RunArgs): number | undefined {
+  return argv.threads ?? (argv.node === undefined ? undefined : 1);
 }
 
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
-  avoidEngineBugs();
-  // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
-  const { bytes, backend } = await prepare(argv.program, argv.hibernate && argv.backend === 'auto' ? 'auto-asyncify' : argv.backend);
-  const module = await compile(argv.program, bytes);
-  const config: WorldConfig = {
-    program: argv.program,
+  let cluster: Awaited<ReturnType<typeof joinClusterFromArgs>>;
+  const status = await runProgram(argv.program, {
     args: programArgs(argv),
     env: parseEnv(argv.env),
     dirs: argv.dir,
-    backend,
+    grants: grantsOf(argv),
+    backend: argv.backend,
+    threads: threadCount(argv),
+    moves: argv.move,
     reductions: argv.reductions,
     maxProcesses: argv.maxProcesses,
     hibernate: argv.hibernate,
     hibernateAfterMs: argv.hibernateAfter,
     maxInstances: argv.maxInstances,
-    moves: argv.move,
-  };
-  const world = await buildWorld(config);
-  const { lunatic } = world;
-  const program = lunatic.program(bytes, module);
-  const threads = threadCount(argv);
-  const workers = threads > 1 ? spreadOverThreads(world, program, config, threads) : undefined;
-  const cluster = await joinClusterFromArgs(lunatic, argv, permissionsOf(argv), reportChildCrash);
-  const status = await lunatic.start(program, { permissions: permissionsOf(argv) }).exited;
+    beforeStart: async (lunatic) => {
+      cluster = await joinClusterFromArgs(lunatic, argv, permissionsOf(argv), reportChildCrash);
+    },
+  });
   const code = exitCodeOf(argv.program, status);
   await cluster?.close();
-  await workers?.shutdown();
-  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+  await stdioFlushed();
   // Exit now: a stdin read still pending, or a timer of the program, must not keep Node alive.
   process.exit(code);
 }

@@ -70,3 +70,9 @@ export class NodeOutput implements OutputStream {
 export function processStdio(): { stdin: NodeInput; stdout: NodeOutput; stderr: NodeOutput } {
   return { stdin: new NodeInput(process.stdin), stdout: new NodeOutput(process.stdout), stderr: new NodeOutput(process.stderr) };
 }
+
+/** Resolves once everything this process wrote to its stdout and stderr so far was handed to the OS. */
+export function stdioFlushed(): Promise<void> {
+  const flushed = (stream: NodeJS.WriteStream) => new Promise<void>((resolve) => stream.write('', () => resolve()));
+  return Promise.all([flushed(process.stdout), flushed(process.stderr)]).then(() => {});
+}

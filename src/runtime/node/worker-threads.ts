@@ -6,6 +6,20 @@
 // that fails (an error outside any process) is fatal: its processes are gone unannounced.
 import { Worker } from 'node:worker_threads';
 
+/** Node options of this thread that name its entry script (`-e`, `--input-type`): a worker's entry is a file. */
+const ENTRY_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
+
+/** This thread's Node options for a worker: all but those naming the entry script (with their values), which a worker refuses. */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < execArgv.length; i++) {
+    const [name, value] = execArgv[i]!.split(/=(.*)/s);
+    if (!ENTRY_OPTIONS.has(name!)) kept.push(execArgv[i]!);
+    else if (value === undefined) i++; // its value is the next argument
+  }
+  return kept;
+}
+
 /** How long a worker may take to stop after being asked, before it is terminated. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -38,7 +52,12 @@ export class WorkerThreads {
   /** Starts the worker of thread `index` unless it runs already. */
   readonly ensureStarted = (index: number): void => {
     if (this.running.has(index) || this.stopping) return;
-    const worker = new Worker(this.options.entry, { workerData: this.options.data(index), stdout: true, stderr: true });
+    const worker = new Worker(this.options.entry, {
+      workerData: this.options.data(index),
+      stdout: true,
+      stderr: true,
+      execArgv: workerExecArgv(process.execArgv),
+    });
     const copied = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream) =>
       new Promise<void>((resolve) => {
         from.on('data', (chunk: Uint8Array) => to.write(chunk));

@@ -1,17 +1,18 @@
-// The lunatic world of `lunatic-instrument run`, built the same way on the main thread and on
-// every worker thread (src/cli/thread-worker.ts) from a configuration that can be posted to a
+// The lunatic world of a program run on this machine (runProgram, src/run-program.ts, and so
+// `lunatic-instrument run`), built the same way on the main thread and on every worker thread
+// (thread-worker.ts) from a configuration that can be posted to a
 // worker: a Runtime, WASI with the program's arguments, environment, directories and this
 // thread's stdio, TCP, and crash reports of spawned processes on stderr.
 import { basename } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
-import { InputError, messageOf, UsageError } from '../errors.js';
-import { DEFAULT_REDUCTIONS, Runtime } from '../runtime/index.js';
-import { Lunatic, type LunaticProcess } from '../runtime/lunatic/index.js';
-import { nodeDirectory } from '../runtime/node/fs.js';
-import { NodeNetwork } from '../runtime/node/net.js';
-import { processStdio } from '../runtime/node/stdio.js';
-import type { BackendName } from '../runtime/suspend.js';
-import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../runtime/wasi/index.js';
+import { InputError, messageOf, UsageError } from '../../errors.js';
+import { DEFAULT_REDUCTIONS, Runtime } from '../index.js';
+import { Lunatic, type LunaticProcess } from '../lunatic/index.js';
+import type { BackendName } from '../suspend.js';
+import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../wasi/index.js';
+import { nodeDirectory } from './fs.js';
+import { NodeNetwork } from './net.js';
+import { processStdio } from './stdio.js';
 
 /** What every thread's world is made of (structured-cloneable). */
 export interface WorldConfig {

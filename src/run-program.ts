@@ -1,0 +1,170 @@
+// Runs a WASI command as the first lunatic process of a runtime on this machine's cores, with
+// this OS process's stdin, stdout and stderr: what `lunatic-instrument run` does, as a library
+// call (`runProgram`). A module without the `lunatic.instrument` section is instrumented in
+// memory first (on JSPI without Asyncify: only the reduction checks are needed there). On more
+// than one thread the others are worker_threads (src/runtime/node/thread-worker.ts, each building
+// its world as this thread does, src/runtime/node/world.ts), started when the first process is
+// placed on each and stopped, their output flushed, before the run's promise settles. A worker
+// that fails outside any process (a bug of the runtime) ends this OS process with
+// TRAP_EXIT_CODE: its processes are gone unannounced.
+import { availableParallelism } from 'node:os';
+import { InputError, messageOf, UsageError } from './errors.js';
+import { instrument } from './instrument.js';
+import { DEFAULT_MAX_PROCESSES, type ExitStatus } from './runtime/index.js';
+import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
+import { avoidEngineBugs } from './runtime/node/engine.js';
+import { stdioFlushed } from './runtime/node/stdio.js';
+import type { ThreadWorkerData } from './runtime/node/thread-worker.js';
+import { WorkerThreads } from './runtime/node/worker-threads.js';
+import { buildWorld, parseDir, type WorldConfig } from './runtime/node/world.js';
+import { type BackendChoice, type BackendName, chooseBackend } from './runtime/suspend.js';
+import { createSharedMemory, MAX_THREADS } from './runtime/threads/shared.js';
+import { ThreadPeers } from './runtime/threads/threads.js';
+import { MAY_WAIT_IMPORTS } from './runtime/wasi/index.js';
+import { type InstrumentInfo, readInstrumentSection } from './section.js';
+import { readModuleFile } from './wasm-io.js';
+
+/** The exit code of a program that crashed (trap, host error, failure to start), as SIGABRT gives. */
+export const TRAP_EXIT_CODE = 134;
+
+export interface RunProgramOptions {
+  /** The program's arguments (after its name). */
+  args?: string[];
+  env?: Record<string, string>;
+  /** Host directories to preopen, as HOST or HOST::GUEST. */
+  dirs?: string[];
+  /** What the first process may do (listen, connect, spawn, limits); its children inherit or narrow it. */
+  grants?: Omit<Grants, 'dirs'>;
+  /** How processes suspend (default `auto`: JSPI when the engine has it). */
+  backend?: BackendChoice;
+  /** Threads the processes run on (default: the machine's cores, at most MAX_THREADS; 1: one event loop). */
+  threads?: number;
+  /** Runnable processes move from busy threads to idle ones (default true). */
+  moves?: boolean;
+  reductions?: number;
+  maxProcesses?: number;
+  hibernate?: boolean;
+  hibernateAfterMs?: number;
+  maxInstances?: number;
+  /** Called with the main thread's world before the program starts (the CLI joins a cluster there). */
+  beforeStart?: (world: Lunatic) => void | Promise<void>;
+}
+
+/** The first process's permissions: `grants`, and the guest paths of `dirs`. Throws UsageError on a bad pattern, limit or dir. */
+export function programPermissions(options: Pick<RunProgramOptions, 'grants' | 'dirs'>): Permissions {
+  const dirs = Object.fromEntries((options.dirs ?? []).map(parseDir).map(({ host, guest }) => [guest, host]));
+  try {
+    return grantedPermissions({ ...options.grants, dirs });
+  } catch (error) {
+    if (error instanceof LunaticError) throw new UsageError(error.message);
+    throw error;
+  }
+}
+
+/**
+ * Runs `program` (.wasm or .wat) to its end on `threads` threads and resolves with how it ended,
+ * once every thread stopped and the output is flushed. Bad input rejects with InputError, bad
+ * options with UsageError.
+ */
+export async function runProgram(program: string, options: RunProgramOptions = {}): Promise<ExitStatus> {
+  avoidEngineBugs();
+  const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS);
+  if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
+    throw new UsageError(`threads must be a whole number from 1 to ${MAX_THREADS}`);
+  const permissions = programPermissions(options);
+  // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
+  const choice = options.backend ?? 'auto';
+  const { bytes, backend } = await prepare(program, options.hibernate && choice === 'auto' ? 'auto-asyncify' : choice);
+  const module = await compile(program, bytes);
+  const config: WorldConfig = {
+    program,
+    args: options.args ?? [],
+    env: options.env ?? {},
+    dirs: options.dirs ?? [],
+    backend,
+    reductions: options.reductions,
+    maxProcesses: options.maxProcesses,
+    hibernate: options.hibernate,
+    hibernateAfterMs: options.hibernateAfterMs,
+    maxInstances: options.maxInstances,
+    moves: options.moves,
+  };
+  const world = await buildWorld(config);
+  const lunaticProgram = world.lunatic.program(bytes, module);
+  const workers = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
+  try {
+    await options.beforeStart?.(world.lunatic);
+    return await world.lunatic.start(lunaticProgram, { permissions }).exited;
+  } finally {
+    await workers?.shutdown();
+    await stdioFlushed();
+  }
+}
+
+function sectionOf(program: string, bytes: Uint8Array): InstrumentInfo | undefined {
+  try {
+    return readInstrumentSection(bytes);
+  } catch (error) {
+    throw new InputError(`${program} ${messageOf(error)}`); // binary.ts messages read "<file> is not ..."
+  }
+}
+
+/** The module ready for the backend: instrumented in memory when it was not, with WASI's waiting calls as blocking. */
+async function prepare(program: string, choice: BackendChoice): Promise<{ bytes: Uint8Array; backend: BackendName }> {
+  const bytes = await readModuleFile(program);
+  const info = sectionOf(program, bytes);
+  let backend: BackendName;
+  try {
+    backend = chooseBackend(choice, info ?? { asyncify: true });
+  } catch (error) {
+    throw new InputError(`${program}: ${messageOf(error)}`);
+  }
+  if (info) return { bytes, backend };
+  const { binary } = await instrument(bytes, {
+    fileName: program,
+    asyncify: backend === 'asyncify',
+    blockingImports: [...MAY_WAIT_IMPORTS],
+  });
+  return { bytes: binary, backend };
+}
+
+async function compile(program: string, bytes: Uint8Array): Promise<WebAssembly.Module> {
+  try {
+    return await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>);
+  } catch (error) {
+    throw new InputError(`${program}: not a valid WebAssembly module: ${messageOf(error)}`);
+  }
+}
+
+/**
+ * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
+ * started when the first process is placed on each. Returns them, for shutdown.
+ */
+function spreadOverThreads(
+  world: Awaited<ReturnType<typeof buildWorld>>,
+  program: Program,
+  config: WorldConfig,
+  threads: number,
+): WorkerThreads {
+  const memory = createSharedMemory(threads);
+  const workers = new WorkerThreads({
+    entry: new URL('./runtime/node/thread-worker.js', import.meta.url),
+    data: (index): ThreadWorkerData => ({ index, memory, config, module: program.module, bytes: program.bytes! }),
+    onFailure: (index, error) => {
+      process.stderr.write(`lunatic-instrument: thread ${index} failed: ${error.message}\n`);
+      process.exit(TRAP_EXIT_CODE);
+    },
+  });
+  const { runtime, lunatic } = world;
+  new ThreadPeers({
+    index: 0,
+    memory,
+    world: lunatic,
+    program,
+    ensureStarted: workers.ensureStarted,
+    maxProcesses: config.maxProcesses ?? DEFAULT_MAX_PROCESSES,
+    runnable: () => runtime.runnable,
+    moves: config.moves,
+  }).listen();
+  return workers;
+}
