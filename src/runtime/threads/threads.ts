@@ -562,9 +562,9 @@ export class ThreadPeers implements Threads {
         const to = view.getInt32(offset + 4, true);
         const receiver = this.world.processes.get(to);
         if (!receiver) return void this.holdIfArriving(to, bytes, offset, length, from);
-        // a copy of its own (the ring frees the record after this call), which the mailbox keeps as
-        // it is; its room was reserved by the sender, so it is never refused here
-        const data = bytes.slice(offset + 20, offset + length);
+        // a view of the ring, which the mailbox copies if it queues the message (the ring frees the
+        // record after this call); its room was reserved by the sender, so it is never refused here
+        const data = bytes.subarray(offset + 20, offset + length);
         receiver.mailbox.arrived(view.getBigInt64(offset + 12, true), view.getInt32(offset + 8, true), data);
         return;
       }
