@@ -6,20 +6,6 @@
 // that fails (an error outside any process) is fatal: its processes are gone unannounced.
 import { Worker } from 'node:worker_threads';
 
-/** Node options of this thread that name its entry script (`-e`, `--input-type`): a worker's entry is a file. */
-const ENTRY_OPTIONS = new Set(['-e', '--eval', '-p', '--print', '--input-type']);
-
-/** This thread's Node options for a worker: all but those naming the entry script (with their values), which a worker refuses. */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
-  const kept: string[] = [];
-  for (let i = 0; i < execArgv.length; i++) {
-    const [name, value] = execArgv[i]!.split(/=(.*)/s);
-    if (!ENTRY_OPTIONS.has(name!)) kept.push(execArgv[i]!);
-    else if (value === undefined) i++; // its value is the next argument
-  }
-  return kept;
-}
-
 /** How long a worker may take to stop after being asked, before it is terminated. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -52,11 +38,15 @@ export class WorkerThreads {
   /** Starts the worker of thread `index` unless it runs already. */
   readonly ensureStarted = (index: number): void => {
     if (this.running.has(index) || this.stopping) return;
-    const worker = new Worker(this.options.entry, {
+    // The entry is imported from a line of code, not named as the worker's file: a worker inherits
+    // this thread's Node options, and one started from a file refuses `--input-type` (a program
+    // run from `node --input-type=module -e`). Passing other options instead would be refused too
+    // for V8's (`--stack-size`, `--prof`).
+    const worker = new Worker(`import(${JSON.stringify(this.options.entry.href)})`, {
+      eval: true,
       workerData: this.options.data(index),
       stdout: true,
       stderr: true,
-      execArgv: workerExecArgv(process.execArgv),
     });
     const copied = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream) =>
       new Promise<void>((resolve) => {
