@@ -244,8 +244,8 @@ describe('processes moving between threads (test/threads/movers.c)', () => {
   const node24 = requireNode24();
   const built = builtProgram('movers', clang);
 
-  async function movers(node: string, module: string, flags: string[]): Promise<string> {
-    const result = await run(node, [BIN, 'run', module, ...flags], { cwd: built.dir });
+  async function movers(node: string, module: string, flags: string[], nodeFlags: string[] = []): Promise<string> {
+    const result = await run(node, [...nodeFlags, BIN, 'run', module, ...flags], { cwd: built.dir });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toMatch(/^lunatic-instrument: process \d+ crashed: unreachable\n\s+at worker\n/m);
     expect(result.stderr.match(/crashed/g)).toHaveLength(1);
@@ -263,6 +263,8 @@ describe('processes moving between threads (test/threads/movers.c)', () => {
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2'])).toBe(one);
       expect(await movers(process.execPath, built.instrumented, ['--threads', '2', '--no-move'])).toBe(one);
       expect(await movers(process.execPath, built.instrumented, ['--threads', '3'])).toBe(one);
+      // a V8 option of the main thread (which a worker may not be given explicitly)
+      expect(await movers(process.execPath, built.instrumented, ['--threads', '2'], ['--stack-size=2000'])).toBe(one);
     },
     60_000,
   );
