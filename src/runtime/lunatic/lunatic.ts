@@ -147,8 +147,8 @@ export class LunaticProcess {
 export class Lunatic {
   readonly handles = new HandleTable();
   private readonly live = new Map<number, LunaticProcess>();
-  /** Processes that moved to another thread and have not ended there yet, by pid (`endedAway`). */
-  private readonly departed = new Map<number, LunaticProcess>();
+  /** Processes that moved to another thread and have not ended there yet, by pid (`endedAway`; one that came back and left again is there twice). */
+  private readonly departed = new Map<number, LunaticProcess[]>();
   private readonly limited = new Set<LunaticProcess>();
   private watchdog: ReturnType<typeof setInterval> | undefined;
   /** Process names on this node (lunatic_register). */
@@ -269,7 +269,9 @@ export class Lunatic {
     const process = this.live.get(this.pidBase + withdrawn.process.pid)!;
     this.live.delete(process.pid);
     process.departed = true;
-    this.departed.set(process.pid, process);
+    const copies = this.departed.get(process.pid);
+    if (copies) copies.push(process);
+    else this.departed.set(process.pid, [process]);
     this.forgetLimits(process);
     const configs = this.handles.heldBy(process.pid).map(([handle, resource]) => {
       this.handles.detach(process.pid, handle);
@@ -433,9 +435,9 @@ export class Lunatic {
 
   /** A process that moved away from here (`emigrate`) ended on another thread: its `exited` here settles with `status`. */
   endedAway(pid: number, status: ExitStatus): void {
-    const process = this.departed.get(pid);
+    const copies = this.departed.get(pid) ?? [];
     this.departed.delete(pid);
-    process?.core.endedAway?.(status);
+    for (const process of copies) process.core.endedAway?.(status);
   }
 
   private ended(process: LunaticProcess, status: ExitStatus): void {

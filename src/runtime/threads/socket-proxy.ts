@@ -29,8 +29,9 @@
 // replica at the same address (REPLICA, answered REPLICA_READY), whose connections the replica's
 // thread keeps and lends to the listener (REPLICA_ACCEPTED); closing the listener closes them
 // (REPLICA_CLOSE, answered REPLICA_CLOSED: a listener of this thread at the same port waits for
-// that, since the address is free only then). A socket given to a process that has not started draws it to the socket's
-// thread (threads.ts `draw`), so a server's connections are served where they were accepted.
+// that, since the address is free only then). A socket given to a process that has not started
+// draws it to the socket's thread (threads.ts `draw`), so a server's connections are served where
+// they were accepted.
 // No Node imports.
 import { ListenerResource, SocketResource, socketOf } from '../lunatic/api-tcp.js';
 import { Errno, LunaticError } from '../lunatic/errno.js';
