@@ -86,6 +86,9 @@ export interface InstrumentResult {
   report: InstrumentReport;
 }
 
+/** The last phase: binaryen writes the module out, its largest allocations (src/cli/engine-tuning.ts frees memory first). */
+export const WRITING_PHASE = 'writing';
+
 export const DEFAULT_OPTIONS = {
   optimize: defaultOf('optimize') as OptimizeLevel,
   reservedPages: defaultOf('reservedPages') as number,
@@ -248,7 +251,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     const invalid = validationError(module, outputFeatures);
     if (invalid !== undefined)
       throw new Error(`produced an invalid module (${invalid}); this is a bug in lunatic-instrument, please report it with the input`);
-    progress.phase('writing');
+    progress.phase(WRITING_PHASE);
     let binary = emit(binaryen, module);
     if (tail) binary = raiseMemoryLimits(binary, tail.pages);
     return {

@@ -39,12 +39,15 @@ export interface HeapReading {
 const YOUNG_GENERATION_MAX = 48 * 1024 * 1024;
 const YOUNG_SPACES = new Set(['new_space', 'new_large_object_space']);
 
+/** A full collection of V8's heap, without `--expose-gc` at start. */
+export function collectGarbage(): void {
+  setFlagsFromString('--expose-gc'); // takes effect in new contexts
+  (runInNewContext('gc') as () => void)();
+}
+
 /** The old generation as it is, or after a full collection (what is used may be mostly garbage until then). */
 function readHeap(collect: boolean): HeapReading {
-  if (collect) {
-    setFlagsFromString('--expose-gc'); // takes effect in new contexts: a gc() without the flag at start
-    (runInNewContext('gc') as () => void)();
-  }
+  if (collect) collectGarbage();
   const used = getHeapSpaceStatistics()
     .filter((space) => !YOUNG_SPACES.has(space.space_name))
     .reduce((sum, space) => sum + space.space_used_size, 0);

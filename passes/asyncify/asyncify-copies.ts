@@ -62,24 +62,23 @@ import { blockChildren, childSlots, expressionCount, kindOf, setBlockChildren } 
  * so its guards are folded away where they can be. On lifted code simplify-locals found little
  * to do at half the cost of the list; interleaved runs could not tell the two apart. -O2 runs
  * merge-blocks twice; here the second found nothing to merge on SQLite and eigen-json and one
- * block in all of QuickJS, and took a sixth of the instrumentation time of SQLite (merge-blocks
- * costs in proportion to the depth of the unwind saves around the body times its size).
+ * block in all of QuickJS, and took a sixth of the instrumentation time of SQLite.
+ *
+ * Left out as well, each measured by the output's size with the rest of the list (the 32 fixture
+ * and bench modules and the three third-party programs): the leading dce and
+ * remove-unused-names, precompute (no constants to fold without propagation) and both
+ * reorder-locals (coalesce-locals numbers the locals it keeps) changed a few bytes either way;
+ * the remove-unused-brs after merge-blocks made the output larger (by 1.4 KB on QuickJS and 3.5
+ * KB on SQLite). Without the seven, the list costs QuickJS about a sixth less time.
  */
 const REWIND_COPY_PASSES = [
-  'dce',
-  'remove-unused-names',
   'remove-unused-brs',
   'optimize-instructions',
-  'precompute',
   'vacuum',
-  'reorder-locals',
   'remove-unused-brs',
   'coalesce-locals',
   'vacuum',
-  'reorder-locals',
   'merge-blocks',
-  'remove-unused-brs',
-  'remove-unused-names',
   'optimize-instructions',
   'vacuum',
 ];
@@ -308,6 +307,8 @@ class FrameSaves {
   private readonly saves: Array<{ label: string; live: Set<number> }> = [];
   /** Each site's unwind branch, to be preceded by the zeroing of its save's dead locals (see wrap). */
   private readonly sites: Array<{ branch: ExpressionRef; live: ReadonlySet<number>; save: Set<number> }> = [];
+  /** The saves' calls made by wrap, innermost first, each taking its save block as its first operand. */
+  readonly calls: ExpressionRef[] = [];
 
   constructor(
     private readonly binaryen: Binaryen,
@@ -365,26 +366,24 @@ class FrameSaves {
     }
   }
 
-  /** `body`, made to return, inside the blocks the unwind tests branch out of, each followed by its save. */
+  /**
+   * `body`, made to return, inside the blocks the unwind tests branch out of, each followed by its
+   * save. Each save block holds the statements of the level inside it (a save's call and return),
+   * not a block of them: binaryen's vacuum looks through a block of one statement for branches to
+   * it, which on a nest of saves costs the nest's depth times the body's size.
+   */
   wrap(body: ExpressionRef): ExpressionRef {
     const { module, binaryen, copies } = this;
     if (!this.saves.length) return body;
     this.zeroDeadLocals();
     const type = binaryen.getExpressionType(body);
-    let inner =
-      type === binaryen.unreachable
-        ? body
-        : type === binaryen.none
-          ? module.block(null, [body, module.return()], binaryen.unreachable)
-          : module.return(body);
+    let level = type === binaryen.unreachable ? [body] : type === binaryen.none ? [body, module.return()] : [module.return(body)];
     for (const { label, live } of this.saves) {
-      inner = module.block(
-        null,
-        [copies.save(live, module.block(label, [inner], binaryen.i32)), copies.zeroResult()],
-        binaryen.unreachable,
-      );
+      const call = copies.save(live, module.block(label, level, binaryen.i32));
+      this.calls.push(call);
+      level = [call, copies.zeroResult()];
     }
-    return inner;
+    return module.block(null, level, binaryen.unreachable);
   }
 }
 
@@ -743,21 +742,22 @@ export function applyAsyncifyCopies(
   for (const { name, func, rewind, copies, reentry, sites } of pairs) {
     progress.step();
     if (single.has(name)) {
-      makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, { alone: true });
-      if (optimize) module.runPassesOnFunction(func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES);
+      const saveCalls = makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, { alone: true });
+      if (optimize)
+        runRewindCopyPasses(binaryen, module, func, flattened.has(func) ? FLAT_REWIND_COPY_PASSES : REWIND_COPY_PASSES, saveCalls);
       continue;
     }
     // The host or a table may call it while rewinding: it goes on in what callers call to rewind it.
     const onRewind = graph.addressTaken.has(name) ? rewindNames.get(name)! : undefined;
     makeFastCopy(binaryen, module, copies, sites(), onRewind || reentry ? { onRewind, reentry } : undefined);
-    makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
+    const saveCalls = makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
     if (!optimize) continue;
     if (!flattened.has(func)) {
       module.runPassesOnFunction(func, FAST_COPY_PASSES);
-      module.runPassesOnFunction(rewind, REWIND_COPY_PASSES);
+      runRewindCopyPasses(binaryen, module, rewind, REWIND_COPY_PASSES, saveCalls);
     } else {
       module.optimizeFunction(func);
-      module.runPassesOnFunction(rewind, FLAT_REWIND_COPY_PASSES);
+      runRewindCopyPasses(binaryen, module, rewind, FLAT_REWIND_COPY_PASSES, saveCalls);
     }
   }
   return single.size;
@@ -800,7 +800,7 @@ function makeFastCopy(
  * The rewind copy, in `rewind`. `alone`: it is the function's only copy, entered by normal calls
  * too, so it pops a frame only when the state says it is rewinding (else `rewinding` stays 0 and
  * every guard lets the code run as written). `reentry`: its ways back hand the frame back to the
- * fast copy.
+ * fast copy. Returns its saves' calls (FrameSaves.calls).
  */
 function makeRewindCopy(
   binaryen: Binaryen,
@@ -810,7 +810,7 @@ function makeRewindCopy(
   sites: CallSites,
   rewindNames: Map<string, string>,
   { alone, reentry }: { alone: boolean; reentry?: Reentry },
-): void {
+): ExpressionRef[] {
   const scratch = scratchLocals(binaryen, rewind);
   const [ptr, rewinding, resumeAt] = [
     scratch(binaryen.i32),
@@ -829,4 +829,45 @@ function makeRewindCopy(
     ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))]
     : resume;
   setBody(binaryen, rewind, module.block(null, [...prologue, body], binaryen.getExpressionType(body)));
+  return saves.calls;
+}
+
+/**
+ * Runs `passes` on a rewind copy whose saves' calls are `saveCalls`. merge-blocks works out the
+ * effects of every operand of a call that has a block among its operands, and each save's call
+ * takes its save block, which holds the whole body and every save inside it: on a nest of n
+ * saves, n walks of the body (a second of eigen-json's main, nearly 200 saves deep). During
+ * merge-blocks each save block stands as the condition of an `if` instead, which merge-blocks
+ * leaves alone when it is a named block, as it leaves the call: the output is the same.
+ */
+function runRewindCopyPasses(binaryen: Binaryen, module: Module, func: FunctionRef, passes: string[], saveCalls: ExpressionRef[]): void {
+  let start = 0;
+  passes.forEach((pass, i) => {
+    if (pass !== 'merge-blocks') return;
+    if (i > start) module.runPassesOnFunction(func, passes.slice(start, i));
+    const parked = parkSaveBlocks(binaryen, module, saveCalls);
+    module.runPassesOnFunction(func, [pass]);
+    for (const { call, holder } of parked)
+      accessor(binaryen, 'Call', 'setOperandAt')(call, 0, accessor(binaryen, 'If', 'getCondition')(holder));
+    start = i + 1;
+  });
+  if (start < passes.length) module.runPassesOnFunction(func, passes.slice(start));
+}
+
+/** Puts each save's block (still a named block, under a call) in an `if` (see runRewindCopyPasses). */
+function parkSaveBlocks(
+  binaryen: Binaryen,
+  module: Module,
+  saveCalls: ExpressionRef[],
+): Array<{ call: ExpressionRef; holder: ExpressionRef }> {
+  const operand = accessor(binaryen, 'Call', 'getOperandAt');
+  return saveCalls.flatMap((call) => {
+    // What an earlier pass rewrote is left as it is: merge-blocks then sees it as it would have.
+    if (kindOf(binaryen, call) !== 'Call') return [];
+    const block = operand(call, 0);
+    if (kindOf(binaryen, block) !== 'Block' || accessor<string | null>(binaryen, 'Block', 'getName')(block) === null) return [];
+    const holder = module.if(block, module.i32.const(0), module.i32.const(0));
+    accessor(binaryen, 'Call', 'setOperandAt')(call, 0, holder);
+    return [{ call, holder }];
+  });
 }

@@ -192,13 +192,11 @@ export function childSlots(binaryen: Binaryen, expr: ExpressionRef, kind = kindO
   const access = accessFor(binaryen, kind);
   if (!access) return [];
   const slots: Slot[] = [];
-  const { list } = access;
-  const addList = () => {
-    if (list) for (let i = 0, n = list.count(expr); i < n; i++) if (list.get(expr, i) !== 0) slots.push(new ListSlot(list, expr, i));
-  };
-  if (access.listFirst) addList();
-  for (const field of access.fields) if (field.get(expr) !== 0) slots.push(new FieldSlot(field, expr));
-  if (!access.listFirst) addList();
+  const { list, fields } = access;
+  const count = list ? list.count(expr) : 0;
+  if (list && access.listFirst) for (let i = 0; i < count; i++) if (list.get(expr, i) !== 0) slots.push(new ListSlot(list, expr, i));
+  for (const field of fields) if (field.get(expr) !== 0) slots.push(new FieldSlot(field, expr));
+  if (list && !access.listFirst) for (let i = 0; i < count; i++) if (list.get(expr, i) !== 0) slots.push(new ListSlot(list, expr, i));
   return slots;
 }
 
@@ -210,22 +208,34 @@ export function childExpressions(binaryen: Binaryen, expr: ExpressionRef, kind: 
   const access = accessFor(binaryen, kind);
   if (!access) return [];
   const children: ExpressionRef[] = [];
-  const { list } = access;
-  const addList = () => {
-    if (list) for (let i = 0, n = list.count(expr); i < n; i++) children.push(list.get(expr, i));
-  };
-  if (access.listFirst) addList();
-  for (const field of access.fields) children.push(field.get(expr));
-  if (!access.listFirst) addList();
-  return children.filter((child) => child !== 0);
+  const { list, fields } = access;
+  const count = list ? list.count(expr) : 0;
+  if (list && access.listFirst) for (let i = 0; i < count; i++) pushPresent(children, list.get(expr, i));
+  for (const field of fields) pushPresent(children, field.get(expr));
+  if (list && !access.listFirst) for (let i = 0; i < count; i++) pushPresent(children, list.get(expr, i));
+  return children;
+}
+
+function pushPresent(children: ExpressionRef[], child: ExpressionRef): void {
+  if (child !== 0) children.push(child);
 }
 
 /**
  * Post-order walker over a function body. Subclasses override `visit`; inside it,
  * `replaceCurrent(expr)` swaps the visited expression for another in its parent.
+ *
+ * The place of each visited expression (its parent and which child it is) is kept in fields, and
+ * a Slot object made only when a visit asks for it: a walk visits every expression of the module,
+ * several walks run per instrumentation, and a slot per expression was most of their allocation.
  */
 export abstract class Walker {
-  private currentSlot: Slot | undefined;
+  private visiting = false;
+  /** The visited expression's parent, and the field or list position it stands in there (else `root`). */
+  private parent: ExpressionRef = 0;
+  private field: ChildField | undefined;
+  private list: ChildList | undefined;
+  private index = 0;
+  private root: Slot | undefined;
 
   constructor(
     protected readonly binaryen: Binaryen,
@@ -236,30 +246,34 @@ export abstract class Walker {
   protected abstract visit(expr: ExpressionRef, kind: string): void;
 
   protected replaceCurrent(expr: ExpressionRef): void {
-    if (!this.currentSlot) throw new Error('replaceCurrent called outside a visit');
-    this.currentSlot.set(expr);
+    this.place('replaceCurrent').set(expr);
   }
 
   /** The visited place itself, to read or replace later (it stays valid while its parent stays). */
   protected currentPlace(): Slot {
-    if (!this.currentSlot) throw new Error('currentPlace called outside a visit');
-    return this.currentSlot;
+    return this.place('currentPlace');
   }
 
   /** What stands in the visited place now (after any replaceCurrent). */
   protected currentExpression(): ExpressionRef {
-    if (!this.currentSlot) throw new Error('currentExpression called outside a visit');
-    return this.currentSlot.get();
+    return this.place('currentExpression').get();
+  }
+
+  private place(caller: string): Slot {
+    if (!this.visiting) throw new Error(`${caller} called outside a visit`);
+    if (this.field) return new FieldSlot(this.field, this.parent);
+    if (this.list) return new ListSlot(this.list, this.parent, this.index);
+    return this.root!;
   }
 
   walkFunction(func: FunctionRef): void {
     const fn = untyped(this.binaryen).Function;
-    this.walkSlot({ get: () => fn.getBody(func), set: (e) => fn.setBody(func, e) });
+    this.walkRoot({ get: () => fn.getBody(func), set: (e) => fn.setBody(func, e) });
   }
 
   /** Walks an expression that stays where it is (nothing may replace its root). */
   walkExpression(expr: ExpressionRef): void {
-    this.walkSlot({
+    this.walkRoot({
       get: () => expr,
       set: () => {
         throw new Error('cannot replace the root of walkExpression');
@@ -267,13 +281,43 @@ export abstract class Walker {
     });
   }
 
-  private walkSlot(slot: Slot): void {
-    const expr = slot.get();
+  private walkRoot(root: Slot): void {
+    this.walk(root.get(), 0, undefined, undefined, 0, root);
+  }
+
+  /** Walks `expr`, which stands in `parent` at `field` or at `index` of `list` (or is the root). */
+  private walk(
+    expr: ExpressionRef,
+    parent: ExpressionRef,
+    field: ChildField | undefined,
+    list: ChildList | undefined,
+    index: number,
+    root: Slot | undefined,
+  ): void {
     const kind = kindOf(this.binaryen, expr);
-    for (const child of childSlots(this.binaryen, expr, kind)) this.walkSlot(child);
-    this.currentSlot = slot;
+    const access = accessFor(this.binaryen, kind);
+    if (access) {
+      // The children present when the walk reaches the expression, in execution order (as childSlots has them).
+      const { list: children, fields } = access;
+      const count = children ? children.count(expr) : 0;
+      let present = 0;
+      for (let i = 0; i < fields.length; i++) if (fields[i]!.get(expr) !== 0) present |= 1 << i;
+      if (children && access.listFirst) this.walkList(expr, children, count);
+      for (let i = 0; i < fields.length; i++)
+        if (present & (1 << i)) this.walk(fields[i]!.get(expr), expr, fields[i], undefined, 0, undefined);
+      if (children && !access.listFirst) this.walkList(expr, children, count);
+    }
+    this.visiting = true;
+    [this.parent, this.field, this.list, this.index, this.root] = [parent, field, list, index, root];
     this.visit(expr, kind);
-    this.currentSlot = undefined;
+    this.visiting = false;
+  }
+
+  private walkList(expr: ExpressionRef, children: ChildList, count: number): void {
+    for (let i = 0; i < count; i++) {
+      const child = children.get(expr, i);
+      if (child !== 0) this.walk(child, expr, undefined, children, i, undefined);
+    }
   }
 }
 
@@ -343,5 +387,15 @@ export function setBlockChildren(binaryen: Binaryen, block: ExpressionRef, child
 
 /** How many expressions a tree holds (itself included): the size functions are measured in. */
 export function expressionCount(binaryen: Binaryen, expr: ExpressionRef): number {
-  return childSlots(binaryen, expr).reduce((count, slot) => count + expressionCount(binaryen, slot.get()), 1);
+  const access = accessFor(binaryen, kindOf(binaryen, expr));
+  if (!access) return 1;
+  let count = 1;
+  const { list, fields } = access;
+  if (list) for (let i = 0, n = list.count(expr); i < n; i++) count += childCount(binaryen, list.get(expr, i));
+  for (const field of fields) count += childCount(binaryen, field.get(expr));
+  return count;
+}
+
+function childCount(binaryen: Binaryen, child: ExpressionRef): number {
+  return child === 0 ? 0 : expressionCount(binaryen, child);
 }

@@ -6,7 +6,8 @@ import { UsageError } from '../../errors.js';
 import { instrument, type InstrumentOptions, type InstrumentReport } from '../../instrument.js';
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
-import { codeBytes, tuneEngineFor } from '../engine-tuning.js';
+import type { ProgressListener } from '../../../passes/ir/progress.js';
+import { codeBytes, memoryTuning, tuneEngineFor } from '../engine-tuning.js';
 import { estimatedMinutes } from '../../refusals.js';
 import { ProgressLine } from '../progress-line.js';
 import { formatReport } from '../report.js';
@@ -70,10 +71,15 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
   tuneEngineFor(bytes);
   const expectedLong = estimatedMinutes(codeBytes(bytes) ?? 0) >= LONG_JOB_MINUTES;
   const line = argv.quiet ? undefined : new ProgressLine(argv.input, process.stderr, () => performance.now(), expectedLong);
-  const progress = line?.enabled ? { progress: line.listener } : {};
+  const draw = line?.enabled ? line.listener : undefined;
+  const tuneMemory = memoryTuning();
+  const progress: ProgressListener = (phase, done, total) => {
+    tuneMemory(phase, done, total);
+    draw?.(phase, done, total);
+  };
   let result: Awaited<ReturnType<typeof instrument>>;
   try {
-    result = await instrument(bytes, { ...optionsOf(argv), ...progress });
+    result = await instrument(bytes, { ...optionsOf(argv), progress });
   } finally {
     line?.clear();
   }
