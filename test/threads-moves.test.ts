@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { Runtime } from '../src/runtime/index.js';
-import { Lunatic, NO_PERMISSIONS, type Emigrant, type Program } from '../src/runtime/lunatic/index.js';
+import { type Emigrant, Lunatic, type LunaticProcess, NO_PERMISSIONS, type Program } from '../src/runtime/lunatic/index.js';
 import { callbackOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { decodeMove, encodeMove, moveTarget } from '../src/runtime/threads/migration.js';
 import { Kind } from '../src/runtime/threads/outbox.js';
@@ -98,8 +98,13 @@ describe('test/threads/movers.c on two worlds joined as threads', () => {
     bytes = (await instrument(plain)).binary;
   }, 60_000);
 
-  /** Runs the program on `threads` joined worlds: what it printed, its exit, and how many processes moved. */
+  /**
+   * Runs the program on `threads` joined worlds: what it printed, its exit, and how many processes
+   * moved. `copiesAgree` checks the copies a move leaves behind (each world's onSpawn saw one per
+   * arrival): one per move, each settling with the status of the process's real end.
+   */
   async function runMovers(threads: number, moves = true): Promise<{ stdout: string; code: number | undefined; moved: number }> {
+    const spawned: LunaticProcess[] = [];
     let stdout = '';
     const stdoutOutput = callbackOutput((chunk) => {
       stdout += new TextDecoder().decode(chunk);
@@ -107,18 +112,32 @@ describe('test/threads/movers.c on two worlds joined as threads', () => {
     const wasi = wasiPreview1({ args: ['movers'], env: {}, preopens: [], stdout: stdoutOutput });
     const worlds = Array.from({ length: threads }, () => {
       const runtime = new Runtime({ backend: 'asyncify' });
-      return { runtime, lunatic: new Lunatic({ core: runtime, hostModules: () => [wasi], reductions: 100_000 }) };
+      const onSpawn = (process: LunaticProcess) => void spawned.push(process);
+      return { runtime, lunatic: new Lunatic({ core: runtime, hostModules: () => [wasi], reductions: 100_000, onSpawn }) };
     });
     const program: Program = await worlds[0]!.lunatic.load(bytes);
     const peers = threads > 1 ? joinThreads(worlds, program, { moves }) : [];
     for (const peer of peers) peer.listen();
     try {
       const status = await worlds[0]!.lunatic.start(program, { permissions: { ...NO_PERMISSIONS, canSpawn: true } }).exited;
-      return { stdout, code: status.code, moved: peers.reduce((sum, peer) => sum + peer.moved, 0) };
+      const moved = peers.reduce((sum, peer) => sum + peer.moved, 0);
+      await copiesAgree(spawned, moved);
+      return { stdout, code: status.code, moved };
     } finally {
       for (const { lunatic } of worlds) for (const process of lunatic.processes.values()) process.core.kill();
       for (const peer of peers) peer.close();
     }
+  }
+
+  /** Every copy of a process (one per world it was in) settles its `exited` with one status; as many extra copies as moves. */
+  async function copiesAgree(spawned: LunaticProcess[], moved: number): Promise<void> {
+    const endings = new Map<number, Set<string>>();
+    for (const process of spawned) {
+      const status = JSON.stringify(await process.exited);
+      endings.set(process.pid, (endings.get(process.pid) ?? new Set()).add(status));
+    }
+    expect(spawned.length - endings.size).toBe(moved);
+    expect([...endings.values()].filter((statuses) => statuses.size > 1)).toEqual([]);
   }
 
   it.skipIf(!clang)(

@@ -164,8 +164,11 @@ export class ThreadPeers implements Threads {
   private readonly flushing = new Map<number, Set<number>>();
   /** Processes that moved here and are not settled yet, by pid: the thread they came from (records from others wait, in `early`). */
   private readonly unsettled = new Map<number, number>();
-  /** Processes that moved here, by pid: the thread they came from, told how they end (ENDED_AWAY) so their old copy there settles. */
-  private readonly cameFrom = new Map<number, number>();
+  /**
+   * Processes that moved here, by pid: the threads they came from (more than one when one came
+   * back), told how they end (ENDED_AWAY) so their old copies there settle.
+   */
+  private readonly cameFrom = new Map<number, Set<number>>();
   /** When processes that moved here arrived (performance.now()), until STAY_MS later. */
   private readonly arrivedAt = new Map<number, number>();
   /** Processes moved away from this thread so far (for figures and tests). */
@@ -725,12 +728,12 @@ export class ThreadPeers implements Threads {
     return this.forwarding.size > 0 ? this.forwarding.get(pid) : undefined;
   }
 
-  /** `pid`, which moved here, ended (here, or on a thread it moved on to): the thread it came from hears how. */
+  /** `pid`, which moved here, ended (here, or on a thread it moved on to): the threads it came from hear how. */
   private endedAway(pid: number, status: ExitStatus): void {
-    const origin = this.cameFrom.get(pid);
-    if (origin === undefined) return;
+    const origins = this.cameFrom.get(pid);
+    if (!origins) return;
     this.cameFrom.delete(pid);
-    this.json(origin, Kind.ENDED_AWAY, { pid, status });
+    for (const origin of origins) this.json(origin, Kind.ENDED_AWAY, { pid, status });
   }
 
   /** Whether `pid` arrived here less than STAY_MS ago. */
@@ -751,7 +754,9 @@ export class ThreadPeers implements Threads {
     const { emigrant, named } = decodeMove(bytes, offset, length);
     const { pid } = emigrant;
     this.unsettled.set(pid, from);
-    this.cameFrom.set(pid, from);
+    const origins = this.cameFrom.get(pid);
+    if (origins) origins.add(from);
+    else this.cameFrom.set(pid, new Set([from]));
     this.arrivedAt.set(pid, performance.now());
     try {
       this.world.immigrate(this.options.program, emigrant);
