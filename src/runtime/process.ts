@@ -312,6 +312,11 @@ export class Process implements Runnable, Tenant, WaitingLink {
   endedAway(status: ExitStatus): void {
     if (this.state !== 'moved' || this.status) return;
     this.status = status;
+    this.tellEnd(status);
+  }
+
+  /** Calls the end listeners (once: they are dropped). */
+  private tellEnd(status: ExitStatus): void {
     const listeners = this.endListeners;
     this.endListeners = undefined;
     if (listeners) for (const listener of listeners) listener(status);
@@ -547,9 +552,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
     this.abort?.abort();
     this.status = status;
     this.config.ended(this);
-    const listeners = this.endListeners;
-    this.endListeners = undefined;
-    if (listeners) for (const listener of listeners) listener(status);
+    this.tellEnd(status);
     if (wasRunning) this.stop();
   }
 }

@@ -37,8 +37,7 @@ export class HandleTable {
 
   /** Takes a handle out of the table without closing it (it is given to another thread); BADF when `owner` does not hold it. */
   detach(owner: number, handle: number): Resource {
-    const entry = this.entries.get(handle);
-    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    const entry = this.heldEntry(owner, handle);
     this.entries.delete(handle);
     this.byOwner.get(owner)?.delete(handle);
     return entry.resource;
@@ -46,11 +45,9 @@ export class HandleTable {
 
   /** The resource behind `handle` if `owner` holds it and it is of `kind`. */
   get<R extends Resource>(owner: number, handle: number, kind: R['kind']): R {
-    const entry = this.entries.get(handle);
-    if (!entry || entry.owner !== owner || entry.resource.kind !== kind) {
-      throw new LunaticError(Errno.BADF, `process ${owner} holds no ${kind} with handle ${handle}`);
-    }
-    return entry.resource as R;
+    const resource = this.find(owner, handle);
+    if (resource?.kind !== kind) throw new LunaticError(Errno.BADF, `process ${owner} holds no ${kind} with handle ${handle}`);
+    return resource as R;
   }
 
   /** The resource behind `handle` if `owner` holds it, else undefined. */
@@ -61,16 +58,14 @@ export class HandleTable {
 
   /** Gives the handle (same number) to another process; the giver loses it. */
   transfer(owner: number, handle: number, to: number): void {
-    const entry = this.entries.get(handle);
-    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    const entry = this.heldEntry(owner, handle);
     this.byOwner.get(owner)?.delete(handle);
     entry.owner = to;
     this.ownedBy(to).add(handle);
   }
 
   close(owner: number, handle: number): void {
-    const entry = this.entries.get(handle);
-    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    const entry = this.heldEntry(owner, handle);
     this.release(handle, entry);
   }
 
@@ -94,6 +89,13 @@ export class HandleTable {
     this.entries.delete(handle);
     this.byOwner.get(entry.owner)?.delete(handle);
     entry.resource.close();
+  }
+
+  /** The entry of `handle`; BADF unless `owner` holds it. */
+  private heldEntry(owner: number, handle: number): Entry {
+    const entry = this.entries.get(handle);
+    if (!entry || entry.owner !== owner) throw new LunaticError(Errno.BADF, `process ${owner} holds no handle ${handle}`);
+    return entry;
   }
 
   private ownedBy(owner: number): Set<number> {
