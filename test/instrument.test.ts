@@ -177,6 +177,25 @@ describe('reduction counter', () => {
     expect(after.exports.g(12)).toBe(before.exports.g(12));
   });
 
+  it('sorts the many calls of an interpreter-like recursion one by one: checks only after those followed by long code', async () => {
+    // A dispatch over 12 cases, each calling $g: 10 return into short code, 2 into LONG_WORK.
+    // Case i's code follows the end of block $ci, inside block $c(i+1).
+    let dispatch = '(br_table $c0 $c1 $c2 $c3 $c4 $c5 $c6 $c7 $c8 $c9 $c10 $c11 (i32.rem_u (local.get $n) (i32.const 12)))';
+    for (let i = 0; i < 12; i++) {
+      const call = `(local.set $acc (i32.add (call $g (i32.sub (local.get $n) (i32.const 1))) (i32.const ${i})))`;
+      dispatch = `(block $c${i} ${dispatch}) ${call} ${i >= 10 ? LONG_WORK : ''} (br $done)`;
+    }
+    const text = `(module (func $g (export "g") (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 1))))
+      (block $done ${dispatch})
+      (i32.add (local.get $acc) (local.get $n))))`;
+    const { before, after, report } = await both(text);
+    expect(report.reductions!.checks).toMatchObject({ entries: 1, afterCalls: 2 });
+    expect(report.reductions!.returnStretch).toBeGreaterThan(0);
+    expect(report.reductions!.returnStretch).toBeLessThanOrEqual(70);
+    expect(after.exports.g(40)).toBe(before.exports.g(40));
+  });
+
   it('charges an entry check only for the stretches of the plan it keeps, not of plans tried on the way', async () => {
     // $g's call_indirect may also reach $leaf, outside the cycle, so the stretch before it runs
     // on through it when its return is prepaid. The plan kept checks after it (LONG_WORK follows);

@@ -64,8 +64,15 @@ const DECREMENT_COST = 5;
  * instructions, a few milliseconds.
  */
 const RETURN_STRETCH_LIMIT = 64;
-/** Past this many calls into its own cycle, a function with a long return stretch checks after each (one analysis per call otherwise). */
-const MAX_CALLS_TRIED_ALONE = 8;
+/** Analyses of a recursive function that sort its calls into prepaid and checked, before all are checked. */
+const MAX_PREPAID_ROUNDS = 4;
+
+/**
+ * The return stretches still running, by the call each one follows: `fromReturn` split by origin,
+ * kept only while a recursive function's calls are sorted into prepaid and checked ones. Few at
+ * a time (a stretch ends at the next check), so a short list.
+ */
+type Origins = readonly (readonly [call: ExpressionRef, stretch: number])[];
 
 interface State {
   fromEntry: number;
@@ -74,6 +81,8 @@ interface State {
   fromHeader: number;
   /** Instructions not charged yet: since the last check or decrement, less what joins paid. */
   unpaid: number;
+  /** `fromReturn` by call, when tracked (FunctionAnalysis.tracksOrigins). */
+  origins?: Origins;
 }
 
 const UNREACHABLE: State = { fromEntry: NONE, fromCheck: NONE, fromReturn: NONE, fromHeader: NONE, unpaid: NONE };
@@ -87,6 +96,7 @@ function join(a: State, b: State): State {
     fromReturn: Math.max(a.fromReturn, b.fromReturn),
     fromHeader: Math.max(a.fromHeader, b.fromHeader),
     unpaid: Math.max(a.unpaid, b.unpaid),
+    origins: a.origins && b.origins ? joinOrigins(a.origins, b.origins) : (a.origins ?? b.origins),
   };
 }
 
@@ -97,7 +107,14 @@ function advance(s: State, cost: number): State {
     fromReturn: s.fromReturn + cost,
     fromHeader: s.fromHeader + cost,
     unpaid: s.unpaid + cost,
+    origins: s.origins && cost !== NONE ? s.origins.map(([call, stretch]) => [call, stretch + cost] as const) : undefined,
   };
+}
+
+function joinOrigins(a: Origins, b: Origins): Origins {
+  const longest = new Map(a);
+  for (const [call, stretch] of b) longest.set(call, Math.max(longest.get(call) ?? NONE, stretch));
+  return [...longest];
 }
 
 /** What a check or a decrement takes for a state. */
@@ -240,6 +257,8 @@ class FunctionAnalysis {
   private readonly exits: Arrival[] = [];
   /** Calls into the function's own cycle, seen so far. */
   readonly recursiveCalls = new Set<ExpressionRef>();
+  /** The longest return stretch after each prepaid call into the cycle, when origins are tracked. */
+  readonly stretchAfter = new Map<ExpressionRef, number>();
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
   /** The block child being analyzed and where it stands (a counted loop's start value). */
@@ -255,6 +274,8 @@ class FunctionAnalysis {
     private readonly context: PlanningContext,
     /** Which calls into the function's own cycle get their return prepaid rather than checked. */
     private readonly prepaidReturns: (call: ExpressionRef) => boolean,
+    /** Whether to follow each prepaid return's stretch on its own (stretchAfter). */
+    private readonly tracksOrigins = false,
   ) {
     this.targets = context.branchTargets(node);
     this.body = untyped(binaryen).Function.getBody(node.ref);
@@ -289,6 +310,11 @@ class FunctionAnalysis {
     this.summary.pre = Math.max(this.summary.pre, s.fromEntry);
     this.bound = Math.max(this.bound, s.fromCheck);
     this.returnStretch = Math.max(this.returnStretch, s.fromReturn);
+    this.endStretches(s);
+  }
+
+  private endStretches(s: State): void {
+    for (const [call, stretch] of s.origins ?? []) this.stretchAfter.set(call, Math.max(this.stretchAfter.get(call) ?? 0, stretch));
   }
 
   /** A way out of the function; joined with the others when the analysis ends. */
@@ -306,6 +332,7 @@ class FunctionAnalysis {
     this.summary.post = Math.max(out.fromCheck, out.fromReturn);
     this.summary.left = out.unpaid;
     this.returnStretch = Math.max(this.returnStretch, out.fromReturn);
+    this.endStretches(out);
   }
 
   /** Joins arrivals, recording what they pay (not while a loop is tried). */
@@ -513,11 +540,13 @@ class FunctionAnalysis {
       if (callee.reachesOtherChecks) this.chargeBefore(expr, chargeOf(s));
     }
     const passed = advance(s, callee.summary.open);
+    const returns = callee.recursiveTargets.length > 0 && prepaid;
     const after: State = {
       ...passed,
       fromCheck: Math.max(passed.fromCheck, callee.summary.post),
       // The callee's `return` itself runs on the way back: the first unit of the return stretch.
-      fromReturn: callee.recursiveTargets.length && prepaid ? Math.max(1, passed.fromReturn) : passed.fromReturn,
+      fromReturn: returns ? Math.max(1, passed.fromReturn) : passed.fromReturn,
+      origins: returns && this.tracksOrigins ? [...(passed.origins ?? []), [expr, 1]] : passed.origins,
       // The callee starts counting afresh; what it leaves unpaid adds to what the caller has not paid.
       unpaid: carried + callee.summary.left,
     };
@@ -722,9 +751,12 @@ function planComponent(binaryen: Binaryen, module: Module, context: PlanningCont
   }
 }
 
+/** A new analysis of one function, given which returns from its own cycle are prepaid. */
+type AnalysisOf = (prepaidReturns: (call: ExpressionRef) => boolean, tracksOrigins?: boolean) => FunctionAnalysis;
+
 function planFunction(binaryen: Binaryen, module: Module, context: PlanningContext, node: FunctionNode): FunctionPlan {
-  const analysis = (prepaidReturns: (call: ExpressionRef) => boolean) =>
-    new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns);
+  const analysis: AnalysisOf = (prepaidReturns, tracksOrigins) =>
+    new FunctionAnalysis(binaryen, module, context.graph, node, context, prepaidReturns, tracksOrigins);
   if (node.recursive) return context.checkReturns ? analysis(() => false).run(true) : planRecursive(analysis);
   const plan = analysis(() => false).run(false);
   return plan.summary.pre > context.limit || plan.summary.open > context.limit ? analysis(() => false).run(true) : plan;
@@ -732,19 +764,26 @@ function planFunction(binaryen: Binaryen, module: Module, context: PlanningConte
 
 /**
  * A recursive function: every return from its own cycle prepaid when all the stretches after
- * them are short; otherwise each call is tried alone (stretches end at the next check, so they
- * do not depend on one another) and only the calls followed by a long stretch are checked after.
- * release() in a binary-tree walk keeps its first call prepaid and checks the second, after
- * which free() runs.
+ * them are short; otherwise only the calls followed by a long stretch are checked after. An
+ * analysis follows each call's stretch on its own (a stretch ends at the next check, so they
+ * hardly depend on one another) and the calls found long are checked in the next one. Not quite
+ * independent: a check after a call can leave a loop without its header check, through which a
+ * stretch then runs on; so again, a few times, then every call is checked. release() in a
+ * binary-tree walk keeps its first call prepaid and checks the second, after which free() runs;
+ * QuickJS's interpreter keeps most of its several hundred calls prepaid.
  */
-function planRecursive(analysis: (prepaidReturns: (call: ExpressionRef) => boolean) => FunctionAnalysis): FunctionPlan {
-  const all = analysis(() => true);
-  const plan = all.run(true);
-  if (plan.returnStretch <= RETURN_STRETCH_LIMIT) return plan;
-  const calls = [...all.recursiveCalls];
-  const short =
-    calls.length > MAX_CALLS_TRIED_ALONE
-      ? []
-      : calls.filter((call) => analysis((c) => c === call).run(true).returnStretch <= RETURN_STRETCH_LIMIT);
-  return analysis((call) => short.includes(call)).run(true);
+function planRecursive(analysis: AnalysisOf): FunctionPlan {
+  let tried = analysis(() => true, true);
+  let prepaid: Set<ExpressionRef> | undefined;
+  for (let round = 0; round < MAX_PREPAID_ROUNDS; round++) {
+    const plan = tried.run(true);
+    if (plan.returnStretch <= RETURN_STRETCH_LIMIT) return plan;
+    prepaid ??= new Set(tried.recursiveCalls);
+    const before = prepaid.size;
+    for (const [call, stretch] of tried.stretchAfter) if (stretch > RETURN_STRETCH_LIMIT) prepaid.delete(call);
+    if (prepaid.size === before) break;
+    const kept = prepaid;
+    tried = analysis((call) => kept.has(call), true);
+  }
+  return analysis(() => false).run(true);
 }
