@@ -16,7 +16,7 @@
 import { writeSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { WASI } from 'node:wasi';
-import { avoidEngineBugs } from '../src/runtime/node/engine.js';
+import { prepareEngine } from '../src/runtime/node/engine.js';
 import { type DriverResult, type DriverSpec, RESULT_FD } from './driver-protocol.js';
 
 const UNWINDING = 1;
@@ -141,6 +141,6 @@ async function runProgram(spec: DriverSpec): Promise<DriverResult> {
   return { compileMs, ...first, exitCode: second.exitCode, warmRunMs: second.runMs };
 }
 
-avoidEngineBugs(); // what the package's Node entry does for its users, for every mode alike
+prepareEngine(); // what the package's Node entry does for its users, for every mode alike
 const result = await runProgram(JSON.parse(process.argv[2]!) as DriverSpec);
 writeSync(RESULT_FD, `${JSON.stringify(result)}\n`);

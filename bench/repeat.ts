@@ -11,7 +11,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { WASI } from 'node:wasi';
 import { Runtime } from '../src/runtime/index.js';
-import { avoidEngineBugs } from '../src/runtime/node/engine.js';
+import { prepareEngine } from '../src/runtime/node/engine.js';
 import { CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { formatRatio, table } from './format.js';
 import { cli, workDir } from './paths.js';
@@ -74,7 +74,7 @@ const series = (times: number[]): string => times.map((ms) => Math.round(ms)).jo
 
 async function main(): Promise<void> {
   const { runs, only } = parseArgs(process.argv.slice(2));
-  avoidEngineBugs(); // as the package's Node entry does for its users
+  prepareEngine(); // as the package's Node entry does for its users
   const { programs, skipped } = thirdPartyPrograms();
   for (const reason of skipped) console.log(`skipped: ${reason}`);
   const outDir = join(workDir, 'repeat');

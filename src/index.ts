@@ -1,5 +1,5 @@
 // The library API of lunatic-instrument (Node). The browser entry is src/browser/index.ts.
-import { avoidEngineBugs } from './runtime/node/engine.js';
+import { prepareEngine } from './runtime/node/engine.js';
 
 // The instrumenter.
 export { instrument, DEFAULT_OPTIONS } from './instrument.js';
@@ -32,9 +32,10 @@ export { NodeNetwork } from './runtime/node/net.js';
 export { joinNatsCluster } from './runtime/node/nats.js';
 export { runProgram, programPermissions, TRAP_EXIT_CODE } from './run-program.js';
 export type { RunProgramOptions } from './run-program.js';
-export { avoidEngineBugs } from './runtime/node/engine.js';
+export { engineFlags, prepareEngine } from './runtime/node/engine.js';
 export type { NatsOptions } from './runtime/node/nats.js';
 
-// Node 20's V8 crashes under concurrent marking while large instrumented modules run: every
-// Node user of the runtime gets the workaround (src/runtime/node/engine.ts).
-avoidEngineBugs();
+// Node 20's V8 crashes under concurrent marking while large instrumented modules run, and gives
+// large instrumented functions a weaker register allocator: every Node user of the runtime gets
+// the flags against both (src/runtime/node/engine.ts).
+prepareEngine();

@@ -12,7 +12,7 @@ import { InputError, messageOf, UsageError } from './errors.js';
 import { instrument } from './instrument.js';
 import { DEFAULT_MAX_PROCESSES, type ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
-import { avoidEngineBugs } from './runtime/node/engine.js';
+import { prepareEngine } from './runtime/node/engine.js';
 import { stdioFlushed } from './runtime/node/stdio.js';
 import type { ThreadWorkerData } from './runtime/node/thread-worker.js';
 import { WorkerThreads } from './runtime/node/worker-threads.js';
@@ -67,7 +67,7 @@ export function programPermissions(options: Pick<RunProgramOptions, 'grants' | '
  * options with UsageError.
  */
 export async function runProgram(program: string, options: RunProgramOptions = {}): Promise<ExitStatus> {
-  avoidEngineBugs();
+  prepareEngine();
   const threads = options.threads ?? Math.min(availableParallelism(), MAX_THREADS);
   if (!Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS)
     throw new UsageError(`threads must be a whole number from 1 to ${MAX_THREADS}`);

@@ -6,7 +6,7 @@ import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
-import { needsMarkingWorkaround } from '../src/runtime/node/engine.js';
+import { engineFlags } from '../src/runtime/node/engine.js';
 import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
@@ -210,13 +210,22 @@ describe('limits', () => {
   });
 });
 
-describe('the V8 workaround', () => {
-  // Node 20 (V8 11.3) crashed under concurrent marking (src/runtime/node/engine.ts); Node 24 did not.
-  it('turns concurrent marking off below V8 13 only', () => {
-    expect(needsMarkingWorkaround('11.3.244.8-node.33')).toBe(true);
-    expect(needsMarkingWorkaround('12.4.254.21-node.33')).toBe(true);
-    expect(needsMarkingWorkaround('13.6.233.10-node.28')).toBe(false);
-    expect(needsMarkingWorkaround('14.0.1')).toBe(false);
-    expect(needsMarkingWorkaround('unknown')).toBe(false);
+describe('the V8 flags', () => {
+  // Node 20 (V8 11.3) crashed under concurrent marking and gives large functions its mid tier's
+  // register allocator (src/runtime/node/engine.ts); Node 24 does neither.
+  const MARKING = '--no-concurrent-marking';
+  const ALLOCATOR = '--no-turbo-use-mid-tier-regalloc-for-huge-functions';
+  it('turns concurrent marking off below V8 13, and the mid-tier allocator where V8 has it', () => {
+    expect(engineFlags('11.3.244.8-node.33')).toEqual([MARKING, ALLOCATOR]);
+    expect(engineFlags('12.4.254.21-node.33')).toEqual([MARKING]);
+    expect(engineFlags('13.6.233.10-node.28')).toEqual([]);
+    expect(engineFlags('14.0.1')).toEqual([]);
+    expect(engineFlags('unknown')).toEqual([]);
+  });
+
+  it('leaves a flag the command line sets, either way and in either spelling', () => {
+    expect(engineFlags('11.3.244.8', ['--concurrent-marking'])).toEqual([ALLOCATOR]);
+    expect(engineFlags('11.3.244.8', ['--turbo_use_mid_tier_regalloc_for_huge_functions', '--stack-size=2000'])).toEqual([MARKING]);
+    expect(engineFlags('11.3.244.8', ['--no-concurrent-marking', '--no-turbo-use-mid-tier-regalloc-for-huge-functions'])).toEqual([]);
   });
 });
