@@ -35,7 +35,6 @@ export type { RunProgramOptions } from './run-program.js';
 export { engineFlags, prepareEngine } from './runtime/node/engine.js';
 export type { NatsOptions } from './runtime/node/nats.js';
 
-// Node 20's V8 crashes under concurrent marking while large instrumented modules run, and gives
-// large instrumented functions a weaker register allocator: every Node user of the runtime gets
-// the flags against both (src/runtime/node/engine.ts).
+// Node 20's V8 crashes under concurrent marking while large instrumented modules run: every Node
+// user of the runtime gets the workaround (src/runtime/node/engine.ts).
 prepareEngine();

@@ -211,21 +211,19 @@ describe('limits', () => {
 });
 
 describe('the V8 flags', () => {
-  // Node 20 (V8 11.3) crashed under concurrent marking and gives large functions its mid tier's
-  // register allocator (src/runtime/node/engine.ts); Node 24 does neither.
+  // Node 20 (V8 11.3) crashed under concurrent marking (src/runtime/node/engine.ts); Node 24 did not.
   const MARKING = '--no-concurrent-marking';
-  const ALLOCATOR = '--no-turbo-use-mid-tier-regalloc-for-huge-functions';
-  it('turns concurrent marking off below V8 13, and the mid-tier allocator where V8 has it', () => {
-    expect(engineFlags('11.3.244.8-node.33')).toEqual([MARKING, ALLOCATOR]);
+  it('turn concurrent marking off below V8 13 only', () => {
+    expect(engineFlags('11.3.244.8-node.33')).toEqual([MARKING]);
     expect(engineFlags('12.4.254.21-node.33')).toEqual([MARKING]);
     expect(engineFlags('13.6.233.10-node.28')).toEqual([]);
     expect(engineFlags('14.0.1')).toEqual([]);
     expect(engineFlags('unknown')).toEqual([]);
   });
 
-  it('leaves a flag the command line sets, either way and in either spelling', () => {
-    expect(engineFlags('11.3.244.8', ['--concurrent-marking'])).toEqual([ALLOCATOR]);
-    expect(engineFlags('11.3.244.8', ['--turbo_use_mid_tier_regalloc_for_huge_functions', '--stack-size=2000'])).toEqual([MARKING]);
-    expect(engineFlags('11.3.244.8', ['--no-concurrent-marking', '--no-turbo-use-mid-tier-regalloc-for-huge-functions'])).toEqual([]);
+  it('leave a flag the command line sets, either way and in either spelling', () => {
+    expect(engineFlags('11.3.244.8', ['--stack-size=2000', '--concurrent-marking'])).toEqual([]);
+    expect(engineFlags('11.3.244.8', ['--no-concurrent_marking'])).toEqual([]);
+    expect(engineFlags('11.3.244.8', ['--stack-size=2000', '--no-liftoff'])).toEqual([MARKING]);
   });
 });
