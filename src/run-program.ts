@@ -7,6 +7,7 @@
 // placed on each and stopped, their output flushed, before the run's promise settles. A worker
 // that fails outside any process (a bug of the runtime) ends this OS process with
 // TRAP_EXIT_CODE: its processes are gone unannounced.
+import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InputError, messageOf, UsageError } from './errors.js';
 import { instrument } from './instrument.js';
@@ -137,6 +138,15 @@ async function compile(program: string, bytes: Uint8Array): Promise<WebAssembly.
 }
 
 /**
+ * The code of a worker thread: one bundled file when the build made it (scripts/bundle-thread-worker.ts:
+ * a worker starts some 50 ms sooner), else the compiled modules.
+ */
+export function threadWorkerEntry(): URL {
+  const bundle = new URL('./runtime/node/thread-worker.bundle.js', import.meta.url);
+  return existsSync(bundle) ? bundle : new URL('./runtime/node/thread-worker.js', import.meta.url);
+}
+
+/**
  * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
  * started when the first process is placed on each. Returns them, for shutdown.
  */
@@ -148,7 +158,7 @@ function spreadOverThreads(
 ): WorkerThreads {
   const memory = createSharedMemory(threads);
   const workers = new WorkerThreads({
-    entry: new URL('./runtime/node/thread-worker.js', import.meta.url),
+    entry: threadWorkerEntry(),
     data: (index): ThreadWorkerData => ({ index, memory, config, module: program.module, bytes: program.bytes! }),
     onFailure: (index, error) => {
       process.stderr.write(`lunatic-instrument: thread ${index} failed: ${error.message}\n`);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { bundleThreadWorker } from '../scripts/bundle-thread-worker.js';
 import { instrument } from '../src/index.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { run } from './helpers/command.js';
@@ -236,6 +237,22 @@ describe('--threads flag', () => {
     });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/^lunatic-instrument: --threads above 1 with --node/);
+  });
+});
+
+describe('the code of a worker thread', () => {
+  it('is one bundled file once built (npm run build), which the current sources still make', async () => {
+    const { threadWorkerEntry } = (await import(pathToFileURL(join(projectRoot, 'dist/src/run-program.js')).href)) as {
+      threadWorkerEntry(): URL;
+    };
+    expect(threadWorkerEntry().pathname).toMatch(/\/dist\/src\/runtime\/node\/thread-worker\.bundle\.js$/);
+    const dir = mkdtempSync(join(tmpdir(), 'lunatic-worker-bundle-'));
+    try {
+      // refuses a graph that reaches import.meta (a bundle moves the code away from its files)
+      expect(await bundleThreadWorker(join(dir, 'worker.js'))).toBeGreaterThan(10_000);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
