@@ -16,13 +16,18 @@ import {
   type Program,
   Reason,
 } from '../src/runtime/lunatic/index.js';
+import { lunaticImports } from '../src/runtime/lunatic/imports.js';
 import type { Network } from '../src/runtime/lunatic/network.js';
+import { linkImports } from '../src/runtime/link.js';
+import type { Suspender } from '../src/runtime/suspend.js';
+import type { ProcessContext } from '../src/runtime/types.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { SharingNetwork } from './helpers/shared-address.js';
 import { exchange } from './helpers/tcp.js';
 import { joinAsThreads, joinThreads } from './helpers/threads.js';
 import { findClang, requireTool } from './helpers/tools.js';
+import { wat } from './helpers/wat.js';
 
 const PROBE = `
 #include "lunatic.h"
@@ -582,3 +587,36 @@ function readAll(socket: Socket): Promise<Buffer> {
     socket.on('error', reject);
   });
 }
+
+describe('linking the lunatic namespace', () => {
+  it('gives the calls that never wait as plain imports (no JSPI Suspending), the others as blocking', async () => {
+    const unused = () => {
+      throw new Error('not called');
+    };
+    const ctx = { memory: unused, charge: unused } as unknown as ProcessContext;
+    const namespace = lunaticImports(new Lunatic({ core: new Runtime(), reductions: 1 }), unused, ctx);
+    const module = new WebAssembly.Module(
+      (await wat(`(module
+        (import "lunatic" "send" (func (param i32 i64 i32 i32) (result i32)))
+        (import "lunatic" "receive" (func (param i32 i32 i64 i32 i32) (result i32)))
+        (import "lunatic" "self" (func (result i32)))
+        (import "lunatic" "link" (func (param i32) (result i32)))
+        (import "lunatic" "config_set_mailbox" (func (param i32 i32) (result i32))))`)) as Uint8Array<ArrayBuffer>,
+    );
+    const blocking: Record<string, boolean> = {};
+    const recording = {
+      wrapImport: (name: string, fn: unknown, isBlocking: boolean) => {
+        blocking[name] = isBlocking;
+        return fn;
+      },
+    } as unknown as Suspender;
+    linkImports(module, namespace, recording, ['lunatic.*']);
+    expect(blocking).toEqual({
+      'lunatic.send': false,
+      'lunatic.receive': true,
+      'lunatic.self': false,
+      'lunatic.link': true, // waits for the answer of another node
+      'lunatic.config_set_mailbox': false,
+    });
+  });
+});

@@ -1,7 +1,6 @@
 // lunatic host API, names and nodes: register/unregister/whereis a process name (this node's
 // names first, then the cluster's), and spawn an export of the caller's module on a named node
 // (distribution.ts). Without a cluster, names are local and every node name is unknown (SRCH).
-import type { HostFunction } from '../types.js';
 import type { ConfigResource } from './api-config.js';
 import { SPAWN_LINK, SPAWN_MONITOR } from './api-process.js';
 import { Errno, LunaticError } from './errno.js';
@@ -9,7 +8,7 @@ import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 import { checkName } from './registry.js';
 
-export function clusterApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function clusterApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory) {
   const nameAt = (pointer: number, length: number) => checkName(memory.string(pointer, length));
   return {
     register(pointer: number, length: number): number | Promise<number> {

@@ -2,7 +2,6 @@
 // spawns. It starts as a copy of the caller's own permissions and can only be narrowed (fewer
 // host:port patterns, fewer directories, lower limits, no spawning), so a child never gets
 // more than its parent.
-import type { HostFunction } from '../types.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Resource } from './handles.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
@@ -21,7 +20,7 @@ const list = (text: string) =>
     .map((item) => item.trim())
     .filter(Boolean);
 
-export function configApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function configApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory) {
   const narrow = (handle: number, change: (permissions: Permissions) => Partial<Permissions>): number => {
     const config = world.handles.get<ConfigResource>(tenant().pid, handle, 'config');
     config.permissions = { ...config.permissions, ...change(config.permissions) };

@@ -2,10 +2,9 @@
 // it to another process (e.g. a connection to the process spawned to serve it). The number
 // stays the same; the giver loses it. A handle given to a process on another thread goes
 // through the threads (src/runtime/threads/: sockets stay where they are and are proxied).
-import type { HostFunction } from '../types.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
 
-export function handleApi(world: Lunatic, tenant: () => LunaticProcess): Record<string, HostFunction> {
+export function handleApi(world: Lunatic, tenant: () => LunaticProcess) {
   return {
     close(handle: number): number {
       world.handles.close(tenant().pid, handle);

@@ -7,7 +7,6 @@
 // (copies) when the process is back in an instance (a Later).
 import { hibernatable, Later, Pending } from '../pending.js';
 import { after } from '../timers.js';
-import type { HostFunction } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
 import { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
@@ -116,7 +115,7 @@ export class ReceiveWait implements Receiver {
   }
 }
 
-export function messageApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function messageApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory) {
   return {
     send(pid: number, tag: bigint, pointer: number, length: number): number {
       if (tag <= 0n) throw new LunaticError(Errno.INVAL, 'message tags must be positive');

@@ -5,7 +5,7 @@
 // distribution.ts), one of another thread to the threads (world.threads, src/runtime/threads/).
 import { hibernatable, NEXT_TURN, Pending } from '../pending.js';
 import { after } from '../timers.js';
-import { type HostFunction, ProcessExit } from '../types.js';
+import { ProcessExit } from '../types.js';
 import { Errno, LunaticError } from './errno.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { Lunatic, LunaticProcess } from './lunatic.js';
@@ -32,7 +32,7 @@ function spawnOptions(world: Lunatic, parent: LunaticProcess, flags: number, con
 /** 0 once a link or monitor elsewhere is in place (at once on another thread, after the answer on another node). */
 const zeroWhenDone = (done: void | Promise<void>): number | Promise<number> => (done ? done.then(() => 0) : 0);
 
-export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory): Record<string, HostFunction> {
+export function processApi(world: Lunatic, tenant: () => LunaticProcess, memory: GuestMemory) {
   const other = (pid: number) => {
     const process = world.process(pid);
     if (process === tenant()) throw new LunaticError(Errno.INVAL, 'a process cannot link to or monitor itself');
