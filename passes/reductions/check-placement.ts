@@ -66,6 +66,8 @@ const DECREMENT_COST = 5;
 const RETURN_STRETCH_LIMIT = 64;
 /** Analyses of a recursive function that sort its calls into prepaid and checked, before all are checked. */
 const MAX_PREPAID_ROUNDS = 4;
+/** Stretches a state follows at once before the long ones are set aside (each shorter one began within the last RETURN_STRETCH_LIMIT instructions). */
+const MAX_ORIGINS = 2 * RETURN_STRETCH_LIMIT;
 
 /**
  * The return stretches still running, by the call each one follows: `fromReturn` split by origin,
@@ -317,6 +319,19 @@ class FunctionAnalysis {
     for (const [call, stretch] of s.origins ?? []) this.stretchAfter.set(call, Math.max(this.stretchAfter.get(call) ?? 0, stretch));
   }
 
+  /**
+   * The stretches followed on, bounded: past MAX_ORIGINS, those already over the limit are recorded
+   * as long (even while a loop is tried: at worst one check more) and followed no further. A
+   * call_indirect that may also reach a function outside the cycle lets the stretches before it
+   * run on, and a long run of such calls would otherwise make every state carry them all.
+   */
+  private stillShort(origins: Origins | undefined): Origins {
+    if (!origins) return [];
+    if (origins.length <= MAX_ORIGINS) return origins;
+    this.endStretches({ ...UNREACHABLE, origins: origins.filter(([, stretch]) => stretch > RETURN_STRETCH_LIMIT) });
+    return origins.filter(([, stretch]) => stretch <= RETURN_STRETCH_LIMIT);
+  }
+
   /** A way out of the function; joined with the others when the analysis ends. */
   private exit(s: State, site?: PaySite): void {
     if (!this.dryRun) this.exits.push({ state: s, site });
@@ -546,7 +561,7 @@ class FunctionAnalysis {
       fromCheck: Math.max(passed.fromCheck, callee.summary.post),
       // The callee's `return` itself runs on the way back: the first unit of the return stretch.
       fromReturn: returns ? Math.max(1, passed.fromReturn) : passed.fromReturn,
-      origins: returns && this.tracksOrigins ? [...(passed.origins ?? []), [expr, 1]] : passed.origins,
+      origins: returns && this.tracksOrigins ? [...this.stillShort(passed.origins), [expr, 1]] : passed.origins,
       // The callee starts counting afresh; what it leaves unpaid adds to what the caller has not paid.
       unpaid: carried + callee.summary.left,
     };
