@@ -19,17 +19,9 @@
 // A flag the command line already sets, either way, is left as the user put it.
 import { setFlagsFromString } from 'node:v8';
 
-interface EngineSetting {
-  /** The flag as set, e.g. `--no-concurrent-marking`. */
-  flag: string;
-  /** Whether a V8 of this major version needs it. */
-  appliesTo(major: number): boolean;
-}
-
 /** The first V8 major version not known to need it (Node 24 has 13; Node 22's 12 is untested, so it gets it too). */
 const MARKING_FIXED_IN_MAJOR = 13;
-
-const SETTINGS: readonly EngineSetting[] = [{ flag: '--no-concurrent-marking', appliesTo: (major) => major < MARKING_FIXED_IN_MAJOR }];
+const NO_CONCURRENT_MARKING = '--no-concurrent-marking';
 
 /**
  * The flags this package sets on a V8 of this version (`process.versions.v8`), less those the
@@ -37,9 +29,9 @@ const SETTINGS: readonly EngineSetting[] = [{ flag: '--no-concurrent-marking', a
  */
 export function engineFlags(v8Version: string, execArgv: readonly string[] = []): string[] {
   const major = Number.parseInt(v8Version, 10);
-  if (!Number.isFinite(major)) return [];
-  const chosen = new Set(execArgv.filter((arg) => arg.startsWith('--')).map(flagName));
-  return SETTINGS.filter((setting) => setting.appliesTo(major) && !chosen.has(flagName(setting.flag))).map((setting) => setting.flag);
+  if (!(major < MARKING_FIXED_IN_MAJOR)) return []; // NaN too: an unknown version gets nothing
+  const name = flagName(NO_CONCURRENT_MARKING);
+  return execArgv.some((arg) => arg.startsWith('--') && flagName(arg) === name) ? [] : [NO_CONCURRENT_MARKING];
 }
 
 /** A flag's name without its `--` or `--no-`, its value, and with `_` as `-`: the same flag either way. */
