@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InputError, messageOf, UsageError } from './errors.js';
 import { instrument } from './instrument.js';
-import { DEFAULT_MAX_PROCESSES, type ExitStatus } from './runtime/index.js';
+import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
 import { stdioFlushed } from './runtime/node/stdio.js';
@@ -172,7 +172,7 @@ function spreadOverThreads(
     world: lunatic,
     program,
     ensureStarted: workers.ensureStarted,
-    maxProcesses: config.maxProcesses ?? DEFAULT_MAX_PROCESSES,
+    maxProcesses: config.maxProcesses,
     runnable: () => runtime.runnable,
     moves: config.moves,
   }).listen();

@@ -17,6 +17,11 @@ import { pathToFileURL } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bundleThreadWorker } from '../scripts/bundle-thread-worker.js';
 import { instrument } from '../src/index.js';
+import { Errno } from '../src/runtime/lunatic/errno.js';
+import type { Lunatic, Program } from '../src/runtime/lunatic/lunatic.js';
+import { DEFAULT_MAX_PROCESSES } from '../src/runtime/runtime.js';
+import { createSharedMemory, SharedState } from '../src/runtime/threads/shared.js';
+import { ThreadPeers } from '../src/runtime/threads/threads.js';
 import { compileLunaticC } from './helpers/clang.js';
 import { run } from './helpers/command.js';
 import { exchange, listeningSockets, startServerProcess } from './helpers/tcp.js';
@@ -310,4 +315,16 @@ describe('processes moving between threads (test/threads/movers.c)', () => {
     },
     60_000,
   );
+});
+
+describe('the process limit across threads', () => {
+  it('holds at its default on every thread, counting all threads’ live processes', () => {
+    const memory = createSharedMemory(2);
+    const shared = new SharedState(memory);
+    for (let spawned = 0; spawned < DEFAULT_MAX_PROCESSES; spawned++) shared.allocatePid(0, 1);
+    // a worker's peers, built as thread-worker.ts builds them when no limit was given
+    const world = { attachThreads() {}, network: undefined } as unknown as Lunatic;
+    const peers = new ThreadPeers({ index: 1, memory, world, program: {} as Program });
+    expect(() => peers.placeChild()).toThrow(expect.objectContaining({ errno: Errno.NOMEM }));
+  });
 });

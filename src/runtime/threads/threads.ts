@@ -34,6 +34,7 @@ import type { Permissions } from '../lunatic/permissions.js';
 import type { ThreadSpawn, Threads } from '../lunatic/remote.js';
 import type { ExitStatus } from '../process.js';
 import { macrotask } from '../macrotask.js';
+import { DEFAULT_MAX_PROCESSES } from '../runtime.js';
 import { after } from '../timers.js';
 import { decodeMove, encodeMove, moveTarget } from './migration.js';
 import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
@@ -96,7 +97,7 @@ export interface ThreadPeersOptions {
   program: Program;
   /** Starts thread `thread` if it does not run yet (the main thread starts workers on first use). */
   ensureStarted?: (thread: number) => void;
-  /** Live processes allowed on all threads together. */
+  /** Live processes allowed on all threads together (default DEFAULT_MAX_PROCESSES, as for one Runtime). */
   maxProcesses?: number;
   /**
    * This thread's runnable processes (the run queue): an idle thread polls the rings briefly
@@ -239,9 +240,9 @@ export class ThreadPeers implements Threads {
    * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
    */
   placeChild(): number | undefined {
-    const limit = this.options.maxProcesses;
+    const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const { shared } = this;
-    if (limit !== undefined && shared.live >= limit)
+    if (shared.live >= limit)
       throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
     let best = this.index;
     let bestBusy = this.runnable() + shared.arrivingAt(this.index);
