@@ -26,13 +26,15 @@ function take(
   filter: bigint,
   infoPointer: number,
 ): number | undefined {
-  const message = self.mailbox.peek(filter);
-  if (!message) return undefined;
-  writeInfo(memory, infoPointer, message.tag, message.sender, message.data.length);
-  if (message.data.length > capacity >>> 0) return -Errno.MSGSIZE;
-  memory.write(buffer, message.data);
-  self.mailbox.remove(message);
-  return message.data.length;
+  const { mailbox } = self;
+  const position = mailbox.find(filter);
+  if (position < 0) return undefined;
+  const length = mailbox.lengthAt(position);
+  if (infoPointer !== 0) memory.writeMessageInfo(infoPointer, mailbox.tagAt(position), mailbox.senderAt(position), length);
+  if (length > capacity >>> 0) return -Errno.MSGSIZE;
+  mailbox.copyData(position, memory, buffer);
+  mailbox.remove(position);
+  return length;
 }
 
 /** The receive a process waits in: one per process, made on its first wait, so a wait allocates only its Pending. */

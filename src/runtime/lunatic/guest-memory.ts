@@ -67,6 +67,15 @@ export class GuestMemory {
     }
   }
 
+  /** Writes `length` bytes of `source` from `start` at `pointer` (small ones byte by byte: no view made); NULL (0) writes nothing. */
+  writePart(pointer: number, source: Uint8Array, start: number, length: number): void {
+    if (pointer === 0) return;
+    const at = this.check(pointer, length);
+    const { bytes } = this;
+    if (length <= 32) for (let i = 0; i < length; i++) bytes[at + i] = source[start + i]!;
+    else bytes.set(source.subarray(start, start + length), at);
+  }
+
   /** Writes `bytes` at `pointer`; a NULL pointer (0) means the caller does not want them. */
   write(pointer: number, bytes: Uint8Array): void {
     if (pointer === 0) return;

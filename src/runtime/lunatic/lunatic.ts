@@ -12,7 +12,8 @@ import { type EntryParam, entryArgs, spawnableFunctions, TABLE_ENTRY_EXPORT } fr
 import { Errno, LunaticError } from './errno.js';
 import { HandleTable } from './handles.js';
 import { lunaticImports } from './imports.js';
-import { Mailbox, type MailboxBound, type Message } from './mailbox.js';
+import { Mailbox, type MailboxBound } from './mailbox.js';
+import type { Message } from './message-queue.js';
 import type { Network } from './network.js';
 import { Pids } from './pids.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';

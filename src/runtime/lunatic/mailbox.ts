@@ -2,10 +2,9 @@
 // wait, and selective receive (take the first message with a given tag, leaving the others in
 // order).
 //
-// A queued message's bytes are the mailbox's own copy. Small ones are copied into chunks the
-// mailbox fills in turn (views, no ArrayBuffer each: with a fresh buffer per message, a receiver
-// on another thread that fell behind a fast sender spent 40% of its time in V8's GC); a chunk is
-// let go with the last of its messages, and an empty mailbox holds none.
+// A queued message's bytes are the mailbox's own copy: small ones as records in the byte chunks
+// of its queue (message-queue.ts: no JS object per message, so a backlog costs the GC nothing),
+// larger ones in a buffer each. An empty mailbox holds no chunk.
 //
 // The message cycle has fast paths: a message for a process already waiting in receive with a
 // matching filter is handed straight to it (the receiver copies it from the sender's memory
@@ -18,6 +17,7 @@
 // waits in receive it lends one place more, as a waiting receiver is handed a message on this
 // thread whatever its bound (a bound of 0 is a rendezvous on any thread).
 import { Errno } from './errno.js';
+import { type ByteSink, INLINE_MAX, type Message, MessageQueue } from './message-queue.js';
 
 /**
  * Most bytes of messages waiting in one mailbox (so also the largest message), whatever its count
@@ -26,13 +26,6 @@ import { Errno } from './errno.js';
  */
 export const MAILBOX_MAX_BYTES = 64 * 1024 * 1024;
 
-export interface Message {
-  /** Positive for user messages; negative tags are the runtime's notifications (tags.ts). */
-  tag: bigint;
-  sender: number;
-  data: Uint8Array;
-}
-
 /** Tag filter 0 matches every message. */
 const ANY = 0n;
 
@@ -40,15 +33,6 @@ const matches = (tag: bigint, filter: bigint) => filter === ANY || tag === filte
 
 /** Notifications (negative tags) are not counted in a mailbox's bytes: they are never refused, and reading their size would make their bytes. */
 const bytesOf = (message: Message) => (message.tag < 0n ? 0 : message.data.length);
-
-/** The queue of every empty mailbox: most processes never have a message queued. */
-const NO_MESSAGES: Message[] = [];
-
-/** Messages up to this size are copied into the mailbox's chunks; larger ones get a buffer each. */
-const CHUNKED_MAX = 256;
-/** A mailbox's first chunk; each next one is 4 times larger, up to CHUNK_MAX. */
-const CHUNK_MIN = 1024;
-const CHUNK_MAX = 64 * 1024;
 
 /**
  * The room of a mailbox that senders on other threads share: a message takes room while it
@@ -73,15 +57,11 @@ export interface Receiver {
 }
 
 export class Mailbox {
-  private messages: Message[] = NO_MESSAGES;
-  private head = 0;
+  private readonly queue = new MessageQueue();
   private bytes = 0;
   private receiver: Receiver | undefined;
   /** One place lent to other threads' senders while a receiver waits (the shared bound only). */
   private lent = false;
-  /** The chunk small queued messages are copied into, and how much of it is taken. */
-  private chunk: Uint8Array | undefined;
-  private chunkUsed = 0;
 
   constructor(
     readonly capacity: number,
@@ -91,7 +71,7 @@ export class Mailbox {
   ) {}
 
   get size(): number {
-    return this.messages.length - this.head;
+    return this.queue.size;
   }
 
   /**
@@ -103,7 +83,7 @@ export class Mailbox {
     if (this.handOver(tag, sender, data)) return 0;
     const full = this.shared ? !this.shared.reserve(data.length) : this.size >= this.capacity || this.bytes + data.length > this.maxBytes;
     if (full) return -Errno.FULL;
-    this.push({ tag, sender, data: owned ? data : this.copy(data) });
+    this.queueCopy(tag, sender, data, owned);
     return 0;
   }
 
@@ -113,37 +93,47 @@ export class Mailbox {
    */
   arrived(tag: bigint, sender: number, data: Uint8Array): void {
     if (this.handOver(tag, sender, data)) this.shared?.release(data.length);
-    else this.push({ tag, sender, data: this.copy(data) });
+    else this.queueCopy(tag, sender, data, false);
   }
 
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
     if (this.handOver(message.tag, message.sender, message.data)) return;
     this.shared?.force(bytesOf(message));
-    this.push(message);
+    this.queue.pushObject(message);
+    this.queued(message.tag, bytesOf(message));
   }
 
-  /** The first message matching `filter`, left in the mailbox. */
-  peek(filter: bigint): Message | undefined {
-    const { messages } = this;
-    if (filter === ANY) return messages[this.head];
-    for (let i = this.head; i < messages.length; i++) if (messages[i]!.tag === filter) return messages[i];
-    return undefined;
+  /** Where the first message matching `filter` is queued (for `messageAt` and `remove`, until the mailbox next changes), or -1. */
+  find(filter: bigint): number {
+    return this.queue.find(filter === ANY ? undefined : filter);
   }
 
-  remove(message: Message): void {
-    const { messages } = this;
-    if (messages[this.head] === message) {
-      messages[this.head++] = undefined as unknown as Message;
-      if (this.head === messages.length) this.emptied();
-      else if (this.head > 1024 && this.head * 2 > messages.length) {
-        this.messages = messages.slice(this.head);
-        this.head = 0;
-      }
-    } else {
-      messages.splice(messages.indexOf(message, this.head), 1);
-    }
-    const bytes = bytesOf(message);
+  /** The message `find` found (its bytes may be a view of the mailbox's own, valid until it next changes). */
+  messageAt(position: number): Message {
+    return this.queue.messageAt(position);
+  }
+
+  /** Parts of the message `find` found, read without making it (a receive's fast path). */
+  tagAt(position: number): bigint {
+    return this.queue.tagAt(position);
+  }
+
+  senderAt(position: number): number {
+    return this.queue.senderAt(position);
+  }
+
+  lengthAt(position: number): number {
+    return this.queue.lengthAt(position);
+  }
+
+  copyData(position: number, sink: ByteSink, pointer: number): void {
+    this.queue.copyData(position, sink, pointer);
+  }
+
+  remove(position: number): void {
+    const bytes = this.queue.recordLength(position) ?? bytesOf(this.queue.messageAt(position));
+    this.queue.remove(position);
     this.bytes -= bytes;
     this.shared?.release(bytes);
   }
@@ -153,15 +143,17 @@ export class Mailbox {
    * room in the shared bound stays taken, since they go on waiting there (`adopt`).
    */
   takeAll(): Message[] {
-    const messages = this.messages.slice(this.head);
-    this.emptied();
     this.bytes = 0;
-    return messages;
+    return this.queue.takeAll();
   }
 
   /** The messages a process brought from another thread (`takeAll` there), queued first, their room already taken. */
   adopt(messages: readonly Message[]): void {
-    for (const message of messages) this.push(message);
+    for (const message of messages) {
+      if (message.tag > 0n && message.data.length <= INLINE_MAX) this.queue.pushRecord(message.tag, message.sender, message.data);
+      else this.queue.pushObject(message);
+      this.queued(message.tag, bytesOf(message));
+    }
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -195,33 +187,18 @@ export class Mailbox {
     return false;
   }
 
-  /** The mailbox's own copy of `data`: in its chunk when small (a view), else a buffer of its own. */
-  private copy(data: Uint8Array): Uint8Array {
-    if (data.length > CHUNKED_MAX) return data.slice();
-    let chunk = this.chunk;
-    if (!chunk || this.chunkUsed + data.length > chunk.length) {
-      chunk = this.chunk = new Uint8Array(chunk ? Math.min(chunk.length * 4, CHUNK_MAX) : CHUNK_MIN);
-      this.chunkUsed = 0;
-    }
-    const copy = chunk.subarray(this.chunkUsed, this.chunkUsed + data.length);
-    copy.set(data);
-    this.chunkUsed += data.length;
-    return copy;
+  /** Queues the mailbox's own copy of `data` (`owned`: it is one already). */
+  private queueCopy(tag: bigint, sender: number, data: Uint8Array, owned: boolean): void {
+    if (data.length <= INLINE_MAX) this.queue.pushRecord(tag, sender, data);
+    else this.queue.pushObject({ tag, sender, data: owned ? data : data.slice() });
+    this.queued(tag, data.length);
   }
 
-  /** No message is queued: the next ones start afresh (the chunks go with the messages that were in them). */
-  private emptied(): void {
-    this.messages = NO_MESSAGES;
-    this.head = 0;
-    this.chunk = undefined;
-  }
-
-  private push(message: Message): void {
-    if (this.messages === NO_MESSAGES) this.messages = [];
-    this.messages.push(message);
-    this.bytes += bytesOf(message);
+  /** A message was queued: counted, and a waiting receiver whose filter it matches is told (it did not take it). */
+  private queued(tag: bigint, bytes: number): void {
+    this.bytes += bytes;
     const receiver = this.receiver;
-    if (receiver && matches(message.tag, receiver.filter)) {
+    if (receiver && matches(tag, receiver.filter)) {
       this.receiver = undefined;
       this.lend(false);
       receiver.tooLarge();

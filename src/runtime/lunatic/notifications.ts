@@ -3,7 +3,7 @@
 // cannot be, so no process can forge one. Payload (12 bytes, little-endian): i32 pid,
 // i32 reason, i32 exit code.
 import type { ExitStatus } from '../process.js';
-import type { Message } from './mailbox.js';
+import type { Message } from './message-queue.js';
 
 export const TAG_DOWN = -1n;
 export const TAG_LINK_DOWN = -2n;

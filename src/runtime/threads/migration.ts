@@ -5,7 +5,7 @@
 //         each message's bytes, one after the other (their lengths are in the header).
 // No Node imports.
 import type { Emigrant } from '../lunatic/lunatic.js';
-import type { Message } from '../lunatic/mailbox.js';
+import type { Message } from '../lunatic/message-queue.js';
 import type { Snapshot } from '../snapshot.js';
 import { Kind } from './outbox.js';
 
