@@ -100,8 +100,7 @@ export class Mailbox {
   notify(message: Message): void {
     if (this.handOver(message.tag, message.sender, message.data)) return;
     this.shared?.force(bytesOf(message));
-    this.queue.pushObject(message);
-    this.queued(message.tag, bytesOf(message));
+    this.queueMessage(message);
   }
 
   /** Where the first message matching `filter` is queued (for `messageAt` and `remove`, until the mailbox next changes), or -1. */
@@ -132,8 +131,9 @@ export class Mailbox {
   }
 
   remove(position: number): void {
-    const bytes = this.queue.recordLength(position) ?? bytesOf(this.queue.messageAt(position));
-    this.queue.remove(position);
+    const { queue } = this;
+    const bytes = queue.hasNegativeTag(position) ? 0 : (queue.recordLength(position) ?? queue.messageAt(position).data.length);
+    queue.remove(position);
     this.bytes -= bytes;
     this.shared?.release(bytes);
   }
@@ -149,11 +149,7 @@ export class Mailbox {
 
   /** The messages a process brought from another thread (`takeAll` there), queued first, their room already taken. */
   adopt(messages: readonly Message[]): void {
-    for (const message of messages) {
-      if (message.tag > 0n && message.data.length <= INLINE_MAX) this.queue.pushRecord(message.tag, message.sender, message.data);
-      else this.queue.pushObject(message);
-      this.queued(message.tag, bytesOf(message));
-    }
+    for (const message of messages) this.queueMessage(message);
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -185,6 +181,13 @@ export class Mailbox {
     }
     this.receiver = receiver; // too large: queue it, then tell the receiver
     return false;
+  }
+
+  /** Queues `message` (a notification, or one that came with a process): small ones copied into a record. */
+  private queueMessage(message: Message): void {
+    if (message.data.length <= INLINE_MAX) this.queue.pushRecord(message.tag, message.sender, message.data);
+    else this.queue.pushObject(message);
+    this.queued(message.tag, bytesOf(message));
   }
 
   /** Queues the mailbox's own copy of `data` (`owned`: it is one already). */

@@ -1,11 +1,12 @@
-// The queue behind a mailbox: messages in arrival order, where a small user message is a record
-// in byte chunks, not JS objects. Why: a receiver that falls behind a fast sender holds its
+// The queue behind a mailbox: messages in arrival order, where a small message is a record in
+// byte chunks, not JS objects. Why: a receiver that falls behind a fast sender holds its
 // backlog in the queue, and as objects (a Message, its view and its BigInt tag, some 150 bytes of
 // JS heap each) a backlog of 100,000s made every young-generation GC copy them: the receiver
 // slowed as its backlog grew, so once behind it stayed behind (bulk messages across threads ran
 // at half speed). As records, a backlog is a few ArrayBuffers the GC never copies.
 //
-// Larger messages and notifications stay objects (kept in a Map by key), in the same order.
+// Notifications are records too (a parent that collects 100,000 DOWNs queues them all). Larger
+// messages stay objects, in the same order: the entry holds a key into the queue's Map of them.
 // A position names an entry until the queue next changes: selective receive finds one, reads it
 // and removes it. Removed entries in the middle are marked and stepped over; a chunk is let go
 // once the first live entry is past it.
@@ -82,7 +83,7 @@ export class MessageQueue {
   private firstChunk = 0;
   /** The first entry that may be live: in chunks[0] at this offset (every entry before it is removed). */
   private headOffset = 0;
-  /** Larger messages and notifications, by key (made on the first). */
+  /** Queued objects by key (keys are i32 in the entries; they wrap long after the oldest left). */
   private objects: Map<number, Message> | undefined;
   private nextKey = 0;
   private live = 0;
@@ -112,7 +113,7 @@ export class MessageQueue {
   pushObject(message: Message): void {
     const { view, at } = this.entry(HEADER);
     const key = this.nextKey;
-    this.nextKey = (key + 1) | 0; // an i32 in the entry; wraps long after the oldest key left
+    this.nextKey = (key + 1) | 0;
     (this.objects ??= new Map()).set(key, message);
     view.setUint8(at + STATE, LIVE);
     view.setUint8(at + KIND, OBJECT);
@@ -167,6 +168,11 @@ export class MessageQueue {
     return this.chunkAt(position).view.getInt32((position % POSITION_SPAN) + SENDER, true);
   }
 
+  /** Whether the message at `position` is a notification (a negative tag), read without making its BigInt. */
+  hasNegativeTag(position: number): boolean {
+    return this.chunkAt(position).view.getInt32((position % POSITION_SPAN) + TAG + 4, true) < 0;
+  }
+
   /** How many bytes the message at `position` holds. */
   lengthAt(position: number): number {
     return this.recordLength(position) ?? this.messageAt(position).data.length;
@@ -215,7 +221,6 @@ export class MessageQueue {
     this.firstChunk += this.chunks.length;
     this.chunks = NO_CHUNKS;
     this.headOffset = 0;
-    this.objects = undefined;
   }
 
   /** Room for a new entry of `size` bytes at the end of the last chunk (a new chunk when it is full). */
