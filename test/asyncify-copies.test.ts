@@ -3,6 +3,7 @@
 // a recursion, an indirect call, a second suspension of a frame already resumed), with locals of
 // every numeric type live across them; and the fall-back to binaryen's Asyncify.
 import { describe, expect, it } from 'vitest';
+import { CannotLift, liftCallSites } from '../passes/asyncify/lift-call-sites.js';
 import { accessor, type ExpressionRef } from '../passes/ir/binaryen.js';
 import { Liveness } from '../passes/ir/liveness.js';
 import { branchTargets, childSlots, kindOf, type Slot } from '../passes/ir/walker.js';
@@ -524,6 +525,29 @@ describe('two-copy Asyncify', () => {
       const { binary, report } = await instrument(plain, options);
       expect(report.asyncify!.rewindCopies).toBe(copies);
       expect(await runSuspending(binary, 'lanes', 9)).toEqual({ result: BigInt(answer(9) + 9), suspensions: 1 });
+    }
+  });
+});
+
+describe('lifting call sites (passes/asyncify/lift-call-sites.ts)', () => {
+  it('leaves the body as it was when a value it must spill is unreachable, so flatten sees every call', async () => {
+    const binaryen = await loadBinaryen();
+    const module = new binaryen.Module();
+    try {
+      module.setMemory(1, 1);
+      module.addFunctionImport('log', 'env', 'log', binaryen.i32, binaryen.none);
+      const log = (value: number) => module.call('log', [module.i32.const(value)], binaryen.none);
+      // i32.store16(address: log 1, then 0; value: (log 2, then unreachable) + 3), as a fuzzed module had it
+      const address = module.block(null, [log(1), module.i32.const(0)], binaryen.i32);
+      const value = module.i32.add(module.block(null, [log(2), module.unreachable()]), module.i32.const(3));
+      const func = module.addFunction('f', binaryen.none, binaryen.none, [], module.i32.store16(0, 1, address, value));
+      const before = module.emitText();
+      const isSite = (expr: ExpressionRef, kind: string) => kind === 'Call' && binaryen.getExpressionInfo(expr).id === binaryen.CallId;
+      expect(() => liftCallSites(binaryen, module, func, isSite)).toThrow(CannotLift);
+      // the spill of the address (its log 1) was made before the value failed: it must not be lost
+      expect(module.emitText().replace(/\(local \$\d+ i32\)\n\s*/g, '')).toBe(before);
+    } finally {
+      module.dispose();
     }
   });
 });

@@ -19,7 +19,10 @@
 // an expression and holding such a call becomes the value of a statement `local.set` itself, and
 // its own statements are lifted the same way. Spill locals are reused from one statement to the
 // next. What this does not handle (an unreachable value before a call) throws CannotLift, and
-// the caller flattens that function instead.
+// the caller flattens that function instead, from its body as it was: a throw can come halfway
+// through a statement, whose values spilled so far would be lost with its unfinished prefix (a
+// fuzzed store16 whose address called an import lost that call). So a function that holds such
+// a value gets a copy of its body first; one that does not cannot throw.
 import { type Binaryen, type ExpressionRef, type FunctionRef, type Module, addLocal, accessor, untyped } from '../ir/binaryen.js';
 import { blockChildren, childSlots, kindOf, setBlockChildren, type Slot } from '../ir/walker.js';
 
@@ -71,12 +74,23 @@ class Lifter {
     this.spills = new SpillLocals(binaryen, func);
   }
 
+  /** Whether a holder has an operand lifting may have to spill but cannot: one with no value (unreachable). */
+  mayFail = false;
+
   /** Records which expressions hold a call site; returns whether `expr` does. */
   findHolders(expr: ExpressionRef): boolean {
-    let holds = this.isSite(expr, kindOf(this.binaryen, expr));
-    for (const slot of childSlots(this.binaryen, expr)) if (this.findHolders(slot.get())) holds = true;
-    if (holds) this.holders.add(expr);
-    return holds;
+    const kind = kindOf(this.binaryen, expr);
+    let holds = this.isSite(expr, kind);
+    const slots = childSlots(this.binaryen, expr);
+    for (const slot of slots) if (this.findHolders(slot.get())) holds = true;
+    if (!holds) return false;
+    this.holders.add(expr);
+    if (!this.mayFail && kind !== 'Block' && kind !== 'Loop') {
+      // an if's arms are lifted as statements; only its condition is an operand
+      const operands = kind === 'If' ? slots.slice(0, 1) : slots;
+      this.mayFail = operands.some((slot) => !hasValue(this.binaryen, slot.get()));
+    }
+    return true;
   }
 
   /** A statement (or the value ending a block, a loop or an arm) as the statements to stand in its place. */
@@ -186,8 +200,8 @@ class Lifter {
 
   /** Evaluates `expr` into a spill local as a statement of `prefix`; returns the read of it. */
   private spill(expr: ExpressionRef, prefix: ExpressionRef[]): ExpressionRef {
+    if (!hasValue(this.binaryen, expr)) throw new CannotLift();
     const type = this.binaryen.getExpressionType(expr);
-    if (type === this.binaryen.unreachable || type === this.binaryen.none) throw new CannotLift();
     const local = this.spills.take(type);
     prefix.push(this.module.local.set(local, expr));
     return this.module.local.get(local, type);
@@ -195,8 +209,8 @@ class Lifter {
 }
 
 /**
- * Lifts the call sites of `func` in place (see the header). Throws CannotLift, possibly having
- * lifted some, when the function needs binaryen's flatten instead.
+ * Lifts the call sites of `func` in place (see the header). Throws CannotLift, with the body as
+ * it was, when the function needs binaryen's flatten instead.
  */
 export function liftCallSites(
   binaryen: Binaryen,
@@ -208,6 +222,20 @@ export function liftCallSites(
   const lifter = new Lifter(binaryen, module, func, isSite);
   const body = fn.getBody(func);
   if (!lifter.findHolders(body)) return;
-  const lifted = lifter.asOne(body);
-  if (lifted !== body) fn.setBody(func, lifted);
+  const original = lifter.mayFail ? module.copyExpression(body) : undefined;
+  try {
+    const lifted = lifter.asOne(body);
+    if (lifted !== body) fn.setBody(func, lifted);
+  } catch (error) {
+    if (!(error instanceof CannotLift)) throw error;
+    if (!original) throw new Error('lifting call sites failed in a function it found liftable; this is a bug in lunatic-instrument');
+    fn.setBody(func, original);
+    throw error;
+  }
+}
+
+/** Whether `expr` leaves a value a spill local could hold (not an unreachable or none-typed expression). */
+function hasValue(binaryen: Binaryen, expr: ExpressionRef): boolean {
+  const type = binaryen.getExpressionType(expr);
+  return type !== binaryen.unreachable && type !== binaryen.none;
 }
