@@ -319,6 +319,8 @@ class FrameSaves {
   /** `call`, call site `index`, followed by the unwind test. */
   after(call: ExpressionRef, index: number, scratch: (type: number) => number): ExpressionRef {
     const { module, binaryen } = this;
+    // A call with an operand that never returns (flattened unreachable code) is never made: it cannot unwind.
+    if (binaryen.getExpressionType(call) === binaryen.unreachable) return call;
     const live = this.copies.liveAtSites[index]!;
     const save = this.saveFor(live);
     const branch = module.block(null, [module.br(save.label, undefined, module.i32.const(index))], binaryen.unreachable);
