@@ -73,8 +73,11 @@ export function steerIf(
   const yes = arm('IfTrue');
   const no = arm('IfFalse');
   if (!yes && !no) return { first: 0, end: 0 };
-  const towardsTrue = !yes ? module.i32.const(0) : !no ? module.i32.const(1) : seeks(yes.first, yes.end);
+  // An unreachable condition: neither arm ever runs, so no frame unwinds from them and none is
+  // resumed there. Steering would give the if a value where it stands as a statement (seed 93140).
   const condition = accessor(binaryen, 'If', 'getCondition')(expr);
+  if (binaryen.getExpressionType(condition) === binaryen.unreachable) return { first: 0, end: 0 };
+  const towardsTrue = !yes ? module.i32.const(0) : !no ? module.i32.const(1) : seeks(yes.first, yes.end);
   accessor<void>(binaryen, 'If', 'setCondition')(expr, module.if(steering(), towardsTrue, condition));
   return { first: (yes ?? no)!.first, end: (no ?? yes)!.end };
 }
