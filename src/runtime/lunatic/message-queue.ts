@@ -109,7 +109,7 @@ export class MessageQueue {
     else bytes.set(data, start);
   }
 
-  /** Queues `message` as it is (a larger message with its own copy, or a notification). */
+  /** Queues `message` as it is (a message over INLINE_MAX bytes, with its own copy). */
   pushObject(message: Message): void {
     const { view, at } = this.entry(HEADER);
     const key = this.nextKey;
