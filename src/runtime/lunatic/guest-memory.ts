@@ -7,6 +7,16 @@ import { Errno, LunaticError } from './errno.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Up to this many bytes a copy goes byte by byte: making a view for `set` costs more. */
+const COPY_BY_BYTE_MAX = 32;
+
+/** Copies `length` bytes of `source` from `start` into `target` at `at`. */
+export function copyBytes(target: Uint8Array, at: number, source: Uint8Array, start: number, length: number): void {
+  if (length <= COPY_BY_BYTE_MAX) for (let i = 0; i < length; i++) target[at + i] = source[start + i]!;
+  else if (start === 0 && length === source.length) target.set(source, at);
+  else target.set(source.subarray(start, start + length), at);
+}
+
 export class GuestMemory {
   private cached: WebAssembly.Memory | undefined;
   private buffer: ArrayBuffer | undefined;
@@ -67,20 +77,16 @@ export class GuestMemory {
     }
   }
 
-  /** Writes `length` bytes of `source` from `start` at `pointer` (small ones byte by byte: no view made); NULL (0) writes nothing. */
+  /** Writes `length` bytes of `source` from `start` at `pointer`; NULL (0) writes nothing. */
   writePart(pointer: number, source: Uint8Array, start: number, length: number): void {
     if (pointer === 0) return;
-    const at = this.check(pointer, length);
-    const { bytes } = this;
-    if (length <= 32) for (let i = 0; i < length; i++) bytes[at + i] = source[start + i]!;
-    else bytes.set(source.subarray(start, start + length), at);
+    const at = this.check(pointer, length); // before reading this.bytes: it may be renewed
+    copyBytes(this.bytes, at, source, start, length);
   }
 
   /** Writes `bytes` at `pointer`; a NULL pointer (0) means the caller does not want them. */
   write(pointer: number, bytes: Uint8Array): void {
-    if (pointer === 0) return;
-    const start = this.check(pointer, bytes.length); // before reading this.bytes: it may be renewed
-    this.bytes.set(bytes, start);
+    this.writePart(pointer, bytes, 0, bytes.length);
   }
 
   writeU32(pointer: number, value: number): void {

@@ -31,8 +31,8 @@ const ANY = 0n;
 
 const matches = (tag: bigint, filter: bigint) => filter === ANY || tag === filter;
 
-/** Notifications (negative tags) are not counted in a mailbox's bytes: they are never refused, and reading their size would make their bytes. */
-const bytesOf = (message: Message) => (message.tag < 0n ? 0 : message.data.length);
+/** Notifications (negative tags) are not counted in a mailbox's bytes: they are never refused. */
+const bytesOf = (tag: bigint, length: number) => (tag < 0n ? 0 : length);
 
 /**
  * The room of a mailbox that senders on other threads share: a message takes room while it
@@ -83,7 +83,7 @@ export class Mailbox {
     if (this.handOver(tag, sender, data)) return 0;
     const full = this.shared ? !this.shared.reserve(data.length) : this.size >= this.capacity || this.bytes + data.length > this.maxBytes;
     if (full) return -Errno.FULL;
-    this.queueCopy(tag, sender, data, owned);
+    this.enqueue(tag, sender, data, owned);
     return 0;
   }
 
@@ -93,14 +93,14 @@ export class Mailbox {
    */
   arrived(tag: bigint, sender: number, data: Uint8Array): void {
     if (this.handOver(tag, sender, data)) this.shared?.release(data.length);
-    else this.queueCopy(tag, sender, data, false);
+    else this.enqueue(tag, sender, data, false);
   }
 
   /** Queues a runtime notification (exit of a linked or monitored process): never refused. */
   notify(message: Message): void {
     if (this.handOver(message.tag, message.sender, message.data)) return;
-    this.shared?.force(bytesOf(message));
-    this.queueMessage(message);
+    this.shared?.force(bytesOf(message.tag, message.data.length));
+    this.enqueue(message.tag, message.sender, message.data, true);
   }
 
   /** Where the first message matching `filter` is queued (for `messageAt` and `remove`, until the mailbox next changes), or -1. */
@@ -132,7 +132,7 @@ export class Mailbox {
 
   remove(position: number): void {
     const { queue } = this;
-    const bytes = queue.hasNegativeTag(position) ? 0 : (queue.recordLength(position) ?? queue.messageAt(position).data.length);
+    const bytes = queue.hasNegativeTag(position) ? 0 : queue.lengthAt(position);
     queue.remove(position);
     this.bytes -= bytes;
     this.shared?.release(bytes);
@@ -149,7 +149,7 @@ export class Mailbox {
 
   /** The messages a process brought from another thread (`takeAll` there), queued first, their room already taken. */
   adopt(messages: readonly Message[]): void {
-    for (const message of messages) this.queueMessage(message);
+    for (const { tag, sender, data } of messages) this.enqueue(tag, sender, data, true);
   }
 
   /** The process waits in receive (one receiver: the process itself); `undefined` stops waiting. */
@@ -183,18 +183,14 @@ export class Mailbox {
     return false;
   }
 
-  /** Queues `message` (a notification, or one that came with a process): small ones copied into a record. */
-  private queueMessage(message: Message): void {
-    if (message.data.length <= INLINE_MAX) this.queue.pushRecord(message.tag, message.sender, message.data);
-    else this.queue.pushObject(message);
-    this.queued(message.tag, bytesOf(message));
-  }
-
-  /** Queues the mailbox's own copy of `data` (`owned`: it is one already). */
-  private queueCopy(tag: bigint, sender: number, data: Uint8Array, owned: boolean): void {
+  /**
+   * Queues a message: small ones as a copy in a record, larger ones as an object with the mailbox's
+   * own copy (`owned`: `data` is one already, as a notification's or a moved message's is).
+   */
+  private enqueue(tag: bigint, sender: number, data: Uint8Array, owned: boolean): void {
     if (data.length <= INLINE_MAX) this.queue.pushRecord(tag, sender, data);
     else this.queue.pushObject({ tag, sender, data: owned ? data : data.slice() });
-    this.queued(tag, data.length);
+    this.queued(tag, bytesOf(tag, data.length));
   }
 
   /** A message was queued: counted, and a waiting receiver whose filter it matches is told (it did not take it). */

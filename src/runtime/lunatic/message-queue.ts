@@ -10,6 +10,7 @@
 // A position names an entry until the queue next changes: selective receive finds one, reads it
 // and removes it. Removed entries in the middle are marked and stepped over; a chunk is let go
 // once the first live entry is past it.
+import { copyBytes } from './guest-memory.js';
 
 export interface Message {
   /** Positive for user messages; negative tags are the runtime's notifications (tags.ts). */
@@ -104,9 +105,7 @@ export class MessageQueue {
     view.setInt32(at + SENDER, sender, true);
     view.setBigInt64(at + TAG, tag, true);
     view.setInt32(at + LENGTH_OR_KEY, data.length, true);
-    const start = at + HEADER;
-    if (data.length <= 32) for (let i = 0; i < data.length; i++) bytes[start + i] = data[i]!;
-    else bytes.set(data, start);
+    copyBytes(bytes, at + HEADER, data, 0, data.length);
   }
 
   /** Queues `message` as it is (a message over INLINE_MAX bytes, with its own copy). */
@@ -150,7 +149,7 @@ export class MessageQueue {
   messageAt(position: number): Message {
     const { bytes, view } = this.chunkAt(position);
     const at = position % POSITION_SPAN;
-    if (view.getUint8(at + KIND) === OBJECT) return this.objects!.get(view.getInt32(at + LENGTH_OR_KEY, true))!;
+    if (view.getUint8(at + KIND) === OBJECT) return this.objectAt(view, at);
     const start = at + HEADER;
     return {
       tag: view.getBigInt64(at + TAG, true),
@@ -183,7 +182,7 @@ export class MessageQueue {
     const { bytes, view } = this.chunkAt(position);
     const at = position % POSITION_SPAN;
     if (view.getUint8(at + KIND) === OBJECT) {
-      const { data } = this.objects!.get(view.getInt32(at + LENGTH_OR_KEY, true))!;
+      const { data } = this.objectAt(view, at);
       sink.writePart(pointer, data, 0, data.length);
     } else sink.writePart(pointer, bytes, at + HEADER, view.getInt32(at + LENGTH_OR_KEY, true));
   }
@@ -209,8 +208,8 @@ export class MessageQueue {
     const messages: Message[] = [];
     for (let position = this.find(); position >= 0; position = this.find()) {
       const message = this.messageAt(position);
-      const isRecord = this.recordLength(position) !== undefined;
-      messages.push(isRecord ? { tag: message.tag, sender: message.sender, data: message.data.slice() } : message);
+      // a record's bytes are a view of a chunk the queue lets go of
+      messages.push(this.recordLength(position) === undefined ? message : { ...message, data: message.data.slice() });
       this.remove(position);
     }
     return messages;
@@ -249,6 +248,10 @@ export class MessageQueue {
       this.firstChunk++;
       this.headOffset = 0;
     }
+  }
+
+  private objectAt(view: DataView, at: number): Message {
+    return this.objects!.get(view.getInt32(at + LENGTH_OR_KEY, true))!;
   }
 
   private chunkAt(position: number): Chunk {
