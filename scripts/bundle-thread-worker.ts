@@ -5,40 +5,26 @@
 // workers while its first processes run. runProgram uses the bundle when it is there, else the
 // compiled modules. Run after tsc:
 //   node dist/scripts/bundle-thread-worker.js
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { projectRoot } from '../src/project-root.js';
+import { bundleEsm, reportBundle } from './esbuild-bundle.js';
 
 const workerEntry = join(projectRoot, 'src', 'runtime', 'node', 'thread-worker.ts');
 const workerBundle = join(projectRoot, 'dist', 'src', 'runtime', 'node', 'thread-worker.bundle.js');
 
 /** Writes the bundle (and its .map) and returns its size in bytes. */
 export async function bundleThreadWorker(outFile = workerBundle): Promise<number> {
-  await build({
-    entryPoints: [workerEntry],
-    outfile: outFile,
-    bundle: true,
-    format: 'esm',
+  const bytes = await bundleEsm(workerEntry, outFile, {
     platform: 'node',
     target: 'node20',
     packages: 'external', // npm packages load from node_modules, as they do for the modules
-    sourcemap: true,
-    logLevel: 'warning',
   });
   // A module that finds files from its own URL would look beside the bundle instead.
   if ((await readFile(outFile, 'utf8')).includes('import.meta'))
     throw new Error(`${workerEntry} reaches code that uses import.meta, which a bundle moves: keep it out of the worker's graph`);
-  return (await stat(outFile)).size;
+  return bytes;
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  bundleThreadWorker().then(
-    (bytes) => process.stdout.write(`bundled ${workerBundle} (${Math.round(bytes / 1024)} KiB)\n`),
-    (error: Error) => {
-      process.stderr.write(`bundle-thread-worker: ${error.message.split('\n')[0]}\n`);
-      process.exit(1);
-    },
-  );
-}
+if (process.argv[1] === fileURLToPath(import.meta.url)) reportBundle('bundle-thread-worker', workerBundle, bundleThreadWorker());
