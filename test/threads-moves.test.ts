@@ -5,11 +5,13 @@
 // move, a crash seen by a monitor and through a link) must be the output on one world.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { instrument } from '../src/index.js';
 import { Runtime } from '../src/runtime/index.js';
 import { type Emigrant, Lunatic, type LunaticProcess, NO_PERMISSIONS, type Program } from '../src/runtime/lunatic/index.js';
 import { callbackOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import type { Mailbox } from '../src/runtime/lunatic/mailbox.js';
+import type { ThreadPeers } from '../src/runtime/threads/threads.js';
 import { decodeMove, encodeMove, moveTarget } from '../src/runtime/threads/migration.js';
 import { Kind } from '../src/runtime/threads/outbox.js';
 import { compileLunaticC } from './helpers/clang.js';
@@ -155,6 +157,78 @@ describe('test/threads/movers.c on two worlds joined as threads', () => {
     60_000,
   );
 
+  /** Three worlds joined as threads, those in `listening` reading their rings, for `body`; what they run is killed after. */
+  async function onThreeThreads(listening: number[], body: (threads: ThreeThreads) => Promise<void>): Promise<void> {
+    const wasi = wasiPreview1({ args: ['movers'], env: {}, preopens: [] });
+    const joined = Array.from({ length: 3 }, () => {
+      const runtime = new Runtime({ backend: 'asyncify' });
+      return { runtime, lunatic: new Lunatic({ core: runtime, hostModules: () => [wasi], reductions: 100_000 }) };
+    });
+    const worlds = joined.map(({ lunatic }) => lunatic);
+    const program = await worlds[0]!.load(bytes);
+    const peers = joinThreads(joined, program);
+    for (const thread of listening) peers[thread]!.listen();
+    try {
+      await body({
+        peers,
+        // buddy waits for tag 1 (never sent here): what comes with tag 2 stays in its mailbox
+        buddy: (thread) => worlds[thread]!.start(program, { permissions: NO_PERMISSIONS, entry: 'buddy' }),
+        send: (thread, from, to, value) => expect(peers[thread]!.send(from, to, 2n, new Uint8Array([value]))).toBe(0),
+        mailbox: (thread, pid) => worlds[thread]!.processes.get(pid)?.mailbox,
+        arrived: (thread, pid) => worlds[thread]!.processes.has(pid),
+      });
+    } finally {
+      for (const lunatic of worlds) for (const process of lunatic.processes.values()) process.core.kill();
+      for (const peer of peers) peer.close();
+    }
+  }
+
+  // A sender S on thread 2 sends m1 to P on thread 1, which is still starting (it reads nothing
+  // yet), then moves to thread 0 and sends m2 from there. Thread 1 reads the ring from thread 0
+  // first, so S must not run on thread 0 before thread 1 read m1 (its FLUSH answers that).
+  it.skipIf(!clang)(
+    'keeps a sender’s order when it moved while the receiver’s thread was starting',
+    () =>
+      onThreeThreads([0, 2], async ({ peers, buddy, send, mailbox }) => {
+        const receiver = buddy(1);
+        const sender = buddy(2);
+        sender.mobile = true;
+        send(2, sender.pid, receiver.pid, 1);
+        expect(peers[2]!.move(sender.pid, 0)).toBe(true);
+        setTimeout(() => peers[1]!.listen(), 200);
+        await vi.waitFor(() => expect(peers[0]!.isHere(sender.pid)).toBe(true));
+        send(0, sender.pid, receiver.pid, 2);
+        await vi.waitFor(() => expect(mailbox(1, receiver.pid)?.size).toBe(2));
+        expect(takeAllValues(mailbox(1, receiver.pid)!)).toEqual([1, 2]);
+      }),
+    30_000,
+  );
+
+  // A sender S on thread 0 sends m1 to P as P moves from thread 1 to 2: thread 2 holds m1 until P
+  // settles. S then moves to thread 1 and sends m2 from there. m2 must wait behind m1, though it
+  // comes from the thread P moved from: only what that thread forwards may pass. Thread 0 is
+  // counted as started but reads nothing until the end, so P stays unsettled meanwhile (it waits
+  // for thread 0's FLUSHED). S's pid is enough for its sends: the rings do not check where it runs.
+  it.skipIf(!clang)(
+    'keeps a sender’s order when it moved to the thread the receiver left (what was held first)',
+    () =>
+      onThreeThreads([1, 2], async ({ peers, buddy, send, mailbox, arrived }) => {
+        peers[0]!.shared.markStarted(0);
+        const sender = 1_000_000;
+        const receiver = buddy(1);
+        receiver.mobile = true;
+        expect(peers[1]!.move(receiver.pid, 2)).toBe(true);
+        send(0, sender, receiver.pid, 1);
+        await vi.waitFor(() => expect(peers[2]!.shared.ring(0, 2).empty && arrived(2, receiver.pid)).toBe(true));
+        send(1, sender, receiver.pid, 2);
+        await vi.waitFor(() => expect(peers[2]!.shared.ring(1, 2).empty).toBe(true));
+        peers[0]!.listen();
+        await vi.waitFor(() => expect(mailbox(2, receiver.pid)?.size).toBe(2));
+        expect(takeAllValues(mailbox(2, receiver.pid)!)).toEqual([1, 2]);
+      }),
+    30_000,
+  );
+
   // with a third thread, every move asks two threads to FLUSH, and a moving sender's old and new
   // messages take different rings (test/threads.test.ts runs it on three worker threads too)
   it.skipIf(!clang)(
@@ -170,3 +244,25 @@ describe('test/threads/movers.c on two worlds joined as threads', () => {
     60_000,
   );
 });
+
+/** The first byte of each message in `mailbox`, in order, taking them out. */
+function takeAllValues(mailbox: Mailbox): number[] {
+  const values: number[] = [];
+  for (let position = mailbox.find(0n); position >= 0; position = mailbox.find(0n)) {
+    values.push(mailbox.messageAt(position).data[0]!);
+    mailbox.remove(position);
+  }
+  return values;
+}
+
+/** What a test on three joined worlds (`onThreeThreads`) works with. */
+interface ThreeThreads {
+  peers: ThreadPeers[];
+  /** Starts test/threads/movers.c's buddy on `thread`. */
+  buddy(thread: number): LunaticProcess;
+  /** Sends `value` (one byte, tag 2) from `from` to `to` through `thread`'s peers. */
+  send(thread: number, from: number, to: number, value: number): void;
+  mailbox(thread: number, pid: number): Mailbox | undefined;
+  /** Whether `pid` is in `thread`'s world (arrived, settled or not). */
+  arrived(thread: number, pid: number): boolean;
+}

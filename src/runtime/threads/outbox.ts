@@ -25,6 +25,7 @@ export const Kind = {
   LAST: 9,
   MOVE: 10,
   ENDED_AWAY: 11,
+  FORWARD: 12,
 } as const;
 
 const EMPTY = new Uint8Array(0);
@@ -58,6 +59,11 @@ export class Outbox {
   /** Whether records wait for room in the ring. */
   get backlog(): boolean {
     return this.head < this.queued.length;
+  }
+
+  /** Whether records it was given are not read yet (waiting for room, in the ring, or unpublished). */
+  get unread(): boolean {
+    return this.backlog || this.ring.unread;
   }
 
   /** Room for a record of `length` bytes (its kind first), queued when the ring has none; `end` sends it. */

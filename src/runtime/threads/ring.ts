@@ -73,6 +73,11 @@ export class Ring {
     return true;
   }
 
+  /** Producer: whether records it wrote (published or not) are still unread. */
+  get unread(): boolean {
+    return this.written !== Atomics.load(this.positions, READ);
+  }
+
   /** Whether a record waits (either side may ask). */
   get empty(): boolean {
     return Atomics.load(this.positions, WRITE) === Atomics.load(this.positions, READ);

@@ -15,14 +15,16 @@
 //   SPAWN, GIVE, NAME, REPLY: JSON text @4
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
 //   MOVE     a process moving here (migration.ts)
+//   FORWARD  3 bytes unused, then a whole record for a process that moved on from the sender
 //
 // A runnable process may move from a busy thread to one with less to run (`balance`): the old
 // thread sends it in a MOVE record and points the directory at the new one, forwards what still
-// comes for it, and asks every other thread to FLUSH (answer FLUSHED once all it sent before is
-// read); once all have, it sends SETTLED. Until then the new thread holds the process and what
-// others send it directly (they may have sent earlier records through the old thread, still to be
-// forwarded; the process's own records from there may still be in that thread's rings), so what
-// one process sends another still arrives in order (docs/THREADS.md).
+// comes for it (FORWARD), and asks every other thread to FLUSH (answer FLUSHED once all it sent
+// before is read); once all have, it sends SETTLED. Until then the new thread holds the process
+// and what is sent to it directly, from any thread, the old one included: a sender may have sent
+// earlier records through the old thread, still to be forwarded, or (a sender that moved since)
+// directly, held here; the process's own records from the old thread may still be in its rings.
+// So what one process sends another still arrives in order (docs/THREADS.md).
 import { ConfigResource } from '../lunatic/api-config.js';
 import type { MailboxBound } from '../lunatic/mailbox.js';
 import { ListenerResource, SocketResource } from '../lunatic/api-tcp.js';
@@ -137,6 +139,9 @@ const PUBLISH_IDLE_MS = 10;
  * them would spend its time moving.
  */
 const STAY_MS = 20;
+
+/** The bytes before the record a FORWARD carries. */
+const FORWARD_HEADER = 4;
 
 export class ThreadPeers implements Threads {
   readonly index: number;
@@ -559,8 +564,9 @@ export class ThreadPeers implements Threads {
     for (const { record, from } of held) this.record(record, new DataView(record.buffer), 0, record.length, from);
   }
 
-  private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): void {
-    if ((this.forwarding.size > 0 || this.unsettled.size > 0) && this.redirected(bytes, view, offset, length, from)) return;
+  /** Handles one record from thread `from`; `forwarded`: the thread a process moved here from forwards it (FORWARD). */
+  private record(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number, forwarded = false): void {
+    if ((this.forwarding.size > 0 || this.unsettled.size > 0) && this.redirected(bytes, view, offset, length, from, forwarded)) return;
     switch (bytes[offset]) {
       case Kind.MESSAGE: {
         const to = view.getInt32(offset + 4, true);
@@ -611,6 +617,9 @@ export class ThreadPeers implements Threads {
       case Kind.MOVE:
         this.arrived(bytes, offset, length, from);
         return;
+      case Kind.FORWARD:
+        this.record(bytes, view, offset + FORWARD_HEADER, length - FORWARD_HEADER, from, true);
+        return;
       case Kind.ENDED_AWAY: {
         const { pid, status } = parse<{ pid: number; status: ExitStatus }>(bytes, offset, length);
         this.world.endedAway(pid, status);
@@ -636,21 +645,31 @@ export class ThreadPeers implements Threads {
 
   /**
    * Forwards a record for a process that moved away from here, or holds one for a process that
-   * moved here and has not settled, unless it comes from the thread it moved from (which sends in
-   * order behind the MOVE). True when it did either.
+   * moved here and has not settled, unless the thread it moved from forwards it (sent to it there
+   * before it moved: older than any record held for it, and in order behind the MOVE). Not only
+   * `forwarded` from that thread: a sender that moved there may have sent earlier records here
+   * directly, which wait in `early`. True when it did either.
    */
-  private redirected(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number): boolean {
+  private redirected(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number, forwarded: boolean): boolean {
     const pid = this.recipientOf(bytes, view, offset, length);
     if (pid === undefined) return false;
     const away = this.forwarding.get(pid);
     if (away !== undefined) {
-      this.sendRecord(away, bytes.slice(offset, offset + length));
+      this.forward(away, bytes, offset, length);
       return true;
     }
-    const origin = this.unsettled.get(pid);
-    if (origin === undefined || origin === from) return false;
+    if (forwarded || !this.unsettled.has(pid)) return false;
     this.hold(pid, bytes, offset, length, from);
     return true;
+  }
+
+  /** Sends `to` a record for a process that moved there from here, as a FORWARD. */
+  private forward(to: number, bytes: Uint8Array, offset: number, length: number): void {
+    const outbox = this.outbox(to);
+    const slot = outbox.begin(FORWARD_HEADER + length);
+    slot.bytes[slot.offset] = Kind.FORWARD;
+    slot.bytes.set(bytes.subarray(offset, offset + length), slot.offset + FORWARD_HEADER);
+    outbox.end();
   }
 
   /** Keeps a copy of a record for `pid` (in `early`) until `replayHeld`. */
@@ -684,12 +703,20 @@ export class ThreadPeers implements Threads {
    * it went to, else undefined.
    */
   draw(pid: number, thread: number): number | undefined {
-    if (!this.drawsSockets || thread === this.index || this.unsettled.has(pid) || this.stays(pid)) return undefined;
+    return this.drawsSockets && this.move(pid, thread) ? thread : undefined;
+  }
+
+  /**
+   * Moves `pid`, a process of this thread, to `thread` when it can go now (not started, or
+   * preempted on Asyncify; holding no socket; settled here a while): whether it went.
+   */
+  move(pid: number, thread: number): boolean {
+    if (thread === this.index || this.unsettled.has(pid) || this.stays(pid)) return false;
     // a process spawned here while this thread was idle waits with those the event loop woke
     const emigrant = this.world.emigrate((candidate) => candidate === pid, true);
-    if (!emigrant) return undefined;
+    if (!emigrant) return false;
     this.sendAway(emigrant, thread);
-    return thread;
+    return true;
   }
 
   drawsTo(from: LunaticProcess, handle: number, to: number): boolean {
@@ -713,10 +740,12 @@ export class ThreadPeers implements Threads {
     this.forwarding.set(pid, to);
     this.sendRecord(to, encodeMove(emigrant, named));
     this.moved++;
-    // every thread that may have sent it something through here says when all of that is read
+    // every thread that may have sent it something through here says when all of that is read,
+    // and so when it read all this one sent it (the process's own records among them): a thread
+    // still starting has sent nothing, but may have records from here to read first
     const asked = new Set<number>();
     for (let thread = 0; thread < shared.threads; thread++) {
-      if (thread === this.index || !shared.started(thread)) continue;
+      if (thread === this.index || (!shared.started(thread) && !this.outboxes[thread]!.unread)) continue;
       asked.add(thread);
       this.control(thread, Op.FLUSH, pid);
     }
