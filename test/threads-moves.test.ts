@@ -2,7 +2,8 @@
 // the MOVE record's round trip, the choice of the thread to move to, and test/threads/movers.c on
 // two worlds joined as threads in this JS thread (test/helpers/threads.ts), where its workers must
 // move (counted) and its output (checksums, messages in order, a configuration used after the
-// move, a crash seen by a monitor and through a link) must be the output on one world.
+// move, a crash seen by a monitor and through a link) must be the output on one world; and, on
+// three worlds with the interleaving forced, a moving sender's messages in the order sent.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
