@@ -646,9 +646,9 @@ export class ThreadPeers implements Threads {
   /**
    * Forwards a record for a process that moved away from here, or holds one for a process that
    * moved here and has not settled, unless the thread it moved from forwards it (sent to it there
-   * before it moved: older than any record held for it, and in order behind the MOVE). Not only
-   * `forwarded` from that thread: a sender that moved there may have sent earlier records here
-   * directly, which wait in `early`. True when it did either.
+   * before it moved: older than any record held for it, and in order behind the MOVE). What
+   * else comes from that thread waits too: a sender that moved there may have sent earlier
+   * records here directly, which wait in `early`. True when it did either.
    */
   private redirected(bytes: Uint8Array, view: DataView, offset: number, length: number, from: number, forwarded: boolean): boolean {
     const pid = this.recipientOf(bytes, view, offset, length);
