@@ -168,8 +168,8 @@ export class ThreadPeers implements Threads {
   private readonly forwarding = new Map<number, number>();
   /** Of those, the threads that have not answered FLUSH yet. */
   private readonly flushing = new Map<number, Set<number>>();
-  /** Processes that moved here and are not settled yet, by pid: the thread they came from (records from others wait, in `early`). */
-  private readonly unsettled = new Map<number, number>();
+  /** Processes that moved here and are not settled yet (what is not forwarded to them waits, in `early`). */
+  private readonly unsettled = new Set<number>();
   /**
    * Processes that moved here, by pid: the threads they came from (more than one when one came
    * back), told how they end (ENDED_AWAY) so their old copies there settle.
@@ -783,7 +783,7 @@ export class ThreadPeers implements Threads {
   private arrived(bytes: Uint8Array, offset: number, length: number, from: number): void {
     const { emigrant, named } = decodeMove(bytes, offset, length);
     const { pid } = emigrant;
-    this.unsettled.set(pid, from);
+    this.unsettled.add(pid);
     const origins = this.cameFrom.get(pid);
     if (origins) origins.add(from);
     else this.cameFrom.set(pid, new Set([from]));
