@@ -252,6 +252,25 @@ const UNEVEN: Record<string, string> = {
       ${LONG_WORK}
       (i32.add (local.get $acc) (call $down (i32.sub (local.get $n) (i32.const 1)))))
     (func (export "recurse") (result i32) (call $down (i32.const 3000))))`,
+  // One target list for all the indirect calls, shared by three functions of the cycle; $b is
+  // also called directly, after long code: each entry check must take what every call brings.
+  'a cycle through a table, one target also called directly': `(module
+    (type $t (func (param i32) (result i32)))
+    (table 3 funcref) (elem (i32.const 0) $a $b $c)
+    (func $a (type $t) (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 0))))
+      (local.set $acc (local.get $n))
+      ${LONG_WORK}
+      (i32.add (local.get $acc) (call $b (i32.sub (local.get $n) (i32.const 1)))))
+    (func $b (type $t) (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 0))))
+      (local.set $acc (local.get $n))
+      (i32.add (local.get $acc) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.rem_u (local.get $n) (i32.const 3)))))
+    (func $c (type $t) (param $n i32) (result i32) (local $acc i32)
+      (if (i32.eqz (local.get $n)) (then (return (i32.const 0))))
+      (local.set $acc (local.get $n))
+      (i32.add (local.get $acc) (call_indirect (type $t) (i32.sub (local.get $n) (i32.const 1)) (i32.rem_u (local.get $n) (i32.const 3)))))
+    (func (export "cycle") (result i32) (call $a (i32.const 600))))`,
 };
 
 describe.skipIf(!interp)('charges, against what wasm-interp counts', () => {

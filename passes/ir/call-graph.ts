@@ -27,8 +27,8 @@ export interface FunctionNode {
 
 export interface CallGraph {
   nodes: Map<string, FunctionNode>;
-  /** Functions that a call_indirect/call_ref of the given signature may reach. */
-  indirectTargets(params: number, results: number): string[];
+  /** Functions that a call_indirect/call_ref of the given signature may reach (the same list at every call). */
+  indirectTargets(params: number, results: number): readonly string[];
   /** Components in reverse topological order: callees before callers. */
   components: string[][];
   /** Functions a table, a reference or the host can call: exported, in an element segment, or named by ref.func. */
@@ -36,7 +36,7 @@ export interface CallGraph {
 }
 
 /** The possible targets of one call expression, or undefined when it is not a call. */
-export function callTargets(binaryen: Binaryen, graph: CallGraph, expr: ExpressionRef, kind: string): string[] | undefined {
+export function callTargets(binaryen: Binaryen, graph: CallGraph, expr: ExpressionRef, kind: string): readonly string[] | undefined {
   switch (kind) {
     case 'Call':
       return [accessor<string>(binaryen, 'Call', 'getTarget')(expr)];
@@ -49,7 +49,7 @@ export function callTargets(binaryen: Binaryen, graph: CallGraph, expr: Expressi
       const target = accessor(binaryen, 'CallRef', 'getTarget')(expr);
       const heapType = binaryen.getHeapType(binaryen.getExpressionType(target));
       const sig = heapTypeSignature(binaryen, heapType);
-      return sig ? graph.indirectTargets(sig.params, sig.results) : [...graph.nodes.keys()];
+      return sig ? graph.indirectTargets(sig.params, sig.results) : [...graph.addressTaken];
     }
     default:
       return undefined;
@@ -147,11 +147,21 @@ export function buildCallGraph(binaryen: Binaryen, module: Module): CallGraph {
     for (const name of collector.refFuncs) refFuncs.add(name);
   }
   const taken = addressTaken(binaryen, module, refFuncs);
-  const indirectTargets = (params: number, results: number): string[] =>
-    [...taken].filter((name) => {
-      const node = nodes.get(name);
-      return node !== undefined && node.params === params && node.results === results;
-    });
+  // One list per signature, made once: a large C++ program asks for the same few signatures at
+  // every one of its many thousands of indirect calls, each list thousands of names long.
+  const bySignature = new Map<string, readonly string[]>();
+  const indirectTargets = (params: number, results: number): readonly string[] => {
+    const key = `${params}:${results}`;
+    let targets = bySignature.get(key);
+    if (!targets) {
+      targets = [...taken].filter((name) => {
+        const node = nodes.get(name);
+        return node !== undefined && node.params === params && node.results === results;
+      });
+      bySignature.set(key, targets);
+    }
+    return targets;
+  };
   for (const [name, collector] of collected) {
     const callees = nodes.get(name)!.callees;
     for (const callee of collector.direct) callees.add(callee);
