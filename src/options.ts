@@ -136,7 +136,7 @@ export const OPTIONS = [
     placeholder: 'MINUTES',
     check: (value) => (wholeNumber(value, 0) ? undefined : '--time-limit must be a whole number of minutes, 0 or more'),
     describe:
-      'refuse at once an input whose instrumentation is estimated to take longer than this, from its code size (100 s per MB of code, measured on a 28 MB C++ program); 0: no limit',
+      'refuse at once an input whose instrumentation is estimated to take longer than this, from its code size (25 s per MB of code, measured on a 28 MB C++ program); 0: no limit',
   },
 ] as const satisfies readonly OptionEntry[];
 

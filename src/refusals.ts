@@ -20,11 +20,11 @@ const ASYNCIFY_GLOBALS = ['__asyncify_state', '__asyncify_data'];
 
 /**
  * Instrumentation time per MB of code, used to refuse inputs that would take too long. Measured on
- * this project's machine (2 cores, Node 20): 27 s/MB on flite (0.2 MB of code), but yosys (28 MB
- * of C++, 34,000 functions) had not finished after 46 minutes, so at least 99 s/MB at that scale:
- * the passes grow faster than the code. The limit is meant for that scale, so it takes the latter.
+ * this project's machine (2 cores, Node 20): yosys (28 MB of C++, 34,000 functions) in 9-11
+ * minutes, about 20-24 s per MB, and SQLite (1 MB) at 15 s: roughly linear since check placement
+ * stopped growing with the product of a call cycle's calls and targets. Rounded up.
  */
-export const SECONDS_PER_CODE_MB = 100;
+export const SECONDS_PER_CODE_MB = 25;
 
 export interface RefusalOptions {
   asyncify: boolean;

@@ -50,6 +50,8 @@ function module({ exports = [], globalImports = [], functionNames = [], body = [
 }
 
 /** A module with `codeBytes` of code: one function of that many `nop`s. */
+/** Code estimated at about 1.2 minutes at the measured rate (a multiple of 10 bytes). */
+const codeBytes = Math.round((72 / SECONDS_PER_CODE_MB) * 1e5) * 10;
 const largeModule = (codeBytes: number) => module({ exports: [['main', 0]], body: new Array(codeBytes).fill(0x01) });
 
 /** A real Asyncify'd module: binaryen's own pass over one of our fixtures. */
@@ -104,11 +106,13 @@ describe('a module that already went through Asyncify is refused', () => {
 });
 
 describe('an input estimated to take too long', () => {
-  const codeBytes = 700_000; // about 1.2 minutes at the measured rate
   it('is refused over --time-limit, with the estimate and the way to go ahead', async () => {
-    expect(estimatedMinutes(codeBytes)).toBeCloseTo((0.7 * SECONDS_PER_CODE_MB) / 60, 5);
+    expect(estimatedMinutes(codeBytes)).toBeCloseTo(((codeBytes / 1e6) * SECONDS_PER_CODE_MB) / 60, 5);
     const message = await refusal(largeModule(codeBytes), { timeLimit: 1 });
-    expect(message).toMatch(/has 0\.7 MB of code in 1 functions: .*estimated at 1 minutes.*--time-limit 1; pass --time-limit 0/);
+    const size = (codeBytes / 1e6).toFixed(1).replace('.', '\\.');
+    expect(message).toMatch(
+      new RegExp(`has ${size} MB of code in 1 functions: .*estimated at 1 minutes.*--time-limit 1; pass --time-limit 0`),
+    );
   });
 
   it('is let through under the limit, or with --time-limit 0', () => {
@@ -128,7 +132,7 @@ describe.concurrent('through the CLI: one line, exit 1, nothing written', () => 
   const cases: Array<[string, () => Uint8Array | Promise<Uint8Array>, string[], RegExp]> = [
     ['an Asyncify output', asyncifiedByBinaryen, [], /already went through Asyncify .* instrument the module as built before Asyncify/],
     ['a component', () => new Uint8Array([...HEADER.slice(0, 4), 0x0d, 0x00, 0x01, 0x00]), [], /is a component .* core module/],
-    ['too much code for --time-limit', () => largeModule(700_000), ['--time-limit', '1'], /estimated at \d+ minutes.*--time-limit 0/],
+    ['too much code for --time-limit', () => largeModule(codeBytes), ['--time-limit', '1'], /estimated at \d+ minutes.*--time-limit 0/],
   ];
   for (const [what, make, flags, pattern] of cases) {
     it(what, async () => {
