@@ -47,13 +47,15 @@ const YOUNG_GENERATION_CAP = 8 * 1024 * 1024;
 
 /**
  * A progress listener for one instrument command that holds V8's heap down, measured by the peak
- * memory of the whole command (bench/RESULTS.md): it stops the young generation's growth at
- * YOUNG_GENERATION_CAP (checked at each step, well before the next doubling), and collects the
- * garbage of the passes' analyses before binaryen writes the module out, where the peak is:
- * 10 MB less on QuickJS, for one full collection.
+ * memory of the whole command (bench/RESULTS.md): for a quick job it stops the young generation's
+ * growth at YOUNG_GENERATION_CAP (checked at each step, well before the next doubling), and it
+ * collects the garbage of the passes' analyses before binaryen writes the module out, where the
+ * peak is: 10 MB less on QuickJS, for one full collection. A large job keeps the default young
+ * generation: beside a heap of gigabytes 8 MB of it meant scavenges so frequent that yosys (28 MB
+ * of code) took 11 minutes instead of 9, for no memory that shows at its 3 GB.
  */
-export function memoryTuning(): ProgressListener {
-  let capped = false;
+export function memoryTuning(quick: boolean): ProgressListener {
+  let capped = !quick;
   let collected = false;
   return (phase) => {
     if (!capped && (getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0) >= YOUNG_GENERATION_CAP) {

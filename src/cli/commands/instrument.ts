@@ -7,7 +7,7 @@ import { instrument, type InstrumentOptions, type InstrumentReport } from '../..
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
 import type { ProgressListener } from '../../../passes/ir/progress.js';
-import { codeBytes, memoryTuning, tuneEngineFor } from '../engine-tuning.js';
+import { codeBytes, isQuickJob, memoryTuning, tuneEngineFor } from '../engine-tuning.js';
 import { estimatedMinutes } from '../../refusals.js';
 import { ProgressLine } from '../progress-line.js';
 import { formatReport } from '../report.js';
@@ -72,7 +72,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
   const expectedLong = estimatedMinutes(codeBytes(bytes) ?? 0) >= LONG_JOB_MINUTES;
   const line = argv.quiet ? undefined : new ProgressLine(argv.input, process.stderr, () => performance.now(), expectedLong);
   const draw = line?.enabled ? line.listener : undefined;
-  const tuneMemory = memoryTuning();
+  const tuneMemory = memoryTuning(isQuickJob(bytes));
   const progress: ProgressListener = (phase, done, total) => {
     tuneMemory(phase, done, total);
     draw?.(phase, done, total);
