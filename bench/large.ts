@@ -47,7 +47,10 @@ async function measureTool(tool: LargeTool, input: string): Promise<ToolRun | st
   }
 }
 
-const minutes = (ms: number) => `${Math.floor(ms / 60_000)}:${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}`;
+const minutes = (ms: number) => {
+  const seconds = Math.round(ms / 1000);
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
+};
 const mib = (run: ToolRun) => (run.maxRssKiB === undefined ? 'not measured' : `${Math.round(run.maxRssKiB / 1024)} MiB`);
 
 function markdown(results: [string, ToolRun | string][]): string {
