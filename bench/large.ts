@@ -12,9 +12,11 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { npmPackage } from './fetch.js';
+import { formatBytes, formatRatio, table } from './format.js';
 import { nodeVersion } from './machine.js';
 import { runTool, type ToolRun } from './measure.js';
 import { cli, nativeWasmOpt, npmWasmOpt, workDir } from './paths.js';
+import { ratio } from './stats.js';
 
 const YOSYS = { spec: '@yowasp/yosys@0.55.944', file: 'gen/yosys.core.wasm', cache: 'yosys' };
 /** Longer than any of them should take: Debian's wasm-opt took 10 minutes here. */
@@ -51,24 +53,28 @@ const minutes = (ms: number) => {
   const seconds = Math.round(ms / 1000);
   return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
 };
-const mib = (run: ToolRun) => (run.maxRssKiB === undefined ? 'not measured' : `${Math.round(run.maxRssKiB / 1024)} MiB`);
+const memory = (run: ToolRun) => formatBytes(run.maxRssKiB === undefined ? undefined : run.maxRssKiB * 1024);
 
 function markdown(results: [string, ToolRun | string][]): string {
-  const found = (name: string) => results.find(([n]) => n === name)?.[1];
-  const debian = found('Debian wasm-opt');
-  const npm = found('npm wasm-opt');
-  const ratio = (run: ToolRun, base: ToolRun | string | undefined, field: 'ms' | 'maxRssKiB') =>
-    typeof base === 'object' && run[field] !== undefined && base[field] !== undefined ? `${(run[field]! / base[field]!).toFixed(2)}x` : '-';
+  const measured = (name: string) => {
+    const run = results.find(([n]) => n === name)?.[1];
+    return typeof run === 'object' ? run : undefined;
+  };
+  const debian = measured('Debian wasm-opt');
+  const npm = measured('npm wasm-opt');
   const rows = results.map(([name, run]) =>
     typeof run === 'string'
-      ? `| ${name} | ${run} | | | | |`
-      : `| ${name} | ${minutes(run.ms)} | ${mib(run)} | ${ratio(run, npm, 'ms')} | ${ratio(run, debian, 'ms')} | ${ratio(run, debian, 'maxRssKiB')} |`,
+      ? [name, run, '', '', '', '']
+      : [
+          name,
+          minutes(run.ms),
+          memory(run),
+          formatRatio(ratio(run.ms, npm?.ms)),
+          formatRatio(ratio(run.ms, debian?.ms)),
+          formatRatio(ratio(run.maxRssKiB, debian?.maxRssKiB)),
+        ],
   );
-  return [
-    '| tool | time (m:ss) | peak memory | time / npm wasm-opt | time / Debian wasm-opt | memory / Debian wasm-opt |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...rows,
-  ].join('\n');
+  return table(['tool', 'time (m:ss)', 'peak memory', 'time / npm wasm-opt', 'time / Debian wasm-opt', 'memory / Debian wasm-opt'], rows);
 }
 
 async function main(): Promise<void> {
@@ -81,7 +87,7 @@ async function main(): Promise<void> {
     const load = loadavg()[0]!.toFixed(1);
     const run = await measureTool(tool, input);
     results.push([tool.name, run]);
-    console.log(`  ${tool.name}: ${typeof run === 'string' ? run : `${minutes(run.ms)}, ${mib(run)}`} (load ${load} before)`);
+    console.log(`  ${tool.name}: ${typeof run === 'string' ? run : `${minutes(run.ms)}, ${memory(run)}`} (load ${load} before)`);
   }
   console.log(JSON.stringify(Object.fromEntries(results)));
   console.log(markdown(results));
