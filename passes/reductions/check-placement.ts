@@ -673,7 +673,7 @@ class PlanningContext {
   }
 
   private splitTargets(targets: readonly string[], caller: FunctionNode): TargetSplit {
-    const split: TargetSplit = { outside: { ...NO_SUMMARY }, reachesOtherChecks: false, longSuffix: false, cycle: [] };
+    const split: TargetSplit = { outside: NO_SUMMARY, reachesOtherChecks: false, longSuffix: false, cycle: [] };
     for (const name of targets) {
       const node = this.graph.nodes.get(name);
       if (!node) continue;
