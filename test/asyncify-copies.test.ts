@@ -245,7 +245,7 @@ const LOOPS = `(module
   (func (export "tree") (param $d i32) (result i32) (call_indirect (type $walk) (local.get $d) (i32.const 0))))`;
 
 /**
- * `binary` with every hand-back counted: in each `<name>$resume`, the call of the fast copy (made
+ * `binary` with every hand-back counted: in each `<name>$resume`, the call of the re-entry copy (made
  * only when the rewind copy handed the frame back) first calls the import `env.handedBack`.
  */
 async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
@@ -265,7 +265,7 @@ async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
     };
     for (let i = 0; i < module.getNumFunctions(); i++) {
       const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
-      if (info.name.endsWith('$resume')) wrap(info.body, info.name.slice(0, -'$resume'.length), undefined);
+      if (info.name.endsWith('$resume')) wrap(info.body, `${info.name.slice(0, -'$resume'.length)}$reenter`, undefined);
     }
     expect(module.validate()).toBe(1);
     return module.emitBinary();
@@ -318,6 +318,32 @@ describe('two-copy Asyncify', () => {
       expect({ result: got.result, suspensions: got.suspensions }, label).toEqual({ result: expected.result, suspensions: expected.waits });
       if (handBacks !== undefined) expect(got.handBacks, label).toBe(handBacks);
       else expect(got.handBacks, label).toBeGreaterThan(expected.waits / 2);
+    }
+  });
+
+  it('keeps the hand-back out of the fast copy: only the re-entry copy takes the carried locals back', async () => {
+    const { binary } = await instrument(await wat(LOOPS), { ...options, handBackAbove: 0 });
+    const binaryen = await loadBinaryen();
+    const module = binaryen.readBinary(binary);
+    try {
+      const globalsRead = (expr: ExpressionRef, out = new Set<string>()): Set<string> => {
+        if (kindOf(binaryen, expr) === 'GlobalGet') out.add(accessor<string>(binaryen, 'GlobalGet', 'getName')(expr));
+        for (const slot of childSlots(binaryen, expr)) globalsRead(slot.get(), out);
+        return out;
+      };
+      const carried = (name: string) =>
+        [...globalsRead(binaryen.getFunctionInfo(module.getFunction(name)).body)].filter((g) => g.startsWith('lunatic_asyncify_carry'));
+      const reentryCopies = Array.from(
+        { length: module.getNumFunctions() },
+        (_, i) => binaryen.getFunctionInfo(module.getFunctionByIndex(i)).name,
+      ).filter((name) => name.endsWith('$reenter'));
+      expect(reentryCopies.length).toBeGreaterThanOrEqual(3);
+      for (const reentry of reentryCopies) {
+        expect(carried(reentry).length, reentry).toBeGreaterThan(0);
+        expect(carried(reentry.slice(0, -'$reenter'.length)), reentry).toEqual([]);
+      }
+    } finally {
+      module.dispose();
     }
   });
 

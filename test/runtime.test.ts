@@ -123,6 +123,9 @@ describe('crashes stay inside their process', () => {
       frame('_start$rewind_1', 1),
     ].join('\n');
     expect(wasmFunctionsOf(stack, undefined)).toEqual(['crash_here', 'main', '_start']);
+    // A frame handed back to its re-entry copy, under the resume that called it.
+    const handedBack = [frame('crash_here$reenter', 10), frame('crash_here$resume', 8), frame('main', 3)].join('\n');
+    expect(wasmFunctionsOf(handedBack, undefined)).toEqual(['crash_here', 'main']);
   });
 
   it('stack overflow is a trap naming the recursive function', async () => {

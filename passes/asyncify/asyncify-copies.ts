@@ -670,13 +670,11 @@ export interface CopiesOptions {
   /** Functions of more expressions get their rewind copy alone (default: none). */
   singleCopyAbove?: number;
   /**
-   * Functions of at least this many expressions hand a frame resumed in a loop back to their fast
-   * copy (reentry.ts), measured before lifting as singleCopyAbove is. The rewind copy of a huge
-   * function (an interpreter's dispatch loop, 19,000-29,000 expressions in QuickJS and SQLite)
-   * runs several times slower than its fast copy; a smaller one's guards cost V8 less than the
-   * test on entry and the guards on the way to the loops cost a frequent caller: with 1,000,
-   * musl's malloc (some 3,100 expressions with its checks) made a tree-building program 10%
-   * slower. The default is 10,000.
+   * Functions of at least this many expressions hand a frame resumed in a loop back to fast code,
+   * their re-entry copy (reentry.ts), measured before lifting as singleCopyAbove is. The rewind
+   * copy of a huge function (an interpreter's dispatch loop, 19,000-29,000 expressions in QuickJS
+   * and SQLite) runs several times slower than its fast copy; a smaller one's guards cost V8 less
+   * than a third copy costs in size and compilation. The default is 10,000.
    */
   handBackAbove: number;
 }
@@ -734,15 +732,15 @@ export function applyAsyncifyCopies(
       ? func
       : module.addFunction(rewindCopies.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
     const copies = new FunctionCopies(binaryen, module, globals, func, liveAtSites[i]!);
-    const { loops, ordinals, liveAt: liveAtLoops } = reentries[i]!;
-    const reentry = ordinals.length
-      ? new Reentry(binaryen, module, carryGlobals, globals.state, loops, ordinals, liveAtLoops, copies.types)
-      : undefined;
-    if (reentry) rewindNames.set(name, reentry.addResume(name, name, rewindCopies.get(name)!, info.params, info.results));
-    return { name, func, rewind, copies, reentry, sites: () => new CallSites(binaryen, graph, mayUnwind) };
+    const { ordinals, liveAt: liveAtLoops } = reentries[i]!;
+    const reentry = ordinals.length ? addReentryCopy(binaryen, module, name, info, ordinals) : undefined;
+    const guide = reentry && new Reentry(binaryen, module, carryGlobals, globals.state, reentry.loops, ordinals, liveAtLoops, copies.types);
+    if (guide) rewindNames.set(name, guide.addResume(name, reentry!.name, rewindCopies.get(name)!, info.params, info.results));
+    const reentryCopy = guide && { func: reentry!.func, reentry: guide };
+    return { name, func, rewind, copies, reentryCopy, sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
   progress.phase('Asyncify: copying', pairs.length);
-  for (const { name, func, rewind, copies, reentry, sites } of pairs) {
+  for (const { name, func, rewind, copies, reentryCopy, sites } of pairs) {
     progress.step();
     if (single.has(name)) {
       const saveCalls = makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, { alone: true });
@@ -752,14 +750,17 @@ export function applyAsyncifyCopies(
     }
     // The host or a table may call it while rewinding: it goes on in what callers call to rewind it.
     const onRewind = graph.addressTaken.has(name) ? rewindNames.get(name)! : undefined;
-    makeFastCopy(binaryen, module, copies, sites(), onRewind || reentry ? { onRewind, reentry } : undefined);
+    makeFastCopy(binaryen, module, copies, func, sites(), onRewind ? { onRewind } : undefined);
+    if (reentryCopy) makeFastCopy(binaryen, module, copies, reentryCopy.func, sites(), { reentry: reentryCopy.reentry });
+    const reentry = reentryCopy?.reentry;
     const saveCalls = makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
     if (!optimize) continue;
+    const fastCopies = reentryCopy ? [func, reentryCopy.func] : [func];
     if (!flattened.has(func)) {
-      module.runPassesOnFunction(func, FAST_COPY_PASSES);
+      for (const fast of fastCopies) module.runPassesOnFunction(fast, FAST_COPY_PASSES);
       runRewindCopyPasses(binaryen, module, rewind, REWIND_COPY_PASSES, saveCalls);
     } else {
-      module.optimizeFunction(func);
+      for (const fast of fastCopies) module.optimizeFunction(fast);
       runRewindCopyPasses(binaryen, module, rewind, FLAT_REWIND_COPY_PASSES, saveCalls);
     }
   }
@@ -767,18 +768,42 @@ export function applyAsyncifyCopies(
 }
 
 /**
- * The fast copy, in place. With `entry`, it tests the state on entry: a rewind that reaches it
- * (from the host or a table) goes on in `onRewind`, and with `reentry` a frame handed back by
- * the rewind copy goes on at its way back.
+ * `<name>$reenter`, a function's re-entry copy: the fast copy again, with guards that take a frame
+ * handed back by the rewind copy to its way back (reentry.ts). Made from the lifted body, before
+ * either copy changes it; returns it with its ways back (`ordinals`, waysBack).
+ *
+ * Why a copy of its own: guarded in place, the fast copy carried those guards and their merges
+ * on every call. On Node 20 that pushed QuickJS's interpreter function (already over the size at
+ * which V8 11 gives a function its simpler register allocator) from 1.46x to 1.97x of the
+ * uninstrumented program's time, refilling without a suspension, and SQLite's from 1.17x to 1.25x
+ * (bench/RESULTS.md). Only a frame that was handed back runs the guarded code now, for the price
+ * of one more fast copy of the few functions of at least `handBackAbove` expressions.
+ */
+function addReentryCopy(
+  binaryen: Binaryen,
+  module: Module,
+  name: string,
+  info: { params: number; results: number; vars: number[]; body: ExpressionRef },
+  ordinals: readonly number[],
+): { name: string; func: FunctionRef; loops: ExpressionRef[] } {
+  const reentryName = freshFunctionName(module, `${name}$reenter`);
+  const func = module.addFunction(reentryName, info.params, info.results, info.vars, module.copyExpression(info.body));
+  return { name: reentryName, func, loops: loopsAt(binaryen, untyped(binaryen).Function.getBody(func), ordinals) };
+}
+
+/**
+ * A fast copy, in `func` (the function itself, or its re-entry copy). With `onRewind`, it tests
+ * the state on entry: a rewind that reaches it (from the host or a table) goes on there. With
+ * `reentry` (the re-entry copy), it takes a frame handed back by the rewind copy to its way back.
  */
 function makeFastCopy(
   binaryen: Binaryen,
   module: Module,
   copies: FunctionCopies,
+  func: FunctionRef,
   sites: CallSites,
-  entry: { onRewind: string | undefined; reentry: Reentry | undefined } | undefined,
+  entry: { onRewind?: string; reentry?: Reentry } | undefined,
 ): void {
-  const { func } = copies;
   const scratch = scratchLocals(binaryen, func);
   const original = untyped(binaryen).Function.getBody(func);
   const saves = new FrameSaves(binaryen, module, copies);

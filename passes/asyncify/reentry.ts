@@ -1,4 +1,4 @@
-// Re-entry: a frame resumed in its rewind copy goes back to its fast copy at the next top of a
+// Re-entry: a frame resumed in its rewind copy goes back to fast code at the next top of a
 // loop (the two copies: passes/asyncify/asyncify-copies.ts).
 //
 // A resumed frame used to run the rest of its life in its rewind copy, whose guards and merges
@@ -14,14 +14,16 @@
 //   clear), puts the locals live there in carry globals, sets the state to "re-entering at loop
 //   n" (REWINDING + n: past the ABI's three states, never seen by the host) and returns.
 // - Callers rewind such a function through `<name>$resume`, a small function that calls the
-//   rewind copy and, when it comes back re-entering, calls the fast copy.
-// - The fast copy, entered re-entering, takes the locals back and goes to that loop's top,
-//   skipping every statement on the way (`at` guards, one local test each, on the path only).
+//   rewind copy and, when it comes back re-entering, calls the re-entry copy.
+// - The re-entry copy (`<name>$reenter`) is the fast copy again, entered only re-entering: it
+//   takes the locals back and goes to that loop's top, skipping every statement on the way (`at`
+//   guards, one local test each, on the path only).
 //
-// The rewind copy's frame is then off the stack and the loop runs in the fast copy's code. The
-// price on the normal path: the fast copy of such a function tests the state on entry (as an
-// exported or address-taken one already did), and a guard on the way to a nested loop runs once
-// an iteration of the loops around it.
+// The rewind copy's frame is then off the stack and the loop runs in fast code. The guards stay
+// out of the fast copy itself, which every ordinary call runs: their merges cost V8's code for a
+// huge function more than the guards' own tests (asyncify-copies.ts, addReentryCopy). A frame
+// handed back pays them instead: a guard on the way to a nested loop runs once an iteration of
+// the loops around it.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, expressionCount, kindOf } from '../ir/walker.js';
@@ -114,7 +116,7 @@ export function loopsAt(binaryen: Binaryen, body: ExpressionRef, ordinals: reado
 
 /**
  * The ABI's rewinding state. A frame handed back at way back n sets the state to REWINDING + n
- * (n from 1): above the ABI's states, and only until its fast copy is entered.
+ * (n from 1): above the ABI's states, and only until its re-entry copy is entered.
  */
 const REWINDING = 2;
 
@@ -163,7 +165,7 @@ export class Reentry {
     private readonly module: Module,
     globals: CarryGlobals,
     private readonly state: string,
-    /** The ways back in the function's own body, which becomes its fast copy. */
+    /** The ways back in the re-entry copy's body. */
     private readonly loops: readonly ExpressionRef[],
     readonly ordinals: readonly number[],
     private readonly liveAt: ReadonlyArray<ReadonlySet<number>>,
@@ -201,9 +203,9 @@ export class Reentry {
   }
 
   /**
-   * The fast copy's first statement: entered re-entering, take the carried locals back, set `at`
-   * to the way back's number and the state back to normal. `rewinding`: what to do when entered
-   * while rewinding (an exported or address-taken function: resume), if it can be.
+   * The re-entry copy's first statement: entered re-entering, take the carried locals back, set
+   * `at` to the way back's number and the state back to normal. `rewinding`: what to do when
+   * entered while rewinding, if it can be (none: only `<name>$resume` calls it).
    */
   entry(at: number, rewinding: ExpressionRef | undefined): ExpressionRef {
     const { module, binaryen } = this;
@@ -220,9 +222,9 @@ export class Reentry {
 
   /**
    * `<name>$resume`, what callers call to rewind the function: its rewind copy, then, if that
-   * handed the frame back, its fast copy.
+   * handed the frame back, its re-entry copy.
    */
-  addResume(name: string, fast: string, rewindCopy: string, params: number, results: number): string {
+  addResume(name: string, reentryCopy: string, rewindCopy: string, params: number, results: number): string {
     const { module, binaryen } = this;
     const args = () => binaryen.expandType(params).map((type, i) => module.local.get(i, type));
     const handedBack = module.i32.gt_u(module.global.get(this.state, binaryen.i32), module.i32.const(REWINDING));
@@ -230,11 +232,11 @@ export class Reentry {
     const rewound = module.call(rewindCopy, args(), results);
     const body =
       results === binaryen.none
-        ? [rewound, module.if(module.i32.eqz(handedBack), module.return()), module.call(fast, args(), binaryen.none)]
+        ? [rewound, module.if(module.i32.eqz(handedBack), module.return()), module.call(reentryCopy, args(), binaryen.none)]
         : [
             module.local.set(result, rewound),
             module.if(module.i32.eqz(handedBack), module.return(module.local.get(result, results))),
-            module.return(module.call(fast, args(), results)),
+            module.return(module.call(reentryCopy, args(), results)),
           ];
     const resume = freshFunctionName(module, `${name}$resume`);
     const vars = results === binaryen.none ? [] : [results];
@@ -243,7 +245,7 @@ export class Reentry {
   }
 
   /**
-   * Guards the fast copy's `body` (in place, where it can) so that with local `at` set to a way
+   * Guards the re-entry copy's `body` (in place, where it can) so that with local `at` set to a way
    * back's number every statement before that loop is skipped and every if steers towards it;
    * `at` is cleared as the loop is entered.
    */

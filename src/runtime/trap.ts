@@ -12,11 +12,11 @@ export interface TrapReport {
 // V8 frames: "at name (wasm://wasm/<hash>:wasm-function[12]:0x1a2)" or "at wasm://wasm/<hash>:wasm-function[12]:0x1a2".
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
 
-// Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind copy is reported
-// as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
+// Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind or re-entry
+// copy is reported as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
 // pushes its frame, and the resume of a function that hands frames back, whose copy is the frame
 // below it: passes/asyncify/reentry.ts) are left out.
-const REWIND_COPY = /\$rewind(?:_\d+)?$/;
+const REWIND_COPY = /\$(?:rewind|reenter)(?:_\d+)?$/;
 const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
 
 /** The wasm functions named in a V8 stack trace. */
