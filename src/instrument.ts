@@ -114,6 +114,7 @@ function sectionOptions(resolved: ResolvedOptions, rewindCopies: boolean, costMo
   recorded.rewindCopies = rewindCopies;
   recorded.singleCopyAbove = rewindCopies ? (resolved.singleCopyAbove ?? null) : null;
   recorded.handBackAbove = rewindCopies ? resolved.handBackAbove : null;
+  recorded.reentryCopies = rewindCopies ? resolved.reentryCopies : null;
   recorded.costModel = costModel.name;
   return recorded as SectionOptions;
 }
@@ -160,6 +161,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
     rewindCopies,
     singleCopyAbove,
     handBackAbove,
+    reentryCopies,
   } = resolved;
   const { unrollRecursion: unrollSelfRecursion, unrollLoops: unrollSmallLoops } = resolved;
   const optimize = resolved.optimize as OptimizeLevel;
@@ -213,6 +215,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         optimizeLevel: optimize,
         rewindCopies,
         handBackAbove,
+        reentryCopies,
         ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
       });
       asyncify = {

@@ -130,6 +130,14 @@ export const OPTIONS = [
       "a function of at least N expressions hands a frame resumed in one of its loops back to fast code (a re-entry copy of its fast copy) at the loop's next turn (an interpreter's dispatch loop runs at full speed again after a suspension); smaller ones go on in their rewind copy, which costs them less than a third copy would",
   },
   {
+    key: 'reentryCopies',
+    type: 'boolean',
+    default: true,
+    inSection: true,
+    describe:
+      "give each function that hands frames back (--hand-back-above) a re-entry copy for them, so its fast copy, which every ordinary call runs, carries none of their guards: later runs faster (QuickJS 25%), first runs slower (the copy is compiled too) and output larger (5-19% on the bench's third-party programs); --no-reentry-copies: the fast copy takes them",
+  },
+  {
     key: 'timeLimit',
     type: 'number',
     default: 30,

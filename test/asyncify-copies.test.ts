@@ -245,10 +245,11 @@ const LOOPS = `(module
   (func (export "tree") (param $d i32) (result i32) (call_indirect (type $walk) (local.get $d) (i32.const 0))))`;
 
 /**
- * `binary` with every hand-back counted: in each `<name>$resume`, the call of the re-entry copy (made
- * only when the rewind copy handed the frame back) first calls the import `env.handedBack`.
+ * `binary` with every hand-back counted: in each `<name>$resume`, the call of the copy a handed-back
+ * frame goes on in (made only when the rewind copy handed the frame back: the re-entry copy, or
+ * with `reentryCopies: false` the fast copy) first calls the import `env.handedBack`.
  */
-async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
+async function countingHandBacks(binary: Uint8Array, reentryCopies = true): Promise<Uint8Array> {
   const binaryen = await loadBinaryen();
   const module = binaryen.readBinary(binary);
   try {
@@ -265,7 +266,8 @@ async function countingHandBacks(binary: Uint8Array): Promise<Uint8Array> {
     };
     for (let i = 0; i < module.getNumFunctions(); i++) {
       const info = binaryen.getFunctionInfo(module.getFunctionByIndex(i));
-      if (info.name.endsWith('$resume')) wrap(info.body, `${info.name.slice(0, -'$resume'.length)}$reenter`, undefined);
+      const base = info.name.slice(0, -'$resume'.length);
+      if (info.name.endsWith('$resume')) wrap(info.body, reentryCopies ? `${base}$reenter` : base, undefined);
     }
     expect(module.validate()).toBe(1);
     return module.emitBinary();
@@ -297,29 +299,35 @@ describe('two-copy Asyncify', () => {
     }
   });
 
-  it("hands a frame resumed in a loop back to its fast copy at the loop's next turn, with the plain result", async () => {
-    const plain = await wat(LOOPS);
-    const { binary } = await instrument(plain, { ...options, handBackAbove: 0 });
-    const counting = await countingHandBacks(binary);
-    // [entry, args, hand-backs]: every resume but the last is followed by another turn of a loop
-    // (the inner one, or the outer one when the inner ended; in "sequence", the second loop
-    // after the first's last resume).
-    const cases: Array<[string, number[], number | undefined]> = [
-      ['turns', [6], 5],
-      ['nested', [3], 14],
-      ['sequence', [4, 1], 4 + 4 - 1],
-      ['sequence', [5, 0], 5 + 3 - 1],
-      ['tree', [2], undefined],
-    ];
-    for (const [entry, args, handBacks] of cases) {
-      const label = `${entry}(${args.join(', ')})`;
-      const expected = await runPlain(plain, entry, ...args);
-      const got = await runCountingHandBacks(counting, entry, ...args);
-      expect({ result: got.result, suspensions: got.suspensions }, label).toEqual({ result: expected.result, suspensions: expected.waits });
-      if (handBacks !== undefined) expect(got.handBacks, label).toBe(handBacks);
-      else expect(got.handBacks, label).toBeGreaterThan(expected.waits / 2);
-    }
-  });
+  it.each([true, false])(
+    "hands a frame resumed in a loop back to fast code at the loop's next turn, with the plain result (reentryCopies: %s)",
+    async (reentryCopies) => {
+      const plain = await wat(LOOPS);
+      const { binary } = await instrument(plain, { ...options, handBackAbove: 0, reentryCopies });
+      const counting = await countingHandBacks(binary, reentryCopies);
+      // [entry, args, hand-backs]: every resume but the last is followed by another turn of a loop
+      // (the inner one, or the outer one when the inner ended; in "sequence", the second loop
+      // after the first's last resume).
+      const cases: Array<[string, number[], number | undefined]> = [
+        ['turns', [6], 5],
+        ['nested', [3], 14],
+        ['sequence', [4, 1], 4 + 4 - 1],
+        ['sequence', [5, 0], 5 + 3 - 1],
+        ['tree', [2], undefined],
+      ];
+      for (const [entry, args, handBacks] of cases) {
+        const label = `${entry}(${args.join(', ')})`;
+        const expected = await runPlain(plain, entry, ...args);
+        const got = await runCountingHandBacks(counting, entry, ...args);
+        expect({ result: got.result, suspensions: got.suspensions }, label).toEqual({
+          result: expected.result,
+          suspensions: expected.waits,
+        });
+        if (handBacks !== undefined) expect(got.handBacks, label).toBe(handBacks);
+        else expect(got.handBacks, label).toBeGreaterThan(expected.waits / 2);
+      }
+    },
+  );
 
   it('keeps the hand-back out of the fast copy: only the re-entry copy takes the carried locals back', async () => {
     const { binary } = await instrument(await wat(LOOPS), { ...options, handBackAbove: 0 });

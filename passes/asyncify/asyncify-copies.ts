@@ -677,11 +677,13 @@ export interface CopiesOptions {
    * than a third copy costs in size and compilation. The default is 10,000.
    */
   handBackAbove: number;
+  /** Frames handed back go on in a re-entry copy (addReentryCopy) rather than in the fast copy, guarded. */
+  reentryCopies: boolean;
 }
 
 export function applyAsyncifyCopies(
   context: PassContext,
-  { instrumented, sinks, optimize, singleCopyAbove = Infinity, handBackAbove }: CopiesOptions,
+  { instrumented, sinks, optimize, singleCopyAbove = Infinity, handBackAbove, reentryCopies }: CopiesOptions,
 ): number | undefined {
   const { binaryen, module, progress } = context;
   const graph = context.callGraph();
@@ -732,15 +734,18 @@ export function applyAsyncifyCopies(
       ? func
       : module.addFunction(rewindCopies.get(name)!, info.params, info.results, info.vars, module.copyExpression(info.body));
     const copies = new FunctionCopies(binaryen, module, globals, func, liveAtSites[i]!);
-    const { ordinals, liveAt: liveAtLoops } = reentries[i]!;
-    const reentry = ordinals.length ? addReentryCopy(binaryen, module, name, info, ordinals) : undefined;
-    const guide = reentry && new Reentry(binaryen, module, carryGlobals, globals.state, reentry.loops, ordinals, liveAtLoops, copies.types);
-    if (guide) rewindNames.set(name, guide.addResume(name, reentry!.name, rewindCopies.get(name)!, info.params, info.results));
-    const reentryCopy = guide && { func: reentry!.func, reentry: guide };
-    return { name, func, rewind, copies, reentryCopy, sites: () => new CallSites(binaryen, graph, mayUnwind) };
+    const { loops, ordinals, liveAt: liveAtLoops } = reentries[i]!;
+    // Where a handed-back frame goes on: its re-entry copy, or the fast copy itself.
+    const target = ordinals.length && reentryCopies ? addReentryCopy(binaryen, module, name, info, ordinals) : { name, func, loops };
+    const reentry = ordinals.length
+      ? new Reentry(binaryen, module, carryGlobals, globals.state, target.loops, ordinals, liveAtLoops, copies.types)
+      : undefined;
+    if (reentry) rewindNames.set(name, reentry.addResume(name, target.name, rewindCopies.get(name)!, info.params, info.results));
+    const reentryCopy = reentry && target.func !== func ? target.func : undefined;
+    return { name, func, rewind, copies, reentry, reentryCopy, sites: () => new CallSites(binaryen, graph, mayUnwind) };
   });
   progress.phase('Asyncify: copying', pairs.length);
-  for (const { name, func, rewind, copies, reentryCopy, sites } of pairs) {
+  for (const { name, func, rewind, copies, reentry, reentryCopy, sites } of pairs) {
     progress.step();
     if (single.has(name)) {
       const saveCalls = makeRewindCopy(binaryen, module, copies, func, sites(), rewindNames, { alone: true });
@@ -750,12 +755,12 @@ export function applyAsyncifyCopies(
     }
     // The host or a table may call it while rewinding: it goes on in what callers call to rewind it.
     const onRewind = graph.addressTaken.has(name) ? rewindNames.get(name)! : undefined;
-    makeFastCopy(binaryen, module, copies, func, sites(), onRewind ? { onRewind } : undefined);
-    if (reentryCopy) makeFastCopy(binaryen, module, copies, reentryCopy.func, sites(), { reentry: reentryCopy.reentry });
-    const reentry = reentryCopy?.reentry;
+    const guardedInPlace = reentry && !reentryCopy ? reentry : undefined;
+    makeFastCopy(binaryen, module, copies, func, sites(), onRewind || guardedInPlace ? { onRewind, reentry: guardedInPlace } : undefined);
+    if (reentryCopy) makeFastCopy(binaryen, module, copies, reentryCopy, sites(), { reentry });
     const saveCalls = makeRewindCopy(binaryen, module, copies, rewind, sites(), rewindNames, { alone: false, reentry });
     if (!optimize) continue;
-    const fastCopies = reentryCopy ? [func, reentryCopy.func] : [func];
+    const fastCopies = reentryCopy ? [func, reentryCopy] : [func];
     if (!flattened.has(func)) {
       for (const fast of fastCopies) module.runPassesOnFunction(fast, FAST_COPY_PASSES);
       runRewindCopyPasses(binaryen, module, rewind, REWIND_COPY_PASSES, saveCalls);
@@ -777,7 +782,9 @@ export function applyAsyncifyCopies(
  * which V8 11 gives a function its simpler register allocator) from 1.46x to 1.97x of the
  * uninstrumented program's time, refilling without a suspension, and SQLite's from 1.17x to 1.25x
  * (bench/RESULTS.md). Only a frame that was handed back runs the guarded code now, for the price
- * of one more fast copy of the few functions of at least `handBackAbove` expressions.
+ * of one more fast copy of the few functions of at least `handBackAbove` expressions, and in a
+ * short run, of that copy's own compilation and tier-up (`reentryCopies: false` keeps the guards
+ * in the fast copy).
  */
 function addReentryCopy(
   binaryen: Binaryen,
@@ -802,7 +809,7 @@ function makeFastCopy(
   copies: FunctionCopies,
   func: FunctionRef,
   sites: CallSites,
-  entry: { onRewind?: string; reentry?: Reentry } | undefined,
+  entry: { onRewind?: string | undefined; reentry?: Reentry | undefined } | undefined,
 ): void {
   const scratch = scratchLocals(binaryen, func);
   const original = untyped(binaryen).Function.getBody(func);

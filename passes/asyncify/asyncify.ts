@@ -24,8 +24,10 @@ export interface AsyncifyOptions {
   rewindCopies: boolean;
   /** With rewind copies: functions of more expressions get their rewind copy alone. */
   singleCopyAbove?: number;
-  /** With rewind copies: functions of at least this many expressions hand resumed frames back to their fast copy (reentry.ts). */
+  /** With rewind copies: functions of at least this many expressions hand resumed frames back to fast code (reentry.ts). */
   handBackAbove: number;
+  /** With rewind copies: such frames go on in a re-entry copy of the fast copy, not in the fast copy itself. */
+  reentryCopies: boolean;
 }
 
 export interface AsyncifyResult {
@@ -99,7 +101,7 @@ export const asyncify: Pass<AsyncifyOptions, AsyncifyResult> = {
 
 function runAsyncify(
   context: PassContext,
-  { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove, handBackAbove }: AsyncifyOptions,
+  { blockingGlobs, optimizeLevel, rewindCopies, singleCopyAbove, handBackAbove, reentryCopies }: AsyncifyOptions,
 ): AsyncifyResult {
   const { binaryen, module } = context;
   const graph = context.callGraph();
@@ -120,6 +122,7 @@ function runAsyncify(
         sinks,
         optimize: optimizeLevel > 0,
         handBackAbove,
+        reentryCopies,
         ...(singleCopyAbove !== undefined ? { singleCopyAbove } : {}),
       })
     : undefined;
