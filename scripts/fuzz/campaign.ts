@@ -22,6 +22,8 @@ export const VARIANTS: readonly Variant[] = [
   { name: 'asyncify+reductions/suspend', options: { unrollLoops: true }, mode: 'suspend' },
   // Functions past 40 expressions get their rewind copy alone: suspensions cross one-copy and two-copy frames.
   { name: 'asyncify+reductions+single-copy/suspend', options: { singleCopyAbove: 40 }, mode: 'suspend' },
+  // Functions of 40 expressions or more hand resumed frames back to their re-entry copies at loop tops (by default only past 10,000).
+  { name: 'asyncify+reductions+hand-back/suspend', options: { handBackAbove: 40 }, mode: 'suspend' },
   { name: 'reductions/refill', options: { asyncify: false }, mode: 'refill' },
 ];
 
