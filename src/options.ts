@@ -127,7 +127,7 @@ export const OPTIONS = [
     inSection: true,
     check: (value) => (wholeNumber(value, 0) ? undefined : '--hand-back-above must be a whole number of expressions, 0 or more'),
     describe:
-      "a function of at least N expressions hands a frame resumed in one of its loops back to fast code (a re-entry copy of its fast copy) at the loop's next turn (an interpreter's dispatch loop runs at full speed again after a suspension); smaller ones go on in their rewind copy, which costs them less than a third copy would",
+      "a function of at least N expressions hands a frame resumed in one of its loops back to fast code (its re-entry copy, see --reentry-copies) at the loop's next turn (an interpreter's dispatch loop runs at full speed again after a suspension); smaller ones go on in their rewind copy, which costs them less than a third copy would",
   },
   {
     key: 'reentryCopies',

@@ -780,7 +780,7 @@ export function applyAsyncifyCopies(
  * Why a copy of its own: guarded in place, the fast copy carried those guards and their merges
  * on every call. On Node 20 that pushed QuickJS's interpreter function (already over the size at
  * which V8 11 gives a function its simpler register allocator) from 1.46x to 1.97x of the
- * uninstrumented program's time, refilling without a suspension, and SQLite's from 1.17x to 1.25x
+ * uninstrumented program's time, refilling without a suspension, and SQLite's from 1.17x to 1.21x
  * (bench/RESULTS.md). Only a frame that was handed back runs the guarded code now, for the price
  * of one more fast copy of the few functions of at least `handBackAbove` expressions, and in a
  * short run, of that copy's own compilation and tier-up (`reentryCopies: false` keeps the guards

@@ -23,7 +23,8 @@
 // out of the fast copy itself, which every ordinary call runs: their merges cost V8's code for a
 // huge function more than the guards' own tests (asyncify-copies.ts, addReentryCopy). A frame
 // handed back pays them instead: a guard on the way to a nested loop runs once an iteration of
-// the loops around it.
+// the loops around it. With `--no-reentry-copies` the fast copy itself is guarded and entered
+// re-entering (smaller output, every call paying for the guards).
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, expressionCount, kindOf } from '../ir/walker.js';
@@ -116,7 +117,7 @@ export function loopsAt(binaryen: Binaryen, body: ExpressionRef, ordinals: reado
 
 /**
  * The ABI's rewinding state. A frame handed back at way back n sets the state to REWINDING + n
- * (n from 1): above the ABI's states, and only until its re-entry copy is entered.
+ * (n from 1): above the ABI's states, and only until the copy it is handed back to is entered.
  */
 const REWINDING = 2;
 
@@ -165,7 +166,7 @@ export class Reentry {
     private readonly module: Module,
     globals: CarryGlobals,
     private readonly state: string,
-    /** The ways back in the re-entry copy's body. */
+    /** The ways back in the body of the copy frames are handed back to. */
     private readonly loops: readonly ExpressionRef[],
     readonly ordinals: readonly number[],
     private readonly liveAt: ReadonlyArray<ReadonlySet<number>>,
@@ -203,9 +204,10 @@ export class Reentry {
   }
 
   /**
-   * The re-entry copy's first statement: entered re-entering, take the carried locals back, set
-   * `at` to the way back's number and the state back to normal. `rewinding`: what to do when
-   * entered while rewinding, if it can be (none: only `<name>$resume` calls it).
+   * The first statement of the copy a frame is handed back to (the re-entry copy, or the fast copy
+   * itself without re-entry copies): entered re-entering, take the carried locals back, set `at`
+   * to the way back's number and the state back to normal. `rewinding`: what to do when entered
+   * while rewinding (an exported or address-taken fast copy: resume), if it can be.
    */
   entry(at: number, rewinding: ExpressionRef | undefined): ExpressionRef {
     const { module, binaryen } = this;
@@ -222,9 +224,9 @@ export class Reentry {
 
   /**
    * `<name>$resume`, what callers call to rewind the function: its rewind copy, then, if that
-   * handed the frame back, its re-entry copy.
+   * handed the frame back, `handedBackTo` (its re-entry copy, or its fast copy).
    */
-  addResume(name: string, reentryCopy: string, rewindCopy: string, params: number, results: number): string {
+  addResume(name: string, handedBackTo: string, rewindCopy: string, params: number, results: number): string {
     const { module, binaryen } = this;
     const args = () => binaryen.expandType(params).map((type, i) => module.local.get(i, type));
     const handedBack = module.i32.gt_u(module.global.get(this.state, binaryen.i32), module.i32.const(REWINDING));
@@ -232,11 +234,11 @@ export class Reentry {
     const rewound = module.call(rewindCopy, args(), results);
     const body =
       results === binaryen.none
-        ? [rewound, module.if(module.i32.eqz(handedBack), module.return()), module.call(reentryCopy, args(), binaryen.none)]
+        ? [rewound, module.if(module.i32.eqz(handedBack), module.return()), module.call(handedBackTo, args(), binaryen.none)]
         : [
             module.local.set(result, rewound),
             module.if(module.i32.eqz(handedBack), module.return(module.local.get(result, results))),
-            module.return(module.call(reentryCopy, args(), results)),
+            module.return(module.call(handedBackTo, args(), results)),
           ];
     const resume = freshFunctionName(module, `${name}$resume`);
     const vars = results === binaryen.none ? [] : [results];
@@ -245,7 +247,7 @@ export class Reentry {
   }
 
   /**
-   * Guards the re-entry copy's `body` (in place, where it can) so that with local `at` set to a way
+   * Guards the `body` of the copy a frame is handed back to (in place, where it can) so that with local `at` set to a way
    * back's number every statement before that loop is skipped and every if steers towards it;
    * `at` is cleared as the loop is entered.
    */
