@@ -355,6 +355,34 @@ describe('two-copy Asyncify', () => {
     }
   });
 
+  it("gives a command's _start, which runs once, no re-entry copy: its frame is handed back to its fast copy", async () => {
+    const command = `(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (global $sum (mut i32) (i32.const 0))
+      (func $inner (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $turn
+          (local.set $acc (i32.add (i32.mul (local.get $acc) (i32.const 3)) (call $wait (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $turn (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc))
+      (func (export "_start") (local $k i32)
+        (loop $each
+          (global.set $sum (i32.add (global.get $sum) (call $inner (i32.add (local.get $k) (i32.const 2)))))
+          (local.set $k (i32.add (local.get $k) (i32.const 1)))
+          (br_if $each (i32.lt_u (local.get $k) (i32.const 4))))))`;
+    const { binary } = await instrument(await wat(command), { ...options, handBackAbove: 0 });
+    const binaryen = await loadBinaryen();
+    const module = binaryen.readBinary(binary);
+    try {
+      const names = Array.from({ length: module.getNumFunctions() }, (_, i) => binaryen.getFunctionInfo(module.getFunctionByIndex(i)).name);
+      expect(names.filter((name) => name.endsWith('$resume')).length).toBe(2);
+      expect(names.filter((name) => name.endsWith('$reenter'))).toEqual(['inner$reenter']);
+    } finally {
+      module.dispose();
+    }
+  });
+
   it('hands frames back in PROGRAM too, which resumes alike', async () => {
     const plain = await wat(PROGRAM);
     const counting = await countingHandBacks((await instrument(plain, { ...options, handBackAbove: 0 })).binary);

@@ -24,6 +24,11 @@ export function exportedFunctions(binaryen: Binaryen, module: Module): string[] 
     .map((info) => info.value);
 }
 
+/** The function a WASI command exports as `_start`, which a host calls once per run; undefined in a reactor. */
+export function commandEntry(binaryen: Binaryen, module: Module): string | undefined {
+  return moduleExports(binaryen, module).find((info) => info.kind === binaryen.ExternalFunction && info.name === '_start')?.value;
+}
+
 /** Where the host can enter the module: its exported functions, then its start function. */
 export function entryPoints(binaryen: Binaryen, module: Module): string[] {
   const start = module.getStart();
