@@ -725,7 +725,7 @@ export function applyAsyncifyCopies(
   const carryGlobals = new CarryGlobals(binaryen, module); // adds a global only when a function carries a local
   // A function with one copy rewinds itself.
   const rewindCopies = new Map(instrumented.map((name) => [name, single.has(name) ? name : freshFunctionName(module, `${name}$rewind`)]));
-  // What a caller calls to rewind a function: its rewind copy, or the function that can hand the frame back to its fast copy (reentry.ts).
+  // What a caller calls to rewind a function: its rewind copy, or the function that can hand the frame back to fast code (reentry.ts).
   const rewindNames = new Map(rewindCopies);
   // A command's `_start` runs once, so after the first suspension its frame runs handed back
   // anyway: a re-entry copy would add size and compilation for nothing (eigen-json's `_start`,
