@@ -49,9 +49,10 @@ function module({ exports = [], globalImports = [], functionNames = [], body = [
   return new Uint8Array(bytes);
 }
 
-/** A module with `codeBytes` of code: one function of that many `nop`s. */
 /** Code estimated at about 1.2 minutes at the measured rate (a multiple of 10 bytes). */
-const codeBytes = Math.round((72 / SECONDS_PER_CODE_MB) * 1e5) * 10;
+const SLOW_CODE_BYTES = Math.round((72 / SECONDS_PER_CODE_MB) * 1e5) * 10;
+
+/** A module with `codeBytes` of code: one function of that many `nop`s. */
 const largeModule = (codeBytes: number) => module({ exports: [['main', 0]], body: new Array(codeBytes).fill(0x01) });
 
 /** A real Asyncify'd module: binaryen's own pass over one of our fixtures. */
@@ -107,16 +108,16 @@ describe('a module that already went through Asyncify is refused', () => {
 
 describe('an input estimated to take too long', () => {
   it('is refused over --time-limit, with the estimate and the way to go ahead', async () => {
-    expect(estimatedMinutes(codeBytes)).toBeCloseTo(((codeBytes / 1e6) * SECONDS_PER_CODE_MB) / 60, 5);
-    const message = await refusal(largeModule(codeBytes), { timeLimit: 1 });
-    const size = (codeBytes / 1e6).toFixed(1).replace('.', '\\.');
+    expect(estimatedMinutes(SLOW_CODE_BYTES)).toBeCloseTo(((SLOW_CODE_BYTES / 1e6) * SECONDS_PER_CODE_MB) / 60, 5);
+    const message = await refusal(largeModule(SLOW_CODE_BYTES), { timeLimit: 1 });
+    const size = (SLOW_CODE_BYTES / 1e6).toFixed(1).replace('.', '\\.');
     expect(message).toMatch(
       new RegExp(`has ${size} MB of code in 1 functions: .*estimated at 1 minutes.*--time-limit 1; pass --time-limit 0`),
     );
   });
 
   it('is let through under the limit, or with --time-limit 0', () => {
-    const bytes = largeModule(codeBytes);
+    const bytes = largeModule(SLOW_CODE_BYTES);
     expect(() => refuseEarly(bytes, { asyncify: true, timeLimit: 2 })).not.toThrow();
     expect(() => refuseEarly(bytes, { asyncify: true, timeLimit: 0 })).not.toThrow();
   });
@@ -132,7 +133,12 @@ describe.concurrent('through the CLI: one line, exit 1, nothing written', () => 
   const cases: Array<[string, () => Uint8Array | Promise<Uint8Array>, string[], RegExp]> = [
     ['an Asyncify output', asyncifiedByBinaryen, [], /already went through Asyncify .* instrument the module as built before Asyncify/],
     ['a component', () => new Uint8Array([...HEADER.slice(0, 4), 0x0d, 0x00, 0x01, 0x00]), [], /is a component .* core module/],
-    ['too much code for --time-limit', () => largeModule(codeBytes), ['--time-limit', '1'], /estimated at \d+ minutes.*--time-limit 0/],
+    [
+      'too much code for --time-limit',
+      () => largeModule(SLOW_CODE_BYTES),
+      ['--time-limit', '1'],
+      /estimated at \d+ minutes.*--time-limit 0/,
+    ],
   ];
   for (const [what, make, flags, pattern] of cases) {
     it(what, async () => {
