@@ -114,7 +114,10 @@ async function runOnce(spec: DriverSpec, module: WebAssembly.Module): Promise<Om
 
   const runStart = performance.now();
   const cpuStart = process.cpuUsage();
-  exports = (await WebAssembly.instantiate(module, imports)).exports as unknown as ProgramExports;
+  // Synchronously, as the runtime does (src/runtime/vessel.ts): awaiting the async instantiate
+  // leaves Node's event loop idle, and Node 20 then waits (in DrainTasks) for every background
+  // compile to end, so a second run waited for V8 to finish optimizing the whole module.
+  exports = new WebAssembly.Instance(module, imports).exports as unknown as ProgramExports;
   wasi.initialize({ exports: { memory: exports.memory } }); // binds the memory, calls nothing
   if (lunatic) exports.lunatic_reductions.value = spec.reductions;
   let exitCode = 0;

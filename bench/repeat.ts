@@ -29,14 +29,14 @@ class ProgramExit extends Error {
 const devNull = openSync('/dev/null', 'w');
 
 /** One run of the uninstrumented program under node:wasi, in a fresh instance; its stdout discarded. */
-async function plainRun(module: WebAssembly.Module, name: string): Promise<number> {
+function plainRun(module: WebAssembly.Module, name: string): number {
   const start = performance.now();
   const wasi = new WASI({ version: 'preview1', args: [name], env: {}, stdout: devNull });
   const imports = wasi.getImportObject() as { wasi_snapshot_preview1: WebAssembly.ModuleImports } & WebAssembly.Imports;
   imports.wasi_snapshot_preview1.proc_exit = (code: number) => {
     throw new ProgramExit(code);
   };
-  const instance = await WebAssembly.instantiate(module, imports);
+  const instance = new WebAssembly.Instance(module, imports); // synchronously, as the Runtime does (bench/driver.ts says why)
   try {
     wasi.start(instance);
   } catch (error) {
@@ -86,7 +86,7 @@ async function main(): Promise<void> {
     execFileSync(process.execPath, [cli, program.wasm, '-o', instrumented, '--quiet'], { stdio: ['ignore', 'ignore', 'ignore'] });
     const module = await WebAssembly.compile(readFileSync(program.wasm));
     const plain: number[] = [];
-    for (let i = 0; i < runs; i++) plain.push(await plainRun(module, program.name));
+    for (let i = 0; i < runs; i++) plain.push(plainRun(module, program.name));
     const bytes = readFileSync(instrumented);
     const runtime = new Runtime({ backend: 'asyncify' });
     const ours: number[] = [];
