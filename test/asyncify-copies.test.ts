@@ -478,6 +478,23 @@ describe('two-copy Asyncify', () => {
       expect(callers(`${name}$save`), name).toEqual(new Set([name, `${name}$rewind`]));
   });
 
+  it("calls from a rewind copy go to the callees' rewind copies, which pass an ordinary call on to their function", async () => {
+    const plain = await wat(PROGRAM);
+    const { binary } = await instrument(plain, options);
+    const callers = await callersIn(binary);
+    // One call per site, not a test and two calls: a rewind copy calls a fast copy only to pass a call on.
+    for (const name of ['leaf', 'recurse', 'mix'])
+      expect(
+        [...callers(name)].filter((caller) => caller.includes('$rewind')),
+        name,
+      ).toEqual([`${name}$rewind`]);
+    // mix's loop goes on calling recurse and wait after a rewind into it, through those pass-ons.
+    for (const [entry, arg] of ENTRY_CALLS) {
+      const expected = await runPlain(plain, entry, arg);
+      expect(await runSuspending(binary, entry, arg), `${entry}(${arg})`).toEqual({ result: expected.result, suspensions: expected.waits });
+    }
+  });
+
   it('gives a function past singleCopyAbove its rewind copy alone, which runs normally and resumes alike', async () => {
     const plain = await wat(PROGRAM);
     const mixes: number[] = [];

@@ -126,6 +126,12 @@ describe('crashes stay inside their process', () => {
     // A frame handed back to its re-entry copy, under the resume that called it.
     const handedBack = [frame('crash_here$reenter', 10), frame('crash_here$resume', 8), frame('main', 3)].join('\n');
     expect(wasmFunctionsOf(handedBack, undefined)).toEqual(['crash_here', 'main']);
+    // An ordinary call from a resumed frame, which the callee's rewind copy passed on to it; a
+    // recursive one from a resumed frame of the same function stays.
+    const passedOn = [frame('crash_here', 4), frame('crash_here$rewind', 9), frame('main$rewind', 5), frame('main$rewind_2', 6)].join('\n');
+    expect(wasmFunctionsOf(passedOn, undefined)).toEqual(['crash_here', 'main', 'main']);
+    const recursive = [frame('dive', 4), frame('dive$rewind', 9), frame('dive$rewind', 9)].join('\n');
+    expect(wasmFunctionsOf(recursive, undefined)).toEqual(['dive', 'dive']);
   });
 
   it('stack overflow is a trap naming the recursive function', async () => {

@@ -12,11 +12,12 @@
 //   saver (`<name>$save`, shared by both copies), and returns. Only exported
 //   and address-taken functions also test the state on entry, to send a rewind to their rewind
 //   copy.
-// - The rewind copy (`<name>$rewind`): entered only to rewind. It pops its frame, then runs its
+// - The rewind copy (`<name>$rewind`): entered to rewind, it pops its frame, then runs its
 //   body with every statement before the resumed call skipped (`$rewinding` guards) and every
 //   branch steered towards it, calls the callee's rewind copy there (the import itself, or the
 //   table entry for an indirect call), and carries on as ordinary code from then on. It can unwind
-//   again, saving the same frame.
+//   again, saving the same frame. Its later calls go to the callees' rewind copies as well, each
+//   of which, entered when nothing is being rewound, calls its function at once.
 //
 // Both copies are made from the function with its call sites lifted (passes/asyncify/lift-call-sites.ts:
 // every call that can unwind a statement of its own, its operands locals or constants; binaryen's
@@ -214,6 +215,14 @@ class FunctionCopies {
   zeroResult(): ExpressionRef {
     const { module, binaryen } = this;
     return this.results === binaryen.none ? module.return() : module.return(zeroOf(binaryen, module, this.results));
+  }
+
+  /** Calls `target` (of the function's type) with the function's own parameters and returns what it returns. */
+  callAndReturn(target: string): ExpressionRef {
+    const { module, binaryen } = this;
+    const params = binaryen.expandType(this.params).map((type, i) => module.local.get(i, type));
+    const called = module.call(target, params, this.results);
+    return this.results === binaryen.none ? module.block(null, [called, module.return()]) : module.return(called);
   }
 
   private load(type: number, offset: number, ptr: ExpressionRef): ExpressionRef {
@@ -540,12 +549,18 @@ class RewindBuilder {
     );
   }
 
-  /** A call site: while rewinding, clear the flag and call what rewinds the callee; then the unwind test. */
+  /**
+   * A call site: clear the flag and call what rewinds the callee; then the unwind test. A site
+   * reached while rewinding is the resumed one (the guards skip every other); one reached later
+   * is an ordinary call, which the callee's rewind copy passes on to the function at once (see
+   * makeRewindCopy): one call and no test or second call at each site, in the copy that holds
+   * most of the output's control structures, the cost of V8's baseline compiler.
+   */
   private resumable(call: ExpressionRef, index: number): ExpressionRef {
     const { module, binaryen, locals } = this;
     const type = binaryen.getExpressionType(call);
     const resumed = module.block(null, [module.local.set(locals.rewinding, module.i32.const(0)), this.rewindCall(call)], type);
-    return this.saves.after(module.if(this.rewinding, resumed, call), index, locals.scratch);
+    return this.saves.after(resumed, index, locals.scratch);
   }
 
   /** A direct call goes to the callee's rewind copy; an import or an indirect call is made again (docs/ABI.md). */
@@ -828,9 +843,7 @@ function makeFastCopy(
     setBody(binaryen, func, body);
     return;
   }
-  const params = binaryen.expandType(copies.params).map((type, i) => module.local.get(i, type));
-  const rewound = entry.onRewind ? module.call(entry.onRewind, params, copies.results) : undefined;
-  const resumed = rewound && (copies.results === binaryen.none ? module.block(null, [rewound, module.return()]) : module.return(rewound));
+  const resumed = entry.onRewind ? copies.callAndReturn(entry.onRewind) : undefined;
   const test = entry.reentry
     ? entry.reentry.entry(at!, resumed)
     : module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), resumed!);
@@ -868,9 +881,18 @@ function makeRewindCopy(
   const resume = [...copies.restore(ptr, resumeAt), module.local.set(rewinding, module.i32.const(1))];
   const prologue = alone
     ? [module.if(module.i32.eq(copies.state(), module.i32.const(STATE.rewinding)), module.block(null, resume, binaryen.none))]
-    : resume;
+    : [passOnOrdinaryCall(binaryen, module, copies), ...resume];
   setBody(binaryen, rewind, module.block(null, [...prologue, body], binaryen.getExpressionType(body)));
   return saves.calls;
+}
+
+/**
+ * A rewind copy's first statement: entered when nothing is being rewound (an ordinary call from a
+ * site of another rewind copy, RewindBuilder.resumable), it calls the function itself and returns.
+ */
+function passOnOrdinaryCall(binaryen: Binaryen, module: Module, copies: FunctionCopies): ExpressionRef {
+  const passed = copies.callAndReturn(binaryen.getFunctionInfo(copies.func).name);
+  return module.if(module.i32.ne(copies.state(), module.i32.const(STATE.rewinding)), passed);
 }
 
 /**

@@ -15,20 +15,25 @@ const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/
 // Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind or re-entry
 // copy is reported as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
 // pushes its frame, and the resume of a function that hands frames back, whose copy is the frame
-// below it: passes/asyncify/reentry.ts) are left out.
+// below it: passes/asyncify/reentry.ts) are left out, as is a rewind copy that only passed an
+// ordinary call on to its own function (the frame right inside it).
 const REWIND_COPY = /\$(?:rewind|reenter)(?:_\d+)?$/;
+const PASSING_ON = /\$rewind(?:_\d+)?$/;
 const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
 
 /** The wasm functions named in a V8 stack trace. */
 export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | undefined): string[] {
   const names = module ? functionNames(module) : new Map<number, string>();
   const functions: string[] = [];
+  let inner: string | undefined;
   for (const line of stack.split('\n')) {
     const match = WASM_FRAME.exec(line);
     if (!match) continue;
     const index = Number(match[2]);
     const name = names.get(index) ?? match[1] ?? `wasm-function[${index}]`;
-    if (!FRAME_HELPER.test(name)) functions.push(name.replace(REWIND_COPY, ''));
+    const passedOn = PASSING_ON.test(name) && name.replace(PASSING_ON, '') === inner;
+    if (!FRAME_HELPER.test(name) && !passedOn) functions.push(name.replace(REWIND_COPY, ''));
+    inner = name;
   }
   return functions;
 }
