@@ -7,7 +7,7 @@ import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
 import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
 import { PassContext } from '../passes/ir/context.js';
-import { Progress, type ProgressListener } from '../passes/ir/progress.js';
+import { Progress, type ProgressListener, WRITING_PHASE } from '../passes/ir/progress.js';
 import { definedFunctions } from '../passes/ir/module.js';
 import { type ProcessState, processState } from '../passes/state/process-state.js';
 import { checkPlacement } from '../passes/reductions/check-placement.js';
@@ -85,9 +85,6 @@ export interface InstrumentResult {
   binary: Uint8Array;
   report: InstrumentReport;
 }
-
-/** The last phase: binaryen writes the module out, its largest allocations (src/cli/engine-tuning.ts frees memory first). */
-export const WRITING_PHASE = 'writing';
 
 export const DEFAULT_OPTIONS = {
   optimize: defaultOf('optimize') as OptimizeLevel,

@@ -10,7 +10,6 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { InputError, messageOf, UsageError } from './errors.js';
-import { instrument } from './instrument.js';
 import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
@@ -121,6 +120,7 @@ async function prepare(program: string, choice: BackendChoice): Promise<{ bytes:
     throw new InputError(`${program}: ${messageOf(error)}`);
   }
   if (info) return { bytes, backend };
+  const { instrument } = await import('./instrument.js'); // only for a module not instrumented yet
   const { binary } = await instrument(bytes, {
     fileName: program,
     asyncify: backend === 'asyncify',

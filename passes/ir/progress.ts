@@ -2,6 +2,9 @@
 // phase's total. A pass announces its phase and steps once per function; what listens (the CLI's
 // progress line, the memory guard) is the caller's business, so passes stay free of I/O.
 
+/** The instrumenter's last phase: binaryen writes the module out, its largest allocations (src/cli/engine-tuning.ts frees memory first). */
+export const WRITING_PHASE = 'writing';
+
 /** Called at the start of each phase (done 0) and after each step. */
 export type ProgressListener = (phase: string, done: number, total: number) => void;
 

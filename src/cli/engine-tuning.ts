@@ -9,7 +9,7 @@
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import type { ProgressListener } from '../../passes/ir/progress.js';
 import { SECTION, sections } from '../binary.js';
-import { WRITING_PHASE } from '../instrument.js';
+import { WRITING_PHASE } from '../../passes/ir/progress.js';
 import { collectGarbage } from '../out-of-memory.js';
 
 /** Below this much code, binaryen runs as fast on its Liftoff code as on its optimized code (about twice the largest measured). */

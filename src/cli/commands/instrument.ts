@@ -3,7 +3,7 @@
 import type { ArgumentsCamelCase, Argv, CommandModule, Options } from 'yargs';
 import { parseGlobList } from '../../blocking-imports.js';
 import { UsageError } from '../../errors.js';
-import { instrument, type InstrumentOptions, type InstrumentReport } from '../../instrument.js';
+import type { InstrumentOptions, InstrumentReport, InstrumentResult } from '../../instrument.js';
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
 import type { ProgressListener } from '../../../passes/ir/progress.js';
@@ -77,7 +77,9 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     tuneMemory(phase, done, total);
     draw?.(phase, done, total);
   };
-  let result: Awaited<ReturnType<typeof instrument>>;
+  // Loaded here, not with the CLI: `run` of an instrumented module never needs the passes.
+  const { instrument } = await import('../../instrument.js');
+  let result: InstrumentResult;
   try {
     result = await instrument(bytes, { ...optionsOf(argv), progress });
   } finally {
