@@ -7,9 +7,8 @@
 // instrument command may do this: the flag is process-wide, and `run` executes the user's program
 // in the same process. The same command also keeps V8's heap small (memoryTuning).
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import type { ProgressListener } from '../../passes/ir/progress.js';
 import { SECTION, sections } from '../binary.js';
-import { WRITING_PHASE } from '../../passes/ir/progress.js';
+import { type ProgressListener, WRITING_PHASE } from '../../passes/ir/progress.js';
 import { collectGarbage } from '../out-of-memory.js';
 
 /** Below this much code, binaryen runs as fast on its Liftoff code as on its optimized code (about twice the largest measured). */
