@@ -47,6 +47,21 @@ beforeAll(async () => {
 afterAll(() => rm(dir, { recursive: true, force: true }));
 
 describe('lunatic-instrument CLI', () => {
+  it.each([[['--help']], [['run', '--help']], [['run', '-h', 'x.wasm']]])(
+    'prints help for %j laid out to at most 110 columns',
+    async (args) => {
+      const run = await cli(args, dir);
+      expect(run.code).toBe(0);
+      expect(run.stdout).toMatch(/^Options:$/m);
+      const lines = run.stdout.split('\n');
+      expect(Math.max(...lines.map((line) => line.length))).toBeLessThanOrEqual(110);
+      expect(
+        lines.some((line) => /^\s{20,}\S/.test(line)),
+        'a description wrapped onto a line of its own',
+      ).toBe(true);
+    },
+  );
+
   it('instruments .wat to .wasm and reports as JSON', async () => {
     const run = await cli(['spin.wat', '-o', 'spin.wasm', '--report', 'json'], dir);
     expect(run.code).toBe(0);
