@@ -10,6 +10,7 @@ import { definedFunctions } from '../passes/ir/module.js';
 import { branchTargets, childSlots, kindOf, type Slot } from '../passes/ir/walker.js';
 import { loadBinaryen } from '../src/binaryen.js';
 import { instrument, type InstrumentOptions } from '../src/index.js';
+import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { resuming, runToEnd, startUnwind } from './helpers/asyncify-host.js';
 import { wat } from './helpers/wat.js';
 
@@ -493,6 +494,39 @@ describe('two-copy Asyncify', () => {
       const expected = await runPlain(plain, entry, arg);
       expect(await runSuspending(binary, entry, arg), `${entry}(${arg})`).toEqual({ result: expected.result, suspensions: expected.waits });
     }
+  });
+
+  it('names a trap in a call from a resumed frame as the program has it, without the frames that pass calls on between copies', async () => {
+    const program = `(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func $crash_if (param $i i32) (result i32)
+        (if (i32.eq (local.get $i) (i32.const 3)) (then unreachable))
+        (if (i32.eq (local.get $i) (i32.const 100)) (then (drop (call $wait (local.get $i)))))
+        (i32.add (local.get $i) (i32.const 1)))
+      (func $main (export "main") (result i32) (local $i i32) (local $acc i32)
+        (loop $l
+          (local.set $acc (i32.add (local.get $acc) (call $wait (local.get $i))))
+          (local.set $acc (i32.add (local.get $acc) (call $crash_if (local.get $i))))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (i32.const 10))))
+        (local.get $acc)))`;
+    const trapped = async (names: boolean) => {
+      const { binary } = await instrument(await wat(program, { names }), options);
+      const error = await runSuspending(binary, 'main').catch((caught: unknown) => caught);
+      expect(error).toBeInstanceOf(WebAssembly.RuntimeError);
+      return { stack: (error as Error).stack!, module: new WebAssembly.Module(binary as BufferSource) };
+    };
+    const { stack, module } = await trapped(true);
+    // After the first suspension main runs in its rewind copy (entered through the export, which
+    // passes the rewind on), whose call reaches crash_if through crash_if$rewind.
+    expect(stack).toMatch(/crash_if\$rewind/);
+    expect(wasmFunctionsOf(stack, module)).toEqual(['crash_if', 'main']);
+    // Without a name section the copies go by the index V8 gives their function (crash_if is
+    // defined function 0, main 1, after the imports).
+    const unnamed = await trapped(false);
+    const imports = WebAssembly.Module.imports(unnamed.module).filter((entry) => entry.kind === 'function').length;
+    expect(wasmFunctionsOf(unnamed.stack, unnamed.module)).toEqual([`wasm-function[${imports}]`, `wasm-function[${imports + 1}]`]);
   });
 
   it('gives a function past singleCopyAbove its rewind copy alone, which runs normally and resumes alike', async () => {

@@ -132,6 +132,16 @@ describe('crashes stay inside their process', () => {
     expect(wasmFunctionsOf(passedOn, undefined)).toEqual(['crash_here', 'main', 'main']);
     const recursive = [frame('dive', 4), frame('dive$rewind', 9), frame('dive$rewind', 9)].join('\n');
     expect(wasmFunctionsOf(recursive, undefined)).toEqual(['dive', 'dive']);
+    // A rewind that entered exported or address-taken functions, which passed it on to their rewind copy or resume.
+    const rewound = [
+      frame('crash_here', 4),
+      frame('main$rewind', 5),
+      frame('main', 3),
+      frame('_start$rewind', 6),
+      frame('_start$resume', 7),
+      frame('_start', 1),
+    ].join('\n');
+    expect(wasmFunctionsOf(rewound, undefined)).toEqual(['crash_here', 'main', '_start']);
   });
 
   it('stack overflow is a trap naming the recursive function', async () => {

@@ -51,6 +51,26 @@ function readFunctionNames(section: Uint8Array): Map<number, string> {
   return names;
 }
 
+/**
+ * A name binaryen gave a function the input left unnamed: its number among the defined functions,
+ * with the suffix of a copy the instrumenter made (`2$rewind` is a copy of defined function 2).
+ */
+const NUMBERED = /^(\d+)(\$.*)?$/;
+
+/**
+ * Names the copies of an unnamed function as V8 names the function itself, `wasm-function[N]`
+ * with N its index in this module (the defined functions keep their order; imports come first),
+ * so that a report can tell a copy's frame from its function's and show both alike.
+ */
+function numberedAsV8Does(names: Map<number, string>, module: WebAssembly.Module): Map<number, string> {
+  const imports = WebAssembly.Module.imports(module).filter((entry) => entry.kind === 'function').length;
+  for (const [index, name] of names) {
+    const numbered = NUMBERED.exec(name);
+    if (numbered) names.set(index, `wasm-function[${imports + Number(numbered[1])}]${numbered[2] ?? ''}`);
+  }
+  return names;
+}
+
 const cache = new WeakMap<WebAssembly.Module, Map<number, string>>();
 
 /** Function index -> name, from the name section (empty when there is none or it is malformed). */
@@ -59,7 +79,7 @@ export function functionNames(module: WebAssembly.Module): Map<number, string> {
   if (!names) {
     const [section] = WebAssembly.Module.customSections(module, 'name');
     try {
-      names = section ? readFunctionNames(new Uint8Array(section)) : new Map();
+      names = section ? numberedAsV8Does(readFunctionNames(new Uint8Array(section)), module) : new Map();
     } catch {
       names = new Map();
     }

@@ -15,10 +15,13 @@ const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/
 // Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind or re-entry
 // copy is reported as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
 // pushes its frame, and the resume of a function that hands frames back, whose copy is the frame
-// below it: passes/asyncify/reentry.ts) are left out, as is a rewind copy that only passed an
-// ordinary call on to its own function (the frame right inside it).
+// below it: passes/asyncify/reentry.ts) are left out, as are the frames that only passed a call
+// on between a function's copies: a rewind copy that passed an ordinary call on to its function,
+// and an exported or address-taken function that passed a rewind on to its rewind copy or resume
+// (each the frame right outside the one it called).
 const REWIND_COPY = /\$(?:rewind|reenter)(?:_\d+)?$/;
 const PASSING_ON = /\$rewind(?:_\d+)?$/;
+const REWOUND_THROUGH = /\$(?:rewind|resume)(?:_\d+)?$/;
 const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
 
 /** The wasm functions named in a V8 stack trace. */
@@ -31,7 +34,9 @@ export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | unde
     if (!match) continue;
     const index = Number(match[2]);
     const name = names.get(index) ?? match[1] ?? `wasm-function[${index}]`;
-    const passedOn = PASSING_ON.test(name) && name.replace(PASSING_ON, '') === inner;
+    const passedOn =
+      (PASSING_ON.test(name) && name.replace(PASSING_ON, '') === inner) ||
+      (inner !== undefined && REWOUND_THROUGH.test(inner) && inner.replace(REWOUND_THROUGH, '') === name);
     if (!FRAME_HELPER.test(name) && !passedOn) functions.push(name.replace(REWIND_COPY, ''));
     inner = name;
   }

@@ -4,7 +4,8 @@ import wabtInit from 'wabt';
 
 const wabtReady = wabtInit();
 
-export async function wat(text: string): Promise<Uint8Array> {
+/** `names: false` leaves the name section out, as a C toolchain does by default (Debian's clang). */
+export async function wat(text: string, { names = true }: { names?: boolean } = {}): Promise<Uint8Array> {
   const wabt = await wabtReady;
   const module = wabt.parseWat('test.wat', text, {
     bulk_memory: true,
@@ -16,7 +17,7 @@ export async function wat(text: string): Promise<Uint8Array> {
   });
   try {
     module.resolveNames();
-    return module.toBinary({ write_debug_names: true }).buffer;
+    return module.toBinary({ write_debug_names: names }).buffer;
   } finally {
     module.destroy();
   }
