@@ -43,6 +43,7 @@ import {
   type FunctionRef,
   localTypes,
   type Module,
+  paramGets,
   scratchLocals,
   untyped,
   zeroOf,
@@ -220,8 +221,7 @@ class FunctionCopies {
   /** Calls `target` (of the function's type) with the function's own parameters and returns what it returns. */
   callAndReturn(target: string): ExpressionRef {
     const { module, binaryen } = this;
-    const params = binaryen.expandType(this.params).map((type, i) => module.local.get(i, type));
-    const called = module.call(target, params, this.results);
+    const called = module.call(target, paramGets(binaryen, module, this.params), this.results);
     return this.results === binaryen.none ? module.block(null, [called, module.return()]) : module.return(called);
   }
 

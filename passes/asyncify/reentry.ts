@@ -25,7 +25,7 @@
 // handed back pays them instead: a guard on the way to a nested loop runs once an iteration of
 // the loops around it. With `--no-reentry-copies` the fast copy itself is guarded and entered
 // re-entering (smaller output, every call paying for the guards).
-import { accessor, type Binaryen, type ExpressionRef, type Module, untyped, zeroOf } from '../ir/binaryen.js';
+import { accessor, type Binaryen, type ExpressionRef, type Module, paramGets, untyped, zeroOf } from '../ir/binaryen.js';
 import { freshFunctionName, freshGlobalName } from '../ir/names.js';
 import { blockChildren, childSlots, expressionCount, kindOf } from '../ir/walker.js';
 import { steerIf, steerThrough } from './skip-statements.js';
@@ -228,7 +228,7 @@ export class Reentry {
    */
   addResume(name: string, handedBackTo: string, rewindCopy: string, params: number, results: number): string {
     const { module, binaryen } = this;
-    const args = () => binaryen.expandType(params).map((type, i) => module.local.get(i, type));
+    const args = () => paramGets(binaryen, module, params);
     const handedBack = module.i32.gt_u(module.global.get(this.state, binaryen.i32), module.i32.const(REWINDING));
     const result = binaryen.expandType(params).length;
     const rewound = module.call(rewindCopy, args(), results);

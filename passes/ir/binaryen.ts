@@ -65,6 +65,11 @@ export function localTypes(binaryen: Binaryen, func: FunctionRef): number[] {
   return [...binaryen.expandType(binaryen.getFunctionInfo(func).params), ...vars];
 }
 
+/** A `local.get` of each parameter of a function whose params type is `params`: its own arguments, to pass on. */
+export function paramGets(binaryen: Binaryen, module: Module, params: number): ExpressionRef[] {
+  return binaryen.expandType(params).map((type, i) => module.local.get(i, type));
+}
+
 /** The zero of a numeric (or vector) type: what a fresh local of that type holds. */
 export function zeroOf(binaryen: Binaryen, module: Module, type: number): ExpressionRef {
   if (type === binaryen.i32) return module.i32.const(0);
