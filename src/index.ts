@@ -29,6 +29,7 @@ export type { LunaticOptions, Permissions } from './runtime/lunatic/index.js';
 export { nodeDirectory } from './runtime/node/fs.js';
 export { processStdio, NodeInput, NodeOutput } from './runtime/node/stdio.js';
 export { NodeNetwork } from './runtime/node/net.js';
+export { onlyStdioOnEventLoop } from './runtime/node/event-loop.js';
 export { joinNatsCluster } from './runtime/node/nats.js';
 export { runProgram, programPermissions, TRAP_EXIT_CODE } from './run-program.js';
 export type { RunProgramOptions } from './run-program.js';

@@ -13,6 +13,7 @@ import { InputError, messageOf, UsageError } from './errors.js';
 import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
+import { onlyStdioOnEventLoop } from './runtime/node/event-loop.js';
 import { stdioFlushed } from './runtime/node/stdio.js';
 import type { ThreadWorkerData } from './runtime/node/thread-worker.js';
 import { WorkerThreads } from './runtime/node/worker-threads.js';
@@ -89,9 +90,12 @@ export async function runProgram(program: string, options: RunProgramOptions = {
     maxInstances: options.maxInstances,
     moves: options.moves,
   };
-  const world = await buildWorld(config);
+  let workers: WorkerThreads | undefined;
+  // the program owns this event loop: a process alone skips the turns that would find nothing to
+  // do, until a worker starts (then messages from the other threads may wait)
+  const world = await buildWorld(config, () => !workers?.started && onlyStdioOnEventLoop());
   const lunaticProgram = world.lunatic.program(bytes, module);
-  const workers = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
+  workers = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
   try {
     await options.beforeStart?.(world.lunatic);
     return await world.lunatic.start(lunaticProgram, { permissions }).exited;
@@ -166,15 +170,25 @@ function spreadOverThreads(
     },
   });
   const { runtime, lunatic } = world;
-  new ThreadPeers({
+  let listening = false;
+  const peers: ThreadPeers = new ThreadPeers({
     index: 0,
     memory,
     world: lunatic,
     program,
-    ensureStarted: workers.ensureStarted,
+    // This thread reads its rings from the first worker's start: before it nothing can arrive,
+    // and reading would keep a macrotask queued, so the event loop would never look idle
+    // (RuntimeOptions.eventLoopIdle) to a process alone.
+    ensureStarted: (index) => {
+      if (!listening) {
+        listening = true;
+        peers.listen();
+      }
+      workers.ensureStarted(index);
+    },
     maxProcesses: config.maxProcesses,
     runnable: () => runtime.runnable,
     moves: config.moves,
-  }).listen();
+  });
   return workers;
 }

@@ -23,6 +23,15 @@ export interface RuntimeOptions {
    * served sooner; longer: fewer event-loop turns between message hops.
    */
   batchMs?: number;
+  /**
+   * Says whether the event loop holds nothing that could wake or serve anyone: no timer,
+   * socket, pending request or worker of the runtime's or of its embedder (on Node:
+   * `onlyStdioOnEventLoop` of src/runtime/node/event-loop.ts). While it does, a process alone in
+   * the runtime keeps the CPU past the batch budget, sparing a suspension and resume for an
+   * event-loop turn with nothing to do. Default: none (every batch ends with the event loop's
+   * turn, for an embedder whose own code must run beside the processes).
+   */
+  eventLoopIdle?: () => boolean;
   /** `auto` (default): JSPI when the engine has it, else Asyncify. */
   backend?: BackendChoice;
   /** Asyncify: grow every process's reserved tail to at least this many pages before it starts. */
@@ -105,7 +114,10 @@ export class Runtime {
   readonly pool: VesselPool;
   private readonly hibernation: Hibernation | undefined;
   private readonly live = new Set<Process>();
-  private readonly forget = (process: Process) => this.live.delete(process);
+  private readonly forget = (process: Process) => {
+    this.live.delete(process);
+    this.scheduler.ended();
+  };
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
   private nextPid = 1;
   private readonly globs = new WeakMap<readonly string[], readonly string[]>();
@@ -117,7 +129,8 @@ export class Runtime {
     }
     if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
       throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
-    this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS);
+    const { eventLoopIdle } = options;
+    this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS, eventLoopIdle && (() => this.live.size === 1 && eventLoopIdle()));
     const afterMs = options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS;
     const maxInstances = options.maxInstances ?? DEFAULT_MAX_INSTANCES;
     const maxIdle = options.maxIdleInstances ?? DEFAULT_MAX_IDLE_INSTANCES;

@@ -18,6 +18,13 @@
 // about one slice however many processes spin or exit at once, a socket is served beside busy
 // loops, and the processes queued by others (woken by a message, spawned, or preempted at the
 // end of a slice) still get every other turn however many timers and sockets fire.
+//
+// A process alone may run past the budget: when the embedder says the event loop holds nothing
+// that could wake or serve anyone (RuntimeOptions.eventLoopIdle), an event-loop turn would find
+// nothing to do, and on Asyncify it costs a suspension, a resume through the rewind copies and
+// their compilation, so the batch just starts again. Not after a process ended in this turn:
+// what waits for an end runs in microtasks, which no resource of the event loop shows, and which
+// run only once the turn's JavaScript returns.
 import { macrotask } from './macrotask.js';
 
 /** What the scheduler runs: a process that is runnable. */
@@ -96,8 +103,17 @@ export class Scheduler {
   private batchStarted = 0;
   /** True until the event loop has had a turn since the batch began. */
   private sameTurn = false;
+  /** A process ended since the event loop's last turn (what waits for it runs in microtasks). */
+  private endedThisTurn = false;
 
-  constructor(readonly batchMs = DEFAULT_BATCH_MS) {}
+  /**
+   * `batchMs`: the batch budget. `aloneOnIdleLoop`: whether the process running is the only one
+   * and the event loop has nothing to do; then it keeps the CPU when the budget is spent.
+   */
+  constructor(
+    readonly batchMs = DEFAULT_BATCH_MS,
+    private readonly aloneOnIdleLoop?: () => boolean,
+  ) {}
 
   /** How many processes wait for their turn. */
   get runnable(): number {
@@ -135,10 +151,15 @@ export class Scheduler {
 
   /**
    * Whether a process that spent its reductions should give up the CPU: when others are
-   * runnable, or when the batch's budget is spent and the event loop needs its turn.
+   * runnable, or when the batch's budget is spent and the event loop needs its turn (it does
+   * not when `aloneOnIdleLoop` says so).
    */
   shouldYield(): boolean {
-    return this.runnable > 0 || this.budgetSpent();
+    if (this.runnable > 0) return true;
+    if (!this.budgetSpent()) return false;
+    if (this.endedThisTurn || !this.aloneOnIdleLoop?.()) return true;
+    this.batchStarted = performance.now(); // a new batch, with nothing on the event loop to wait for it
+    return false;
   }
 
   private readonly dispatch = (): void => {
@@ -146,8 +167,14 @@ export class Scheduler {
     this.run();
   };
 
+  /** A process ended. */
+  ended(): void {
+    this.endedThisTurn = true;
+  }
+
   private readonly nextTurn = (): void => {
     this.macrotaskQueued = false;
+    this.endedThisTurn = false;
     this.waitingForEventLoop = false;
     this.sameTurn = false;
     this.run();

@@ -1,0 +1,121 @@
+// A process alone on an idle event loop keeps the CPU (RuntimeOptions.eventLoopIdle): the
+// scheduler's rule in-process, and `runProgram` (what `lunatic-instrument run` calls) in a child
+// Node, whose event loop holds nothing of its own, unlike vitest's worker. Each case counts the
+// process's yields: the old scheduler gave the event loop a turn, and suspended the process,
+// about every millisecond, so every case below fails with it one way or the other. A process
+// left alone in the turn where another ended still gives that turn back, for what waits for the
+// end: test/threads.test.ts's probe exits while a child spins, and hangs without it.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { instrument } from '../src/index.js';
+import { Runtime } from '../src/runtime/index.js';
+import { projectRoot, requireNode24 } from './helpers/tools.js';
+import { wat } from './helpers/wat.js';
+
+/** About 50-200 ms of a tight loop: dozens of time slices. */
+const SPINNER = `(module
+  (memory (export "memory") 1)
+  (func (export "_start") (local $i i32)
+    (loop $spin
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $spin (i32.lt_u (local.get $i) (i32.const 150000000))))))`;
+
+/** `runProgram` on the module, one line of JSON: how it ended and the counts of its one process. */
+const CHILD = `import { runProgram } from ${JSON.stringify(join(projectRoot, 'dist/src/run-program.js'))};
+const [program, threads, timer] = process.argv.slice(2);
+let spinner;
+const interval = timer === 'timer' ? setInterval(() => {}, 1000) : undefined;
+const status = await runProgram(program, {
+  threads: Number(threads),
+  beforeStart(lunatic) {
+    const start = lunatic.start.bind(lunatic);
+    lunatic.start = (...args) => (spinner = start(...args));
+  },
+});
+clearInterval(interval);
+console.log(JSON.stringify({ status, budgetsSpent: spinner.core.budgetsSpent, yields: spinner.core.yields }));
+`;
+
+interface Counts {
+  status: unknown;
+  budgetsSpent: number;
+  yields: number;
+}
+
+let dir: string;
+const modules = { asyncify: '', jspi: '' };
+let child: string;
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'lunatic-event-loop-'));
+  const bytes = await wat(SPINNER);
+  modules.asyncify = join(dir, 'asyncify.wasm');
+  modules.jspi = join(dir, 'jspi.wasm');
+  writeFileSync(modules.asyncify, (await instrument(bytes)).binary);
+  writeFileSync(modules.jspi, (await instrument(bytes, { asyncify: false })).binary);
+  child = join(dir, 'child.mjs');
+  writeFileSync(child, CHILD);
+}, 60_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function spin(runtime: Runtime, count: number): Promise<{ budgetsSpent: number; yields: number }[]> {
+  const bytes = (await instrument(await wat(SPINNER))).binary;
+  const processes = Array.from({ length: count }, () => runtime.spawn(bytes));
+  for (const process of processes) expect(await process.exited).toEqual({ code: 0 });
+  return processes.map(({ budgetsSpent, yields }) => ({ budgetsSpent, yields }));
+}
+
+describe('the scheduler (Asyncify, in-process)', () => {
+  it('a process alone runs on while the event loop is idle, without suspending', async () => {
+    const [alone] = await spin(new Runtime({ backend: 'asyncify', eventLoopIdle: () => true }), 1);
+    expect(alone!.budgetsSpent).toBeGreaterThan(10);
+    expect(alone!.yields).toBe(0);
+  });
+
+  it('it gives the event loop its turns when the loop is not idle, or by default', async () => {
+    for (const options of [{ eventLoopIdle: () => false }, {}]) {
+      const [alone] = await spin(new Runtime({ backend: 'asyncify', ...options }), 1);
+      expect(alone!.yields).toBeGreaterThan(5);
+    }
+  });
+
+  it('processes that are not alone still take turns', async () => {
+    const both = await spin(new Runtime({ backend: 'asyncify', eventLoopIdle: () => true }), 2);
+    for (const process of both) expect(process.yields).toBeGreaterThan(5);
+  });
+});
+
+function runChild(node: string, module: string, threads: number, timer = false): Promise<Counts> {
+  return new Promise((resolve, reject) => {
+    execFile(node, [child, module, String(threads), ...(timer ? ['timer'] : [])], { timeout: 60_000 }, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`${error.message}\n${stderr}`));
+      resolve(JSON.parse(stdout) as Counts);
+    });
+  });
+}
+
+describe('runProgram, as `lunatic-instrument run` runs a program', () => {
+  const node24 = requireNode24();
+  const backends = [
+    { name: 'Asyncify (this Node)', node: process.execPath, module: () => modules.asyncify },
+    { name: 'JSPI (Node 24)', node: node24, module: () => modules.jspi },
+  ];
+
+  for (const { name, node, module } of backends) {
+    it.skipIf(!node)(`${name}: a process alone keeps the CPU, on one thread and on two (no worker started)`, async () => {
+      for (const threads of [1, 2]) {
+        const counts = await runChild(node!, module(), threads);
+        expect(counts).toMatchObject({ status: { code: 0 }, yields: 0 });
+        expect(counts.budgetsSpent).toBeGreaterThan(10);
+      }
+    });
+
+    it.skipIf(!node)(`${name}: an interval of the embedder's own gets its turns`, async () => {
+      const counts = await runChild(node!, module(), 1, true);
+      expect(counts.status).toEqual({ code: 0 });
+      expect(counts.yields).toBeGreaterThan(5);
+    });
+  }
+});
