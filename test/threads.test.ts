@@ -89,7 +89,7 @@ describe('the lunatic API across threads (lunatic-instrument run --threads)', ()
 
   async function expectProbe(node: string, threads: number): Promise<void> {
     const program = node === process.execPath ? built.instrumented : built.plain;
-    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: built.dir });
+    const result = await run(node, [BIN, 'run', program, '--threads', String(threads)], { cwd: built.dir, timeoutMs: 60_000 });
     expect({ code: result.code, stdout: result.stdout }, result.stderr).toEqual({ code: 7, stdout: EXPECTED });
     for (const crash of CRASHES) expect(result.stderr).toMatch(crash);
     expect(result.stderr.match(/crashed/g)).toHaveLength(CRASHES.length);

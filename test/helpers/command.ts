@@ -12,11 +12,20 @@ export interface RunOptions {
   cwd: string;
   input?: string;
   env?: NodeJS.ProcessEnv;
+  /** Kills the command (SIGKILL) after this long: a test that gave up on it must not leave it running (default: vitest's hook timeout). */
+  timeoutMs?: number;
 }
 
-export function run(cmd: string, args: string[], { cwd, input = '', env = process.env }: RunOptions): Promise<Run> {
+/** vitest.config.ts's hookTimeout: the longest any test or hook waits for a command. */
+const LONGEST_WAIT_MS = 300_000;
+
+export function run(
+  cmd: string,
+  args: string[],
+  { cwd, input = '', env = process.env, timeoutMs = LONGEST_WAIT_MS }: RunOptions,
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd, env, stdio: 'pipe' });
+    const child = spawn(cmd, args, { cwd, env, stdio: 'pipe', timeout: timeoutMs, killSignal: 'SIGKILL' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk));
