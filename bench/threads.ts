@@ -1,6 +1,7 @@
 // Figures of the runtime on several threads, each against `--threads 1` in the same run, on
 // Node 20 (Asyncify) and Node 24 (JSPI): the scenarios of bench/lunatic/threads.c (64 CPU-bound
-// processes: time until all ended; the same of uneven length, with processes moving between the
+// processes: time until all ended, beside the same work as two OS processes at once, what two
+// cores give at best; the same of uneven length, with processes moving between the
 // threads and with --no-move; a token ring whose hops alternate between the threads: the
 // median hop; one process sending 16-byte messages to one on the other thread: messages per
 // second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
@@ -29,8 +30,14 @@ export const THREADS_RUNS = 3;
 const ECHO_CONNECTIONS = 1000;
 
 /** Each scenario: its arguments (and run flags), the figure reported, and whether more is better (for the ratio). */
+const CPU_BOUND = {
+  name: '64 CPU-bound processes: time (ms)',
+  args: ['cpu', '64', '20000000'],
+  figure: 'elapsed_ms',
+  higherIsBetter: false,
+};
 const SCENARIOS: ReadonlyArray<{ name: string; args: string[]; flags?: string[]; figure: string; higherIsBetter: boolean }> = [
-  { name: '64 CPU-bound processes: time (ms)', args: ['cpu', '64', '20000000'], figure: 'elapsed_ms', higherIsBetter: false },
+  CPU_BOUND,
   {
     name: '64 CPU-bound processes, every other one 7x longer: time (ms)',
     args: ['uneven', '64', '4000000'],
@@ -93,6 +100,18 @@ function row(samples: Record<number, number[]>, failures: Record<number, string>
   const two = figure(2);
   if (typeof one !== 'number' || typeof two !== 'number') return { one, two };
   return { one, two, speedup: rounded(higherIsBetter ? two / one : one / two) };
+}
+
+/**
+ * CPU_BOUND's work split over `processes` OS processes running at once, each on one thread: the
+ * time until the last one ended (each process's own figure). What the machine gives two threads
+ * at best, with no runtime between them.
+ */
+async function cpuBoundAsProcesses(node: string, module: string, processes: number): Promise<number> {
+  const [scenario, count, steps] = CPU_BOUND.args as [string, string, string];
+  const share = String(Number(count) / processes);
+  const runs = Array.from({ length: processes }, () => runScenario(node, module, 1, [scenario, share, steps]));
+  return Math.max(...(await Promise.all(runs)).map((figures) => figures[CPU_BOUND.figure]!));
 }
 
 /** Echo round trips per second at 1,000 connections with the server on `threads` threads. */
@@ -161,6 +180,11 @@ export async function threadsBench(options: { runs?: number } = {}): Promise<Thr
         scenario.higherIsBetter,
         async (threads) => (await runScenario(node, module, threads, scenario.args, scenario.flags))[scenario.figure]!,
       );
+    await measureEach(
+      'the same as two OS processes of 32 each at once, one thread each (what two cores give here): time (ms)',
+      false,
+      (processes) => cpuBoundAsProcesses(node, module, processes),
+    );
     await measureEach(`echo, ${ECHO_CONNECTIONS} connections: round trips/s`, true, (threads) => echoRoundTrips(node, echo, threads));
     await measureEach(`the same, --no-move (one listener, sockets proxied): round trips/s`, true, (threads) =>
       echoRoundTrips(node, echo, threads, ['--no-move']),
