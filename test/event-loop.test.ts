@@ -4,7 +4,7 @@
 // process's yields: the old scheduler gave the event loop a turn, and suspended the process,
 // about every millisecond, so every case below fails with it one way or the other. A process
 // left alone in the turn where another ended still gives that turn back, for what waits for the
-// end: test/threads.test.ts's probe exits while a child spins, and hangs without it.
+// end: a program whose main returns while a child spins hangs without that rule.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,24 @@ const SPINNER = `(module
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
       (br_if $spin (i32.lt_u (local.get $i) (i32.const 150000000))))))`;
 
+/**
+ * Spawns a child that tells it so, then spins for ever; returns once told, so the child, preempted
+ * and queued, runs next in the batch where main ended: the run must end with main, as `run` does.
+ */
+const LEAVES_A_SPINNER = `(module
+  (import "lunatic" "self" (func $self (result i32)))
+  (import "lunatic" "spawn" (func $spawn (param i32 i32 i64 i32 i32) (result i32)))
+  (import "lunatic" "send" (func $send (param i32 i64 i32 i32) (result i32)))
+  (import "lunatic" "receive" (func $receive (param i32 i32 i64 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "spin")
+  (func (export "spin") (param $parent i64) (local $i i32)
+    (drop (call $send (i32.wrap_i64 (local.get $parent)) (i64.const 1) (i32.const 0) (i32.const 0)))
+    (loop $ever (local.set $i (i32.add (local.get $i) (i32.const 1))) (br $ever)))
+  (func (export "_start")
+    (drop (call $spawn (i32.const 16) (i32.const 4) (i64.extend_i32_u (call $self)) (i32.const 0) (i32.const 0)))
+    (drop (call $receive (i32.const 0) (i32.const 0) (i64.const 1) (i32.const -1) (i32.const 0)))))`;
+
 /** `runProgram` on the module, one line of JSON: how it ended and the counts of its one process. */
 const CHILD = `import { runProgram } from ${JSON.stringify(join(projectRoot, 'dist/src/run-program.js'))};
 const [program, threads, timer] = process.argv.slice(2);
@@ -37,6 +55,7 @@ const status = await runProgram(program, {
 });
 clearInterval(interval);
 console.log(JSON.stringify({ status, budgetsSpent: spinner.core.budgetsSpent, yields: spinner.core.yields }));
+process.exit(0); // as \`run\` does: a child still running does not keep it
 `;
 
 interface Counts {
@@ -46,7 +65,7 @@ interface Counts {
 }
 
 let dir: string;
-const modules = { asyncify: '', jspi: '' };
+const modules = { asyncify: '', jspi: '', leavesASpinner: '' };
 let child: string;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lunatic-event-loop-'));
@@ -55,6 +74,8 @@ beforeAll(async () => {
   modules.jspi = join(dir, 'jspi.wasm');
   writeFileSync(modules.asyncify, (await instrument(bytes)).binary);
   writeFileSync(modules.jspi, (await instrument(bytes, { asyncify: false })).binary);
+  modules.leavesASpinner = join(dir, 'leaves-a-spinner.wasm');
+  writeFileSync(modules.leavesASpinner, (await instrument(await wat(LEAVES_A_SPINNER))).binary);
   child = join(dir, 'child.mjs');
   writeFileSync(child, CHILD);
 }, 60_000);
@@ -89,7 +110,7 @@ describe('the scheduler (Asyncify, in-process)', () => {
 
 function runChild(node: string, module: string, threads: number, timer = false): Promise<Counts> {
   return new Promise((resolve, reject) => {
-    execFile(node, [child, module, String(threads), ...(timer ? ['timer'] : [])], { timeout: 60_000 }, (error, stdout, stderr) => {
+    execFile(node, [child, module, String(threads), ...(timer ? ['timer'] : [])], { timeout: 30_000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`${error.message}\n${stderr}`));
       resolve(JSON.parse(stdout) as Counts);
     });
@@ -102,6 +123,11 @@ describe('runProgram, as `lunatic-instrument run` runs a program', () => {
     { name: 'Asyncify (this Node)', node: process.execPath, module: () => modules.asyncify },
     { name: 'JSPI (Node 24)', node: node24, module: () => modules.jspi },
   ];
+
+  it('a program whose main returns while a child spins ends with main (the child is alone once main ended)', async () => {
+    const counts = await runChild(process.execPath, modules.leavesASpinner, 1);
+    expect(counts.status).toEqual({ code: 0 });
+  });
 
   for (const { name, node, module } of backends) {
     it.skipIf(!node)(`${name}: a process alone keeps the CPU, on one thread and on two (no worker started)`, async () => {
