@@ -167,7 +167,7 @@ export class Scheduler {
     this.run();
   };
 
-  /** A process ended. */
+  /** A process ended (the Runtime says so): one left alone gives the event loop this turn first. */
   ended(): void {
     this.endedThisTurn = true;
   }
