@@ -7,7 +7,7 @@
 // the medians and their ratio are printed as a Markdown table. The output of every run is compared
 // with the uninstrumented one's.
 //   npm run bench:commands -- [--runs N] [--only quickjs,sqlite]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatRatio, table } from './format.js';
 import { nodeVersion } from './machine.js';
+import { runChild } from './measure.js';
 import { cli, findNode24, workDir } from './paths.js';
 import { geomean, median } from './stats.js';
 import { thirdPartyPrograms } from './third-party.js';
@@ -44,24 +45,21 @@ interface Timed {
 }
 
 /** Runs `command` once: wall time, and a digest of its stdout; throws with its stderr when it fails. */
-function timeOnce(command: Command): { ms: number; digest: string } {
-  const start = performance.now();
-  const child = spawnSync(command.node, command.args, { timeout: RUN_TIMEOUT_MS, maxBuffer: 256 << 20 });
-  const ms = performance.now() - start;
-  if (child.status !== 0)
-    throw new Error(`${command.label}: exit ${child.status ?? child.signal}: ${String(child.stderr).trim().split('\n')[0]}`);
-  return { ms, digest: createHash('sha256').update(child.stdout).digest('hex') };
+async function timeOnce(command: Command): Promise<{ ms: number; digest: string }> {
+  const child = await runChild(command.node, command.args, RUN_TIMEOUT_MS);
+  if (child.code !== 0) throw new Error(`${command.label}: exit ${child.code}: ${child.stderr.trim().split('\n')[0]}`);
+  return { ms: child.ms, digest: createHash('sha256').update(child.stdout).digest('hex') };
 }
 
 /** Every command `runs` times, interleaved, so that drift affects them alike. */
-function timeInterleaved(commands: Command[], runs: number): Map<Command, Timed> {
+async function timeInterleaved(commands: Command[], runs: number): Promise<Map<Command, Timed>> {
   const timed = new Map(commands.map((command) => [command, { ms: [], outputs: new Set<string>() } as Timed]));
   for (let run = 0; run < runs; run++) {
     for (const command of commands) {
       const entry = timed.get(command)!;
       if (entry.failure) continue;
       try {
-        const { ms, digest } = timeOnce(command);
+        const { ms, digest } = await timeOnce(command);
         entry.ms.push(ms);
         entry.outputs.add(digest);
       } catch (error) {
@@ -112,7 +110,7 @@ async function main(): Promise<void> {
       pairs.push([plain(node24, 'node 24'), ours(node24, 'run, Node 24, JSPI', counters)]);
     }
     console.log(`${program.name}: running`);
-    const timed = timeInterleaved(pairs.flat(), runs);
+    const timed = await timeInterleaved(pairs.flat(), runs);
     for (const [baseline, command] of pairs) {
       const base = timed.get(baseline)!;
       const result = timed.get(command)!;
