@@ -170,22 +170,13 @@ function spreadOverThreads(
     },
   });
   const { runtime, lunatic } = world;
-  let listening = false;
-  const peers: ThreadPeers = new ThreadPeers({
+  // it reads its rings from its first worker's start (ThreadPeers.listen)
+  new ThreadPeers({
     index: 0,
     memory,
     world: lunatic,
     program,
-    // This thread reads its rings from the first worker's start: before it nothing can arrive,
-    // and reading would keep a macrotask queued, so the event loop would never look idle
-    // (RuntimeOptions.eventLoopIdle) to a process alone.
-    ensureStarted: (index) => {
-      if (!listening) {
-        listening = true;
-        peers.listen();
-      }
-      workers.ensureStarted(index);
-    },
+    ensureStarted: workers.ensureStarted,
     maxProcesses: config.maxProcesses,
     runnable: () => runtime.runnable,
     moves: config.moves,

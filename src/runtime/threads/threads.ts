@@ -157,6 +157,7 @@ export class ThreadPeers implements Threads {
   /** Threads this one asked the main thread to start. */
   private readonly startAsked = new Set<number>();
   private closed = false;
+  private listening = false;
   private nextRequest = 1;
   private readonly requests = new Map<number, (result: number) => void>();
   /** Records for processes of this thread whose spawn or move is still on its way, or that are not settled, by pid (hold). */
@@ -209,8 +210,15 @@ export class ThreadPeers implements Threads {
     this.world.attachThreads(this, () => this.shared.allocateHandle());
   }
 
-  /** Starts reading the rings to this thread. */
+  /**
+   * Starts reading the rings to this thread, once. The main thread (the one given
+   * `ensureStarted`) starts at its first worker's start, not before: until then nothing can
+   * arrive, and reading keeps a macrotask queued, so the event loop would never look idle to a
+   * process alone (RuntimeOptions.eventLoopIdle).
+   */
   listen(): void {
+    if (this.listening) return;
+    this.listening = true;
     this.shared.markStarted(this.index);
     this.pump();
   }
@@ -273,8 +281,10 @@ export class ThreadPeers implements Threads {
    */
   private ensureStarted(thread: number): void {
     const { ensureStarted } = this.options;
-    if (ensureStarted) ensureStarted(thread);
-    else if (this.index !== MAIN_THREAD && thread !== MAIN_THREAD && !this.startAsked.has(thread)) {
+    if (ensureStarted) {
+      this.listen();
+      ensureStarted(thread);
+    } else if (this.index !== MAIN_THREAD && thread !== MAIN_THREAD && !this.startAsked.has(thread)) {
       this.startAsked.add(thread);
       this.control(MAIN_THREAD, Op.START, thread);
     }
