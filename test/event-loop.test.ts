@@ -67,12 +67,15 @@ interface Counts {
 let dir: string;
 const modules = { asyncify: '', jspi: '', leavesASpinner: '' };
 let child: string;
+/** The spinner instrumented with Asyncify: the file the child runs, and the bytes spawned in-process. */
+let spinnerBytes: Uint8Array;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'lunatic-event-loop-'));
   const bytes = await wat(SPINNER);
   modules.asyncify = join(dir, 'asyncify.wasm');
   modules.jspi = join(dir, 'jspi.wasm');
-  writeFileSync(modules.asyncify, (await instrument(bytes)).binary);
+  spinnerBytes = (await instrument(bytes)).binary;
+  writeFileSync(modules.asyncify, spinnerBytes);
   writeFileSync(modules.jspi, (await instrument(bytes, { asyncify: false })).binary);
   modules.leavesASpinner = join(dir, 'leaves-a-spinner.wasm');
   writeFileSync(modules.leavesASpinner, (await instrument(await wat(LEAVES_A_SPINNER))).binary);
@@ -82,8 +85,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function spin(runtime: Runtime, count: number): Promise<{ budgetsSpent: number; yields: number }[]> {
-  const bytes = (await instrument(await wat(SPINNER))).binary;
-  const processes = Array.from({ length: count }, () => runtime.spawn(bytes));
+  const processes = Array.from({ length: count }, () => runtime.spawn(spinnerBytes));
   for (const process of processes) expect(await process.exited).toEqual({ code: 0 });
   return processes.map(({ budgetsSpent, yields }) => ({ budgetsSpent, yields }));
 }
