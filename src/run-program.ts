@@ -13,7 +13,7 @@ import { InputError, messageOf, UsageError } from './errors.js';
 import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
-import { onlyStdioOnEventLoop } from './runtime/node/event-loop.js';
+import { onlyStdioAndThreadPortsOnEventLoop, onlyStdioOnEventLoop } from './runtime/node/event-loop.js';
 import { stdioFlushed } from './runtime/node/stdio.js';
 import type { ThreadWorkerData } from './runtime/node/thread-worker.js';
 import { WorkerThreads } from './runtime/node/worker-threads.js';
@@ -90,17 +90,19 @@ export async function runProgram(program: string, options: RunProgramOptions = {
     maxInstances: options.maxInstances,
     moves: options.moves,
   };
-  let workers: WorkerThreads | undefined;
-  // the program owns this event loop: a process alone skips the turns that would find nothing to
-  // do, until a worker starts (then messages from the other threads may wait)
-  const world = await buildWorld(config, () => !workers?.started && onlyStdioOnEventLoop());
+  let spread: ReturnType<typeof spreadOverThreads> | undefined;
+  // the program owns this event loop: the only runnable process skips the turns that would find
+  // nothing to do (and none from the other threads waits in the rings)
+  const eventLoopIdle = threads > 1 ? () => spread!.peers.quiet() && onlyStdioAndThreadPortsOnEventLoop() : onlyStdioOnEventLoop;
+  const world = await buildWorld(config, eventLoopIdle);
   const lunaticProgram = world.lunatic.program(bytes, module);
-  workers = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
+  spread = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
   try {
     await options.beforeStart?.(world.lunatic);
     return await world.lunatic.start(lunaticProgram, { permissions }).exited;
   } finally {
-    await workers?.shutdown();
+    spread?.peers.close(); // before the workers hear it by message: a process keeping the CPU there sees this
+    await spread?.workers.shutdown();
     await stdioFlushed();
   }
 }
@@ -152,14 +154,15 @@ export function threadWorkerEntry(): URL {
 
 /**
  * Runs the world as thread 0 of `threads`: the other threads are workers (thread-worker.ts),
- * started when the first process is placed on each. Returns them, for shutdown.
+ * started when the first process is placed on each. Returns them and this thread's peers, for
+ * the scheduler and the shutdown.
  */
 function spreadOverThreads(
   world: Awaited<ReturnType<typeof buildWorld>>,
   program: Program,
   config: WorldConfig,
   threads: number,
-): WorkerThreads {
+): { workers: WorkerThreads; peers: ThreadPeers } {
   const memory = createSharedMemory(threads);
   const workers = new WorkerThreads({
     entry: threadWorkerEntry(),
@@ -171,7 +174,7 @@ function spreadOverThreads(
   });
   const { runtime, lunatic } = world;
   // it reads its rings from its first worker's start (ThreadPeers.listen)
-  new ThreadPeers({
+  const peers = new ThreadPeers({
     index: 0,
     memory,
     world: lunatic,
@@ -181,5 +184,5 @@ function spreadOverThreads(
     runnable: () => runtime.runnable,
     moves: config.moves,
   });
-  return workers;
+  return { workers, peers };
 }

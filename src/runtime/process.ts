@@ -156,12 +156,17 @@ export class Process implements Runnable, Tenant, WaitingLink {
       this.module = config.module;
       scheduler.enqueue(this);
     } else {
+      scheduler.hiddenWaitBegan(); // a compilation: nothing of the event loop's
       config.module.then(
         (module) => {
+          scheduler.hiddenWaitEnded();
           this.module = module;
           if (!this.ended) scheduler.enqueue(this);
         },
-        (error: unknown) => this.end(this.statusOf(error, NOT_STARTED)),
+        (error: unknown) => {
+          scheduler.hiddenWaitEnded();
+          this.end(this.statusOf(error, NOT_STARTED));
+        },
       );
     }
   }
@@ -460,15 +465,15 @@ export class Process implements Runnable, Tenant, WaitingLink {
         if (wait.hibernatable && this.backend === 'asyncify') this.config.hibernation?.parked(this, this.sliceStarted);
       } else {
         this.unsettledPromise = true;
+        this.scheduler.hiddenWaitBegan(); // a host Promise may settle without the event loop showing it
+        const settled = (outcome: Outcome<unknown>) => {
+          this.unsettledPromise = false;
+          this.scheduler.hiddenWaitEnded();
+          this.wake(token, outcome);
+        };
         wait.then(
-          (value) => {
-            this.unsettledPromise = false;
-            this.wake(token, { ok: true, value });
-          },
-          (error: unknown) => {
-            this.unsettledPromise = false;
-            this.wake(token, { ok: false, error });
-          },
+          (value) => settled({ ok: true, value }),
+          (error: unknown) => settled({ ok: false, error }),
         );
       }
     }

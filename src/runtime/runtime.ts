@@ -26,10 +26,12 @@ export interface RuntimeOptions {
   /**
    * Says whether the event loop holds nothing that could wake or serve anyone: no timer,
    * socket, pending request or worker of the runtime's or of its embedder (on Node:
-   * `onlyStdioOnEventLoop` of src/runtime/node/event-loop.ts). While it does, a process alone in
-   * the runtime keeps the CPU past the batch budget, sparing a suspension and resume for an
-   * event-loop turn with nothing to do. Default: none (every batch ends with the event loop's
-   * turn, for an embedder whose own code must run beside the processes).
+   * `onlyStdioOnEventLoop` of src/runtime/node/event-loop.ts), and no record from another thread
+   * waiting to be read. While it does, the only runnable process keeps the CPU past the batch
+   * budget (the others wait for messages), sparing a suspension and resume for an event-loop turn
+   * with nothing to do (scheduler.ts says which waits the event loop does not show). Default:
+   * none (every batch ends with the event loop's turn, for an embedder whose own code must run
+   * beside the processes).
    */
   eventLoopIdle?: () => boolean;
   /** `auto` (default): JSPI when the engine has it, else Asyncify. */
@@ -130,7 +132,7 @@ export class Runtime {
     if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
       throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
     const { eventLoopIdle } = options;
-    this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS, eventLoopIdle && (() => this.live.size === 1 && eventLoopIdle()));
+    this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS, eventLoopIdle);
     const afterMs = options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS;
     const maxInstances = options.maxInstances ?? DEFAULT_MAX_INSTANCES;
     const maxIdle = options.maxIdleInstances ?? DEFAULT_MAX_IDLE_INSTANCES;

@@ -19,12 +19,15 @@
 // loops, and the processes queued by others (woken by a message, spawned, or preempted at the
 // end of a slice) still get every other turn however many timers and sockets fire.
 //
-// A process alone may run past the budget: when the embedder says the event loop holds nothing
-// that could wake or serve anyone (RuntimeOptions.eventLoopIdle), an event-loop turn would find
-// nothing to do, and on Asyncify it costs a suspension, a resume through the rewind copies and
-// their compilation, so the batch just starts again. Not after a process ended in this turn:
-// what waits for an end runs in microtasks, which no resource of the event loop shows, and which
-// run only once the turn's JavaScript returns.
+// The only runnable process may run past the budget: when the embedder says the event loop holds
+// nothing that could wake or serve anyone (RuntimeOptions.eventLoopIdle), an event-loop turn
+// would find nothing to do, and on Asyncify it costs a suspension, a resume through the rewind
+// copies and their compilation, so the batch just starts again. The other processes then wait
+// for a message, which only a process (queued at once) or another thread (its ring, which the
+// predicate reads) can send, or for a timer or I/O, which the event loop shows. Two waits it
+// does not show: a process waiting on a host Promise or for its module to compile (`hidden`),
+// and what waits for a process's end, which runs in microtasks after the turn's JavaScript
+// returns (a process ended in this turn). Either gives the event loop its turn.
 import { macrotask } from './macrotask.js';
 
 /** What the scheduler runs: a process that is runnable. */
@@ -105,15 +108,28 @@ export class Scheduler {
   private sameTurn = false;
   /** A process ended since the event loop's last turn (what waits for it runs in microtasks). */
   private endedThisTurn = false;
+  /** Processes waiting for what the event loop does not show: a host Promise, their module's compilation. */
+  private hidden = 0;
 
   /**
-   * `batchMs`: the batch budget. `aloneOnIdleLoop`: whether the process running is the only one
-   * and the event loop has nothing to do; then it keeps the CPU when the budget is spent.
+   * `batchMs`: the batch budget. `idleLoop`: whether the event loop has nothing to do (nothing
+   * that could wake a process or needs a turn); then the only runnable process keeps the CPU
+   * when the budget is spent.
    */
   constructor(
     readonly batchMs = DEFAULT_BATCH_MS,
-    private readonly aloneOnIdleLoop?: () => boolean,
+    private readonly idleLoop?: () => boolean,
   ) {}
+
+  /** A process began waiting for something the event loop does not show (a host Promise, a compilation). */
+  hiddenWaitBegan(): void {
+    this.hidden++;
+  }
+
+  /** That wait is over (settled, or its process gone). */
+  hiddenWaitEnded(): void {
+    this.hidden--;
+  }
 
   /** How many processes wait for their turn. */
   get runnable(): number {
@@ -151,13 +167,13 @@ export class Scheduler {
 
   /**
    * Whether a process that spent its reductions should give up the CPU: when others are
-   * runnable, or when the batch's budget is spent and the event loop needs its turn (it does
-   * not when `aloneOnIdleLoop` says so).
+   * runnable, or when the batch's budget is spent and the event loop may have something to do
+   * (it has not when `idleLoop` says so and no process waits for what it does not show).
    */
   shouldYield(): boolean {
     if (this.runnable > 0) return true;
     if (!this.budgetSpent()) return false;
-    if (this.endedThisTurn || !this.aloneOnIdleLoop?.()) return true;
+    if (this.endedThisTurn || this.hidden > 0 || !this.idleLoop?.()) return true;
     this.batchStarted = performance.now(); // a new batch, with nothing on the event loop to wait for it
     return false;
   }
@@ -167,7 +183,7 @@ export class Scheduler {
     this.run();
   };
 
-  /** A process ended (the Runtime says so): one left alone gives the event loop this turn first. */
+  /** A process ended (the Runtime says so): the one left running gives the event loop this turn first. */
   ended(): void {
     this.endedThisTurn = true;
   }

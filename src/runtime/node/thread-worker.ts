@@ -6,6 +6,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { SharedMemory } from '../threads/shared.js';
 import { ThreadPeers } from '../threads/threads.js';
+import { onlyStdioAndThreadPortsOnEventLoop } from './event-loop.js';
 import { stdioFlushed } from './stdio.js';
 import { buildWorld, type WorldConfig } from './world.js';
 
@@ -18,8 +19,10 @@ export interface ThreadWorkerData {
 }
 
 const data = workerData as ThreadWorkerData;
-const { runtime, lunatic } = await buildWorld(data.config);
-const peers = new ThreadPeers({
+// this thread's only runnable process skips the event-loop turns that would find nothing to do
+// while the other threads send it nothing (run-program.ts does the same on the main thread)
+const { runtime, lunatic } = await buildWorld(data.config, () => peers.quiet() && onlyStdioAndThreadPortsOnEventLoop());
+const peers: ThreadPeers = new ThreadPeers({
   index: data.index,
   memory: data.memory,
   world: lunatic,

@@ -25,7 +25,9 @@ export function ringCapacity(threads: number): number {
 
 const NEXT_PID = 0;
 const NEXT_HANDLE = 1;
-const COUNTERS = 2;
+/** Non-zero once the runtime shuts down: a thread whose process keeps the CPU (scheduler.ts) sees it between slices. */
+const SHUTDOWN = 2;
+const COUNTERS = 3;
 /** Int32 cells per thread after the counters: live processes, doorbell, runnable, spawns (and moves) on their way, started. */
 const PER_THREAD = 5;
 const LIVE = 0;
@@ -99,6 +101,15 @@ export class SharedState {
     Atomics.store(this.directory, pid, thread + 1);
     Atomics.add(this.control, this.cell(LIVE, thread), 1);
     return pid;
+  }
+
+  /** Tells every thread that the runtime shuts down. */
+  shutDown(): void {
+    Atomics.store(this.control, SHUTDOWN, 1);
+  }
+
+  get shuttingDown(): boolean {
+    return Atomics.load(this.control, SHUTDOWN) !== 0;
   }
 
   /** A fresh handle number (lunatic handles are global so that a handle given across threads keeps its number). */

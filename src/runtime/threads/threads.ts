@@ -223,9 +223,19 @@ export class ThreadPeers implements Threads {
     this.pump();
   }
 
-  /** Stops reading (the thread is shutting down). */
+  /** Stops reading: the runtime shuts down (every thread hears it at once, through the shared memory). */
   close(): void {
     this.closed = true;
+    this.shared.shutDown();
+  }
+
+  /**
+   * Whether nothing from the other threads waits to be read here and the runtime runs on: then
+   * this thread's only runnable process may keep the CPU past its batch (RuntimeOptions.eventLoopIdle),
+   * since what the others send it lands in a ring, which this reads, not on the event loop.
+   */
+  quiet(): boolean {
+    return !this.closed && !this.shared.shuttingDown && !this.waiting();
   }
 
   // ---- the Threads hooks of the world ----
