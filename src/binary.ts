@@ -98,6 +98,16 @@ export function sections(bytes: Uint8Array): Section[] {
   return found;
 }
 
+/** Bytes of the module's code section (undefined: malformed, which the caller reports). */
+export function codeBytes(module: Uint8Array): number | undefined {
+  try {
+    const code = sections(module).find((section) => section.id === SECTION.code);
+    return code ? code.end - code.payload : 0;
+  } catch {
+    return undefined;
+  }
+}
+
 /** The payloads of the custom sections called `name`. */
 export function customSections(bytes: Uint8Array, name: string): Uint8Array[] {
   const found: Uint8Array[] = [];

@@ -9,6 +9,7 @@
 // TRAP_EXIT_CODE: its processes are gone unannounced.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
+import { codeBytes } from './binary.js';
 import { InputError, messageOf, UsageError } from './errors.js';
 import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
@@ -27,6 +28,24 @@ import { readModuleFile } from './wasm-io.js';
 
 /** The exit code of a program that crashed (trap, host error, failure to start), as SIGABRT gives. */
 export const TRAP_EXIT_CODE = 134;
+
+/**
+ * Past this much code an Asyncify program's only runnable process keeps the CPU on an idle event
+ * loop; a smaller one is suspended every batch as when others run. A suspension costs a large
+ * program dearly the first time, when V8 compiles the rewind copies on its stack: suspending every
+ * few milliseconds made the whole run of Eigen+JSON (0.9 MB of code) and SQLite (5.5 MB) 1.5-2x
+ * longer. A small one pays microseconds and gains: V8 replaces no running wasm frame with
+ * optimized code (no on-stack replacement), but a resume calls the rewind copies afresh, so a call
+ * that loops for long goes on in optimized code after a suspension (a tight loop in one call:
+ * 0.42 s suspended every batch, 0.76 s kept on the CPU, as long as under plain node:wasi). On JSPI
+ * a resume calls nothing again: there it always keeps the CPU.
+ */
+export const KEEP_CPU_ABOVE_CODE_BYTES = 512 * 1024;
+
+/** Whether the only runnable process keeps the CPU on an idle event loop, by default (RunProgramOptions.keepCpuOnIdleLoop). */
+export function keepsCpuOnIdleLoop(backend: BackendName, bytes: Uint8Array): boolean {
+  return backend !== 'asyncify' || (codeBytes(bytes) ?? 0) > KEEP_CPU_ABOVE_CODE_BYTES;
+}
 
 export interface RunProgramOptions {
   /** The program's arguments (after its name). */
@@ -47,6 +66,12 @@ export interface RunProgramOptions {
   hibernate?: boolean;
   hibernateAfterMs?: number;
   maxInstances?: number;
+  /**
+   * The only runnable process keeps the CPU past its batch while the event loop has nothing to do
+   * (RuntimeOptions.eventLoopIdle). Default: on JSPI, and on Asyncify for a program of more than
+   * KEEP_CPU_ABOVE_CODE_BYTES of code.
+   */
+  keepCpuOnIdleLoop?: boolean;
   /** Called with the main thread's world before the program starts (the CLI joins a cluster there). */
   beforeStart?: (world: Lunatic) => void | Promise<void>;
 }
@@ -89,12 +114,13 @@ export async function runProgram(program: string, options: RunProgramOptions = {
     hibernateAfterMs: options.hibernateAfterMs,
     maxInstances: options.maxInstances,
     moves: options.moves,
+    keepCpuOnIdleLoop: options.keepCpuOnIdleLoop ?? keepsCpuOnIdleLoop(backend, bytes),
   };
   let spread: ReturnType<typeof spreadOverThreads> | undefined;
   // the program owns this event loop: the only runnable process skips the turns that would find
   // nothing to do (and none from the other threads waits in the rings)
   const eventLoopIdle = threads > 1 ? () => spread!.peers.quiet() && onlyStdioAndThreadPortsOnEventLoop() : onlyStdioOnEventLoop;
-  const world = await buildWorld(config, eventLoopIdle);
+  const world = await buildWorld(config, config.keepCpuOnIdleLoop ? eventLoopIdle : undefined);
   const lunaticProgram = world.lunatic.program(bytes, module);
   spread = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
   try {

@@ -8,13 +8,16 @@
 // show. A process left running in the turn where another ended still gives that turn back, for
 // what waits for the end: a program whose main returns while a child spins hangs without that
 // rule, and with two threads, without the shutdown in shared memory, it waits for the grace
-// period of a worker that does not hear it was asked to stop.
+// period of a worker that does not hear it was asked to stop. runProgram does all this by default
+// on JSPI and for large Asyncify programs; these small ones ask for it (keepCpuOnIdleLoop), but
+// for the case that checks the default: on Asyncify a small program is suspended every batch.
 import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
+import { KEEP_CPU_ABOVE_CODE_BYTES, keepsCpuOnIdleLoop } from '../src/run-program.js';
 import { Pending, Runtime } from '../src/runtime/index.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { wat } from './helpers/wat.js';
@@ -67,11 +70,12 @@ const WAITER = `(module
 
 /** `runProgram` on the module, one line of JSON: how it ended and the counts of its main process. */
 const CHILD = `import { runProgram } from ${JSON.stringify(join(projectRoot, 'dist/src/run-program.js'))};
-const [program, threads, timer] = process.argv.slice(2);
+const [program, threads, timer, keep] = process.argv.slice(2);
 let spinner;
 const interval = timer === 'timer' ? setInterval(() => {}, 1000) : undefined;
 const status = await runProgram(program, {
   threads: Number(threads),
+  ...(keep === 'default' ? {} : { keepCpuOnIdleLoop: true }),
   beforeStart(lunatic) {
     const start = lunatic.start.bind(lunatic);
     lunatic.start = (...args) => {
@@ -179,9 +183,29 @@ describe('the scheduler (Asyncify, in-process)', () => {
   });
 });
 
-function runChild(node: string, module: string, threads: number, timer = false): Promise<Counts> {
+/** runProgram in a child Node; `keep: 'default'` leaves keepCpuOnIdleLoop to runProgram, else it is on (these modules are small). */
+describe('keepsCpuOnIdleLoop: what runProgram does by default', () => {
+  /** A module header and a code section of `size` bytes (only its size is read). */
+  function withCode(size: number): Uint8Array {
+    const leb: number[] = [];
+    for (let value = size; ; value >>>= 7) {
+      leb.push(value > 0x7f ? (value & 0x7f) | 0x80 : value);
+      if (value <= 0x7f) break;
+    }
+    return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 10, ...leb, ...new Uint8Array(size)]);
+  }
+
+  it('keeps the CPU on JSPI whatever the size, on Asyncify past KEEP_CPU_ABOVE_CODE_BYTES of code', () => {
+    expect(keepsCpuOnIdleLoop('jspi', withCode(100))).toBe(true);
+    expect(keepsCpuOnIdleLoop('asyncify', withCode(100))).toBe(false);
+    expect(keepsCpuOnIdleLoop('asyncify', withCode(KEEP_CPU_ABOVE_CODE_BYTES))).toBe(false);
+    expect(keepsCpuOnIdleLoop('asyncify', withCode(KEEP_CPU_ABOVE_CODE_BYTES + 1))).toBe(true);
+  });
+});
+
+function runChild(node: string, module: string, threads: number, timer = false, keep: 'on' | 'default' = 'on'): Promise<Counts> {
   return new Promise((resolve, reject) => {
-    execFile(node, [child, module, String(threads), ...(timer ? ['timer'] : [])], { timeout: 30_000 }, (error, stdout, stderr) => {
+    execFile(node, [child, module, String(threads), timer ? 'timer' : 'none', keep], { timeout: 30_000 }, (error, stdout, stderr) => {
       if (error) return reject(new Error(`${error.message}\n${stderr}`));
       resolve(JSON.parse(stdout) as Counts);
     });
@@ -227,6 +251,16 @@ describe('runProgram, as `lunatic-instrument run` runs a program', () => {
           // (on two): the old rule gave a turn every millisecond, about 100
           expect(counts.yields).toBeLessThanOrEqual(3);
         }
+      },
+    );
+
+    it.skipIf(!node)(
+      `${name}: by default, ${name.startsWith('JSPI') ? 'it keeps the CPU whatever the size' : 'a small program is suspended every batch, to go on in optimized code'}`,
+      async () => {
+        const counts = await runChild(node!, module(), 1, false, 'default');
+        expect(counts.status).toEqual({ code: 0 });
+        if (name.startsWith('JSPI')) expect(counts.yields).toBe(0);
+        else expect(counts.yields).toBeGreaterThan(5);
       },
     );
 

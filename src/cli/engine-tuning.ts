@@ -7,22 +7,12 @@
 // instrument command may do this: the flag is process-wide, and `run` executes the user's program
 // in the same process. The same command also keeps V8's heap small (memoryTuning).
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
-import { SECTION, sections } from '../binary.js';
+import { codeBytes } from '../binary.js';
 import { type ProgressListener, WRITING_PHASE } from '../../passes/ir/progress.js';
 import { collectGarbage } from '../out-of-memory.js';
 
 /** Below this much code, binaryen runs as fast on its Liftoff code as on its optimized code (about twice the largest measured). */
 const QUICK_START_CODE_BYTES = 2 * 1024 * 1024;
-
-/** Bytes of the module's code section (undefined: malformed, which instrument() reports). */
-export function codeBytes(module: Uint8Array): number | undefined {
-  try {
-    const code = sections(module).find((section) => section.id === SECTION.code);
-    return code ? code.end - code.payload : 0;
-  } catch {
-    return undefined; // malformed: instrument() reports it, with the file name
-  }
-}
 
 /** Whether instrumenting this module is over before optimized code for binaryen would pay off. */
 export function isQuickJob(module: Uint8Array): boolean {

@@ -29,6 +29,8 @@ export interface WorldConfig {
   maxInstances?: number;
   /** Runnable processes move from busy threads to idle ones (default true). */
   moves?: boolean;
+  /** The only runnable process keeps the CPU on an idle event loop (run-program.ts says when). */
+  keepCpuOnIdleLoop?: boolean;
 }
 
 interface Preopen {
