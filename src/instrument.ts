@@ -67,6 +67,7 @@ export interface InstrumentReport {
   };
   asyncify?: {
     blockingImports: string[];
+    /** The input's functions that can reach a blocking import (not the helpers the instrumenter adds). */
     instrumentedFunctions: string[];
     usedOnlyList: boolean;
     /** True when our two-copy Asyncify ran, false for binaryen's (asked for, or a function it cannot copy). */
@@ -179,7 +180,8 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       module.runPasses(['strip-dwarf']);
       warnings.push('DWARF debug sections were removed: binaryen.js cannot update them, and stale ones would mislead a debugger');
     }
-    const definedFunctionCount = definedFunctions(binaryen, module).length;
+    // the input's own functions: the report counts these, not the helpers the passes add
+    const inputFunctions = new Set(definedFunctions(binaryen, module).map((func) => binaryen.getFunctionInfo(func).name));
     const context = new PassContext(binaryen, module, progress);
     progress.phase('reserving memory');
     const tail = wantAsyncify ? reservedTail.run(context, { pages: reservedPages }) : undefined;
@@ -217,10 +219,10 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
       });
       asyncify = {
         blockingImports: result.blockingImports,
-        instrumentedFunctions: result.instrumented,
+        instrumentedFunctions: result.instrumented.filter((name) => inputFunctions.has(name)),
         usedOnlyList: result.usedOnlyList,
         rewindCopies: result.rewindCopies,
-        singleCopies: result.singleCopies,
+        singleCopies: result.singleCopies.filter((name) => inputFunctions.has(name)).length,
         reservedPages: tail.pages,
         memoryExport: tail.memoryExport,
       };
@@ -262,7 +264,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
         features: features.names,
         inputBytes: bytes.length,
         outputBytes: binary.length,
-        definedFunctions: definedFunctionCount,
+        definedFunctions: inputFunctions.size,
         optimize,
         milliseconds: Math.round(performance.now() - started),
         ...(reductions ? { reductions } : {}),

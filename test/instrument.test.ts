@@ -560,6 +560,12 @@ describe('asyncify', () => {
       (i32.add (local.get $r) (local.get $d)))
     (func (export "run") (param i32) (result i32) (call $down (local.get 0))))`;
 
+  it("reports the input's functions that can suspend, not the yield helpers the counter adds", async () => {
+    const { report } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'] });
+    expect(report.definedFunctions).toBe(2);
+    expect([...report.asyncify!.instrumentedFunctions].sort()).toEqual(['1', 'down']);
+  });
+
   it('suspends deep in a recursion through the reserved tail and resumes with memory intact', async () => {
     const { binary, report } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false });
     expect(report.asyncify!.blockingImports).toEqual(['env.wait']);

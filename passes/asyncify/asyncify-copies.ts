@@ -672,7 +672,7 @@ function setBody(binaryen: Binaryen, func: FunctionRef, body: ExpressionRef): vo
 /**
  * Gives every function in `instrumented` its fast and rewind copies (only the rewind copy when its
  * body has more than `singleCopyAbove` expressions) and adds the Asyncify exports. Returns the
- * number of functions with one copy, or undefined, having changed nothing but lifting the call
+ * functions given one copy, or undefined, having changed nothing but lifting the call
  * sites of those functions, when one cannot be given copies; the caller then runs binaryen's
  * Asyncify.
  */
@@ -700,7 +700,7 @@ export interface CopiesOptions {
 export function applyAsyncifyCopies(
   context: PassContext,
   { instrumented, sinks, optimize, singleCopyAbove = Infinity, handBackAbove, reentryCopies }: CopiesOptions,
-): number | undefined {
+): string[] | undefined {
   const { binaryen, module, progress } = context;
   const graph = context.callGraph();
   if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
@@ -790,7 +790,7 @@ export function applyAsyncifyCopies(
       runRewindCopyPasses(binaryen, module, rewind, FLAT_REWIND_COPY_PASSES, saveCalls);
     }
   }
-  return single.size;
+  return [...single];
 }
 
 /**

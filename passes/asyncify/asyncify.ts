@@ -39,8 +39,8 @@ export interface AsyncifyResult {
   usedOnlyList: boolean;
   /** Whether our copies were made (each function a fast and a rewind copy, or one) rather than binaryen's Asyncify run. */
   rewindCopies: boolean;
-  /** Functions past the size limit, given their rewind copy alone (0 with binaryen's Asyncify). */
-  singleCopies: number;
+  /** Functions past the size limit, given their rewind copy alone (none with binaryen's Asyncify). */
+  singleCopies: string[];
 }
 
 /** Placeholder import list when nothing can block: binaryen treats an empty list as "all". */
@@ -139,5 +139,5 @@ function runAsyncify(
   } finally {
     binaryen.clearPassArguments();
   }
-  return { blockingImports, instrumented, usedOnlyList, rewindCopies: false, singleCopies: 0 };
+  return { blockingImports, instrumented, usedOnlyList, rewindCopies: false, singleCopies: [] };
 }
