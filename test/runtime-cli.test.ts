@@ -59,14 +59,14 @@ async function reference(name: string): Promise<Run> {
   return { code: result.exitCode, stdout: result.stdout.toString(), stderr: result.trap ? '' : result.stderr.toString() };
 }
 
-async function ours(node: string, name: string, backend: string): Promise<Run> {
+async function ours(node: string, name: string, backend: string, flags: string[] = []): Promise<Run> {
   const sandbox = mkdtempSync(join(dir, 'run-'));
   const env = Object.entries(ENV).flatMap(([key, value]) => ['--env', `${key}=${value}`]);
   // argv[0] is the module's file name, as the reference runner names it
   const program = join(dir, `${name}.${backend}.wasm`);
   const run = await cli(
     node,
-    ['run', program, '--backend', backend, '--dir', `${sandbox}::/sandbox`, ...env, '--', ...programArgs(name, '/sandbox')],
+    ['run', program, '--backend', backend, ...flags, '--dir', `${sandbox}::/sandbox`, ...env, '--', ...programArgs(name, '/sandbox')],
     STDIN,
   );
   return { ...run, stdout: run.stdout.replaceAll(`${name}.${backend}.wasm`, 'program.wasm') };
@@ -82,6 +82,12 @@ function expectSameRun(actual: Run, expected: Run): void {
 describe('run on this Node (Asyncify)', () => {
   it.concurrent.each(FIXTURES)('%s: same output and exit code as node:wasi', async (name) => {
     expectSameRun(await ours(process.execPath, name, 'asyncify'), await reference(name));
+  });
+
+  // these programs are small: by default a process is suspended every batch; --keep-cpu keeps it
+  // running, through stdin reads (host Promises, which give the event loop its turn) and files
+  it.concurrent.each(FIXTURES)('%s with --keep-cpu: the same', async (name) => {
+    expectSameRun(await ours(process.execPath, name, 'asyncify', ['--keep-cpu']), await reference(name));
   });
 
   it('names the trap and the function that trapped, exit code 134', async () => {

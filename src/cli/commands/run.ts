@@ -40,6 +40,7 @@ interface RunArgs extends ClusterArgs {
   maxInstances?: number;
   threads?: number;
   move: boolean;
+  keepCpu?: boolean;
 }
 
 function parseEnv(specs: string[]): Record<string, string> {
@@ -123,6 +124,11 @@ function builder(yargs: Argv): Argv<RunArgs> {
         type: 'boolean',
         default: true,
       })
+      .option('keep-cpu', {
+        describe:
+          'the only runnable process goes on past its batch while the event loop has nothing to do, unsuspended; default: with JSPI, and with Asyncify for programs of more than 512 KiB of code (a smaller one is suspended every batch: its resume goes on in optimized code)',
+        type: 'boolean',
+      })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
   );
 }
@@ -193,6 +199,7 @@ async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
     backend: argv.backend,
     threads: threadCount(argv),
     moves: argv.move,
+    ...(argv.keepCpu !== undefined ? { keepCpuOnIdleLoop: argv.keepCpu } : {}),
     reductions: argv.reductions,
     maxProcesses: argv.maxProcesses,
     hibernate: argv.hibernate,
