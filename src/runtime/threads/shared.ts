@@ -3,9 +3,9 @@
 // says on which thread each pid lives and whether it is alive, the live process count of each
 // thread (placement), each thread's doorbell, the room left in each process's mailbox (so a
 // sender on any thread meets the receiver's bound at once, mailbox.ts), and the rings between
-// every ordered pair of threads (ring.ts); and, for placement, each thread's runnable processes
-// (as it last published them) and the spawns on their way to it. Made once on the main thread and posted to each
-// worker. No Node imports.
+// every ordered pair of threads (ring.ts); for placement, each thread's runnable processes
+// (as it last published them) and the spawns on their way to it; and the word that says the
+// runtime shuts down. Made once on the main thread and posted to each worker. No Node imports.
 import { MAILBOX_MAX_BYTES, type MailboxBound } from '../lunatic/mailbox.js';
 import { LOCAL_PID_LIMIT } from '../lunatic/remote.js';
 import { Ring, ringBytes } from './ring.js';
