@@ -11,7 +11,7 @@
 // the library's runProgram (src/run-program.ts).
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
-import { programPermissions, type RunProgramOptions, runProgram, TRAP_EXIT_CODE } from '../../run-program.js';
+import { KEEP_CPU_ABOVE_CODE_BYTES, programPermissions, type RunProgramOptions, runProgram, TRAP_EXIT_CODE } from '../../run-program.js';
 import { DEFAULT_HIBERNATE_AFTER_MS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PROCESSES, type ExitStatus } from '../../runtime/index.js';
 import type { Permissions } from '../../runtime/lunatic/index.js';
 import { stdioFlushed } from '../../runtime/node/stdio.js';
@@ -125,8 +125,7 @@ function builder(yargs: Argv): Argv<RunArgs> {
         default: true,
       })
       .option('keep-cpu', {
-        describe:
-          'the only runnable process goes on past its batch while the event loop has nothing to do, unsuspended; default: with JSPI, and with Asyncify for programs of more than 512 KiB of code (a smaller one is suspended every batch: its resume goes on in optimized code)',
+        describe: `the only runnable process goes on past its batch while the event loop has nothing to do, unsuspended; default: with JSPI, and with Asyncify for programs of more than ${KEEP_CPU_ABOVE_CODE_BYTES / 1024} KiB of code (a smaller one is suspended every batch: its resume goes on in optimized code)`,
         type: 'boolean',
       })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
