@@ -3,15 +3,20 @@
 // other, beside the uninstrumented program under node:wasi, a fresh instance each time, in the same
 // child. The first runs are mostly V8 compiling the module (lazily, function by function, then
 // optimizing the hot ones); the later ones show what the code itself costs. A process that fails
-// (a trap, a stack overflow) is counted and left out of the times.
+// (a trap, a stack overflow) is counted and left out of the times. The same processes once more
+// in a Runtime as `run` makes it (eventLoopIdle), beside a process that waits meanwhile, as a
+// parent waits for its child: each is then the only runnable process and keeps the CPU.
 //   npm run bench:repeat -- [--runs N] [--only quickjs,sqlite]
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { WASI } from 'node:wasi';
-import { Runtime } from '../src/runtime/index.js';
+import wabtInit from 'wabt';
+import { instrument } from '../src/index.js';
+import { Pending, Runtime } from '../src/runtime/index.js';
 import { prepareEngine } from '../src/runtime/node/engine.js';
+import { onlyStdioOnEventLoop } from '../src/runtime/node/event-loop.js';
 import { CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { formatRatio, table } from './format.js';
 import { cli, workDir } from './paths.js';
@@ -57,6 +62,41 @@ async function runtimeRun(runtime: Runtime, bytes: Uint8Array, name: string): Pr
   return { ms, failure: status.trap ? `${status.trap.message} (in ${status.trap.functions[0] ?? '?'})` : `exit ${status.code}` };
 }
 
+/** Waits once on env.wait, which the bench settles when the series is over. */
+const WAITER_WAT = `(module
+  (import "env" "wait" (func $wait (result i32)))
+  (memory (export "memory") 1)
+  (func (export "_start") (drop (call $wait))))`;
+
+/** A Runtime as `run` makes it, holding a process that waits until `release`. */
+async function besideAWaiter(): Promise<{ runtime: Runtime; release: () => Promise<void> }> {
+  const wabt = await wabtInit();
+  const { binary } = await instrument(wabt.parseWat('waiter.wat', WAITER_WAT).toBinary({}).buffer, { blockingImports: ['env.wait'] });
+  const runtime = new Runtime({ backend: 'asyncify', eventLoopIdle: onlyStdioOnEventLoop });
+  const pending = new Pending<number>();
+  const waiter = runtime.spawn(binary, { blockingImports: ['env.wait'], hostModules: [() => ({ env: { wait: () => pending } })] });
+  while (waiter.state !== 'waiting') await new Promise((resolve) => setTimeout(resolve, 1));
+  return {
+    runtime,
+    release: async () => {
+      pending.resolve(0);
+      await waiter.exited;
+    },
+  };
+}
+
+/** `runs` processes of the program in `runtime`, one after the other: the times of those that exited with 0, and the failures. */
+async function processSeries(runtime: Runtime, bytes: Uint8Array, name: string, runs: number) {
+  const times: number[] = [];
+  const failures: string[] = [];
+  for (let i = 0; i < runs; i++) {
+    const run = await runtimeRun(runtime, bytes, name);
+    if (run.failure) failures.push(`process ${i + 1}: ${run.failure}`);
+    else times.push(run.ms);
+  }
+  return { times, failures };
+}
+
 function parseArgs(argv: string[]): { runs: number; only?: string[] } {
   let runs = DEFAULT_RUNS;
   let only: string[] | undefined;
@@ -88,33 +128,25 @@ async function main(): Promise<void> {
     const plain: number[] = [];
     for (let i = 0; i < runs; i++) plain.push(plainRun(module, program.name));
     const bytes = readFileSync(instrumented);
-    const runtime = new Runtime({ backend: 'asyncify' });
-    const ours: number[] = [];
-    const failures: string[] = [];
-    for (let i = 0; i < runs; i++) {
-      const run = await runtimeRun(runtime, bytes, program.name);
-      if (run.failure) failures.push(`process ${i + 1}: ${run.failure}`);
-      else ours.push(run.ms);
-    }
-    console.log(`${program.name}: node:wasi ${series(plain)} ms; runtime ${series(ours)} ms`);
+    const { times: ours, failures } = await processSeries(new Runtime({ backend: 'asyncify' }), bytes, program.name, runs);
+    const beside = await besideAWaiter();
+    const held = await processSeries(beside.runtime, bytes, program.name, runs);
+    await beside.release();
+    failures.push(...held.failures.map((failure) => `beside a waiter, ${failure}`));
+    console.log(`${program.name}: node:wasi ${series(plain)} ms; runtime ${series(ours)} ms; beside a waiter ${series(held.times)} ms`);
     for (const failure of failures) console.log(`${program.name}: FAILED ${failure}`);
-    if (ours.length === 0) {
-      rows.push([
-        program.name,
-        `${Math.round(plain[0]!)} / ${Math.round(steady(plain))} ms`,
-        'all failed',
-        '–',
-        '–',
-        String(failures.length),
-      ]);
-      continue;
-    }
+    const firstAndLater = (times: number[]) =>
+      times.length
+        ? `${Math.round(times[0]!)} / ${Math.round(steady(times))} ms (${formatRatio(times[0]! / plain[0]!)} / ${formatRatio(steady(times) / steady(plain))})`
+        : 'all failed';
+    // its first process finds the module compiled by the series before: only its later ones compare
+    const later = (times: number[]) =>
+      times.length ? `${Math.round(steady(times))} ms (${formatRatio(steady(times) / steady(plain))})` : 'all failed';
     rows.push([
       program.name,
       `${Math.round(plain[0]!)} / ${Math.round(steady(plain))} ms`,
-      `${Math.round(ours[0]!)} / ${Math.round(steady(ours))} ms`,
-      formatRatio(ours[0]! / plain[0]!),
-      formatRatio(steady(ours) / steady(plain)),
+      firstAndLater(ours),
+      later(held.times),
       String(failures.length),
     ]);
   }
@@ -125,10 +157,9 @@ async function main(): Promise<void> {
     table(
       [
         'Program',
-        'node:wasi, first / later runs',
-        'Runtime, first / later processes',
-        'first',
-        'later (median of the last half)',
+        'node:wasi, first / later runs (later: median of the last half)',
+        'Runtime, first / later processes (ratios)',
+        'later processes beside a waiting process, as `run` makes the Runtime (ratio)',
         'failed',
       ],
       rows,
