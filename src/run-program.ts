@@ -120,7 +120,7 @@ export async function runProgram(program: string, options: RunProgramOptions = {
   // the program owns this event loop: the only runnable process skips the turns that would find
   // nothing to do (and none from the other threads waits in the rings)
   const eventLoopIdle = threads > 1 ? () => spread!.peers.quiet() && onlyStdioAndThreadPortsOnEventLoop() : onlyStdioOnEventLoop;
-  const world = await buildWorld(config, config.keepCpuOnIdleLoop ? eventLoopIdle : undefined);
+  const world = await buildWorld(config, eventLoopIdle);
   const lunaticProgram = world.lunatic.program(bytes, module);
   spread = threads > 1 ? spreadOverThreads(world, lunaticProgram, config, threads) : undefined;
   try {

@@ -125,13 +125,12 @@ export class Runtime {
   private readonly globs = new WeakMap<readonly string[], readonly string[]>();
 
   constructor(private readonly options: RuntimeOptions = {}) {
-    const { reductions, batchMs } = options;
+    const { reductions, batchMs, eventLoopIdle } = options;
     if (reductions !== undefined && (!Number.isInteger(reductions) || reductions < 1 || reductions > 0x7fffffff)) {
       throw new RangeError(`reductions must be a whole number from 1 to ${0x7fffffff}, not ${reductions}`);
     }
     if (batchMs !== undefined && !(batchMs >= 0 && batchMs <= 1000))
       throw new RangeError(`batchMs must be from 0 to 1000 milliseconds, not ${batchMs}`);
-    const { eventLoopIdle } = options;
     this.scheduler = new Scheduler(batchMs ?? DEFAULT_BATCH_MS, eventLoopIdle);
     const afterMs = options.hibernateAfterMs ?? DEFAULT_HIBERNATE_AFTER_MS;
     const maxInstances = options.maxInstances ?? DEFAULT_MAX_INSTANCES;

@@ -69,12 +69,20 @@ export function reportChildCrash(child: LunaticProcess): void {
 
 /**
  * This thread's Runtime and lunatic world. `eventLoopIdle`: RuntimeOptions.eventLoopIdle, for a
- * thread whose event loop serves the runtime alone (a function: it stays out of WorldConfig,
- * which is posted to the workers).
+ * thread whose event loop serves the runtime alone, taken when `keepCpuOnIdleLoop` says so (a
+ * function: it stays out of WorldConfig, which is posted to the workers).
  */
 export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => boolean): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
   const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
-  const runtime = new Runtime({ backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances, eventLoopIdle });
+  const runtime = new Runtime({
+    backend,
+    reductions,
+    maxProcesses,
+    hibernate,
+    hibernateAfterMs,
+    maxInstances,
+    eventLoopIdle: config.keepCpuOnIdleLoop ? eventLoopIdle : undefined,
+  });
   // a worker's stdio reaches the main thread's later: a process that wrote there stays (wasi/index.ts)
   const wasiOptions = {
     args: [basename(config.program), ...config.args],

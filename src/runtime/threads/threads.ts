@@ -235,7 +235,7 @@ export class ThreadPeers implements Threads {
    * since what the others send it lands in a ring, which this reads, not on the event loop.
    */
   quiet(): boolean {
-    return !this.closed && !this.shared.shuttingDown && !this.waiting();
+    return !this.shared.shuttingDown && !this.waiting(); // close() says so too
   }
 
   // ---- the Threads hooks of the world ----
