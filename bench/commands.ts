@@ -116,14 +116,14 @@ async function main(): Promise<void> {
       const result = timed.get(command)!;
       const failure = base.failure ?? result.failure;
       const same = !failure && base.outputs.size === 1 && result.outputs.size === 1 && [...base.outputs][0] === [...result.outputs][0];
-      const ratio = failure ? '–' : formatRatio(median(result.ms) / median(base.ms));
-      if (!failure) ratios.set(command.label, [...(ratios.get(command.label) ?? []), median(result.ms) / median(base.ms)]);
+      const ratio = failure ? undefined : median(result.ms) / median(base.ms);
+      if (ratio !== undefined) ratios.set(command.label, [...(ratios.get(command.label) ?? []), ratio]);
       rows.push([
         program.name,
         command.label,
         base.failure ? 'failed' : `${Math.round(median(base.ms))} ms`,
         result.failure ? 'failed' : `${Math.round(median(result.ms))} ms`,
-        ratio,
+        ratio === undefined ? '–' : formatRatio(ratio),
         failure ? failure : same ? 'same' : 'DIFFERS',
       ]);
     }

@@ -12,12 +12,12 @@ import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { WASI } from 'node:wasi';
-import wabtInit from 'wabt';
 import { instrument } from '../src/index.js';
 import { Pending, Runtime } from '../src/runtime/index.js';
 import { prepareEngine } from '../src/runtime/node/engine.js';
 import { onlyStdioOnEventLoop } from '../src/runtime/node/event-loop.js';
 import { CollectedOutput, wasiPreview1 } from '../src/runtime/wasi/index.js';
+import { loadWabt } from '../src/wabt.js';
 import { formatRatio, table } from './format.js';
 import { cli, workDir } from './paths.js';
 import { median } from './stats.js';
@@ -70,8 +70,13 @@ const WAITER_WAT = `(module
 
 /** A Runtime as `run` makes it, holding a process that waits until `release`. */
 async function besideAWaiter(): Promise<{ runtime: Runtime; release: () => Promise<void> }> {
-  const wabt = await wabtInit();
-  const { binary } = await instrument(wabt.parseWat('waiter.wat', WAITER_WAT).toBinary({}).buffer, { blockingImports: ['env.wait'] });
+  const parsed = (await loadWabt()).parseWat('waiter.wat', WAITER_WAT);
+  let binary: Uint8Array;
+  try {
+    ({ binary } = await instrument(parsed.toBinary({}).buffer, { blockingImports: ['env.wait'] }));
+  } finally {
+    parsed.destroy();
+  }
   const runtime = new Runtime({ backend: 'asyncify', eventLoopIdle: onlyStdioOnEventLoop });
   const pending = new Pending<number>();
   const waiter = runtime.spawn(binary, { blockingImports: ['env.wait'], hostModules: [() => ({ env: { wait: () => pending } })] });
