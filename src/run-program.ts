@@ -1,16 +1,18 @@
 // Runs a WASI command as the first lunatic process of a runtime on this machine's cores, with
 // this OS process's stdin, stdout and stderr: what `lunatic-instrument run` does, as a library
 // call (`runProgram`). A module without the `lunatic.instrument` section is instrumented in
-// memory first (on JSPI without Asyncify: only the reduction checks are needed there). On more
-// than one thread the others are worker_threads (src/runtime/node/thread-worker.ts, each building
-// its world as this thread does, src/runtime/node/world.ts), started when the first process is
-// placed on each and stopped, their output flushed, before the run's promise settles. A worker
-// that fails outside any process (a bug of the runtime) ends this OS process with
-// TRAP_EXIT_CODE: its processes are gone unannounced.
+// memory first (on JSPI without Asyncify: only the reduction checks are needed there) and kept
+// in a cache on disk for the next run (src/instrument-cache.ts). On more than one thread the
+// others are worker_threads (src/runtime/node/thread-worker.ts, each building its world as this
+// thread does, src/runtime/node/world.ts), started when the first process is placed on each and
+// stopped, their output flushed, before the run's promise settles. A worker that fails outside
+// any process (a bug of the runtime) ends this OS process with TRAP_EXIT_CODE: its processes are
+// gone unannounced.
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { codeBytes } from './binary.js';
 import { InputError, messageOf, UsageError } from './errors.js';
+import { defaultCacheDir, InstrumentCache } from './instrument-cache.js';
 import type { ExitStatus } from './runtime/index.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
@@ -72,6 +74,12 @@ export interface RunProgramOptions {
    * KEEP_CPU_ABOVE_CODE_BYTES of code.
    */
   keepCpuOnIdleLoop?: boolean;
+  /**
+   * Where a module instrumented in memory is kept for the next run of the same program
+   * (src/instrument-cache.ts). Default: defaultCacheDir() (LUNATIC_CACHE_DIR, else
+   * $XDG_CACHE_HOME/lunatic-instrument or ~/.cache/lunatic-instrument); false: no cache.
+   */
+  cacheDir?: string | false;
   /** Called with the main thread's world before the program starts (the CLI joins a cluster there). */
   beforeStart?: (world: Lunatic) => void | Promise<void>;
 }
@@ -100,8 +108,8 @@ export async function runProgram(program: string, options: RunProgramOptions = {
   const permissions = programPermissions(options);
   // JSPI processes cannot hibernate: asking for hibernation makes `auto` pick Asyncify
   const choice = options.backend ?? 'auto';
-  const { bytes, backend } = await prepare(program, options.hibernate && choice === 'auto' ? 'auto-asyncify' : choice);
-  const module = await compile(program, bytes);
+  const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir || undefined;
+  const { bytes, module, backend } = await prepare(program, options.hibernate && choice === 'auto' ? 'auto-asyncify' : choice, cacheDir);
   const config: WorldConfig = {
     program,
     args: options.args ?? [],
@@ -141,8 +149,17 @@ function sectionOf(program: string, bytes: Uint8Array): InstrumentInfo | undefin
   }
 }
 
-/** The module ready for the backend: instrumented in memory when it was not, with WASI's waiting calls as blocking. */
-async function prepare(program: string, choice: BackendChoice): Promise<{ bytes: Uint8Array; backend: BackendName }> {
+interface PreparedModule {
+  bytes: Uint8Array;
+  module: WebAssembly.Module;
+  backend: BackendName;
+}
+
+/**
+ * The module ready for the backend, compiled: instrumented in memory when it was not, with WASI's
+ * waiting calls as blocking, or taken from the cache in `cacheDir` where an earlier run left it.
+ */
+async function prepare(program: string, choice: BackendChoice, cacheDir: string | undefined): Promise<PreparedModule> {
   const bytes = await readModuleFile(program);
   const info = sectionOf(program, bytes);
   let backend: BackendName;
@@ -151,14 +168,29 @@ async function prepare(program: string, choice: BackendChoice): Promise<{ bytes:
   } catch (error) {
     throw new InputError(`${program}: ${messageOf(error)}`);
   }
-  if (info) return { bytes, backend };
+  if (info) return { bytes, module: await compile(program, bytes), backend };
+  const options = { asyncify: backend === 'asyncify', blockingImports: [...MAY_WAIT_IMPORTS] };
+  const cache = cacheDir === undefined ? undefined : new InstrumentCache({ dir: cacheDir });
+  const key = cache?.key(bytes, options);
+  const cached = key === undefined ? undefined : await fromCache(cache!, key);
+  if (cached) return { ...cached, backend };
   const { instrument } = await import('./instrument.js'); // only for a module not instrumented yet
-  const { binary } = await instrument(bytes, {
-    fileName: program,
-    asyncify: backend === 'asyncify',
-    blockingImports: [...MAY_WAIT_IMPORTS],
-  });
-  return { bytes: binary, backend };
+  const { binary } = await instrument(bytes, { fileName: program, ...options });
+  if (key !== undefined) await cache!.put(key, binary);
+  return { bytes: binary, module: await compile(program, binary), backend };
+}
+
+/** A cached entry, compiled; an entry that is not an instrumented module, or does not compile, is dropped. */
+async function fromCache(cache: InstrumentCache, key: string): Promise<Omit<PreparedModule, 'backend'> | undefined> {
+  const bytes = await cache.get(key);
+  if (!bytes) return undefined;
+  try {
+    if (readInstrumentSection(bytes)) return { bytes, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
+  } catch {
+    // damaged: instrumented afresh below
+  }
+  await cache.delete(key);
+  return undefined;
 }
 
 async function compile(program: string, bytes: Uint8Array): Promise<WebAssembly.Module> {

@@ -2,8 +2,9 @@
 // [--backend auto|asyncify|jspi] [-- args...]`: runs a WASI command as a lunatic process with the
 // real stdin, stdout and stderr, and exits with its exit code. A module without the
 // `lunatic.instrument` section is instrumented in memory first (on JSPI without Asyncify: only
-// the reduction checks are needed there). A crash prints the trap and the wasm functions on the
-// stack and exits with TRAP_EXIT_CODE, 134, as a process killed by SIGABRT would.
+// the reduction checks are needed there) and kept in a cache for the next run (--no-cache: not).
+// A crash prints the trap and the wasm functions on the stack and exits with TRAP_EXIT_CODE, 134,
+// as a process killed by SIGABRT would.
 // The program is the first process of the lunatic process API (src/runtime/lunatic): the
 // --allow-listen/--allow-connect/--no-spawn/--max-*/--mailbox flags are its permissions, which
 // the processes it spawns inherit or narrow; a spawned process's crash is reported, not fatal.
@@ -11,6 +12,7 @@
 // the library's runProgram (src/run-program.ts).
 import type { ArgumentsCamelCase, Argv, CommandModule } from 'yargs';
 import { UsageError } from '../../errors.js';
+import { DEFAULT_CACHE_MAX_BYTES } from '../../instrument-cache.js';
 import { KEEP_CPU_ABOVE_CODE_BYTES, programPermissions, type RunProgramOptions, runProgram, TRAP_EXIT_CODE } from '../../run-program.js';
 import { DEFAULT_HIBERNATE_AFTER_MS, DEFAULT_MAX_INSTANCES, DEFAULT_MAX_PROCESSES, type ExitStatus } from '../../runtime/index.js';
 import type { Permissions } from '../../runtime/lunatic/index.js';
@@ -41,6 +43,7 @@ interface RunArgs extends ClusterArgs {
   threads?: number;
   move: boolean;
   keepCpu?: boolean;
+  cache: boolean;
 }
 
 function parseEnv(specs: string[]): Record<string, string> {
@@ -128,6 +131,11 @@ function builder(yargs: Argv): Argv<RunArgs> {
         describe: `the only runnable process goes on past its batch while the event loop has nothing to do, unsuspended; default: with JSPI, and with Asyncify for programs of more than ${KEEP_CPU_ABOVE_CODE_BYTES / 1024} KiB of code (a smaller one is suspended every batch: its resume goes on in optimized code)`,
         type: 'boolean',
       })
+      .option('cache', {
+        describe: `keep a program instrumented in memory in a cache, so its next run starts at once (in LUNATIC_CACHE_DIR, else $XDG_CACHE_HOME/lunatic-instrument or ~/.cache/lunatic-instrument; least recently used entries past ${DEFAULT_CACHE_MAX_BYTES / 2 ** 30} GiB go); --no-cache: instrument afresh, keep nothing`,
+        type: 'boolean',
+        default: true,
+      })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
   );
 }
@@ -199,6 +207,7 @@ async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
     threads: threadCount(argv),
     moves: argv.move,
     ...(argv.keepCpu !== undefined ? { keepCpuOnIdleLoop: argv.keepCpu } : {}),
+    ...(argv.cache ? {} : { cacheDir: false as const }),
     reductions: argv.reductions,
     maxProcesses: argv.maxProcesses,
     hibernate: argv.hibernate,
