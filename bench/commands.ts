@@ -3,13 +3,15 @@
 // also as a whole command. Node 20 runs the default build (Asyncify), Node 24 the counters-only
 // build (`--no-asyncify`, what JSPI runs). Both sides pay Node's start; ours also the CLI's
 // (yargs, the runtime) and, at the end, V8's optimizing compiles still running (bench/RESULTS.md,
-// "what the first and second runs wait for"). Each command runs RUNS times, all four interleaved;
-// the medians and their ratio are printed as a Markdown table. The output of every run is compared
-// with the uninstrumented one's.
+// "what the first and second runs wait for"). `run` also gets the uninstrumented program, as a
+// user first gives it: instrumenting it in memory (`--no-cache`, every first run), and finding it
+// in the instrument cache (src/instrument-cache.ts, filled before the timed runs; every later
+// run). Each command runs RUNS times, all interleaved; the medians and their ratio are printed as
+// a Markdown table. The output of every run is compared with the uninstrumented one's.
 //   npm run bench:commands -- [--runs N] [--only quickjs,sqlite]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -88,6 +90,9 @@ async function main(): Promise<void> {
   mkdirSync(dir, { recursive: true });
   const runner = join(dir, 'node-wasi.mjs');
   writeFileSync(runner, NODE_WASI_RUNNER);
+  // the cache of this bench alone, emptied first: filled by each program's first `run`
+  process.env.LUNATIC_CACHE_DIR = join(dir, 'cache');
+  rmSync(process.env.LUNATIC_CACHE_DIR, { recursive: true, force: true });
 
   const rows: string[][] = [];
   const ratios = new Map<string, number[]>(); // per command, for the geomean
@@ -98,19 +103,34 @@ async function main(): Promise<void> {
       node,
       args: ['--no-warnings', runner, program.wasm, ...program.args],
     });
-    const ours = (node: string, label: string, wasm: string): Command => ({ label, node, args: [cli, 'run', wasm, '--', ...program.args] });
-    const pairs: [Command, Command][] = [
-      [
-        plain(process.execPath, 'node 20'),
-        ours(process.execPath, 'run, Node 20, Asyncify', instrumented(program.wasm, join(dir, `${program.name}.wasm`), [])),
-      ],
-    ];
+    const ours = (node: string, label: string, wasm: string, ...flags: string[]): Command => ({
+      label,
+      node,
+      args: [cli, 'run', wasm, ...flags, '--', ...program.args],
+    });
+    /** The instrumented program, then the uninstrumented one from the cache and instrumented in memory, against `baseline`. */
+    const backend = (node: string, nodeLabel: string, run: string, instrumentedWasm: string): [Command, Command][] => {
+      const baseline = plain(node, nodeLabel);
+      return [
+        [baseline, ours(node, run, instrumentedWasm)],
+        [baseline, ours(node, `${run}, uninstrumented input from the cache`, program.wasm)],
+        [baseline, ours(node, `${run}, uninstrumented input instrumented in memory (--no-cache)`, program.wasm, '--no-cache')],
+      ];
+    };
+    const pairs = backend(
+      process.execPath,
+      'node 20',
+      'run, Node 20, Asyncify',
+      instrumented(program.wasm, join(dir, `${program.name}.wasm`), []),
+    );
     if (node24) {
       const counters = instrumented(program.wasm, join(dir, `${program.name}.counters.wasm`), ['--no-asyncify']);
-      pairs.push([plain(node24, 'node 24'), ours(node24, 'run, Node 24, JSPI', counters)]);
+      pairs.push(...backend(node24, 'node 24', 'run, Node 24, JSPI', counters));
     }
+    console.log(`${program.name}: filling the cache`);
+    for (const [, command] of pairs.filter(([, command]) => command.label.endsWith('from the cache'))) await timeOnce(command);
     console.log(`${program.name}: running`);
-    const timed = await timeInterleaved(pairs.flat(), runs);
+    const timed = await timeInterleaved([...new Set(pairs.flat())], runs);
     for (const [baseline, command] of pairs) {
       const base = timed.get(baseline)!;
       const result = timed.get(command)!;
