@@ -2,7 +2,8 @@
 // iovecs and structs written by hand, results read back from memory and from the streams and the
 // in-memory file system. Covers stdio, args/env, clocks, the sandbox (escapes, no preopen,
 // stale fds, symbolic links out of a host directory), files and directories on both file
-// systems, poll_oneoff, and ENOSYS for everything else.
+// systems, reads in flight at once on a file system that answers later (each its own buffer, a
+// finished one reused), poll_oneoff, and ENOSYS for everything else.
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,7 @@ import {
   wasiPreview1,
 } from '../src/runtime/wasi/index.js';
 import { importsOf, type ProcessContext, ProcessExit } from '../src/runtime/types.js';
+import type { Directory, File, OpenOptions } from '../src/runtime/wasi/fs.js';
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -366,6 +368,69 @@ describe('wasi files on the in-memory file system', () => {
     const statPath = h.put(PATH, 'nothing');
     expect(h.call('path_filestat_get', 3, 1, PATH, statPath, BUFFER)).toBe(Errno.NOENT);
     expect(h.call('path_readlink', 3, PATH, h.put(PATH, '.'), BUFFER, 64, RESULT)).toBe(Errno.INVAL);
+  });
+});
+
+/**
+ * `dir` whose files answer reads only when the test says so: each read waits in `pending`, with
+ * the buffer the WASI layer handed it, until `finish()`.
+ */
+function withHeldReads(dir: MemoryDirectory) {
+  const pending: { into: Uint8Array; finish: () => void }[] = [];
+  const bound = <T extends object>(target: T, key: string | symbol) => {
+    const value = Reflect.get(target, key) as unknown;
+    return typeof value === 'function' ? value.bind(target) : value;
+  };
+  const heldFile = (file: File) =>
+    new Proxy(file, {
+      get: (target, key) =>
+        key === 'read'
+          ? (into: Uint8Array, position: bigint) =>
+              new Promise<number>((resolve) => pending.push({ into, finish: () => resolve(target.read(into, position) as number) }))
+          : bound(target, key),
+    });
+  const held = new Proxy(dir, {
+    get: (target, key) =>
+      key === 'open'
+        ? (path: string, options: OpenOptions) => {
+            const opened = target.open(path, options);
+            return opened.kind === 'file' ? heldFile(opened) : opened;
+          }
+        : bound(target, key),
+  });
+  return { dir: held as Directory, pending };
+}
+
+describe('wasi reads on a file system that answers later', () => {
+  it('reads in flight at once each fill their own buffer; a finished one is reused', async () => {
+    const files = withHeldReads(new MemoryDirectory({ 'a.txt': 'the first file', 'b.txt': 'and the second one' }));
+    const h = harness({ preopens: [{ guestPath: '.', dir: files.dir }] });
+    const a = h.open(3, 'a.txt', 0, RIGHTS_READ).fd;
+    const b = h.open(3, 'b.txt', 0, RIGHTS_READ).fd;
+    const iovec = (at: number, pointer: number, length: number) => {
+      const entry = new DataView(new ArrayBuffer(8));
+      entry.setUint32(0, pointer, true);
+      entry.setUint32(4, length, true);
+      h.put(at, new Uint8Array(entry.buffer));
+    };
+    iovec(IOVECS, DATA, 64);
+    iovec(IOVECS + 8, DATA + 64, 64);
+    const readA = h.call('fd_read', a, IOVECS, 1, RESULT) as Promise<number>;
+    const readB = h.call('fd_read', b, IOVECS + 8, 1, RESULT + 4) as Promise<number>;
+    expect(files.pending).toHaveLength(2);
+    const [first, second] = files.pending;
+    expect(first!.into.buffer).not.toBe(second!.into.buffer);
+    second!.finish(); // b lands before a
+    first!.finish();
+    expect(await Promise.all([readA, readB])).toEqual([Errno.SUCCESS, Errno.SUCCESS]);
+    expect(h.text(DATA, h.u32(RESULT))).toBe('the first file');
+    expect(h.text(DATA + 64, h.u32(RESULT + 4))).toBe('and the second one');
+
+    const again = h.call('fd_pread', b, IOVECS, 1, 4n, RESULT) as Promise<number>;
+    expect([first!.into.buffer, second!.into.buffer]).toContain(files.pending[2]!.into.buffer);
+    files.pending[2]!.finish();
+    expect(await again).toBe(Errno.SUCCESS);
+    expect(h.text(DATA, h.u32(RESULT))).toBe('the second one');
   });
 });
 
