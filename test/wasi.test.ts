@@ -2,8 +2,10 @@
 // iovecs and structs written by hand, results read back from memory and from the streams and the
 // in-memory file system. Covers stdio, args/env, clocks, the sandbox (escapes, no preopen,
 // stale fds, symbolic links out of a host directory), files and directories on both file
-// systems, reads in flight at once on a file system that answers later (each its own buffer, a
-// finished one reused), poll_oneoff, and ENOSYS for everything else.
+// systems (on Node's, small reads and writes of a regular file answer at once), reads in flight
+// at once on a file system that answers later (each its own buffer, a finished one reused),
+// poll_oneoff, and ENOSYS for everything else.
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -581,6 +583,32 @@ describe("wasi on Node's file system", () => {
     const text = h.call('path_readlink', 3, PATH, h.put(PATH, 'sub/to-inside'), BUFFER, 64, RESULT);
     expect(await text).toBe(Errno.SUCCESS);
     expect(h.text(BUFFER, h.u32(RESULT))).toBe('../inside.txt');
+  });
+
+  it('small reads and writes of a regular file answer at once; large ones, and a FIFO, wait', async () => {
+    const h = await sandboxed();
+    const file = await h.openAsync(3, 'sub/small.txt', O_CREAT);
+    expect(file.errno).toBe(Errno.SUCCESS);
+    expect(h.write(file.fd, 'at ', 'once')).toBe(Errno.SUCCESS); // a number, not a Promise: no suspension
+    expect(readFileSync(join(root, 'sub', 'small.txt'), 'utf8')).toBe('at once');
+    expect(h.call('fd_pread', file.fd, IOVECS, h.iovecs([4]), 3n, RESULT)).toBe(Errno.SUCCESS);
+    expect(h.text(DATA, h.u32(RESULT))).toBe('once');
+    h.memory.grow(2);
+    const large = h.call('fd_write', file.fd, IOVECS, h.iovecs([100_000]), RESULT);
+    expect(large).toBeInstanceOf(Promise);
+    expect(await large).toBe(Errno.SUCCESS);
+    expect(h.u32(RESULT)).toBe(100_000);
+
+    execFileSync('mkfifo', [join(root, 'sub', 'fifo')]);
+    const fifo = await h.openAsync(3, 'sub/fifo', 0, RIGHTS_READ | RIGHTS_WRITE); // read and write: opens at once
+    expect(fifo.errno).toBe(Errno.SUCCESS);
+    const written = h.write(fifo.fd, 'x');
+    expect(written).toBeInstanceOf(Promise);
+    expect(await written).toBe(Errno.SUCCESS);
+    const read = h.call('fd_read', fifo.fd, IOVECS, h.iovecs([1]), RESULT);
+    expect(read).toBeInstanceOf(Promise);
+    expect(await read).toBe(Errno.SUCCESS);
+    expect(h.text(DATA, h.u32(RESULT))).toBe('x');
   });
 
   it('file calls return Promises and reach the host files', async () => {

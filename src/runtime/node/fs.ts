@@ -1,16 +1,17 @@
-// The WASI Directory/File interfaces over a host directory, with fs/promises. A NodeDirectory
+// The WASI Directory/File interfaces over a host directory, with fs/promises (and plain system
+// calls for small reads and writes of regular files: SYNC_IO_MAX_BYTES). A NodeDirectory
 // is a sandbox: every path is resolved with realpath and must stay inside its root, so a
 // symbolic link leading out (absolute, or through '..') is ENOTCAPABLE, never host access.
 // The last component is then opened with O_NOFOLLOW, so it cannot be swapped for a link after
 // the check. (A host process that swaps a directory higher up for a link between the check and
 // the use can still race it: Node has no openat2(RESOLVE_BENEATH). The program itself cannot
 // make links: path_symlink is not provided.)
-import { constants } from 'node:fs';
+import { constants, fstatSync, readSync, writeSync } from 'node:fs';
 import { type FileHandle, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { Errno, type ErrnoCode, WasiError } from '../wasi/errno.js';
-import type { DirEntry, Directory, EntryKind, File, OpenOptions, Stat } from '../wasi/fs.js';
+import type { DirEntry, Directory, EntryKind, File, MaybePromise, OpenOptions, Stat } from '../wasi/fs.js';
 
 const ERRNO_OF: Record<string, ErrnoCode> = {
   ENOENT: Errno.NOENT,
@@ -33,16 +34,41 @@ const ERRNO_OF: Record<string, ErrnoCode> = {
   EFBIG: Errno.FBIG,
   EAGAIN: Errno.AGAIN,
   ENOTSUP: Errno.NOTSUP,
+  ESPIPE: Errno.SPIPE,
 };
 
-/** Runs a host file operation; a Node error becomes the matching WasiError (EIO if unknown). */
+/**
+ * Reads and writes of a regular file up to this size are plain system calls on this thread: the
+ * page cache answers them in microseconds, where a round trip through libuv's thread pool costs
+ * tens of them and, on Asyncify, a suspension of the process. nextpnr-ice40 writes its 190 KB
+ * bitstream in some 4,700 writes. Larger ones, and every operation on what is not a regular file
+ * (a FIFO or a device can block for ever), go through the thread pool, as the rest of this file
+ * does: a slow network file system can still hold this thread for a small read's time.
+ */
+const SYNC_IO_MAX_BYTES = 64 * 1024;
+
+/** A Node error as the matching WasiError (EIO if unknown). */
+function wasiErrorOf(error: unknown): unknown {
+  if (error instanceof WasiError) return error;
+  const code = (error as NodeJS.ErrnoException).code ?? '';
+  return new WasiError(ERRNO_OF[code] ?? Errno.IO, error instanceof Error ? error.message : String(error));
+}
+
+/** Runs a host file operation; a Node error becomes the matching WasiError. */
 async function host<T>(operation: () => Promise<T>): Promise<T> {
   try {
     return await operation();
   } catch (error) {
-    if (error instanceof WasiError) throw error;
-    const code = (error as NodeJS.ErrnoException).code ?? '';
-    throw new WasiError(ERRNO_OF[code] ?? Errno.IO, error instanceof Error ? error.message : String(error));
+    throw wasiErrorOf(error);
+  }
+}
+
+/** host() for a synchronous operation. */
+function hostNow<T>(operation: () => T): T {
+  try {
+    return operation();
+  } catch (error) {
+    throw wasiErrorOf(error);
   }
 }
 
@@ -89,20 +115,43 @@ const notCapable = (what: string) => new WasiError(Errno.NOTCAPABLE, `${what} le
 
 class NodeFile implements File {
   readonly kind = 'file';
-  constructor(private readonly handle: FileHandle) {}
+  /**
+   * `regular`: a regular file, whose small reads and writes are synchronous (SYNC_IO_MAX_BYTES).
+   * Anything else (a FIFO, a device) has no positions: it is read and written where it stands.
+   */
+  constructor(
+    private readonly handle: FileHandle,
+    private readonly regular: boolean,
+  ) {}
 
-  read(into: Uint8Array, position: bigint): Promise<number> {
-    return host(async () => (await this.handle.read(into, 0, into.length, Number(position))).bytesRead);
+  private synchronous(bytes: number): boolean {
+    return this.regular && bytes <= SYNC_IO_MAX_BYTES;
   }
 
-  write(data: Uint8Array, position: bigint): Promise<number> {
-    return host(async () => (await this.handle.write(data, 0, data.length, Number(position))).bytesWritten);
+  /** Where the system call reads or writes: `position` in a regular file, the stream's own place otherwise. */
+  private at(position: bigint): number | null {
+    return this.regular ? Number(position) : null;
   }
 
-  append(data: Uint8Array): Promise<bigint> {
+  read(into: Uint8Array, position: bigint): MaybePromise<number> {
+    if (this.synchronous(into.length)) return hostNow(() => readSync(this.handle.fd, into, 0, into.length, Number(position)));
+    return host(async () => (await this.handle.read(into, 0, into.length, this.at(position))).bytesRead);
+  }
+
+  write(data: Uint8Array, position: bigint): MaybePromise<number> {
+    if (this.synchronous(data.length)) return hostNow(() => writeSync(this.handle.fd, data, 0, data.length, Number(position)));
+    return host(async () => (await this.handle.write(data, 0, data.length, this.at(position))).bytesWritten);
+  }
+
+  append(data: Uint8Array): MaybePromise<bigint> {
+    if (this.synchronous(data.length))
+      return hostNow(() => {
+        const { size } = fstatSync(this.handle.fd, { bigint: true });
+        return size + BigInt(writeSync(this.handle.fd, data, 0, data.length, Number(size)));
+      });
     return host(async () => {
       const { size } = await this.handle.stat({ bigint: true });
-      const { bytesWritten } = await this.handle.write(data, 0, data.length, Number(size));
+      const { bytesWritten } = await this.handle.write(data, 0, data.length, this.at(size));
       return size + BigInt(bytesWritten);
     });
   }
@@ -141,7 +190,7 @@ class NodeDirectory implements Directory {
         await handle.close();
         throw error;
       });
-      if (!info.isDirectory()) return new NodeFile(handle);
+      if (!info.isDirectory()) return new NodeFile(handle, info.isFile());
       await handle.close();
       return new NodeDirectory(target);
     });
