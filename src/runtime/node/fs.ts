@@ -48,7 +48,7 @@ const ERRNO_OF: Record<string, ErrnoCode> = {
 const SYNC_IO_MAX_BYTES = 64 * 1024;
 
 /** A Node error as the matching WasiError (EIO if unknown). */
-function wasiErrorOf(error: unknown): unknown {
+function wasiErrorOf(error: unknown): WasiError {
   if (error instanceof WasiError) return error;
   const code = (error as NodeJS.ErrnoException).code ?? '';
   return new WasiError(ERRNO_OF[code] ?? Errno.IO, error instanceof Error ? error.message : String(error));
