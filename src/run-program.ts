@@ -172,7 +172,7 @@ async function prepare(program: string, choice: BackendChoice, cacheDir: string 
   const options = { asyncify: backend === 'asyncify', blockingImports: [...MAY_WAIT_IMPORTS] };
   const cache = cacheDir === undefined ? undefined : new InstrumentCache({ dir: cacheDir });
   const key = cache?.key(bytes, options);
-  const cached = key === undefined ? undefined : await fromCache(cache!, key);
+  const cached = key === undefined ? undefined : await fromCache(program, cache!, key);
   if (cached) return { ...cached, backend };
   const { instrument } = await import('./instrument.js'); // only for a module not instrumented yet
   const { binary } = await instrument(bytes, { fileName: program, ...options });
@@ -181,11 +181,11 @@ async function prepare(program: string, choice: BackendChoice, cacheDir: string 
 }
 
 /** A cached entry, compiled; an entry that is not an instrumented module, or does not compile, is dropped. */
-async function fromCache(cache: InstrumentCache, key: string): Promise<Omit<PreparedModule, 'backend'> | undefined> {
+async function fromCache(program: string, cache: InstrumentCache, key: string): Promise<Omit<PreparedModule, 'backend'> | undefined> {
   const bytes = await cache.get(key);
   if (!bytes) return undefined;
   try {
-    if (readInstrumentSection(bytes)) return { bytes, module: await WebAssembly.compile(bytes as Uint8Array<ArrayBuffer>) };
+    if (readInstrumentSection(bytes)) return { bytes, module: await compile(program, bytes) };
   } catch {
     // damaged: instrumented afresh below
   }

@@ -16,6 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeU32 } from '../src/binary.js';
 import { instrument } from '../src/index.js';
 import { KEEP_CPU_ABOVE_CODE_BYTES, keepsCpuOnIdleLoop } from '../src/run-program.js';
 import { Pending, Runtime } from '../src/runtime/index.js';
@@ -187,12 +188,7 @@ describe('the scheduler (Asyncify, in-process)', () => {
 describe('keepsCpuOnIdleLoop: what runProgram does by default', () => {
   /** A module header and a code section of `size` bytes (only its size is read). */
   function withCode(size: number): Uint8Array {
-    const leb: number[] = [];
-    for (let value = size; ; value >>>= 7) {
-      leb.push(value > 0x7f ? (value & 0x7f) | 0x80 : value);
-      if (value <= 0x7f) break;
-    }
-    return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 10, ...leb, ...new Uint8Array(size)]);
+    return Uint8Array.from([0, 0x61, 0x73, 0x6d, 1, 0, 0, 0, 10, ...encodeU32(size), ...new Uint8Array(size)]);
   }
 
   it('keeps the CPU on JSPI whatever the size, on Asyncify past KEEP_CPU_ABOVE_CODE_BYTES of code', () => {

@@ -3,7 +3,6 @@
 // written, and, through the CLI, that a second run reads the entry (an entry swapped for another
 // program's runs that program), that a damaged entry is replaced, and that --no-cache and an empty
 // LUNATIC_CACHE_DIR keep nothing.
-import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { instrument } from '../src/index.js';
 import { defaultCacheDir, InstrumentCache, instrumenterFingerprint } from '../src/instrument-cache.js';
 import { readInstrumentSection } from '../src/section.js';
 import { MAY_WAIT_IMPORTS } from '../src/runtime/wasi/index.js';
+import { run } from './helpers/command.js';
 import { projectRoot } from './helpers/tools.js';
 import { fixturesDir } from './helpers/wasi-run.js';
 
@@ -81,21 +81,10 @@ describe('InstrumentCache', () => {
   });
 });
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** The CLI with `environment` over this process's (a variable set to undefined is removed). */
-function cli(args: string[], environment: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolve) => {
-    const env = Object.fromEntries(Object.entries({ ...process.env, ...environment }).filter(([, value]) => value !== undefined));
-    const child = execFile(process.execPath, [BIN, ...args], { env }, (error, stdout, stderr) => {
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr });
-    });
-    child.stdin!.end();
-  });
+function cli(args: string[], environment: NodeJS.ProcessEnv) {
+  const env = Object.fromEntries(Object.entries({ ...process.env, ...environment }).filter(([, value]) => value !== undefined));
+  return run(process.execPath, [BIN, ...args], { cwd: dir, env });
 }
 
 describe('run with the cache', () => {
