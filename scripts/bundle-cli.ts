@@ -10,9 +10,21 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { projectRoot } from '../src/project-root.js';
+import type { Plugin } from 'esbuild';
 import { bundleEsm, reportBundle } from './esbuild-bundle.js';
 
 const cliEntry = join(projectRoot, 'src', 'cli', 'main.ts');
+const lazyStringWidthModule = join(projectRoot, 'scripts', 'lazy-string-width.ts');
+
+/** Every import of `string-width` gets lazy-string-width.ts instead, which loads the package when it needs it. */
+const lazyStringWidth: Plugin = {
+  name: 'lazy-string-width',
+  setup(build) {
+    build.onResolve({ filter: /^string-width$/ }, ({ importer }) =>
+      importer === lazyStringWidthModule ? undefined : { path: lazyStringWidthModule },
+    );
+  },
+};
 export const cliBundle = join(projectRoot, 'dist', 'src', 'cli.bundle.js');
 
 /** Writes the bundle (and its .map) and returns its size in bytes. */
@@ -22,6 +34,7 @@ export function bundleCli(outFile = cliBundle): Promise<number> {
     target: 'node20',
     // loaded when needed, from node_modules: binaryen alone would slow every start
     external: ['binaryen', 'wabt', '@nats-io/*'],
+    plugins: [lazyStringWidth],
   });
 }
 

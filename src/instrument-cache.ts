@@ -11,7 +11,6 @@
 // Past `maxBytes` in all, the least recently used entries go (a hit refreshes an entry's time).
 // The cache is a convenience: a directory that cannot be made, read or written leaves the run
 // instrumenting in memory as without it.
-import { createHash, randomBytes } from 'node:crypto';
 import { type Dirent, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
@@ -19,6 +18,9 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installedBinaryen } from './binaryen-split.js';
 import { VERSION } from './version.js';
+
+/** node:crypto, loaded on first use: loading it is 3-8 ms of every start, and only a plain module's `run` needs it. */
+const crypto = () => process.getBuiltinModule('node:crypto');
 
 /** The cache's size limit when none is given: room for a few dozen large programs. */
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
@@ -71,7 +73,7 @@ let fingerprint: string | undefined;
  */
 export function instrumenterFingerprint(): string {
   if (fingerprint) return fingerprint;
-  const hash = createHash('sha256');
+  const hash = crypto().createHash('sha256');
   const binaryen = installedBinaryen();
   hash.update(`lunatic-instrument ${VERSION}\0binaryen ${binaryen.version} ${binaryen.bytes}\0`);
   const here = dirname(fileURLToPath(import.meta.url));
@@ -101,7 +103,8 @@ export class InstrumentCache {
 
   /** The name of the entry for `input` instrumented with `options` (plain data, serialised as JSON) by this instrumenter. */
   key(input: Uint8Array, options: unknown): string {
-    return createHash('sha256')
+    return crypto()
+      .createHash('sha256')
       .update(instrumenterFingerprint())
       .update(`\0${JSON.stringify(options)}\0`)
       .update(input)
@@ -132,7 +135,7 @@ export class InstrumentCache {
 
   /** Stores an entry, then trims the cache to its size limit. Returns whether the entry was written. */
   async put(key: string, bytes: Uint8Array): Promise<boolean> {
-    const temporary = join(this.dir, `${key}.${randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`);
+    const temporary = join(this.dir, `${key}.${crypto().randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`);
     try {
       await mkdir(this.dir, { recursive: true });
       await writeFile(temporary, bytes);

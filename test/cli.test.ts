@@ -1,6 +1,7 @@
 // The CLI end to end, as a user runs it: a child process of bin/lunatic-instrument.js (built by
 // `npm test`), checking output files, exit codes and that errors are one line with no stack.
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeU32 } from '../src/binary.js';
 import { isQuickJob } from '../src/cli/engine-tuning.js';
 import { instrument, readInstrumentSection } from '../src/index.js';
+import stringWidthPackage from 'string-width';
+import stringWidth from '../scripts/lazy-string-width.js';
 import { projectRoot } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -171,6 +174,53 @@ describe('lunatic-instrument CLI', () => {
       /--hand-back-above must be a whole number/,
     );
     await expect(stat(join(dir, 'u.wasm'))).rejects.toThrow();
+  });
+});
+
+/** A WASI command that writes "hi\n" to stdout. */
+const HI_WAT = `(module
+  (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 16) "hi\\n")
+  (func (export "_start") (i32.store (i32.const 0) (i32.const 16)) (i32.store (i32.const 4) (i32.const 3))
+    (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))`;
+
+/** Loaded before the CLI (`node -r`): at exit it writes what the start loaded to the file in LUNATIC_TEST_LOADED. */
+const LOADED_PROBE = `const Segmenter = Intl.Segmenter; let segmenters = 0;
+Intl.Segmenter = class extends Segmenter { constructor(...args) { super(...args); segmenters++; } };
+process.on('exit', () => require('node:fs').writeFileSync(process.env.LUNATIC_TEST_LOADED, JSON.stringify({ segmenters, modules: process.moduleLoadList })));`;
+
+describe("the command line's start", () => {
+  it('measures text as string-width does, without loading it for printable ASCII', () => {
+    for (const text of ['', 'plain --help text, 110 columns', '日本語', '\u001b[31mred\u001b[0m', 'tab\there', '👍🏽 ok', 'é'])
+      expect(stringWidth(text), JSON.stringify(text)).toBe(stringWidthPackage(text));
+  });
+
+  it('runs an instrumented program without what it does not use: string-width, node:crypto, node:net', async () => {
+    await writeFile(join(dir, 'hi.wat'), HI_WAT);
+    await writeFile(join(dir, 'loaded-probe.cjs'), LOADED_PROBE);
+    expect((await cli(['hi.wat', '-o', 'hi.wasm'], dir)).code).toBe(0);
+    const loaded = join(dir, 'loaded.json');
+    // output to files: a pipe or a terminal as process.stdout would load node:net for itself
+    const [out, err] = [join(dir, 'hi.out'), join(dir, 'hi.err')];
+    const code = await new Promise<number | null>((resolve) => {
+      const stdio = ['ignore', openSync(out, 'w'), openSync(err, 'w')] as const;
+      const env = { ...process.env, LUNATIC_TEST_LOADED: loaded };
+      const child = spawn(process.execPath, ['-r', './loaded-probe.cjs', BIN, 'run', 'hi.wasm'], { cwd: dir, env, stdio: [...stdio] });
+      child.on('close', (status) => {
+        closeSync(stdio[1]);
+        closeSync(stdio[2]);
+        resolve(status);
+      });
+    });
+    expect({ code, stdout: await readFile(out, 'utf8'), stderr: await readFile(err, 'utf8') }).toEqual({
+      code: 0,
+      stdout: 'hi\n',
+      stderr: '',
+    });
+    const { segmenters, modules } = JSON.parse(await readFile(loaded, 'utf8')) as { segmenters: number; modules: string[] };
+    expect(segmenters, 'Intl.Segmenter constructions (string-width loads with one)').toBe(0);
+    expect(modules.filter((name) => /^NativeModule (crypto|net)$/.test(name))).toEqual([]);
   });
 });
 

@@ -3,9 +3,12 @@
 // paused when a process reads slower than the peer writes; writes wait for 'drain'. Node error
 // codes become lunatic error codes. Listeners can share an address (SO_REUSEPORT) on Linux from
 // Node 22.12 / 23.1, whose `listen` takes `reusePort`; older Nodes ignore the option.
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Errno, type ErrnoCode, LunaticError } from '../lunatic/errno.js';
 import type { Connection, Listener, ListenOptions, Network } from '../lunatic/network.js';
+
+/** node:net, loaded by the first listen or connect: loading it is 2-7 ms of every start, and most programs never open a socket. */
+const net = () => process.getBuiltinModule('node:net');
 
 /** Pause the socket once this many bytes wait unread. */
 const HIGH_WATER = 256 * 1024;
@@ -153,7 +156,7 @@ export class NodeNetwork implements Network {
   readonly sharesListeners = reusePortSupported();
 
   listen(host: string, port: number, options: ListenOptions = {}): Promise<Listener> {
-    const server = createServer({ noDelay: true });
+    const server = net().createServer({ noDelay: true });
     const reusePort = options.shared === true && this.sharesListeners;
     return new Promise((resolve, reject) => {
       server.on('error', (error) => reject(lunaticError(error))); // after listening: nothing to report to
@@ -166,7 +169,7 @@ export class NodeNetwork implements Network {
 
   connect(host: string, port: number, signal: AbortSignal): Promise<Connection> {
     return new Promise((resolve, reject) => {
-      const socket = createConnection({ host, port, noDelay: true });
+      const socket = net().createConnection({ host, port, noDelay: true });
       const onAbort = () => {
         socket.destroy();
         reject(new LunaticError(Errno.TIMEDOUT, 'connect stopped'));
