@@ -6,7 +6,8 @@
 // "what the first and second runs wait for"). `run` also gets the uninstrumented program, as a
 // user first gives it: instrumenting it in memory (`--no-cache`, every first run), and finding it
 // in the instrument cache (src/instrument-cache.ts, filled before the timed runs; every later
-// run). Each command runs RUNS times, all interleaved; the medians and their ratio are printed as
+// run). `run --no-tier-up` (V8's baseline code only) is timed against both node:wasi as it comes
+// and node:wasi under `node --liftoff-only`. Each command runs RUNS times, all interleaved; the medians and their ratio are printed as
 // a Markdown table. The output of every run is compared with the uninstrumented one's.
 //   npm run bench:commands -- [--runs N] [--only quickjs,sqlite]
 import { execFileSync } from 'node:child_process';
@@ -98,10 +99,10 @@ async function main(): Promise<void> {
   const ratios = new Map<string, number[]>(); // per command, for the geomean
   for (const program of programs.filter((p) => !only || only.includes(p.name))) {
     console.log(`${program.name}: instrumenting`);
-    const plain = (node: string, label: string): Command => ({
+    const plain = (node: string, label: string, ...nodeFlags: string[]): Command => ({
       label,
       node,
-      args: ['--no-warnings', runner, program.wasm, ...program.args],
+      args: ['--no-warnings', ...nodeFlags, runner, program.wasm, ...program.args],
     });
     const ours = (node: string, label: string, wasm: string, ...flags: string[]): Command => ({
       label,
@@ -115,6 +116,12 @@ async function main(): Promise<void> {
         [baseline, ours(node, run, instrumentedWasm)],
         [baseline, ours(node, `${run}, uninstrumented input from the cache`, program.wasm)],
         [baseline, ours(node, `${run}, uninstrumented input instrumented in memory (--no-cache)`, program.wasm, '--no-cache')],
+        [baseline, ours(node, `${run}, --no-tier-up`, instrumentedWasm, '--no-tier-up')],
+        // the same V8 tiering on both sides: what the runtime and the instrumentation cost there
+        [
+          plain(node, `${nodeLabel} --liftoff-only`, '--liftoff-only'),
+          ours(node, `${run}, --no-tier-up, against node:wasi under --liftoff-only`, instrumentedWasm, '--no-tier-up'),
+        ],
       ];
     };
     const pairs = backend(

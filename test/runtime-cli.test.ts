@@ -109,6 +109,45 @@ describe('run on this Node (Asyncify)', () => {
   });
 });
 
+/** A command that calls a small function 20 million times: V8 compiles both again, optimized, as it runs. */
+const HOT_WAT = `(module
+  (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+  (memory (export "memory") 1)
+  (func $mix (param $x i32) (result i32) (i32.add (i32.mul (local.get $x) (i32.const 1103515245)) (i32.const 12345)))
+  (func (export "_start") (local $i i32) (local $x i32)
+    (loop $l
+      (local.set $x (call $mix (local.get $x)))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $l (i32.lt_u (local.get $i) (i32.const 20000000))))
+    (call $exit (i32.and (local.get $x) (i32.const 0)))))`;
+
+/** Wasm functions V8 compiled optimized (TurboFan) while `run` ran the hot command with `flags`. */
+async function optimizedCompiles(node: string, backend: string, flags: string[]): Promise<number> {
+  const [source, program] = [join(dir, 'hot.wat'), join(dir, `hot.${backend}.wasm`)];
+  writeFileSync(source, HOT_WAT);
+  expect((await cli(process.execPath, [source, '-o', program, ...(backend === 'asyncify' ? [] : ['--no-asyncify'])])).code).toBe(0);
+  const run = await new Promise<Run>((resolve) => {
+    execFile(node, ['--trace-wasm-compilation-times', BIN, 'run', program, '--backend', backend, ...flags], (error, stdout, stderr) =>
+      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+  expect(run.code, run.stderr).toBe(0);
+  return run.stdout.split('\n').filter((line) => line.includes('using TurboFan')).length;
+}
+
+describe('run --no-tier-up', () => {
+  const node24 = requireNode24();
+  it('keeps V8 from compiling the program again, optimized (Asyncify, this Node)', async () => {
+    expect(await optimizedCompiles(process.execPath, 'asyncify', [])).toBeGreaterThan(0);
+    expect(await optimizedCompiles(process.execPath, 'asyncify', ['--no-tier-up'])).toBe(0);
+  });
+
+  it.skipIf(!node24)('keeps V8 from compiling the program again, optimized (JSPI, Node 24)', async () => {
+    expect(await optimizedCompiles(node24!, 'jspi', [])).toBeGreaterThan(0);
+    expect(await optimizedCompiles(node24!, 'jspi', ['--no-tier-up'])).toBe(0);
+  });
+});
+
 describe('run on Node 24 (JSPI)', () => {
   const node24 = requireNode24();
 

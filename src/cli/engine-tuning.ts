@@ -1,11 +1,12 @@
-// V8 tuning for one instrument command. binaryen.js is some 10 MB of wasm; by default V8 compiles
+// V8 tuning for one command. binaryen.js is some 10 MB of wasm; by default V8 compiles
 // it quickly (Liftoff) and then again, optimized (TurboFan), on background threads. Measured on
 // 2 cores, that second compilation does not pay off up to the largest bench inputs (0.93 MB of
 // code, SQLite: 26-27 s with Liftoff only against 31-33 s; QuickJS and Eigen+JSON as fast or
 // faster), and it costs 60-70 MiB of peak memory (bench/RESULTS.md). Past a few MB of code binaryen
-// runs for many minutes, where optimized code should win: those inputs keep the default. Only the
-// instrument command may do this: the flag is process-wide, and `run` executes the user's program
-// in the same process. The same command also keeps V8's heap small (memoryTuning).
+// runs for many minutes, where optimized code should win: those inputs keep the default. The
+// instrument command does this on its own; `run` only when asked (`--no-tier-up`), the flag being
+// process-wide and the user's program running in the same process. The instrument command also
+// keeps V8's heap small (memoryTuning).
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 import { codeBytes } from '../binary.js';
 import { type ProgressListener, WRITING_PHASE } from '../../passes/ir/progress.js';
@@ -20,9 +21,30 @@ export function isQuickJob(module: Uint8Array): boolean {
   return size !== undefined && size < QUICK_START_CODE_BYTES;
 }
 
-/** Call before binaryen is loaded: its compilation follows the flags in force at that moment. */
+/**
+ * Call before binaryen is loaded: its compilation follows the flags in force at that moment.
+ * `--liftoff-only` alone, set while running, holds on Node 20 but not on Node 24 (see
+ * BASELINE_CODE_ONLY), where binaryen so keeps its optimized code: with the whole set, QuickJS
+ * took 10% longer to instrument there (7.4-7.6 s against 6.7-6.8 s) for 19% less peak memory.
+ */
 export function tuneEngineFor(module: Uint8Array): void {
   if (isQuickJob(module)) setFlagsFromString('--liftoff-only');
+}
+
+/**
+ * V8's flags for wasm in its baseline code only. `--liftoff-only` alone is enough at start-up, where
+ * V8 derives the other two from it; set while running (setFlagsFromString), it is not on Node 24,
+ * which went on compiling optimized code.
+ */
+const BASELINE_CODE_ONLY = '--liftoff-only --no-wasm-tier-up --no-wasm-dynamic-tiering';
+
+/**
+ * Keeps every wasm module compiled from now on in V8's baseline code (Liftoff): `run --no-tier-up`.
+ * A one-second command's optimized compiles cost more than they save, and Node waits at exit for
+ * those still running; a long computation runs 1.5-2x slower without them (bench/RESULTS.md).
+ */
+export function keepBaselineCode(): void {
+  setFlagsFromString(BASELINE_CODE_ONLY);
 }
 
 /**

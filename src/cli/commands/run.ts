@@ -21,6 +21,7 @@ import { parseDir, reportChildCrash, reportCrash } from '../../runtime/node/worl
 import type { BackendChoice } from '../../runtime/suspend.js';
 import { MAX_THREADS } from '../../runtime/threads/shared.js';
 import { checkClusterArgs, type ClusterArgs, clusterOptions, joinClusterFromArgs } from '../cluster.js';
+import { keepBaselineCode } from '../engine-tuning.js';
 
 interface RunArgs extends ClusterArgs {
   program: string;
@@ -44,6 +45,7 @@ interface RunArgs extends ClusterArgs {
   move: boolean;
   keepCpu?: boolean;
   cache: boolean;
+  tierUp: boolean;
 }
 
 function parseEnv(specs: string[]): Record<string, string> {
@@ -136,6 +138,12 @@ function builder(yargs: Argv): Argv<RunArgs> {
         type: 'boolean',
         default: true,
       })
+      .option('tier-up', {
+        describe:
+          "compile the program's hot functions again, optimized, as V8 does by default; --no-tier-up keeps V8's baseline code: a short command finishes sooner, a long computation runs slower (bench/RESULTS.md)",
+        type: 'boolean',
+        default: true,
+      })
       .check((argv) => checkArgs(argv as unknown as RunArgs)) as unknown as Argv<RunArgs>
   );
 }
@@ -197,6 +205,7 @@ function threadCount(argv: RunArgs): number | undefined {
 }
 
 async function handler(argv: ArgumentsCamelCase<RunArgs>): Promise<void> {
+  if (!argv.tierUp) keepBaselineCode(); // before the program is compiled
   let cluster: Awaited<ReturnType<typeof joinClusterFromArgs>>;
   const status = await runProgram(argv.program, {
     args: programArgs(argv),
