@@ -7,8 +7,9 @@
 // user first gives it: instrumenting it in memory (`--no-cache`, every first run), and finding it
 // in the instrument cache (src/instrument-cache.ts, filled before the timed runs; every later
 // run). `run --no-tier-up` (V8's baseline code only) is timed against both node:wasi as it comes
-// and node:wasi under `node --liftoff-only`. Each command runs RUNS times, all interleaved; the medians and their ratio are printed as
-// a Markdown table. The output of every run is compared with the uninstrumented one's.
+// and node:wasi under `node --liftoff-only`. Each command runs RUNS times, all interleaved; the
+// medians and their ratio are printed as a Markdown table. The output of every run is compared
+// with the uninstrumented one's.
 //   npm run bench:commands -- [--runs N] [--only quickjs,sqlite]
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
