@@ -2,7 +2,7 @@
 // `npm test`), checking output files, exit codes and that errors are one line with no stack.
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,7 +11,7 @@ import { isQuickJob } from '../src/cli/engine-tuning.js';
 import { instrument, readInstrumentSection } from '../src/index.js';
 import stringWidthPackage from 'string-width';
 import stringWidth from '../scripts/lazy-string-width.js';
-import { projectRoot } from './helpers/tools.js';
+import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
 const SPIN_WAT = `(module (memory (export "memory") 1)
@@ -191,6 +191,7 @@ Intl.Segmenter = class extends Segmenter { constructor(...args) { super(...args)
 process.on('exit', () => require('node:fs').writeFileSync(process.env.LUNATIC_TEST_LOADED, JSON.stringify({ segmenters, modules: process.moduleLoadList })));`;
 
 describe("the command line's start", () => {
+  const node24 = requireNode24();
   it('measures text as string-width does, without loading it for printable ASCII', () => {
     for (const text of ['', 'plain --help text, 110 columns', '日本語', '\u001b[31mred\u001b[0m', 'tab\there', '👍🏽 ok', 'é'])
       expect(stringWidth(text), JSON.stringify(text)).toBe(stringWidthPackage(text));
@@ -221,6 +222,20 @@ describe("the command line's start", () => {
     const { segmenters, modules } = JSON.parse(await readFile(loaded, 'utf8')) as { segmenters: number; modules: string[] };
     expect(segmenters, 'Intl.Segmenter constructions (string-width loads with one)').toBe(0);
     expect(modules.filter((name) => /^NativeModule (crypto|net)$/.test(name))).toEqual([]);
+  });
+
+  it.skipIf(!node24)("keeps the CLI's compiled code in Node's compile cache (Node 24)", async () => {
+    // Node's default place, under the temporary directory: NODE_COMPILE_CACHE would turn it on by itself
+    const temporary = join(dir, 'tmp');
+    const { NODE_COMPILE_CACHE: _, NODE_DISABLE_COMPILE_CACHE: __, ...rest } = process.env;
+    const env = { ...rest, TMPDIR: temporary };
+    await mkdir(temporary);
+    const version = await new Promise<Run>((resolve) =>
+      execFile(node24!, [BIN, '--version'], { cwd: dir, env }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
+    );
+    expect(version.code, version.stderr).toBe(0);
+    const entries = await readdir(join(temporary, 'node-compile-cache'), { recursive: true, withFileTypes: true });
+    expect(entries.filter((entry) => entry.isFile()).length, 'cached modules').toBeGreaterThan(0);
   });
 });
 
