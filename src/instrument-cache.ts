@@ -12,19 +12,20 @@
 // The cache is a convenience: a directory that cannot be made, read or written leaves the run
 // instrumenting in memory as without it.
 import { type Dirent, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, utimes } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { installedBinaryen } from './binaryen-split.js';
 import { VERSION } from './version.js';
+import { writeFileWhole } from './wasm-io.js';
 
-/** node:crypto, loaded on first use: loading it is 3-8 ms of every start, and only a plain module's `run` needs it. */
-const crypto = () => process.getBuiltinModule('node:crypto');
+/** node:crypto's hashes, loaded on first use: loading it is 3-8 ms of every start, and only a plain module's `run` needs it. */
+const sha256 = () => process.getBuiltinModule('node:crypto').createHash('sha256');
 
 /** The cache's size limit when none is given: room for a few dozen large programs. */
 export const DEFAULT_CACHE_MAX_BYTES = 1024 * 1024 * 1024;
-/** An entry's file name ends so; temporary files, being written, end in `.tmp`. */
+/** An entry's file name ends so; temporary files, being written, end in `.tmp` (wasm-io.ts writeFileWhole). */
 const ENTRY_SUFFIX = '.wasm';
 const TEMPORARY_SUFFIX = '.tmp';
 /** A temporary file older than this was left by a run that died while writing it. */
@@ -73,7 +74,7 @@ let fingerprint: string | undefined;
  */
 export function instrumenterFingerprint(): string {
   if (fingerprint) return fingerprint;
-  const hash = crypto().createHash('sha256');
+  const hash = sha256();
   const binaryen = installedBinaryen();
   hash.update(`lunatic-instrument ${VERSION}\0binaryen ${binaryen.version} ${binaryen.bytes}\0`);
   const here = dirname(fileURLToPath(import.meta.url));
@@ -103,8 +104,7 @@ export class InstrumentCache {
 
   /** The name of the entry for `input` instrumented with `options` (plain data, serialised as JSON) by this instrumenter. */
   key(input: Uint8Array, options: unknown): string {
-    return crypto()
-      .createHash('sha256')
+    return sha256()
       .update(instrumenterFingerprint())
       .update(`\0${JSON.stringify(options)}\0`)
       .update(input)
@@ -135,13 +135,10 @@ export class InstrumentCache {
 
   /** Stores an entry, then trims the cache to its size limit. Returns whether the entry was written. */
   async put(key: string, bytes: Uint8Array): Promise<boolean> {
-    const temporary = join(this.dir, `${key}.${crypto().randomBytes(6).toString('hex')}${TEMPORARY_SUFFIX}`);
     try {
       await mkdir(this.dir, { recursive: true });
-      await writeFile(temporary, bytes);
-      await rename(temporary, this.path(key));
+      await writeFileWhole(this.path(key), bytes);
     } catch {
-      await rm(temporary, { force: true }).catch(() => undefined);
       return false;
     }
     await this.trim(key).catch(() => undefined);
