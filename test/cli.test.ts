@@ -11,6 +11,7 @@ import { isQuickJob } from '../src/cli/engine-tuning.js';
 import { instrument, readInstrumentSection } from '../src/index.js';
 import stringWidthPackage from 'string-width';
 import stringWidth from '../scripts/lazy-string-width.js';
+import { run as command } from './helpers/command.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 
 const BIN = join(projectRoot, 'bin/lunatic-instrument.js');
@@ -230,9 +231,7 @@ describe("the command line's start", () => {
     const { NODE_COMPILE_CACHE: _, NODE_DISABLE_COMPILE_CACHE: __, ...rest } = process.env;
     const env = { ...rest, TMPDIR: temporary };
     await mkdir(temporary);
-    const version = await new Promise<Run>((resolve) =>
-      execFile(node24!, [BIN, '--version'], { cwd: dir, env }, (error, stdout, stderr) => resolve({ code: error ? 1 : 0, stdout, stderr })),
-    );
+    const version = await command(node24!, [BIN, '--version'], { cwd: dir, env });
     expect(version.code, version.stderr).toBe(0);
     const entries = await readdir(join(temporary, 'node-compile-cache'), { recursive: true, withFileTypes: true });
     expect(entries.filter((entry) => entry.isFile()).length, 'cached modules').toBeGreaterThan(0);

@@ -10,6 +10,7 @@ import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { MAY_WAIT_IMPORTS } from '../src/runtime/wasi/index.js';
+import { run as command } from './helpers/command.js';
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { cFixtures, fixturesDir, runWasi, TRAP_EXIT_CODE } from './helpers/wasi-run.js';
 
@@ -126,11 +127,7 @@ async function optimizedCompiles(node: string, backend: string, flags: string[])
   const [source, program] = [join(dir, 'hot.wat'), join(dir, `hot.${backend}.wasm`)];
   writeFileSync(source, HOT_WAT);
   expect((await cli(process.execPath, [source, '-o', program, ...(backend === 'asyncify' ? [] : ['--no-asyncify'])])).code).toBe(0);
-  const run = await new Promise<Run>((resolve) => {
-    execFile(node, ['--trace-wasm-compilation-times', BIN, 'run', program, '--backend', backend, ...flags], (error, stdout, stderr) =>
-      resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
-    );
-  });
+  const run = await command(node, ['--trace-wasm-compilation-times', BIN, 'run', program, '--backend', backend, ...flags], { cwd: dir });
   expect(run.code, run.stderr).toBe(0);
   return run.stdout.split('\n').filter((line) => line.includes('using TurboFan')).length;
 }
