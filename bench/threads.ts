@@ -2,7 +2,8 @@
 // Node 20 (Asyncify) and Node 24 (JSPI): the scenarios of bench/lunatic/threads.c (64 CPU-bound
 // processes: time until all ended, beside the same work as two OS processes at once, what two
 // cores give at best; the same of uneven length, with processes moving between the
-// threads and with --no-move; a token ring whose hops alternate between the threads: the
+// threads and with --no-move; 40,000 processes that end at once, each spawned and monitored by
+// one parent (the cost of spawning onto another thread against running there); a token ring whose hops alternate between the threads: the
 // median hop; one process sending 16-byte messages to one on the other thread: messages per
 // second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
 // round trips per second; by default each thread accepts its own connections where Node can
@@ -48,6 +49,12 @@ const SCENARIOS: ReadonlyArray<{ name: string; args: string[]; flags?: string[];
     name: 'the same, --no-move (placement alone): time (ms)',
     args: ['uneven', '64', '4000000'],
     flags: ['--no-move'],
+    figure: 'elapsed_ms',
+    higherIsBetter: false,
+  },
+  {
+    name: '40,000 short processes (spawned, monitored, ended at once): time (ms)',
+    args: ['cpu', '40000', '1'],
     figure: 'elapsed_ms',
     higherIsBetter: false,
   },

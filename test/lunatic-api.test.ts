@@ -227,6 +227,14 @@ EXPORT("placement") void placement(void) {
   }
 }
 
+/* Eight children that end at once, each monitored: on two threads, some are placed on the other one. */
+EXPORT("quick") void quick(void) {}
+EXPORT("spawn_eight") void spawn_eight(void) {
+  for (int i = 0; i < 8; i++) lunatic_monitor(lunatic_spawn_named("quick", 0, 0, 0));
+  lunatic_down_t down;
+  for (int i = 0; i < 8; i++) report(lunatic_receive(&down, sizeof down, LUNATIC_TAG_DOWN, 5000, NULL));
+}
+
 /* Accepts one connection on the listener it is given (tag 2), after an accept that times out, and
    gives the connection back to its parent (tag 4): across threads, to the listener's own thread. */
 EXPORT("serve_given") void serve_given(int32_t parent) {
@@ -349,21 +357,30 @@ const reports = new Map<number, number[]>();
 const spawned: LunaticProcess[] = [];
 let instrumented: Uint8Array;
 let stopThreads: (() => void) | undefined;
+/** By world: how many processes it spawned, and how many times it made a set of host modules. */
+let spawnedOn: number[] = [];
+let hostModuleSets: number[] = [];
 
 const testModule: HostModule = (ctx) => {
   reports.set(ctx.pid, []);
   return { test: { report: (value: number) => void reports.get(ctx.pid)!.push(value) } };
 };
 
-/** The world of one thread, as every test here runs it. */
-function makeWorld(network: Network): { runtime: Runtime; lunatic: Lunatic } {
+/** The world of thread `index`, as every test here runs it. */
+function makeWorld(network: Network, index: number): { runtime: Runtime; lunatic: Lunatic } {
   const runtime = new Runtime({ backend: 'asyncify', reductions: SLICE });
   const lunatic = new Lunatic({
     core: runtime,
     network,
-    hostModules: () => [testModule],
+    hostModules: () => {
+      hostModuleSets[index] = (hostModuleSets[index] ?? 0) + 1;
+      return [testModule];
+    },
     reductions: SLICE,
-    onSpawn: (process) => spawned.push(process),
+    onSpawn: (process) => {
+      spawnedOn[index] = (spawnedOn[index] ?? 0) + 1;
+      spawned.push(process);
+    },
   });
   return { runtime, lunatic };
 }
@@ -375,7 +392,9 @@ function makeWorld(network: Network): { runtime: Runtime; lunatic: Lunatic } {
 async function useThreads(threads: number, shared = false): Promise<void> {
   stopThreads?.();
   const network = shared ? new SharingNetwork() : new NodeNetwork();
-  const made = Array.from({ length: threads }, () => makeWorld(network));
+  const made = Array.from({ length: threads }, (_, index) => makeWorld(network, index));
+  spawnedOn = [];
+  hostModuleSets = [];
   worlds = made.map(({ lunatic }) => lunatic);
   program = await worlds[0]!.load(instrumented);
   stopThreads = threads > 1 ? joinAsThreads(made, program) : undefined;
@@ -408,7 +427,7 @@ describe.skipIf(!clang)('three threads: records that overtake a spawn', () => {
   it('are kept until the process starts, not dropped or answered as if it had ended', async () => {
     stopThreads?.();
     stopThreads = undefined;
-    const made = Array.from({ length: 3 }, () => makeWorld(new NodeNetwork()));
+    const made = Array.from({ length: 3 }, (_, index) => makeWorld(new NodeNetwork(), index));
     const [x, a, b] = made.map(({ lunatic }) => lunatic) as [Lunatic, Lunatic, Lunatic];
     const early = await x.load(instrumented);
     const peers = joinThreads(made, early);
@@ -537,6 +556,21 @@ describe.skipIf(!clang).each([
     } finally {
       for (const pid of pids) worlds[threadOf(pid)]?.processes.get(pid)?.core.kill();
     }
+  });
+
+  it('makes host modules once per set of permissions on each thread, for children spawned across threads too', async () => {
+    const spawnedBefore = [...spawnedOn];
+    const setsBefore = [...hostModuleSets];
+    const { status, reports, children } = await run('spawn_eight', ALL);
+    expect(status).toEqual({ code: 0 });
+    expect(reports).toEqual(Array(8).fill(12)); // each DOWN's 12 bytes
+    expect(children.map((child) => child.status)).toEqual(Array(8).fill({ code: 0 }));
+    const spawnedHere = (thread: number) => (spawnedOn[thread] ?? 0) - (spawnedBefore[thread] ?? 0);
+    const setsMade = (thread: number) => (hostModuleSets[thread] ?? 0) - (setsBefore[thread] ?? 0);
+    // the root's thread knows ALL from the tests before; the other thread makes its set at most once
+    if (threads === 2) expect(spawnedHere(1)).toBeGreaterThanOrEqual(2);
+    expect(setsMade(0)).toBe(0);
+    if (threads === 2) expect(setsMade(1)).toBeLessThanOrEqual(1);
   });
 
   it('a listener given to a child (on another thread when there are two) accepts there, with timeouts; the connection goes back', async () => {

@@ -12,7 +12,8 @@
 // Record payloads (little-endian; byte 0 is the Kind, outbox.ts):
 //   MESSAGE  i32 to @4, i32 from @8, i64 tag @12, the bytes @20
 //   CONTROL  u8 op @1, i32 a @4, b @8, c @12, d @16 (Op below)
-//   SPAWN, GIVE, NAME, REPLY: JSON text @4
+//   SPAWN    spawn-record.ts
+//   GIVE, NAME, REPLY: JSON text @4
 //   SOCKET   u8 op @1, i32 id @4, i32 pid @8, the bytes @12 (socket-proxy.ts)
 //   MOVE     a process moving here (migration.ts)
 //   FORWARD  3 bytes unused, then a whole record for a process that moved on from the sender
@@ -42,6 +43,7 @@ import { decodeMove, encodeMove, moveTarget } from './migration.js';
 import { Inbox, Kind, Outbox, type Slot } from './outbox.js';
 import { type SharedMemory, SharedState } from './shared.js';
 import { SocketExports } from './socket-proxy.js';
+import { type SpawnRequest, SpawnRecords } from './spawn-record.js';
 
 const Op = {
   LINK: 1,
@@ -64,16 +66,6 @@ const THREAD_OPS: ReadonlySet<number> = new Set([Op.START, Op.FLUSH, Op.FLUSHED,
 const NAMES_THREAD = 0;
 /** The thread that starts the others (run.ts gives it `ensureStarted`). */
 const MAIN_THREAD = 0;
-
-interface SpawnRequest {
-  pid: number;
-  parent: number;
-  link: boolean;
-  entry?: string;
-  tableIndex?: number;
-  arg: string;
-  permissions: Permissions;
-}
 
 interface GivenConfig {
   handle: number;
@@ -151,6 +143,7 @@ export class ThreadPeers implements Threads {
   private readonly readers: Array<((offset: number, length: number) => void) | undefined>;
   private readonly inboxes: Inbox[];
   private readonly text = new TextEncoder();
+  private readonly spawns = new SpawnRecords();
   private retryQueued = false;
   private publishQueued = false;
   private republishQueued = false;
@@ -333,8 +326,10 @@ export class ThreadPeers implements Threads {
     const pid = this.shared.allocatePid(thread, options.permissions.mailboxCapacity);
     if (pid < 0) throw new LunaticError(Errno.NOMEM, 'this node started all the processes its pids allow: no pid is left');
     this.shared.arriving(thread, 1);
-    const { link, entry, tableIndex, arg, permissions } = options;
-    this.json(thread, Kind.SPAWN, { pid, parent: parent.pid, link, entry, tableIndex, arg: String(arg ?? 0n), permissions });
+    const { link, entry, tableIndex, arg = 0n, permissions } = options;
+    const outbox = this.sink(thread);
+    this.spawns.write({ pid, parent: parent.pid, link, entry, tableIndex, arg, permissions }, (length) => outbox.begin(length));
+    outbox.end();
     return pid;
   }
 
@@ -606,7 +601,7 @@ export class ThreadPeers implements Threads {
         return;
       }
       case Kind.SPAWN:
-        this.spawnHere(parse<SpawnRequest>(bytes, offset, length), from);
+        this.spawnHere(this.spawns.decode(bytes, view, offset, length), from);
         return;
       case Kind.GIVE: {
         const given = parse<GivenConfig>(bytes, offset, length);
@@ -809,7 +804,7 @@ export class ThreadPeers implements Threads {
     else this.cameFrom.set(pid, new Set([from]));
     this.arrivedAt.set(pid, performance.now());
     try {
-      this.world.immigrate(this.options.program, emigrant);
+      this.world.immigrate(this.options.program, { ...emigrant, permissions: this.spawns.internObject(emigrant.permissions) });
     } catch {
       // no room on this thread: it ends here, as a crash, and its links and monitors hear of it
       this.shared.ended(pid, this.index, Reason.CRASHED);
@@ -898,7 +893,7 @@ export class ThreadPeers implements Threads {
     const { pid, parent, link, entry, tableIndex, permissions } = request;
     this.shared.arriving(this.index, -1);
     try {
-      const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: BigInt(request.arg), pid });
+      const child = this.world.start(this.options.program, { permissions, entry, tableIndex, arg: request.arg, pid });
       child.mobile = true;
       if (link) child.links.add(parent);
       this.world.options.onSpawn?.(child);
