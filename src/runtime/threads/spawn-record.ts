@@ -4,7 +4,7 @@
 // children spawned across threads with the same rights share their host modules and pooled
 // instances (Lunatic.hostModulesFor caches by object), as children spawned on their parent's
 // thread do. A child that came as JSON had a Permissions object of its own, and its thread built
-// it a WASI module anew (a tenth of a short process's cost there).
+// it a WASI module anew: 40,000 short processes spawned onto two threads took 13-17% longer.
 //
 //   u8 kind @0, u8 flags @1 (LINK, ENTRY, TABLE_INDEX), i32 pid @4, i32 parent @8,
 //   i32 table index @12, i64 arg @16, u32 entry bytes @24, the entry's UTF-8 @28, then the
