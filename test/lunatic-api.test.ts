@@ -227,10 +227,11 @@ EXPORT("placement") void placement(void) {
   }
 }
 
-/* Eight children that end at once, each monitored: on two threads, some are placed on the other one. */
+/* Eight children, each monitored, that end at once (0) or after a nap (1). */
 EXPORT("quick") void quick(void) {}
-EXPORT("spawn_eight") void spawn_eight(void) {
-  for (int i = 0; i < 8; i++) lunatic_monitor(lunatic_spawn_named("quick", 0, 0, 0));
+EXPORT("nap") void nap(void) { lunatic_sleep_ms(1); }
+EXPORT("spawn_eight") void spawn_eight(int32_t napping) {
+  for (int i = 0; i < 8; i++) lunatic_monitor(lunatic_spawn_named(napping ? "nap" : "quick", 0, 0, 0));
   lunatic_down_t down;
   for (int i = 0; i < 8; i++) report(lunatic_receive(&down, sizeof down, LUNATIC_TAG_DOWN, 5000, NULL));
 }
@@ -561,7 +562,8 @@ describe.skipIf(!clang).each([
   it('makes host modules once per set of permissions on each thread, for children spawned across threads too', async () => {
     const spawnedBefore = [...spawnedOn];
     const setsBefore = [...hostModuleSets];
-    const { status, reports, children } = await run('spawn_eight', ALL);
+    // children that nap are spread over the threads (the next test's end at once, and stay)
+    const { status, reports, children } = await run('spawn_eight', ALL, 1n);
     expect(status).toEqual({ code: 0 });
     expect(reports).toEqual(Array(8).fill(12)); // each DOWN's 12 bytes
     expect(children.map((child) => child.status)).toEqual(Array(8).fill({ code: 0 }));
@@ -571,6 +573,18 @@ describe.skipIf(!clang).each([
     if (threads === 2) expect(spawnedHere(1)).toBeGreaterThanOrEqual(2);
     expect(setsMade(0)).toBe(0);
     if (threads === 2) expect(setsMade(1)).toBeLessThanOrEqual(1);
+  });
+
+  it('keeps the children of an entry whose processes end at once on their parent’s thread, once it has seen some end', async () => {
+    const spawnedThere = async () => {
+      const before = spawnedOn[1] ?? 0;
+      const { status, children } = await run('spawn_eight', ALL, 0n);
+      expect(status).toEqual({ code: 0 });
+      expect(children.map((child) => child.status)).toEqual(Array(8).fill({ code: 0 }));
+      return (spawnedOn[1] ?? 0) - before;
+    };
+    await spawnedThere(); // spread, or kept if the thread has seen such ends: either way it has now
+    expect(await spawnedThere()).toBe(0);
   });
 
   it('a listener given to a child (on another thread when there are two) accepts there, with timeouts; the connection goes back', async () => {

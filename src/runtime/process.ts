@@ -103,6 +103,11 @@ export class Process implements Runnable, Tenant, WaitingLink {
   budgetsSpent = 0;
   /** How many times it hibernated. */
   hibernations = 0;
+  /**
+   * The reductions it used, when it ended in its first turn having never waited or spent a
+   * budget (a short-lived process: Lunatic keeps such children on their parent's thread).
+   */
+  oneTurnReductions: number | undefined;
   /** @internal Its place among the waiting processes (hibernation.ts). */
   waitingSince = 0;
   /** @internal */
@@ -549,6 +554,9 @@ export class Process implements Runnable, Tenant, WaitingLink {
     this.hibernated = undefined;
     const vessel = this.vessel;
     this.vessel = undefined; // lets the memory go even while someone holds the Process
+    const counter = vessel?.counter;
+    if (counter && this.waitToken === 0 && this.budgetsSpent === 0 && this.yields === 0)
+      this.oneTurnReductions = this.config.reductions - (counter.value as number);
     if (vessel) {
       // a host Promise it waited on may still run and call into the instance: never reuse it
       if (this.unsettledPromise) vessel.discard();

@@ -25,6 +25,8 @@ export interface CoreProcess {
   onEnd(listener: (status: ExitStatus) => void): void;
   /** Reduction budgets (the runtime's time slice each) spent so far: calls of `lunatic.yield`. */
   readonly budgetsSpent: number;
+  /** The reductions it used, when it ended in its first turn having never waited (else undefined). */
+  readonly oneTurnReductions?: number;
   /** It is out of any instance, as a snapshot (its memory cannot be reached). */
   readonly isHibernating: boolean;
   kill(): void;

@@ -19,6 +19,7 @@ import { Pids } from './pids.js';
 import { notificationOf, Reason, reasonOf, type ReasonCode, TAG_DOWN, TAG_LINK_DOWN } from './notifications.js';
 import type { Permissions } from './permissions.js';
 import { Registry } from './registry.js';
+import { type EntryKey, ShortEntries } from './short-entries.js';
 import { type Elsewhere, LOCAL_PID_LIMIT, NODE_SHIFT, nodeIndexOf, type RemoteNodes, type Threads } from './remote.js';
 
 const PAGE_BYTES = 65536;
@@ -161,6 +162,8 @@ export class Lunatic {
   private pidBase = 0;
   /** The host modules made for each set of permissions (children mostly share their parent's). */
   private readonly hostModulesOf = new WeakMap<Permissions, HostModule[]>();
+  /** Entries whose processes end at once: their children stay on their parent's thread. */
+  private readonly shortEntries = new ShortEntries();
   /** The `lunatic` host module: its functions are made once per instance and serve every process of this world. */
   private readonly hostModule: ReusableHostModule<LunaticProcess> = {
     kind: { imports: (ctx, tenant) => lunaticImports(this, tenant, ctx) },
@@ -293,7 +296,7 @@ export class Lunatic {
   }
 
   private canEmigrate(process: LunaticProcess | undefined): boolean {
-    if (!process?.mobile || process.endReason) return false;
+    if (!process?.mobile || process.endReason || this.shortEntries.isShort(entryKey(process.entryCall))) return false;
     for (const [, resource] of this.handles.heldBy(process.pid)) if (resource.kind !== 'config') return false;
     return true;
   }
@@ -348,7 +351,8 @@ export class Lunatic {
    * threads, where there is room; returns its pid.
    */
   spawnChild(parent: LunaticProcess, options: StartOptions & { link: boolean; monitor?: boolean }): number {
-    const thread = this.threads?.placeChild();
+    const entry = options.tableIndex ?? options.entry ?? '_start';
+    const thread = this.threads?.placeChild(this.shortEntries.isShort(entry));
     if (thread === undefined) return this.spawn(parent, options).pid;
     checkSpawnable(parent.program, options);
     const pid = this.threads!.spawnOn(thread, parent, options);
@@ -444,6 +448,7 @@ export class Lunatic {
   private ended(process: LunaticProcess, status: ExitStatus): void {
     if (process.departed) return; // its end was seen where it went
     this.live.delete(process.pid);
+    if (this.threads) this.shortEntries.ended(entryKey(process.entryCall), process.core.oneTurnReductions);
     this.forgetLimits(process);
     this.handles.closeAll(process.pid);
     this.remote?.ended(process, status);
@@ -471,6 +476,11 @@ export class Lunatic {
     if (linked.trapLinks) linked.mailbox.notify(notificationOf(TAG_LINK_DOWN, pid, reason, code));
     else linked.core.kill();
   }
+}
+
+/** What a process started with, as spawnChild sees it: the export's name, or the table index. */
+function entryKey(call: { entry: string; args: unknown[] }): EntryKey {
+  return call.entry === TABLE_ENTRY_EXPORT ? (call.args[0] as number) : call.entry;
 }
 
 /** The export a process starts with and its arguments: an entry's, or the table trampoline's. */

@@ -76,8 +76,11 @@ export interface Threads extends Elsewhere {
   allocatePid(mailboxCapacity: number): number;
   /** The bound of the mailbox of `pid` (of this thread), which senders on every thread share. */
   mailboxBound(pid: number): MailboxBound;
-  /** The thread a new child should go to, or undefined for this one (which must then have room). */
-  placeChild(): number | undefined;
+  /**
+   * The thread a new child should go to, or undefined for this one (which must then have room);
+   * `stayHere`: it is one this thread runs sooner than it could send it away (short-entries.ts).
+   */
+  placeChild(stayHere?: boolean): number | undefined;
   /** Starts a child of `parent` on `thread`; returns its pid at once. */
   spawnOn(thread: number, parent: LunaticProcess, options: ThreadSpawn): number;
   /** A process of this thread ended: tell its monitors and links on other threads. */

@@ -255,11 +255,15 @@ export class ThreadPeers implements Threads {
    * one with the fewest live processes, then this one. So a child goes where it will run soonest,
    * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
    */
-  placeChild(): number | undefined {
+  placeChild(stayHere = false): number | undefined {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const { shared } = this;
     if (shared.live >= limit)
       throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
+    if (stayHere) {
+      this.publishRunnableSoon();
+      return undefined;
+    }
     let best = this.index;
     let bestBusy = this.runnable() + shared.arrivingAt(this.index);
     let bestLive = shared.load(best);
