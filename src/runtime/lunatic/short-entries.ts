@@ -8,7 +8,10 @@
 // An entry counts as short once the last SHORT_STREAK of its processes that ended on this thread
 // each ended in their first turn, never having waited, within SHORT_REDUCTIONS; any other end
 // clears it, so an entry whose processes do work again is spread over the threads at once. The
-// first processes of an entry are placed as any (there is nothing to go by yet).
+// first processes of an entry are placed as any (there is nothing to go by yet). The price: such a
+// child waits behind whatever its thread has to run, even when another thread is idle, as any
+// process queued there does (a spinner there has a slice of at most a few milliseconds, and on
+// Asyncify moves to the idle thread).
 
 /** The most reductions (about instructions: docs/ABI.md) a short process uses: some microseconds of work. */
 export const SHORT_REDUCTIONS = 10_000;
