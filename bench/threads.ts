@@ -3,9 +3,9 @@
 // processes: time until all ended, beside the same work as two OS processes at once, what two
 // cores give at best; the same of uneven length, with processes moving between the
 // threads and with --no-move; 40,000 processes that end at once, each spawned and monitored by
-// one parent (the cost of spawning onto another thread against running there); a token ring whose hops alternate between the threads: the
-// median hop; one process sending 16-byte messages to one on the other thread: messages per
-// second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
+// one parent (the cost of spawning onto another thread against running there); a token ring
+// whose hops alternate between the threads: the median hop; one process sending 16-byte
+// messages to one on the other thread: messages per second) and the echo server of examples/echo-server at 1,000 connections (bench/echo.ts:
 // round trips per second; by default each thread accepts its own connections where Node can
 // share the address, and with --no-move one listener proxies them), beside a plain Node echo
 // server on one and on two processes (a cluster): what a second core can give a server on this

@@ -254,6 +254,7 @@ export class ThreadPeers implements Threads {
    * thread's own run queue as it is now, the others' as they last published it); on a tie the
    * one with the fewest live processes, then this one. So a child goes where it will run soonest,
    * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
+   * `stayHere` (a child that would end at once, short-entries.ts): this one, if there is room.
    */
   placeChild(stayHere = false): number | undefined {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
