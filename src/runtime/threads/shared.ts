@@ -151,11 +151,7 @@ export class SharedState {
 
   /** The bound of the mailbox of `pid` (a process of this thread), kept here for every thread's senders. */
   mailboxBound(pid: number): MailboxBound {
-    return {
-      reserve: (bytes) => this.reserveRoom(pid, bytes),
-      force: (bytes) => this.forceRoom(pid, bytes),
-      release: (bytes) => this.releaseRoom(pid, bytes),
-    };
+    return new SharedMailboxBound(this, pid);
   }
 
   /** The thread `pid` lives on, or -1 when it is not alive (never was, or ended). */
@@ -256,5 +252,25 @@ export class SharedState {
     const index = this.cell(DOORBELL, thread);
     if (Atomics.load(this.control, index) === 1 && Atomics.compareExchange(this.control, index, 1, 0) === 1)
       Atomics.notify(this.control, index);
+  }
+}
+
+/** The bound of one pid's mailbox in shared memory: one small object per process, no closures. */
+class SharedMailboxBound implements MailboxBound {
+  constructor(
+    private readonly state: SharedState,
+    private readonly pid: number,
+  ) {}
+
+  reserve(bytes: number): boolean {
+    return this.state.reserveRoom(this.pid, bytes);
+  }
+
+  force(bytes: number): void {
+    this.state.forceRoom(this.pid, bytes);
+  }
+
+  release(bytes: number): void {
+    this.state.releaseRoom(this.pid, bytes);
   }
 }

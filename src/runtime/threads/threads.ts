@@ -396,14 +396,16 @@ export class ThreadPeers implements Threads {
     this.shared.ended(process.pid, this.index, reason);
     this.arrivedAt.delete(process.pid);
     this.endedAway(process.pid, status);
-    const elsewhere = (pid: number, notify: (thread: number) => void) => {
-      const thread = this.shared.threadOf(pid);
-      if (thread >= 0 && !this.isHere(pid)) notify(thread);
-    };
-    for (const to of process.monitoredBy) elsewhere(to, (thread) => this.control(thread, Op.DOWN, to, process.pid, reason, code));
-    for (const to of process.links) elsewhere(to, (thread) => this.control(thread, Op.LINK_EXIT, to, process.pid, reason, code));
-    for (const watched of process.monitoring) elsewhere(watched, (thread) => this.control(thread, Op.DEMONITOR, watched, process.pid));
+    for (const to of process.monitoredBy) this.controlElsewhere(to, Op.DOWN, to, process.pid, reason, code);
+    for (const to of process.links) this.controlElsewhere(to, Op.LINK_EXIT, to, process.pid, reason, code);
+    for (const watched of process.monitoring) this.controlElsewhere(watched, Op.DEMONITOR, watched, process.pid, 0, 0);
     if (this.named.delete(process.pid)) this.json(NAMES_THREAD, Kind.NAME, { op: 'forget', id: 0, pid: process.pid, name: '' });
+  }
+
+  /** The control record `op` to the thread of `pid`, when it lives on another thread. */
+  private controlElsewhere(pid: number, op: OpCode, a: number, b: number, c: number, d: number): void {
+    const thread = this.shared.threadOf(pid);
+    if (thread >= 0 && !this.isHere(pid)) this.control(thread, op, a, b, c, d);
   }
 
   give(from: LunaticProcess, handle: number, to: number): void {
