@@ -1,8 +1,8 @@
 // Deciding a module's wasm features deliberately. binaryen reads a module as MVP unless it has
 // a target_features section, and enabling every feature makes it emit encodings engines reject
 // (Node 20: "unknown import kind 0x7e"). So: features we refuse are found in the binary itself
-// (src/binary.ts refusedFeature, checked before binaryen loads); a module that declares its features (clang, rustc and wasm-ld always do) is
-// taken at its word; otherwise we find the smallest supported set it validates with.
+// (src/binary.ts refusedFeature, checked before binaryen loads); a module that declares its features (clang, rustc and wasm-ld do
+// when any beyond the MVP is on) is taken at its word; otherwise we find the smallest supported set it validates with.
 import type { Binaryen, Module } from '../passes/ir/binaryen.js';
 import { InputError } from './errors.js';
 
@@ -70,6 +70,9 @@ export function detectFeatures(binaryen: Binaryen, module: Module, declared: rea
   if (declared.length && validationError(module, featureFlags(binaryen, supportedDeclared)) === undefined) {
     return { flags: featureFlags(binaryen, supportedDeclared), names: supportedDeclared };
   }
+  // Most such modules are MVP (Debian's clang 14 writes no target_features then): one validation,
+  // not one per feature (QuickJS: 28 ms instead of 287)
+  if (validationError(module, 0) === undefined) return { flags: 0, names: [] };
   const enabled = SUPPORTED.map(([name]) => name);
   const error = validationError(module, featureFlags(binaryen, enabled));
   if (error !== undefined) throw new InputError(`is not a valid WebAssembly module: ${error}`);

@@ -634,6 +634,12 @@ describe('module handling', () => {
     expect(exports.f(250)).toBe(((250 + 7) << 24) >> 24);
   });
 
+  it('takes a module without a target_features section that validates as the MVP as just that', async () => {
+    const { binary, report } = await instrument(await wat(SPIN));
+    expect(report.features).toEqual([]);
+    expect(WebAssembly.validate(binary as Uint8Array<ArrayBuffer>)).toBe(true);
+  });
+
   it('refuses threads and exception handling clearly', async () => {
     const shared = await wat(`(module (memory 1 1 shared) (func (export "f") (result i32) (i32.atomic.load (i32.const 0))))`);
     await expect(instrument(shared, { fileName: 's.wasm' })).rejects.toThrow(/^s\.wasm uses threads\/shared memory/);
