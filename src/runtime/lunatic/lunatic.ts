@@ -351,8 +351,7 @@ export class Lunatic {
    * threads, where there is room; returns its pid.
    */
   spawnChild(parent: LunaticProcess, options: StartOptions & { link: boolean; monitor?: boolean }): number {
-    const entry = options.tableIndex ?? options.entry ?? '_start';
-    const thread = this.threads?.placeChild(this.shortEntries.isShort(entry));
+    const thread = this.threads?.placeChild(this.shortEntries.isShort(startKey(options)));
     if (thread === undefined) return this.spawn(parent, options).pid;
     checkSpawnable(parent.program, options);
     const pid = this.threads!.spawnOn(thread, parent, options);
@@ -478,7 +477,15 @@ export class Lunatic {
   }
 }
 
-/** What a process started with, as spawnChild sees it: the export's name, or the table index. */
+/** The export a process runs when its start names none. */
+const START_ENTRY = '_start';
+
+/** What a process starts with: the export's name, or the table index (short-entries.ts keys). */
+function startKey(options: StartOptions): EntryKey {
+  return options.tableIndex ?? options.entry ?? START_ENTRY;
+}
+
+/** startKey of the options that made `call` (entryCall): what a process started with. */
 function entryKey(call: { entry: string; args: unknown[] }): EntryKey {
   return call.entry === TABLE_ENTRY_EXPORT ? (call.args[0] as number) : call.entry;
 }
@@ -487,13 +494,13 @@ function entryKey(call: { entry: string; args: unknown[] }): EntryKey {
 function entryCall(program: Program, options: StartOptions): { entry: string; args: unknown[] } {
   const arg = options.arg ?? 0n;
   if (options.tableIndex !== undefined) return { entry: TABLE_ENTRY_EXPORT, args: [options.tableIndex, BigInt.asIntN(64, arg)] };
-  const entry = options.entry ?? '_start';
+  const entry = options.entry ?? START_ENTRY;
   return { entry, args: entryArgs(program.entries.get(entry) ?? 'none', arg) };
 }
 
 /** INVAL (in the parent, before anything starts) for an entry or table index that cannot start a process. */
 function checkSpawnable(program: Program, options: StartOptions): void {
-  const { tableIndex, entry = '_start' } = options;
+  const { tableIndex, entry = START_ENTRY } = options;
   if (tableIndex === undefined) {
     if (!program.entries.has(entry))
       throw new LunaticError(Errno.INVAL, `the module exports no function "${entry}" taking nothing, an i32 or an i64`);

@@ -250,21 +250,29 @@ export class ThreadPeers implements Threads {
   }
 
   /**
-   * The thread with the least work waiting: runnable processes and spawns on their way (this
-   * thread's own run queue as it is now, the others' as they last published it); on a tie the
-   * one with the fewest live processes, then this one. So a child goes where it will run soonest,
-   * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
-   * `stayHere` (a child that would end at once, short-entries.ts): this one, if there is room.
+   * The thread a new child goes to (undefined: this one), once the process limit across threads
+   * allows it: the one with the least work waiting, or with `stayHere` (a child that would end at
+   * once, short-entries.ts) this one.
    */
   placeChild(stayHere = false): number | undefined {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     const { shared } = this;
     if (shared.live >= limit)
       throw new LunaticError(Errno.NOMEM, `too many processes: ${limit} are alive (raise --max-processes if the system allows more)`);
-    if (stayHere) {
-      this.publishRunnableSoon();
-      return undefined;
-    }
+    const best = stayHere ? this.index : this.leastBusyThread();
+    if (best !== this.index) return best;
+    this.publishRunnableSoon(); // the child joins this thread's run queue
+    return undefined;
+  }
+
+  /**
+   * The thread with the least work waiting: runnable processes and spawns on their way (this
+   * thread's own run queue as it is now, the others' as they last published it); on a tie the
+   * one with the fewest live processes, then this one. So a child goes where it will run soonest,
+   * not beside a busy thread's spinners because that thread has fewer (waiting) processes.
+   */
+  private leastBusyThread(): number {
+    const { shared } = this;
     let best = this.index;
     let bestBusy = this.runnable() + shared.arrivingAt(this.index);
     let bestLive = shared.load(best);
@@ -278,9 +286,7 @@ export class ThreadPeers implements Threads {
         bestLive = live;
       }
     }
-    if (best !== this.index) return best;
-    this.publishRunnableSoon(); // the child joins this thread's run queue
-    return undefined;
+    return best;
   }
 
   /**
