@@ -6,6 +6,7 @@ import { basename, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
+import { HOST_CALL_REDUCTIONS } from '../src/runtime/lunatic/imports.js';
 import { engineFlags } from '../src/runtime/node/engine.js';
 import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
@@ -203,6 +204,48 @@ describe('suspension errors are clear', () => {
     expect(status.trap?.message).toMatch(
       /^could not start: the module imports function wasi_snapshot_preview1\.\w+, which no host module provides$/,
     );
+  });
+});
+
+describe('time slices', () => {
+  /** The longest stretch of `log` with one value. */
+  function longestRun(log: string[]): number {
+    let longest = 0;
+    for (let at = 0, run = 0; at < log.length; at++) {
+      run = at > 0 && log[at] === log[at - 1] ? run + 1 : 1;
+      longest = Math.max(longest, run);
+    }
+    return longest;
+  }
+
+  it('a process whose host calls take long gives up the CPU after about a slice, not after a budget of them', async () => {
+    // Calls `env.work` until it returns 0 (an unknown trip count: the loop is checked).
+    const { binary } = await instrument(
+      await wat(`(module (import "env" "work" (func $work (result i32)))
+        (func (export "_start") (loop $again (br_if $again (call $work)))))`),
+      { blockingImports: [] },
+    );
+    // Each call takes 0.2 ms and costs what a lunatic call does: a budget of 4,000,000 reductions
+    // is 2,000 calls, 400 ms, against a slice of about 1 ms.
+    const log: string[] = [];
+    const worker =
+      (name: string): HostModule =>
+      (ctx) => {
+        let left = 100;
+        const work = () => {
+          for (const until = performance.now() + 0.2; performance.now() < until; );
+          ctx.charge(HOST_CALL_REDUCTIONS);
+          log.push(name);
+          return --left;
+        };
+        return { env: { work } };
+      };
+    const runtime = new Runtime({ backend: 'asyncify' });
+    const statuses = await Promise.all(['a', 'b'].map((name) => runtime.spawn(binary, { hostModules: [worker(name)] }).exited));
+    expect(statuses).toEqual([{ code: 0 }, { code: 0 }]);
+    expect(log).toHaveLength(200);
+    // The clock is read every 16 calls (3.2 ms here): each turn ends within 32 calls; before, a ran its 100 at once.
+    expect(longestRun(log)).toBeLessThanOrEqual(32);
   });
 });
 

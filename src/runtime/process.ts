@@ -522,6 +522,11 @@ export class Process implements Runnable, Tenant, WaitingLink {
     this.vessel?.charge(reductions);
   }
 
+  /** @internal Whether the slice has lasted MIN_SLICE_MS: host calls that take long end it by the clock (Vessel.charge). */
+  sliceOver(): boolean {
+    return performance.now() - this.sliceStarted >= MIN_SLICE_MS;
+  }
+
   /** Aborted when the process is killed or ends; made on first use (most processes never ask). */
   get signal(): AbortSignal {
     if (!this.abort) {

@@ -15,7 +15,8 @@ import type { Lunatic, LunaticProcess } from './lunatic.js';
 
 /**
  * Reductions a lunatic call costs the caller (the slice is 4,000,000, about 1 ms): about what the
- * host spends on a send or a receive, so 10,000 sends in a row end a slice as computing would.
+ * host spends on a send or a receive, so sends in a row end a slice as computing would. Calls that
+ * cost the host more end it by the clock (Vessel.charge).
  */
 export const HOST_CALL_REDUCTIONS = 2000;
 
