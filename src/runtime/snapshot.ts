@@ -54,39 +54,72 @@ export interface Scanner {
   nonzero(from: number, to: number): number;
 }
 
-/**
- * Start offsets of the blocks of `memory` that differ from `initial` (beyond `initial`'s end:
- * from zero), in order, looking no further than `changedEnd` (the host knows nothing changed beyond).
- */
-export function dirtyBlocks(memory: Uint8Array, initial: InitialMemory, scanner: Scanner, changedEnd = memory.length): number[] {
-  const dirty: number[] = [];
-  const words = new Int32Array(memory.buffer, memory.byteOffset, memory.length >>> 2);
-  const limit = Math.min(memory.length, Math.ceil(changedEnd / BLOCK_BYTES) * BLOCK_BYTES);
-  const scanZeros = (from: number, end: number) => {
-    const to = Math.min(end, limit);
-    for (let at = from < to ? scanner.nonzero(from, to) : to; at < to; at = scanner.nonzero(at + BLOCK_BYTES, to)) dirty.push(at);
-  };
-  // data blocks and zero runs in address order, so the blocks come out in order
-  const { dataBlocks, zeroRuns } = initial;
-  let data = 0;
-  const compareDataBefore = (end: number) => {
-    for (; data < dataBlocks.length && dataBlocks[data]! < end; data++) {
-      if (blockDiffers(words, initial.words, dataBlocks[data]! >>> 2)) dirty.push(dataBlocks[data]!);
-    }
-  };
-  for (let i = 0; i < zeroRuns.length; i += 2) {
-    compareDataBefore(zeroRuns[i]!);
-    scanZeros(zeroRuns[i]!, zeroRuns[i + 1]!);
+/** Start offsets of blocks, in address order, in a buffer kept from one scan to the next. */
+export class BlockList {
+  private offsets = new Uint32Array(64);
+  length = 0;
+
+  at(index: number): number {
+    return this.offsets[index]!;
   }
-  compareDataBefore(Number.POSITIVE_INFINITY);
-  if (memory.length > initial.bytes.length) scanZeros(initial.bytes.length, memory.length);
+
+  push(offset: number): void {
+    if (this.length === this.offsets.length) {
+      const grown = new Uint32Array(this.length * 2);
+      grown.set(this.offsets);
+      this.offsets = grown;
+    }
+    this.offsets[this.length++] = offset;
+  }
+}
+
+/**
+ * Start offsets of the blocks of `memory` (`words`: the same as an Int32Array) that differ from
+ * `initial` (beyond `initial`'s end: from zero), in order, into `dirty` (emptied first), looking
+ * no further than `changedEnd` (the host knows nothing changed beyond). Allocates nothing once
+ * `dirty` has grown: a pooled instance runs it at every process's end.
+ */
+export function dirtyBlocks(
+  memory: Uint8Array,
+  words: Int32Array,
+  initial: InitialMemory,
+  scanner: Scanner,
+  changedEnd = memory.length,
+  dirty = new BlockList(),
+): BlockList {
+  dirty.length = 0;
+  const limit = Math.min(memory.length, Math.ceil(changedEnd / BLOCK_BYTES) * BLOCK_BYTES);
+  // data blocks and zero runs in address order, so the blocks come out in order
+  const { zeroRuns } = initial;
+  let data = 0;
+  for (let i = 0; i < zeroRuns.length; i += 2) {
+    data = pushChangedData(dirty, words, initial, data, zeroRuns[i]!);
+    pushNonzero(dirty, scanner, zeroRuns[i]!, Math.min(zeroRuns[i + 1]!, limit));
+  }
+  pushChangedData(dirty, words, initial, data, Number.POSITIVE_INFINITY);
+  if (memory.length > initial.bytes.length) pushNonzero(dirty, scanner, initial.bytes.length, limit);
   return dirty;
 }
 
+/** Pushes the blocks from `from` to `to` that are not zero. */
+function pushNonzero(dirty: BlockList, scanner: Scanner, from: number, to: number): void {
+  for (let at = from < to ? scanner.nonzero(from, to) : to; at < to; at = scanner.nonzero(at + BLOCK_BYTES, to)) dirty.push(at);
+}
+
+/** Pushes the data blocks from the `data`th up to `end` that changed; returns the index of the first one left. */
+function pushChangedData(dirty: BlockList, words: Int32Array, initial: InitialMemory, data: number, end: number): number {
+  const { dataBlocks } = initial;
+  for (; data < dataBlocks.length && dataBlocks[data]! < end; data++) {
+    if (blockDiffers(words, initial.words, dataBlocks[data]! >>> 2)) dirty.push(dataBlocks[data]!);
+  }
+  return data;
+}
+
 /** The `dirty` blocks of `memory` (dirtyBlocks) and the globals' values. */
-export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globals: readonly WebAssembly.Global[]): Snapshot {
+export function takeSnapshot(memory: Uint8Array, dirty: BlockList, globals: readonly WebAssembly.Global[]): Snapshot {
   const runs: number[] = [];
-  for (const start of dirty) {
+  for (let i = 0; i < dirty.length; i++) {
+    const start = dirty.at(i);
     if (runs.length > 0 && runs[runs.length - 1] === start) runs[runs.length - 1] = start + BLOCK_BYTES;
     else runs.push(start, start + BLOCK_BYTES);
   }
@@ -104,15 +137,17 @@ export function takeSnapshot(memory: Uint8Array, dirty: readonly number[], globa
 }
 
 /**
- * Writes the initial bytes back into the `dirty` blocks only: pages the process never touched
- * are never written (the scan only read them: on a kernel with a shared zero page that allocates nothing).
+ * Writes the initial words back into the `dirty` blocks only: pages the process never touched
+ * are never written (the scan only read them: on a kernel with a shared zero page that allocates
+ * nothing). Word by word, not `set` from a subarray: nothing to allocate per block.
  */
-export function restoreInitial(memory: Uint8Array, initial: InitialMemory, dirty: readonly number[]): void {
-  const initialBytes = initial.bytes;
-  const end = initialBytes.length;
-  for (const start of dirty) {
-    if (start < end) memory.set(initialBytes.subarray(start, start + BLOCK_BYTES), start);
-    else memory.fill(0, start, start + BLOCK_BYTES);
+export function restoreInitial(words: Int32Array, initial: InitialMemory, dirty: BlockList): void {
+  const initialWords = initial.words;
+  const end = initialWords.length;
+  for (let block = 0; block < dirty.length; block++) {
+    const first = dirty.at(block) >>> 2;
+    if (first < end) for (let i = first; i < first + BLOCK_WORDS; i++) words[i] = initialWords[i]!;
+    else words.fill(0, first, first + BLOCK_WORDS);
   }
 }
 

@@ -15,6 +15,7 @@ import { linkImports, mergeImports } from './link.js';
 import type { Waitable } from './pending.js';
 import { memoryScanner } from './memory-scan.js';
 import {
+  BlockList,
   dirtyBlocks,
   type InitialMemory,
   initialMemory,
@@ -39,6 +40,9 @@ export const STATE_GLOBAL_PREFIX = 'lunatic_global_';
  * 50 ns to the cheapest ones.
  */
 const CHARGES_PER_CLOCK_READ = 16;
+
+/** The host states of an empty vessel. */
+const NO_HOST_STATES: readonly unknown[] = [];
 
 /** What a vessel asks of the process it runs. */
 export interface Tenant extends ProcessContext {
@@ -103,12 +107,15 @@ export class Vessel implements ProcessContext {
   private readonly exportedMemory: WebAssembly.Memory | undefined;
   private readonly globals: WebAssembly.Global[];
   /** Per host module: the state of the tenant, read by the functions made for this vessel. */
-  private hostStates: unknown[] = [];
+  private hostStates: readonly unknown[] = NO_HOST_STATES;
   private occupant: Tenant | undefined;
   /** Finds what a process changed in memory (reusable vessels only). */
   private readonly scanner: Scanner | undefined;
-  /** The blocks the last hibernation found changed: what `reset` writes back. */
-  private dirty: number[] | undefined;
+  /** The blocks the last hibernation found changed, when `dirtyKnown`: what `reset` writes back. */
+  private readonly dirty = new BlockList();
+  private dirtyKnown = false;
+  /** Views of the memory's buffer, made again when it grows (a new buffer). */
+  private views: { buffer: ArrayBuffer; bytes: Uint8Array; words: Int32Array } | undefined;
   /** It holds what a process that ended left: `reset` before the next one runs (done then, not when it ended). */
   stale = false;
   /** Host calls charged (CHARGES_PER_CLOCK_READ). */
@@ -140,7 +147,7 @@ export class Vessel implements ProcessContext {
     this.globals = shelf.reusable ? stateGlobals(instance) : [];
     if (shelf.reusable) {
       const globals = this.globals.map((global) => global.value);
-      shelf.initial ??= new InitialState(globals, this.bytes().length, () => new WebAssembly.Instance(spec.module, imports));
+      shelf.initial ??= new InitialState(globals, this.memory().buffer.byteLength, () => new WebAssembly.Instance(spec.module, imports));
       this.scanner = memoryScanner(this.memory());
     }
   }
@@ -160,16 +167,17 @@ export class Vessel implements ProcessContext {
 
   /** Puts a hibernated process back: its memory, globals and suspended stack. */
   restore(hibernated: Hibernated): void {
-    const grown = hibernated.snapshot.length - this.bytes().length;
+    const grown = hibernated.snapshot.length - this.memory().buffer.byteLength;
     if (grown > 0) this.memory().grow(grown / 65536);
-    restoreSnapshot(hibernated.snapshot, this.bytes(), this.globals);
+    restoreSnapshot(hibernated.snapshot, this.memoryViews().bytes, this.globals);
     this.suspender.load(hibernated.suspender);
   }
 
   /** The tenant's memory and globals as they differ from the initial state, and its suspended stack. */
   hibernate(): Hibernated {
-    const bytes = this.bytes();
-    this.dirty = dirtyBlocks(bytes, this.shelf.initial!.memory, this.scanner!, this.suspender.changedEnd);
+    const { bytes, words } = this.memoryViews();
+    dirtyBlocks(bytes, words, this.shelf.initial!.memory, this.scanner!, this.suspender.changedEnd, this.dirty);
+    this.dirtyKnown = true;
     return { snapshot: takeSnapshot(bytes, this.dirty, this.globals), suspender: this.suspender.save() };
   }
 
@@ -187,29 +195,33 @@ export class Vessel implements ProcessContext {
 
   private vacate(): void {
     this.occupant = undefined;
-    this.hostStates = [];
+    this.hostStates = NO_HOST_STATES;
     this.shelf.pool.occupied--;
   }
 
   /** Its memory grew: it cannot be reset (memory does not shrink). */
   get grew(): boolean {
-    return this.bytes().length !== this.shelf.initial!.length;
+    return this.memory().buffer.byteLength !== this.shelf.initial!.length;
   }
 
   /** Writes the initial state back (a vessel whose memory grew never reaches the shelf). */
   reset(): void {
     this.stale = false;
     const initial = this.shelf.initial!;
-    const bytes = this.bytes();
-    const dirty = this.dirty ?? dirtyBlocks(bytes, initial.memory, this.scanner!, this.suspender.changedEnd);
-    this.dirty = undefined;
-    restoreInitial(bytes, initial.memory, dirty);
+    const { bytes, words } = this.memoryViews();
+    if (!this.dirtyKnown) dirtyBlocks(bytes, words, initial.memory, this.scanner!, this.suspender.changedEnd, this.dirty);
+    this.dirtyKnown = false;
+    restoreInitial(words, initial.memory, this.dirty);
     for (let i = 0; i < this.globals.length; i++) this.globals[i]!.value = initial.globals[i];
     this.suspender.reset();
   }
 
-  private bytes(): Uint8Array {
-    return new Uint8Array(this.memory().buffer);
+  /** Views of the memory, kept while its buffer is the same: a pooled instance takes process after process. */
+  private memoryViews(): { bytes: Uint8Array; words: Int32Array } {
+    const buffer = this.memory().buffer;
+    let views = this.views;
+    if (views?.buffer !== buffer) views = this.views = { buffer, bytes: new Uint8Array(buffer), words: new Int32Array(buffer) };
+    return views;
   }
 
   // ProcessContext: the functions made for this vessel see the tenant through it.
