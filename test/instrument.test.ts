@@ -697,4 +697,27 @@ describe('reference-typed locals and Asyncify', () => {
     const token = { any: 'object' };
     expect(exports.keep(token)).toBe(token);
   });
+
+  it('refuses a reference result of code that can suspend (fuzz seed 700050: was an internal error)', async () => {
+    const bytes = await wat(`(module (import "env" "wait" (func $wait)) (table 1 externref)
+      (func $fetch (export "fetch") (result externref) (call $wait) (table.get 0 (i32.const 0))))`);
+    await expect(instrument(bytes, { fileName: 'r.wasm', blockingImports: ['env.wait'] })).rejects.toThrow(
+      /^r\.wasm returns a reference from function "fetch", which can suspend.*--no-asyncify/,
+    );
+  });
+
+  it('refuses a reference held across a call that can suspend, and instruments it without Asyncify', async () => {
+    // No reference in a local or a result: the table entry waits on the stack for `$wait`'s result.
+    const bytes = await wat(`(module (import "env" "wait" (func $wait (result i32)))
+      (import "env" "take" (func $take (param externref i32) (result i32))) (table 1 externref)
+      (func (export "pass") (result i32) (call $take (table.get 0 (i32.const 0)) (call $wait))))`);
+    await expect(instrument(bytes, { fileName: 'r.wasm', blockingImports: ['env.wait'] })).rejects.toThrow(
+      /^r\.wasm holds a reference across a call that can suspend, and Asyncify cannot save it; .*--no-asyncify/,
+    );
+    const { binary } = await instrument(bytes, { asyncify: false });
+    const { exports } = await instantiateCounted(binary, 1000, {
+      env: { wait: () => 7, take: (r: unknown, n: number) => (r === null ? n : -1) },
+    });
+    expect(exports.pass()).toBe(7);
+  });
 });

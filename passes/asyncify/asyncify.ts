@@ -7,7 +7,7 @@
 // indirect call may unwind, which instruments far more code than needed); the report shows that
 // list. The mechanism is our two-copy Asyncify (passes/asyncify/asyncify-copies.ts) by default, or
 // binaryen's pass, handed the same two lists as its import list and only-list.
-import { type Binaryen, type ExpressionRef, isNumericType, localTypes, type Module } from '../ir/binaryen.js';
+import { type Binaryen, binaryenMessage, type ExpressionRef, isNumericType, localTypes, type Module } from '../ir/binaryen.js';
 import { matchesAny } from '../ir/globs.js';
 import { InputError } from '../ir/errors.js';
 import { applyAsyncifyCopies } from './asyncify-copies.js';
@@ -65,22 +65,29 @@ class TailCallFinder extends Walker {
   }
 }
 
+const WAY_OUT = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
+
 /**
  * What binaryen's Asyncify stops on with a fatal error, refused first with the way out: tail
- * calls, and locals of reference types, in a function that can suspend.
+ * calls, and locals or results of reference types, in a function that can suspend.
  */
 function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
-  const wayOut = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
   for (const name of instrumented) {
     const func = graph.nodes.get(name)!.ref;
     const finder = new TailCallFinder(binaryen, module);
     finder.walkFunction(func);
     if (finder.found)
       throw new InputError(
-        `uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${wayOut}`,
+        `uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${WAY_OUT}`,
       );
     if (!localTypes(binaryen, func).every((type) => isNumericType(binaryen, type))) {
-      throw new InputError(`keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${wayOut}`);
+      throw new InputError(
+        `keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${WAY_OUT}`,
+      );
+    }
+    const { results } = binaryen.getFunctionInfo(func);
+    if (!binaryen.expandType(results).every((type) => isNumericType(binaryen, type))) {
+      throw new InputError(`returns a reference from function "${name}", which can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
     }
   }
 }
@@ -135,9 +142,23 @@ function runAsyncify(
     // calls cannot unwind gives the same result (our graph says nothing can).
     if (!instrumented.length) binaryen.setPassArgument('asyncify-ignore-indirect', '1');
     else if (usedOnlyList) binaryen.setPassArgument('asyncify-onlylist', instrumented.join(','));
-    module.runPasses(['asyncify']);
+    runBinaryenAsyncify(binaryen, module);
   } finally {
     binaryen.clearPassArguments();
   }
   return { blockingImports, instrumented, usedOnlyList, rewindCopies: false, singleCopies: [] };
+}
+
+/**
+ * binaryen's Asyncify, its one known refusal made a one-line error: a reference value (a call's
+ * operand, say) held across a call that can suspend, in a function whose own locals and results
+ * are numbers, which refuseUnsupported cannot see before binaryen flattens the function.
+ */
+function runBinaryenAsyncify(binaryen: Binaryen, module: Module): void {
+  try {
+    module.runPasses(['asyncify']);
+  } catch (error) {
+    if (!/does not yet support non-number types/.test(binaryenMessage(binaryen, error))) throw error;
+    throw new InputError(`holds a reference across a call that can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
+  }
 }
