@@ -1,15 +1,17 @@
 // Programs nobody on this project wrote or tuned, obtained at bench time and never committed
-// (bench/.work/): two interpreters and a C++ program built here from public sources with the
-// Debian toolchain, and a large module from npm that the instrumenter must refuse at once.
+// (bench/.work/): two interpreters, a C++ program and a Rust program built here from public
+// sources with the Debian toolchains, and a large module from npm that the instrumenter must
+// refuse at once.
 //   quickjs   QuickJS 2021-03-27, the C sources npm `qjsc` ships, under bench/third-party/quickjs-main.c
 //   sqlite    SQLite's amalgamation as npm `better-sqlite3` ships it, under bench/third-party/sqlite-main.c
 //   eigen-json  C++ (libc++) over Debian's Eigen 3 and nlohmann-json headers: bench/third-party/eigen-json.cpp
+//   regex-json  Rust: the regex and serde_json crates Debian packages, under bench/third-party/regex-json/
 //   refusals  npm `@ruby/3.4-wasm-wasi` (30 MB, already Asyncify'd); `@yowasp/yosys` (28 MB of C++ code),
 //             once refused as too slow to instrument, is instrumented by bench/large.ts
 // Only the small drivers are ours; the engines' sources come from the registries by name.
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, cpSync, existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { npmPackage } from './fetch.js';
 import { runChild } from './measure.js';
 import { benchDir, cli, workDir } from './paths.js';
@@ -24,10 +26,58 @@ interface Recipe {
   name: string;
   description: string;
   origin: string;
-  /** Our driver, in bench/third-party/. */
+  /** Our driver, in bench/third-party/ (for a cargo package, its src/main.rs). */
   driver: string;
-  /** The compiler and its arguments (after the target flags), given the driver's path. */
-  build: (driver: string) => { compiler: string; args: string[] };
+  /** Builds the program from the driver's path into `wasm`; throws with a one-line reason. */
+  build: (driver: string, wasm: string) => void;
+}
+
+/** A build by clang (or clang++) for wasm32-wasi, given the compiler and its arguments after the target flags. */
+function clang(command: (driver: string) => { compiler: string; args: string[] }): Recipe['build'] {
+  return (driver, wasm) => {
+    const { compiler, args } = command(driver);
+    runBuild(compiler, [...WASI_CLANG, ...args, '-o', wasm], {});
+  };
+}
+
+/** Runs a build; its failure as one line: the compiler and its first error. */
+function runBuild(command: string, args: string[], options: { cwd?: string; env?: NodeJS.ProcessEnv }): void {
+  try {
+    execFileSync(command, args, { ...options, stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+  } catch (error) {
+    const stderr = String((error as { stderr?: Buffer }).stderr ?? (error as Error).message).trim();
+    throw new Error(`${command} failed: ${(stderr.split('\n').find((l) => /error/.test(l)) ?? stderr).slice(0, 200)}`);
+  }
+}
+
+/** Debian's cargo and rustc, which have the wasm32-wasi std (rustup's, first on PATH here, may not). */
+const CARGO = '/usr/bin/cargo';
+const RUST_CRATES = 'librust-regex-dev librust-serde-json-dev librust-aho-corasick-dev librust-memchr-dev';
+
+/**
+ * A cargo package built for wasm32-wasi against the crate sources Debian installs
+ * (/usr/share/cargo/registry), offline, in a copy under bench/.work/ (cargo writes Cargo.lock
+ * beside Cargo.toml).
+ */
+function cargoBuild(driver: string, wasm: string): void {
+  if (!existsSync(CARGO)) throw new Error(`${CARGO} is missing: apt-get install cargo rustc libstd-rust-dev-wasm32 ${RUST_CRATES}`);
+  const source = dirname(dirname(driver));
+  const name = source.split('/').pop()!;
+  const copy = join(BUILDS, `${name}-cargo`);
+  cpSync(source, copy, { recursive: true });
+  const debianCrates = [
+    '--config',
+    'source.crates-io.replace-with="debian"',
+    '--config',
+    'source.debian.directory="/usr/share/cargo/registry"',
+  ];
+  const env = { ...process.env, RUSTC: '/usr/bin/rustc', RUSTDOC: '/usr/bin/rustdoc' };
+  try {
+    runBuild(CARGO, ['build', '--release', '--offline', '--target', 'wasm32-wasi', ...debianCrates], { cwd: copy, env });
+  } catch (error) {
+    throw new Error(`${(error as Error).message} (apt-get install ${RUST_CRATES})`);
+  }
+  copyFileSync(join(copy, 'target', 'wasm32-wasi', 'release', `${name}.wasm`), wasm);
 }
 
 const QUICKJS = 'qjsc@0.3.0';
@@ -61,21 +111,28 @@ const RECIPES: Recipe[] = [
     description: 'QuickJS JavaScript interpreter running a script (C, built from npm qjsc sources)',
     origin: `${QUICKJS} (QuickJS 2021-03-27 sources)`,
     driver: 'quickjs-main.c',
-    build: quickjsBuild,
+    build: clang(quickjsBuild),
   },
   {
     name: 'sqlite',
     description: "SQLite's bytecode VM on an in-memory database (C, amalgamation from npm better-sqlite3)",
     origin: `${SQLITE} (deps/sqlite3/sqlite3.c)`,
     driver: 'sqlite-main.c',
-    build: sqliteBuild,
+    build: clang(sqliteBuild),
   },
   {
     name: 'eigen-json',
     description: 'C++ with libc++: Eigen LU and eigensolver, nlohmann::json round trips (Debian headers)',
     origin: 'Debian libeigen3-dev, nlohmann-json3-dev, libc++-14-dev-wasm32',
     driver: 'eigen-json.cpp',
-    build: eigenJsonBuild,
+    build: clang(eigenJsonBuild),
+  },
+  {
+    name: 'regex-json',
+    description: 'Rust: the regex crate over a 2 MB text, serde_json round trips (Debian crate sources)',
+    origin: `Debian ${RUST_CRATES}, rustc and libstd-rust-dev-wasm32`,
+    driver: 'regex-json/src/main.rs',
+    build: cargoBuild,
   },
 ];
 
@@ -85,12 +142,10 @@ function buildProgram(recipe: Recipe): BenchProgram {
   const wasm = join(BUILDS, `${recipe.name}.wasm`);
   if (!existsSync(wasm) || statSync(wasm).mtimeMs < statSync(driver).mtimeMs) {
     mkdirSync(BUILDS, { recursive: true });
-    const { compiler, args } = recipe.build(driver);
     try {
-      execFileSync(compiler, [...WASI_CLANG, ...args, '-o', wasm], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 600_000 });
+      recipe.build(driver, wasm);
     } catch (error) {
-      const stderr = String((error as { stderr?: Buffer }).stderr ?? '').trim();
-      throw new Error(`${recipe.name}: ${compiler} failed: ${(stderr.split('\n').find((l) => /error/.test(l)) ?? stderr).slice(0, 200)}`);
+      throw new Error(`${recipe.name}: ${(error as Error).message}`);
     }
   }
   return { name: recipe.name, description: recipe.description, wasm, args: [], origin: recipe.origin };
