@@ -80,16 +80,27 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
       throw new InputError(
         `uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${WAY_OUT}`,
       );
-    if (!localTypes(binaryen, func).every((type) => isNumericType(binaryen, type))) {
+    const locals = localTypes(binaryen, func).filter((type) => !isNumericType(binaryen, type));
+    if (locals.some((type) => !allNumeric(binaryen, type))) {
       throw new InputError(
         `keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${WAY_OUT}`,
       );
     }
-    const { results } = binaryen.getFunctionInfo(func);
-    if (!binaryen.expandType(results).every((type) => isNumericType(binaryen, type))) {
+    // A multivalue result read into a scratch local (a tuple of numbers) would go to binaryen's
+    // Asyncify, which fuzzing found to differ from the original there (docs/robustness.md, item 9).
+    if (locals.length)
+      throw new InputError(
+        `keeps multivalue tuples in locals of function "${name}", which can suspend, which Asyncify does not handle here; ${WAY_OUT}`,
+      );
+    if (!allNumeric(binaryen, binaryen.getFunctionInfo(func).results)) {
       throw new InputError(`returns a reference from function "${name}", which can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
     }
   }
+}
+
+/** Whether a type (or each type of a tuple) is a number. */
+function allNumeric(binaryen: Binaryen, type: number): boolean {
+  return binaryen.expandType(type).every((part) => isNumericType(binaryen, part));
 }
 
 /**
@@ -150,15 +161,20 @@ function runAsyncify(
 }
 
 /**
- * binaryen's Asyncify, its one known refusal made a one-line error: a reference value (a call's
+ * binaryen's Asyncify, its known refusals made one-line errors: a reference value (a call's
  * operand, say) held across a call that can suspend, in a function whose own locals and results
- * are numbers, which refuseUnsupported cannot see before binaryen flattens the function.
+ * are numbers, which refuseUnsupported cannot see before binaryen flattens the function; and a
+ * tail call in any function (binaryen's analysis looks at every function, not only the listed).
  */
 function runBinaryenAsyncify(binaryen: Binaryen, module: Module): void {
   try {
     module.runPasses(['asyncify']);
   } catch (error) {
-    if (!/does not yet support non-number types/.test(binaryenMessage(binaryen, error))) throw error;
-    throw new InputError(`holds a reference across a call that can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
+    const message = binaryenMessage(binaryen, error);
+    if (/does not yet support non-number types/.test(message))
+      throw new InputError(`holds a reference across a call that can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
+    if (/tail calls not yet supported/.test(message))
+      throw new InputError(`uses tail calls (return_call), which binaryen's Asyncify cannot instrument; ${WAY_OUT}`);
+    throw error;
   }
 }
