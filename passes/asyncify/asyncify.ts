@@ -68,8 +68,9 @@ class TailCallFinder extends Walker {
 const WAY_OUT = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
 
 /**
- * What binaryen's Asyncify stops on with a fatal error, refused first with the way out: tail
- * calls, and locals or results of reference types, in a function that can suspend.
+ * What Asyncify cannot do, refused first with the way out: tail calls, locals or results of
+ * reference types, and multivalue tuples in locals (binaryen's scratch locals for several
+ * results), in a function that can suspend.
  */
 function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
   for (const name of instrumented) {
@@ -90,7 +91,7 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
     // Asyncify, which fuzzing found to differ from the original there (docs/robustness.md, item 9).
     if (locals.length)
       throw new InputError(
-        `keeps multivalue tuples in locals of function "${name}", which can suspend, which Asyncify does not handle here; ${WAY_OUT}`,
+        `keeps multivalue tuples in locals of function "${name}", which can suspend, and our Asyncify does not save them; ${WAY_OUT}`,
       );
     if (!allNumeric(binaryen, binaryen.getFunctionInfo(func).results)) {
       throw new InputError(`returns a reference from function "${name}", which can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
@@ -164,7 +165,8 @@ function runAsyncify(
  * binaryen's Asyncify, its known refusals made one-line errors: a reference value (a call's
  * operand, say) held across a call that can suspend, in a function whose own locals and results
  * are numbers, which refuseUnsupported cannot see before binaryen flattens the function; and a
- * tail call in any function (binaryen's analysis looks at every function, not only the listed).
+ * tail call that refuseUnsupported did not see (fuzz seed 720004, with item 9 of
+ * docs/robustness.md undone).
  */
 function runBinaryenAsyncify(binaryen: Binaryen, module: Module): void {
   try {
