@@ -11,7 +11,7 @@
 // Only the small drivers are ours; the engines' sources come from the registries by name.
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, cpSync, existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { npmPackage } from './fetch.js';
 import { runChild } from './measure.js';
 import { benchDir, cli, workDir } from './paths.js';
@@ -62,7 +62,7 @@ const RUST_CRATES = 'librust-regex-dev librust-serde-json-dev librust-aho-corasi
 function cargoBuild(driver: string, wasm: string): void {
   if (!existsSync(CARGO)) throw new Error(`${CARGO} is missing: apt-get install cargo rustc libstd-rust-dev-wasm32 ${RUST_CRATES}`);
   const source = dirname(dirname(driver));
-  const name = source.split('/').pop()!;
+  const name = basename(source);
   const copy = join(BUILDS, `${name}-cargo`);
   cpSync(source, copy, { recursive: true });
   const debianCrates = [
