@@ -123,6 +123,21 @@ describe('the fuzz harness', () => {
       to: '0x400001',
       what: undefined,
     },
+    // ... nor when it is stored to memory (fuzz seed 720716: binaryen folded a division into the canonical NaN).
+    {
+      name: 'nothing for another NaN payload stored to memory',
+      text: '(module (memory 1) (func (export "f") i32.const 22 f32.const 206 f32.const -nan:0x7f8565 f32.div f32.store))',
+      from: '-nan:0x7f8565',
+      to: 'nan:0x400000',
+      what: undefined,
+    },
+    {
+      name: 'a NaN stored in place of a number',
+      text: '(module (memory 1) (func (export "f") i32.const 22 f64.const 1.5 f64.store))',
+      from: 'f64.const 1.5',
+      to: 'f64.const nan',
+      what: 'memory',
+    },
   ];
 
   for (const { name, text, from, to, what } of BROKEN) {
