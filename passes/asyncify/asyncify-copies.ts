@@ -32,9 +32,10 @@
 // as the original, so the one body serves both: smaller output, for those guards on the normal
 // path of the large functions (malloc's among them).
 //
-// Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or results it
-// does not save (v128, several results), before or after lifting, or more live locals at its
-// calls than a saver can take as parameters.
+// Multivalue tuples in locals are split into a local per element first (split-tuple-locals.ts).
+// Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or
+// results it does not save (v128), before or after lifting, or more live locals at its calls
+// than a saver can take as parameters.
 import {
   accessor,
   addLocal,
@@ -52,6 +53,7 @@ import { type CallGraph, callTargets } from '../ir/call-graph.js';
 import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
+import { splitTupleLocals } from './split-tuple-locals.js';
 import { CarryGlobals, loopsAt, Reentry, waysBack } from './reentry.js';
 import { steerIf, steerThrough } from './skip-statements.js';
 import { commandEntry } from '../ir/module.js';
@@ -112,11 +114,24 @@ function frameBytes(binaryen: Binaryen, type: number): number | undefined {
   return undefined;
 }
 
-/** Whether a function's results and locals all fit in a frame. */
+/** Whether each value of a type (one, or a tuple's) fits in a frame slot. */
+function fitsSlots(binaryen: Binaryen, type: number): boolean {
+  return binaryen.expandType(type).every((part) => frameBytes(binaryen, part) !== undefined);
+}
+
+/**
+ * Whether a function's results and locals are all numbers a frame can hold, or tuples of them
+ * (split into locals of their own by splitTupleLocals, so a frame holds the elements).
+ */
 function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
   const { results } = binaryen.getFunctionInfo(func);
-  if (results !== binaryen.none && frameBytes(binaryen, results) === undefined) return false;
-  return localTypes(binaryen, func).every((type) => frameBytes(binaryen, type) !== undefined);
+  return fitsSlots(binaryen, results) && localTypes(binaryen, func).every((type) => fitsSlots(binaryen, type));
+}
+
+/** Whether every local in `locals` is a number a frame slot holds (a tuple's scratch local is never one a frame keeps). */
+function allInSlots(binaryen: Binaryen, types: readonly number[], locals: Iterable<number>): boolean {
+  for (const local of locals) if (frameBytes(binaryen, types[local]!) === undefined) return false;
+  return true;
 }
 
 /** Thrown when a prepared function is not in the form the copies need, or has locals a frame cannot hold. */
@@ -719,9 +734,10 @@ export function applyAsyncifyCopies(
       progress.step();
       const sites = new CallSites(binaryen, graph, mayUnwind);
       if (prepare(binaryen, module, func, sites)) flattened.add(func);
-      const body = untyped(binaryen).Function.getBody(func);
       // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
+      splitTupleLocals(binaryen, module, func);
+      const body = untyped(binaryen).Function.getBody(func);
       // A function with one copy has no fast copy to go back to; a small one runs its rewind copy nearly as fast.
       const handsBack = !single.has(instrumented[i]!) && sizes[i]! >= handBackAbove;
       const { loops, ordinals } = handsBack
@@ -730,7 +746,10 @@ export function applyAsyncifyCopies(
       const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loops);
       liveAtSites.push(live.sites);
       reentries.push({ loops, ordinals, liveAt: live.loops });
-      if (savedLocals(live.sites).length > MAX_SAVER_PARAMS) throw new CannotCopy();
+      const saved = savedLocals(live.sites);
+      if (saved.length > MAX_SAVER_PARAMS) throw new CannotCopy();
+      const types = localTypes(binaryen, func);
+      if (!allInSlots(binaryen, types, saved) || !live.loops.every((locals) => allInSlots(binaryen, types, locals))) throw new CannotCopy();
     }
   } catch (error) {
     if (error instanceof CannotCopy) return undefined;

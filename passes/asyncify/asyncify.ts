@@ -7,7 +7,7 @@
 // indirect call may unwind, which instruments far more code than needed); the report shows that
 // list. The mechanism is our two-copy Asyncify (passes/asyncify/asyncify-copies.ts) by default, or
 // binaryen's pass, handed the same two lists as its import list and only-list.
-import { type Binaryen, binaryenMessage, type ExpressionRef, isNumericType, localTypes, type Module } from '../ir/binaryen.js';
+import { type Binaryen, binaryenMessage, type ExpressionRef, isNumericType, isTuple, localTypes, type Module } from '../ir/binaryen.js';
 import { matchesAny } from '../ir/globs.js';
 import { InputError } from '../ir/errors.js';
 import { applyAsyncifyCopies } from './asyncify-copies.js';
@@ -68,9 +68,10 @@ class TailCallFinder extends Walker {
 const WAY_OUT = 'instrument with --no-asyncify and run it on a JSPI host (Node 24+, Chrome 137+)';
 
 /**
- * What Asyncify cannot do, refused first with the way out: tail calls, locals or results of
- * reference types, and multivalue tuples in locals (binaryen's scratch locals for several
- * results), in a function that can suspend.
+ * What Asyncify cannot do, refused first with the way out: tail calls, and locals or results of
+ * reference types, in a function that can suspend. Multivalue tuples in locals (binaryen's
+ * scratch locals for several results) are saved element by element by our copies, and refused
+ * only on the way to binaryen's Asyncify (refuseTupleLocals).
  */
 function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph, instrumented: string[]): void {
   for (const name of instrumented) {
@@ -87,15 +88,25 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
         `keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${WAY_OUT}`,
       );
     }
-    // A multivalue result read into a scratch local (a tuple of numbers) would go to binaryen's
-    // Asyncify, which fuzzing found to differ from the original there (docs/robustness.md, item 9).
-    if (locals.length)
-      throw new InputError(
-        `keeps multivalue tuples in locals of function "${name}", which can suspend, and our Asyncify does not save them; ${WAY_OUT}`,
-      );
     if (!allNumeric(binaryen, binaryen.getFunctionInfo(func).results)) {
       throw new InputError(`returns a reference from function "${name}", which can suspend, and Asyncify cannot save it; ${WAY_OUT}`);
     }
+  }
+}
+
+/**
+ * On the way to binaryen's Asyncify (`--no-rewind-copies` when `chosen`, or a function our copies cannot take):
+ * a multivalue tuple in a local of a function that can suspend is refused there, since fuzzing
+ * found binaryen's Asyncify to differ from the original on such a function (docs/robustness.md,
+ * item 9).
+ */
+function refuseTupleLocals(binaryen: Binaryen, graph: CallGraph, instrumented: string[], chosen: boolean): void {
+  const wayOut = chosen ? `instrument without --no-rewind-copies, or ${WAY_OUT}` : WAY_OUT;
+  for (const name of instrumented) {
+    if (!localTypes(binaryen, graph.nodes.get(name)!.ref).some((type) => isTuple(binaryen, type))) continue;
+    throw new InputError(
+      `keeps multivalue tuples in locals of function "${name}", which can suspend, and binaryen's Asyncify does not save them soundly; ${wayOut}`,
+    );
   }
 }
 
@@ -146,6 +157,8 @@ function runAsyncify(
       })
     : undefined;
   if (singleCopies !== undefined) return { blockingImports, instrumented, usedOnlyList: true, rewindCopies: true, singleCopies };
+  // `chosen`: binaryen's Asyncify because the user asked for it, not because our copies could not take a function.
+  refuseTupleLocals(binaryen, graph, instrumented, !rewindCopies);
   const usedOnlyList = instrumented.every(listSafe);
   binaryen.clearPassArguments();
   try {

@@ -72,11 +72,17 @@ export function paramGets(binaryen: Binaryen, module: Module, params: number): E
 
 /** The zero of a numeric (or vector) type: what a fresh local of that type holds. */
 export function zeroOf(binaryen: Binaryen, module: Module, type: number): ExpressionRef {
+  if (isTuple(binaryen, type)) return module.tuple.make(binaryen.expandType(type).map((part) => zeroOf(binaryen, module, part)));
   if (type === binaryen.i32) return module.i32.const(0);
   if (type === binaryen.i64) return (module.i64.const as unknown as (value: bigint) => ExpressionRef)(0n);
   if (type === binaryen.f32) return module.f32.const(0);
   if (type === binaryen.f64) return module.f64.const(0);
   return module.v128.const(new Array<number>(16).fill(0));
+}
+
+/** Whether a type is a tuple (several values: a multivalue result, or a local binaryen reads one into). */
+export function isTuple(binaryen: Binaryen, type: number): boolean {
+  return binaryen.expandType(type).length > 1;
 }
 
 /** Whether a value of this type is a number (or vector) that a plain local can hold and save. */
