@@ -8,13 +8,14 @@
 // made (fairness: a starved connection shows here, not in the percentiles), and the lunatic/Node
 // ratios. Servers run in child processes (their own event loop), the
 // clients here. Run alone: `npm run build && node dist/bench/echo.js`.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeVersion } from './machine.js';
-import { cli, findNode24, projectRoot } from './paths.js';
+import { benchDir, cli, findNode24, projectRoot, workDir } from './paths.js';
 
 const CONNECTIONS = [10, 100, 1000];
 const MESSAGE_BYTES = 64;
@@ -154,6 +155,34 @@ export async function measure(port: number, connections: number): Promise<Figure
     roundTripsPerSecond: Math.round(samples.length / (MEASURE_MS / 1000)),
     fewestPerConnection: Math.min(...perConnection.map((connection) => connection.length)),
   };
+}
+
+/**
+ * bench/echo-client.c built for this machine by its clang (`clang -O2`), or why not. A client that
+ * costs little CPU per round trip, for the figures where the server and its clients share two
+ * cores (bench/threads.ts): Node's client here costs about as much as the server it measures.
+ */
+export function buildNativeEchoClient(): { client: string } | { skipped: string } {
+  const client = join(workDir, 'echo-client');
+  mkdirSync(workDir, { recursive: true });
+  try {
+    execFileSync('clang', ['-O2', '-o', client, join(benchDir, 'echo-client.c')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    return { client };
+  } catch (error) {
+    const reason =
+      (error as { code?: string }).code === 'ENOENT' ? 'no clang on PATH (apt-get install clang)' : String((error as Error).message);
+    return { skipped: `the native echo client was not built: ${reason.split('\n')[0]}` };
+  }
+}
+
+/** The same as `measure`, by the native client (a child process) instead of this process's sockets. */
+export function measureNative(client: string, port: number, connections: number): Promise<Figures> {
+  const args = [String(port), String(connections), String(MEASURE_MS / 1000), String(MESSAGE_BYTES)];
+  return new Promise((resolve, reject) =>
+    execFile(client, args, { timeout: MEASURE_MS + START_TIMEOUT_MS }, (error, stdout, stderr) =>
+      error ? reject(new Error(stderr.trim() || error.message)) : resolve(JSON.parse(stdout) as Figures),
+    ),
+  );
 }
 
 const ratio = (value: number, baseline: number) => Math.round((value / baseline) * 100) / 100;

@@ -9,7 +9,10 @@
 // round trips per second; by default each thread accepts its own connections where Node can
 // share the address, and with --no-move one listener proxies them), beside a plain Node echo
 // server on one and on two processes (a cluster): what a second core can give a server on this
-// machine with the bench's clients on the same cores. Each scenario is the median of RUNS runs,
+// machine with the bench's clients on the same cores. The echo rows are measured twice: by Node
+// clients in this process, and by bench/echo-client.c, a native client built at bench time that
+// costs a fraction of the CPU per round trip and so leaves the server more of both cores (left
+// out, with the reason printed, where clang is missing). Each scenario is the median of RUNS runs,
 // one and two threads interleaved. Prints the figures as JSON and as a Markdown table (for
 // bench/RESULTS.md).
 //
@@ -21,7 +24,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { instrument } from '../src/index.js';
-import { measure, nodeClusterEchoServer, type ServerKind, startServer, stopServer } from './echo.js';
+import { buildNativeEchoClient, measure, measureNative, nodeClusterEchoServer, type ServerKind, startServer, stopServer } from './echo.js';
 import { figuresOf, instrumentForBothBackends } from './lunatic-programs.js';
 import { nodeVersion } from './machine.js';
 import { cli, findNode24, projectRoot, workDir } from './paths.js';
@@ -121,23 +124,28 @@ async function cpuBoundAsProcesses(node: string, module: string, processes: numb
   return Math.max(...(await Promise.all(runs)).map((figures) => figures[CPU_BOUND.figure]!));
 }
 
+/** Who makes the echo round trips: this process's Node sockets, or the native client at this path. */
+type EchoClient = { node: true } | { native: string };
+
 /** Echo round trips per second at 1,000 connections with the server on `threads` threads. */
-function echoRoundTrips(node: string, module: string, threads: number, flags: readonly string[] = []): Promise<number> {
+function echoRoundTrips(client: EchoClient, node: string, module: string, threads: number, flags: readonly string[] = []): Promise<number> {
   const args = [cli, 'run', module, '--allow-listen', '127.0.0.1:0', '--threads', String(threads), ...flags];
-  return echoServerRoundTrips({ name: `lunatic --threads ${threads}`, command: node, args });
+  return echoServerRoundTrips(client, { name: `lunatic --threads ${threads}`, command: node, args });
 }
 
 /** Echo round trips per second at 1,000 connections with a plain Node server on `processes` processes. */
-function nodeEchoRoundTrips(node: string, processes: number): Promise<number> {
+function nodeEchoRoundTrips(client: EchoClient, node: string, processes: number): Promise<number> {
   const file = join(workDir, 'threads', `node-echo-${processes}.cjs`);
   writeFileSync(file, nodeClusterEchoServer(processes));
-  return echoServerRoundTrips({ name: `node, ${processes} process(es)`, command: node, args: [file] });
+  return echoServerRoundTrips(client, { name: `node, ${processes} process(es)`, command: node, args: [file] });
 }
 
-async function echoServerRoundTrips(kind: ServerKind): Promise<number> {
+async function echoServerRoundTrips(client: EchoClient, kind: ServerKind): Promise<number> {
   const server = await startServer(kind);
   try {
-    return (await measure(server.port, ECHO_CONNECTIONS)).roundTripsPerSecond;
+    const figures =
+      'native' in client ? measureNative(client.native, server.port, ECHO_CONNECTIONS) : measure(server.port, ECHO_CONNECTIONS);
+    return (await figures).roundTripsPerSecond;
   } finally {
     await stopServer(server);
   }
@@ -148,6 +156,12 @@ export async function threadsBench(options: { runs?: number } = {}): Promise<Thr
   const modules = await instrumentForBothBackends('threads');
   const echoServer = join(workDir, 'threads', 'echo-server.wasm');
   writeFileSync(echoServer, (await instrument(readFileSync(join(projectRoot, 'examples/echo-server/echo-server.wasm')))).binary);
+  const native = buildNativeEchoClient();
+  if ('skipped' in native) console.log(`threads: ${native.skipped}; the echo rows by the native client are left out`);
+  const echoClients: Array<[EchoClient, string]> = [
+    [{ node: true }, ''],
+    ...('client' in native ? [[{ native: native.client }, ', native client'] as [EchoClient, string]] : []),
+  ];
   const node24 = findNode24();
   const backends = [
     { backend: 'asyncify', node: process.execPath, module: modules.asyncify, echo: echoServer },
@@ -192,13 +206,17 @@ export async function threadsBench(options: { runs?: number } = {}): Promise<Thr
       false,
       (processes) => cpuBoundAsProcesses(node, module, processes),
     );
-    await measureEach(`echo, ${ECHO_CONNECTIONS} connections: round trips/s`, true, (threads) => echoRoundTrips(node, echo, threads));
-    await measureEach(`the same, --no-move (one listener, sockets proxied): round trips/s`, true, (threads) =>
-      echoRoundTrips(node, echo, threads, ['--no-move']),
-    );
-    await measureEach(`plain Node echo server, 1 and 2 processes (cluster): round trips/s`, true, (processes) =>
-      nodeEchoRoundTrips(node, processes),
-    );
+    for (const [client, by] of echoClients) {
+      await measureEach(`echo, ${ECHO_CONNECTIONS} connections${by}: round trips/s`, true, (threads) =>
+        echoRoundTrips(client, node, echo, threads),
+      );
+      await measureEach(`the same, --no-move (one listener, sockets proxied)${by}: round trips/s`, true, (threads) =>
+        echoRoundTrips(client, node, echo, threads, ['--no-move']),
+      );
+      await measureEach(`plain Node echo server, 1 and 2 processes (cluster)${by}: round trips/s`, true, (processes) =>
+        nodeEchoRoundTrips(client, node, processes),
+      );
+    }
     results.figures[backend] = rows;
   }
   results.loadAverage.after = loadavg()[0]!;
