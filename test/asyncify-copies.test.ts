@@ -277,8 +277,10 @@ async function countingHandBacks(binary: Uint8Array, reentryCopies = true): Prom
   const binaryen = await loadBinaryen();
   const module = binaryen.readBinary(binary);
   try {
-    // What the instrumenter's output may use here (its memory.grow helper fills, its counter is exported).
-    module.setFeatures(binaryen.Features.MutableGlobals | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt);
+    // What the instrumenter's output may use here (its memory.grow helper fills, its counter is exported; vectors).
+    module.setFeatures(
+      binaryen.Features.MutableGlobals | binaryen.Features.BulkMemory | binaryen.Features.BulkMemoryOpt | binaryen.Features.SIMD128,
+    );
     module.addFunctionImport('lunatic_test_handed_back', 'env', 'handedBack', binaryen.none, binaryen.none);
     const wrap = (expr: ExpressionRef, fast: string, slot: Slot | undefined): void => {
       if (slot && kindOf(binaryen, expr) === 'Call' && accessor<string>(binaryen, 'Call', 'getTarget')(expr) === fast) {
@@ -661,32 +663,55 @@ describe('two-copy Asyncify', () => {
     );
   });
 
-  it("falls back to binaryen's Asyncify for a function whose locals it does not save (v128)", async () => {
-    // The second has no v128 local of its own: lifting the call out of the expression spills the
-    // vector evaluated before it into one. The third's vector is made after the call: no fall-back.
-    const bodies: Array<[string, boolean]> = [
-      [
-        `(local $v v128)
-        (local.set $v (i32x4.splat (local.get $x)))
-        (local.set $x (call $wait (local.get $x)))
-        (i64.extend_i32_u (i32.add (local.get $x) (i32x4.extract_lane 3 (local.get $v))))`,
-        false,
-      ],
-      [
-        `(i64.extend_i32_u (i32x4.extract_lane 3 (i32x4.sub (i32x4.splat (local.get $x)) (i32x4.splat (i32.sub (i32.const 0) (call $wait (local.get $x)))))))`,
-        false,
-      ],
-      [`(i64.extend_i32_u (i32.add (call $wait (local.get $x)) (i32x4.extract_lane 3 (i32x4.splat (local.get $x)))))`, true],
+  it('saves vectors (v128) in slots of their own, and keeps a frame with one live at a way back in its rewind copy', async () => {
+    // The first keeps a vector local across the call; the second, a vector lifting spills out of
+    // the expression the call stands in; the third makes its vector after the call.
+    const bodies = [
+      `(local $v v128)
+      (local.set $v (i32x4.splat (local.get $x)))
+      (local.set $x (call $wait (local.get $x)))
+      (i64.extend_i32_u (i32.add (local.get $x) (i32x4.extract_lane 3 (local.get $v))))`,
+      `(i64.extend_i32_u (i32x4.extract_lane 3 (i32x4.sub (i32x4.splat (local.get $x)) (i32x4.splat (i32.sub (i32.const 0) (call $wait (local.get $x)))))))`,
+      `(i64.extend_i32_u (i32.add (call $wait (local.get $x)) (i32x4.extract_lane 3 (i32x4.splat (local.get $x)))))`,
     ];
-    for (const [body, copies] of bodies) {
+    for (const body of bodies) {
       const plain = await wat(`(module
         (import "env" "wait" (func $wait (param i32) (result i32)))
         (memory (export "memory") 1)
         (func (export "lanes") (param $x i32) (result i64) ${body}))`);
       const { binary, report } = await instrument(plain, options);
-      expect(report.asyncify!.rewindCopies).toBe(copies);
+      expect(report.asyncify!.rewindCopies).toBe(true);
       expect(await runSuspending(binary, 'lanes', 9)).toEqual({ result: BigInt(answer(9) + 9), suspensions: 1 });
     }
+    // A loop whose vector accumulator is live at its top, the way back of a large function.
+    const plain = await wat(`(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $acc v128)
+        (loop $next
+          (local.set $acc (i32x4.add (local.get $acc) (i32x4.splat (call $wait (local.get $i)))))
+          (local.set $acc (i32x4.mul (local.get $acc) (v128.const i32x4 1 2 3 4)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+        (i32.add (i32x4.extract_lane 1 (local.get $acc)) (i32x4.extract_lane 3 (local.get $acc)))))`);
+    const { binary } = await instrument(plain, { ...options, handBackAbove: 0 });
+    const counting = await countingHandBacks(binary, true);
+    const expected = await runPlain(plain, 'sum', 7);
+    const got = await runCountingHandBacks(counting, 'sum', 7);
+    expect({ result: got.result, suspensions: got.suspensions }).toEqual({ result: expected.result, suspensions: expected.waits });
+    expect(got.handBacks).toBe(0);
+    // The same loop over an i32 accumulator is handed back at every turn after a resume.
+    const scalar = await wat(`(module
+      (import "env" "wait" (func $wait (param i32) (result i32)))
+      (memory (export "memory") 1)
+      (func (export "sum") (param $n i32) (result i32) (local $i i32) (local $acc i32)
+        (loop $next
+          (local.set $acc (i32.mul (i32.add (local.get $acc) (call $wait (local.get $i))) (i32.const 3)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $next (i32.lt_u (local.get $i) (local.get $n))))
+        (local.get $acc)))`);
+    const scalarCounting = await countingHandBacks((await instrument(scalar, { ...options, handBackAbove: 0 })).binary, true);
+    expect((await runCountingHandBacks(scalarCounting, 'sum', 7)).handBacks).toBe(6);
   });
 });
 

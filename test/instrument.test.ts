@@ -736,3 +736,19 @@ describe('reference-typed locals and Asyncify', () => {
     expect(exports.pass()).toBe(7);
   });
 });
+
+describe('process state and vectors', () => {
+  it('leaves a mutable vector global unexported, which a host cannot read, and says the module is not resettable', async () => {
+    const bytes = await wat(`(module (memory 1) (global $v (mut v128) (v128.const i32x4 7 0 0 0)) (global $n (mut i32) (i32.const 3))
+      (func (export "f") (result i32) (global.set $v (i32x4.add (global.get $v) (global.get $v))) (i32x4.extract_lane 0 (global.get $v))))`);
+    const { binary, report } = await instrument(bytes);
+    expect(report.state).toMatchObject({ resettable: false, reason: expect.stringMatching(/vector, which a host cannot read/) });
+    const { exports } = await instantiateCounted(binary, 1000, {});
+    const state = Object.keys(exports).filter((name) => name.startsWith('lunatic_global_'));
+    expect(state.length).toBe(report.state.globals);
+    // Every exported state global can be read (a vector's value would throw).
+    expect(state.map((name) => typeof (exports[name] as WebAssembly.Global).value)).not.toContain('undefined');
+    expect(state.map((name) => (exports[name] as WebAssembly.Global).value)).toContain(3);
+    expect(exports.f()).toBe(14);
+  });
+});

@@ -32,10 +32,11 @@
 // as the original, so the one body serves both: smaller output, for those guards on the normal
 // path of the large functions (malloc's among them).
 //
-// Multivalue tuples in locals are split into a local per element first (split-tuple-locals.ts).
-// Falls back to binaryen's Asyncify (passes/asyncify/asyncify.ts) when a function has locals or
-// results it does not save (v128), before or after lifting, or more live locals at its calls
-// than a saver can take as parameters.
+// Multivalue tuples in locals are split into a local per element first (split-tuple-locals.ts);
+// a vector (v128) gets a 16-byte slot, but is not carried by a hand-back (a function with one
+// live at a way back keeps resumed frames in its rewind copy). Falls back to binaryen's Asyncify
+// (passes/asyncify/asyncify.ts) when a function has more live locals at its calls than a saver
+// can take as parameters.
 import {
   accessor,
   addLocal,
@@ -111,7 +112,16 @@ const MAX_SAVER_PARAMS = 999;
 function frameBytes(binaryen: Binaryen, type: number): number | undefined {
   if (type === binaryen.i32 || type === binaryen.f32) return 4;
   if (type === binaryen.i64 || type === binaryen.f64) return 8;
+  if (type === binaryen.v128) return 16;
   return undefined;
+}
+
+/**
+ * Whether a hand-back can carry a local of this type over in a global (reentry.ts): not a
+ * vector, whose global a host could not read (process-state.ts exports every mutable global).
+ */
+function carriable(binaryen: Binaryen, type: number): boolean {
+  return type !== binaryen.v128 && frameBytes(binaryen, type) !== undefined;
 }
 
 /** Whether each value of a type (one, or a tuple's) fits in a frame slot. */
@@ -128,9 +138,9 @@ function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
   return fitsSlots(binaryen, results) && localTypes(binaryen, func).every((type) => fitsSlots(binaryen, type));
 }
 
-/** Whether every local in `locals` is a number a frame slot holds (a tuple's scratch local is never one a frame keeps). */
-function allInSlots(binaryen: Binaryen, types: readonly number[], locals: Iterable<number>): boolean {
-  for (const local of locals) if (frameBytes(binaryen, types[local]!) === undefined) return false;
+/** Whether every local in `locals` has a type `fits` (a tuple's scratch local is never one a frame keeps). */
+function allOfTypes(types: readonly number[], locals: Iterable<number>, fits: (type: number) => boolean): boolean {
+  for (const local of locals) if (!fits(types[local]!)) return false;
   return true;
 }
 
@@ -163,7 +173,7 @@ function savedLocals(liveAtSites: ReadonlyArray<ReadonlySet<number>>): number[] 
 /** A slot for each saved local. */
 function frameLayout(binaryen: Binaryen, types: number[], liveAtSites: ReadonlyArray<ReadonlySet<number>>): FrameLayout {
   const saved = savedLocals(liveAtSites);
-  // Eight-byte locals first, so every slot is aligned when the frame start is.
+  // Larger locals first, so every slot is aligned to its size (vectors: to 8) when the frame start is.
   const order = saved
     .map((local) => ({ local, bytes: frameBytes(binaryen, types[local]!)! }))
     .sort((a, b) => b.bytes - a.bytes || a.local - b.local);
@@ -240,11 +250,14 @@ class FunctionCopies {
     return this.results === binaryen.none ? module.block(null, [called, module.return()]) : module.return(called);
   }
 
+  // A frame starts 8-byte aligned (every frame's size is a multiple of 8), so a vector's slot is
+  // aligned to 8 at least, which its alignment hint says.
   private load(type: number, offset: number, ptr: ExpressionRef): ExpressionRef {
     const { module, binaryen } = this;
     if (type === binaryen.i32) return module.i32.load(offset, 4, ptr);
     if (type === binaryen.i64) return module.i64.load(offset, 8, ptr);
     if (type === binaryen.f32) return module.f32.load(offset, 4, ptr);
+    if (type === binaryen.v128) return module.v128.load(offset, 8, ptr);
     return module.f64.load(offset, 8, ptr);
   }
 
@@ -253,6 +266,7 @@ class FunctionCopies {
     if (type === binaryen.i32) return module.i32.store(offset, 4, ptr, value);
     if (type === binaryen.i64) return module.i64.store(offset, 8, ptr, value);
     if (type === binaryen.f32) return module.f32.store(offset, 4, ptr, value);
+    if (type === binaryen.v128) return module.v128.store(offset, 8, ptr, value);
     return module.f64.store(offset, 8, ptr, value);
   }
 
@@ -745,11 +759,13 @@ export function applyAsyncifyCopies(
         : { loops: [], ordinals: [] };
       const live = liveAt(binaryen, sites, body, statementCallSites(binaryen, sites, body, true), loops);
       liveAtSites.push(live.sites);
-      reentries.push({ loops, ordinals, liveAt: live.loops });
       const saved = savedLocals(live.sites);
       if (saved.length > MAX_SAVER_PARAMS) throw new CannotCopy();
       const types = localTypes(binaryen, func);
-      if (!allInSlots(binaryen, types, saved) || !live.loops.every((locals) => allInSlots(binaryen, types, locals))) throw new CannotCopy();
+      if (!allOfTypes(types, saved, (type) => frameBytes(binaryen, type) !== undefined)) throw new CannotCopy();
+      // A vector live at a way back cannot be carried: the frame stays in its rewind copy instead.
+      const carried = live.loops.every((locals) => allOfTypes(types, locals, (type) => carriable(binaryen, type)));
+      reentries.push(carried ? { loops, ordinals, liveAt: live.loops } : { loops: [], ordinals: [], liveAt: [] });
     }
   } catch (error) {
     if (error instanceof CannotCopy) return undefined;

@@ -5,11 +5,12 @@
 //
 // Memory 0 is exported already (the reserved tail). What a host cannot reach are the module's
 // own mutable globals (the C stack pointer, Asyncify's state): each is exported as
-// `lunatic_global_<i>`, in the order of the module's globals. The module is *resettable* when
-// that is all its state: no imported mutable global, one memory of its own (not shared), no
-// table the host cannot see or that the code changes (table.set, table.grow), no passive data
-// segment the code drops (data.drop) and no start function. Exports do not slow V8's accesses
-// to a module's own globals. Runs last, after every pass that adds globals. No options.
+// `lunatic_global_<i>`, in the order of the module's globals (a vector global is not: JavaScript
+// cannot read its value). The module is *resettable* when that is all its state: no imported
+// mutable global, no mutable vector (v128) global, one memory of its own (not shared), no table
+// the host cannot see or that the code changes (table.set, table.grow), no passive data segment
+// the code drops (data.drop) and no start function. Exports do not slow V8's accesses to a
+// module's own globals. Runs last, after every pass that adds globals. No options.
 import type { Binaryen, ExpressionRef, Module } from '../ir/binaryen.js';
 import type { NoOptions, Pass } from '../ir/context.js';
 import { definedFunctions, moduleExports } from '../ir/module.js';
@@ -46,6 +47,7 @@ function unresettableReason(binaryen: Binaryen, module: Module): string | undefi
   for (let i = 0; i < module.getNumGlobals(); i++) {
     const global = binaryen.getGlobalInfo(module.getGlobalByIndex(i));
     if (global.module && global.mutable) return `it imports the mutable global ${global.module}.${global.base}`;
+    if (global.mutable && global.type === binaryen.v128) return `its mutable global ${global.name} is a vector, which a host cannot read`;
   }
   for (let i = 0; i < module.getNumTables(); i++) {
     if (binaryen.getTableInfo(module.getTableByIndex(i)).module) return 'it imports a table';
@@ -65,7 +67,8 @@ export const processState: Pass<NoOptions, ProcessState> = {
     let globals = 0;
     for (let i = 0; i < module.getNumGlobals(); i++) {
       const global = binaryen.getGlobalInfo(module.getGlobalByIndex(i));
-      if (global.module || !global.mutable) continue;
+      // A vector's value cannot be read from JavaScript (the module is then not resettable).
+      if (global.module || !global.mutable || global.type === binaryen.v128) continue;
       module.addGlobalExport(global.name, `${STATE_GLOBAL_PREFIX}${globals++}`);
     }
     const reason = unresettableReason(binaryen, module);
