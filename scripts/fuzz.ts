@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { type Finding, runCampaign, type Summary } from './fuzz/campaign.js';
-import { generateModule, generatorCommand, type GeneratorName } from './fuzz/generate.js';
+import { generateModule, generatorCommand, type GeneratorName, PROFILES } from './fuzz/generate.js';
 
 interface Args {
   count: number;
@@ -15,6 +15,7 @@ interface Args {
   generator: GeneratorName;
   jobs: number;
   save: string;
+  profile?: string;
 }
 
 function parseArgs(): Args {
@@ -29,6 +30,10 @@ function parseArgs(): Args {
     })
     .option('jobs', { type: 'number', default: 2, describe: 'generator processes running ahead' })
     .option('save', { type: 'string', default: 'fuzz-findings', describe: 'directory for the modules that mismatch' })
+    .option('profile', {
+      choices: PROFILES.map((profile) => profile.name),
+      describe: "every module's features (default: the seed's, core or tail-ref; simd only when named)",
+    })
     .strict()
     .parseSync() as Args;
 }
@@ -63,7 +68,7 @@ async function saveFindings(findings: Finding[], args: Args, command: string[]):
   if (findings.length === 0) return;
   await mkdir(args.save, { recursive: true });
   for (const seed of new Set(findings.map((f) => f.seed))) {
-    const { bytes } = await generateModule(seed, command);
+    const { bytes } = await generateModule(seed, command, args.profile);
     await writeFile(join(args.save, `seed-${seed}-${args.generator}.wasm`), bytes);
   }
   console.log(`modules saved in ${args.save}/; reduce one with scripts/fuzz/reduce.ts (see docs/robustness.md)`);
@@ -81,6 +86,7 @@ async function main(): Promise<number> {
     seeds,
     generator: command,
     jobs: args.jobs,
+    ...(args.profile ? { profile: args.profile } : {}),
     onModule: (seed, findings) => {
       for (const finding of findings) console.log(`MISMATCH ${describe(finding)}`);
       if ((seed - args.seed + 1) % 25 === 0) console.log(`... ${seed - args.seed + 1}/${args.count}`);

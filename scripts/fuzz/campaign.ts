@@ -61,6 +61,8 @@ export interface Summary {
 export interface CampaignOptions {
   seeds: number[];
   generator: string[];
+  /** Every module of this profile (generate.ts PROFILES), rather than the seed's. */
+  profile?: string;
   /** Generator processes running ahead of the comparisons. */
   jobs?: number;
   transform?: Transform;
@@ -156,7 +158,7 @@ export async function runCampaign(options: CampaignOptions): Promise<Summary> {
   const refill = () => {
     while (pending.length < jobs && next < options.seeds.length) {
       const seed = options.seeds[next++]!;
-      pending.push(generateModule(seed, options.generator).catch((error: unknown) => ({ seed, error })));
+      pending.push(generateModule(seed, options.generator, options.profile).catch((error: unknown) => ({ seed, error })));
     }
   };
   refill();

@@ -40,10 +40,18 @@ export const PROFILES: readonly Profile[] = [
   // Tail calls and reference types stress the reduction counter's call graph (return_call,
   // call_indirect through several tables) and Asyncify's limits.
   { name: 'tail-ref', flags: [...CORE_FLAGS, '--enable-tail-call', '--enable-reference-types'] },
+  // Vectors (v128) in locals, frames and globals; only when asked for (`--profile simd`), so the
+  // seeds of the campaigns before it keep their modules.
+  { name: 'simd', flags: [...CORE_FLAGS, '--enable-simd'] },
 ];
 
-/** One seed in four uses the tail-call/reference-types profile. */
-export function profileFor(seed: number): Profile {
+/** One seed in four uses the tail-call/reference-types profile, unless a profile is named. */
+export function profileFor(seed: number, named?: string): Profile {
+  if (named !== undefined) {
+    const profile = PROFILES.find((p) => p.name === named);
+    if (!profile) throw new Error(`unknown profile ${named}; one of: ${PROFILES.map((p) => p.name).join(', ')}`);
+    return profile;
+  }
   return new Random(seed, 1).below(4) === 3 ? PROFILES[1]! : PROFILES[0]!;
 }
 
@@ -77,10 +85,10 @@ export interface GeneratedModule {
  * Generates the module of `seed`. The random input is 512 B to 8 KiB: translate-to-fuzz makes
  * bigger modules from more bytes, and small ones reduce (and run) faster.
  */
-export async function generateModule(seed: number, command: string[]): Promise<GeneratedModule> {
+export async function generateModule(seed: number, command: string[], profileName?: string): Promise<GeneratedModule> {
   const random = new Random(seed, 0);
   const input = random.bytes(512 + random.below(7680));
-  const profile = profileFor(seed);
+  const profile = profileFor(seed, profileName);
   const dir = await mkdtemp(join(tmpdir(), 'lunatic-fuzz-'));
   try {
     const [exe, ...prefix] = command;

@@ -46,8 +46,8 @@ async function main(argv: string[]): Promise<number> {
       ...(variant ? ['--variant', JSON.stringify(variant)] : []),
     ];
     const { exe, binaries } = reducer(option(argv, '--generator') ?? 'npm');
-    // The widest profile's features: a reduction must stay within what the fuzzer generated.
-    const features = PROFILES[PROFILES.length - 1]!.flags.join(' ');
+    // Every profile's features: a reduction must stay within what the fuzzer may have generated.
+    const features = [...new Set(PROFILES.flatMap((profile) => profile.flags))].join(' ');
     const [command, ...args] = exe;
     await run(
       command!,
