@@ -4,6 +4,7 @@
 // refuse at once.
 //   quickjs   QuickJS 2021-03-27, the C sources npm `qjsc` ships, under bench/third-party/quickjs-main.c
 //   sqlite    SQLite's amalgamation as npm `better-sqlite3` ships it, under bench/third-party/sqlite-main.c
+//   sqlite-simd  the same, built with -msimd128: loops clang vectorized, vectors (v128) live in frames
 //   eigen-json  C++ (libc++) over Debian's Eigen 3 and nlohmann-json headers: bench/third-party/eigen-json.cpp
 //   regex-json  Rust: the regex and serde_json crates Debian packages, under bench/third-party/regex-json/
 //   refusals  npm `@ruby/3.4-wasm-wasi` (30 MB, already Asyncify'd); `@yowasp/yosys` (28 MB of C++ code),
@@ -98,6 +99,11 @@ function sqliteBuild(driver: string): { compiler: string; args: string[] } {
   return { compiler: 'clang', args: [...defines, `-I${src}`, driver, join(src, 'sqlite3.c')] };
 }
 
+function sqliteSimdBuild(driver: string): { compiler: string; args: string[] } {
+  const { compiler, args } = sqliteBuild(driver);
+  return { compiler, args: ['-msimd128', ...args] };
+}
+
 function eigenJsonBuild(driver: string): { compiler: string; args: string[] } {
   for (const header of ['/usr/include/eigen3/Eigen/Dense', '/usr/include/nlohmann/json.hpp'])
     if (!existsSync(header)) throw new Error(`${header} is missing: apt-get install libeigen3-dev nlohmann-json3-dev`);
@@ -119,6 +125,13 @@ const RECIPES: Recipe[] = [
     origin: `${SQLITE} (deps/sqlite3/sqlite3.c)`,
     driver: 'sqlite-main.c',
     build: clang(sqliteBuild),
+  },
+  {
+    name: 'sqlite-simd',
+    description: 'the same SQLite built with -msimd128: clang vectorizes its loops (v128 values in frames)',
+    origin: `${SQLITE} (deps/sqlite3/sqlite3.c)`,
+    driver: 'sqlite-main.c',
+    build: clang(sqliteSimdBuild),
   },
   {
     name: 'eigen-json',
