@@ -748,7 +748,7 @@ export function applyAsyncifyCopies(
       progress.step();
       const sites = new CallSites(binaryen, graph, mayUnwind);
       if (prepare(binaryen, module, func, sites)) flattened.add(func);
-      // Lifting spills values of whatever type waits for a call (v128); flattening, every value.
+      // Lifting spills values of whatever type waits for a call (a reference, say); flattening, every value.
       if (!fitsFrame(binaryen, func)) throw new CannotCopy();
       splitTupleLocals(binaryen, module, func);
       const body = untyped(binaryen).Function.getBody(func);

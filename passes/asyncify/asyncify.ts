@@ -95,10 +95,10 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
 }
 
 /**
- * On the way to binaryen's Asyncify (`--no-rewind-copies` when `chosen`, or a function our copies cannot take):
- * a multivalue tuple in a local of a function that can suspend is refused there, since fuzzing
- * found binaryen's Asyncify to differ from the original on such a function (docs/robustness.md,
- * item 9).
+ * On the way to binaryen's Asyncify (`--no-rewind-copies` when `chosen`, or a function our
+ * copies cannot take): a multivalue tuple in a local of a function that can suspend is refused
+ * there, since fuzzing found binaryen's Asyncify to differ from the original on such a function
+ * (docs/robustness.md, item 9).
  */
 function refuseTupleLocals(binaryen: Binaryen, graph: CallGraph, instrumented: string[], chosen: boolean): void {
   const wayOut = chosen ? `instrument without --no-rewind-copies, or ${WAY_OUT}` : WAY_OUT;

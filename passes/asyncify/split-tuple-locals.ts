@@ -26,7 +26,6 @@ import { kindOf, Walker } from '../ir/walker.js';
 
 interface LocalInfo {
   index: number;
-  type: number;
   isTee: boolean;
   value: ExpressionRef;
 }
@@ -83,8 +82,8 @@ class TupleLocalSplitter extends Walker {
   }
 }
 
-/** Splits `func`'s tuple locals into element locals (see the header); returns whether it had any. */
-export function splitTupleLocals(binaryen: Binaryen, module: Module, func: FunctionRef): boolean {
+/** Splits `func`'s tuple locals into element locals (see the header). */
+export function splitTupleLocals(binaryen: Binaryen, module: Module, func: FunctionRef): void {
   const types = localTypes(binaryen, func);
   const elements = new Map<number, number[]>();
   types.forEach((type, index) => {
@@ -94,7 +93,5 @@ export function splitTupleLocals(binaryen: Binaryen, module: Module, func: Funct
         binaryen.expandType(type).map((element) => addLocal(binaryen, func, element)),
       );
   });
-  if (!elements.size) return false;
-  new TupleLocalSplitter(binaryen, module, elements, types, scratchLocals(binaryen, func)).walkFunction(func);
-  return true;
+  if (elements.size) new TupleLocalSplitter(binaryen, module, elements, types, scratchLocals(binaryen, func)).walkFunction(func);
 }
