@@ -18,6 +18,9 @@ const SUPPORTED: Array<[string, (b: Binaryen) => number]> = [
   ['reference-types', (b) => b.Features.ReferenceTypes],
   ['extended-const', (b) => b.Features.ExtendedConst],
   ['relaxed-simd', (b) => b.Features.RelaxedSIMD],
+  // Only without Asyncify (src/refusals.ts turns several memories away with it): counters alone
+  // never touch memory.
+  ['multimemory', (b) => b.Features.MultiMemory],
 ];
 
 export function featureFlags(binaryen: Binaryen, names: readonly string[]): number {

@@ -1,9 +1,11 @@
 // The instrumenter on hand-written modules whose behaviour we know exactly: results equal to the
 // original's, preemption (yield is called) in loops, recursion, indirect and tail calls, the
 // reserved tail hiding its pages, features, and refusals.
+import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { InputError, instrument, readInstrumentSection } from '../src/index.js';
 import { asyncifyData, resuming, startUnwind } from './helpers/asyncify-host.js';
+import { requireNode24 } from './helpers/tools.js';
 import { instantiateCounted, LEAVE_LOOP_FUNCTION, LONG_WORK, SHORT_AND_LONG_RETURNS, WALK_FUNCTION, wat } from './helpers/wat.js';
 
 const SPIN = `(module
@@ -750,5 +752,31 @@ describe('process state and vectors', () => {
     expect(state.map((name) => typeof (exports[name] as WebAssembly.Global).value)).not.toContain('undefined');
     expect(state.map((name) => (exports[name] as WebAssembly.Global).value)).toContain(3);
     expect(exports.f()).toBe(14);
+  });
+});
+
+describe('several memories', () => {
+  it('refuses them with Asyncify, and instruments them without it for a JSPI host, which runs them with yields', async () => {
+    const bytes = await wat(`(module (memory 1) (memory $b 1)
+      (func (export "f") (param $n i32) (result i32) (local $i i32)
+        (loop $l
+          (i32.store $b (i32.const 8) (i32.add (i32.load $b (i32.const 8)) (local.get $i)))
+          (local.set $i (i32.add (local.get $i) (i32.const 1)))
+          (br_if $l (i32.lt_u (local.get $i) (local.get $n))))
+        (i32.load $b (i32.const 8))))`);
+    await expect(instrument(bytes, { fileName: 'm.wasm' })).rejects.toThrow(/^m\.wasm has several memories; .*--no-asyncify/);
+    const { binary, report } = await instrument(bytes, { asyncify: false });
+    expect(report.features).toContain('multimemory');
+    const node24 = requireNode24();
+    if (!node24) return;
+    // Node 20 runs several memories only behind a flag; Node 24 (the JSPI host) by default.
+    const script = `const module = new WebAssembly.Module(Buffer.from(process.argv[1], 'base64'));
+      let yields = 0, instance;
+      const refill = () => { instance.exports.lunatic_reductions.value = 1000; };
+      instance = new WebAssembly.Instance(module, { lunatic: { yield: () => { yields++; refill(); } } });
+      refill();
+      console.log(instance.exports.f(5000), yields > 0);`;
+    const out = execFileSync(node24, ['-e', script, Buffer.from(binary).toString('base64')], { encoding: 'utf8' });
+    expect(out.trim()).toBe(`${(4999 * 5000) / 2} true`);
   });
 });

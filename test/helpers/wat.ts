@@ -14,6 +14,8 @@ export async function wat(text: string, { names = true }: { names?: boolean } = 
     mutable_globals: true,
     threads: true,
     exceptions: true,
+    // wabt's types predate the flag its parser takes
+    ...({ multi_memory: true } as object),
   });
   try {
     module.resolveNames();
