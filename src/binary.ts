@@ -265,7 +265,7 @@ export function refusedFeature(bytes: Uint8Array): string | undefined {
   if (flags.some((f) => f & LIMITS_SHARED)) return 'threads/shared memory (a suspended process cannot share its memory safely)';
   if (flags.some((f) => f & LIMITS_64)) return 'memory64 (64-bit memories)';
   for (const section of sections(bytes)) {
-    if (section.id === SECTION.tag) return 'exception handling (Asyncify cannot unwind through a catch)';
+    if (section.id === SECTION.tag) return 'exception handling (neither Asyncify nor the reduction checks follow a throw to its catch)';
     if (section.id === SECTION.type) {
       const reader = new Reader(bytes, section.payload);
       if (reader.u32() > 0 && reader.byte() !== FUNC_TYPE_FORM) return 'garbage collection or typed function references (GC types)';
