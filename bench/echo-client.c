@@ -92,7 +92,11 @@ static int receive(struct connection *c) {
     exit(1);
   }
   c->pending -= n;
-  return c->pending <= 0;
+  if (c->pending < 0) {
+    fprintf(stderr, "echo-client: the server sent back more bytes than it was sent\n");
+    exit(1);
+  }
+  return c->pending == 0;
 }
 
 /** Runs round trips on every connection until `until` (one each when `until` is 0). */
@@ -105,7 +109,11 @@ static void ping_pong(int epoll, struct connection *connections, int count, int 
     if (ready < 0 && errno != EINTR) fail("epoll_wait");
     for (int e = 0; e < ready; e++) {
       struct connection *c = events[e].data.ptr;
-      if (c->pending <= 0 || !receive(c)) continue;
+      if (c->pending <= 0) {
+        fprintf(stderr, "echo-client: the server sent back more bytes than it was sent\n");
+        exit(1);
+      }
+      if (!receive(c)) continue;
       double t = now();
       if (record) {
         c->round_trips++;

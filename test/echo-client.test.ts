@@ -1,6 +1,6 @@
 // bench/echo-client.c, the native client of the echo benches: built by the machine's clang, it
 // makes real round trips over loopback against a real Node echo server, and refuses a server
-// that sends back other bytes than it was sent.
+// that sends back other bytes than it was sent, or more.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -33,9 +33,12 @@ describe.skipIf(!clang)('native echo client', () => {
     expect(figures.p99Ms).toBeGreaterThanOrEqual(figures.p50Ms);
   }, 30_000);
 
-  it('fails on a server that sends back other bytes', async () => {
+  it('fails on a server that sends back other bytes, or more', async () => {
     const corrupting = nodeClusterEchoServer(1).replace('socket.write(data)', 'socket.write(Buffer.alloc(data.length, 0x62))');
     expect(corrupting).not.toBe(nodeClusterEchoServer(1));
     await expect(roundTripsAgainst(corrupting)).rejects.toThrow(/bytes it was not sent/);
+    const doubling = nodeClusterEchoServer(1).replace('socket.write(data)', 'socket.write(Buffer.concat([data, data]))');
+    expect(doubling).not.toBe(nodeClusterEchoServer(1));
+    await expect(roundTripsAgainst(doubling)).rejects.toThrow(/more bytes than it was sent/);
   }, 30_000);
 });
