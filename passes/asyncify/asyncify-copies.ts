@@ -40,9 +40,11 @@
 import {
   accessor,
   addLocal,
+  allNumeric,
   type Binaryen,
   type ExpressionRef,
   type FunctionRef,
+  isNumericType,
   localTypes,
   type Module,
   paramGets,
@@ -121,21 +123,17 @@ function frameBytes(binaryen: Binaryen, type: number): number | undefined {
  * vector, whose global a host could not read (process-state.ts exports every mutable global).
  */
 function carriable(binaryen: Binaryen, type: number): boolean {
-  return type !== binaryen.v128 && frameBytes(binaryen, type) !== undefined;
-}
-
-/** Whether each value of a type (one, or a tuple's) fits in a frame slot. */
-function fitsSlots(binaryen: Binaryen, type: number): boolean {
-  return binaryen.expandType(type).every((part) => frameBytes(binaryen, part) !== undefined);
+  return type !== binaryen.v128 && isNumericType(binaryen, type);
 }
 
 /**
- * Whether a function's results and locals are all numbers a frame can hold, or tuples of them
- * (split into locals of their own by splitTupleLocals, so a frame holds the elements).
+ * Whether a function's results and locals are all numbers a frame can hold (frameBytes), or
+ * tuples of them (split into locals of their own by splitTupleLocals, so a frame holds the
+ * elements).
  */
 function fitsFrame(binaryen: Binaryen, func: FunctionRef): boolean {
   const { results } = binaryen.getFunctionInfo(func);
-  return fitsSlots(binaryen, results) && localTypes(binaryen, func).every((type) => fitsSlots(binaryen, type));
+  return allNumeric(binaryen, results) && localTypes(binaryen, func).every((type) => allNumeric(binaryen, type));
 }
 
 /** Whether every local in `locals` has a type `fits` (a tuple's scratch local is never one a frame keeps). */
@@ -732,7 +730,8 @@ export function applyAsyncifyCopies(
 ): string[] | undefined {
   const { binaryen, module, progress } = context;
   const graph = context.callGraph();
-  if (!instrumented.every((name) => fitsFrame(binaryen, graph.nodes.get(name)!.ref))) return undefined;
+  // asyncify.ts refused references in these functions' locals and results already; what lifting
+  // adds is checked below.
   const mayUnwind = new Set([...instrumented, ...sinks]);
   const funcs = instrumented.map((name) => graph.nodes.get(name)!.ref);
   // Measured before lifting, which adds locals and statements of its own; without a limit, not at all.
@@ -762,7 +761,7 @@ export function applyAsyncifyCopies(
       const saved = savedLocals(live.sites);
       if (saved.length > MAX_SAVER_PARAMS) throw new CannotCopy();
       const types = localTypes(binaryen, func);
-      if (!allOfTypes(types, saved, (type) => frameBytes(binaryen, type) !== undefined)) throw new CannotCopy();
+      if (!allOfTypes(types, saved, (type) => isNumericType(binaryen, type))) throw new CannotCopy();
       // A vector live at a way back cannot be carried: the frame stays in its rewind copy instead.
       const carried = live.loops.every((locals) => allOfTypes(types, locals, (type) => carriable(binaryen, type)));
       reentries.push(carried ? { loops, ordinals, liveAt: live.loops } : { loops: [], ordinals: [], liveAt: [] });

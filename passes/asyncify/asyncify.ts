@@ -7,7 +7,7 @@
 // indirect call may unwind, which instruments far more code than needed); the report shows that
 // list. The mechanism is our two-copy Asyncify (passes/asyncify/asyncify-copies.ts) by default, or
 // binaryen's pass, handed the same two lists as its import list and only-list.
-import { type Binaryen, binaryenMessage, type ExpressionRef, isNumericType, isTuple, localTypes, type Module } from '../ir/binaryen.js';
+import { allNumeric, type Binaryen, binaryenMessage, type ExpressionRef, isTuple, localTypes, type Module } from '../ir/binaryen.js';
 import { matchesAny } from '../ir/globs.js';
 import { InputError } from '../ir/errors.js';
 import { applyAsyncifyCopies } from './asyncify-copies.js';
@@ -82,8 +82,7 @@ function refuseUnsupported(binaryen: Binaryen, module: Module, graph: CallGraph,
       throw new InputError(
         `uses tail calls (return_call) in function "${name}", which can suspend, and Asyncify cannot unwind through them; ${WAY_OUT}`,
       );
-    const locals = localTypes(binaryen, func).filter((type) => !isNumericType(binaryen, type));
-    if (locals.some((type) => !allNumeric(binaryen, type))) {
+    if (!localTypes(binaryen, func).every((type) => allNumeric(binaryen, type))) {
       throw new InputError(
         `keeps references in locals of function "${name}", which can suspend, and Asyncify cannot save them; ${WAY_OUT}`,
       );
@@ -108,11 +107,6 @@ function refuseTupleLocals(binaryen: Binaryen, graph: CallGraph, instrumented: s
       `keeps multivalue tuples in locals of function "${name}", which can suspend, and binaryen's Asyncify does not save them soundly; ${wayOut}`,
     );
   }
-}
-
-/** Whether a type (or each type of a tuple) is a number. */
-function allNumeric(binaryen: Binaryen, type: number): boolean {
-  return binaryen.expandType(type).every((part) => isNumericType(binaryen, part));
 }
 
 /**

@@ -90,6 +90,11 @@ export function isNumericType(binaryen: Binaryen, type: number): boolean {
   return [binaryen.i32, binaryen.i64, binaryen.f32, binaryen.f64, binaryen.v128].includes(type);
 }
 
+/** Whether a type is a number (or vector), or a tuple of them (each element one): no references. */
+export function allNumeric(binaryen: Binaryen, type: number): boolean {
+  return binaryen.expandType(type).every((part) => isNumericType(binaryen, part));
+}
+
 /** binaryen's fatal errors arrive as opaque C++ exceptions (numbers); decode them when possible. */
 export function binaryenMessage(binaryen: Binaryen, error: unknown): string {
   if (error instanceof Error) return error.message;
