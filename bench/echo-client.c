@@ -45,6 +45,12 @@ static void fail(const char *what) {
   exit(1);
 }
 
+/** The server answered wrongly: not a system call's failure, so no errno. */
+static void wrong_answer(const char *what) {
+  fprintf(stderr, "echo-client: the server sent back %s\n", what);
+  exit(1);
+}
+
 static long latency[LATENCY_BUCKETS];
 static char message[MAX_MESSAGE];
 
@@ -87,15 +93,9 @@ static int receive(struct connection *c) {
     errno = ECONNRESET;
     fail("read (the server closed the connection)");
   }
-  if (memspn_a(buffer, n) != n) {
-    fprintf(stderr, "echo-client: the server sent back bytes it was not sent\n");
-    exit(1);
-  }
+  if (memspn_a(buffer, n) != n) wrong_answer("bytes it was not sent");
   c->pending -= n;
-  if (c->pending < 0) {
-    fprintf(stderr, "echo-client: the server sent back more bytes than it was sent\n");
-    exit(1);
-  }
+  if (c->pending < 0) wrong_answer("more bytes than it was sent");
   return c->pending == 0;
 }
 
@@ -109,10 +109,7 @@ static void ping_pong(int epoll, struct connection *connections, int count, int 
     if (ready < 0 && errno != EINTR) fail("epoll_wait");
     for (int e = 0; e < ready; e++) {
       struct connection *c = events[e].data.ptr;
-      if (c->pending <= 0) {
-        fprintf(stderr, "echo-client: the server sent back more bytes than it was sent\n");
-        exit(1);
-      }
+      if (c->pending <= 0) wrong_answer("more bytes than it was sent");
       if (!receive(c)) continue;
       double t = now();
       if (record) {
