@@ -354,7 +354,7 @@ let program: Program;
 /** The worlds of the current run: one, or two joined as threads (test/helpers/threads.ts); processes start in the first. */
 let worlds: Lunatic[] = [];
 const reports = new Map<number, number[]>();
-/** Processes spawned from wasm, in order. */
+/** Processes spawned from wasm, in order (a process that moves to another thread is there again: `onSpawn` on that thread). */
 const spawned: LunaticProcess[] = [];
 let instrumented: Uint8Array;
 let stopThreads: (() => void) | undefined;
@@ -411,8 +411,9 @@ async function run(entry: string, permissions: Permissions, arg?: bigint): Promi
   const first = spawned.length;
   const root = worlds[0]!.start(program, { entry, permissions, arg });
   const status = await root.exited;
-  // in spawn order (pids are allocated in it; a child on another thread starts when its spawn arrives)
-  const children = spawned.slice(first).sort((a, b) => a.pid - b.pid);
+  // in spawn order (pids are allocated in it; a child on another thread starts when its spawn arrives),
+  // each once (a child that moved to the other thread was reported there again)
+  const children = [...new Map(spawned.slice(first).map((child) => [child.pid, child] as const)).values()].sort((a, b) => a.pid - b.pid);
   const childStatuses = await Promise.all(children.map((child) => child.exited));
   return {
     status,

@@ -48,7 +48,10 @@ export interface LunaticOptions {
   reductions: number;
   /** For plain modules on JSPI: extra `module.name` globs of imports that may return a Promise. */
   blockingImports?: string[];
-  /** Called for every process spawned from wasm (e.g. to report its crash). */
+  /**
+   * Called for every process spawned from wasm (e.g. to report its crash), and again on the thread
+   * a process moves to, with the process object of that thread (same pid; the one it left is `departed`).
+   */
   onSpawn?: (process: LunaticProcess) => void;
 }
 
