@@ -1,7 +1,7 @@
 // Linking a process: the import object for one instance, from the host modules' namespaces.
 // Only what the module imports is wrapped (each through the suspension backend, blocking or
-// not by the module's globs, unless its host function never waits); a missing import is named
-// in one clear error.
+// not by the module's globs), and a host function that never waits is given as it is; a missing
+// import is named in one clear error.
 import { matchesAny } from '../blocking-imports.js';
 import { neverWaits } from './pending.js';
 import type { Suspender } from './suspend.js';
@@ -57,7 +57,8 @@ export function linkImports(
   for (const { namespace, name, kind, qualifiedName, blocking } of importSlots(module, blockingGlobs)) {
     const value: unknown = provided[namespace]?.[name];
     if (value === undefined) throw new LinkError(`the module imports ${kind} ${qualifiedName}, which no host module provides`);
-    const linked = kind === 'function' ? suspender.wrapImport(qualifiedName, value as HostFunction, blocking && !neverWaits(value)) : value;
+    // a function that never waits needs no backend around it (it never suspends, nor calls wasm)
+    const linked = kind !== 'function' || neverWaits(value) ? value : suspender.wrapImport(qualifiedName, value as HostFunction, blocking);
     (imports[namespace] ??= {})[name] = linked;
   }
   return imports as WebAssembly.Imports;

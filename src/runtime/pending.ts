@@ -103,16 +103,23 @@ export function isWaitable(value: unknown): value is Waitable {
 
 /**
  * Host functions that never return a Promise or a Pending, so a process never waits in them
- * (send, self, kill...): linking need not treat them as blocking even when the module's globs
- * say so. Under JSPI a blocking import is a `WebAssembly.Suspending`, and calling one costs
- * some 75 ns more than a plain import even when it returns at once (Node 24).
+ * (send, self, kill...), and never call back into wasm: linking gives them to the instance as
+ * they are, with no backend around them, even when the module's globs say they block. Under
+ * JSPI a blocking import is a `WebAssembly.Suspending`, and calling one costs some 75 ns more
+ * than a plain import even when it returns at once (Node 24); and each wrapper is a closure
+ * more in every instance.
  */
-const neverWaiting = new WeakSet<object>();
+const NEVER_WAITS = Symbol('lunatic.neverWaits');
 
+/**
+ * Marks `fn` as never waiting. A mark on the function, not a WeakSet entry: every instance
+ * declares its own functions, and a WeakSet of some 20 entries a process (ephemerons) was 7% of
+ * spawning long-lived processes, and more of each full garbage collection.
+ */
 export function declareNeverWaits(fn: object): void {
-  neverWaiting.add(fn);
+  (fn as { [NEVER_WAITS]?: true })[NEVER_WAITS] = true;
 }
 
 export function neverWaits(fn: unknown): boolean {
-  return typeof fn === 'function' && neverWaiting.has(fn);
+  return typeof fn === 'function' && (fn as { [NEVER_WAITS]?: true })[NEVER_WAITS] === true;
 }

@@ -109,8 +109,12 @@ export class Vessel implements ProcessContext {
   /** Per host module: the state of the tenant, read by the functions made for this vessel. */
   private hostStates: readonly unknown[] = NO_HOST_STATES;
   private occupant: Tenant | undefined;
-  /** Finds what a process changed in memory (reusable vessels only). */
-  private readonly scanner: Scanner | undefined;
+  /**
+   * Finds what a process changed in memory (reusable vessels only): made by the first reset or
+   * hibernation, since a process that lives long (one per connection, a waiter) may never need it
+   * and its instance would cost every spawn.
+   */
+  private scannerOfMemory: Scanner | undefined;
   /** The blocks the last hibernation found changed, when `dirtyKnown`: what `reset` writes back. */
   private readonly dirty = new BlockList();
   private dirtyKnown = false;
@@ -148,8 +152,12 @@ export class Vessel implements ProcessContext {
     if (shelf.reusable) {
       const globals = this.globals.map((global) => global.value);
       shelf.initial ??= new InitialState(globals, this.memory().buffer.byteLength, () => new WebAssembly.Instance(spec.module, imports));
-      this.scanner = memoryScanner(this.memory());
     }
+  }
+
+  private get scanner(): Scanner {
+    this.scannerOfMemory ??= memoryScanner(this.memory());
+    return this.scannerOfMemory;
   }
 
   /** The process the vessel runs now. */
@@ -176,7 +184,7 @@ export class Vessel implements ProcessContext {
   /** The tenant's memory and globals as they differ from the initial state, and its suspended stack. */
   hibernate(): Hibernated {
     const { bytes, words } = this.memoryViews();
-    dirtyBlocks(bytes, words, this.shelf.initial!.memory, this.scanner!, this.suspender.changedEnd, this.dirty);
+    dirtyBlocks(bytes, words, this.shelf.initial!.memory, this.scanner, this.suspender.changedEnd, this.dirty);
     this.dirtyKnown = true;
     return { snapshot: takeSnapshot(bytes, this.dirty, this.globals), suspender: this.suspender.save() };
   }
@@ -209,7 +217,7 @@ export class Vessel implements ProcessContext {
     this.stale = false;
     const initial = this.shelf.initial!;
     const { bytes, words } = this.memoryViews();
-    if (!this.dirtyKnown) dirtyBlocks(bytes, words, initial.memory, this.scanner!, this.suspender.changedEnd, this.dirty);
+    if (!this.dirtyKnown) dirtyBlocks(bytes, words, initial.memory, this.scanner, this.suspender.changedEnd, this.dirty);
     this.dirtyKnown = false;
     restoreInitial(words, initial.memory, this.dirty);
     for (let i = 0; i < this.globals.length; i++) this.globals[i]!.value = initial.globals[i];
