@@ -275,10 +275,12 @@ describe('limits', () => {
 describe('the V8 flags', () => {
   // Node 20 (V8 11.3) crashed under concurrent marking (src/runtime/node/engine.ts); Node 24 did not.
   const MARKING = '--no-concurrent-marking';
-  it('turn concurrent marking off below V8 13 only', () => {
+  // Memories counted as external memory started a full collection every 64 MB of them (engine.ts).
+  const EXTERNAL = '--external-memory-accounted-in-global-limit';
+  it('turn concurrent marking off below V8 13 only, and count external memory in the global limit on V8 13', () => {
     expect(engineFlags('11.3.244.8-node.33')).toEqual([MARKING]);
     expect(engineFlags('12.4.254.21-node.33')).toEqual([MARKING]);
-    expect(engineFlags('13.6.233.10-node.28')).toEqual([]);
+    expect(engineFlags('13.6.233.10-node.28')).toEqual([EXTERNAL]);
     expect(engineFlags('14.0.1')).toEqual([]);
     expect(engineFlags('unknown')).toEqual([]);
   });
@@ -287,5 +289,6 @@ describe('the V8 flags', () => {
     expect(engineFlags('11.3.244.8', ['--stack-size=2000', '--concurrent-marking'])).toEqual([]);
     expect(engineFlags('11.3.244.8', ['--no-concurrent_marking'])).toEqual([]);
     expect(engineFlags('11.3.244.8', ['--stack-size=2000', '--no-liftoff'])).toEqual([MARKING]);
+    expect(engineFlags('13.6.233.10', ['--no-external_memory_accounted_in_global_limit'])).toEqual([]);
   });
 });

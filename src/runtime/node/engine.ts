@@ -1,5 +1,6 @@
 // V8 flags for every Node process that runs wasm processes: the package's Node entry
 // (src/index.ts) and `runProgram` (so `run`) apply them, once, before any module is compiled.
+// They are process-wide: a program that imports the package gets them too.
 //
 // - Set, against a bug: Node 20's V8 (11.3) corrupts its heap when it marks concurrently while large
 //   instrumented modules run and are compiled: the process dies with SIGSEGV (in a promise job,
@@ -16,22 +17,33 @@
 //   seconds on two cores: the bench's second runs of the default builds went from 4.6x to 13.4x,
 //   first runs from 2.9x to 3.4x (bench/RESULTS.md). A long-running server on Node 20 may want it:
 //   `node --no-turbo-use-mid-tier-regalloc-for-huge-functions`.
+// - Set, for processes that live: every process has a memory of its own, and V8 counts each
+//   memory's pages as external memory. By default every 64 MB more of it starts a full garbage
+//   collection (reason "external memory pressure"), so holding many processes marked the whole
+//   heap again every 500 spawns of a small C program: on Node 24, 10,000 JSPI processes waiting
+//   in receive took 245 us a spawn, and 112 us with external memory counted in V8's global
+//   limit instead, which grows with the heap (`--external-memory-accounted-in-global-limit`,
+//   V8 13; bench/RESULTS.md). Node 20's V8 has no such flag; later V8s are untested and get
+//   nothing (an unknown flag prints an error).
 // A flag the command line already sets, either way, is left as the user put it.
 import { setFlagsFromString } from 'node:v8';
 
-/** The first V8 major version not known to need it (Node 24 has 13; Node 22's 12 is untested, so it gets it too). */
-const MARKING_FIXED_IN_MAJOR = 13;
-const NO_CONCURRENT_MARKING = '--no-concurrent-marking';
+/** Each flag and the V8 major versions it is set on. */
+const FLAGS: ReadonlyArray<{ flag: string; appliesTo: (major: number) => boolean }> = [
+  // Node 24 has 13 and never crashed; Node 22's 12 is untested, so it gets it too
+  { flag: '--no-concurrent-marking', appliesTo: (major) => major < 13 },
+  { flag: '--external-memory-accounted-in-global-limit', appliesTo: (major) => major === 13 },
+];
 
 /**
  * The flags this package sets on a V8 of this version (`process.versions.v8`), less those the
- * command line (`execArgv`) sets either way.
+ * command line (`execArgv`) sets either way. An unknown version gets none.
  */
 export function engineFlags(v8Version: string, execArgv: readonly string[] = []): string[] {
   const major = Number.parseInt(v8Version, 10);
-  if (!(major < MARKING_FIXED_IN_MAJOR)) return []; // NaN too: an unknown version gets nothing
-  const name = flagName(NO_CONCURRENT_MARKING);
-  return execArgv.some((arg) => arg.startsWith('--') && flagName(arg) === name) ? [] : [NO_CONCURRENT_MARKING];
+  if (Number.isNaN(major)) return [];
+  const setByUser = new Set(execArgv.filter((arg) => arg.startsWith('--')).map(flagName));
+  return FLAGS.filter(({ flag, appliesTo }) => appliesTo(major) && !setByUser.has(flagName(flag))).map(({ flag }) => flag);
 }
 
 /** A flag's name without its `--` or `--no-`, its value, and with `_` as `-`: the same flag either way. */
