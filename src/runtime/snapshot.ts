@@ -54,9 +54,12 @@ export interface Scanner {
   nonzero(from: number, to: number): number;
 }
 
+const NO_OFFSETS = new Uint32Array(0);
+
 /** Start offsets of blocks, in address order, in a buffer kept from one scan to the next. */
 export class BlockList {
-  private offsets = new Uint32Array(64);
+  /** Empty until the first push: every vessel has a list, and a process that lives long never fills it. */
+  private offsets = NO_OFFSETS;
   length = 0;
 
   at(index: number): number {
@@ -65,7 +68,7 @@ export class BlockList {
 
   push(offset: number): void {
     if (this.length === this.offsets.length) {
-      const grown = new Uint32Array(this.length * 2);
+      const grown = new Uint32Array(Math.max(64, this.length * 2));
       grown.set(this.offsets);
       this.offsets = grown;
     }

@@ -17,11 +17,15 @@ export function copyBytes(target: Uint8Array, at: number, source: Uint8Array, st
   else target.set(source.subarray(start, start + length), at);
 }
 
+/** Views of nothing until the first access: an ArrayBuffer of its own would be one more per spawn, for V8 to track. */
+const NO_BYTES = new Uint8Array(0);
+const NO_DATA = new DataView(new ArrayBuffer(0));
+
 export class GuestMemory {
   private cached: WebAssembly.Memory | undefined;
   private buffer: ArrayBuffer | undefined;
-  private bytes = new Uint8Array(0);
-  private data = new DataView(new ArrayBuffer(0));
+  private bytes = NO_BYTES;
+  private data = NO_DATA;
 
   constructor(private readonly memory: () => WebAssembly.Memory) {}
 
