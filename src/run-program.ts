@@ -122,6 +122,7 @@ export async function runProgram(program: string, options: RunProgramOptions = {
     hibernateAfterMs: options.hibernateAfterMs,
     maxInstances: options.maxInstances,
     moves: options.moves,
+    threads,
     keepCpuOnIdleLoop: options.keepCpuOnIdleLoop ?? keepsCpuOnIdleLoop(backend, bytes),
   };
   let spread: ReturnType<typeof spreadOverThreads> | undefined;

@@ -269,6 +269,41 @@ describe('hibernation', () => {
   }, 120_000);
 });
 
+// V8 gives one OS process some 12,000-16,000 memories and, past them, retries for minutes before
+// failing (src/runtime/memory-limit.ts): the runtime refuses at its own limit, here a small one.
+describe('the wasm memories a runtime may hold (maxMemories)', () => {
+  it('refuses a spawn at once past them when processes keep their instances (no hibernation): lunatic_spawn gets ENOMEM', async () => {
+    const options = { hibernate: false, maxMemories: 30, maxIdleInstances: 0 };
+    const { status, stdout, stderr, runtime } = await runProgram('spawns.wasm', ['waiters', '40', '20'], options);
+    // the parent is one of the 30: its 30th child is refused
+    expect({ status, stdout, stderr }).toEqual({ status: { code: 1 }, stdout: '', stderr: 'spawn 29 failed: -11\n' });
+    expect(runtime.pool.made).toBeLessThanOrEqual(30);
+  });
+
+  it('lets hibernating processes live past them, in no more instances than that', async () => {
+    const options = { maxInstances: 10, maxMemories: 30 };
+    const { status, stdout, stderr, runtime } = await runProgram('spawns.wasm', ['waiters', '100', '20'], options);
+    expect(stderr).toBe('');
+    expect(status.code).toBe(0);
+    expect(figures(stdout.split('\n').find((line) => line.startsWith('answered'))!).n).toBe(100);
+    expect(runtime.pool.mostOccupied).toBeLessThanOrEqual(30);
+  });
+
+  it('makes no instance past them: a process that cannot get one (its neighbours wait, but cannot hibernate) does not start', async () => {
+    const waits: Pending<number>[] = [];
+    const kind: HostModuleKind<null> = { imports: () => ({ env: { wait: () => (waits.push(new Pending<number>()), waits.at(-1)) } }) };
+    const waiter: ReusableHostModule<null> = { kind, state: () => null };
+    const module = new WebAssembly.Module(instrumentInChild(await wat(WAITER), ['env.wait']).binary as Uint8Array<ArrayBuffer>);
+    const runtime = new Runtime({ backend: 'asyncify', maxMemories: 2, maxInstances: 2, maxIdleInstances: 0, hibernateAfterMs: 0 });
+    const [first, second, third] = Array.from({ length: 3 }, () => runtime.spawn(module, { hostModules: [waiter] }));
+    expect((await third!.exited).trap?.message).toMatch(/^could not start: no instance for it: 2 exist/);
+    expect(waits).toHaveLength(2);
+    for (const wait of waits) wait.resolve(7);
+    expect([await first!.exited, await second!.exited]).toEqual([{ code: 0 }, { code: 0 }]);
+    expect(runtime.pool.made).toBe(2);
+  });
+});
+
 async function waitFor<T>(probe: () => T | undefined, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

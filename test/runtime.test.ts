@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { instrument } from '../src/index.js';
 import { type ExitStatus, type HostModule, ProcessLimitError, Runtime } from '../src/runtime/index.js';
 import { HOST_CALL_REDUCTIONS } from '../src/runtime/lunatic/imports.js';
-import { engineFlags } from '../src/runtime/node/engine.js';
+import { addressSpaceBits, engineFlags, wasmMemoryCapacity } from '../src/runtime/node/engine.js';
 import { wasmFunctionsOf } from '../src/runtime/trap.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, QueueInput, wasiPreview1 } from '../src/runtime/wasi/index.js';
 import { cFixtures, fixturesDir, runWasi } from './helpers/wasi-run.js';
@@ -290,5 +290,30 @@ describe('the V8 flags', () => {
     expect(engineFlags('11.3.244.8', ['--no-concurrent_marking'])).toEqual([]);
     expect(engineFlags('11.3.244.8', ['--stack-size=2000', '--no-liftoff'])).toEqual([MARKING]);
     expect(engineFlags('13.6.233.10', ['--no-external_memory_accounted_in_global_limit'])).toEqual([]);
+  });
+});
+
+describe("the engine's wasm memories (src/runtime/memory-limit.ts)", () => {
+  // measured here: Node 24 failed at its 15,889th memory, Node 20 between 12,500 and 13,500
+  it('are estimated under what V8 gave in a 47-bit address space: 8 GiB each on V8 13, 10 GiB before', () => {
+    expect(wasmMemoryCapacity('13.6.233.10-node.28', [], 47)).toBe(15_360);
+    expect(wasmMemoryCapacity('11.3.244.8-node.33', [], 47)).toBe(12_288);
+    expect(wasmMemoryCapacity('unknown', [], 47)).toBe(12_288);
+    expect(wasmMemoryCapacity('13.6.233.10', [], 39)).toBe(0); // a 512 GiB address space: none left past V8's own
+  });
+
+  it('are not estimated with the trap handler off (a memory then reserves its maximum only)', () => {
+    expect(wasmMemoryCapacity('11.3.244.8', ['--disable-wasm-trap-handler'], 47)).toBe(Number.POSITIVE_INFINITY);
+    expect(wasmMemoryCapacity('13.6.233.10', ['--no-wasm-trap-handler'], 47)).toBe(Number.POSITIVE_INFINITY);
+    expect(wasmMemoryCapacity('13.6.233.10', ['--wasm-trap-handler'], 47)).toBe(15_360);
+  });
+
+  it("read the address space's size from where the stack is mapped", () => {
+    const maps = (stack: string) =>
+      `55d0c0a00000-55d0c0a21000 r--p 00000000 08:01 1 /usr/bin/node\n${stack} rw-p 00000000 00:00 0    [stack]\n`;
+    expect(addressSpaceBits(maps('7ffc9f549000-7ffc9f56a000'))).toBe(47);
+    expect(addressSpaceBits(maps('7fe9b45000-7fe9b66000'))).toBe(39);
+    expect(addressSpaceBits('no stack here\n')).toBe(47);
+    expect(addressSpaceBits()).toBeGreaterThanOrEqual(39); // this machine's
   });
 });

@@ -1,9 +1,11 @@
 // The runtime: spawns processes on one event loop and shares the scheduler between them.
 import { blockingImportGlobs } from '../blocking-imports.js';
 import { Hibernation } from './hibernation.js';
+import { engineMemoryLimit } from './memory-limit.js';
+import { instrumentInfoOf } from './module-info.js';
 import { type Departure, Process } from './process.js';
 import { DEFAULT_BATCH_MS, Scheduler } from './scheduler.js';
-import type { BackendChoice } from './suspend.js';
+import { type BackendChoice, chooseBackend } from './suspend.js';
 import type { HostModule } from './types.js';
 import { VesselPool } from './vessel.js';
 
@@ -40,9 +42,9 @@ export interface RuntimeOptions {
   reservedPages?: number;
   /**
    * Live processes allowed at once (default DEFAULT_MAX_PROCESSES); a spawn beyond it throws
-   * ProcessLimitError (from wasm: lunatic_spawn returns -LUNATIC_ENOMEM). Under V8's default flags an instance that cannot get its memory fails cleanly
-   * anyway (~13k small instances on Linux x64); with --disable-wasm-trap-handler instances are
-   * cheaper but V8 aborts the whole process once it runs out of memory mappings
+   * ProcessLimitError (from wasm: lunatic_spawn returns -LUNATIC_ENOMEM). Processes that keep
+   * their instances are bounded by maxMemories too; with --disable-wasm-trap-handler instances
+   * are cheaper but V8 aborts the whole process once it runs out of memory mappings
    * (vm.max_map_count, 65530 by default: between 32k and 40k instances).
    */
   maxProcesses?: number;
@@ -65,6 +67,14 @@ export interface RuntimeOptions {
    * until they have gone unused for a second.
    */
   maxIdleInstances?: number;
+  /**
+   * Wasm memories (instances) this runtime may hold at once (default: what the engine gives one
+   * OS process, src/runtime/memory-limit.ts; several runtimes of one process, as threads, share
+   * it). A spawn of a process that keeps its instance while it lives (JSPI, or without
+   * hibernation) is refused past it with ProcessLimitError, and an instance past it is not
+   * made: the process does not start. V8 itself would try for minutes before failing.
+   */
+  maxMemories?: number;
 }
 
 export const DEFAULT_MAX_PROCESSES = 1_000_000;
@@ -86,10 +96,21 @@ const IDLE_TRIM_MS = 1000;
 
 /** A spawn beyond RuntimeOptions.maxProcesses (Erlang's system_limit). */
 export class ProcessLimitError extends RangeError {
-  constructor(limit: number) {
-    super(`too many processes: ${limit} are alive (raise the runtime's maxProcesses option if the system allows more)`);
+  constructor(
+    limit: number,
+    message = `too many processes: ${limit} are alive (raise the runtime's maxProcesses option if the system allows more)`,
+  ) {
+    super(message);
     this.name = 'ProcessLimitError';
   }
+}
+
+/** Why a process that would keep an instance is refused past `limit` of them (RuntimeOptions.maxMemories). */
+function memoryLimitMessage(limit: number): string {
+  return (
+    `too many processes: ${limit} hold an instance each, about what this engine's address space gives them ` +
+    "(JSPI processes, and Asyncify ones without hibernation, keep theirs while they live): run them on Asyncify with hibernation (the option hibernate, the CLI's --hibernate)"
+  );
 }
 
 export interface SpawnOptions {
@@ -116,8 +137,13 @@ export class Runtime {
   readonly pool: VesselPool;
   private readonly hibernation: Hibernation | undefined;
   private readonly live = new Set<Process>();
+  /** The live processes that keep an instance while they live (they cannot hibernate): RuntimeOptions.maxMemories. */
+  private readonly pinned = new Set<Process>();
+  /** How many of them may live: the memories less those the pool and hibernation may hold besides. */
+  private readonly maxPinned: number;
   private readonly forget = (process: Process) => {
     this.live.delete(process);
+    this.pinned.delete(process);
     this.scheduler.ended();
   };
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
@@ -138,7 +164,9 @@ export class Runtime {
     if (options.hibernate !== false) this.hibernation = new Hibernation({ afterMs, maxInstances });
     // with hibernation, instances that hibernating processes left wait for the ones that wake
     const maxKept = this.hibernation ? Math.max(maxIdle, maxInstances) : maxIdle;
-    this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS });
+    const maxMemories = options.maxMemories ?? engineMemoryLimit();
+    this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS, maxMemories });
+    this.maxPinned = Math.max(1, maxMemories - maxKept);
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */
@@ -187,13 +215,16 @@ export class Runtime {
   private admit(module: WebAssembly.Module | Uint8Array, options: SpawnOptions, arriving?: Departure): Process {
     const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
     if (this.live.size >= limit) throw new ProcessLimitError(limit);
+    const backend = this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto');
+    const pinned = this.keepsInstance(module, backend);
+    if (pinned && this.pinned.size >= this.maxPinned) throw new ProcessLimitError(this.maxPinned, memoryLimitMessage(this.maxPinned));
     const process = new Process(
       options.pid ?? this.nextPid++,
       this.scheduler,
       {
         module: module instanceof WebAssembly.Module ? module : this.compile(module),
         hostModules: options.hostModules ?? [],
-        backend: this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto'),
+        backend,
         reductions: this.options.reductions ?? DEFAULT_REDUCTIONS,
         reservedPages: options.reservedPages ?? this.options.reservedPages,
         entry: options.entry ?? '_start',
@@ -206,7 +237,23 @@ export class Runtime {
       arriving,
     );
     this.live.add(process);
+    if (pinned) this.pinned.add(process);
     return process;
+  }
+
+  /**
+   * Whether a process of `module` keeps its instance while it lives: on JSPI, or where it cannot
+   * hibernate (hibernation off, or a module that cannot be reset). Not known for bytes not
+   * compiled yet, nor for a backend the engine refuses (the process fails to start then).
+   */
+  private keepsInstance(module: WebAssembly.Module | Uint8Array, backend: BackendChoice): boolean {
+    if (!(module instanceof WebAssembly.Module) || this.pool.options.maxMemories === Number.POSITIVE_INFINITY) return false;
+    const info = instrumentInfoOf(module);
+    try {
+      return chooseBackend(backend, info) === 'jspi' || !this.hibernation || info?.resettable !== true;
+    } catch {
+      return false;
+    }
   }
 
   /** The blocking globs of a spawn's list, made once per list (a spawn must not allocate them, and equal lists share instances). */

@@ -334,6 +334,8 @@ export interface VesselPoolOptions {
    */
   maxKept: number;
   trimAfterMs: number;
+  /** Vessels that may exist at all (RuntimeOptions.maxMemories): past it `acquire` makes none. */
+  maxMemories: number;
 }
 
 /** Every vessel of a runtime: shelves of idle ones per spec, and how many exist. */
@@ -357,6 +359,10 @@ export class VesselPool {
     let vessel = shelf.take();
     if (vessel) this.reused++;
     else {
+      if (this.count >= this.options.maxMemories)
+        throw new RangeError(
+          `no instance for it: ${this.count} exist, about what this engine's address space gives (RuntimeOptions.maxMemories)`,
+        );
       vessel = new Vessel(shelf, tenant);
       this.count++;
       this.made++;

@@ -26,7 +26,9 @@
 //   V8 13; bench/RESULTS.md). Node 20's V8 has no such flag; later V8s are untested and get
 //   nothing (an unknown flag prints an error).
 // A flag the command line already sets, either way, is left as the user put it.
+import { readFileSync } from 'node:fs';
 import { setFlagsFromString } from 'node:v8';
+import { setEngineMemoryLimit } from '../memory-limit.js';
 
 /** Each flag and the V8 major versions it is set on. */
 const FLAGS: ReadonlyArray<{ flag: string; appliesTo: (major: number) => boolean }> = [
@@ -54,12 +56,52 @@ function flagName(flag: string): string {
     .replaceAll('_', '-');
 }
 
+const GiB = 2 ** 30;
+const TiB = 2 ** 40;
+/** Address space left to V8's own reservations (heap cages, code) and the rest of Node: measured 4 TiB on Node 24. */
+const ADDRESS_SPACE_KEPT = 8 * TiB;
+
+/**
+ * The wasm memories V8 of this version can give one OS process with `addressBits` of user
+ * address space (src/runtime/memory-limit.ts): each reserves 8 GiB on V8 13, 10 GiB before (a
+ * 2 GiB guard below it too). With the trap handler off, a memory reserves only its maximum: no
+ * estimate then.
+ */
+export function wasmMemoryCapacity(v8Version: string, execArgv: readonly string[], addressBits: number): number {
+  if (
+    execArgv.some((arg) => flagName(arg) === 'wasm-trap-handler' && arg.startsWith('--no-')) ||
+    execArgv.includes('--disable-wasm-trap-handler')
+  )
+    return Number.POSITIVE_INFINITY;
+  const major = Number.parseInt(v8Version, 10);
+  const reservation = major >= 13 ? 8 * GiB : 10 * GiB; // an unknown version: the larger
+  return Math.max(0, Math.floor((2 ** addressBits - ADDRESS_SPACE_KEPT) / reservation));
+}
+
+/** Bits of user address space: from the stack's place in /proc/self/maps on Linux, else x64's 47. */
+export function addressSpaceBits(maps?: string): number {
+  let text = maps;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/self/maps', 'utf8');
+    } catch {
+      return 47;
+    }
+  }
+  const stack = /^([0-9a-f]+)-([0-9a-f]+) .*\[stack\]$/m.exec(text);
+  return stack ? Math.ceil(Math.log2(Number.parseInt(stack[2]!, 16))) : 47;
+}
+
 let applied: string[] | undefined;
 
-/** Sets this package's V8 flags, once per process (they are process-wide, worker threads included). Returns them. */
+/**
+ * Sets this package's V8 flags, once per process (they are process-wide, worker threads
+ * included), and the estimate of the wasm memories it may hold. Returns the flags.
+ */
 export function prepareEngine(): string[] {
   if (applied) return applied;
   applied = engineFlags(process.versions.v8, process.execArgv);
   for (const flag of applied) setFlagsFromString(flag);
+  setEngineMemoryLimit(wasmMemoryCapacity(process.versions.v8, process.execArgv, addressSpaceBits()));
   return applied;
 }

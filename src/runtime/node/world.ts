@@ -10,6 +10,8 @@ import { DEFAULT_REDUCTIONS, Runtime } from '../index.js';
 import { Lunatic, type LunaticProcess } from '../lunatic/index.js';
 import type { BackendName } from '../suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../wasi/index.js';
+import { engineMemoryLimit } from '../memory-limit.js';
+import { prepareEngine } from './engine.js';
 import { nodeDirectory } from './fs.js';
 import { NodeNetwork } from './net.js';
 import { processStdio } from './stdio.js';
@@ -29,6 +31,8 @@ export interface WorldConfig {
   maxInstances?: number;
   /** Runnable processes move from busy threads to idle ones (default true). */
   moves?: boolean;
+  /** Threads of the runtime (default 1): they share the OS process's wasm memories (src/runtime/memory-limit.ts). */
+  threads?: number;
   /** The only runnable process keeps the CPU on an idle event loop (run-program.ts says when). */
   keepCpuOnIdleLoop?: boolean;
 }
@@ -74,6 +78,7 @@ export function reportChildCrash(child: LunaticProcess): void {
  */
 export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => boolean): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
   const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
+  prepareEngine(); // a worker thread's realm learns the engine's limits too (its flags are the process's already)
   const runtime = new Runtime({
     backend,
     reductions,
@@ -81,6 +86,7 @@ export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => bool
     hibernate,
     hibernateAfterMs,
     maxInstances,
+    maxMemories: Math.floor(engineMemoryLimit() / (config.threads ?? 1)),
     eventLoopIdle: config.keepCpuOnIdleLoop ? eventLoopIdle : undefined,
   });
   // a worker's stdio reaches the main thread's later: a process that wrote there stays (wasi/index.ts)
