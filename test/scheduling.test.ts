@@ -141,6 +141,27 @@ it.skipIf(!node24)('4,000 waiting processes on Node 24 start no garbage collecti
   expect(result.stdout).not.toContain('external memory pressure');
 });
 
+// V8 gives one OS process some 15,900 memories on Node 24; past them it retried for minutes per
+// instance (src/runtime/memory-limit.ts): the runtime refuses the spawn at once instead.
+it.skipIf(!node24)(
+  'spawning JSPI processes that wait past what the engine gives fails at once with ENOMEM, not a hang',
+  async () => {
+    const spawns = join(dir, 'spawns.jspi.wasm');
+    writeFileSync(spawns, (await instrument(readFileSync(join(projectRoot, 'bench/lunatic/spawns.wasm')), { asyncify: false })).binary);
+    const started = Date.now();
+    const result = await new Promise<Result>((resolve) => {
+      const args = [BIN, 'run', spawns, '--threads', '1', '--max-processes', '20001', '--', 'waiters', '17000', '20'];
+      execFile(node24!, args, { timeout: 100_000 }, (error, stdout, stderr) =>
+        resolve({ code: error ? Number(error.code ?? 1) : 0, stdout, stderr }),
+      );
+    });
+    expect(result.stderr).toMatch(/^spawn 1\d{4} failed: -11\n$/);
+    expect(result).toMatchObject({ code: 1, stdout: '' });
+    expect(Date.now() - started).toBeLessThan(60_000); // before: one failed start a minute
+  },
+  120_000,
+);
+
 it('--max-processes that is not a whole number of 1 or more is a usage error', async () => {
   const result = await run(process.execPath, SCENARIOS, ['spawn-limit'], ['--max-processes', '0']);
   expect(result).toEqual({
