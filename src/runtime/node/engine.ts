@@ -102,6 +102,11 @@ export function prepareEngine(): string[] {
   if (applied) return applied;
   applied = engineFlags(process.versions.v8, process.execArgv);
   for (const flag of applied) setFlagsFromString(flag);
-  setEngineMemoryLimit(wasmMemoryCapacity(process.versions.v8, process.execArgv, addressSpaceBits()));
+  estimateMemoryLimit();
   return applied;
+}
+
+/** Sets this realm's estimate of the wasm memories the OS process may hold (a worker thread's realm needs its own; the flags are the process's). */
+export function estimateMemoryLimit(): void {
+  setEngineMemoryLimit(wasmMemoryCapacity(process.versions.v8, process.execArgv, addressSpaceBits()));
 }

@@ -11,7 +11,7 @@ import { Lunatic, type LunaticProcess } from '../lunatic/index.js';
 import type { BackendName } from '../suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../wasi/index.js';
 import { engineMemoryLimit } from '../memory-limit.js';
-import { prepareEngine } from './engine.js';
+import { estimateMemoryLimit } from './engine.js';
 import { nodeDirectory } from './fs.js';
 import { NodeNetwork } from './net.js';
 import { processStdio } from './stdio.js';
@@ -78,7 +78,7 @@ export function reportChildCrash(child: LunaticProcess): void {
  */
 export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => boolean): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
   const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
-  prepareEngine(); // a worker thread's realm learns the engine's limits too (its flags are the process's already)
+  estimateMemoryLimit(); // in a worker thread's realm too
   const runtime = new Runtime({
     backend,
     reductions,
