@@ -139,7 +139,11 @@ export class Runtime {
   private readonly live = new Set<Process>();
   /** The live processes that keep an instance while they live (they cannot hibernate): RuntimeOptions.maxMemories. */
   private readonly pinned = new Set<Process>();
-  /** How many of them may live: the memories less those the pool and hibernation may hold besides. */
+  /**
+   * How many of them may live: the memories less the idle instances the pool keeps. Not less
+   * maxInstances too: that would cap a JSPI program by an option that does nothing for it, and
+   * where hibernating processes crowd the pinned ones out, the pool's own limit still holds.
+   */
   private readonly maxPinned: number;
   private readonly forget = (process: Process) => {
     this.live.delete(process);
@@ -166,7 +170,7 @@ export class Runtime {
     const maxKept = this.hibernation ? Math.max(maxIdle, maxInstances) : maxIdle;
     const maxMemories = options.maxMemories ?? engineMemoryLimit();
     this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS, maxMemories });
-    this.maxPinned = Math.max(1, maxMemories - maxKept);
+    this.maxPinned = Math.max(1, maxMemories - maxIdle);
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */
