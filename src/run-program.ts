@@ -14,6 +14,7 @@ import { codeBytes } from './binary.js';
 import { InputError, messageOf, UsageError } from './errors.js';
 import { defaultCacheDir, InstrumentCache } from './instrument-cache.js';
 import type { ExitStatus } from './runtime/index.js';
+import { MemoryShare } from './runtime/memory-limit.js';
 import { type Grants, grantedPermissions, type Lunatic, LunaticError, type Permissions, type Program } from './runtime/lunatic/index.js';
 import { prepareEngine } from './runtime/node/engine.js';
 import { onlyStdioAndThreadPortsOnEventLoop, onlyStdioOnEventLoop } from './runtime/node/event-loop.js';
@@ -122,7 +123,7 @@ export async function runProgram(program: string, options: RunProgramOptions = {
     hibernateAfterMs: options.hibernateAfterMs,
     maxInstances: options.maxInstances,
     moves: options.moves,
-    threads,
+    memoryCells: threads > 1 ? MemoryShare.cellsFor(threads) : undefined,
     keepCpuOnIdleLoop: options.keepCpuOnIdleLoop ?? keepsCpuOnIdleLoop(backend, bytes),
   };
   let spread: ReturnType<typeof spreadOverThreads> | undefined;

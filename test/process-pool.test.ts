@@ -14,6 +14,7 @@ import {
   DEFAULT_MAX_IDLE_INSTANCES,
   type HostModuleKind,
   hibernatable,
+  MemoryShare,
   Pending,
   ProcessLimitError,
   type ReusableHostModule,
@@ -278,6 +279,19 @@ describe('the wasm memories a runtime may hold (maxMemories)', () => {
     // the parent is one of the 30: its 30th child is refused
     expect({ status, stdout, stderr }).toEqual({ status: { code: 1 }, stdout: '', stderr: 'spawn 29 failed: -11\n' });
     expect(runtime.pool.made).toBeLessThanOrEqual(30);
+  });
+
+  it("counts them over every thread: a thread is refused at what the others' processes leave it", async () => {
+    const cells = MemoryShare.cellsFor(2);
+    const otherThread = new MemoryShare(30, cells, 1);
+    otherThread.pinned = 20;
+    otherThread.instances = 20;
+    const options = { hibernate: false, maxIdleInstances: 0, memories: new MemoryShare(30, cells, 0) };
+    const { status, stderr, runtime } = await runProgram('spawns.wasm', ['waiters', '40', '20'], options);
+    // the parent and 9 children here, 20 there
+    expect({ status, stderr }).toEqual({ status: { code: 1 }, stderr: 'spawn 9 failed: -11\n' });
+    expect(otherThread.totalPinned()).toBe(29); // 20 there, and here the 9 children still waiting (the parent ended)
+    expect(runtime.pool.made).toBeLessThanOrEqual(10);
   });
 
   it('lets hibernating processes live past them, in no more instances than that', async () => {

@@ -9,6 +9,7 @@ export {
   Runtime,
 } from './runtime.js';
 export { DEFAULT_BATCH_MS } from './scheduler.js';
+export { engineMemoryLimit, MemoryShare } from './memory-limit.js';
 export { hibernatable, Later, NEXT_TURN, Pending } from './pending.js';
 export type { RuntimeOptions, SpawnOptions } from './runtime.js';
 export { Process } from './process.js';

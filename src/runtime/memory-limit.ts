@@ -18,3 +18,55 @@ export function engineMemoryLimit(): number {
 export function setEngineMemoryLimit(memories: number): void {
   limit = memories;
 }
+
+/** Int32 cells per thread in MemoryShare's array: the instances it holds, and its processes that keep theirs. */
+const CELLS = 2;
+const INSTANCES = 0;
+const PINNED = 1;
+
+/**
+ * The wasm memories of one OS process as its runtimes count them, one runtime per thread: each
+ * publishes how many instances it holds and how many of its processes keep theirs while they
+ * live, in cells every thread sees (a SharedArrayBuffer between threads), and checks the totals
+ * against `limit`. So a thread may use what the others leave, not a fixed share.
+ */
+export class MemoryShare {
+  private readonly cells: Int32Array;
+
+  constructor(
+    readonly limit: number,
+    cells?: SharedArrayBuffer,
+    private readonly thread = 0,
+  ) {
+    this.cells = new Int32Array(cells ?? new ArrayBuffer(CELLS * 4));
+  }
+
+  /** The cells for `threads` runtimes, to give each (with its index) to its MemoryShare. */
+  static cellsFor(threads: number): SharedArrayBuffer {
+    return new SharedArrayBuffer(CELLS * 4 * threads);
+  }
+
+  set instances(count: number) {
+    Atomics.store(this.cells, this.thread * CELLS + INSTANCES, count);
+  }
+
+  set pinned(count: number) {
+    Atomics.store(this.cells, this.thread * CELLS + PINNED, count);
+  }
+
+  /** Instances held on every thread. */
+  totalInstances(): number {
+    return this.total(INSTANCES);
+  }
+
+  /** Processes that keep their instances, on every thread. */
+  totalPinned(): number {
+    return this.total(PINNED);
+  }
+
+  private total(cell: number): number {
+    let sum = 0;
+    for (let i = cell; i < this.cells.length; i += CELLS) sum += Atomics.load(this.cells, i);
+    return sum;
+  }
+}

@@ -1,7 +1,7 @@
 // The runtime: spawns processes on one event loop and shares the scheduler between them.
 import { blockingImportGlobs } from '../blocking-imports.js';
 import { Hibernation } from './hibernation.js';
-import { engineMemoryLimit } from './memory-limit.js';
+import { engineMemoryLimit, MemoryShare } from './memory-limit.js';
 import { instrumentInfoOf } from './module-info.js';
 import { type Departure, Process } from './process.js';
 import { DEFAULT_BATCH_MS, Scheduler } from './scheduler.js';
@@ -69,12 +69,14 @@ export interface RuntimeOptions {
   maxIdleInstances?: number;
   /**
    * Wasm memories (instances) this runtime may hold at once (default: what the engine gives one
-   * OS process, src/runtime/memory-limit.ts; several runtimes of one process, as threads, share
-   * it). A spawn of a process that keeps its instance while it lives (JSPI, or without
+   * OS process, src/runtime/memory-limit.ts; the runtimes of several threads count them together
+   * through `memories`). A spawn of a process that keeps its instance while it lives (JSPI, or without
    * hibernation) is refused past it with ProcessLimitError, and an instance past it is not
    * made: the process does not start. V8 itself would try for minutes before failing.
    */
   maxMemories?: number;
+  /** The count of memories shared with the runtimes of the other threads (overrides maxMemories). */
+  memories?: MemoryShare;
 }
 
 export const DEFAULT_MAX_PROCESSES = 1_000_000;
@@ -140,14 +142,16 @@ export class Runtime {
   /** The live processes that keep an instance while they live (they cannot hibernate): RuntimeOptions.maxMemories. */
   private readonly pinned = new Set<Process>();
   /**
-   * How many of them may live: the memories less the idle instances the pool keeps. Not less
-   * maxInstances too: that would cap a JSPI program by an option that does nothing for it, and
-   * where hibernating processes crowd the pinned ones out, the pool's own limit still holds.
+   * How many of them may live, on every thread: the memories less the idle instances the pool
+   * keeps. Not less maxInstances too: that would cap a JSPI program by an option that does
+   * nothing for it, and where hibernating processes crowd the pinned ones out, the pool's own
+   * limit still holds.
    */
   private readonly maxPinned: number;
+  private readonly memories: MemoryShare;
   private readonly forget = (process: Process) => {
     this.live.delete(process);
-    this.pinned.delete(process);
+    if (this.pinned.delete(process)) this.memories.pinned = this.pinned.size;
     this.scheduler.ended();
   };
   private readonly compiled = new WeakMap<Uint8Array, Promise<WebAssembly.Module>>();
@@ -168,9 +172,9 @@ export class Runtime {
     if (options.hibernate !== false) this.hibernation = new Hibernation({ afterMs, maxInstances });
     // with hibernation, instances that hibernating processes left wait for the ones that wake
     const maxKept = this.hibernation ? Math.max(maxIdle, maxInstances) : maxIdle;
-    const maxMemories = options.maxMemories ?? engineMemoryLimit();
-    this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS, maxMemories });
-    this.maxPinned = Math.max(1, maxMemories - maxIdle);
+    this.memories = options.memories ?? new MemoryShare(options.maxMemories ?? engineMemoryLimit());
+    this.pool = new VesselPool({ maxIdle, maxKept, trimAfterMs: IDLE_TRIM_MS, memories: this.memories });
+    this.maxPinned = Math.max(1, this.memories.limit - maxIdle);
   }
 
   /** Compiles module bytes once; spawning the same bytes again reuses the module. */
@@ -221,7 +225,8 @@ export class Runtime {
     if (this.live.size >= limit) throw new ProcessLimitError(limit);
     const backend = this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto');
     const pinned = this.keepsInstance(module, backend);
-    if (pinned && this.pinned.size >= this.maxPinned) throw new ProcessLimitError(this.maxPinned, memoryLimitMessage(this.maxPinned));
+    if (pinned && this.memories.totalPinned() >= this.maxPinned)
+      throw new ProcessLimitError(this.maxPinned, memoryLimitMessage(this.maxPinned));
     const process = new Process(
       options.pid ?? this.nextPid++,
       this.scheduler,
@@ -241,7 +246,10 @@ export class Runtime {
       arriving,
     );
     this.live.add(process);
-    if (pinned) this.pinned.add(process);
+    if (pinned) {
+      this.pinned.add(process);
+      this.memories.pinned = this.pinned.size;
+    }
     return process;
   }
 
@@ -251,7 +259,7 @@ export class Runtime {
    * compiled yet, nor for a backend the engine refuses (the process fails to start then).
    */
   private keepsInstance(module: WebAssembly.Module | Uint8Array, backend: BackendChoice): boolean {
-    if (!(module instanceof WebAssembly.Module) || this.pool.options.maxMemories === Number.POSITIVE_INFINITY) return false;
+    if (!(module instanceof WebAssembly.Module) || this.memories.limit === Number.POSITIVE_INFINITY) return false;
     const info = instrumentInfoOf(module);
     try {
       return chooseBackend(backend, info) === 'jspi' || !this.hibernation || info?.resettable !== true;

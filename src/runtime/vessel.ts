@@ -13,6 +13,7 @@
 // (snapshot.ts) and it resumes where it stopped.
 import { linkImports, mergeImports } from './link.js';
 import type { Waitable } from './pending.js';
+import type { MemoryShare } from './memory-limit.js';
 import { memoryScanner } from './memory-scan.js';
 import {
   BlockList,
@@ -334,16 +335,16 @@ export interface VesselPoolOptions {
    */
   maxKept: number;
   trimAfterMs: number;
-  /** Vessels that may exist at all (RuntimeOptions.maxMemories): past it `acquire` makes none. */
-  maxMemories: number;
+  /** The OS process's wasm memories (memory-limit.ts): past its limit, counted over every thread, `acquire` makes no vessel. */
+  memories: MemoryShare;
 }
 
 /** Every vessel of a runtime: shelves of idle ones per spec, and how many exist. */
 export class VesselPool {
   private readonly shelves = new Map<WebAssembly.Module, Shelf[]>();
   private trimmer: ReturnType<typeof setInterval> | undefined;
-  /** Vessels that exist: occupied or idle. */
-  count = 0;
+  /** Vessels that exist: occupied or idle (published to the MemoryShare). */
+  private existing = 0;
   /** Vessels that run a process. */
   occupied = 0;
   /** Vessels made, vessels taken from a shelf, and the most occupied at once (for figures and tests). */
@@ -359,12 +360,13 @@ export class VesselPool {
     let vessel = shelf.take();
     if (vessel) this.reused++;
     else {
-      if (this.count >= this.options.maxMemories)
+      const { memories } = this.options;
+      if (memories.limit !== Number.POSITIVE_INFINITY && memories.totalInstances() >= memories.limit)
         throw new RangeError(
-          `no instance for it: ${this.count} exist, about what this engine's address space gives (RuntimeOptions.maxMemories)`,
+          `no instance for it: ${memories.totalInstances()} exist, about what this engine's address space gives (RuntimeOptions.maxMemories)`,
         );
       vessel = new Vessel(shelf, tenant);
-      this.count++;
+      this.changeCount(1);
       this.made++;
     }
     vessel.occupy(tenant, hostStates);
@@ -378,7 +380,16 @@ export class VesselPool {
   }
 
   dropped(): void {
-    this.count--;
+    this.changeCount(-1);
+  }
+
+  get count(): number {
+    return this.existing;
+  }
+
+  private changeCount(by: number): void {
+    this.existing += by;
+    this.options.memories.instances = this.existing;
   }
 
   /** Idle vessels on every shelf. */
@@ -400,7 +411,7 @@ export class VesselPool {
     let over = false;
     for (const shelves of this.shelves.values()) {
       for (const shelf of shelves) {
-        this.count -= shelf.trim(this.options.maxIdle);
+        this.changeCount(-shelf.trim(this.options.maxIdle));
         if (shelf.idle.length > this.options.maxIdle) over = true;
       }
     }

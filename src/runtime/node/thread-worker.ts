@@ -21,7 +21,7 @@ export interface ThreadWorkerData {
 const data = workerData as ThreadWorkerData;
 // this thread's only runnable process skips the event-loop turns that would find nothing to do
 // while the other threads send it nothing (run-program.ts does the same on the main thread)
-const { runtime, lunatic } = await buildWorld(data.config, () => peers.quiet() && onlyStdioAndThreadPortsOnEventLoop());
+const { runtime, lunatic } = await buildWorld(data.config, () => peers.quiet() && onlyStdioAndThreadPortsOnEventLoop(), data.index);
 const peers: ThreadPeers = new ThreadPeers({
   index: data.index,
   memory: data.memory,

@@ -10,7 +10,7 @@ import { DEFAULT_REDUCTIONS, Runtime } from '../index.js';
 import { Lunatic, type LunaticProcess } from '../lunatic/index.js';
 import type { BackendName } from '../suspend.js';
 import { MAY_WAIT_IMPORTS, wasiPreview1 } from '../wasi/index.js';
-import { engineMemoryLimit } from '../memory-limit.js';
+import { engineMemoryLimit, MemoryShare } from '../memory-limit.js';
 import { estimateMemoryLimit } from './engine.js';
 import { nodeDirectory } from './fs.js';
 import { NodeNetwork } from './net.js';
@@ -31,8 +31,8 @@ export interface WorldConfig {
   maxInstances?: number;
   /** Runnable processes move from busy threads to idle ones (default true). */
   moves?: boolean;
-  /** Threads of the runtime (default 1): they share the OS process's wasm memories (src/runtime/memory-limit.ts). */
-  threads?: number;
+  /** With several threads: the cells through which they count the OS process's wasm memories together (MemoryShare). */
+  memoryCells?: SharedArrayBuffer;
   /** The only runnable process keeps the CPU on an idle event loop (run-program.ts says when). */
   keepCpuOnIdleLoop?: boolean;
 }
@@ -76,7 +76,11 @@ export function reportChildCrash(child: LunaticProcess): void {
  * thread whose event loop serves the runtime alone, taken when `keepCpuOnIdleLoop` says so (a
  * function: it stays out of WorldConfig, which is posted to the workers).
  */
-export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => boolean): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
+export async function buildWorld(
+  config: WorldConfig,
+  eventLoopIdle?: () => boolean,
+  thread = 0,
+): Promise<{ runtime: Runtime; lunatic: Lunatic }> {
   const { backend, reductions, maxProcesses, hibernate, hibernateAfterMs, maxInstances } = config;
   estimateMemoryLimit(); // in a worker thread's realm too
   const runtime = new Runtime({
@@ -86,7 +90,7 @@ export async function buildWorld(config: WorldConfig, eventLoopIdle?: () => bool
     hibernate,
     hibernateAfterMs,
     maxInstances,
-    maxMemories: Math.floor(engineMemoryLimit() / (config.threads ?? 1)),
+    memories: new MemoryShare(engineMemoryLimit(), config.memoryCells, thread),
     eventLoopIdle: config.keepCpuOnIdleLoop ? eventLoopIdle : undefined,
   });
   // a worker's stdio reaches the main thread's later: a process that wrote there stays (wasi/index.ts)
