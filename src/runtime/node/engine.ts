@@ -58,7 +58,7 @@ function flagName(flag: string): string {
 
 const GiB = 2 ** 30;
 const TiB = 2 ** 40;
-/** Address space left to V8's own reservations (heap cages, code) and the rest of Node: measured 4 TiB on Node 24. */
+/** Address space left to V8's own reservations (heap cages, code) and the rest of Node: about 4 TiB on Node 24, measured; twice that, for a margin. */
 const ADDRESS_SPACE_KEPT = 8 * TiB;
 
 /**
