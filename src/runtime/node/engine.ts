@@ -106,7 +106,14 @@ export function prepareEngine(): string[] {
   return applied;
 }
 
-/** Sets this realm's estimate of the wasm memories the OS process may hold (a worker thread's realm needs its own; the flags are the process's). */
+let estimated = false;
+
+/**
+ * Sets this realm's estimate of the wasm memories the OS process may hold, once (it reads
+ * /proc/self/maps): a worker thread's realm needs its own; the flags are the process's.
+ */
 export function estimateMemoryLimit(): void {
+  if (estimated) return;
+  estimated = true;
   setEngineMemoryLimit(wasmMemoryCapacity(process.versions.v8, process.execArgv, addressSpaceBits()));
 }
