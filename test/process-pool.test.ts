@@ -22,6 +22,8 @@ import {
   type RuntimeOptions,
 } from '../src/runtime/index.js';
 import { Lunatic, NO_PERMISSIONS, type Permissions } from '../src/runtime/lunatic/index.js';
+import type { MailboxBound } from '../src/runtime/lunatic/mailbox.js';
+import type { Threads } from '../src/runtime/lunatic/remote.js';
 import { MEMORY_SCAN_BYTES, MEMORY_SCAN_WAT } from '../src/runtime/memory-scan.js';
 import { NodeNetwork } from '../src/runtime/node/net.js';
 import { CollectedOutput, MAY_WAIT_IMPORTS, wasiPreview1 } from '../src/runtime/wasi/index.js';
@@ -57,6 +59,7 @@ async function runProgram(
   args: string[],
   options: RuntimeOptions,
   during?: (stdout: CollectedOutput, runtime: Runtime) => Promise<void>,
+  threads?: Threads,
 ) {
   const runtime = new Runtime({ backend: 'asyncify', ...options });
   const stdout = new CollectedOutput();
@@ -68,8 +71,9 @@ async function runProgram(
     blockingImports: [...MAY_WAIT_IMPORTS],
     hostModules: () => [wasiPreview1({ args: [name, ...args], env: {}, preopens: [], stdout, stderr })],
   });
+  if (threads) lunatic.attachThreads(threads, () => 1);
   const permissions: Permissions = { ...NO_PERMISSIONS, canSpawn: true, listen: ['127.0.0.1:*'] };
-  const main = lunatic.start(await lunatic.load(program(name)), { permissions });
+  const main = lunatic.start(await lunatic.load(program(name)), { permissions, ...(threads ? { pid: 1 } : {}) });
   await during?.(stdout, runtime);
   const status = await main.exited;
   return { status, stdout: stdout.text(), stderr: stderr.text(), runtime };
@@ -292,6 +296,26 @@ describe('the wasm memories a runtime may hold (maxMemories)', () => {
     expect({ status, stderr }).toEqual({ status: { code: 1 }, stderr: 'spawn 9 failed: -11\n' });
     expect(otherThread.totalPinned()).toBe(29); // 20 there, and here the 9 children still waiting (the parent ended)
     expect(runtime.pool.made).toBeLessThanOrEqual(10);
+  });
+
+  it('refuses a child placed on another thread in its parent, where a local one would be refused', async () => {
+    const cells = MemoryShare.cellsFor(2);
+    new MemoryShare(30, cells, 1).pinned = 29; // with the parent here, no memory is left
+    const placed: number[] = [];
+    // the other thread as this one sees it: every child goes there
+    const calls: Partial<Threads> = {
+      isHere: () => true,
+      mailboxBound: () => undefined as unknown as MailboxBound,
+      placeChild: () => 1,
+      spawnOn: (thread) => (placed.push(thread), 1000 + placed.length),
+      ended: () => {},
+    };
+    const threads = new Proxy(calls, {
+      get: (target, key) => target[key as keyof Threads] ?? (() => expect.fail(`unexpected Threads.${String(key)}`)),
+    }) as Threads;
+    const options = { hibernate: false, maxIdleInstances: 0, memories: new MemoryShare(30, cells, 0) };
+    const { status, stderr } = await runProgram('spawns.wasm', ['waiters', '5', '20'], options, undefined, threads);
+    expect({ status, stderr, placed }).toEqual({ status: { code: 1 }, stderr: 'spawn 0 failed: -11\n', placed: [] });
   });
 
   it('lets hibernating processes live past them, in no more instances than that', async () => {

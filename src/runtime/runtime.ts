@@ -220,13 +220,32 @@ export class Runtime {
     return { process, departure: process.depart(carried!) };
   }
 
-  private admit(module: WebAssembly.Module | Uint8Array, options: SpawnOptions, arriving?: Departure): Process {
-    const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
-    if (this.live.size >= limit) throw new ProcessLimitError(limit);
-    const backend = this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto');
+  /**
+   * Throws the ProcessLimitError a spawn of `module` would get for want of memories, which every
+   * thread counts together: a spawn placed on another thread is checked here first, so its parent
+   * gets the error rather than a pid whose process cannot start there.
+   */
+  checkMemoryRoom(module: WebAssembly.Module): void {
+    this.pinnedSpawn(module, this.backend);
+  }
+
+  private get backend(): BackendChoice {
+    return this.options.backend ?? (this.options.hibernate ? 'auto-asyncify' : 'auto');
+  }
+
+  /** Whether a spawn of `module` keeps its instance; throws ProcessLimitError if it would and no memory is left for it. */
+  private pinnedSpawn(module: WebAssembly.Module | Uint8Array, backend: BackendChoice): boolean {
     const pinned = this.keepsInstance(module, backend);
     if (pinned && this.memories.totalPinned() >= this.maxPinned)
       throw new ProcessLimitError(this.maxPinned, memoryLimitMessage(this.maxPinned));
+    return pinned;
+  }
+
+  private admit(module: WebAssembly.Module | Uint8Array, options: SpawnOptions, arriving?: Departure): Process {
+    const limit = this.options.maxProcesses ?? DEFAULT_MAX_PROCESSES;
+    if (this.live.size >= limit) throw new ProcessLimitError(limit);
+    const backend = this.backend;
+    const pinned = this.pinnedSpawn(module, backend);
     const process = new Process(
       options.pid ?? this.nextPid++,
       this.scheduler,

@@ -43,4 +43,6 @@ export interface ProcessCore {
   adopt?(module: WebAssembly.Module, options: CoreSpawnOptions, departure: Departure): CoreProcess;
   /** Lets go of a runnable process that may go on on another thread and that `accept` takes; forgotten here without an end. */
   withdraw?(accept: (process: CoreProcess) => boolean, due?: boolean): { process: CoreProcess; departure: Departure } | undefined;
+  /** Throws the ProcessLimitError a spawn of `module` would get for want of wasm memories (shared by the threads). */
+  checkMemoryRoom?(module: WebAssembly.Module): void;
 }

@@ -330,12 +330,7 @@ export class Lunatic {
 
   /** The runtime's process; past the process limit a NOMEM error, which wasm gets as -LUNATIC_ENOMEM. */
   private spawnCore(program: Program, options: CoreSpawnOptions): CoreProcess {
-    try {
-      return this.options.core.spawn(program.module, options);
-    } catch (error) {
-      if (error instanceof ProcessLimitError) throw new LunaticError(Errno.NOMEM, error.message);
-      throw error;
-    }
+    return asNoMemory(() => this.options.core.spawn(program.module, options));
   }
 
   /** Starts a process that `parent` spawned (lunatic_spawn, lunatic_spawn_fn), linked to it on request. */
@@ -357,6 +352,8 @@ export class Lunatic {
     const thread = this.threads?.placeChild(this.shortEntries.isShort(startKey(options)));
     if (thread === undefined) return this.spawn(parent, options).pid;
     checkSpawnable(parent.program, options);
+    // counted across threads: refused here rather than started there to crash
+    asNoMemory(() => this.options.core.checkMemoryRoom?.(parent.program.module));
     const pid = this.threads!.spawnOn(thread, parent, options);
     if (options.link) parent.links.add(pid);
     // after the spawn on the same ordered ring: in place before the child runs
@@ -499,6 +496,16 @@ function entryCall(program: Program, options: StartOptions): { entry: string; ar
   if (options.tableIndex !== undefined) return { entry: TABLE_ENTRY_EXPORT, args: [options.tableIndex, BigInt.asIntN(64, arg)] };
   const entry = options.entry ?? START_ENTRY;
   return { entry, args: entryArgs(program.entries.get(entry) ?? 'none', arg) };
+}
+
+/** Runs `spawn`; past a process or memory limit, a NOMEM error (wasm gets -LUNATIC_ENOMEM). */
+function asNoMemory<T>(spawn: () => T): T {
+  try {
+    return spawn();
+  } catch (error) {
+    if (error instanceof ProcessLimitError) throw new LunaticError(Errno.NOMEM, error.message);
+    throw error;
+  }
 }
 
 /** INVAL (in the parent, before anything starts) for an entry or table index that cannot start a process. */
