@@ -105,6 +105,26 @@ describe('the lunatic API across threads (lunatic-instrument run --threads)', ()
   it.skipIf(!clang)('--threads 3: the same results, children on two workers', () => expectProbe(process.execPath, 3), 60_000);
 });
 
+describe("one stdout for every thread's processes", () => {
+  const clang = requireTool('clang for wasm32-wasi', findClang(), 'apt-get install clang lld wasi-libc libclang-rt-14-dev-wasm32');
+  const node24 = requireNode24();
+  const built = builtProgram('ordered', clang);
+  const expected = Array.from({ length: 200 }, (_, round) => `child ${round}\nmain ${round}: 1 0\n`).join('');
+
+  // before, a worker's output went to the main thread by message, after the child's end had
+  async function expectOrdered(node: string, program: string): Promise<void> {
+    const result = await run(node, [BIN, 'run', program, '--threads', '2'], { cwd: built.dir, timeoutMs: 60_000 });
+    expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }).toEqual({ code: 0, stdout: expected, stderr: '' });
+  }
+
+  it.skipIf(!clang)(
+    'keeps the lines in the order they were written (Node 20)',
+    () => expectOrdered(process.execPath, built.instrumented),
+    60_000,
+  );
+  it.skipIf(!clang || !node24)('and on Node 24 (JSPI)', () => expectOrdered(node24!, built.plain), 60_000);
+});
+
 describe('sockets given to processes on another thread (the echo server, --threads 2)', () => {
   const node24 = requireNode24();
   const running: ChildProcess[] = [];

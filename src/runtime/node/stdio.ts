@@ -6,7 +6,9 @@
 // process.stdin lets Node exit). Output honours back-pressure: when the Writable's buffer is
 // full, write returns a Promise that resolves on 'drain', so the writing process waits while the
 // others run. After a stream error (EPIPE: the reader went away) writes fail with EPIPE.
+import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import { isMainThread } from 'node:worker_threads';
 import type { InputStream, OutputStream } from '../types.js';
 import { Errno, WasiError } from '../wasi/errno.js';
 import { ByteQueue } from '../wasi/streams.js';
@@ -66,9 +68,53 @@ export class NodeOutput implements OutputStream {
   }
 }
 
-/** The host process's own stdio, for `lunatic-instrument run`. */
-export function processStdio(): { stdin: NodeInput; stdout: NodeOutput; stderr: NodeOutput } {
-  return { stdin: new NodeInput(process.stdin), stdout: new NodeOutput(process.stdout), stderr: new NodeOutput(process.stderr) };
+/**
+ * Output written straight to one of the OS process's file descriptors, synchronously: a worker
+ * thread's stdout and stderr. A worker's own process.stdout reaches the main thread's by message,
+ * later than what the main thread writes meanwhile: a child's line came out after its parent's
+ * report of the child's end. On Linux the main thread's process.stdout writes files, pipes and
+ * terminals synchronously too, so every thread's output keeps the order it was written in. A
+ * descriptor left non-blocking and full (EAGAIN) is tried again a millisecond later, while the
+ * writing process waits.
+ */
+export class FdOutput implements OutputStream {
+  constructor(private readonly fd: number) {}
+
+  write(bytes: Uint8Array): void | Promise<void> {
+    let offset = 0;
+    while (offset < bytes.length) {
+      try {
+        offset += writeSync(this.fd, bytes, offset);
+      } catch (error) {
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code !== 'EAGAIN') throw new WasiError(code === 'EPIPE' ? Errno.PIPE : Errno.IO, (error as Error).message);
+        const rest = bytes.slice(offset); // a copy: `bytes` may be a view of the writer's memory
+        return new Promise<void>((resolve) => setTimeout(resolve, 1)).then(() => this.write(rest));
+      }
+    }
+  }
+}
+
+/** The host process's own stdio, for `lunatic-instrument run`; a worker thread writes to the descriptors (FdOutput). */
+export function processStdio(): { stdin: NodeInput; stdout: OutputStream; stderr: OutputStream } {
+  const stdin = new NodeInput(process.stdin);
+  if (!isMainThread) return { stdin, stdout: new FdOutput(1), stderr: new FdOutput(2) };
+  return { stdin, stdout: new NodeOutput(process.stdout), stderr: new NodeOutput(process.stderr) };
+}
+
+/** Writes a line of the runtime's own (a crash report) to stderr, in order with what the processes write there. */
+export function writeHostStderr(text: string): void {
+  if (isMainThread) {
+    process.stderr.write(text);
+    return;
+  }
+  // a stderr that is gone loses the line, as it would through process.stderr
+  const lost = () => {};
+  try {
+    void Promise.resolve(new FdOutput(2).write(new TextEncoder().encode(text))).catch(lost);
+  } catch {
+    lost();
+  }
 }
 
 /** Resolves once everything this process wrote to its stdout and stderr so far was handed to the OS. */

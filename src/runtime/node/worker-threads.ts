@@ -1,7 +1,8 @@
 // The worker_threads of a runtime on several threads (src/runtime/threads/): started one by one
 // on first use (the first spawn placed on that thread), each running a worker entry module that
-// builds its own lunatic world; their stdout and stderr are copied to this process's, each in
-// its order. `shutdown` asks every worker to flush and stop and waits until it has (ending it
+// builds its own lunatic world. What a worker writes through its process.stdout and stderr
+// (Node's own warnings: its processes write to the descriptors themselves, stdio.ts) is copied to
+// this thread's. `shutdown` asks every worker to flush and stop and waits until it has (ending it
 // after a grace period), so no worker outlives the main process and no output is lost. A worker
 // that fails (an error outside any process) is fatal: its processes are gone unannounced.
 import { Worker } from 'node:worker_threads';

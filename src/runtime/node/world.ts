@@ -4,7 +4,6 @@
 // worker: a Runtime, WASI with the program's arguments, environment, directories and this
 // thread's stdio, TCP, and crash reports of spawned processes on stderr.
 import { basename } from 'node:path';
-import { isMainThread } from 'node:worker_threads';
 import { InputError, messageOf, UsageError } from '../../errors.js';
 import { DEFAULT_REDUCTIONS, Runtime } from '../index.js';
 import { Lunatic, type LunaticProcess } from '../lunatic/index.js';
@@ -14,7 +13,7 @@ import { engineMemoryLimit, MemoryShare } from '../memory-limit.js';
 import { estimateMemoryLimit } from './engine.js';
 import { nodeDirectory } from './fs.js';
 import { NodeNetwork } from './net.js';
-import { processStdio } from './stdio.js';
+import { processStdio, writeHostStderr } from './stdio.js';
 
 /** What every thread's world is made of (structured-cloneable). */
 export interface WorldConfig {
@@ -63,7 +62,7 @@ async function preopens(specs: string[]) {
 
 export function reportCrash(what: string, trap: { message: string; functions: string[] }): void {
   const stack = trap.functions.map((name) => `\n    at ${name}`).join('');
-  process.stderr.write(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
+  writeHostStderr(`lunatic-instrument: ${what} crashed: ${trap.message}${stack}\n`);
 }
 
 /** Reports the crash of a process where it ended (a copy that moved to another thread hears of its end there too: it stays quiet). */
@@ -93,13 +92,7 @@ export async function buildWorld(
     memories: new MemoryShare(engineMemoryLimit(), config.memoryCells, thread),
     eventLoopIdle: config.keepCpuOnIdleLoop ? eventLoopIdle : undefined,
   });
-  // a worker's stdio reaches the main thread's later: a process that wrote there stays (wasi/index.ts)
-  const wasiOptions = {
-    args: [basename(config.program), ...config.args],
-    env: config.env,
-    ...processStdio(),
-    outputArrivesLate: !isMainThread,
-  };
+  const wasiOptions = { args: [basename(config.program), ...config.args], env: config.env, ...processStdio() };
   const preopened = await preopens(config.dirs);
   const lunatic = new Lunatic({
     core: runtime,

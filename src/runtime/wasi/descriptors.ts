@@ -46,9 +46,8 @@ export class DescriptorTable {
   private initial = 0;
   /** A descriptor was closed or renumbered since `settle` (one opened shows as `next` past `initial`). */
   private altered = false;
-  /** Stdin was used (its bytes are this thread's), or output written (on a thread whose writes arrive late). */
+  /** Stdin was used: its bytes are this thread's. */
   usedInput = false;
-  usedOutput = false;
 
   add(descriptor: Descriptor): number {
     if (this.next > MAX_FD) throw new WasiError(Errno.MFILE);
@@ -71,7 +70,6 @@ export class DescriptorTable {
     const descriptor = this.open.get(fd >>> 0);
     if (!descriptor) throw new WasiError(Errno.BADF);
     if (descriptor.type === 'input') this.usedInput = true;
-    else if (descriptor.type === 'output') this.usedOutput = true;
     return descriptor;
   }
 

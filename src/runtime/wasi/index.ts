@@ -120,7 +120,7 @@ class WasiProcessState implements WasiProcess {
   /** What moves with the process, or undefined when a fresh table on the other thread would differ. */
   carry(): CarriedWasi | undefined {
     const table = this.table;
-    if (table && (!table.asFresh || (table.usedOutput && this.options.outputArrivesLate))) return undefined;
+    if (table && !table.asFresh) return undefined;
     return { monotonic: String(this.clock.monotonic()), started: String(this.started) };
   }
 }

@@ -26,12 +26,6 @@ export interface WasiOptions {
   stderr?: OutputStream;
   clock?: Clock;
   random?: (buffer: Uint8Array) => void;
-  /**
-   * Writes to stdout and stderr reach them some time after they return (a worker thread's stdio,
-   * copied to the main thread's): a process that wrote may not move to another thread, where its
-   * later lines could overtake the earlier ones.
-   */
-  outputArrivesLate?: boolean;
 }
 
 /** What one process has of its own: made at spawn, plain data (the calls are made once per instance). */
