@@ -6,6 +6,7 @@ import { InputError } from './errors.js';
 export const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d];
 const COMPONENT_LAYER = 1;
 export const SECTION = { custom: 0, type: 1, import: 2, memory: 5, code: 10, tag: 13 } as const;
+const IMPORT_KIND_TAG = 4;
 
 export interface Section {
   id: number;
@@ -159,10 +160,10 @@ export function skipImportDescriptor(reader: Reader, kind: number): void {
       reader.byte();
       reader.byte();
       return; // global: valtype, mutability
-    case 4:
+    case IMPORT_KIND_TAG:
       reader.byte();
       reader.u32();
-      return; // tag
+      return; // tag: attribute, type index
     default:
       throw new InputError(`has an import of unknown kind ${kind} at byte ${reader.offset - 1}`);
   }
@@ -256,16 +257,32 @@ function memoryLimitFlags(bytes: Uint8Array): number[] {
   return flags;
 }
 
+/** Whether the module defines or imports an exception tag: it throws or catches by tag (exception handling). */
+export function usesExceptionTags(bytes: Uint8Array): boolean {
+  for (const section of sections(bytes)) {
+    if (section.id === SECTION.tag) return true;
+    if (section.id !== SECTION.import) continue;
+    const reader = new Reader(bytes, section.payload);
+    for (let n = reader.u32(); n > 0; n--) {
+      reader.name();
+      reader.name();
+      const kind = reader.byte();
+      if (kind === IMPORT_KIND_TAG) return true;
+      skipImportDescriptor(reader, kind);
+    }
+  }
+  return false;
+}
+
 /**
  * The first feature the module uses that we refuse, described for a user, found in the binary
- * itself: shared or 64-bit memories, exception tags, and non-function (GC) types.
+ * itself: shared or 64-bit memories, and non-function (GC) types.
  */
 export function refusedFeature(bytes: Uint8Array): string | undefined {
   const flags = memoryLimitFlags(bytes);
   if (flags.some((f) => f & LIMITS_SHARED)) return 'threads/shared memory (a suspended process cannot share its memory safely)';
   if (flags.some((f) => f & LIMITS_64)) return 'memory64 (64-bit memories)';
   for (const section of sections(bytes)) {
-    if (section.id === SECTION.tag) return 'exception handling (neither Asyncify nor the reduction checks follow a throw to its catch)';
     if (section.id === SECTION.type) {
       const reader = new Reader(bytes, section.payload);
       if (reader.u32() > 0 && reader.byte() !== FUNC_TYPE_FORM) return 'garbage collection or typed function references (GC types)';

@@ -21,6 +21,9 @@ const SUPPORTED: Array<[string, (b: Binaryen) => number]> = [
   // Only without Asyncify (src/refusals.ts turns several memories away with it): counters alone
   // never touch memory.
   ['multimemory', (b) => b.Features.MultiMemory],
+  // Only without Asyncify too (src/refusals.ts, src/instrument.ts), and legacy instructions only
+  // (passes/ir/walker.ts).
+  ['exception-handling', (b) => b.Features.ExceptionHandling],
 ];
 
 export function featureFlags(binaryen: Binaryen, names: readonly string[]): number {

@@ -3,7 +3,7 @@
 // several memories with Asyncify, and inputs too large to instrument in the time the user allows.
 // Each refusal is one InputError saying what is wrong and what to do; all of them together take
 // milliseconds even on a 30 MB module, where binaryen would work for many minutes first.
-import { memoryCount, refusedFeature } from './binary.js';
+import { memoryCount, refusedFeature, usesExceptionTags } from './binary.js';
 import { InputError } from './errors.js';
 import { type ModuleScan, scanModule } from './module-scan.js';
 import { readInstrumentSection } from './section.js';
@@ -44,6 +44,14 @@ export function asyncifyEvidence(scan: ModuleScan): string | undefined {
   return named ? `its name section has ${named}` : undefined;
 }
 
+/**
+ * Why a module that throws or catches is not given Asyncify, and what to do. A frame resumed in a
+ * catch cannot be re-entered (only a throw enters a catch), and C++ handlers print (fd_write may
+ * suspend). The reduction checks alone follow exceptions (check-placement.ts).
+ */
+export const EXCEPTIONS_WITH_ASYNCIFY =
+  'uses exception handling, which Asyncify cannot suspend (a resumed frame cannot re-enter a catch); instrument it with --no-asyncify and run it on a JSPI host (Node 24 or later, where `lunatic-instrument run` does so)';
+
 /** Estimated minutes to instrument a module with this much code. */
 export function estimatedMinutes(codeBytes: number): number {
   return ((codeBytes / 1e6) * SECONDS_PER_CODE_MB) / 60;
@@ -61,6 +69,7 @@ export function refuseEarly(bytes: Uint8Array, { asyncify, timeLimit }: RefusalO
     throw new InputError(
       `already went through Asyncify (${evidence}), which cannot be applied twice; instrument the module as built before Asyncify (without wasm-opt --asyncify)`,
     );
+  if (asyncify && usesExceptionTags(bytes)) throw new InputError(EXCEPTIONS_WITH_ASYNCIFY);
   if (asyncify && memoryCount(bytes) > 1)
     throw new InputError('has several memories; Asyncify here supports one, so instrument with --no-asyncify and run it on a JSPI host');
   const minutes = estimatedMinutes(scan.codeBytes);

@@ -28,6 +28,11 @@ export interface InstrumentInfo {
    * "Process state"): a host may reset the instance for another process. Absent in older modules: false.
    */
   resettable?: boolean;
+  /**
+   * The module throws or catches (exception handling, counters only): a host ends its processes
+   * without unwinding their stacks, which a catch_all would stop. Absent: false.
+   */
+  exceptions?: boolean;
   /** The remaining options the module was instrumented with. */
   options: SectionOptions;
 }

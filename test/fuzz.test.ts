@@ -182,6 +182,19 @@ describe('differential fuzzing of instrument()', () => {
     expect(summary.suspensions).toBeGreaterThan(0);
     expect(summary.findings.map(describeFinding)).toEqual([]);
   });
+
+  // Native only: npm's binaryen 132 generates no module with exceptions that Node 20 compiles.
+  const native = generatorCommand('native');
+  it.skipIf(!native)('modules that throw and catch: refused for Asyncify, counters alone the same', async () => {
+    const variants = VARIANTS.filter((v) => v.name === 'asyncify+reductions/refill' || v.name === 'reductions/refill');
+    const seeds = Array.from({ length: 40 }, (_, i) => 800000 + i);
+    const summary = await runCampaign({ seeds, generator: native!, profile: 'eh', variants });
+    const refused = Object.entries(summary.refused).flatMap(([message, of]) => (/uses exception handling/.test(message) ? of : []));
+    expect(summary.modules).toBeGreaterThanOrEqual(30);
+    expect(refused.length).toBeGreaterThanOrEqual(15); // those with exceptions, which the counters-only runs still ran
+    expect(summary.runs).toBe(summary.modules * 2 - refused.length);
+    expect(summary.findings.map(describeFinding)).toEqual([]);
+  });
 });
 
 /** Minimized modules of past mismatches, each with a JSON note of where it came from. */

@@ -8,7 +8,7 @@
 // this one graph.
 import type { Binaryen, ExpressionRef, FunctionRef, Module } from './binaryen.js';
 import { accessor } from './binaryen.js';
-import { Walker } from './walker.js';
+import { EXCEPTION_KINDS, Walker } from './walker.js';
 import { definedFunctions, exportedFunctions } from './module.js';
 
 export interface FunctionNode {
@@ -23,6 +23,8 @@ export interface FunctionNode {
   scc: number;
   /** True when the function can call itself, directly or through others. */
   recursive: boolean;
+  /** The function throws, rethrows or catches itself (legacy exception handling); undefined for imports. */
+  exceptions?: boolean;
 }
 
 export interface CallGraph {
@@ -98,9 +100,11 @@ class CallCollector extends Walker {
   readonly signatures: Array<[number, number]> = [];
   readonly refFuncs = new Set<string>();
   readonly anyRef: boolean[] = [];
+  exceptions = false;
 
   protected visit(expr: ExpressionRef, kind: string): void {
     const b = this.binaryen;
+    if (EXCEPTION_KINDS.has(kind)) this.exceptions = true;
     if (kind === 'Call') this.direct.add(accessor<string>(b, 'Call', 'getTarget')(expr));
     else if (kind === 'CallIndirect') {
       this.signatures.push([accessor(b, 'CallIndirect', 'getParams')(expr), accessor(b, 'CallIndirect', 'getResults')(expr)]);
@@ -163,7 +167,9 @@ export function buildCallGraph(binaryen: Binaryen, module: Module): CallGraph {
     return targets;
   };
   for (const [name, collector] of collected) {
-    const callees = nodes.get(name)!.callees;
+    const node = nodes.get(name)!;
+    node.exceptions = collector.exceptions;
+    const callees = node.callees;
     for (const callee of collector.direct) callees.add(callee);
     for (const [params, results] of collector.signatures) for (const t of indirectTargets(params, results)) callees.add(t);
     if (collector.anyRef.length) for (const t of taken) callees.add(t);

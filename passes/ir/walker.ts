@@ -2,9 +2,10 @@
 // execution order and can replace the expression being visited (the `replaceCurrent` of
 // binaryen's own walkers, built on the setters of binaryen.js's wrapper classes).
 //
-// Only the expression kinds of the features we accept are listed; GC, strings, stack switching
-// and exception handling are refused before any pass runs (src/features.ts), so meeting one here
-// is an internal error, not a silent skip.
+// Only the expression kinds of the features we accept are listed; GC, strings and stack
+// switching are refused before any pass runs (src/features.ts). Of exception handling, the
+// legacy instructions (try, catch, delegate, throw, rethrow: what LLVM emits) are here;
+// try_table and throw_ref have no binaryen.js API, and meeting one is UnsupportedExpression.
 import { accessor, type Binaryen, type ExpressionRef, type FunctionRef, type Module, untyped } from './binaryen.js';
 
 /** A place that holds a child expression: read it, or put another expression there. */
@@ -13,7 +14,13 @@ export interface Slot {
   set(expr: ExpressionRef): void;
 }
 
-type ChildSpec = { fields?: string[]; operands?: 'before' | 'after'; list?: boolean };
+type ChildSpec = {
+  fields?: string[];
+  operands?: 'before' | 'after';
+  list?: boolean;
+  /** A list of another name: its count, getter and setter (a try's catch bodies). */
+  listNamed?: [count: string, get: string, set: string];
+};
 
 // Named children per wrapper class, in execution order. `operands` says where a call's operand
 // list stands relative to the named fields (call_indirect and call_ref evaluate the target last).
@@ -58,7 +65,12 @@ const CHILDREN: Record<string, ChildSpec> = {
   TableGrow: { fields: ['Value', 'Delta'] },
   TupleMake: { operands: 'before' },
   TupleExtract: { fields: ['Tuple'] },
+  Try: { fields: ['Body'], operands: 'after', listNamed: ['getNumCatchBodies', 'getCatchBodyAt', 'setCatchBodyAt'] },
+  Throw: { operands: 'before' },
 };
+
+/** The kinds that throw or catch (legacy exception handling): checks and counters treat their functions apart. */
+export const EXCEPTION_KINDS: ReadonlySet<string> = new Set(['Try', 'Throw', 'Rethrow']);
 
 /** The kinds of expression that call a function: directly, through a table, or a reference. */
 export const CALL_KINDS: ReadonlySet<string> = new Set(['Call', 'CallIndirect', 'CallRef']);
@@ -76,6 +88,7 @@ const LEAVES = [
   'RefFunc',
   'TableSize',
   'Pop',
+  'Rethrow',
 ];
 
 /** Maps expression ids to wrapper-class names, built once per binaryen instance. */
@@ -104,8 +117,16 @@ export function kindOf(binaryen: Binaryen, expr: ExpressionRef): string {
   const { names } = lastNames;
   const id = binaryen.getExpressionId(expr);
   const name = names.get(id);
-  if (name === undefined) throw new Error(`unsupported expression kind ${id} (a feature that should have been refused)`);
+  if (name === undefined) throw new UnsupportedExpression(id);
   return name;
+}
+
+/** An expression of a kind no pass knows: a feature that should have been refused, or new exception handling (try_table, throw_ref). */
+export class UnsupportedExpression extends Error {
+  constructor(readonly id: number) {
+    super(`unsupported expression kind ${id} (a feature that should have been refused)`);
+    this.name = 'UnsupportedExpression';
+  }
 }
 
 /** How to reach the children of one kind of expression: the binaryen.js accessors, looked up once. */
@@ -124,7 +145,8 @@ function childAccess(binaryen: Binaryen, kind: string, spec: ChildSpec): ChildAc
     get: accessor(binaryen, kind, `get${field}`),
     set: accessor<void>(binaryen, kind, `set${field}`),
   }));
-  const [count, get, set] = spec.list ? ['getNumChildren', 'getChildAt', 'setChildAt'] : ['getNumOperands', 'getOperandAt', 'setOperandAt'];
+  const [count, get, set] =
+    spec.listNamed ?? (spec.list ? ['getNumChildren', 'getChildAt', 'setChildAt'] : ['getNumOperands', 'getOperandAt', 'setOperandAt']);
   const list =
     spec.list || spec.operands
       ? { count: accessor(binaryen, kind, count), get: accessor(binaryen, kind, get), set: accessor<void>(binaryen, kind, set) }

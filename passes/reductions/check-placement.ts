@@ -44,6 +44,10 @@
 // with a decrement where that path comes from, and goes on charging the shortest: a path pays
 // about what it runs, for at most one decrement per BALANCE_MIN instructions. Decrements never
 // test, so the checks and the bound stay as they were, plus the decrements' own instructions.
+// Exceptions (counters only): a `throw` or `rethrow` is a way out, and a try's catches are
+// entered from every place in its body that may throw (each call, in the state the callee may
+// throw from: its check-free prefix, one of its stretches between checks, or its way out; and
+// each throw), joined without a place to pay, since a decrement would go before a catch's `pop`.
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
 import { type CallGraph, callTargets, type FunctionNode, isTailCall } from '../ir/call-graph.js';
 import type { Pass, PassContext } from '../ir/context.js';
@@ -265,6 +269,8 @@ class FunctionAnalysis {
   readonly stretchAfter = new Map<ExpressionRef, number>();
   /** While trying a loop without a check, nothing is recorded. */
   private dryRun = false;
+  /** The exceptions each enclosing try's body may throw, innermost last (tryCatch). */
+  private readonly catching: Arrival[][] = [];
   /** The block child being analyzed and where it stands (a counted loop's start value). */
   private blockPosition: LoopPosition | undefined;
   private readonly body: ExpressionRef;
@@ -396,9 +402,49 @@ class FunctionAnalysis {
       case 'CallIndirect':
       case 'CallRef':
         return this.call(expr, kind, this.children(expr, s, kind));
+      case 'Try':
+        return this.tryCatch(expr, s);
+      case 'Throw':
+      case 'Rethrow': {
+        const thrown = this.children(expr, s, kind);
+        this.throwFrom(thrown);
+        this.exit(thrown, this.paySite(expr, false));
+        return UNREACHABLE;
+      }
       default:
         return this.children(expr, s, kind);
     }
+  }
+
+  /**
+   * A `try`: its catches are entered from wherever its body may throw (a call, or a throw; the
+   * states throwFrom collected), joined there with no place to pay: a decrement at a catch's
+   * start would go before its `pop`. A delegating try passes its exceptions on to the enclosing
+   * ones, which collected them too.
+   */
+  private tryCatch(expr: ExpressionRef, s: State): State {
+    const b = this.binaryen;
+    const body = accessor(b, 'Try', 'getBody')(expr);
+    const throwing: Arrival[] = [];
+    this.catching.push(throwing);
+    let end: State;
+    try {
+      end = this.expression(body, s);
+    } finally {
+      this.catching.pop();
+    }
+    const catches = accessor(b, 'Try', 'getNumCatchBodies')(expr);
+    if (!catches) return end;
+    const caught = joined(throwing);
+    const arrivals: Arrival[] = [{ state: end, site: this.paySite(body, true) }];
+    for (let i = 0; i < catches; i++) arrivals.push({ state: this.expression(accessor(b, 'Try', 'getCatchBodyAt')(expr, i), caught) });
+    return this.join(arrivals);
+  }
+
+  /** A place that may throw, in the state an exception leaves it with: every enclosing try of the function may catch it. */
+  private throwFrom(s: State): void {
+    if (!reachable(s)) return;
+    for (const throwing of this.catching) throwing.push({ state: s });
   }
 
   /** Evaluates the children in order, then the expression itself. */
@@ -573,6 +619,15 @@ class FunctionAnalysis {
       // The callee starts counting afresh; what it leaves unpaid adds to what the caller has not paid.
       unpaid: carried + callee.summary.left,
     };
+    // Thrown from inside a callee: at most its check-free prefix after what came here, or one of
+    // its stretches between checks (within the longest planned so far), or its way out.
+    if (this.catching.length)
+      this.throwFrom(
+        join(advance(s, Math.max(callee.summary.pre, callee.summary.open)), {
+          ...after,
+          fromCheck: Math.max(after.fromCheck, this.context.longestStretch),
+        }),
+      );
     if (isTailCall(this.binaryen, expr, kind)) {
       this.exit(after);
       return UNREACHABLE;
@@ -615,6 +670,8 @@ function mergeSummaries(a: Summary, b: Summary): Summary {
 /** What the analyses of all functions share: summaries so far and the options. */
 class PlanningContext {
   readonly plans = new Map<string, FunctionPlan>();
+  /** The longest check-to-check stretch of the plans made so far: what a callee may run between its checks before it throws. */
+  longestStretch = 0;
   /** Current estimates of `post` and `left` for members of the component being analyzed. */
   readonly estimates = new Map<string, { post: number; left: number }>();
   /**
@@ -839,6 +896,7 @@ function planComponent(binaryen: Binaryen, module: Module, context: PlanningCont
       analyzedAt.set(node.name, clock);
       const plan = planFunction(binaryen, module, context, node);
       context.plans.set(node.name, plan);
+      context.longestStretch = Math.max(context.longestStretch, plan.bound);
       const { post, left } = plan.summary;
       const estimate = context.estimates.get(node.name);
       if (estimate?.post !== post || estimate.left !== left) {

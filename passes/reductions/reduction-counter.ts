@@ -34,6 +34,9 @@
 // after it, and written back on every way out of the loop (its end, branches to outer labels,
 // returns). A hot loop then counts in a register instead of
 // loading and storing the global on every iteration, and code outside loops pays nothing.
+// A function that throws or catches has no region (a throw would skip the write-back, a catch
+// would go on with a stale copy), and a function that throws counts as one that reaches the
+// counter, so a region writes its copy back before calling it.
 import {
   accessor,
   addLocal,
@@ -419,13 +422,17 @@ function yieldImport(binaryen: Binaryen, module: Module): string {
   return name;
 }
 
-/** Imports, functions with a check or decrement, and everything that calls them. */
+/**
+ * Imports, functions with a check or decrement, and everything that calls them; and functions
+ * that throw, and their callers: a region writes its copy back before calling one, since an
+ * exception leaves the region without passing its write-back.
+ */
 function countingFunctions(graph: CallGraph, plan: Plan): Set<string> {
   const sinks = new Set<string>();
   for (const node of graph.nodes.values()) {
     const p = plan.functions.get(node.name);
     const touches = p && (p.entryCheck || p.loopChecks.size || p.afterCallChecks.size || p.decrements.size || p.decrementsAfter.size);
-    if (node.importName !== undefined || touches) sinks.add(node.name);
+    if (node.importName !== undefined || touches || node.exceptions) sinks.add(node.name);
   }
   return new Set([...sinks, ...callersOf(graph, sinks)]);
 }
@@ -454,7 +461,12 @@ function injectReductionChecks({ binaryen, module, progress }: PassContext, plan
     progress.step();
     const functionPlan = plan.functions.get(binaryen.getFunctionInfo(func).name);
     if (!functionPlan) continue;
-    const regions = counterRegions(binaryen, func, functionPlan.loopChecks, functionPlan.entryCheck);
+    // A function that throws or catches keeps the counter in the global: a throw would leave a
+    // region without its write-back, and a catch would go on with a copy older than what the
+    // callee that threw has charged.
+    const regions = graph.nodes.get(functionPlan.name)?.exceptions
+      ? new Map<ExpressionRef, CounterRegion>()
+      : counterRegions(binaryen, func, functionPlan.loopChecks, functionPlan.entryCheck);
     const injector = new CheckInjector(binaryen, module, func, functionPlan, checks, graph, counting, regions);
     injector.walkFunction(func);
     injector.finish(functionPlan.entryCheck ? (plan.entryCharges.get(functionPlan.name) ?? 1) : undefined);

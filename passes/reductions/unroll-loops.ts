@@ -23,7 +23,7 @@
 import { accessor, type Binaryen, type ExpressionRef, type Module, untyped } from '../ir/binaryen.js';
 import type { NoOptions, Pass } from '../ir/context.js';
 import { type LoopPosition, tripBound } from '../ir/loop-bounds.js';
-import { blockChildren, branchTargets, CALL_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
+import { blockChildren, branchTargets, CALL_KINDS, EXCEPTION_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
 import { definedFunctions } from '../ir/module.js';
 
 /** Past this, a copy costs more bytes than the check it saves is worth (interp's loop: about 300). */
@@ -87,7 +87,8 @@ class BodyScan extends Walker {
 
   protected visit(expr: ExpressionRef, kind: string): void {
     this.expressions++;
-    if (CALL_KINDS.has(kind) || kind === 'Loop') this.blocked = true;
+    // a try's labels (delegate, rethrow) would need renaming in the copy: such loops stay as they are
+    if (CALL_KINDS.has(kind) || kind === 'Loop' || EXCEPTION_KINDS.has(kind)) this.blocked = true;
     else if (kind === 'Block') {
       const name = accessor<string | null>(this.binaryen, 'Block', 'getName')(expr);
       if (name) this.labels.add(name);

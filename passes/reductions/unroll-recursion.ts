@@ -31,7 +31,7 @@ import {
 } from '../ir/binaryen.js';
 import { isTailCall } from '../ir/call-graph.js';
 import type { NoOptions, Pass } from '../ir/context.js';
-import { CALL_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
+import { CALL_KINDS, EXCEPTION_KINDS, LabelRenamer, type Slot, Walker } from '../ir/walker.js';
 import { definedFunctions } from '../ir/module.js';
 
 /** Larger bodies gain little from saving a check per level and cost more bytes to copy. */
@@ -60,7 +60,7 @@ class SelfCallFinder extends Walker {
       !isTailCall(this.binaryen, expr, kind)
     )
       this.sites.push(this.currentPlace());
-    else if (CALL_KINDS.has(kind) || kind === 'Pop') this.copyable = false;
+    else if (CALL_KINDS.has(kind) || kind === 'Pop' || EXCEPTION_KINDS.has(kind)) this.copyable = false;
   }
 }
 

@@ -63,7 +63,9 @@ export async function observe(original: Uint8Array, list: ModuleExports, options
   let exports: Exports = {};
   let parked: Promise<unknown> | undefined;
   const suspender =
-    options.mode === 'suspend' ? new AsyncifySuspender({ park: (wait) => void (parked = wait as Promise<unknown>) }) : undefined;
+    options.mode === 'suspend'
+      ? new AsyncifySuspender({ park: (wait) => void (parked = wait as Promise<unknown>), abandon: (error) => Promise.reject(error) })
+      : undefined;
   /** Runs an export of the suspending build, resuming each suspension as soon as its Promise settles. */
   const callSuspending = async (driver: AsyncifySuspender, name: string, args: unknown[]) => {
     let result = driver.start(name, args);

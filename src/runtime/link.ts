@@ -58,7 +58,8 @@ export function linkImports(
     const value: unknown = provided[namespace]?.[name];
     if (value === undefined) throw new LinkError(`the module imports ${kind} ${qualifiedName}, which no host module provides`);
     // a function that never waits needs no backend around it (it never suspends, nor calls wasm)
-    const linked = kind !== 'function' || neverWaits(value) ? value : suspender.wrapImport(qualifiedName, value as HostFunction, blocking);
+    const bare = kind !== 'function' || (neverWaits(value) && !suspender.wrapsEveryImport);
+    const linked = bare ? value : suspender.wrapImport(qualifiedName, value as HostFunction, blocking);
     (imports[namespace] ??= {})[name] = linked;
   }
   return imports as WebAssembly.Imports;

@@ -133,6 +133,8 @@ export class Process implements Runnable, Tenant, WaitingLink {
   private waitingOn: Pending | undefined;
   /** A host Promise it waited on has not settled: its continuation may still use the instance, which is then never reused. */
   private unsettledPromise = false;
+  /** Its stack stays suspended where an import ended it (abandon): the instance is never reused. */
+  private abandoned = false;
   private waitToken = 0;
   /** How the last wait ended, for the next turn. */
   private resumption: Resumption = RESUME_EMPTY;
@@ -486,6 +488,13 @@ export class Process implements Runnable, Tenant, WaitingLink {
     return resumed;
   }
 
+  /** @internal Ends the process with what an import threw, its stack left suspended for good (SuspendHost.abandon). */
+  abandon(error: unknown): Promise<never> {
+    this.abandoned = true;
+    this.end(this.statusOf(error));
+    return new Promise<never>(() => {});
+  }
+
   private wake(token: number, outcome: Resumption): void {
     if (token !== this.waitToken || !this.parked || this.ended) return;
     this.parked = false;
@@ -564,7 +573,7 @@ export class Process implements Runnable, Tenant, WaitingLink {
       this.oneTurnReductions = this.config.reductions - (counter.value as number);
     if (vessel) {
       // a host Promise it waited on may still run and call into the instance: never reuse it
-      if (this.unsettledPromise) vessel.discard();
+      if (this.unsettledPromise || this.abandoned) vessel.discard();
       else vessel.release();
     }
     this.abort?.abort();

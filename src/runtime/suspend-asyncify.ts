@@ -44,6 +44,7 @@ export interface AsyncifyOptions {
 }
 
 export class AsyncifySuspender implements Suspender {
+  readonly wrapsEveryImport = false;
   readonly backend = 'asyncify';
   private readonly calls = new ImportCalls();
   private exports!: AsyncifyExports;

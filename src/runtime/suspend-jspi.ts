@@ -20,14 +20,32 @@ export class JspiSuspender implements Suspender {
   private readonly calls = new ImportCalls();
   private exports!: WebAssembly.Exports;
 
-  constructor(private readonly host: SuspendHost) {}
+  /**
+   * `endWithoutUnwinding`: the module catches exceptions, so what an import throws to end the
+   * process must not travel through it (SuspendHost.abandon): every import may then suspend.
+   */
+  constructor(
+    private readonly host: SuspendHost,
+    private readonly endWithoutUnwinding = false,
+  ) {
+    this.wrapsEveryImport = endWithoutUnwinding;
+  }
+
+  readonly wrapsEveryImport: boolean;
 
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown {
     const guarded = (...args: unknown[]) => {
       const result = this.calls.invoke(qualifiedName, fn, blocking, args);
       return isWaitable(result) ? this.host.park(result) : result;
     };
-    return blocking ? new jspi.Suspending(guarded) : guarded;
+    if (!this.endWithoutUnwinding) return blocking ? new jspi.Suspending(guarded) : guarded;
+    return new jspi.Suspending((...args: unknown[]) => {
+      try {
+        return guarded(...args);
+      } catch (error) {
+        return this.host.abandon(error);
+      }
+    });
   }
 
   attach(instance: WebAssembly.Instance): void {

@@ -28,6 +28,13 @@ export interface SuspendHost {
    * settles when the scheduler resumes it.
    */
   park(wait: Waitable): Promise<unknown> | undefined;
+  /**
+   * JSPI, a module that catches exceptions: an import threw what ends the process (its exit, a
+   * kill, a limit). The process ends with it now, and its stack stays suspended on the Promise
+   * returned here, which never settles: thrown through the program, the error would meet its
+   * catches, and a C++ `catch (...)` (catch_all) takes a JavaScript exception too.
+   */
+  abandon(error: unknown): Promise<never>;
 }
 
 /** Returned by `start`/`resume` of a synchronous backend when the process suspended. */
@@ -57,6 +64,8 @@ export interface Suspender {
   load(state: SuspenderState): void;
   /** Where the memory its processes may have changed ends (Asyncify: the tail beyond its unwinds is untouched); undefined: all of it. */
   readonly changedEnd: number | undefined;
+  /** Every function import goes through wrapImport, those that never wait too (link.ts). */
+  readonly wrapsEveryImport: boolean;
 }
 
 /** A suspended process's part of a backend's state (Asyncify: its entry and where its stack was saved). */

@@ -43,7 +43,12 @@ export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | unde
   return functions;
 }
 
+/** Engines that know wasm exceptions (their JavaScript class), to tell one that nothing caught. */
+const WasmException = (WebAssembly as { Exception?: abstract new (...args: never[]) => object }).Exception;
+
 export function trapReport(error: unknown, module: WebAssembly.Module | undefined): TrapReport {
+  // A wasm `throw` that no catch took carries no stack (V8 records one only for exceptions made in JavaScript).
+  if (WasmException && error instanceof WasmException) return { message: 'a wasm exception that nothing caught', functions: [] };
   if (!(error instanceof Error)) return { message: String(error), functions: [] };
   return { message: error.message, functions: wasmFunctionsOf(error.stack ?? '', module) };
 }

@@ -15,6 +15,7 @@ import { linkImports, mergeImports } from './link.js';
 import type { Waitable } from './pending.js';
 import type { MemoryShare } from './memory-limit.js';
 import { memoryScanner } from './memory-scan.js';
+import { instrumentInfoOf } from './module-info.js';
 import {
   BlockList,
   dirtyBlocks,
@@ -49,6 +50,8 @@ const NO_HOST_STATES: readonly unknown[] = [];
 export interface Tenant extends ProcessContext {
   /** A blocking import returned `wait` (the backend's SuspendHost.park). */
   park(wait: Waitable): Promise<unknown> | undefined;
+  /** An import threw what ends it, in a module that catches (the backend's SuspendHost.abandon). */
+  abandon(error: unknown): Promise<never>;
   /** `lunatic.yield`: the reduction budget is spent. Returns what the import returns (a wait to give up the CPU). */
   budgetSpent(): unknown;
   /** Whether its slice has had its minimum time: then the next check should end the budget. */
@@ -131,8 +134,11 @@ export class Vessel implements ProcessContext {
     first: Tenant,
   ) {
     const { spec } = shelf;
-    const host = { park: (wait: Waitable) => this.tenant.park(wait) };
-    this.suspender = spec.backend === 'jspi' ? new JspiSuspender(host) : new AsyncifySuspender(host, { reservedPages: spec.reservedPages });
+    const host = { park: (wait: Waitable) => this.tenant.park(wait), abandon: (error: unknown) => this.tenant.abandon(error) };
+    this.suspender =
+      spec.backend === 'jspi'
+        ? new JspiSuspender(host, instrumentInfoOf(spec.module)?.exceptions === true)
+        : new AsyncifySuspender(host, { reservedPages: spec.reservedPages });
     this.occupant = first;
     const provided = mergeImports([
       ...spec.hostModules.map((hostModule, index) =>
