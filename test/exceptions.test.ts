@@ -3,7 +3,8 @@
 // frame cannot re-enter a catch), the checks go on counting across throws (a throw from inside a
 // loop that keeps the counter in a local writes it back first), the output is the module's own,
 // and the runtime ends a process without unwinding its stack through the program's catches (an
-// exit inside `catch_all` exits; plain node:wasi lets the catch take it).
+// exit inside `catch_all` exits, plain node:wasi lets the catch take it; a limit ends a loop that
+// catches everything).
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -126,6 +127,13 @@ const EXIT_IN_CATCH = `(module
         (drop (call $fd_write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))
     (call $proc_exit (i32.const 9))))`;
 
+/** A loop that takes every exception and spins again: only its limit can end it, by an error thrown from `lunatic.yield`. */
+const SWALLOWS_EVERYTHING = `(module (memory (export "memory") 1) (tag $never)
+  (func (export "_start")
+    (loop $forever
+      (try (do (loop $spin (br $spin))) (catch_all))
+      (br $forever))))`;
+
 const UNCAUGHT = `(module (tag $boom (param i32)) (memory (export "memory") 1)
   (func $deep (param i32) (throw $boom (local.get 0)))
   (func (export "_start") (call $deep (i32.const 7))))`;
@@ -218,6 +226,13 @@ describe('running them (lunatic-instrument run)', () => {
   it.skipIf(!node24)('an exit inside catch_all ends the process: the catch does not take it', async () => {
     const program = await write('exit-in-catch.wasm', EXIT_IN_CATCH);
     expect(await run(node24!, [BIN, 'run', program], { cwd: dir })).toEqual({ code: 3, stdout: '', stderr: '' });
+  });
+
+  it.skipIf(!node24)('a process over its reductions limit ends, though it catches everything', async () => {
+    const program = await write('swallows.wasm', SWALLOWS_EVERYTHING);
+    const result = await run(node24!, [BIN, 'run', program, '--max-reductions', '1000000'], { cwd: dir, timeoutMs: 30_000 });
+    expect(result).toMatchObject({ code: 134, stdout: '' });
+    expect(result.stderr).toMatch(/crashed: process \d+ exceeded its limit of 1000000 reductions\n$/);
   });
 
   it.skipIf(!node24)('an exception nothing catches is a crash that says so', async () => {
