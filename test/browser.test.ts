@@ -2,8 +2,9 @@
 // the bundle has no Node globals; the demo page runs its instrumented C programs on both
 // suspension backends (JSPI, and Asyncify forced by ?backend=asyncify): their output shows, the
 // clock keeps ticking while the spinner spins (preemption), a typed line reaches a blocking
-// fgets and comes back; and a program works on an in-memory preopened directory exactly as
-// under node:wasi on a real one.
+// fgets and comes back; a program works on an in-memory preopened directory exactly as under
+// node:wasi on a real one; and programs that throw and catch run on JSPI, an exit inside a
+// catch_all ending them.
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,8 +15,10 @@ import { type DemoServer, startDemoServer } from '../examples/browser/server.js'
 import { bundleBrowserRuntime } from '../scripts/bundle-browser.js';
 import { pulledInput, textOutput } from '../src/browser/stdio.js';
 import { instrument } from '../src/index.js';
+import { EXIT_IN_CATCH, loopThrows } from './helpers/exception-programs.js';
 import { findChromium, projectRoot, requireTool } from './helpers/tools.js';
 import { fixturesDir, runWasi } from './helpers/wasi-run.js';
+import { wat } from './helpers/wat.js';
 
 const CHROMIUM_ARGS = [
   '--headless',
@@ -188,6 +191,31 @@ describe.skipIf(!chromiumPath)('the runtime in headless Chromium', () => {
     });
   });
 
+  // Counters only, as JSPI runs them; the runtime ends such a process without unwinding it through its catches.
+  describe('programs that throw and catch (JSPI)', () => {
+    const inPage = async (text: string): Promise<ProgramRun> => {
+      const base64 = Buffer.from((await instrument(await wat(text), { asyncify: false })).binary).toString('base64');
+      const { page, errors } = await openPage();
+      try {
+        const result = (await page.evaluate(`(${runProgramInPage})(${JSON.stringify({ base64 })})`)) as ProgramRun;
+        expect(errors).toEqual([]);
+        return result;
+      } finally {
+        await page.close();
+      }
+    };
+
+    it('prints what node:wasi prints for the module itself', async () => {
+      const reference = await runWasi(await wat(loopThrows(true)));
+      expect(reference.exitCode).toBe(0);
+      expect(await inPage(loopThrows(true))).toEqual({ stdout: reference.stdout.toString(), status: { code: 0 }, backend: 'jspi' });
+    });
+
+    it('ends with the code of an exit inside catch_all, which the catch does not take', async () => {
+      expect(await inPage(EXIT_IN_CATCH)).toEqual({ stdout: '', status: { code: 3 }, backend: 'jspi' });
+    });
+  });
+
   describe('a program on an in-memory preopened directory', () => {
     let instrumented: string;
     let expected: string;
@@ -218,6 +246,22 @@ describe.skipIf(!chromiumPath)('the runtime in headless Chromium', () => {
     });
   });
 });
+
+interface ProgramRun {
+  stdout: string;
+  status: unknown;
+  backend: string;
+}
+
+/** Runs a program (base64) in the page through the bundle's spawnProgram on JSPI: what it printed and how it ended. */
+const runProgramInPage = `async ({ base64 }) => {
+  const lunatic = await import('/lunatic-runtime.js');
+  let stdout = '';
+  const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+  const program = lunatic.spawnProgram(new lunatic.Runtime({ backend: 'jspi' }), bytes, { args: ['p.wasm'], stdout: (text) => (stdout += text) });
+  const status = await program.exited;
+  return { stdout, status, backend: program.backend };
+}`;
 
 interface FilesRun {
   stdout: string;
