@@ -2,10 +2,11 @@
 // the result with a report. Order matters: the reserved tail rewrites memory operations first,
 // the reduction counter then sees the final program, and Asyncify runs last so it instruments
 // the calls to `lunatic.yield` the counter added.
-import { customSectionNames, declaredFeatures, raiseMemoryLimits } from './binary.js';
+import { customSectionNames, declaredFeatures, raiseMemoryLimits, usesExceptionTags } from './binary.js';
 import { asyncify as asyncifyPass } from '../passes/asyncify/asyncify.js';
 import { reservedTail } from '../passes/asyncify/reserved-tail.js';
 import { type Binaryen, binaryenMessage, type Module } from '../passes/ir/binaryen.js';
+import { buildCallGraph } from '../passes/ir/call-graph.js';
 import { PassContext } from '../passes/ir/context.js';
 import { Progress, type ProgressListener, WRITING_PHASE } from '../passes/ir/progress.js';
 import { definedFunctions } from '../passes/ir/module.js';
@@ -31,6 +32,11 @@ const NEW_EXCEPTIONS =
   'uses the new exception-handling instructions (try_table, throw_ref), which lunatic-instrument cannot instrument yet; build it with the legacy ones (try/catch: LLVM -mllvm -wasm-use-legacy-eh, Emscripten -sWASM_LEGACY_EXCEPTIONS)';
 
 export type OptimizeLevel = 0 | 1 | 2 | 3 | 4;
+
+/** Whether a module that may use exception handling (its declared or detected features) does: a tag, or a try, throw or rethrow. */
+function throwsOrCatches(binaryen: Binaryen, module: Module, bytes: Uint8Array): boolean {
+  return usesExceptionTags(bytes) || [...buildCallGraph(binaryen, module).nodes.values()].some((node) => node.exceptions);
+}
 
 /**
  * The instrumenter's options: every option of the table in src/options.ts (described there, with
@@ -179,7 +185,7 @@ async function instrumentUnnamed(bytes: Uint8Array, options: InstrumentOptions, 
   try {
     progress.phase('checking features');
     const features = detectFeatures(binaryen, module, declaredFeatures(bytes));
-    catches = features.names.includes('exception-handling');
+    catches = features.names.includes('exception-handling') && throwsOrCatches(binaryen, module, bytes);
     // a module may catch without a tag of its own (catch_all around an import): found only here
     if (wantAsyncify && catches) throw new InputError(EXCEPTIONS_WITH_ASYNCIFY);
     // What our own code needs: an exported mutable counter; memory.fill in the reserved tail.

@@ -54,6 +54,20 @@ describe('instrumenting modules that throw and catch', () => {
     await expect(instrument(await wat(untagged), { fileName: 'e.wasm' })).rejects.toThrow(message);
   });
 
+  it('gives Asyncify to a module that declares exception handling but neither throws nor catches', async () => {
+    const plain = await wat(`(module (memory (export "memory") 1) (func (export "_start") (loop $l (br $l))))`);
+    const feature = new TextEncoder().encode('exception-handling');
+    const name = new TextEncoder().encode('target_features');
+    // a custom section: name, one feature, "+" (used), its name
+    const payload = [name.length, ...name, 1, 0x2b, feature.length, ...feature];
+    const declared = new Uint8Array([...plain, 0, payload.length, ...payload]);
+    const { binary, report } = await instrument(declared);
+    expect(report.features).toContain('exception-handling');
+    expect(report.asyncify?.instrumentedFunctions).toHaveLength(1); // the spinning _start, which can yield
+    const [section] = WebAssembly.Module.customSections(new WebAssembly.Module(binary as Uint8Array<ArrayBuffer>), 'lunatic.instrument');
+    expect(JSON.parse(new TextDecoder().decode(section))).not.toHaveProperty('exceptions');
+  });
+
   it('refuses the new instructions (try_table) with the way to build the old ones', async () => {
     const binaryen = await loadBinaryen();
     const module = binaryen.parseText(`(module (tag $t (param i32))
