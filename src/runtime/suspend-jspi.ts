@@ -27,11 +27,11 @@ export class JspiSuspender implements Suspender {
   constructor(
     private readonly host: SuspendHost,
     private readonly endWithoutUnwinding = false,
-  ) {
-    this.wrapsEveryImport = endWithoutUnwinding;
-  }
+  ) {}
 
-  readonly wrapsEveryImport: boolean;
+  get wrapsEveryImport(): boolean {
+    return this.endWithoutUnwinding;
+  }
 
   wrapImport(qualifiedName: string, fn: HostFunction, blocking: boolean): unknown {
     const guarded = (...args: unknown[]) => {
