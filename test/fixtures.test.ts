@@ -205,6 +205,7 @@ describe('C fixtures under the reference runner', () => {
       'cat',
       'deep_pause',
       'exit_code',
+      'file_meta',
       'files',
       'hello',
       'indirect',
@@ -329,6 +330,24 @@ describe('C fixtures under the reference runner', () => {
       expect(result.out).toMatch(/^error: mkdir \/elsewhere\/sub: /);
       expect(result.exitCode).toBe(1);
     });
+  });
+
+  test('file_meta sets times, grows the file and appends under a preopened directory', async () => {
+    const host = mkdtempSync(join(tmpdir(), 'fixture-meta-'));
+    try {
+      const result = await run('file_meta', { args: ['/sandbox'], preopens: { '/sandbox': host } });
+      expect(result.exitCode).toBe(0);
+      const lines = result.out.split('\n');
+      for (const call of ['utimensat', 'futimens, mtime only', 'fcntl O_APPEND on', 'posix_fadvise', 'posix_fallocate to 4096'])
+        expect(lines).toContain(`${call}: ok`);
+      // node:wasi keeps whole seconds only, and F_GETFL does not show O_APPEND there.
+      expect(result.out).toMatch(/^by descriptor: atime 1000000000\.\d{9} mtime 1300000000\.0{9} size 4$/m);
+      expect(result.out).toMatch(/^not following: atime 1100000000\.0{9} mtime 1400000000\.0{9} size 4$/m);
+      expect(result.out).toContain('size after fallocate: 4096\ntext: ONE\ntwo\nfile_meta done\n');
+      expect(readdirSync(host)).toEqual([]);
+    } finally {
+      rmSync(host, { recursive: true, force: true });
+    }
   });
 
   test('trap ends in a trap inside crash_here, after its line', async () => {

@@ -26,6 +26,31 @@ import {
 import { projectRoot, requireNode24 } from './helpers/tools.js';
 import { fixturesDir, runWasi } from './helpers/wasi-run.js';
 
+/**
+ * What file_meta prints where the calls do what POSIX says. node:wasi (uvwasi) prints otherwise: it
+ * drops the sub-second part of the times and does not report O_APPEND in F_GETFL after F_SETFL.
+ */
+const FILE_META_OUTPUT = [
+  'utimensat: ok',
+  'by path: atime 1000000000.250000000 mtime 1200000000.500000000 size 4',
+  'futimens, mtime only: ok',
+  'by descriptor: atime 1000000000.250000000 mtime 1300000000.000000000 size 4',
+  'utimensat, not following links: ok',
+  'not following: atime 1100000000.000000000 mtime 1400000000.000000000 size 4',
+  'fcntl O_APPEND on: ok',
+  'append flag: 1',
+  'fcntl O_APPEND off: ok',
+  'append flag: 0',
+  'posix_fadvise: ok',
+  'posix_fallocate to 4096: ok',
+  'posix_fallocate inside: ok',
+  'size after fallocate: 4096',
+  'text: ONE',
+  'two',
+  'file_meta done',
+  '',
+].join('\n');
+
 const fixture = (name: string): Uint8Array<ArrayBuffer> => new Uint8Array(readFileSync(join(fixturesDir, 'c', `${name}.wasm`)));
 const ARGV0 = 'program.wasm'; // what runWasi passes
 const GUEST_DIR = '/sandbox';
@@ -99,6 +124,13 @@ describe('C programs on WASI without suspension (in-memory file system)', () => 
     }
   });
 
+  it('file_meta: times, O_APPEND by fcntl, posix_fallocate and posix_fadvise on the in-memory file system', () => {
+    const dir = new MemoryDirectory();
+    const ours = runSynchronously(fixture('file_meta'), { args: [ARGV0, GUEST_DIR], env: {}, preopens: [{ guestPath: GUEST_DIR, dir }] });
+    expect(ours.stdout).toBe(FILE_META_OUTPUT);
+    expect(ours.code).toBe(0);
+  });
+
   it('a program without a preopen gets no file system (its own error, not host access)', () => {
     const ours = runSynchronously(fixture('files'), { args: [ARGV0, '/tmp'], env: {}, preopens: [] });
     expect(ours.code).toBe(1);
@@ -107,7 +139,7 @@ describe('C programs on WASI without suspension (in-memory file system)', () => 
 });
 
 describe('C programs on WASI through the runtime (suspending)', () => {
-  const NAMES = ['cat', 'files', 'sleep'];
+  const NAMES = ['cat', 'files', 'sleep', 'file_meta'];
   const instrumented = new Map<string, Uint8Array>();
   const runtime = new Runtime();
   let hostDir: string;
@@ -172,6 +204,18 @@ describe('C programs on WASI through the runtime (suspending)', () => {
     } finally {
       rmSync(referenceDir, { recursive: true, force: true });
     }
+  });
+
+  it('file_meta: the metadata calls reach the host file, waiting on fs/promises', async () => {
+    const stdout = new CollectedOutput();
+    const status = await spawn('file_meta', {
+      args: [ARGV0, GUEST_DIR],
+      preopens: [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }],
+      stdout,
+    }).exited;
+    expect(status).toEqual({ code: 0 });
+    expect(stdout.text()).toBe(FILE_META_OUTPUT);
+    expect(readdirSync(hostDir)).toEqual([]);
   });
 
   it('sleep: poll_oneoff naps on the runtime timers, each at least as long as asked', async () => {

@@ -228,16 +228,7 @@ describe('wasi process calls', () => {
     const namespace = importsOf(wasiPreview1({ args: [], env: {}, preopens: [] }), { pid: 1 } as ProcessContext).wasi_snapshot_preview1!;
     expect(Object.keys(namespace).sort()).toEqual([...PREVIEW1_FUNCTIONS].sort());
     expect(PREVIEW1_FUNCTIONS).toHaveLength(46);
-    for (const name of [
-      'fd_advise',
-      'fd_allocate',
-      'path_symlink',
-      'path_link',
-      'sock_accept',
-      'sock_recv',
-      'proc_raise',
-      'fd_fdstat_set_flags',
-    ]) {
+    for (const name of ['fd_fdstat_set_rights', 'path_symlink', 'path_link', 'sock_accept', 'sock_recv', 'proc_raise']) {
       expect(namespace[name]!(0, 0, 0, 0), name).toBe(52);
     }
   });
@@ -344,6 +335,66 @@ describe('wasi files on the in-memory file system', () => {
     expect(h.call('fd_fdstat_get', appender, BUFFER)).toBe(Errno.SUCCESS);
     expect(h.u16(BUFFER + 2)).toBe(1); // APPEND
     expect(h.u64(BUFFER + 8) & RIGHTS_READ).toBe(0n);
+  });
+
+  it('times by descriptor and by path: each alone, "now", and both given and "now" is EINVAL', () => {
+    const dir = new MemoryDirectory({ 't.txt': 'x' });
+    const h = harness({ preopens: [{ guestPath: '.', dir }] });
+    const { fd } = h.open(3, 't.txt');
+    const ATIM = 1;
+    const ATIM_NOW = 2;
+    const MTIM = 4;
+    const MTIM_NOW = 8;
+    const stat = () => {
+      expect(h.call('fd_filestat_get', fd, BUFFER)).toBe(Errno.SUCCESS);
+      return { atime: h.u64(BUFFER + 40), mtime: h.u64(BUFFER + 48) };
+    };
+    expect(h.call('fd_filestat_set_times', fd, 5n, 7n, ATIM | MTIM)).toBe(Errno.SUCCESS);
+    expect(stat()).toEqual({ atime: 5n, mtime: 7n });
+    expect(h.call('fd_filestat_set_times', fd, 0n, 9n, MTIM)).toBe(Errno.SUCCESS);
+    expect(stat()).toEqual({ atime: 5n, mtime: 9n });
+    const length = h.put(PATH, 't.txt');
+    expect(h.call('path_filestat_set_times', 3, LOOKUP_FOLLOW, PATH, length, 11n, 0n, ATIM)).toBe(Errno.SUCCESS);
+    expect(stat()).toEqual({ atime: 11n, mtime: 9n });
+    const before = BigInt(Date.now()) * 1_000_000n;
+    expect(h.call('fd_filestat_set_times', fd, 0n, 0n, MTIM_NOW)).toBe(Errno.SUCCESS);
+    expect(stat().atime).toBe(11n);
+    expect(stat().mtime).toBeGreaterThanOrEqual(before);
+    expect(h.call('fd_filestat_set_times', fd, 1n, 0n, ATIM | ATIM_NOW)).toBe(Errno.INVAL);
+    expect(h.call('fd_filestat_set_times', 1, 1n, 1n, ATIM | MTIM)).toBe(Errno.BADF); // stdout is no file
+  });
+
+  it('fcntl flags: O_APPEND on and off; non-blocking stdio and synchronized writes are ENOTSUP', () => {
+    const dir = new MemoryDirectory({ 'log.txt': 'one\n' });
+    const h = harness({ preopens: [{ guestPath: '.', dir }] });
+    const { fd } = h.open(3, 'log.txt');
+    const [APPEND, DSYNC, NONBLOCK] = [1, 2, 4];
+    expect(h.call('fd_fdstat_set_flags', fd, APPEND)).toBe(Errno.SUCCESS);
+    expect(h.call('fd_fdstat_get', fd, BUFFER)).toBe(Errno.SUCCESS);
+    expect(h.u16(BUFFER + 2)).toBe(APPEND);
+    expect(h.write(fd, 'two\n')).toBe(Errno.SUCCESS); // at the end, though the position was 0
+    expect(h.call('fd_fdstat_set_flags', fd, NONBLOCK)).toBe(Errno.SUCCESS); // append off; nothing else for a file
+    expect(h.call('fd_seek', fd, 0n, 0, RESULT)).toBe(Errno.SUCCESS);
+    expect(h.write(fd, 'ONE\n')).toBe(Errno.SUCCESS);
+    expect(decoder.decode(dir.readFile('log.txt'))).toBe('ONE\ntwo\n');
+    expect(h.call('fd_fdstat_set_flags', fd, DSYNC)).toBe(Errno.NOTSUP);
+    expect(h.call('fd_fdstat_set_flags', 0, NONBLOCK)).toBe(Errno.NOTSUP);
+    expect(h.call('fd_fdstat_set_flags', 1, APPEND)).toBe(Errno.SUCCESS);
+  });
+
+  it('posix_fadvise is accepted on files and ESPIPE on streams; posix_fallocate grows a file, never shrinks it', () => {
+    const dir = new MemoryDirectory({ 'data.bin': 'abcdef' });
+    const h = harness({ preopens: [{ guestPath: '.', dir }] });
+    const { fd } = h.open(3, 'data.bin');
+    expect(h.call('fd_advise', fd, 0n, 0n, 2)).toBe(Errno.SUCCESS);
+    expect(h.call('fd_advise', fd, 0n, 0n, 6)).toBe(Errno.INVAL);
+    expect(h.call('fd_advise', 1, 0n, 0n, 0)).toBe(Errno.SPIPE);
+    expect(h.call('fd_allocate', fd, 2n, 2n)).toBe(Errno.SUCCESS);
+    expect(dir.readFile('data.bin')).toHaveLength(6);
+    expect(h.call('fd_allocate', fd, 4n, 12n)).toBe(Errno.SUCCESS);
+    expect(dir.readFile('data.bin')).toEqual(new Uint8Array([...encoder.encode('abcdef'), ...new Uint8Array(10)]));
+    const readOnly = h.open(3, 'data.bin', 0, RIGHTS_READ);
+    expect(h.call('fd_allocate', readOnly.fd, 0n, 100n)).toBe(Errno.BADF);
   });
 
   it('directories: create, list with fd_readdir (paged), rename, unlink, remove', () => {

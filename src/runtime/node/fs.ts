@@ -7,11 +7,25 @@
 // the use can still race it: Node has no openat2(RESOLVE_BENEATH). The program itself cannot
 // make links: path_symlink is not provided.)
 import { constants, fstatSync, readSync, writeSync } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, readlink, realpath, rename, rmdir, stat, unlink } from 'node:fs/promises';
+import {
+  type FileHandle,
+  lstat,
+  lutimes,
+  mkdir,
+  open,
+  readdir,
+  readlink,
+  realpath,
+  rename,
+  rmdir,
+  stat,
+  unlink,
+  utimes,
+} from 'node:fs/promises';
 import type { BigIntStats } from 'node:fs';
 import { basename, dirname, join, sep } from 'node:path';
 import { Errno, type ErrnoCode, WasiError } from '../wasi/errno.js';
-import type { DirEntry, Directory, EntryKind, File, MaybePromise, OpenOptions, Stat } from '../wasi/fs.js';
+import type { DirEntry, Directory, EntryKind, File, MaybePromise, OpenOptions, Stat, TimeChange, TimesChange } from '../wasi/fs.js';
 
 const ERRNO_OF: Record<string, ErrnoCode> = {
   ENOENT: Errno.NOENT,
@@ -102,6 +116,17 @@ function statOf(info: BigIntStats): Stat {
   };
 }
 
+/**
+ * The two times Node's utimes takes (seconds, as numbers: Node keeps microseconds of them); a time
+ * left unchanged is read first.
+ */
+async function utimesArguments(times: TimesChange, current: () => Promise<BigIntStats>): Promise<[number, number]> {
+  const old = times.access === undefined || times.modification === undefined ? await current() : undefined;
+  const now = Date.now() / 1000;
+  const seconds = (change: TimeChange, oldNs: bigint | undefined) => (change === 'now' ? now : Number(change ?? oldNs!) / 1e9);
+  return [seconds(times.access, old?.atimeNs), seconds(times.modification, old?.mtimeNs)];
+}
+
 function openFlags(options: OpenOptions): number {
   let flags = options.write ? (options.read ? constants.O_RDWR : constants.O_WRONLY) : constants.O_RDONLY;
   if (options.create) flags |= constants.O_CREAT;
@@ -162,6 +187,10 @@ class NodeFile implements File {
 
   setSize(size: bigint): Promise<void> {
     return host(() => this.handle.truncate(Number(size)));
+  }
+
+  setTimes(times: TimesChange): Promise<void> {
+    return host(async () => this.handle.utimes(...(await utimesArguments(times, () => this.handle.stat({ bigint: true })))));
   }
 
   sync(): Promise<void> {
@@ -242,6 +271,15 @@ class NodeDirectory implements Directory {
 
   readlink(path: string): Promise<string> {
     return host(async () => readlink(await this.resolve(path, false)));
+  }
+
+  setTimes(path: string, followSymlinks: boolean, times: TimesChange): Promise<void> {
+    return host(async () => {
+      const target = await this.resolve(path, followSymlinks);
+      const current = () => (followSymlinks ? stat(target, { bigint: true }) : lstat(target, { bigint: true }));
+      const [atime, mtime] = await utimesArguments(times, current);
+      await (followSymlinks ? utimes(target, atime, mtime) : lutimes(target, atime, mtime));
+    });
   }
 
   /**

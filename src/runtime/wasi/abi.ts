@@ -21,7 +21,9 @@ export const Rights = {
 } as const;
 
 export const OFlags = { CREAT: 1, DIRECTORY: 2, EXCL: 4, TRUNC: 8 } as const;
-export const FdFlags = { APPEND: 1 } as const;
+export const FdFlags = { APPEND: 1, DSYNC: 2, NONBLOCK: 4, RSYNC: 8, SYNC: 16 } as const;
+export const FstFlags = { ATIM: 1, ATIM_NOW: 2, MTIM: 4, MTIM_NOW: 8 } as const;
+export const ADVICE_MAX = 5; // normal, sequential, random, willneed, dontneed, noreuse
 export const LookupFlags = { SYMLINK_FOLLOW: 1 } as const;
 export const Whence = { SET: 0, CUR: 1, END: 2 } as const;
 export const ClockId = { REALTIME: 0, MONOTONIC: 1, PROCESS_CPUTIME: 2, THREAD_CPUTIME: 3 } as const;

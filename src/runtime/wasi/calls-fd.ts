@@ -2,10 +2,10 @@
 // closing, status and the preopened-directory queries. Reads from stdin and writes to a
 // back-pressured stream return a Promise (the process waits, the others run); everything that
 // can answer at once does.
-import { FDSTAT, FdFlags, FileType, PREOPENTYPE_DIR, PRESTAT, Rights, Whence } from './abi.js';
+import { ADVICE_MAX, FDSTAT, FdFlags, FileType, PREOPENTYPE_DIR, PRESTAT, Rights, Whence } from './abi.js';
 import type { Descriptor, FileDescriptor } from './descriptors.js';
 import { Errno, WasiError } from './errno.js';
-import { STREAM_STAT, writeFilestat } from './filestat.js';
+import { STREAM_STAT, timesChange, writeFilestat } from './filestat.js';
 import type { Directory, File } from './fs.js';
 import { type IoVec, totalLength } from './memory.js';
 import type { WasiCalls, WasiState } from './state.js';
@@ -201,6 +201,44 @@ export function fdCalls(state: WasiState): WasiCalls {
       if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
       if (size < 0n) throw new WasiError(Errno.INVAL);
       yield* wait(descriptor.file.setSize(size));
+      return Errno.SUCCESS;
+    },
+
+    *fd_filestat_set_times(fd: number, atim: bigint, mtim: bigint, fstflags: number) {
+      const descriptor = state.fds.getAs(fd, ['file', 'directory']);
+      const times = timesChange(atim, mtim, fstflags);
+      if (descriptor.type === 'file') {
+        if (!descriptor.file.setTimes) throw new WasiError(Errno.NOSYS, 'this file system cannot set times');
+        yield* wait(descriptor.file.setTimes(times));
+      } else {
+        if (!descriptor.dir.setTimes) throw new WasiError(Errno.NOSYS, 'this file system cannot set times');
+        yield* wait(descriptor.dir.setTimes('', true, times));
+      }
+      return Errno.SUCCESS;
+    },
+
+    *fd_fdstat_set_flags(fd: number, flags: number) {
+      const descriptor = state.fds.get(fd);
+      if (flags & (FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC))
+        throw new WasiError(Errno.NOTSUP, 'synchronized writes: call fd_sync or fd_datasync instead');
+      if (descriptor.type === 'file') descriptor.append = (flags & FdFlags.APPEND) !== 0;
+      // A stream's read or write waits while the other processes run; it never answers EAGAIN.
+      else if (flags & FdFlags.NONBLOCK && descriptor.type !== 'directory') throw new WasiError(Errno.NOTSUP, 'non-blocking stdio');
+      return Errno.SUCCESS; // NONBLOCK on a file or directory changes nothing, as on Linux
+    },
+
+    *fd_advise(fd: number, _offset: bigint, _length: bigint, advice: number) {
+      const descriptor = state.fds.get(fd);
+      if (advice > ADVICE_MAX) throw new WasiError(Errno.INVAL, `unknown advice ${advice}`);
+      if (descriptor.type === 'input' || descriptor.type === 'output') throw new WasiError(Errno.SPIPE);
+      return Errno.SUCCESS; // advice only: the host's page cache decides
+    },
+
+    *fd_allocate(fd: number, offset: bigint, length: bigint) {
+      const descriptor = state.fds.getAs(fd, ['file']);
+      if (!descriptor.writable) throw new WasiError(Errno.BADF, 'the file is not open for writing');
+      const end = BigInt.asUintN(64, offset) + BigInt.asUintN(64, length);
+      if ((yield* wait(descriptor.file.stat())).size < end) yield* wait(descriptor.file.setSize(end));
       return Errno.SUCCESS;
     },
 

@@ -4,8 +4,8 @@
 // process holds no directory descriptor, so it has no file system at all.
 import { DIRENT, FdFlags, LookupFlags, OFlags, Rights } from './abi.js';
 import type { DirectoryDescriptor } from './descriptors.js';
-import { Errno } from './errno.js';
-import { fileTypeOf, writeFilestat } from './filestat.js';
+import { Errno, WasiError } from './errno.js';
+import { fileTypeOf, timesChange, writeFilestat } from './filestat.js';
 import type { DirEntry, OpenOptions } from './fs.js';
 import { sandboxedPath } from './paths.js';
 import type { WasiCalls, WasiState } from './state.js';
@@ -94,6 +94,22 @@ export function pathCalls(state: WasiState): WasiCalls {
       const { dir } = directory(state, fd);
       const stat = yield* wait(dir.stat(pathOf(pathPointer, pathLength), (lookupflags & LookupFlags.SYMLINK_FOLLOW) !== 0));
       writeFilestat(memory, pointer, stat);
+      return Errno.SUCCESS;
+    },
+
+    *path_filestat_set_times(
+      fd: number,
+      lookupflags: number,
+      pathPointer: number,
+      pathLength: number,
+      atim: bigint,
+      mtim: bigint,
+      fstflags: number,
+    ) {
+      const { dir } = directory(state, fd);
+      const times = timesChange(atim, mtim, fstflags);
+      if (!dir.setTimes) throw new WasiError(Errno.NOSYS, 'this file system cannot set times');
+      yield* wait(dir.setTimes(pathOf(pathPointer, pathLength), (lookupflags & LookupFlags.SYMLINK_FOLLOW) !== 0, times));
       return Errno.SUCCESS;
     },
 

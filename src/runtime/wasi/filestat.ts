@@ -1,6 +1,8 @@
-// Writing a file system's Stat into the preview1 filestat struct, and entry kinds as filetypes.
-import { FILESTAT, FileType } from './abi.js';
-import type { EntryKind, Stat } from './fs.js';
+// Writing a file system's Stat into the preview1 filestat struct, entry kinds as filetypes, and
+// the times a set_times call asks for.
+import { FILESTAT, FileType, FstFlags } from './abi.js';
+import { Errno, WasiError } from './errno.js';
+import type { EntryKind, Stat, TimeChange, TimesChange } from './fs.js';
 import type { GuestMemory } from './memory.js';
 
 const FILE_TYPES: Record<EntryKind, number> = {
@@ -30,4 +32,14 @@ export function writeFilestat(memory: GuestMemory, pointer: number, stat: Stat):
   memory.setU64(pointer + FILESTAT.atim, stat.atimeNs);
   memory.setU64(pointer + FILESTAT.mtim, stat.mtimeNs);
   memory.setU64(pointer + FILESTAT.ctim, stat.ctimeNs);
+}
+
+/** The times fd_filestat_set_times and path_filestat_set_times ask for; a time both given and "now" is EINVAL. */
+export function timesChange(atim: bigint, mtim: bigint, fstflags: number): TimesChange {
+  const one = (value: bigint, given: number, now: number): TimeChange => {
+    if (fstflags & given && fstflags & now) throw new WasiError(Errno.INVAL, 'a time both given and now');
+    if (fstflags & now) return 'now';
+    return fstflags & given ? BigInt.asUintN(64, value) : undefined;
+  };
+  return { access: one(atim, FstFlags.ATIM, FstFlags.ATIM_NOW), modification: one(mtim, FstFlags.MTIM, FstFlags.MTIM_NOW) };
 }

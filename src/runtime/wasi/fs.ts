@@ -25,6 +25,15 @@ export interface Stat {
   ctimeNs: bigint;
 }
 
+/** A new access or modification time: nanoseconds since the epoch, the clock's time now, or unchanged. */
+export type TimeChange = bigint | 'now' | undefined;
+
+/** What utimensat(2) sets: each time on its own. */
+export interface TimesChange {
+  access: TimeChange;
+  modification: TimeChange;
+}
+
 export interface DirEntry {
   name: string;
   kind: EntryKind;
@@ -55,6 +64,8 @@ export interface File {
   append(data: Uint8Array): MaybePromise<bigint>;
   stat(): MaybePromise<Stat>;
   setSize(size: bigint): MaybePromise<void>;
+  /** Sets its times (optional: a file system without it answers ENOSYS). */
+  setTimes?(times: TimesChange): MaybePromise<void>;
   sync(): MaybePromise<void>;
   close(): MaybePromise<void>;
 }
@@ -73,5 +84,7 @@ export interface Directory {
   rename(from: string, target: Directory, to: string): MaybePromise<void>;
   /** The text of the symbolic link at `path`. */
   readlink(path: string): MaybePromise<string>;
+  /** Sets the times of what `path` names, or (without `followSymlinks`) of a link itself; optional, as File's. */
+  setTimes?(path: string, followSymlinks: boolean, times: TimesChange): MaybePromise<void>;
   close?(): MaybePromise<void>;
 }

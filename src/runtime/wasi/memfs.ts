@@ -2,7 +2,7 @@
 // a process using it never suspends for file I/O. It has files and directories, no symbolic
 // links: nothing in it can lead anywhere else.
 import { Errno, WasiError } from './errno.js';
-import type { DirEntry, Directory, File, OpenOptions, Stat } from './fs.js';
+import type { DirEntry, Directory, File, OpenOptions, Stat, TimeChange, TimesChange } from './fs.js';
 
 /** A tree to start from: a string or bytes is a file, an object a directory. */
 export interface MemoryTree {
@@ -19,6 +19,13 @@ class Times {
   ctimeNs = this.atimeNs;
   touch(): void {
     this.mtimeNs = this.ctimeNs = nowNs();
+  }
+  set({ access, modification }: TimesChange): void {
+    const now = nowNs();
+    const value = (change: TimeChange, old: bigint) => (change === 'now' ? now : (change ?? old));
+    this.atimeNs = value(access, this.atimeNs);
+    this.mtimeNs = value(modification, this.mtimeNs);
+    this.ctimeNs = now;
   }
 }
 
@@ -100,6 +107,10 @@ class MemoryFile implements File {
 
   setSize(size: bigint): void {
     this.node.resize(offset(size));
+  }
+
+  setTimes(times: TimesChange): void {
+    this.node.times.set(times);
   }
 
   sync(): void {}
@@ -196,6 +207,10 @@ export class MemoryDirectory implements Directory {
   readlink(path: string): string {
     this.lookup(path);
     throw new WasiError(Errno.INVAL); // there are no symbolic links here
+  }
+
+  setTimes(path: string, _followSymlinks: boolean, times: TimesChange): void {
+    this.lookup(path).times.set(times);
   }
 
   /** Convenience for hosts and tests: the bytes of a file. */
