@@ -4,7 +4,7 @@
 // directory. Modules are instrumented once here; one test covers instrumenting in memory. The
 // fixture runs are concurrent: most of each is a child Node starting up.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -131,6 +131,40 @@ async function optimizedCompiles(node: string, backend: string, flags: string[])
   expect(run.code, run.stderr).toBe(0);
   return run.stdout.split('\n').filter((line) => line.includes('using TurboFan')).length;
 }
+
+/** Prints the WASI filetype of descriptors 0, 1 and 2 (2: a character device, as a terminal is; 0: unknown). */
+const STDIO_TYPES_WAT = `(module
+  (import "wasi_snapshot_preview1" "fd_fdstat_get" (func $stat (param i32 i32) (result i32)))
+  (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+  (memory (export "memory") 1)
+  (data (i32.const 100) "types ? ? ?\\n")
+  (func (export "_start") (local $fd i32)
+    (loop $each
+      (drop (call $stat (local.get $fd) (i32.const 0)))
+      (i32.store8 (i32.add (i32.const 106) (i32.shl (local.get $fd) (i32.const 1))) (i32.add (i32.load8_u (i32.const 0)) (i32.const 48)))
+      (local.set $fd (i32.add (local.get $fd) (i32.const 1)))
+      (br_if $each (i32.lt_u (local.get $fd) (i32.const 3))))
+    (i32.store (i32.const 200) (i32.const 100))
+    (i32.store (i32.const 204) (i32.const 12))
+    (drop (call $write (i32.const 1) (i32.const 200) (i32.const 1) (i32.const 208)))))`;
+
+describe('run: stdio is a terminal only when it is one', () => {
+  it('piped stdin, stdout and stderr are not terminals: of no known type, so isatty is 0', async () => {
+    writeFileSync(join(dir, 'stdio-types.wat'), STDIO_TYPES_WAT);
+    const run = await cli(process.execPath, ['run', join(dir, 'stdio-types.wat')]);
+    expect(run).toEqual({ code: 0, stdout: 'types 0 0 0\n', stderr: '' });
+  });
+
+  it('on a pseudo-terminal all three are character devices', async (context) => {
+    const script = '/usr/bin/script'; // util-linux: runs a command on a pseudo-terminal
+    if (!existsSync(script)) return context.skip('util-linux script(1) is not installed');
+    writeFileSync(join(dir, 'stdio-types.wat'), STDIO_TYPES_WAT);
+    const commandLine = [process.execPath, BIN, 'run', join(dir, 'stdio-types.wat')].map((word) => `'${word}'`).join(' ');
+    const run = await command(script, ['-qec', commandLine, '/dev/null'], { cwd: dir });
+    expect(run.code, run.stdout).toBe(0);
+    expect(run.stdout).toMatch(/^types 2 2 2\r?\n$/);
+  });
+});
 
 describe('run --no-tier-up', () => {
   const node24 = requireNode24();

@@ -6,11 +6,13 @@
 // at once on a file system that answers later (each its own buffer, a finished one reused),
 // poll_oneoff, and ENOSYS for everything else.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
 import { nodeDirectory } from '../src/runtime/node/fs.js';
+import { FdOutput, NodeInput, NodeOutput } from '../src/runtime/node/stdio.js';
 import { PREVIEW1_FUNCTIONS } from '../src/runtime/wasi/abi.js';
 import {
   callbackOutput,
@@ -161,12 +163,33 @@ describe('wasi stdio', () => {
     expect(h.call('fd_seek', 1, 0n, 0, RESULT)).toBe(Errno.SPIPE);
   });
 
-  it('reports stdio as a terminal-like character device without seek rights', () => {
-    const h = harness();
+  it('reports a terminal stream as a character device without seek rights, any other of no known type', () => {
+    const h = harness({ stdout: { terminal: false, write: () => {} }, stdin: new QueueInput('', { end: true }) });
+    expect(h.call('fd_fdstat_get', 0, RESULT)).toBe(Errno.SUCCESS);
+    expect(h.u8(RESULT)).toBe(2); // character device: a stream that does not say is a terminal
+    expect(h.u64(RESULT + 8) & (1n << 2n)).toBe(0n); // no FD_SEEK: wasi-libc's isatty is 1, stdout line-buffered
     expect(h.call('fd_fdstat_get', 1, RESULT)).toBe(Errno.SUCCESS);
-    expect(h.u8(RESULT)).toBe(2); // character device
-    expect(h.u64(RESULT + 8) & (1n << 2n)).toBe(0n); // no FD_SEEK: wasi-libc line-buffers it
+    expect(h.u8(RESULT)).toBe(0); // unknown: isatty is 0
     expect(h.u64(RESULT + 8) & RIGHTS_WRITE).toBe(RIGHTS_WRITE);
+    expect(h.call('fd_filestat_get', 1, BUFFER)).toBe(Errno.SUCCESS);
+    expect(h.u8(BUFFER + 16)).toBe(0);
+    expect(h.call('fd_filestat_get', 0, BUFFER)).toBe(Errno.SUCCESS);
+    expect(h.u8(BUFFER + 16)).toBe(2);
+  });
+
+  it("Node's streams say whether they are terminals", () => {
+    expect(new NodeOutput(new PassThrough()).terminal).toBe(false);
+    expect(new NodeOutput(Object.assign(new PassThrough(), { isTTY: true })).terminal).toBe(true);
+    expect(new NodeInput(new PassThrough()).terminal).toBe(false);
+    expect(new NodeInput(new PassThrough(), true).terminal).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'wasi-fd-'));
+    const fd = openSync(join(dir, 'out.txt'), 'w');
+    try {
+      expect(new FdOutput(fd).terminal).toBe(false);
+    } finally {
+      closeSync(fd);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -35,6 +35,12 @@ export interface ProcessContext {
 
 /** Bytes that a process reads (stdin, a socket). */
 export interface InputStream {
+  /**
+   * Whether it is a terminal, which WASI then reports (a program's isatty(), and wasi-libc's line
+   * buffering of stdout, follow it). Unset: a terminal, so output held in memory or shown on a page
+   * comes line by line.
+   */
+  readonly terminal?: boolean;
   /** Resolves with up to `max` bytes, or null at end of stream. Never resolves with 0 bytes. */
   read(max: number): Promise<Uint8Array | null>;
   /** Bytes available without waiting (for poll_oneoff and non-blocking reads). */
@@ -45,6 +51,8 @@ export interface InputStream {
 
 /** Bytes that a process writes (stdout, stderr). */
 export interface OutputStream {
+  /** As InputStream's. */
+  readonly terminal?: boolean;
   write(bytes: Uint8Array): void | Promise<void>;
 }
 

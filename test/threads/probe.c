@@ -124,6 +124,7 @@ static int32_t receive_int(int64_t tag) {
 }
 
 int main(void) {
+  setvbuf(stdout, NULL, _IOLBF, 0); // lines as they come, as on a terminal: their order across threads is what is tested
   // messages: spawn, then send at once (the spawn arrives first); 1000 round trips in order
   int32_t echoer = child_of("echo", 0);
   lunatic_monitor(echoer);

@@ -6,6 +6,10 @@
 // process.stdin lets Node exit). Output honours back-pressure: when the Writable's buffer is
 // full, write returns a Promise that resolves on 'drain', so the writing process waits while the
 // others run. After a stream error (EPIPE: the reader went away) writes fail with EPIPE.
+//
+// Each says whether it is a terminal (a TTY stream, a descriptor that isatty): a program sees
+// stdio redirected to a file or a pipe as such, as it would natively (bzip2 refuses to write
+// compressed data to a terminal, and wasi-libc buffers stdout fully, not by line, when it is not one).
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import { isMainThread } from 'node:worker_threads';
@@ -13,11 +17,20 @@ import type { InputStream, OutputStream } from '../types.js';
 import { Errno, WasiError } from '../wasi/errno.js';
 import { ByteQueue } from '../wasi/streams.js';
 
+/** isatty(fd), loading node:tty (and node:net with it, some milliseconds of every start) only when asked. */
+function isatty(fd: number): boolean {
+  return process.getBuiltinModule('node:tty').isatty(fd);
+}
+
 export class NodeInput implements InputStream {
   // Flow again only when somebody waits with nothing buffered.
   private readonly queue = new ByteQueue(() => this.source.resume());
 
-  constructor(private readonly source: Readable) {
+  /** `terminal`: whether it is one (a worker's process.stdin does not say: ask isatty(0) there). */
+  constructor(
+    private readonly source: Readable,
+    readonly terminal = (source as { isTTY?: boolean }).isTTY === true,
+  ) {
     source.pause(); // before listening: a 'data' listener would start the flow otherwise
     source.on('data', (chunk: Uint8Array | string) => {
       source.pause(); // enough for now
@@ -44,8 +57,10 @@ export class NodeInput implements InputStream {
 
 export class NodeOutput implements OutputStream {
   private failure: Error | undefined;
+  readonly terminal: boolean;
 
   constructor(private readonly writable: Writable) {
+    this.terminal = (writable as { isTTY?: boolean }).isTTY === true;
     // Without a listener an EPIPE would crash the whole runtime; it fails later writes instead.
     writable.on('error', (error) => {
       this.failure = error;
@@ -78,7 +93,11 @@ export class NodeOutput implements OutputStream {
  * writing process waits.
  */
 export class FdOutput implements OutputStream {
-  constructor(private readonly fd: number) {}
+  readonly terminal: boolean;
+
+  constructor(private readonly fd: number) {
+    this.terminal = isatty(fd);
+  }
 
   write(bytes: Uint8Array): void | Promise<void> {
     let offset = 0;
@@ -97,9 +116,8 @@ export class FdOutput implements OutputStream {
 
 /** The host process's own stdio, for `lunatic-instrument run`; a worker thread writes to the descriptors (FdOutput). */
 export function processStdio(): { stdin: NodeInput; stdout: OutputStream; stderr: OutputStream } {
-  const stdin = new NodeInput(process.stdin);
-  if (!isMainThread) return { stdin, stdout: new FdOutput(1), stderr: new FdOutput(2) };
-  return { stdin, stdout: new NodeOutput(process.stdout), stderr: new NodeOutput(process.stderr) };
+  if (!isMainThread) return { stdin: new NodeInput(process.stdin, isatty(0)), stdout: new FdOutput(1), stderr: new FdOutput(2) };
+  return { stdin: new NodeInput(process.stdin), stdout: new NodeOutput(process.stdout), stderr: new NodeOutput(process.stderr) };
 }
 
 /** Writes a line of the runtime's own (a crash report) to stderr, in order with what the processes write there. */

@@ -5,8 +5,8 @@
 import { ADVICE_MAX, FDSTAT, FdFlags, FileType, PREOPENTYPE_DIR, PRESTAT, Rights, Whence } from './abi.js';
 import type { Descriptor, FileDescriptor } from './descriptors.js';
 import { Errno, WasiError } from './errno.js';
-import { STREAM_STAT, timesChange, writeFilestat } from './filestat.js';
-import type { Directory, File } from './fs.js';
+import { fileTypeOf, streamKind, streamStat, timesChange, writeFilestat } from './filestat.js';
+import type { Directory, File, Stat } from './fs.js';
 import { type IoVec, totalLength } from './memory.js';
 import type { WasiCalls, WasiState } from './state.js';
 import { type Steps, wait } from './steps.js';
@@ -45,10 +45,11 @@ function rightsOf(descriptor: Descriptor): bigint {
   }
 }
 
+/** A terminal is a character device with no seek right: what wasi-libc's isatty asks. */
 function fileTypeOfDescriptor(descriptor: Descriptor): number {
   if (descriptor.type === 'file') return FileType.REGULAR_FILE;
   if (descriptor.type === 'directory') return FileType.DIRECTORY;
-  return FileType.CHARACTER_DEVICE; // with no seek right: wasi-libc treats it as a terminal (line-buffered)
+  return fileTypeOf(streamKind(descriptor.stream));
 }
 
 /**
@@ -189,9 +190,10 @@ export function fdCalls(state: WasiState): WasiCalls {
 
     *fd_filestat_get(fd: number, pointer: number) {
       const descriptor = state.fds.get(fd);
-      let stat = STREAM_STAT;
+      let stat: Stat;
       if (descriptor.type === 'file') stat = yield* wait(descriptor.file.stat());
-      if (descriptor.type === 'directory') stat = yield* wait(descriptor.dir.stat('', true));
+      else if (descriptor.type === 'directory') stat = yield* wait(descriptor.dir.stat('', true));
+      else stat = streamStat(descriptor.stream);
       writeFilestat(memory, pointer, stat);
       return Errno.SUCCESS;
     },

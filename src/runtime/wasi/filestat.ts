@@ -2,6 +2,7 @@
 // the times a set_times call asks for.
 import { FILESTAT, FileType, FstFlags } from './abi.js';
 import { Errno, WasiError } from './errno.js';
+import type { InputStream, OutputStream } from '../types.js';
 import type { EntryKind, Stat, TimeChange, TimesChange } from './fs.js';
 import type { GuestMemory } from './memory.js';
 
@@ -19,8 +20,19 @@ export function fileTypeOf(kind: EntryKind): number {
   return FILE_TYPES[kind];
 }
 
-/** What a stream (stdin, stdout, stderr) reports: a character device, everything else zero. */
-export const STREAM_STAT: Stat = { kind: 'character-device', size: 0n, dev: 0n, ino: 0n, nlink: 1n, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n };
+/**
+ * What a stream (stdin, stdout, stderr) is: a character device when it is a terminal, and of no
+ * known type otherwise (a pipe or a redirected file: WASI has no type for a pipe, and this stream
+ * cannot seek as a file would), as wasmtime reports it.
+ */
+export function streamKind(stream: InputStream | OutputStream): EntryKind {
+  return stream.terminal === false ? 'unknown' : 'character-device';
+}
+
+/** What a stream reports of itself: its kind, everything else zero. */
+export function streamStat(stream: InputStream | OutputStream): Stat {
+  return { kind: streamKind(stream), size: 0n, dev: 0n, ino: 0n, nlink: 1n, atimeNs: 0n, mtimeNs: 0n, ctimeNs: 0n };
+}
 
 export function writeFilestat(memory: GuestMemory, pointer: number, stat: Stat): void {
   memory.clear(pointer, FILESTAT.size);
