@@ -68,7 +68,8 @@ export const OPTIONS = [
     type: 'number',
     default: 1,
     check: (value) => (wholeNumber(value, 1, 1024) ? undefined : '--reserved-pages must be a whole number from 1 to 1024'),
-    describe: '64 KiB pages at the top of memory kept for the suspended stack',
+    describe:
+      "64 KiB pages at the top of memory kept for the suspended stack (it grows with a deeper one, up to memory's maximum; fixed with --no-rewind-copies)",
   },
   {
     key: 'checkLimit',

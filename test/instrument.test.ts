@@ -597,14 +597,37 @@ describe('asyncify', () => {
     expect(result).toBe(5 * 2 + (depth * (depth + 1)) / 2);
   });
 
-  it('traps instead of corrupting memory when the suspended stack outgrows the tail', async () => {
+  it('grows the tail when the suspended stack outgrows it, and the stack rewinds whole', async () => {
     const { binary } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false, reservedPages: 1 });
+    let exports: Record<string, any> = {};
+    let pending: number | undefined;
+    const wait = (x: number) => {
+      if (resuming(exports)) return pending! * 2;
+      pending = x;
+      startUnwind(exports);
+      return 0;
+    };
+    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
+    exports = instance.exports as Record<string, any>;
+    const memory = exports.memory as WebAssembly.Memory;
+    const depth = 8_000; // 8k frames of saved locals do not fit in 64 KiB
+    exports.run(depth);
+    exports.asyncify_stop_unwind();
+    expect(memory.buffer.byteLength / 65536).toBeGreaterThan(2);
+    expect(exports.lunatic_reserved_pages.value).toBe(memory.buffer.byteLength / 65536 - 1); // the program keeps its one page
+    expect(new Uint8Array(memory.buffer, (depth + 1) * 4, 65536 - (depth + 1) * 4).every((b) => b === 0)).toBe(true);
+    exports.asyncify_start_rewind(asyncifyData(exports));
+    expect(exports.run(depth)).toBe(5 * 2 + (depth * (depth + 1)) / 2);
+  });
+
+  it("traps instead of corrupting memory when binaryen's single-copy Asyncify outgrows its fixed tail", async () => {
+    const options = { blockingImports: ['env.wait'], reductions: false, reservedPages: 1, rewindCopies: false };
+    const { binary } = await instrument(await wat(DEEP), options);
     let exports: Record<string, any> = {};
     const wait = () => (startUnwind(exports), 0);
     const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
     exports = instance.exports as Record<string, any>;
     const program = new Uint8Array((exports.memory as WebAssembly.Memory).buffer, 0, 65536);
-    // 8k frames of saved locals cannot fit in 64 KiB.
     expect(() => exports.run(8_000)).toThrow(WebAssembly.RuntimeError);
     expect(program.subarray(8_001 * 4).every((b) => b === 0)).toBe(true);
   });

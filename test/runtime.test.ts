@@ -162,10 +162,10 @@ describe('crashes stay inside their process', () => {
 
 describe('suspension errors are clear', () => {
   /** Recurses `depth` times, then calls the blocking env.pause; the frames hold many locals. */
-  const deepModule = (depth: number) =>
+  const deepModule = (depth: number, memory = '1') =>
     wat(`(module
       (import "env" "pause" (func $pause (result i32)))
-      (memory (export "memory") 1)
+      (memory (export "memory") ${memory})
       (func $dive (param $n i32) (result i32)
         (local $a i64) (local $b i64) (local $c i64) (local $d i64)
         (local.set $a (i64.extend_i32_u (local.get $n)))
@@ -174,13 +174,36 @@ describe('suspension errors are clear', () => {
           (else (i32.add (call $dive (i32.sub (local.get $n) (i32.const 1))) (i32.wrap_i64 (local.get $a))))))
       (func (export "_start") (drop (call $dive (i32.const ${depth})))))`);
   const pauseHost: HostModule = (ctx) => ({ env: { pause: () => ctx.sleep(1).then(() => 7) } });
+  /** The pages of memory 0 after the process's run (the tail grows it). */
+  const pagesAfter = async (binary: Uint8Array, options: { reservedPages?: number } = {}) => {
+    let memory: WebAssembly.Memory | undefined;
+    const host: HostModule = (ctx) => ({ env: { pause: () => ctx.sleep(1).then(() => ((memory = ctx.memory()), 7)) } });
+    const status = await new Runtime({ backend: 'asyncify', ...options }).spawn(binary, { hostModules: [host] }).exited;
+    return { status, pages: memory!.buffer.byteLength / 65536 };
+  };
 
-  it('a suspended stack deeper than the reserved tail ends the process with the remedy', async () => {
+  it('a suspended stack deeper than the reserved tail grows the tail, and memory with it', async () => {
     const { binary } = await instrument(await deepModule(5000), { blockingImports: ['env.pause'] });
+    const shallow = await pagesAfter((await instrument(await deepModule(10), { blockingImports: ['env.pause'] })).binary);
+    expect(shallow).toEqual({ status: { code: 0 }, pages: 2 }); // the program's page and the 64 KiB tail
+    const deep = await pagesAfter(binary);
+    expect(deep.status).toEqual({ code: 0 });
+    expect(deep.pages).toBeGreaterThan(2);
+  });
+
+  it('a suspended stack that memory cannot hold ends the process with the remedy', async () => {
+    // A memory at its maximum from the start (2 pages with the tail): 5,000 frames do not fit in 64 KiB.
+    const { binary } = await instrument(await deepModule(5000, '1 1'), { blockingImports: ['env.pause'] });
     const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
-    expect(status.trap?.message).toMatch(/^stack overflow: suspended stack deeper than the 64 KiB reserved.*--reserved-pages/);
+    expect(status.trap?.message).toMatch(/^stack overflow: the suspended stack did not fit in the 64 KiB reserved .*cannot grow further/);
     // The frame being saved when it overflowed, innermost: the frame helpers are left out.
     expect(status.trap?.functions[0]).toBe('dive');
+  });
+
+  it("binaryen's single-copy Asyncify keeps a fixed tail, which the runtime's reservedPages raises", async () => {
+    const { binary } = await instrument(await deepModule(5000), { blockingImports: ['env.pause'], rewindCopies: false });
+    const status = await new Runtime({ backend: 'asyncify' }).spawn(binary, { hostModules: [pauseHost] }).exited;
+    expect(status.trap?.message).toMatch(/^stack overflow: .*--no-rewind-copies build .*--reserved-pages/);
     const grown = await new Runtime({ backend: 'asyncify', reservedPages: 16 }).spawn(binary, { hostModules: [pauseHost] }).exited;
     expect(grown).toEqual({ code: 0 });
   });

@@ -56,6 +56,7 @@ import { type CallGraph, callTargets } from '../ir/call-graph.js';
 import type { PassContext } from '../ir/context.js';
 import { Liveness } from '../ir/liveness.js';
 import { CannotLift, liftCallSites } from './lift-call-sites.js';
+import { PAGE_BYTES, PAGE_SHIFT, RESERVED_PAGES_GLOBAL } from './reserved-tail.js';
 import { splitTupleLocals } from './split-tuple-locals.js';
 import { CarryGlobals, loopsAt, Reentry, waysBack } from './reentry.js';
 import { steerIf, steerThrough } from './skip-statements.js';
@@ -145,13 +146,15 @@ function allOfTypes(types: readonly number[], locals: Iterable<number>, fits: (t
 /** Thrown when a prepared function is not in the form the copies need, or has locals a frame cannot hold. */
 class CannotCopy extends Error {}
 
-/** What addControl adds and the copies use: the state and data globals and the frame stack's pop. */
+/** What addControl adds and the copies use: the state and data globals, the frame stack's pop and its growth. */
 interface Globals {
   state: string;
   /** The address of the data struct `{ current, end }` the host handed over. */
   data: string;
   /** `(size) -> frame address`: gives back the last `size` bytes claimed. */
   pop: string;
+  /** `(needed end)`: makes room up to it by growing the reserved tail, or traps. */
+  grow: string;
 }
 
 /** Where each saved local lives in a frame, and the call index after them. */
@@ -294,8 +297,8 @@ class FunctionCopies {
   }
 
   /**
-   * Claims the frame's bytes at `current` into local `ptr`, trapping, as binaryen's Asyncify does,
-   * past the end the host gave. Inline in the saver: one call per frame saved, not two.
+   * Claims the frame's bytes at `current` into local `ptr`; past the end the host gave, the tail
+   * grows first (addTailGrowth). Inline in the saver: one call per frame saved, not two.
    */
   private pushFrame(ptr: number): ExpressionRef[] {
     const { module, binaryen } = this;
@@ -304,7 +307,7 @@ class FunctionCopies {
     const next = () => module.i32.add(module.local.get(ptr, i32), module.i32.const(this.layout.size));
     return [
       module.local.set(ptr, module.i32.load(0, 4, data())),
-      module.if(module.i32.gt_u(next(), module.i32.load(4, 4, data())), module.unreachable()),
+      module.if(module.i32.gt_u(next(), module.i32.load(4, 4, data())), module.call(this.globals.grow, [next()], binaryen.none)),
       module.i32.store(0, 4, data(), next()),
     ];
   }
@@ -654,7 +657,37 @@ function addControl(binaryen: Binaryen, module: Module): Globals {
   const getState = freshFunctionName(module, `lunatic_${EXPORTS.getState}`);
   module.addFunction(getState, binaryen.none, i32, [], module.global.get(globals.state, i32));
   module.addFunctionExport(getState, EXPORTS.getState);
-  return { ...globals, pop: pop() };
+  return { ...globals, pop: pop(), grow: addTailGrowth(binaryen, module, data) };
+}
+
+/**
+ * `lunatic_asyncify_grow_tail(needed)`: an unwind about to write past the data struct's end,
+ * where the host put it at the end of memory 0 (the reserved tail, docs/ABI.md), grows memory and
+ * the tail with it: at least doubled, enough for `needed`, `lunatic_reserved_pages` and the end
+ * raised to match. A fixed tail (64 KiB by default) stopped an interpreter's recursion at a sixth
+ * of the depth its plain build reached (Jim Tcl: 145 calls against 866). Anywhere else, or with
+ * memory at its maximum, it traps as binaryen's Asyncify does: the frames cannot be saved.
+ */
+function addTailGrowth(binaryen: Binaryen, module: Module, data: () => ExpressionRef): string {
+  const i32 = binaryen.i32;
+  const name = freshFunctionName(module, 'lunatic_asyncify_grow_tail');
+  const [needed, pages] = [() => module.local.get(0, i32), () => module.local.get(1, i32)];
+  const end = () => module.i32.load(4, 4, data());
+  const memoryEnd = () => module.i32.shl(module.memory.size(), module.i32.const(PAGE_SHIFT));
+  const reserved = () => module.global.get(RESERVED_PAGES_GLOBAL, i32);
+  const body = [
+    module.if(module.i32.ne(end(), memoryEnd()), module.unreachable()),
+    module.local.set(
+      1,
+      module.i32.shr_u(module.i32.add(module.i32.sub(needed(), end()), module.i32.const(PAGE_BYTES - 1)), module.i32.const(PAGE_SHIFT)),
+    ),
+    module.if(module.i32.lt_u(pages(), reserved()), module.local.set(1, reserved())),
+    module.if(module.i32.eq(module.memory.grow(pages()), module.i32.const(-1)), module.unreachable()),
+    module.i32.store(4, 4, data(), memoryEnd()),
+    module.global.set(RESERVED_PAGES_GLOBAL, module.i32.add(reserved(), pages())),
+  ];
+  module.addFunction(name, i32, binaryen.none, [i32], module.block(null, body, binaryen.none));
+  return name;
 }
 
 /** What flattens a function binaryen's way when its call sites cannot be lifted: flat code, fewest locals. */

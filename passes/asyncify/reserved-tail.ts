@@ -6,8 +6,9 @@
 // that leave the tail (the program expects fresh pages to read as zero) and returns the size the
 // program saw before. The memory limits are raised by the same number of pages afterwards, on
 // the binary (src/binary.ts raiseMemoryLimits), so the program keeps its whole address space.
-// Because the tail ends at the end of memory, an Asyncify buffer overflow traps instead of
-// corrupting anything. Works on every engine: no multi-memory needed.
+// Because the tail ends at the end of memory, an Asyncify buffer overflow cannot corrupt
+// anything: our Asyncify grows the tail there (asyncify-copies.ts, addTailGrowth), binaryen's
+// traps. Works on every engine: no multi-memory needed.
 import type { Binaryen, ExpressionRef, Module } from '../ir/binaryen.js';
 import type { Pass } from '../ir/context.js';
 import { InputError } from '../ir/errors.js';
@@ -16,7 +17,8 @@ import { definedFunctions, moduleExports } from '../ir/module.js';
 import { freshFunctionName } from '../ir/names.js';
 
 export const RESERVED_PAGES_GLOBAL = 'lunatic_reserved_pages';
-const PAGE_SHIFT = 16;
+export const PAGE_SHIFT = 16;
+export const PAGE_BYTES = 1 << PAGE_SHIFT;
 
 export interface ReservedTail {
   pages: number;

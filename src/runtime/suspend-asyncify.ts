@@ -154,20 +154,23 @@ export class AsyncifySuspender implements Suspender {
     try {
       result = this.entry(...this.args);
     } catch (error) {
-      // A trap while unwinding is Asyncify writing past the end of memory: the tail is too small,
-      // most often for a runaway recursion. The same error keeps its stack: the report names
-      // the functions that were being saved.
+      // A trap while unwinding is Asyncify finding no room for the frames: the tail grows with
+      // the stack until memory reaches its maximum (most often for a runaway recursion), and a
+      // build by binaryen's Asyncify (--no-rewind-copies) has a fixed tail. The same error keeps
+      // its stack: the report names the functions that were being saved.
       if (this.unwinding && error instanceof WebAssembly.RuntimeError) {
-        error.message = `stack overflow: suspended stack deeper than the ${this.reservedPages * 64} KiB reserved at the top of memory; if the recursion is not endless, re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`;
+        error.message = `stack overflow: the suspended stack did not fit in the ${this.reservedPages * 64} KiB reserved at the top of memory, which cannot grow further; if the recursion is not endless, raise the module's maximum memory, or for a --no-rewind-copies build re-instrument with --reserved-pages N or raise the reservedPages option of the runtime`;
       }
       throw error;
     }
     if (!this.unwinding) return result;
     this.unwinding = false;
     this.exports.asyncify_stop_unwind();
-    // the data struct's `current` field: where the saved stack ends
-    // (startUnwind made `words` for this buffer; nothing grows memory while unwinding)
-    const current = LITTLE_ENDIAN ? this.words![this.data >>> 2]! : new DataView(this.memory.buffer).getUint32(this.data, true);
+    // the data struct's `current` field: where the saved stack ends (an unwind that grew the
+    // tail, and memory with it, left `words` on the old buffer)
+    const buffer = this.memory.buffer;
+    if (LITTLE_ENDIAN && this.words?.buffer !== buffer) this.words = new Uint32Array(buffer);
+    const current = LITTLE_ENDIAN ? this.words![this.data >>> 2]! : new DataView(buffer).getUint32(this.data, true);
     const used = current - this.data;
     if (used > this.tailUsed) this.tailUsed = used;
     return SUSPENDED;

@@ -13,7 +13,7 @@ export interface TrapReport {
 const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/;
 
 // Frames of the instrumenter's own making (passes/asyncify/asyncify-copies.ts): a rewind or re-entry
-// copy is reported as the function it copies, and the frame-stack helpers (pop, the saver of each function, which
+// copy is reported as the function it copies, and the frame-stack helpers (pop, the tail's growth, the saver of each function, which
 // pushes its frame, and the resume of a function that hands frames back, whose copy is the frame
 // below it: passes/asyncify/reentry.ts) are left out, as are the frames that only passed a call
 // on between a function's copies: a rewind copy that passed an ordinary call on to its function,
@@ -22,7 +22,7 @@ const WASM_FRAME = /at (?:(\S+) \()?wasm:\/\/wasm\/[^:]*:wasm-function\[(\d+)\]/
 const REWIND_COPY = /\$(?:rewind|reenter)(?:_\d+)?$/;
 const PASSING_ON = /\$rewind(?:_\d+)?$/;
 const REWOUND_THROUGH = /\$(?:rewind|resume)(?:_\d+)?$/;
-const FRAME_HELPER = /^lunatic_asyncify_pop(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
+const FRAME_HELPER = /^lunatic_asyncify_(?:pop|grow_tail)(?:_\d+)?$|\$save(?:_\d+)?$|\$resume(?:_\d+)?$/;
 
 /** The wasm functions named in a V8 stack trace. */
 export function wasmFunctionsOf(stack: string, module: WebAssembly.Module | undefined): string[] {
