@@ -300,14 +300,24 @@ describe('wasi sandbox', () => {
     expect(h.pathCall('path_create_directory', 3, 'x')).toBe(Errno.BADF);
   });
 
-  it('a closed fd is stale (EBADF) and its number is never handed out again; forged fds are EBADF', () => {
+  it('an open takes the lowest free number, as POSIX says; a closed or forged fd is EBADF', () => {
     const { h } = sandboxed();
     const first = h.open(3, 'a.txt');
+    const second = h.open(3, 'sub/b.txt');
+    expect([first.fd, second.fd]).toEqual([4, 5]);
     expect(h.call('fd_close', first.fd)).toBe(Errno.SUCCESS);
     expect(h.call('fd_read', first.fd, IOVECS, h.iovecs([4]), RESULT)).toBe(Errno.BADF);
     expect(h.call('fd_close', first.fd)).toBe(Errno.BADF);
-    const second = h.open(3, 'a.txt');
-    expect(second.fd).not.toBe(first.fd);
+    expect(h.call('fd_close', 1)).toBe(Errno.SUCCESS); // stdout closed...
+    expect(h.open(3, 'a.txt').fd).toBe(1); // ...and the next open is the new stdout
+    expect(h.write(1, 'x')).toBe(Errno.SUCCESS);
+    expect(h.open(3, 'a.txt').fd).toBe(4);
+    expect(h.open(3, 'a.txt').fd).toBe(6);
+    expect(h.call('fd_renumber', 6, 6)).toBe(Errno.SUCCESS); // dup2 onto itself changes nothing
+    expect(h.call('fd_read', 6, IOVECS, h.iovecs([5]), RESULT)).toBe(Errno.SUCCESS);
+    expect(h.text(DATA, h.u32(RESULT))).toBe('xlpha'); // the write to fd 1 went into the file
+    expect(h.call('fd_renumber', 6, 4)).toBe(Errno.SUCCESS); // 6 replaces 4, and is free again
+    expect(h.open(3, 'a.txt').fd).toBe(6);
     for (const forged of [99, 0x7fffffff, -1]) expect(h.write(forged, 'x'), String(forged)).toBe(Errno.BADF);
   });
 });

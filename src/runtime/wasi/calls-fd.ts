@@ -174,7 +174,8 @@ export function fdCalls(state: WasiState): WasiCalls {
     },
 
     *fd_renumber(from: number, to: number) {
-      closeDescriptor(state.fds.renumber(from, to));
+      const replaced = state.fds.renumber(from, to);
+      if (replaced) closeDescriptor(replaced);
       return Errno.SUCCESS;
     },
 

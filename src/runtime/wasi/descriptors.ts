@@ -1,7 +1,8 @@
 // The file descriptor table of one process. 0-2 are stdio, the preopened directories follow
-// from 3 (wasi-libc finds them by asking fd 3, 4, ... until EBADF), and every later open gets a
-// number never used before in this process: a stale or forged descriptor finds nothing (EBADF)
-// instead of somebody else's file.
+// from 3 (wasi-libc finds them by asking fd 3, 4, ... until EBADF), and every later open gets the
+// lowest free number, as POSIX's open does: C programs rely on it (`close(1)` then `open` makes the
+// file their stdout; yosys's ABC step does that), and uvwasi does the same. A forged descriptor
+// finds nothing (EBADF); each process has a table of its own.
 import type { InputStream, OutputStream } from '../types.js';
 import { Errno, type ErrnoCode, WasiError } from './errno.js';
 import type { DirEntry, Directory, File } from './fs.js';
@@ -41,7 +42,10 @@ const MAX_FD = 0x7fffffff;
 
 export class DescriptorTable {
   private readonly open = new Map<number, Descriptor>();
+  /** Past the highest number ever given. */
   private next = 0;
+  /** Numbers below `next` given back by a close or a renumber, lowest last (taken first). */
+  private readonly free: number[] = [];
   /** The descriptors a fresh table of this process has (stdio and preopens): later ones were opened. */
   private initial = 0;
   /** A descriptor was closed or renumbered since `settle` (one opened shows as `next` past `initial`). */
@@ -50,10 +54,19 @@ export class DescriptorTable {
   usedInput = false;
 
   add(descriptor: Descriptor): number {
-    if (this.next > MAX_FD) throw new WasiError(Errno.MFILE);
-    const fd = this.next++;
+    const fd = this.free.length > 0 ? this.free.pop()! : this.next;
+    if (fd > MAX_FD) throw new WasiError(Errno.MFILE);
+    if (fd === this.next) this.next++;
     this.open.set(fd, descriptor);
     return fd;
+  }
+
+  /** Gives `fd` back for a later add (kept sorted, highest first: a table holds few descriptors). */
+  private release(fd: number): void {
+    this.open.delete(fd);
+    let at = this.free.length;
+    while (at > 0 && this.free[at - 1]! < fd) at--;
+    this.free.splice(at, 0, fd);
   }
 
   /** The table as it is now is the fresh one (stdio and preopens are in). */
@@ -83,16 +96,17 @@ export class DescriptorTable {
   remove(fd: number): Descriptor {
     const descriptor = this.get(fd);
     this.altered = true;
-    this.open.delete(fd >>> 0);
+    this.release(fd >>> 0);
     return descriptor;
   }
 
-  /** fd_renumber: `from` takes the place of `to`, which is closed (both must be open). */
-  renumber(from: number, to: number): Descriptor {
+  /** fd_renumber: `from` takes the place of `to` (both must be open); returns the one replaced, to close (none for the same number). */
+  renumber(from: number, to: number): Descriptor | undefined {
     const moving = this.get(from);
     const replaced = this.get(to);
+    if (from >>> 0 === to >>> 0) return undefined;
     this.altered = true;
-    this.open.delete(from >>> 0);
+    this.release(from >>> 0);
     this.open.set(to >>> 0, moving);
     return replaced;
   }
