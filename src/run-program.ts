@@ -11,6 +11,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { codeBytes } from './binary.js';
+import { instrumentWithDeepStack } from './deep-stack.js';
 import { InputError, messageOf, UsageError } from './errors.js';
 import { defaultCacheDir, InstrumentCache } from './instrument-cache.js';
 import type { ExitStatus } from './runtime/index.js';
@@ -176,8 +177,7 @@ async function prepare(program: string, choice: BackendChoice, cacheDir: string 
   const key = cache?.key(bytes, options);
   const cached = key === undefined ? undefined : await fromCache(program, cache!, key);
   if (cached) return { ...cached, backend };
-  const { instrument } = await import('./instrument.js'); // only for a module not instrumented yet
-  const { binary } = await instrument(bytes, { fileName: program, ...options });
+  const { binary } = await instrumentWithDeepStack(bytes, { fileName: program, ...options });
   if (key !== undefined) await cache!.put(key, binary);
   return { bytes: binary, module: await compile(program, binary), backend };
 }

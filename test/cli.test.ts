@@ -191,6 +191,41 @@ const LOADED_PROBE = `const Segmenter = Intl.Segmenter; let segmenters = 0;
 Intl.Segmenter = class extends Segmenter { constructor(...args) { super(...args); segmenters++; } };
 process.on('exit', () => require('node:fs').writeFileSync(process.env.LUNATIC_TEST_LOADED, JSON.stringify({ segmenters, modules: process.moduleLoadList })));`;
 
+/**
+ * A WASI command whose function nests `depth` blocks around a br_table, the shape Go's wasm
+ * backend gives a function (a block per basic block). Branching out of block 7 runs the code after
+ * blocks 7, 6, ... 0, which adds their numbers: the command exits with 28. Built with binaryen:
+ * wabt takes minutes over such text.
+ */
+async function deeplyNested(depth: number): Promise<Uint8Array> {
+  const binaryen = (await import('binaryen')).default;
+  const { i32, none } = binaryen;
+  const module = new binaryen.Module();
+  module.setMemory(1, 1, 'memory');
+  module.addFunctionImport('proc_exit', 'wasi_snapshot_preview1', 'proc_exit', i32, none);
+  const add = (k: number) => module.local.set(1, module.i32.add(module.local.get(1, i32), module.i32.const(k)));
+  const labels = Array.from({ length: depth }, (_, i) => `b${i}`);
+  let nest = module.switch(labels, labels[depth - 1]!, module.local.get(0, i32));
+  for (let i = depth - 1; i >= 0; i--) nest = module.block(labels[i]!, i === depth - 1 ? [nest] : [nest, add(i + 1)]);
+  module.addFunction('dispatch', i32, i32, [i32], module.block(null, [nest, add(0), module.local.get(1, i32)], i32));
+  module.addFunction('_start', none, none, [], module.call('proc_exit', [module.call('dispatch', [module.i32.const(7)], i32)], none));
+  module.addFunctionExport('_start', '_start');
+  const bytes = module.emitBinary();
+  module.dispose();
+  return bytes;
+}
+
+describe('inputs that nest deeper than the stack of this thread', () => {
+  it('instruments a function whose blocks nest 3,000 deep (on a thread with a deeper stack), which then runs', async () => {
+    await writeFile(join(dir, 'nested.wasm'), await deeplyNested(3_000));
+    const inMemory = await cli(['run', 'nested.wasm', '--no-cache'], dir);
+    expect(inMemory, inMemory.stderr).toEqual({ code: 28, stdout: '', stderr: '' });
+    const made = await cli(['nested.wasm', '-o', 'nested.inst.wasm'], dir);
+    expect(made, made.stderr).toEqual({ code: 0, stdout: '', stderr: '' });
+    expect(await cli(['run', 'nested.inst.wasm'], dir)).toEqual({ code: 28, stdout: '', stderr: '' });
+  });
+});
+
 describe("the command line's start", () => {
   const node24 = requireNode24();
   it('measures text as string-width does, without loading it for printable ASCII', () => {

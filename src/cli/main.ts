@@ -7,6 +7,9 @@ import { VERSION } from '../version.js';
 import { instrumentCommand } from './commands/instrument.js';
 import { runCommand } from './commands/run.js';
 
+// The deep-stack thread's code is this bundle's too (src/deep-stack.ts).
+export { instrumentInWorker } from '../deep-stack.js';
+
 const NAME = 'lunatic-instrument';
 
 function fail(error: unknown): number {

@@ -7,6 +7,7 @@ import type { InstrumentOptions, InstrumentReport, InstrumentResult } from '../.
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
 import { codeBytes } from '../../binary.js';
+import { instrumentWithDeepStack } from '../../deep-stack.js';
 import type { ProgressListener } from '../../../passes/ir/progress.js';
 import { isQuickJob, memoryTuning, tuneEngineFor } from '../engine-tuning.js';
 import { estimatedMinutes } from '../../refusals.js';
@@ -78,11 +79,9 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
     tuneMemory(phase, done, total);
     draw?.(phase, done, total);
   };
-  // Loaded here, not with the CLI: `run` of an instrumented module never needs the passes.
-  const { instrument } = await import('../../instrument.js');
   let result: InstrumentResult;
   try {
-    result = await instrument(bytes, { ...optionsOf(argv), progress });
+    result = await instrumentWithDeepStack(bytes, { ...optionsOf(argv), progress });
   } finally {
     line?.clear();
   }
