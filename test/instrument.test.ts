@@ -562,6 +562,21 @@ describe('asyncify', () => {
       (i32.add (local.get $r) (local.get $d)))
     (func (export "run") (param i32) (result i32) (call $down (local.get 0))))`;
 
+  /** DEEP, whose env.wait suspends it the first time and, resumed, returns twice what it was given. */
+  async function suspendingDeep(binary: Uint8Array): Promise<Record<string, any>> {
+    let exports: Record<string, any> = {};
+    let pending: number | undefined;
+    const wait = (x: number) => {
+      if (resuming(exports)) return pending! * 2;
+      pending = x;
+      startUnwind(exports);
+      return 0;
+    };
+    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
+    exports = instance.exports as Record<string, any>;
+    return exports;
+  }
+
   it("reports the input's functions that can suspend, not the yield helpers the counter adds", async () => {
     const { report } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'] });
     expect(report.definedFunctions).toBe(2);
@@ -573,16 +588,7 @@ describe('asyncify', () => {
     expect(report.asyncify!.blockingImports).toEqual(['env.wait']);
     expect(report.asyncify!.instrumentedFunctions).toContain('down');
     expect(report.asyncify!.instrumentedFunctions).toHaveLength(2);
-    let exports: Record<string, any> = {};
-    let pending: number | undefined;
-    const wait = (x: number) => {
-      if (resuming(exports)) return pending! * 2;
-      pending = x;
-      startUnwind(exports);
-      return 0;
-    };
-    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
-    exports = instance.exports as Record<string, any>;
+    const exports = await suspendingDeep(binary);
     const before = new Uint8Array((exports.memory as WebAssembly.Memory).buffer.slice(0, 65536));
     const depth = 300;
     exports.run(depth);
@@ -599,16 +605,7 @@ describe('asyncify', () => {
 
   it('grows the tail when the suspended stack outgrows it, and the stack rewinds whole', async () => {
     const { binary } = await instrument(await wat(DEEP), { blockingImports: ['env.wait'], reductions: false, reservedPages: 1 });
-    let exports: Record<string, any> = {};
-    let pending: number | undefined;
-    const wait = (x: number) => {
-      if (resuming(exports)) return pending! * 2;
-      pending = x;
-      startUnwind(exports);
-      return 0;
-    };
-    const { instance } = await WebAssembly.instantiate(binary as BufferSource, { env: { wait } });
-    exports = instance.exports as Record<string, any>;
+    const exports = await suspendingDeep(binary);
     const memory = exports.memory as WebAssembly.Memory;
     const depth = 8_000; // 8k frames of saved locals do not fit in 64 KiB
     exports.run(depth);
