@@ -11,7 +11,7 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { codeBytes } from './binary.js';
-import { instrumentWithDeepStack } from './deep-stack.js';
+import { instrumentOnThreadIfNeeded } from './instrument-thread.js';
 import { InputError, messageOf, UsageError } from './errors.js';
 import { defaultCacheDir, InstrumentCache } from './instrument-cache.js';
 import type { ExitStatus } from './runtime/index.js';
@@ -177,7 +177,7 @@ async function prepare(program: string, choice: BackendChoice, cacheDir: string 
   const key = cache?.key(bytes, options);
   const cached = key === undefined ? undefined : await fromCache(program, cache!, key);
   if (cached) return { ...cached, backend };
-  const { binary } = await instrumentWithDeepStack(bytes, { fileName: program, ...options });
+  const { binary } = await instrumentOnThreadIfNeeded(bytes, { fileName: program, ...options });
   if (key !== undefined) await cache!.put(key, binary);
   return { bytes: binary, module: await compile(program, binary), backend };
 }

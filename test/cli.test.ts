@@ -226,6 +226,30 @@ describe('inputs that nest deeper than the stack of this thread', () => {
   });
 });
 
+describe('the instrumenting thread', () => {
+  it('reports a heap that fills up as one line, where V8 would end the whole process', async () => {
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { instrumentOnThread } from ${JSON.stringify(join(projectRoot, 'dist/src/instrument-thread.js'))};
+      const bytes = readFileSync(${JSON.stringify(join(projectRoot, 'fixtures/c/hello.wasm'))});
+      for (const heapMb of [4, 256]) {
+        try {
+          const { binary } = await instrumentOnThread(bytes, { fileName: 'hello.wasm' }, heapMb);
+          console.log(heapMb, 'instrumented', binary.length > bytes.length);
+        } catch (error) {
+          console.log(heapMb, error.name, error.message);
+        }
+      }`;
+    const run = await command(process.execPath, ['--input-type=module', '-e', script], { cwd: dir });
+    expect(run.code, run.stderr).toBe(0);
+    const [small, large] = run.stdout.trim().split('\n');
+    expect(small).toMatch(
+      /^4 OutOfMemoryError hello\.wasm: ran out of memory while instrumenting: .* heap of 4 MB is full; run Node with a larger one/,
+    );
+    expect(large).toBe('256 instrumented true');
+  });
+});
+
 describe("the command line's start", () => {
   const node24 = requireNode24();
   it('measures text as string-width does, without loading it for printable ASCII', () => {

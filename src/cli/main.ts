@@ -7,8 +7,8 @@ import { VERSION } from '../version.js';
 import { instrumentCommand } from './commands/instrument.js';
 import { runCommand } from './commands/run.js';
 
-// The deep-stack thread's code is this bundle's too (src/deep-stack.ts).
-export { instrumentInWorker } from '../deep-stack.js';
+// The instrumenting thread's code is this bundle's too (src/instrument-thread.ts).
+export { instrumentInWorker } from '../instrument-thread.js';
 
 const NAME = 'lunatic-instrument';
 

@@ -7,7 +7,7 @@ import type { InstrumentOptions, InstrumentReport, InstrumentResult } from '../.
 import { checkOptionValues, flagOf, OPTIONS, OUTPUT_DESCRIBE, QUIET_DESCRIBE, REPORT_DESCRIBE, type TableOptions } from '../../options.js';
 import { checkDistinctPaths, readModuleFile, writeModuleFile } from '../../wasm-io.js';
 import { codeBytes } from '../../binary.js';
-import { instrumentWithDeepStack } from '../../deep-stack.js';
+import { instrumentOnThreadIfNeeded } from '../../instrument-thread.js';
 import type { ProgressListener } from '../../../passes/ir/progress.js';
 import { isQuickJob, memoryTuning, tuneEngineFor } from '../engine-tuning.js';
 import { estimatedMinutes } from '../../refusals.js';
@@ -81,7 +81,7 @@ async function handler(argv: ArgumentsCamelCase<InstrumentArgs>): Promise<void> 
   };
   let result: InstrumentResult;
   try {
-    result = await instrumentWithDeepStack(bytes, { ...optionsOf(argv), progress });
+    result = await instrumentOnThreadIfNeeded(bytes, { ...optionsOf(argv), progress });
   } finally {
     line?.clear();
   }
