@@ -33,7 +33,7 @@ type WorkerMessage =
   | { error: { message: string; user: boolean } };
 
 /** V8's stack overflow. */
-export function isStackOverflow(error: unknown): boolean {
+function isStackOverflow(error: unknown): boolean {
   return error instanceof RangeError && /call stack/i.test(error.message);
 }
 

@@ -188,13 +188,16 @@ describe('C programs on WASI through the runtime (suspending)', () => {
     expect(stderr.text()).toBe(reference.stderr.toString());
   });
 
-  it('files: the same output as node:wasi in a host directory, which ends up as it started', async () => {
+  /** Runs a fixture given the host directory as GUEST_DIR (its first argument): its status and stdout. */
+  const inHostDir = async (name: string) => {
     const stdout = new CollectedOutput();
-    const status = await spawn('files', {
-      args: [ARGV0, GUEST_DIR],
-      preopens: [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }],
-      stdout,
-    }).exited;
+    const preopens = [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }];
+    const status = await spawn(name, { args: [ARGV0, GUEST_DIR], preopens, stdout }).exited;
+    return { status, stdout };
+  };
+
+  it('files: the same output as node:wasi in a host directory, which ends up as it started', async () => {
+    const { status, stdout } = await inHostDir('files');
     const referenceDir = mkdtempSync(join(tmpdir(), 'wasi-ref-'));
     try {
       const reference = await runWasi(fixture('files'), { args: [GUEST_DIR], preopens: { [GUEST_DIR]: referenceDir } });
@@ -207,12 +210,7 @@ describe('C programs on WASI through the runtime (suspending)', () => {
   });
 
   it('file_meta: the metadata calls reach the host file, waiting on fs/promises', async () => {
-    const stdout = new CollectedOutput();
-    const status = await spawn('file_meta', {
-      args: [ARGV0, GUEST_DIR],
-      preopens: [{ guestPath: GUEST_DIR, dir: await nodeDirectory(hostDir) }],
-      stdout,
-    }).exited;
+    const { status, stdout } = await inHostDir('file_meta');
     expect(status).toEqual({ code: 0 });
     expect(stdout.text()).toBe(FILE_META_OUTPUT);
     expect(readdirSync(hostDir)).toEqual([]);
